@@ -1,0 +1,5 @@
+"""``python -m mnist_hpo`` is the ``mnist-hpo`` command."""
+
+from .cli import entrypoint
+
+entrypoint()

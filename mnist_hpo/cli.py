@@ -1,0 +1,282 @@
+"""The ``mnist-hpo`` command line: a thin layer over the study, export and data modules.
+
+``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script.
+Every user mistake is one ``mnist-hpo: error: …`` line and exit status 2; Ctrl-C
+is exit status 130 with the finished trials kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+STUDIES_DIR = Path("studies")
+
+
+def study_path(arg: str) -> Path:
+    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
+    if arg.endswith(".toml") or "/" in arg:
+        return Path(arg)
+    return STUDIES_DIR / f"{arg}.toml"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help="a study file, or its name in studies/ (e.g. ae)")
+    p.add_argument("--trials", type=_positive, help="override the number of trials")
+    p.add_argument("--epochs", type=_positive, help="override the epochs per trial (use with --study-name)")
+    p.add_argument("--subset", type=_positive, help="use only the first N training images (a short run)")
+    p.add_argument("--study-name", help="store under this study name instead of the file's")
+    p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
+    p.add_argument("--device", help="auto, cpu or cuda[:N]")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnist-hpo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("study", help="run or resume a study, then retrain, test and export its best trial")
+    _add_run_options(p)
+    p.add_argument("--workers", type=_positive, default=1, help="run N worker processes on this machine")
+    p.add_argument("--no-retrain", action="store_true", help="skip the retrain and export after the search")
+
+    p = sub.add_parser("worker", help="run one worker of a study (several may share one storage)")
+    _add_run_options(p)
+
+    p = sub.add_parser("export", help="retrain, test and export a study's best trial")
+    p.add_argument("name", help="study name")
+    p.add_argument("--storage")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("show", help="a study's trial counts and top-5 table")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
+
+    p = sub.add_parser("list", help="the studies in the storage")
+    p.add_argument("--storage")
+
+    p = sub.add_parser("delete", help="delete a study and all its trials")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = sub.add_parser("data", help="prepare a dataset (download, check, cache) and print its summary")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--idx-dir", help="read IDX files from this folder instead")
+
+    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
+    p.add_argument("--storage")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_positive, default=8080)
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    return parser
+
+
+def _load_cfg(args: argparse.Namespace):
+    from .config import load_study_config
+
+    cfg = load_study_config(study_path(args.study))
+    return cfg.with_overrides(
+        trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device
+    )
+
+
+def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
+    from .study import run_study
+    from .tables import state_counts, top_table
+
+    cfg = _load_cfg(args)
+    progress = not args.quiet
+    workers = 1 if worker else args.workers
+    if workers > 1:
+        study = _run_workers(args, cfg, workers)
+    else:
+        from .spaces import resolve_space
+
+        if not worker:
+            _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+        study = run_study(cfg, storage_url=args.storage, progress=progress)
+    if worker:
+        return 0
+    print(f"\nstudy {cfg.name}: {state_counts(study)}")
+    print(top_table(study))
+    if args.no_retrain or not cfg.retrain:
+        return 0
+    from .export import export_trial, read_export_meta
+    from .study import best_trial
+
+    folder = export_trial(study, best_trial(study), cfg=cfg, progress=progress)
+    meta = read_export_meta(folder)
+    metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
+    print(f"\nbest trial {meta['trial']} retrained on {meta['retrain']['train_images']} images: {metrics}")
+    print(f"exported to {folder}")
+    return 0
+
+
+def _print_space(cfg, resolved) -> None:
+    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
+          f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
+    for name, values in resolved.items():
+        print(f"  {name}: {values}")
+
+
+def _run_workers(args: argparse.Namespace, cfg, workers: int):
+    """Start ``workers`` worker processes on this machine and wait for them."""
+    from .study import load_existing_study, open_storage, open_study
+
+    # Create the study once, before the workers race to.
+    open_study(cfg, open_storage(args.storage))
+    cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
+    for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
+                        ("--study-name", args.study_name), ("--storage", args.storage), ("--device", args.device)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
+    print(f"starting {workers} workers for study {cfg.name}")
+    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.wait()
+        raise
+    if any(codes):
+        raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
+                        "finished trials are kept; run again to resume")
+    return load_existing_study(cfg.name, args.storage)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_best, read_export_meta
+
+    folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet)
+    meta = read_export_meta(folder)
+    print(f"exported trial {meta['trial']} of {args.name} to {folder}: "
+          + ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float)))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .study import load_existing_study
+    from .tables import state_counts, top_table
+
+    study = load_existing_study(args.name, args.storage)
+    print(f"study {args.name}: {state_counts(study)}")
+    print(top_table(study, k=args.k))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import optuna
+
+    from .study import open_storage
+
+    storage = open_storage(args.storage)
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+    if not summaries:
+        print("no studies yet")
+    for s in summaries:
+        best = f"best {s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else "no complete trial"
+        print(f"{s.study_name}: {s.n_trials} trials, {best}")
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    import optuna
+
+    from .study import load_existing_study, open_storage
+
+    load_existing_study(args.name, args.storage)  # a clear error if it does not exist
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"refusing to delete study {args.name!r} without --yes")
+        if input(f"delete study {args.name!r} and all its trials? [y/N] ").strip().lower() != "y":
+            print("kept")
+            return 1
+    optuna.delete_study(study_name=args.name, storage=open_storage(args.storage))
+    print(f"deleted study {args.name}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    import time
+
+    from .data import load_dataset
+
+    start = time.perf_counter()
+    ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
+    print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, "
+          f"checksum {ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback and not args.allow_remote:
+        raise UserError(f"--host {args.host} would expose the dashboard beyond this machine; "
+                        "add --allow-remote if that is what you want")
+    from optuna_dashboard import run_server
+
+    from .study import open_storage
+
+    storage = open_storage(args.storage)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+COMMANDS = {
+    "study": _cmd_study,
+    "worker": lambda a: _cmd_study(a, worker=True),
+    "export": _cmd_export,
+    "show": _cmd_show,
+    "list": _cmd_list,
+    "delete": _cmd_delete,
+    "data": _cmd_data,
+    "dashboard": _cmd_dashboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed its one-line usage error
+        return int(e.code or 0)
+    if args.command in ("study", "worker"):
+        from .study import set_threads
+
+        set_threads(int(os.environ.get("MNIST_HPO_WORKERS", "1")))
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"mnist-hpo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmnist-hpo: interrupted; finished trials are stored, the running one is marked failed; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

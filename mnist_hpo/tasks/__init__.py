@@ -1,0 +1,23 @@
+"""Model families as tasks, by the ``model.type`` of a study file."""
+
+from __future__ import annotations
+
+from ..config import StudyConfig
+from ..data import Dataset
+from .autoencoder import AutoencoderTask
+from .base import FitResult, Task, pick_device
+
+TASKS: dict[str, type[Task]] = {
+    AutoencoderTask.model_type: AutoencoderTask,
+}
+
+
+def task_class(model_type: str) -> type[Task]:
+    return TASKS[model_type]
+
+
+def make_task(cfg: StudyConfig, data: Dataset) -> Task:
+    return TASKS[cfg.model](cfg, data)
+
+
+__all__ = ["FitResult", "TASKS", "Task", "make_task", "pick_device", "task_class"]

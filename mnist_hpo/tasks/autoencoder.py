@@ -1,0 +1,48 @@
+"""The report's autoencoder study: reconstruct MNIST digits, objective = validation MSE."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models import Autoencoder
+from ..training import evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
+from .base import FitResult, OnEpoch, Task
+
+
+class AutoencoderTask(Task):
+    model_type = "autoencoder"
+    direction = "minimize"
+    metric = "val_mse"
+
+    def __init__(self, cfg, data) -> None:
+        super().__init__(cfg, data)
+        # Resident on the training device once, sliced per batch afterwards.
+        self.train_all = self.data.train_images.to(self.device)
+        self.train_images = self.train_all[self.train_idx.to(self.device)]
+        self.val_images = self.train_all[self.val_idx.to(self.device)]
+        self.test_images = self.data.test_images.to(self.device)
+
+    def arch(self, params: dict) -> dict:
+        return {"latent_dim": int(params["latent_dim"]), "nh1": int(params["nh1"])}
+
+    @classmethod
+    def build(cls, arch: dict) -> nn.Module:
+        return Autoencoder(**arch)
+
+    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+        generator = seed_everything(seed)
+        model = self.build(self.arch(params)).to(self.device)
+        optimizer = make_optimizer(
+            params["optimizer"], model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
+        )
+        history = fit_autoencoder(
+            model, optimizer,
+            self.train_all if full else self.train_images,
+            self.test_images if full else self.val_images,
+            epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+        )
+        return FitResult(model, history.val_loss[-1], history.as_dict())
+
+    def test(self, model: nn.Module) -> dict[str, float]:
+        return {"test_mse": evaluate_autoencoder(model, self.test_images)}

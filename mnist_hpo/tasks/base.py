@@ -1,0 +1,71 @@
+"""What every model family provides to the objective, the retrain and the export.
+
+A task owns a model family's data preparation (done once per process), how to
+build a model from a trial's parameters, how to train it and how to test it. It
+knows nothing of Optuna or of where studies are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..config import StudyConfig
+from ..data import Dataset, split_indices
+
+OnEpoch = Callable[[int, float, float], None]
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+@dataclass
+class FitResult:
+    """A trained model and its per-epoch curves; ``value`` is the study objective."""
+
+    model: nn.Module
+    value: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+class Task:
+    """Base class: subclasses set ``model_type``, ``direction`` and ``metric`` and implement the methods."""
+
+    model_type: str = ""
+    direction: str = "minimize"
+    metric: str = "val_loss"  # what the objective returns, as it is named in tables and exports
+
+    def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        data = data.subset(cfg.train_subset, cfg.test_subset)
+        self.data = data
+        train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
+        self.train_idx, self.val_idx = train_idx, val_idx
+
+    def arch(self, params: dict) -> dict:
+        """The constructor arguments of the model, from a trial's parameters."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, arch: dict) -> nn.Module:
+        """The model with the given constructor arguments (also used to load an export)."""
+        raise NotImplementedError
+
+    def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
+        """Train a fresh model.
+
+        ``full=False``: train on the train split, evaluate on the validation split each epoch.
+        ``full=True`` (the final retrain): train on all training images; the per-epoch
+        evaluation is then on the test set, for the curves only (nothing is selected on it).
+        """
+        raise NotImplementedError
+
+    def test(self, model: nn.Module) -> dict[str, float]:
+        raise NotImplementedError

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real MNIST (prepared by `make data`), tiny subsets of it, temporary storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_hpo.config import load_study_config
+from mnist_hpo.data import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The full MNIST, from the cache under data/ (built on first use)."""
+    return load_dataset("mnist", data_dir=ROOT / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny(mnist):
+    """600 training and 200 test images: enough for a trial in well under a second."""
+    return mnist.subset(600, 200)
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch):
+    """A throwaway SQLite storage URL; exports go under the same temporary folder."""
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+@pytest.fixture
+def ae_cfg():
+    """studies/ae.toml cut down to 3 trials x 1 epoch on 600 images."""
+    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    return cfg.with_overrides(name="ae-test", trials=3, epochs=1, train_subset=600, test_subset=200, batch_size=128)
