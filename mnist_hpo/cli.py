@@ -264,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse already printed its one-line usage error
         return int(e.code or 0)
     if args.command in ("study", "worker"):
+        import optuna
+
         from .study import set_threads
+
+        # Progress bars say what Optuna's per-trial INFO lines would; keep warnings.
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
         set_threads(int(os.environ.get("MNIST_HPO_WORKERS", "1")))
     try:

@@ -91,6 +91,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.batched); autoencoder only
     model_options: dict = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
@@ -179,6 +180,10 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
             c.fail(f"study.{key}", f"must be at least 10 images, got {value}")
     if cfg.dataset not in DATASETS:
         c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if cfg.batch_trials < 1:
+        c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
+    if cfg.batch_trials > 1 and cfg.model != "autoencoder":
+        c.fail("study.batch_trials", f"above 1 is supported for model type autoencoder only, not {cfg.model}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
 
@@ -246,7 +251,7 @@ STUDY_KEYS = {
     "name": ((str,), ...), "dataset": ((str,), "mnist"), "idx_dir": ((str,), None), "seed": ((int,), 0),
     "trials": ((int,), 10), "epochs": ((int,), 10), "batch_size": ((int,), 256),
     "val_fraction": ((float,), 0.2), "train_subset": ((int,), None), "test_subset": ((int,), None),
-    "retrain": ((bool,), True), "device": ((str,), "auto"),
+    "retrain": ((bool,), True), "device": ((str,), "auto"), "batch_trials": ((int,), 1),
 }
 
 

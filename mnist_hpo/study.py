@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
-from .objective import make_objective
+from .objective import make_objective, run_stacked_trials
 from .spaces import Resolved, grid_space, resolve_space
 from .tasks import make_task
 
@@ -310,6 +310,9 @@ def run_study(
             pass
         bar.refresh()
 
+    if cfg.batch_trials > 1:
+        return _run_stacked(cfg, study, task, bar, progress)
+
     guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
     callbacks = [optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED), on_trial, guard, *(extra_callbacks or [])]
     verbosity = optuna.logging.get_verbosity()
@@ -324,4 +327,18 @@ def run_study(
             f"{guard.limit} trials in a row failed, so the study stopped (last error: {guard.last_error}); "
             "finished trials are kept; fix the cause and run again to resume"
         )
+    return study
+
+
+def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool) -> optuna.Study:
+    """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together."""
+    resolved = resolve_space(cfg.space, cfg.seed)
+    try:
+        while (done := len(finished_trials(study))) < cfg.trials:
+            run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=min(cfg.batch_trials, cfg.trials - done),
+                               progress=progress)
+            bar.n = len(finished_trials(study))
+            bar.refresh()
+    finally:
+        bar.close()
     return study
