@@ -6,7 +6,7 @@ ARGS    ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data test test-all study-ae dashboard clean
+.PHONY: help setup data test study-ae dashboard bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)
+
+bench: data ## speed benchmarks, side by side, medians (see BENCHMARKS.md; ~5 min)
+	$(PY) bench/bench.py $(ARGS)
 
 clean: ## remove caches (keeps .venv, data/ and storage/)
 	rm -rf .pytest_cache build *.egg-info

@@ -117,3 +117,31 @@ def test_not_a_database(tmp_path):
     with pytest.raises(UserError, match="is not a SQLite database"):
         S.open_storage(f"sqlite:///{bogus}")
     assert bogus.read_text() == "hello, I am not SQLite"
+
+
+@pytest.mark.parametrize("sampler,pruner", [
+    ({"type": "tpe", "n_startup_trials": 1}, {"type": "median", "n_startup_trials": 1}),
+    ({"type": "gp", "n_startup_trials": 1}, {"type": "successive_halving", "min_resource": 1}),
+    ({"type": "random"}, {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}),
+])
+def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
+    from mnist_hpo.config import PrunerConfig, SamplerConfig
+
+    cfg = ae_cfg.with_overrides(
+        epochs=2, trials=3,
+        sampler=SamplerConfig(sampler["type"], {k: v for k, v in sampler.items() if k != "type"}),
+        pruner=PrunerConfig(pruner["type"], {k: v for k, v in pruner.items() if k != "type"}),
+    )
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    assert len(S.finished_trials(study)) == 3
+    assert sampler["type"] in type(study.sampler).__name__.lower()
+    assert type(study.pruner).__name__.lower().startswith(pruner["type"].replace("_", ""))
+
+
+def test_tpe_study_file_is_valid():
+    from mnist_hpo.config import load_study_config
+
+    from .conftest import ROOT
+
+    cfg = load_study_config(ROOT / "studies" / "ae-tpe.toml")
+    assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
