@@ -54,7 +54,8 @@ def train_autoencoder_epoch(
 ) -> float:
     """One pass over ``images`` (uint8 [N, 28, 28]) in shuffled batches; returns the mean MSE."""
     model.train()
-    total, count = 0.0, 0
+    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
+    total = torch.zeros((), device=images.device)
     for idx in batches(len(images), batch_size, shuffle=True, generator=generator):
         clean = to_float(images[idx])
         inputs = corrupt(clean, generator) if corrupt is not None else clean
@@ -62,12 +63,11 @@ def train_autoencoder_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLoss(f"training loss became {value}")
-        total += value * len(idx)
-        count += len(idx)
-    return total / max(count, 1)
+        total += loss.detach() * len(idx)
+    value = total.item() / max(len(images), 1)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"training loss became {value}")
+    return value
 
 
 @torch.inference_mode()
