@@ -92,10 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
+    from .export import resolve_config
+
     cfg = load_study_config(study_path(args.study))
-    return cfg.with_overrides(
+    cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device
     )
+    return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
 def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
