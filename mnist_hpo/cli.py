@@ -130,6 +130,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
     print(f"\nbest trial {meta['trial']} retrained on {meta['retrain']['train_images']} images: {metrics}")
     print(f"exported to {folder}")
+    for name in meta.get("files", []):
+        print(f"  with {name}")
     return 0
 
 

@@ -159,9 +159,9 @@ class ResumableGridSampler(optuna.samplers.GridSampler):
                 visited.add(t.system_attrs["grid_id"])
             elif t.state == TrialState.RUNNING:
                 running.add(t.system_attrs["grid_id"])
-        unvisited = set(range(self._n_min_trials)) - visited
-        # Prefer points nobody is running; with several workers, share a running one only at the end.
-        return sorted(unvisited - running) or sorted(unvisited)
+        # A point another worker is running is not handed out again: when only such points are
+        # left, this worker stops (GridSampler.after_trial stops the study on an empty list).
+        return sorted(set(range(self._n_min_trials)) - visited - running)
 
 
 def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:

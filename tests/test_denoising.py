@@ -10,6 +10,7 @@ from mnist_hpo.errors import UserError
 from mnist_hpo.export import export_best, load_export, resolve_config
 from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.denoising import DenoisingTask
+from mnist_hpo.training import evaluate_autoencoder
 
 from .conftest import ROOT
 
@@ -42,8 +43,12 @@ def test_trial_is_scored_on_noisy_inputs(dae_cfg, tiny):
     task = make_task(dae_cfg, tiny)
     params = {"latent_dim": 4, "nh1": 60, "optimizer": "Adam", "lr": 1e-3, "weight_decay": 0.0}
     result = task.fit(params, seed=3, epochs=1, full=False)
-    metrics = task.test(result.model)
+    assert result.value == pytest.approx(evaluate_autoencoder(result.model, task.val_images, inputs=task.val_inputs))
+    torch.manual_seed(0)
+    fresh = task.build(task.arch(params))  # untrained: its output still depends on its input
+    metrics = task.test(fresh)
     assert set(metrics) == {"test_mse", "test_mse_clean"}
+    assert metrics["test_mse"] == evaluate_autoencoder(fresh, task.test_images, inputs=task.test_inputs)
     assert metrics["test_mse"] != metrics["test_mse_clean"]
 
 
