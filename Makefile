@@ -8,6 +8,8 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 
+.PHONY: study-dae study-clf
+
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
@@ -26,6 +28,12 @@ test: data ## run the test suite (sets everything up on a fresh machine)
 
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
 	$(PY) -m mnist_hpo study ae --workers $(WORKERS) $(ARGS)
+
+study-dae: data ## the report's denoising autoencoder study: 50 trials x 50 epochs, Gaussian noise (see studies/dae.toml), retrain best, export
+	$(PY) -m mnist_hpo study dae --workers $(WORKERS) $(ARGS)
+
+study-clf: data ## classifier on the latest 'ae' export's encoder: 216-point grid x 20 epochs, retrain best, export with confusion matrix
+	$(PY) -m mnist_hpo study clf --workers $(WORKERS) $(ARGS)
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)

@@ -92,10 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
+    from .export import resolve_config
+
     cfg = load_study_config(study_path(args.study))
-    return cfg.with_overrides(
+    cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device
     )
+    return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
 def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
@@ -127,6 +130,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
     print(f"\nbest trial {meta['trial']} retrained on {meta['retrain']['train_images']} images: {metrics}")
     print(f"exported to {folder}")
+    for name in meta.get("files", []):
+        print(f"  with {name}")
     return 0
 
 

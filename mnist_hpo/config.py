@@ -26,6 +26,21 @@ from .errors import UserError
 # Each model type's own options: name -> (accepted types, default, allowed values or None).
 MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] = {
     "autoencoder": {},
+    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/noise.py).
+    "denoising": {
+        "noise": ((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
+        "noise_mean": ((int, float), 0.0, None),
+        "noise_std": ((int, float), 0.1, None),
+        "noise_amount": ((int, float), 0.1, None),  # salt-and-pepper: fraction of pixels replaced
+        "clip": ((bool,), True, None),  # clip the noisy image to [0, 1]
+    },
+    # Classifier on a trained encoder: encoder_export "" = the latest export of encoder_study.
+    "classifier": {
+        "encoder_export": ((str,), "", None),
+        "encoder_study": ((str,), "ae", None),
+        "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
+        "finetune": ((bool,), False, None),
+    },
 }
 SAMPLERS = {
     "random": {"seed"},

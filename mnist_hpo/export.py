@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, sha256_file
 from .errors import UserError
-from .study import best_trial, exports_dir, load_data, load_existing_study
+from .study import best_trial, exports_dir, load_data, load_existing_study, open_storage
 from .tasks import make_task, task_class
 
 EXPORT_FORMAT = 1
@@ -107,6 +107,7 @@ def export_trial(
         "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    meta["files"] = task.write_files(result.model, metrics, folder)
     (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
     (folder.parent / LATEST).write_text(folder.name + "\n")
     study.set_user_attr("latest_export", str(folder))
@@ -133,6 +134,20 @@ def latest_export(study_name: str, out_root: Path | None = None) -> Path:
     if not pointer.exists():
         raise UserError(f"no export of study {study_name!r} under {root.parent}; run 'mnist-hpo export {study_name}' first")
     return root / pointer.read_text().strip()
+
+
+def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyConfig:
+    """Public API: ``cfg`` with its model options that refer to exports pinned (see ``Task.resolve``).
+
+    E.g. the classifier's encoder, by default the latest export of study ``ae``. A study
+    that already exists under ``cfg.name`` keeps what it was started with.
+    """
+    try:
+        stored = optuna.load_study(study_name=cfg.name, storage=open_storage(storage_url)).user_attrs
+    except KeyError:
+        stored = {}
+    pinned = (stored.get("config") or {}).get("model_options")
+    return task_class(cfg.model).resolve(cfg, latest_export=latest_export, pinned=pinned)
 
 
 def read_export_meta(path: str | Path) -> dict:

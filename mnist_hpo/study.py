@@ -135,6 +135,35 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         return super().sample_independent(study, trial, param_name, param_distribution)
 
 
+class ResumableGridSampler(optuna.samplers.GridSampler):
+    """Grid search where a point whose trial failed in an earlier run is evaluated again.
+
+    Optuna's GridSampler counts every finished trial, FAIL included, as a visited
+    point, so a crashed or interrupted point would never be retried (and once the
+    grid looks exhausted it re-evaluates random points). Here a point counts as
+    visited when a trial of it completed or was pruned (diverged), or failed in
+    this run: a single run evaluates every point once and stops; the next run
+    evaluates only the missing and the failed points.
+    """
+
+    def __init__(self, search_space, *, seed: int, n_existing: int) -> None:
+        super().__init__(search_space, seed=seed)
+        self._n_existing = n_existing  # trials numbered below this were there before this run
+
+    def _get_unvisited_grid_ids(self, study: optuna.Study) -> list[int]:
+        visited, running = set(), set()
+        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
+            if "grid_id" not in t.system_attrs or not self._same_search_space(t.system_attrs["search_space"]):
+                continue
+            if t.state in FINISHED or (t.state == TrialState.FAIL and t.number >= self._n_existing):
+                visited.add(t.system_attrs["grid_id"])
+            elif t.state == TrialState.RUNNING:
+                running.add(t.system_attrs["grid_id"])
+        # A point another worker is running is not handed out again: when only such points are
+        # left, this worker stops (GridSampler.after_trial stops the study on an empty list).
+        return sorted(set(range(self._n_min_trials)) - visited - running)
+
+
 def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:
     opts = dict(cfg.sampler.options)
     seed = int(opts.pop("seed", cfg.seed))
@@ -142,7 +171,7 @@ def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optun
     if kind == "random":
         return TrialSeededRandomSampler(seed)
     if kind == "grid":
-        return optuna.samplers.GridSampler(grid_space(resolved), seed=seed)
+        return ResumableGridSampler(grid_space(resolved), seed=seed, n_existing=n_existing)
     # Model-based samplers: offset the seed on resume so a restart does not replay the same proposals.
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed + n_existing, **opts)
@@ -221,6 +250,12 @@ def _check_compatible(cfg: StudyConfig, study: optuna.Study, resolved: Resolved)
         )
     if attrs.get("space") not in (None, _jsonable_space(resolved)):
         raise UserError(f"study {cfg.name!r} was created with a different search space or seed; {hint}")
+    stored_options = (attrs.get("config") or {}).get("model_options")
+    options = json.loads(json.dumps(cfg.model_options, default=str))
+    if stored_options is not None and stored_options != options:
+        changed = ", ".join(f"{k}: {stored_options.get(k)!r} -> {options.get(k)!r}"
+                            for k in sorted(set(stored_options) | set(options)) if stored_options.get(k) != options.get(k))
+        raise UserError(f"study {cfg.name!r} was run with other model options ({changed}); {hint}")
     if attrs.get("dataset") not in (None, cfg.dataset):
         raise UserError(f"study {cfg.name!r} was run on {attrs['dataset']}, not {cfg.dataset}; {hint}")
 

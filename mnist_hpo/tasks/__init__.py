@@ -6,9 +6,13 @@ from ..config import StudyConfig
 from ..data import Dataset
 from .autoencoder import AutoencoderTask
 from .base import FitResult, Task, pick_device
+from .classifier import ClassifierTask
+from .denoising import DenoisingTask
 
 TASKS: dict[str, type[Task]] = {
     AutoencoderTask.model_type: AutoencoderTask,
+    DenoisingTask.model_type: DenoisingTask,
+    ClassifierTask.model_type: ClassifierTask,
 }
 
 

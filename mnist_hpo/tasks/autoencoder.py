@@ -15,6 +15,11 @@ class AutoencoderTask(Task):
     direction = "minimize"
     metric = "val_mse"
 
+    # The encoder's input where it differs from the clean image (see the denoising task).
+    corrupt = None  # per training batch: (clean, generator) -> input
+    val_inputs: torch.Tensor | None = None  # fixed float inputs for the validation images
+    test_inputs: torch.Tensor | None = None  # and for the test images
+
     def __init__(self, cfg, data) -> None:
         super().__init__(cfg, data)
         # Resident on the training device once, sliced per batch afterwards.
@@ -42,6 +47,7 @@ class AutoencoderTask(Task):
             self.train_all if full else self.train_images,
             self.test_images if full else self.val_images,
             epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+            corrupt=self.corrupt, val_inputs=self.test_inputs if full else self.val_inputs,
         )
         return FitResult(model, history.val_loss[-1], history.as_dict())
 

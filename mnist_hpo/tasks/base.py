@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -40,6 +41,7 @@ class Task:
     model_type: str = ""
     direction: str = "minimize"
     metric: str = "val_loss"  # what the objective returns, as it is named in tables and exports
+    table_columns: dict[str, str] = {}  # trial user attributes shown in the top-5 table: name -> header
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         self.cfg = cfg
@@ -48,6 +50,18 @@ class Task:
         self.data = data
         train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
         self.train_idx, self.val_idx = train_idx, val_idx
+
+    @classmethod
+    def resolve(
+        cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict | None = None
+    ) -> StudyConfig:
+        """Pin model options that refer to stored artefacts to concrete values, before the study opens.
+
+        E.g. "the latest export of study ae" becomes that export's folder. ``latest_export(name)``
+        finds a study's latest export; ``pinned`` holds the model options an existing study of
+        the same name was run with (None for a new study), so a resumed study keeps its artefacts.
+        """
+        return cfg
 
     def arch(self, params: dict) -> dict:
         """The constructor arguments of the model, from a trial's parameters."""
@@ -69,3 +83,7 @@ class Task:
 
     def test(self, model: nn.Module) -> dict[str, float]:
         raise NotImplementedError
+
+    def write_files(self, model: nn.Module, metrics: dict, folder: Path) -> list[str]:
+        """Extra files for the export folder (e.g. figures of the test metrics); returns their names."""
+        return []

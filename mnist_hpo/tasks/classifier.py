@@ -1,0 +1,185 @@
+"""The report's classifier (section 4): a trained autoencoder's encoder plus a small head.
+
+The encoder comes from an exported autoencoder (model option ``encoder_export``; by
+default the latest export of study ``encoder_study``, pinned with its sha256 when the
+study starts, see :meth:`ClassifierTask.resolve`). The decoder is dropped and
+Linear(latent, nh1)-ReLU-Dropout(p)-Linear(nh1, 10) trained with cross-entropy.
+
+Frozen encoder (the default, as in the report): its codes do not change during
+training, so every image is encoded once per process and the heads train on the
+cached codes, which makes a 20-epoch grid point cost seconds instead of minutes.
+``finetune = true`` trains encoder and head together on the images instead.
+The objective is the validation cross-entropy; the validation accuracy of every
+epoch is stored with the trial. The exported model is the whole encoder + head,
+tested on the test images end to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from ..classification import confusion_matrix, encode, fit_classifier, predict_logits
+from ..data import sha256_file
+from ..errors import UserError
+from ..models import Autoencoder, EncoderClassifier
+from ..training import make_optimizer, seed_everything
+from .base import FitResult, OnEpoch, Task
+
+# Exports whose model has an ``encoder`` of the autoencoder's shape.
+ENCODER_SOURCES = ("autoencoder", "denoising")
+# Codes of the frozen encoder per (weights, dataset, subset, device): computed once per process.
+_CODES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def read_encoder_export(path: str | Path) -> tuple[dict, Path]:
+    """The export.json of an autoencoder export folder, checked; and the weights file."""
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    try:
+        meta = json.loads((folder / "export.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"encoder export {folder} not found (no export.json); "
+                        "set model.encoder_export to a folder under storage/exports/") from None
+    except ValueError as e:
+        raise UserError(f"{folder / 'export.json'} is corrupt ({e}); export the autoencoder again") from None
+    info = meta.get("model", {})
+    if info.get("type") not in ENCODER_SOURCES:
+        raise UserError(f"{folder} holds a {info.get('type')!r} model, not an autoencoder; "
+                        "model.encoder_export must point at an autoencoder export")
+    return meta, folder / meta["weights"]["file"]
+
+
+def load_encoder(path: str | Path, expect_sha256: str = "") -> tuple[dict, dict, str]:
+    """(encoder state dict, autoencoder arch, weights sha256) of an export; nothing is unpickled.
+
+    The weights are checked against the sha256 recorded at export time, and against
+    ``expect_sha256`` (the one a study was started with) when given.
+    """
+    meta, weights = read_encoder_export(path)
+    if not weights.exists():
+        raise UserError(f"{weights} is missing; export the autoencoder again")
+    sha = sha256_file(weights)
+    if sha != meta["weights"]["sha256"]:
+        raise UserError(f"{weights} does not match the sha256 recorded at export time; export the autoencoder again")
+    if expect_sha256 and sha != expect_sha256:
+        raise UserError(f"encoder export {weights.parent} changed since this study started (sha256 {sha[:12]}… "
+                        f"instead of {expect_sha256[:12]}…); start a new study with --study-name")
+    arch = meta["model"]["arch"]
+    autoencoder = Autoencoder(**arch)
+    try:
+        autoencoder.load_state_dict(load_file(weights))
+    except (RuntimeError, OSError) as e:
+        raise UserError(f"{weights} does not fit an autoencoder {arch} ({str(e).splitlines()[0]})") from None
+    return autoencoder.encoder.state_dict(), arch, sha
+
+
+class ClassifierTask(Task):
+    model_type = "classifier"
+    direction = "minimize"
+    metric = "val_ce"
+    table_columns = {"val_accuracy": "Valid. acc."}
+
+    @classmethod
+    def resolve(cls, cfg, *, latest_export, pinned=None):
+        opts = dict(cfg.model_options)
+        if not opts.get("encoder_export"):
+            if pinned and pinned.get("encoder_export"):
+                # A resumed study keeps the encoder it started with, even if a newer export exists.
+                opts["encoder_export"] = pinned["encoder_export"]
+                opts["encoder_sha256"] = opts.get("encoder_sha256") or pinned.get("encoder_sha256", "")
+            else:
+                opts["encoder_export"] = str(latest_export(opts.get("encoder_study", "ae")))
+        if not opts.get("encoder_sha256"):
+            opts["encoder_sha256"] = load_encoder(opts["encoder_export"])[2]
+        return dataclasses.replace(cfg, model_options=opts)
+
+    def __init__(self, cfg, data) -> None:
+        opts = cfg.model_options
+        if not opts.get("encoder_export"):
+            raise UserError(f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
+                            "from Python call mnist_hpo.export.resolve_config(cfg) first")
+        self.encoder_state, self.encoder_arch, self.encoder_sha256 = load_encoder(
+            opts["encoder_export"], opts.get("encoder_sha256", "")
+        )
+        super().__init__(cfg, data)
+        self.finetune = bool(opts.get("finetune", False))
+        dev = self.device
+        d = self.data
+        self.train_all_y = d.train_labels.to(dev)
+        self.test_y = d.test_labels.to(dev)
+        if self.finetune:
+            self.train_all_x = d.train_images.to(dev)
+            self.test_x = d.test_images.to(dev)
+        else:
+            key = (self.encoder_sha256, d.checksum, len(d.train_images), len(d.test_images), str(dev))
+            if key not in _CODES:
+                encoder = self._encoder().to(dev)
+                _CODES.clear()  # one encoder per process is the normal case; do not accumulate
+                _CODES[key] = (encode(encoder, d.train_images.to(dev)), encode(encoder, d.test_images.to(dev)))
+            self.train_all_x, self.test_x = _CODES[key]
+        self.train_x = self.train_all_x[self.train_idx.to(dev)]
+        self.train_y = self.train_all_y[self.train_idx.to(dev)]
+        self.val_x = self.train_all_x[self.val_idx.to(dev)]
+        self.val_y = self.train_all_y[self.val_idx.to(dev)]
+        self.test_images = d.test_images.to(dev)
+
+    def _encoder(self) -> nn.Module:
+        model = self.build(self.arch({"nh1": 1, "dropout": 0.0}))
+        model.encoder.load_state_dict(self.encoder_state)
+        return model.encoder
+
+    def arch(self, params: dict) -> dict:
+        return {
+            "latent_dim": int(self.encoder_arch["latent_dim"]),
+            "encoder_nh1": int(self.encoder_arch["nh1"]),
+            "nh1": int(params["nh1"]),
+            "dropout": float(params["dropout"]),
+        }
+
+    @classmethod
+    def build(cls, arch: dict) -> nn.Module:
+        return EncoderClassifier(**arch)
+
+    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+        generator = seed_everything(seed)
+        model = self.build(self.arch(params)).to(self.device)
+        model.encoder.load_state_dict(self.encoder_state)
+        if self.finetune:
+            trainee: nn.Module = model
+        else:
+            model.encoder.requires_grad_(False)
+            trainee = model.head  # trained on the cached codes; the encoder is the same for every trial
+        optimizer = make_optimizer(
+            params["optimizer"], trainee.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
+        )
+        train = (self.train_all_x, self.train_all_y) if full else (self.train_x, self.train_y)
+        val = (self.test_x, self.test_y) if full else (self.val_x, self.val_y)
+        history = fit_classifier(
+            trainee, optimizer, train, val,
+            epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+        )
+        return FitResult(model, history.val_loss[-1], history.as_dict())
+
+    def test(self, model: nn.Module) -> dict:
+        """Accuracy, cross-entropy and confusion matrix of the whole model on the test images."""
+        logits = predict_logits(model.to(self.device), self.test_images)
+        predicted = logits.argmax(1)
+        return {
+            "test_accuracy": (predicted == self.test_y).float().mean().item(),
+            "test_ce": torch.nn.functional.cross_entropy(logits, self.test_y).item(),
+            "confusion_matrix": confusion_matrix(self.test_y, predicted),
+        }
+
+    def write_files(self, model, metrics, folder) -> list[str]:
+        from ..figures import confusion_figure
+
+        name = "confusion_matrix.png"
+        confusion_figure(metrics["confusion_matrix"], metrics["test_accuracy"], folder / name)
+        return [name]

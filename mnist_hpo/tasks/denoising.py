@@ -1,0 +1,62 @@
+"""The report's denoising autoencoder (section 3): noisy image in, clean image as the target.
+
+The model and the search are the autoencoder's; only the encoder's input changes.
+Training draws fresh noise for every batch from the trial's generator (so a trial
+is reproducible from its seed); validation and test use one fixed noisy copy each,
+drawn from the study seed, so every trial is compared on the same inputs. The
+objective and ``test_mse`` compare the reconstruction of the noisy image with the
+clean one; ``test_mse_clean`` is the same model fed clean images, for reference.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..errors import UserError
+from ..noise import Noise, fixed_noisy_copy
+from ..training import evaluate_autoencoder
+from .autoencoder import AutoencoderTask
+
+
+def noise_from_options(options: dict, source: str = "model") -> Noise:
+    """The study file's ``[model]`` noise settings as a :class:`Noise`; a bad value is a UserError."""
+    try:
+        return Noise(
+            kind=options.get("noise", "gaussian"),
+            std=float(options.get("noise_std", 0.1)),
+            mean=float(options.get("noise_mean", 0.0)),
+            amount=float(options.get("noise_amount", 0.1)),
+            clip=bool(options.get("clip", True)),
+        )
+    except ValueError as e:
+        raise UserError(f"{source}: model.{e}") from None
+
+
+def _seed(study_seed: int, purpose: str) -> int:
+    return int(np.random.SeedSequence([study_seed, zlib.crc32(purpose.encode())]).generate_state(1)[0])
+
+
+class DenoisingTask(AutoencoderTask):
+    model_type = "denoising"
+    direction = "minimize"
+    metric = "val_mse"
+
+    @classmethod
+    def resolve(cls, cfg, *, latest_export, pinned=None):
+        noise_from_options(cfg.model_options, cfg.source)  # a bad noise setting fails before the study is stored
+        return cfg
+
+    def __init__(self, cfg, data) -> None:
+        self.noise = noise_from_options(cfg.model_options, cfg.source)
+        super().__init__(cfg, data)
+        self.corrupt = self.noise
+        self.val_inputs = fixed_noisy_copy(self.val_images, self.noise, _seed(cfg.seed, "validation noise"))
+        self.test_inputs = fixed_noisy_copy(self.test_images, self.noise, _seed(cfg.seed, "test noise"))
+
+    def test(self, model) -> dict[str, float]:
+        return {
+            "test_mse": evaluate_autoencoder(model, self.test_images, inputs=self.test_inputs),
+            "test_mse_clean": evaluate_autoencoder(model, self.test_images),
+        }
