@@ -161,20 +161,30 @@ class ClassifierTask(Task):
         )
         train = (self.train_all_x, self.train_all_y) if full else (self.train_x, self.train_y)
         val = (self.test_x, self.test_y) if full else (self.val_x, self.val_y)
-        history = fit_classifier(
-            trainee, optimizer, train, val,
-            epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
-        )
+        threads = torch.get_num_threads()
+        if not self.finetune:
+            # The head's matmuls are tiny: a second intra-op thread only adds synchronisation
+            # (measured 16x slower per epoch on the shared 2-core machine, see BENCHMARKS.md).
+            torch.set_num_threads(1)
+        try:
+            history = fit_classifier(
+                trainee, optimizer, train, val,
+                epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+            )
+        finally:
+            torch.set_num_threads(threads)
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def test(self, model: nn.Module) -> dict:
         """Accuracy, cross-entropy and confusion matrix of the whole model on the test images."""
-        logits = predict_logits(model.to(self.device), self.test_images)
+        device = next(model.parameters()).device  # wherever the caller keeps it; not moved
+        labels = self.test_y.to(device)
+        logits = predict_logits(model, self.test_images.to(device))
         predicted = logits.argmax(1)
         return {
-            "test_accuracy": (predicted == self.test_y).float().mean().item(),
-            "test_ce": torch.nn.functional.cross_entropy(logits, self.test_y).item(),
-            "confusion_matrix": confusion_matrix(self.test_y, predicted),
+            "test_accuracy": (predicted == labels).float().mean().item(),
+            "test_ce": torch.nn.functional.cross_entropy(logits, labels).item(),
+            "confusion_matrix": confusion_matrix(labels, predicted),
         }
 
     def write_files(self, model, metrics, folder) -> list[str]:
