@@ -77,8 +77,9 @@ def export_trial(
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    model = result.model.cpu()
+    # Test where the model trained (the data is resident there), then bring it to the CPU to save.
     metrics = {task.metric: trial.value, **task.test(result.model)}
+    model = result.model.cpu()
     history = {("test_loss" if k == "val_loss" else k): v for k, v in result.history.items()}
 
     folder = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
