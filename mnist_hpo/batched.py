@@ -256,3 +256,131 @@ def fit_stacked(
             opt.keep(index)
             alive = [alive[p] for p in keep]
     return stack, histories
+
+
+# --- classifier heads on cached codes ---------------------------------------------------
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One grid point of the classifier study (frozen encoder: heads train on its codes)."""
+
+    latent_dim: int
+    encoder_nh1: int
+    nh1: int
+    dropout: float
+    optimizer: str
+    lr: float
+    weight_decay: float
+    seed: int
+
+
+class StackedHeads:
+    """K heads Linear(latent, nh1)-ReLU-Dropout(p)-Linear(nh1, 10), nh1 zero-padded to the largest.
+
+    Initial weights are those the one-at-a-time path builds under each seed. Dropout
+    draws its masks from one shared stream, so with p > 0 a stacked run is a different
+    (equally valid) noise realisation than one-at-a-time; with p = 0 they agree.
+    """
+
+    def __init__(self, specs: list[HeadSpec], device: torch.device | str = "cpu") -> None:
+        from .models import EncoderClassifier
+
+        self.specs = list(specs)
+        self.k = len(specs)
+        self.hidden = max(s.nh1 for s in specs)
+        latent = specs[0].latent_dim
+        heads = []
+        for s in specs:
+            torch.manual_seed(s.seed)  # as ClassifierTask.fit: the whole model is built under the seed
+            heads.append(EncoderClassifier(s.latent_dim, s.encoder_nh1, s.nh1, s.dropout).head.state_dict())
+        w1 = torch.zeros(self.k, self.hidden, latent)
+        b1 = torch.zeros(self.k, self.hidden)
+        w2 = torch.zeros(self.k, 10, self.hidden)
+        for i, h in enumerate(heads):
+            n = h["net.0.weight"].shape[0]
+            w1[i, :n], b1[i, :n], w2[i, :, :n] = h["net.0.weight"], h["net.0.bias"], h["net.3.weight"]
+        b2 = torch.stack([h["net.3.bias"] for h in heads])
+        self.params = {k: t.to(device).requires_grad_(True) for k, t in
+                       {"net.0.weight": w1, "net.0.bias": b1, "net.3.weight": w2, "net.3.bias": b2}.items()}
+        self.keep_prob = torch.tensor([1.0 - s.dropout for s in specs], device=device).view(-1, 1, 1)
+
+    def forward(self, z: torch.Tensor, train: bool) -> torch.Tensor:
+        """z: [K, B, latent] -> logits [K, B, 10]."""
+        p = self.params
+        h = F.relu(torch.baddbmm(p["net.0.bias"].unsqueeze(1), z, p["net.0.weight"].transpose(1, 2)))
+        if train:
+            h = h * (torch.rand_like(h) < self.keep_prob) / self.keep_prob
+        return torch.baddbmm(p["net.3.bias"].unsqueeze(1), h, p["net.3.weight"].transpose(1, 2))
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.specs = [self.specs[i] for i in index.tolist()]
+        self.k = len(self.specs)
+        for key, t in self.params.items():
+            self.params[key] = t.detach()[index.to(t.device)].requires_grad_(True)
+        self.keep_prob = self.keep_prob[index.to(self.keep_prob.device)]
+
+    def state_dict(self, i: int) -> dict[str, torch.Tensor]:
+        """Head i in the layout of :class:`~mnist_hpo.models.classifier.Head` (padding removed)."""
+        n = self.specs[i].nh1
+        p = {k: t.detach()[i] for k, t in self.params.items()}
+        return {"net.0.weight": p["net.0.weight"][:n].clone(), "net.0.bias": p["net.0.bias"][:n].clone(),
+                "net.3.weight": p["net.3.weight"][:, :n].clone(), "net.3.bias": p["net.3.bias"].clone()}
+
+
+@torch.inference_mode()
+def _evaluate_heads(stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor) -> tuple[list, list]:
+    logits = stack.forward(codes.unsqueeze(0).expand(stack.k, *codes.shape), train=False)  # [K, N, 10]
+    ce = F.cross_entropy(logits.transpose(1, 2), labels.unsqueeze(0).expand(stack.k, -1), reduction="none")
+    acc = (logits.argmax(-1) == labels).float().mean(1)
+    return ce.mean(1).tolist(), acc.tolist()
+
+
+def fit_stacked_heads(
+    specs: list[HeadSpec],
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    on_epoch: OnTrialEpoch | None = None,
+) -> tuple[StackedHeads, list[dict]]:
+    """Train the heads of ``specs`` together on cached codes; histories hold train/val CE and val accuracy."""
+    codes, labels = train
+    device = codes.device
+    stack = StackedHeads(specs, device)
+    opt = StackedOptimizer(stack)
+    gens = [torch.Generator().manual_seed(s.seed) for s in specs]
+    alive = list(range(len(specs)))
+    histories: list[dict] = [{"train_loss": [], "val_loss": [], "val_accuracy": []} for _ in specs]
+    n = len(codes)
+    for epoch in range(epochs):
+        if not alive:
+            break
+        orders = torch.stack([torch.randperm(n, generator=gens[i]) for i in alive]).to(device)  # [K, n]
+        sums = torch.zeros(len(alive), device=device)
+        for start in range(0, n, batch_size):
+            idx = orders[:, start:start + batch_size]
+            logits = stack.forward(codes[idx], train=True)  # [K, B, 10]
+            per_head = F.cross_entropy(logits.transpose(1, 2), labels[idx], reduction="none").mean(1)
+            per_head.sum().backward()
+            opt.step()
+            sums += per_head.detach() * idx.shape[1]
+        train_ce = (sums / n).tolist()
+        val_ce, val_acc = _evaluate_heads(stack, *val)
+        keep = []
+        for pos, i in enumerate(alive):
+            h = histories[i]
+            h["train_loss"].append(train_ce[pos])
+            h["val_loss"].append(val_ce[pos])
+            h["val_accuracy"].append(val_acc[pos])
+            if not (math.isfinite(train_ce[pos]) and math.isfinite(val_ce[pos])):
+                h["error"] = str(NonFiniteLoss(f"loss became {train_ce[pos]} / {val_ce[pos]}"))
+                continue
+            if on_epoch is None or on_epoch(i, epoch, train_ce[pos], val_ce[pos]):
+                keep.append(pos)
+        if len(keep) < len(alive):
+            index = torch.tensor(keep, dtype=torch.long)
+            stack.keep(index)
+            opt.keep(index)
+            alive = [alive[p] for p in keep]
+    return stack, histories

@@ -54,6 +54,7 @@ PRUNERS = {
     "successive_halving": {"min_resource", "reduction_factor"},
     "hyperband": {"min_resource", "max_resource", "reduction_factor"},
 }
+STACKABLE = ("autoencoder", "classifier")  # model types whose trials can train stacked (batch_trials)
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 
 
@@ -106,7 +107,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
-    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.batched); autoencoder only
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.batched); see STACKABLE
     model_options: dict = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
@@ -197,8 +198,10 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
         c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
     if cfg.batch_trials < 1:
         c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
-    if cfg.batch_trials > 1 and cfg.model != "autoencoder":
-        c.fail("study.batch_trials", f"above 1 is supported for model type autoencoder only, not {cfg.model}")
+    if cfg.batch_trials > 1 and cfg.model not in STACKABLE:
+        c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(STACKABLE)} studies, not {cfg.model}")
+    if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
+        c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
 

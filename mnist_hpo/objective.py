@@ -64,7 +64,7 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
 
 def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, epochs: int, k: int,
                        progress: bool = True) -> None:
-    """Ask Optuna for ``k`` trials, train them together (:mod:`mnist_hpo.batched`), tell each its result.
+    """Ask Optuna for ``k`` trials, train them together (``task.fit_stacked``), tell each its result.
 
     Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and
     pruning decision; a pruned or diverged trial leaves the stack, the others go on.
@@ -74,23 +74,20 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
 
     from optuna.storages._heartbeat import get_heartbeat_thread  # the same heartbeat optimize() runs
 
-    from .batched import TrialSpec, fit_stacked
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
         # ask() warns that heartbeats are meant for optimize(); we run the same heartbeat thread below.
         warnings.simplefilter("ignore", UserWarning)
         trials = [study.ask() for _ in range(k)]
-    specs, told = [], set()
+    params, seeds, told = [], [], set()
     for trial in trials:
-        p = suggest(trial, resolved)
+        params.append(suggest(trial, resolved))
         seed = trial.user_attrs.get("seed")
         if seed is None:
             seed = trial_seed(task.cfg.seed, trial.number)
             trial.set_user_attr("seed", seed)
-        specs.append(TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
-                               float(p["weight_decay"]), seed))
+        seeds.append(seed)
     bar = tqdm(total=epochs, desc=f"trials {trials[0].number}-{trials[-1].number}", unit="epoch", leave=False,
                disable=not progress)
     curves: list[list[float]] = [[] for _ in trials]
@@ -112,8 +109,7 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
         for trial in trials:
             beats.enter_context(get_heartbeat_thread(trial._trial_id, study._storage))
         try:
-            _, histories = fit_stacked(specs, task.train_images, task.val_images, epochs=epochs,
-                                       batch_size=task.cfg.batch_size, on_epoch=on_epoch)
+            histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
         except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
             for i, trial in enumerate(trials):
                 if i not in told:
@@ -129,4 +125,7 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
             trial.set_user_attr("fail_reason", history["error"])
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
+            for key, values in history.items():
+                if key not in ("train_loss", "val_loss"):
+                    trial.set_user_attr(key, values)
             study.tell(trial, history["val_loss"][-1])

@@ -163,6 +163,14 @@ class ResumableGridSampler(optuna.samplers.GridSampler):
         # left, this worker stops (GridSampler.after_trial stops the study on an empty list).
         return sorted(set(range(self._n_min_trials)) - visited - running)
 
+    def after_trial(self, study, trial, state, values) -> None:
+        try:
+            super().after_trial(study, trial, state, values)
+        except RuntimeError:
+            # GridSampler stops the study when the grid is done; outside optimize() (stacked
+            # trials told one by one) Study.stop refuses, and that loop counts trials itself.
+            pass
+
 
 def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:
     opts = dict(cfg.sampler.options)
@@ -368,9 +376,12 @@ def run_study(
 def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool) -> optuna.Study:
     """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together."""
     resolved = resolve_space(cfg.space, cfg.seed)
+    target = cfg.trials
+    if cfg.sampler.type == "grid":  # a grid is done when every point is: never re-run points to fill a count
+        target = min(target, math.prod(len(v) for v in grid_space(resolved).values()))
     try:
-        while (done := len(finished_trials(study))) < cfg.trials:
-            run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=min(cfg.batch_trials, cfg.trials - done),
+        while (done := len(finished_trials(study))) < target:
+            run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=min(cfg.batch_trials, target - done),
                                progress=progress)
             bar.n = len(finished_trials(study))
             bar.refresh()

@@ -184,3 +184,22 @@ def test_classifier_export_round_trip(clf_cfg, tiny, storage):
     again = make_task(cfg, tiny).test(model)
     assert again["test_accuracy"] == metrics["test_accuracy"]
     assert again["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_stacked_heads_cover_the_grid_and_match_one_at_a_time(clf_cfg, tiny, storage, tmp_path):
+    base = small_grid(resolve_config(clf_cfg, storage))
+    no_dropout = dataclasses.replace(base, space={**SMALL_GRID, "dropout": ParamSpec("dropout", "choices", (0.0,))})
+    stacked = S.run_study(no_dropout.with_overrides(batch_trials=4), storage_url=storage, data=tiny, progress=False)
+    single = S.run_study(no_dropout, storage_url=f"sqlite:///{tmp_path / 'single.db'}", data=tiny, progress=False)
+    assert len(stacked.trials) == 4 and len(set(grid_points(stacked))) == 4
+    by_point = {tuple(sorted(t.params.items())): t for t in single.trials}
+    for t in stacked.trials:
+        twin = by_point[tuple(sorted(t.params.items()))]
+        assert t.number == twin.number and t.user_attrs["seed"] == twin.user_attrs["seed"]
+        assert t.value == pytest.approx(twin.value, rel=1e-4)
+        assert t.user_attrs["val_accuracy"] == pytest.approx(twin.user_attrs["val_accuracy"], abs=1e-6)
+
+
+def test_stacked_heads_need_the_frozen_encoder(clf_cfg):
+    with pytest.raises(UserError, match="needs the frozen encoder"):
+        with_options(clf_cfg, finetune=True).with_overrides(batch_trials=4)

@@ -51,5 +51,14 @@ class AutoencoderTask(Task):
         )
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
+    def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
+        from ..batched import TrialSpec, fit_stacked
+
+        specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
+                           float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
+        _, histories = fit_stacked(specs, self.train_images, self.val_images, epochs=epochs,
+                                   batch_size=self.cfg.batch_size, on_epoch=on_epoch)
+        return histories
+
     def test(self, model: nn.Module) -> dict[str, float]:
         return {"test_mse": evaluate_autoencoder(model, self.test_images)}

@@ -81,6 +81,14 @@ class Task:
         """
         raise NotImplementedError
 
+    def fit_stacked(self, params: list[dict], seeds: list[int], *, epochs: int, on_epoch=None) -> list[dict]:
+        """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.batched`).
+
+        ``on_epoch(i, epoch, train_loss, val_loss) -> bool`` (False drops trial i). Returns
+        one history per trial, with ``"error"`` set where the loss became non-finite.
+        """
+        raise NotImplementedError(f"{self.model_type} trials cannot be trained stacked; set batch_trials = 1")
+
     def test(self, model: nn.Module) -> dict[str, float]:
         raise NotImplementedError
 

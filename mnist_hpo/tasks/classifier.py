@@ -175,6 +175,23 @@ class ClassifierTask(Task):
             torch.set_num_threads(threads)
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
+    def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
+        from ..batched import HeadSpec, fit_stacked_heads
+
+        if self.finetune:
+            raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")
+        a = self.encoder_arch
+        specs = [HeadSpec(int(a["latent_dim"]), int(a["nh1"]), int(p["nh1"]), float(p["dropout"]), p["optimizer"],
+                          float(p["lr"]), float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in fit(): small matmuls gain nothing from a second thread
+        try:
+            _, histories = fit_stacked_heads(specs, (self.train_x, self.train_y), (self.val_x, self.val_y),
+                                             epochs=epochs, batch_size=self.cfg.batch_size, on_epoch=on_epoch)
+        finally:
+            torch.set_num_threads(threads)
+        return histories
+
     def test(self, model: nn.Module) -> dict:
         """Accuracy, cross-entropy and confusion matrix of the whole model on the test images."""
         device = next(model.parameters()).device  # wherever the caller keeps it; not moved
