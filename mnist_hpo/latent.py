@@ -64,7 +64,9 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, *, k: int = 5, folds: i
     """Cross-validated accuracy of a k-nearest-neighbour vote predicting the digit from its position.
 
     Chance is about 0.1; a latent space whose clusters follow the digits scores near 1.
+    Fewer folds are used when a digit has fewer than ``folds`` points (small subsets).
     """
+    folds = max(2, min(folds, int(np.unique(labels, return_counts=True)[1].min())))
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), points, labels, cv=cv).mean())
 
