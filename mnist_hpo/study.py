@@ -92,8 +92,8 @@ def _attach_reconstruction(task):
                     Path(tmp) / f"reconstruction-trial-{trial.number}.png",
                     corrupt=recon.task_corruption(task), title=f"trial {trial.number}: validation images")
                 attach_files(trial, [path])
-        except OSError as e:  # a figure is not worth losing the trial for
-            trial.set_user_attr("artifact_error", str(e))
+        except Exception as e:  # a figure is not worth losing a trained trial for
+            trial.set_user_attr("artifact_error", f"{type(e).__name__}: {e}")
 
     return after_fit
 
