@@ -42,8 +42,8 @@ def embed(codes: np.ndarray, method: str, dims: int, *, seed: int = 0, perplexit
     """PCA or t-SNE of ``codes`` to ``dims`` components: float [N, dims].
 
     ``threads`` caps scikit-learn's OpenMP threads (None: its default). One thread is
-    the default because t-SNE's OpenMP threads spin-wait: on a busy 2-core machine two
-    of them ran a 300-point t-SNE 10x slower than one.
+    the default because t-SNE's OpenMP threads wait for each other on a busy machine: on
+    the shared 2-core machine two ran a 500-point t-SNE 5x slower than one (BENCHMARKS.md).
     """
     with threadpool_limits(threads):
         if method == "pca":
