@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 
 from .errors import UserError
 from .explore import EXPLORE_DIR, read_explore

@@ -1,6 +1,5 @@
 import json
 
-import pytest
 from matplotlib.image import imread
 
 from mnist_hpo.cli import main
