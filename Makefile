@@ -7,8 +7,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
-
-.PHONY: study-dae study-clf
+.PHONY: study-dae study-clf explore report browser
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,7 +22,7 @@ setup: $(STAMP) ## create .venv and install the project (skipped when pyproject.
 data: $(STAMP) ## fetch, check and cache MNIST under data/ (once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data ## run the test suite (sets everything up on a fresh machine)
+test: data browser ## run the test suite (sets everything up on a fresh machine)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
@@ -34,6 +33,14 @@ study-dae: data ## the report's denoising autoencoder study: 50 trials x 50 epoc
 
 study-clf: data ## classifier on the latest 'ae' export's encoder: 216-point grid x 20 epochs, retrain best, export with confusion matrix
 	$(PY) -m mnist_hpo study clf --workers $(WORKERS) $(ARGS)
+explore: data ## latent space of the latest 'ae' export: Table 5, PCA/t-SNE 2-D/3-D, k-NN, new images (ARGS=...)
+	$(PY) -m mnist_hpo explore $(ARGS)
+
+report: $(STAMP) ## the reproduction report from the database and exports: storage/report.html + report.md (ARGS=...)
+	$(PY) -m mnist_hpo report $(ARGS)
+
+browser: ## install Debian's chromium (headless browser tests) when it is missing
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)

@@ -81,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--idx-dir", help="read IDX files from this folder instead")
 
+    p = sub.add_parser("explore", help="latent space of an exported autoencoder: Table 5, PCA/t-SNE, k-NN, new images")
+    p.add_argument("--export", help="an export folder (default: the latest export of --study)")
+    p.add_argument("--study", default="ae", help="whose latest export to use (default: ae)")
+    p.add_argument("--points", type=_positive, default=10_000, help="test images to encode (default: all 10000)")
+    p.add_argument("--tsne-points", type=_positive, default=2_500, help="of those, how many t-SNE maps (default 2500)")
+    p.add_argument("--tsne-iter", type=_positive, default=1000, help="t-SNE iterations (at least 250; default 1000)")
+    p.add_argument("--noise-mean", type=float, default=5.0, help="mean of the noise added to a code (default 5)")
+    p.add_argument("--noise-std", type=float, default=10.0, help="its standard deviation (default 10)")
+    p.add_argument("--sample", type=int, default=0, help="index of the test image whose code gets the noise")
+    p.add_argument("--interpolate", type=int, nargs=2, default=(2, 7), metavar=("FROM", "TO"),
+                   help="interpolate from the first test image of digit FROM to the first of TO (default 2 7)")
+    p.add_argument("--threads", type=_positive, default=1, help="scikit-learn threads (default 1, see README)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default: <export>/explore)")
+
+    p = sub.add_parser("report", help="the reproduction report (HTML + Markdown) from the database and exports")
+    p.add_argument("--storage")
+    p.add_argument("--out", help="the HTML file to write (default: storage/report.html; the .md beside it)")
+    p.add_argument("--study", action="append", default=[], metavar="SECTION=NAME",
+                   help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
+
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
     p.add_argument("--storage")
     p.add_argument("--host", default="127.0.0.1")
@@ -242,11 +263,41 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
                         "add --allow-remote if that is what you want")
     from optuna_dashboard import run_server
 
-    from .study import open_storage
+    from .study import artifact_store, open_storage
 
     storage = open_storage(args.storage)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    run_server(storage, host=args.host, port=args.port)
+    run_server(storage, host=args.host, port=args.port, artifact_store=artifact_store())
+    return 0
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import ExploreSettings, default_export, run_explore
+
+    if args.tsne_iter < 250:
+        raise UserError(f"--tsne-iter {args.tsne_iter}: scikit-learn's t-SNE needs at least 250 iterations")
+    if not all(0 <= d <= 9 for d in args.interpolate):
+        raise UserError(f"--interpolate {args.interpolate[0]} {args.interpolate[1]}: digits are 0 to 9")
+    settings = ExploreSettings(
+        points=args.points, tsne_points=args.tsne_points, tsne_iter=args.tsne_iter, noise_mean=args.noise_mean,
+        noise_std=args.noise_std, sample_index=args.sample, interpolate=tuple(args.interpolate),
+        threads=args.threads, seed=args.seed)
+    export = Path(args.export) if args.export else default_export(args.study)
+    run_explore(export, settings, out=Path(args.out) if args.out else None)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    studies = {}
+    for item in args.study:
+        section, sep, name = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--study {item!r}: expected SECTION=NAME, e.g. --study ae=ae-short")
+        studies[section] = name
+    html_path, md_path = build_report(args.storage, out=Path(args.out) if args.out else None, studies=studies)
+    print(f"wrote {html_path} and {md_path}")
     return 0
 
 
@@ -259,6 +310,8 @@ COMMANDS = {
     "delete": _cmd_delete,
     "data": _cmd_data,
     "dashboard": _cmd_dashboard,
+    "explore": _cmd_explore,
+    "report": _cmd_report,
 }
 
 

@@ -25,7 +25,9 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, sha256_file
 from .errors import UserError
-from .study import best_trial, exports_dir, load_data, load_existing_study, open_storage
+from .export_figures import write_export_figures
+from .machine import hardware
+from .study import attach_files, best_trial, exports_dir, load_data, load_existing_study, open_storage
 from .tasks import make_task, task_class
 
 EXPORT_FORMAT = 1
@@ -108,9 +110,16 @@ def export_trial(
         "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    meta["retrain"]["hardware"] = hardware(str(task.device))
+    files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
+                                           title=f"{study.study_name} trial {trial.number}")
+    meta.update(fig_info)
     meta["files"] = task.write_files(result.model, metrics, folder)
+    files += [folder / f for f in meta["files"]]
     (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
     (folder.parent / LATEST).write_text(folder.name + "\n")
+    # A finished trial cannot take new attributes, so the retrain's figures are attached to the study.
+    attach_files(study, files, rename=lambda f: f"{study.study_name}-trial-{trial.number}-{f.name}")
     study.set_user_attr("latest_export", str(folder))
     return folder
 

@@ -1,34 +1,165 @@
-"""Figures written next to exports (matplotlib, no display needed)."""
+"""Figures as files: static PNGs (matplotlib) and interactive HTML (plotly), from arrays and curves.
+
+Nothing here trains, reads storage or knows Optuna; callers pass data and a path.
+Matplotlib is used through its object API (no pyplot state), so it is safe in
+workers and tests without a display.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+
+DPI = 90
+# One colour per digit, the same in every static and interactive scatter.
+DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def scatter_png(points: np.ndarray, labels: np.ndarray, path: Path, *, title: str = "") -> Path:
+    """2-D or 3-D scatter of ``points`` [N, 2|3], coloured by digit, with a legend."""
+    dims = points.shape[1]
+    if dims not in (2, 3):
+        raise ValueError(f"a scatter needs 2 or 3 dimensions, got {dims}")
+    fig = Figure(figsize=(6, 5.2))
+    ax = fig.add_subplot(projection="3d" if dims == 3 else None)
+    for digit in range(10):
+        sel = labels == digit
+        if sel.any():
+            ax.scatter(*points[sel].T, s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit), linewidths=0)
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    if dims == 3:
+        ax.set_zlabel("component 3")
+    ax.legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = ""):
+    """The same scatter as an interactive plotly figure (one trace per digit, so the legend toggles them)."""
+    import plotly.graph_objects as go
+
+    dims = points.shape[1]
+    fig = go.Figure()
+    for digit in range(10):
+        sel = labels == digit
+        if not sel.any():
+            continue
+        p = points[sel]
+        common = dict(mode="markers", name=str(digit), marker=dict(size=3 if dims == 3 else 4, color=DIGIT_COLOURS[digit]))
+        if dims == 3:
+            fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], **common))
+        else:
+            fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], **common))
+    fig.update_layout(title=title, legend_title_text="digit", width=750, height=600, template="plotly_white")
+    return fig
+
+
+def scatter_html(points: np.ndarray, labels: np.ndarray, path: Path, *, title: str = "",
+                 include_plotlyjs: bool | str = True) -> Path:
+    """An interactive HTML scatter that opens without the internet: plotly.js inlined (``True``), or
+    ``"directory"``: one ``plotly.min.js`` beside the HTML files, shared by all of them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scatter_figure(points, labels, title=title).write_html(path, include_plotlyjs=include_plotlyjs, full_html=True)
+    return path
+
+
+def image_grid_png(images: np.ndarray, path: Path, *, ncols: int = 4, title: str = "",
+                   captions: list[str] | None = None) -> Path:
+    """Images [N, 28, 28] (values in [0, 1]) in a grid of ``ncols`` columns."""
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(1.1 * ncols, 1.1 * nrows + (0.4 if title else 0)))
+    for i in range(nrows * ncols):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray", vmin=0, vmax=1)
+            if captions:
+                ax.set_title(captions[i], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def image_rows_png(rows: list[tuple[str, np.ndarray]], path: Path, *, title: str = "") -> Path:
+    """Labelled rows of images, e.g. test images / reconstruction after epoch 1 / after the last epoch."""
+    ncols = max(len(images) for _, images in rows)
+    fig = Figure(figsize=(0.9 * ncols + 1.4, 0.95 * len(rows) + (0.4 if title else 0)))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", vmin=0, vmax=1)
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def curve_keys(history: dict) -> list[str]:
+    """The per-epoch series of an export's history worth plotting (every list of numbers but the timings)."""
+    return [k for k, v in history.items()
+            if k != "seconds" and isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)]
+
+
+def history_png(history: dict, path: Path, *, title: str = "") -> Path:
+    """Loss curves per epoch (left) and any other per-epoch series, e.g. accuracy (right)."""
+    keys = curve_keys(history)
+    if not keys:
+        raise ValueError("the history holds no per-epoch series")
+    losses = [k for k in keys if "loss" in k or "mse" in k]
+    others = [k for k in keys if k not in losses]
+    panels = [p for p in (losses, others) if p]
+    fig = Figure(figsize=(5.5 * len(panels), 3.8))
+    for i, group in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for k in group:
+            values = history[k]
+            ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 15 else None, ms=3, label=k)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if group is losses else "value")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def confusion_png(matrix: np.ndarray, path: Path, *, title: str = "") -> Path:
+    """A 10 x 10 confusion matrix (rows: true digit, columns: predicted) with counts in the cells."""
+    m = np.asarray(matrix)
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    im = ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6,
+                color="white" if v > m.max() / 2 else "black")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    return _save(fig, path)
+
 
 def confusion_figure(matrix: list[list[int]], accuracy: float, path: Path) -> Path:
-    """The confusion matrix as a PNG: rows are true classes, columns predicted ones, counts in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never try to open a window
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    m = np.asarray(matrix)
-    n = len(m)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
-    im = ax.imshow(m, cmap="Blues")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    threshold = m.max() / 2 if m.size else 0
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if m[i, j] > threshold else "black")
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(f"Confusion matrix: accuracy on test set = {100 * accuracy:.2f}%")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    """The classifier export's confusion matrix, titled with its test accuracy (the report's Figure 5b)."""
+    return confusion_png(np.asarray(matrix), path, title=f"Confusion matrix: test accuracy {100 * accuracy:.2f}%")

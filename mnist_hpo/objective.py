@@ -7,12 +7,14 @@ as pruned with its reason stored; it is never chosen as best.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import optuna
 from tqdm.auto import tqdm
 
 from .spaces import Resolved, suggest
-from .tasks import Task
+from .tasks import FitResult, Task
 from .training import NonFiniteLoss
 
 
@@ -21,7 +23,10 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
 
 
-def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True):
+def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
+                   after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
+    """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure)."""
+
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, resolved)
         # A retried trial inherits its original's user attributes, so it reuses the same seed.
@@ -57,6 +62,8 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
         for key, values in result.history.items():
             if key not in ("train_loss", "val_loss"):
                 trial.set_user_attr(key, values)
+        if after_fit is not None:
+            after_fit(trial, result)
         return result.value
 
     return objective

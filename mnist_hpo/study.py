@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import types
 import warnings
 import zlib
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
+from .machine import hardware
 from .objective import make_objective, run_stacked_trials
 from .spaces import Resolved, grid_space, resolve_space
 from .tasks import make_task
@@ -49,6 +52,50 @@ def default_storage_url() -> str:
 
 def exports_dir() -> Path:
     return storage_dir() / "exports"
+
+
+# --- artifacts (figures attached to trials; optuna-dashboard shows them) ----------------
+
+def artifacts_dir() -> Path:
+    return storage_dir() / "artifacts"
+
+
+def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
+    """Files attached to trials live on this machine's disk, next to the database."""
+    artifacts_dir().mkdir(parents=True, exist_ok=True)
+    return optuna.artifacts.FileSystemArtifactStore(artifacts_dir())
+
+
+def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
+    """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids."""
+    store = artifact_store()
+    ids = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in map(Path, files):
+            if rename is not None:
+                f = Path(shutil.copy(f, Path(tmp) / rename(f)))
+            ids.append(optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=target))
+    return ids
+
+
+def _attach_reconstruction(task):
+    """An objective ``after_fit`` hook: attach the trial's reconstructions of fixed validation images."""
+    from . import recon  # matplotlib: imported only by processes that run trials
+
+    def after_fit(trial: optuna.Trial, result) -> None:
+        if not recon.reconstructs(result.model):
+            return
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = recon.reconstruction_png(
+                    recon.validation_images(task), [(f"trial {trial.number}", result.model)],
+                    Path(tmp) / f"reconstruction-trial-{trial.number}.png",
+                    corrupt=recon.task_corruption(task), title=f"trial {trial.number}: validation images")
+                attach_files(trial, [path])
+        except Exception as e:  # a figure is not worth losing a trained trial for
+            trial.set_user_attr("artifact_error", f"{type(e).__name__}: {e}")
+
+    return after_fit
 
 
 # --- storage ---------------------------------------------------------------------------
@@ -341,7 +388,8 @@ def run_study(
         set_threads(workers)
     data = data if data is not None else load_data(cfg)
     task = make_task(cfg, data)
-    objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress)
+    objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
+                               after_fit=_attach_reconstruction(task))
 
     bar = tqdm(total=cfg.trials, initial=done, desc=f"study {cfg.name}", unit="trial", disable=not progress)
 
@@ -353,6 +401,7 @@ def run_study(
             pass
         bar.refresh()
 
+    study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
     if cfg.batch_trials > 1:
         return _run_stacked(cfg, study, task, bar, progress)
 

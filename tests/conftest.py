@@ -39,3 +39,25 @@ def ae_cfg():
     """studies/ae.toml cut down to 3 trials x 1 epoch on 600 images."""
     cfg = load_study_config(ROOT / "studies" / "ae.toml")
     return cfg.with_overrides(name="ae-test", trials=3, epochs=1, train_subset=600, test_subset=200, batch_size=128)
+
+
+@pytest.fixture(scope="session")
+def ae_export(tmp_path_factory, tiny):
+    """A study 'ae' of 2 trials x 1 epoch on `tiny`, its best trial exported and its latent space explored.
+
+    Yields (storage dir, storage URL, export folder); tests that read it set MNIST_HPO_STORAGE_DIR themselves.
+    """
+    from mnist_hpo import study as S
+    from mnist_hpo.explore import ExploreSettings, run_explore
+    from mnist_hpo.export import export_best
+
+    root = tmp_path_factory.mktemp("ae-export")
+    url = f"sqlite:///{root / 'storage' / 'mnist_hpo.db'}"
+    cfg = load_study_config(ROOT / "studies" / "ae.toml").with_overrides(
+        name="ae", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MNIST_HPO_STORAGE_DIR", str(root / "storage"))
+        S.run_study(cfg, storage_url=url, data=tiny, progress=False)
+        folder = export_best("ae", storage_url=url, data=tiny, progress=False)
+        run_explore(folder, ExploreSettings(points=200, tsne_points=120, tsne_iter=250), data=tiny, log=lambda *a: None)
+    return root / "storage", url, folder
