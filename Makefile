@@ -7,6 +7,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data test test-all study-ae dashboard clean
+.PHONY: gan study-gan
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,6 +27,12 @@ test: data ## run the test suite (sets everything up on a fresh machine)
 
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
 	$(PY) -m mnist_hpo study ae --workers $(WORKERS) $(ARGS)
+
+gan: data ## the report's GAN: 400 epochs, losses plot, image grids + GIF, checkpoints (resumes), Fréchet distance (ARGS=--epochs N ...)
+	$(PY) -m mnist_hpo gan gan $(ARGS)
+
+study-gan: data ## the GAN as a study: TPE over both lrs, dropout, slope, batch size; objective = Fréchet distance; export best
+	$(PY) -m mnist_hpo study gan-search --workers $(WORKERS) $(ARGS)
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)

@@ -26,6 +26,13 @@ from .errors import UserError
 # Each model type's own options: name -> (accepted types, default, allowed values or None).
 MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] = {
     "autoencoder": {},
+    "gan": {
+        "arch": ((str,), "mlp", ("mlp", "dcgan")),
+        "latent_dim": ((int,), 100, None),
+        "eval_every": ((int,), 1, None),
+        "eval_samples": ((int,), 2000, None),
+        "final_samples": ((int,), 10000, None),
+    },
 }
 SAMPLERS = {
     "random": {"seed"},

@@ -6,9 +6,11 @@ from ..config import StudyConfig
 from ..data import Dataset
 from .autoencoder import AutoencoderTask
 from .base import FitResult, Task, pick_device
+from .gan import GanTask
 
 TASKS: dict[str, type[Task]] = {
     AutoencoderTask.model_type: AutoencoderTask,
+    GanTask.model_type: GanTask,
 }
 
 
