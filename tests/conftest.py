@@ -52,11 +52,11 @@ def fidnet(mnist):
 
 @pytest.fixture
 def gan_cfg(fidnet, monkeypatch):
-    """studies/gan-search.toml cut down to 2 trials x 2 epochs on 600 images, scored on few samples."""
+    """studies/gan-search.toml cut down to 2 trials x 2 epochs on 400 images, scored on few samples."""
     import dataclasses
 
     monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))  # where the task finds the classifier
     cfg = load_study_config(ROOT / "studies" / "gan-search.toml")
-    cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=600, test_subset=300)
+    cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=400, test_subset=300)
     options = {**cfg.model_options, "eval_samples": 200, "final_samples": 300}
     return dataclasses.replace(cfg, model_options=options)

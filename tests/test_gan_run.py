@@ -18,7 +18,7 @@ def quiet(_msg):
 
 @pytest.fixture
 def task(gan_cfg, mnist):
-    return GanTask(gan_cfg, mnist)
+    return GanTask(gan_cfg.with_overrides(train_subset=300), mnist)
 
 
 def test_state_encoding_round_trips_optimizer_state():
@@ -83,7 +83,7 @@ def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkey
         "epoch-0000.png", "epoch-0001.png", "epoch-0002.png"]
     assert result["gif_frames"] == 3 and result["epochs"] == 2
     saved = json.loads((folder / "result.json").read_text())
-    assert saved["final"]["test_fid"] > 0 and 0 <= saved["final"]["test_coverage_tv"] <= 0.9
+    assert saved["final"]["test_fid"] > 0 and 0 <= saved["final"]["test_coverage_tv"] <= 0.9 + 1e-9
     assert len(saved["history"]["d_loss"]) == 2 and saved["history"]["eval_epochs"] == [0, 1]
 
     # Asking again for the same epochs trains nothing.

@@ -42,10 +42,10 @@ def test_alternating_step_updates_both_networks_never_mixing_batches(tiny, arch)
     disc = Recorder(gan.discriminator)
     before_g = [p.detach().clone() for p in gan.generator.parameters()]
     before_d = [p.detach().clone() for p in gan.discriminator.parameters()]
-    images = tiny.train_images[:300]
-    d_loss, g_loss = T.train_gan_epoch(gan.generator, disc, opt_g, opt_d, images, batch_size=128,
+    images = tiny.train_images[:150]
+    d_loss, g_loss = T.train_gan_epoch(gan.generator, disc, opt_g, opt_d, images, batch_size=64,
                                        latent_dim=100, rng=torch.Generator().manual_seed(0))
-    # 3 batches (128, 128, 44): D on real, D on generated, then G through D — never a mixed batch.
+    # 3 batches (64, 64, 22): D on real, D on generated, then G through D — never a mixed batch.
     assert disc.calls == ["real", "fake", "fake"] * 3
     assert math.isfinite(d_loss) and math.isfinite(g_loss) and d_loss > 0 and g_loss > 0
     assert all(not torch.equal(a, b) for a, b in zip(before_g, gan.generator.parameters()))
@@ -56,7 +56,7 @@ def test_fit_gan_scores_only_when_evaluate_says_so(tiny):
     gan, opt_g, opt_d = _setup()
     reported = []
     history = T.fit_gan(
-        gan.generator, gan.discriminator, opt_g, opt_d, tiny.train_images[:256], epochs=3, batch_size=128,
+        gan.generator, gan.discriminator, opt_g, opt_d, tiny.train_images[:128], epochs=3, batch_size=64,
         latent_dim=100, rng=torch.Generator().manual_seed(0),
         evaluate=lambda e: {"fid": 10.0 - e, "coverage_tv": 0.5} if e != 1 else None,
         on_epoch=lambda e, d, fid: reported.append((e, fid)),

@@ -66,13 +66,14 @@ def test_score_is_near_zero_for_real_digits_and_large_for_noise(test_scorer, mni
     noise = test_scorer.score_images(torch.rand(10000, 1, 28, 28, generator=g) * 2 - 1)
     blank = test_scorer.score_images(torch.full((2000, 1, 28, 28), -1.0))
     assert real["samples"] == 10000
-    assert real["fid"] < 1.0 and real["coverage_tv"] < 0.05
-    assert noise["fid"] > 100 * real["fid"] and noise["fid"] > 50
+    # Measured: real 1.5, noise 1400, blank 680, single class 600 (README "Sample quality").
+    assert real["fid"] < 3.0 and real["coverage_tv"] < 0.05
+    assert noise["fid"] > 300 * real["fid"] and noise["coverage_tv"] > 0.5
     assert blank["fid"] > 100 * real["fid"] and blank["coverage_tv"] == pytest.approx(0.9)  # one class only
     # Digits of a single class: looks real per image, but no variety; the coverage says so.
     ones = mnist.train_images[mnist.train_labels == 1][:2000]
     single = test_scorer.score_u8(ones)
-    assert single["coverage_tv"] > 0.85 and single["fid"] > 10 * real["fid"]
+    assert single["coverage_tv"] > 0.85 and single["fid"] > 100 * real["fid"]
 
 
 def test_scale_argument(test_scorer, mnist):
