@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
-.PHONY: study-dae study-clf explore report browser
+.PHONY: study-dae study-clf explore report browser gan study-gan
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,12 +41,17 @@ report: $(STAMP) ## the reproduction report from the database and exports: stora
 
 browser: ## install Debian's chromium (headless browser tests) when it is missing
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+gan: data ## the report's GAN: 400 epochs, losses plot, image grids + GIF, checkpoints (resumes), Fréchet distance (ARGS=--epochs N ...)
+	$(PY) -m mnist_hpo gan gan $(ARGS)
+
+study-gan: data ## the GAN as a study: TPE over both lrs, dropout, slope, batch size; objective = Fréchet distance; export best
+	$(PY) -m mnist_hpo study gan-search --workers $(WORKERS) $(ARGS)
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)
 
 bench: data ## speed benchmarks, side by side, medians (see BENCHMARKS.md; ~5 min)
-	$(PY) bench/bench.py $(ARGS)
+	$(PY) benchmarks/bench.py $(ARGS)
 
 clean: ## remove caches (keeps .venv, data/ and storage/)
 	rm -rf .pytest_cache build *.egg-info

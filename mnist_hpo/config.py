@@ -41,6 +41,14 @@ MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] 
         "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
         "finetune": ((bool,), False, None),
     },
+    # GAN: architecture and how often / on how many samples the Fréchet distance is measured.
+    "gan": {
+        "arch": ((str,), "mlp", ("mlp", "dcgan")),
+        "latent_dim": ((int,), 100, None),
+        "eval_every": ((int,), 1, None),
+        "eval_samples": ((int,), 2000, None),
+        "final_samples": ((int,), 10000, None),
+    },
 }
 SAMPLERS = {
     "random": {"seed"},

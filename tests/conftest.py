@@ -61,3 +61,24 @@ def ae_export(tmp_path_factory, tiny):
         folder = export_best("ae", storage_url=url, data=tiny, progress=False)
         run_explore(folder, ExploreSettings(points=200, tsne_points=120, tsne_iter=250), data=tiny, log=lambda *a: None)
     return root / "storage", url, folder
+
+
+@pytest.fixture(scope="session")
+def fidnet(mnist):
+    """The cached quality classifier under data/ (trained once by `make data`, on first use otherwise)."""
+    from mnist_hpo.quality import load_fidnet, prepare_fidnet
+
+    prepare_fidnet(mnist, ROOT / "data")
+    return load_fidnet("mnist", ROOT / "data", dataset_checksum=mnist.checksum)[0]
+
+
+@pytest.fixture
+def gan_cfg(fidnet, monkeypatch):
+    """studies/gan-search.toml cut down to 2 trials x 2 epochs on 400 images, scored on few samples."""
+    import dataclasses
+
+    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))  # where the task finds the classifier
+    cfg = load_study_config(ROOT / "studies" / "gan-search.toml")
+    cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=400, test_subset=300)
+    options = {**cfg.model_options, "eval_samples": 200, "final_samples": 300}
+    return dataclasses.replace(cfg, model_options=options)

@@ -8,11 +8,13 @@ from .autoencoder import AutoencoderTask
 from .base import FitResult, Task, pick_device
 from .classifier import ClassifierTask
 from .denoising import DenoisingTask
+from .gan import GanTask
 
 TASKS: dict[str, type[Task]] = {
     AutoencoderTask.model_type: AutoencoderTask,
     DenoisingTask.model_type: DenoisingTask,
     ClassifierTask.model_type: ClassifierTask,
+    GanTask.model_type: GanTask,
 }
 
 

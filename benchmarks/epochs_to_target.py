@@ -5,7 +5,7 @@ run uses a throwaway SQLite file; the study stops as soon as a trial reports a
 validation MSE at or below the target; the count is every epoch trained up to
 that report, pruned and unfinished trials included.
 
-Usage: python bench/epochs_to_target.py studies/ae.toml studies/ae-tpe.toml \
+Usage: python benchmarks/epochs_to_target.py studies/ae.toml studies/ae-tpe.toml \
           --target 0.0172 --seeds 1 2 3 [--subset N] [--epochs E] [--trials T]
 """
 

@@ -4,7 +4,7 @@ Prints: seconds per autoencoder epoch on 48k images (one trial), trials per minu
 one at a time and stacked (mnist_hpo.batched, K = 10 and 50), and the wall time of
 the whole report protocol (50 trials x 50 epochs, studies/ae.toml) with
 batch_trials = 50 on a throwaway SQLite file.
-Usage: python bench/gpu.py [--skip-study]
+Usage: python benchmarks/gpu.py [--skip-study]
 """
 
 from __future__ import annotations

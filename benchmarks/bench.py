@@ -8,7 +8,7 @@ Sections (all by default; pick with --only):
            measured in the same run).
   stacked  trials per minute training K autoencoders at once (mnist_hpo.batched) vs one at a time.
   storage  Optuna's overhead per trial at N trials with a trivial objective: SQLite vs in-memory.
-Usage: python bench/bench.py [--only ae,stacked,storage] [--reps 3] [--images 48000] [--storage-trials 1000]
+Usage: python benchmarks/bench.py [--only ae,stacked,storage] [--reps 3] [--images 48000] [--storage-trials 1000]
 """
 
 from __future__ import annotations

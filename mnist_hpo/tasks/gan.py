@@ -1,0 +1,137 @@
+"""The report's GAN as a study: objective = Fréchet distance of generated digits (lower is better).
+
+Parameters a study may search (any left out take the report's values, Table 4):
+``lr_d``, ``lr_g`` (Adam), ``dropout``, ``slope`` (LeakyReLU), ``batch_size``.
+Model options (``[model]`` in the study file): ``arch`` ("mlp" = the report's,
+"dcgan" = convolutional), ``latent_dim``, ``eval_every`` (score every k epochs),
+``eval_samples`` (generated images per intermediate score; the last epoch and the
+test use ``final_samples``, 10000 by default, against the 10k test images).
+
+During the search the generator trains on the train split and is scored against
+the validation split; the final retrain trains on all training images and is
+scored against the 10k test images. ``on_epoch`` is called at the scored epochs
+only, with (epoch, discriminator loss, Fréchet distance): that distance is what a
+trial reports and is pruned on.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..gan_training import GanHistory, fit_gan
+from ..models.gan import GAN
+from ..quality import Scorer, load_fidnet
+from ..training import seed_everything
+from .base import FitResult, OnEpoch, Task
+
+REPORT_PARAMS = {"lr_d": 5e-4, "lr_g": 2e-4, "dropout": 0.3, "slope": 0.2, "batch_size": 256}
+SCORE_SEED = 20200  # the noise that scored samples are drawn from: the same for every trial
+
+
+class GanTask(Task):
+    model_type = "gan"
+    direction = "minimize"
+    metric = "val_fid"
+
+    def __init__(self, cfg, data) -> None:
+        super().__init__(cfg, data)
+        opts = cfg.model_options
+        for key in ("latent_dim", "eval_every", "final_samples"):
+            if opts[key] < 1:
+                raise UserError(f"{cfg.source}: model.{key} must be at least 1, got {opts[key]}")
+        if opts["eval_samples"] < 2:
+            raise UserError(f"{cfg.source}: model.eval_samples must be at least 2, got {opts['eval_samples']}")
+        unknown = sorted(set(cfg.space) - set(REPORT_PARAMS))
+        if unknown:
+            raise UserError(f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; "
+                            f"the GAN searches {', '.join(REPORT_PARAMS)}")
+        self.options = opts
+        self.train_all = self.data.train_images.to(self.device)
+        self.train_images = self.train_all[self.train_idx.to(self.device)]
+        self.fidnet, _ = load_fidnet(self.data.name, dataset_checksum=self.data.checksum)
+        self.fidnet.to(self.device)
+        self._references = {"val": self.data.train_images[self.val_idx], "test": self.data.test_images}
+        self._scorers: dict[str, Scorer] = {}
+
+    def scorer(self, which: str) -> Scorer:
+        """Scores against the validation split ("val") or the test set ("test"); built once per process."""
+        if which not in self._scorers:
+            self._scorers[which] = Scorer(self.fidnet, self._references[which])
+        return self._scorers[which]
+
+    @staticmethod
+    def resolve(params: dict) -> dict:
+        """A trial's parameters with the report's values for any the study does not search."""
+        return {**REPORT_PARAMS, **params}
+
+    def arch(self, params: dict) -> dict:
+        p = self.resolve(params)
+        return {"arch": self.options["arch"], "latent_dim": int(self.options["latent_dim"]),
+                "slope": float(p["slope"]), "dropout": float(p["dropout"])}
+
+    @classmethod
+    def build(cls, arch: dict) -> nn.Module:
+        return GAN(**arch)
+
+    @staticmethod
+    def optimizers(model: GAN, params: dict) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """(generator's, discriminator's) Adam optimizers."""
+        p = GanTask.resolve(params)
+        return (torch.optim.Adam(model.generator.parameters(), lr=float(p["lr_g"])),
+                torch.optim.Adam(model.discriminator.parameters(), lr=float(p["lr_d"])))
+
+    def evaluator(self, model: GAN, which: str, *, epochs: int):
+        """``evaluate(epoch)`` for :func:`fit_gan`: every ``eval_every`` epochs, and always at the last."""
+        every, n_eval, n_final = (self.options[k] for k in ("eval_every", "eval_samples", "final_samples"))
+        scorer = self.scorer(which)
+
+        def evaluate(epoch: int) -> dict | None:
+            last = epoch == epochs - 1
+            if not last and (epoch + 1) % every:
+                return None
+            return scorer.score_generator(lambda n, g: model.sample(n, generator=g),
+                                          n_final if last else n_eval, seed=SCORE_SEED)
+
+        return evaluate
+
+    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+        p = self.resolve(params)
+        rng = seed_everything(seed)
+        model = self.build(self.arch(p)).to(self.device)
+        opt_g, opt_d = self.optimizers(model, p)
+        history = fit_gan(
+            model.generator, model.discriminator, opt_g, opt_d,
+            self.train_all if full else self.train_images,
+            epochs=epochs, batch_size=int(p["batch_size"]), latent_dim=model.latent_dim, rng=rng,
+            evaluate=self.evaluator(model, "test" if full else "val", epochs=epochs), on_epoch=on_epoch,
+        )
+        return FitResult(model, history.fid[-1], curves(history))
+
+    def test(self, model: nn.Module) -> dict:
+        s = self.scorer("test").score_generator(lambda n, g: model.sample(n, generator=g),
+                                                self.options["final_samples"], seed=SCORE_SEED)
+        return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
+
+
+def curves(history: GanHistory) -> dict[str, list]:
+    """The history in the shape the objective and the export store (train = D loss, val = distance)."""
+    d = history.as_dict()
+    return {"train_loss": d.pop("d_loss"), "val_loss": d.pop("fid"), **d}
+
+
+def single_point(cfg) -> dict:
+    """The one configuration a GAN study file names (each parameter one value), for ``mnist-hpo gan``."""
+    from ..spaces import resolve_space
+
+    params = {}
+    for name, values in resolve_space(cfg.space, cfg.seed).items():
+        if not isinstance(values, list) or len(set(values)) != 1:
+            raise UserError(f"{cfg.source}: space.{name} has several values; 'mnist-hpo gan' trains one "
+                            f"configuration, so give it one (choices = [x]) or run it as a study")
+        params[name] = values[0]
+    unknown = sorted(set(params) - set(REPORT_PARAMS))
+    if unknown:
+        raise UserError(f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; the GAN has {', '.join(REPORT_PARAMS)}")
+    return GanTask.resolve(params)
