@@ -41,6 +41,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=_positive, help="override the number of trials")
     p.add_argument("--epochs", type=_positive, help="override the epochs per trial (use with --study-name)")
     p.add_argument("--subset", type=_positive, help="use only the first N training images (a short run)")
+    p.add_argument("--batch-trials", type=_positive, help="train N trials at once, stacked (autoencoder, classifier)")
     p.add_argument("--study-name", help="store under this study name instead of the file's")
     p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
@@ -125,7 +126,8 @@ def _load_cfg(args: argparse.Namespace):
 
     cfg = load_study_config(study_path(args.study))
     cfg = cfg.with_overrides(
-        trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device
+        trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device,
+        batch_trials=args.batch_trials,
     )
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
@@ -179,6 +181,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     open_study(cfg, open_storage(args.storage))
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
+                        ("--batch-trials", args.batch_trials),
                         ("--study-name", args.study_name), ("--storage", args.storage), ("--device", args.device)):
         if value is not None:
             cmd += [flag, str(value)]
