@@ -293,24 +293,27 @@ class StackedHeads:
         for s in specs:
             torch.manual_seed(s.seed)  # as ClassifierTask.fit: the whole model is built under the seed
             heads.append(EncoderClassifier(s.latent_dim, s.encoder_nh1, s.nh1, s.dropout).head.state_dict())
-        w1 = torch.zeros(self.k, self.hidden, latent)
+        # Weights are kept transposed ([in, out] per head) so the batched matmuls read them as stored.
+        w1 = torch.zeros(self.k, latent, self.hidden)
         b1 = torch.zeros(self.k, self.hidden)
-        w2 = torch.zeros(self.k, 10, self.hidden)
+        w2 = torch.zeros(self.k, self.hidden, 10)
         for i, h in enumerate(heads):
             n = h["net.0.weight"].shape[0]
-            w1[i, :n], b1[i, :n], w2[i, :, :n] = h["net.0.weight"], h["net.0.bias"], h["net.3.weight"]
+            w1[i, :, :n], b1[i, :n], w2[i, :n] = h["net.0.weight"].T, h["net.0.bias"], h["net.3.weight"].T
         b2 = torch.stack([h["net.3.bias"] for h in heads])
         self.params = {k: t.to(device).requires_grad_(True) for k, t in
-                       {"net.0.weight": w1, "net.0.bias": b1, "net.3.weight": w2, "net.3.bias": b2}.items()}
+                       {"net.0.weightT": w1, "net.0.bias": b1, "net.3.weightT": w2, "net.3.bias": b2}.items()}
         self.keep_prob = torch.tensor([1.0 - s.dropout for s in specs], device=device).view(-1, 1, 1)
 
     def forward(self, z: torch.Tensor, train: bool) -> torch.Tensor:
         """z: [K, B, latent] -> logits [K, B, 10]."""
         p = self.params
-        h = F.relu(torch.baddbmm(p["net.0.bias"].unsqueeze(1), z, p["net.0.weight"].transpose(1, 2)))
+        h = F.relu(torch.baddbmm(p["net.0.bias"].unsqueeze(1), z, p["net.0.weightT"]))
         if train:
-            h = h * (torch.rand_like(h) < self.keep_prob) / self.keep_prob
-        return torch.baddbmm(p["net.3.bias"].unsqueeze(1), h, p["net.3.weight"].transpose(1, 2))
+            # Inverted dropout with one mask tensor: kept units scaled by 1/(1-p), dropped ones 0.
+            mask = (torch.rand_like(h) < self.keep_prob).to(h.dtype).mul_(1.0 / self.keep_prob)
+            h = h * mask
+        return torch.baddbmm(p["net.3.bias"].unsqueeze(1), h, p["net.3.weightT"])
 
     def keep(self, index: torch.Tensor) -> None:
         self.specs = [self.specs[i] for i in index.tolist()]
@@ -323,16 +326,22 @@ class StackedHeads:
         """Head i in the layout of :class:`~mnist_hpo.models.classifier.Head` (padding removed)."""
         n = self.specs[i].nh1
         p = {k: t.detach()[i] for k, t in self.params.items()}
-        return {"net.0.weight": p["net.0.weight"][:n].clone(), "net.0.bias": p["net.0.bias"][:n].clone(),
-                "net.3.weight": p["net.3.weight"][:, :n].clone(), "net.3.bias": p["net.3.bias"].clone()}
+        return {"net.0.weight": p["net.0.weightT"][:, :n].T.clone(), "net.0.bias": p["net.0.bias"][:n].clone(),
+                "net.3.weight": p["net.3.weightT"][:n].T.clone(), "net.3.bias": p["net.3.bias"].clone()}
 
 
 @torch.inference_mode()
-def _evaluate_heads(stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor) -> tuple[list, list]:
-    logits = stack.forward(codes.unsqueeze(0).expand(stack.k, *codes.shape), train=False)  # [K, N, 10]
-    ce = F.cross_entropy(logits.transpose(1, 2), labels.unsqueeze(0).expand(stack.k, -1), reduction="none")
-    acc = (logits.argmax(-1) == labels).float().mean(1)
-    return ce.mean(1).tolist(), acc.tolist()
+def _evaluate_heads(stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor,
+                    chunk: int = 2048) -> tuple[list, list]:
+    # In chunks: all K heads' hidden activations for every code at once would take gigabytes.
+    ce = torch.zeros(stack.k, device=codes.device)
+    correct = torch.zeros(stack.k, device=codes.device)
+    for start in range(0, len(codes), chunk):
+        z, y = codes[start:start + chunk], labels[start:start + chunk]
+        logits = stack.forward(z.unsqueeze(0).expand(stack.k, *z.shape), train=False)  # [K, n, 10]
+        ce += F.cross_entropy(logits.transpose(1, 2), y.unsqueeze(0).expand(stack.k, -1), reduction="none").sum(1)
+        correct += (logits.argmax(-1) == y).sum(1)
+    return (ce / len(codes)).tolist(), (correct / len(codes)).tolist()
 
 
 def fit_stacked_heads(
