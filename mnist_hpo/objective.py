@@ -7,6 +7,8 @@ as pruned with its reason stored; it is never chosen as best.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import optuna
 from tqdm.auto import tqdm
@@ -57,6 +59,10 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
         for key, values in result.history.items():
             if key not in ("train_loss", "val_loss"):
                 trial.set_user_attr(key, values)
-        return result.value
+        if not math.isfinite(result.value):
+            # Optuna would store inf as a COMPLETE value (and NaN as FAIL without a reason); neither may be best.
+            trial.set_user_attr("fail_reason", f"objective became {result.value}")
+            raise optuna.TrialPruned(f"objective became {result.value}")
+        return float(result.value)
 
     return objective
