@@ -223,3 +223,20 @@ def test_non_finite_values_are_never_best(backend, tmp_path, tiny, monkeypatch, 
     assert study.best_trial.number == best.number  # Optuna's own choice agrees
     print(f"\nRELIABILITY nonfinite backend={request.node.callspec.id} trials=6 nan_inf_-inf=3 pruned=3 "
           f"complete=3 best_finite=True")
+
+
+def test_study_command_starts_workers_and_waits(tmp_path, capsys):
+    """What ``make study-ae WORKERS=3`` runs: N worker processes on one SQLite file, one shared target."""
+    storage = f"sqlite:///{tmp_path / 'mnist_hpo.db'}"
+    study_file = tiny_study(tmp_path, "spawned", trials=9)
+    code = main(["study", str(study_file), "--workers", "3", "--storage", storage, "--quiet", "--no-retrain"])
+    out = capsys.readouterr().out
+    assert code == 0 and "starting 3 workers" in out
+    trials = trials_of("spawned", storage)
+    states = [t.state for t in trials]
+    complete = states.count(TrialState.COMPLETE)
+    # Workers stop together on the shared target; two finishing at the same instant may each start one more.
+    assert 9 <= complete <= 9 + 2 and states.count(TrialState.RUNNING) == 0
+    with capsys.disabled():
+        print(f"\nRELIABILITY spawned backend=sqlite workers=3 target=9 complete={complete} "
+              f"extra={complete - 9} running=0 lost=0")
