@@ -353,7 +353,10 @@ def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
         return True
     sampler = study.sampler
     if isinstance(sampler, CoverGridSampler):
-        return sampler.size - sampler.open_points(study) < min(cfg.trials, sampler.size)
+        # A trial just asked for has no point yet, but will take one.
+        unplaced = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
+        return sampler.size - sampler.open_points(study) + unplaced < min(cfg.trials, sampler.size)
     return states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] < cfg.trials
 
 

@@ -156,8 +156,10 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
           f"finished_before={len(finished_before)} lost=0 running=0 complete={states.count(TrialState.COMPLETE)}")
 
 
-def test_grid_over_three_workers_covers_every_point(backend, tmp_path, request, capsys):
-    name = f"grid-{request.node.callspec.id}"
+@pytest.mark.postgres
+def test_grid_over_three_workers_covers_every_point(pg_url, tmp_path, capsys):
+    # PostgreSQL only: the grid logic is the same on SQLite (test_failed_grid_point_is_run_again), processes are not cheap.
+    backend, name = pg_url, "grid-postgres"
     study_file = tiny_study(tmp_path, name, trials=100, grid=True)  # trials above the grid size: the grid bounds it
     wait_all([worker(study_file, backend, workers=3) for _ in range(3)])
     trials = trials_of(name, backend)
@@ -171,7 +173,7 @@ def test_grid_over_three_workers_covers_every_point(backend, tmp_path, request, 
     assert main(["show", name, "--storage", backend]) == 0
     assert f"{GRID_POINTS}/{GRID_POINTS} points covered, {coverage.duplicates} duplicate" in capsys.readouterr().out
     with capsys.disabled():
-        print(f"\nRELIABILITY grid backend={request.node.callspec.id} workers=3 points={GRID_POINTS} "
+        print(f"\nRELIABILITY grid backend=postgres workers=3 points={GRID_POINTS} "
               f"covered={coverage.covered} trials={len(trials)} duplicates={coverage.duplicates} lost=0")
 
 
