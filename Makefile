@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
+.PHONY: worker reliability
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +47,13 @@ gan: data ## the report's GAN: 400 epochs, losses plot, image grids + GIF, check
 
 study-gan: data ## the GAN as a study: TPE over both lrs, dropout, slope, batch size; objective = Fréchet distance; export best
 	$(PY) -m mnist_hpo study gan-search --workers $(WORKERS) $(ARGS)
+worker: data ## one more worker for a running study: make worker STUDY=ae STORAGE=postgresql+psycopg://user@host/db
+	$(PY) -m mnist_hpo worker $(or $(STUDY),ae) $(if $(STORAGE),--storage $(STORAGE)) $(ARGS)
+
+reliability: data ## the multi-worker and fault tests (PostgreSQL + SQLite), with the figures of RELIABILITY.md
+	@mkdir -p storage
+	@$(PY) -m pytest -q -s tests/test_workers.py tests/test_cli.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
+	  status=$$?; grep -E 'RELIABILITY|passed|failed|Error' storage/reliability.log; exit $$status
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
 	$(PY) -m mnist_hpo dashboard $(ARGS)

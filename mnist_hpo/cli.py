@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run one worker of a study (several may share one storage)")
     _add_run_options(p)
+    p.add_argument("--max-trials", type=_positive, help="run at most N trials in this worker, then exit")
 
     p = sub.add_parser("export", help="retrain, test and export a study's best trial")
     p.add_argument("name", help="study name")
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--storage")
     p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
+
+    p = sub.add_parser("rerun", help="train one stored trial again with its stored seed and compare the metric")
+    p.add_argument("name", help="study name")
+    p.add_argument("trial", type=int, help="trial number")
+    p.add_argument("--storage")
+
+    p = sub.add_parser("verify", help="check an export's weights against their sha256 and test them again")
+    p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
 
     p = sub.add_parser("list", help="the studies in the storage")
     p.add_argument("--storage")
@@ -146,7 +155,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
 
         if not worker:
             _print_space(cfg, resolve_space(cfg.space, cfg.seed))
-        study = run_study(cfg, storage_url=args.storage, progress=progress)
+        study = run_study(cfg, storage_url=args.storage, progress=progress,
+                          max_trials=getattr(args, "max_trials", None))
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
@@ -195,6 +205,14 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
             p.wait()
         raise
     if any(codes):
+        from .study import needs_trials
+
+        study = open_study(cfg, open_storage(args.storage))
+        if not needs_trials(study, cfg):
+            # A killed worker's trial was failed and re-run by the others: the study is complete.
+            print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
+                  f"(exit codes {codes}); the others finished the study", file=sys.stderr)
+            return study
         raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
                         "finished trials are kept; run again to resume")
     return load_existing_study(cfg.name, args.storage)
@@ -214,9 +232,37 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .study import load_existing_study
     from .tables import state_counts, top_table
 
+    from .grid import grid_coverage
+
     study = load_existing_study(args.name, args.storage)
     print(f"study {args.name}: {state_counts(study)}")
+    coverage = grid_coverage(study)
+    if coverage is not None:
+        print(coverage)
     print(top_table(study, k=args.k))
+    return 0
+
+
+def _cmd_rerun(args: argparse.Namespace) -> int:
+    from .rerun import rerun_trial
+
+    r = rerun_trial(args.name, args.trial, storage_url=args.storage)
+    verdict = "identical" if r.identical else f"differs by {abs(r.value - r.stored):.3g}"
+    print(f"trial {r.trial} (seed {r.seed}): stored {r.stored:.6g}, rerun {r.value:.6g} ({verdict})")
+    return 0 if r.identical else 1
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .config import StudyConfig
+    from .export import load_export
+    from .study import load_data
+    from .tasks import make_task
+
+    model, meta = load_export(args.path)
+    cfg = StudyConfig.from_dict(meta["config"])
+    metrics = make_task(cfg, load_data(cfg)).test(model)
+    shown = ", ".join(f"{k} = {v:.6g} (recorded {meta['metrics'].get(k, float('nan')):.6g})" for k, v in metrics.items())
+    print(f"{meta['_folder']}: weights match their sha256; {shown}")
     return 0
 
 
@@ -349,6 +395,8 @@ COMMANDS = {
     "worker": lambda a: _cmd_study(a, worker=True),
     "export": _cmd_export,
     "show": _cmd_show,
+    "rerun": _cmd_rerun,
+    "verify": _cmd_verify,
     "list": _cmd_list,
     "delete": _cmd_delete,
     "data": _cmd_data,

@@ -65,6 +65,13 @@ def export_trial(
     """Retrain ``trial``'s configuration on the full training set, test it, and write the export."""
     cfg = cfg or study_config(study)
     data = data if data is not None else load_data(cfg)
+    # Before the retrain: an unwritable folder should cost seconds, not the retrain.
+    folder = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the export folder {folder} ({e.strerror}); "
+                        "set MNIST_HPO_STORAGE_DIR to a writable folder") from None
     task = make_task(cfg, data)
     seed = int(trial.user_attrs.get("seed", cfg.seed))
     bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
@@ -84,8 +91,6 @@ def export_trial(
     model = result.model.cpu()
     history = {("test_loss" if k == "val_loss" else k): v for k, v in result.history.items()}
 
-    folder = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
-    folder.mkdir(parents=True, exist_ok=True)
     arch = task.arch(trial.params)
     model_info = {"type": cfg.model, "arch": arch, "options": cfg.model_options}
     save_file(

@@ -7,6 +7,7 @@ as pruned with its reason stored; it is never chosen as best.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -62,9 +63,13 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
         for key, values in result.history.items():
             if key not in ("train_loss", "val_loss"):
                 trial.set_user_attr(key, values)
+        if not math.isfinite(result.value):
+            # Optuna would store inf as a COMPLETE value (and NaN as FAIL without a reason); neither may be best.
+            trial.set_user_attr("fail_reason", f"objective became {result.value}")
+            raise optuna.TrialPruned(f"objective became {result.value}")
         if after_fit is not None:
             after_fit(trial, result)
-        return result.value
+        return float(result.value)
 
     return objective
 

@@ -15,9 +15,12 @@ import math
 import os
 import shutil
 import tempfile
+import sys
+import time
 import types
 import warnings
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
+from .grid import CoverGridSampler
 from .machine import hardware
 from .objective import make_objective, run_stacked_trials
 from .spaces import Resolved, grid_space, resolve_space
@@ -42,7 +46,14 @@ def storage_dir() -> Path:
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-HEARTBEAT_INTERVAL = int(os.environ.get("MNIST_HPO_HEARTBEAT", "10"))
+# A worker's heartbeat every HEARTBEAT_INTERVAL seconds; a trial that misses GRACE_BEATS of them
+# counts as dead (its worker was killed or lost), is marked FAIL and re-run up to MAX_RETRY times.
+# Tests set MNIST_HPO_HEARTBEAT=1 to see that happen within seconds.
+HEARTBEAT_INTERVAL = int(os.environ.get("MNIST_HPO_HEARTBEAT", "20"))
+GRACE_BEATS = 3
+MAX_RETRY = 3
+OPEN_ATTEMPTS = 5
+SQLITE_BUSY_TIMEOUT = 60  # seconds a worker waits for another's write to SQLite
 MAX_CONSECUTIVE_FAILURES = 3
 
 
@@ -117,6 +128,53 @@ def _check_sqlite_path(url: sqlalchemy.engine.URL) -> None:
                 raise UserError(f"{path} is not a SQLite database; point --storage at an Optuna database or a new file")
 
 
+def _refuse_foreign_database(url: sqlalchemy.engine.URL, engine_kwargs: dict) -> None:
+    """Optuna adds its tables to whatever database it is given; refuse one that already holds others."""
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    from optuna.storages._rdb.models import BaseModel
+
+    foreign = sorted(tables - set(BaseModel.metadata.tables) - {"alembic_version"})
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UserError(
+            f"{url.render_as_string(hide_password=True)} is not an Optuna database (it holds other tables: {shown}); "
+            "point --storage at an Optuna database or a new one"
+        )
+
+
+def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
+    """Begin every SQLite transaction with BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe).
+
+    The sqlite3 module opens a transaction only at the first write, so Optuna's
+    read-then-write steps are not atomic between processes: two workers can both see
+    a queued retry as WAITING and both run it, and a reader upgrading to a writer can
+    get "database is locked" at once, without waiting. Taking the write lock at the
+    start makes each step atomic and makes every wait go through the busy timeout.
+    PostgreSQL needs none of this (Optuna locks rows with SELECT ... FOR UPDATE).
+    """
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+
+
 def open_storage(
     url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None
 ) -> optuna.storages.RDBStorage:
@@ -131,8 +189,9 @@ def open_storage(
     engine_kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_path(parsed)
-        # Several workers share one file: wait for the lock instead of failing at once.
-        engine_kwargs["connect_args"] = {"timeout": 60}
+        # Several workers share one file: wait up to a minute for the lock instead of failing at once,
+        # and let SQLAlchemy, not the sqlite3 module, open transactions (see _serialize_sqlite_writes).
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs["pool_pre_ping"] = True
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
@@ -140,16 +199,21 @@ def open_storage(
         raise UserError(f"storage backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
     interval = heartbeat_interval or HEARTBEAT_INTERVAL
     try:
-        with warnings.catch_warnings():
-            # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=interval,
-                grace_period=grace_period or 3 * interval,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
+        _refuse_foreign_database(parsed, engine_kwargs)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                storage = _rdb_storage(url, engine_kwargs, interval, grace_period or GRACE_BEATS * interval)
+                if parsed.get_backend_name() == "sqlite":
+                    _serialize_sqlite_writes(storage.engine)
+                return storage
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                # Workers starting together on a new database race to create Optuna's tables
+                # ("table ... already exists", "duplicate key"), or find it locked: the loser tries again.
+                text = str(e).lower()
+                if attempt + 1 == OPEN_ATTEMPTS or not any(m in text for m in ("already exists", "duplicate", "unique", "locked")):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError  # unreachable
     except sqlalchemy.exc.OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         raise UserError(f"cannot open storage {parsed.render_as_string(hide_password=True)} ({reason})") from None
@@ -182,43 +246,6 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         return super().sample_independent(study, trial, param_name, param_distribution)
 
 
-class ResumableGridSampler(optuna.samplers.GridSampler):
-    """Grid search where a point whose trial failed in an earlier run is evaluated again.
-
-    Optuna's GridSampler counts every finished trial, FAIL included, as a visited
-    point, so a crashed or interrupted point would never be retried (and once the
-    grid looks exhausted it re-evaluates random points). Here a point counts as
-    visited when a trial of it completed or was pruned (diverged), or failed in
-    this run: a single run evaluates every point once and stops; the next run
-    evaluates only the missing and the failed points.
-    """
-
-    def __init__(self, search_space, *, seed: int, n_existing: int) -> None:
-        super().__init__(search_space, seed=seed)
-        self._n_existing = n_existing  # trials numbered below this were there before this run
-
-    def _get_unvisited_grid_ids(self, study: optuna.Study) -> list[int]:
-        visited, running = set(), set()
-        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
-            if "grid_id" not in t.system_attrs or not self._same_search_space(t.system_attrs["search_space"]):
-                continue
-            if t.state in FINISHED or (t.state == TrialState.FAIL and t.number >= self._n_existing):
-                visited.add(t.system_attrs["grid_id"])
-            elif t.state == TrialState.RUNNING:
-                running.add(t.system_attrs["grid_id"])
-        # A point another worker is running is not handed out again: when only such points are
-        # left, this worker stops (GridSampler.after_trial stops the study on an empty list).
-        return sorted(set(range(self._n_min_trials)) - visited - running)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        try:
-            super().after_trial(study, trial, state, values)
-        except RuntimeError:
-            # GridSampler stops the study when the grid is done; outside optimize() (stacked
-            # trials told one by one) Study.stop refuses, and that loop counts trials itself.
-            pass
-
-
 def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:
     opts = dict(cfg.sampler.options)
     seed = int(opts.pop("seed", cfg.seed))
@@ -226,7 +253,7 @@ def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optun
     if kind == "random":
         return TrialSeededRandomSampler(seed)
     if kind == "grid":
-        return ResumableGridSampler(grid_space(resolved), seed=seed, n_existing=n_existing)
+        return CoverGridSampler(grid_space(resolved), seed=seed)
     # Model-based samplers: offset the seed on resume so a restart does not replay the same proposals.
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed + n_existing, **opts)
@@ -344,7 +371,8 @@ def load_data(cfg: StudyConfig) -> Dataset:
 
 def set_threads(workers: int) -> int:
     """Split the machine's cores among the workers so that workers × threads does not oversubscribe them."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(1, workers))
     torch.set_num_threads(threads)
     return threads
 
@@ -365,6 +393,41 @@ class _FailureGuard:
             self.run = 0
 
 
+def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
+    """Whether a worker should start another trial now.
+
+    A queued (WAITING) retry always runs first. Otherwise a trial starts only while
+    the trials finished, running or queued fall short of the target (for a grid: while
+    some point is neither covered nor being run), so workers sharing a study stop
+    together instead of each running to its own count.
+    """
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    if states[TrialState.WAITING]:
+        return True
+    sampler = study.sampler
+    if isinstance(sampler, CoverGridSampler):
+        # A trial just asked for has no point yet, but will take one.
+        unplaced = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
+        return sampler.size - sampler.open_points(study) + unplaced < min(cfg.trials, sampler.size)
+    return states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] < cfg.trials
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark trials whose worker stopped sending heartbeats FAIL and queue their retries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _taken_over(study: optuna.Study, current: dict) -> bool:
+    """Whether this worker's trial was finished by someone else (marked stale while it still ran)."""
+    if "id" not in current:
+        return False
+    return any(t._trial_id == current["id"] and t.state != TrialState.RUNNING
+               for t in study.get_trials(deepcopy=False))
+
+
 def run_study(
     cfg: StudyConfig,
     *,
@@ -372,17 +435,27 @@ def run_study(
     data: Dataset | None = None,
     progress: bool = True,
     workers: int | None = None,
+    max_trials: int | None = None,
     extra_callbacks: list[Callable] | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
-    Only missing trials are run. Ctrl-C propagates as KeyboardInterrupt after
-    Optuna has marked the interrupted trial failed; finished trials are in storage.
+    Only missing trials are run, and any number of these calls (workers) may share
+    one storage. When the target is reached, a worker waits for the trials still
+    running elsewhere: those of live workers end normally, those of dead workers
+    miss their heartbeats, are marked FAIL and re-run here with the same parameters
+    and seed. So when this returns, no trial of the study is RUNNING.
+
+    ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
+    worker returns as soon as it has run them.
+
+    Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
+    trial failed; finished trials are in storage.
     """
     storage = open_storage(storage_url)
     study = open_study(cfg, storage)
-    done = len(finished_trials(study))
-    if done >= cfg.trials:
+    fail_stale_trials(study)
+    if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
     if workers:
         set_threads(workers)
@@ -391,35 +464,63 @@ def run_study(
     objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
                                after_fit=_attach_reconstruction(task))
 
-    bar = tqdm(total=cfg.trials, initial=done, desc=f"study {cfg.name}", unit="trial", disable=not progress)
+    bar = tqdm(total=cfg.trials, initial=len(finished_trials(study)), desc=f"study {cfg.name}", unit="trial",
+               disable=not progress)
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         bar.n = len(finished_trials(study))
-        try:
-            bar.set_postfix(best=f"{study.best_value:.4g}")
-        except ValueError:
-            pass
+        best = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if best:
+            bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}")
         bar.refresh()
 
     study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
     if cfg.batch_trials > 1:
         return _run_stacked(cfg, study, task, bar, progress)
+    ran = [0]
+
+    def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
+        ran[0] += 1
+        if not needs_trials(study, cfg) or (max_trials and ran[0] >= max_trials):
+            study.stop()
+
+    current: dict = {}
+
+    def tracked(trial: optuna.Trial) -> float:
+        current.update(id=trial._trial_id, number=trial.number)
+        return objective(trial)
 
     guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
-    callbacks = [optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED), on_trial, guard, *(extra_callbacks or [])]
+    callbacks = [on_trial, guard, *(extra_callbacks or []), stop_when_done]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study.optimize(objective, n_trials=None, callbacks=callbacks, catch=(Exception,), gc_after_trial=False)
+        while not (max_trials and ran[0] >= max_trials):
+            fail_stale_trials(study)
+            if needs_trials(study, cfg):
+                try:
+                    study.optimize(tracked, n_trials=None, callbacks=callbacks, catch=(Exception,),
+                                   gc_after_trial=False)
+                except (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError):
+                    if not _taken_over(study, current):
+                        raise
+                    print(f"mnist-hpo: trial {current['number']} missed its heartbeats and was failed by another "
+                          "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+                    continue
+                if guard.run >= guard.limit:
+                    raise UserError(
+                        f"{guard.limit} trials in a row failed, so the study stopped "
+                        f"(last error: {guard.last_error}); finished trials are kept; "
+                        "fix the cause and run again to resume"
+                    )
+            elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(min(HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
+            else:
+                break
+        return study
     finally:
         optuna.logging.set_verbosity(verbosity)
         bar.close()
-    if guard.run >= guard.limit:
-        raise UserError(
-            f"{guard.limit} trials in a row failed, so the study stopped (last error: {guard.last_error}); "
-            "finished trials are kept; fix the cause and run again to resume"
-        )
-    return study
 
 
 def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool) -> optuna.Study:

@@ -82,3 +82,41 @@ def gan_cfg(fidnet, monkeypatch):
     cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=400, test_subset=300)
     options = {**cfg.model_options, "eval_samples": 200, "final_samples": 300}
     return dataclasses.replace(cfg, model_options=options)
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """Make throwaway PostgreSQL databases on 127.0.0.1:5432 (unique names); all are dropped at the end.
+
+    Only databases this fixture created are ever dropped. An unreachable server is an
+    error, not a skip: PostgreSQL runs wherever the suite runs.
+    """
+    import uuid
+
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    prefix = f"mnist_hpo_test_{uuid.uuid4().hex[:10]}"
+    made: list[str] = []
+
+    def make(suffix: str = "studies") -> str:
+        name = f"{prefix}_{suffix}"
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as c:
+            for name in made:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_database):
+    """One throwaway PostgreSQL database for this session's studies (each test uses its own study names)."""
+    return pg_database("studies")
