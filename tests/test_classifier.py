@@ -139,28 +139,30 @@ def test_small_grid_completes_and_resumes_without_repeating(clf_cfg, tiny, stora
     assert "Valid. loss (CE)" in table and "Valid. acc." in table and "Dropout p" in table
 
 
-def test_failed_point_is_retried_by_the_next_run_only(clf_cfg, tiny, storage, monkeypatch):
+def test_a_point_that_always_fails_stops_the_run_after_the_rest_of_the_grid(clf_cfg, tiny, storage, monkeypatch):
     cfg = small_grid(resolve_config(clf_cfg, storage))
     real = ClassifierTask.fit
 
-    def fails_once_for_nh1_16_dropout_0(self, params, **kwargs):
+    def crashes_for_one_point(self, params, **kwargs):
         if params["nh1"] == 16 and params["dropout"] == 0.0 and params["weight_decay"] == 0:
             raise RuntimeError("simulated crash")
         return real(self, params, **kwargs)
 
-    monkeypatch.setattr(ClassifierTask, "fit", fails_once_for_nh1_16_dropout_0)
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    monkeypatch.setattr(ClassifierTask, "fit", crashes_for_one_point)
+    with pytest.raises(UserError, match="3 trials in a row failed.*simulated crash"):
+        S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
-    states = [t.state for t in study.trials]
-    assert len(states) == 8 and states.count(TrialState.FAIL) == 1  # each point once, the failure not repeated
-    failed = next(t for t in study.trials if t.state == TrialState.FAIL)
-    assert "simulated crash" in failed.user_attrs["error"]
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(set(grid_points(study))) == 7  # every other point done before the run gave up
+    assert {tuple(sorted(t.params.items())) for t in failed} == {tuple(sorted(failed[0].params.items()))}
+    assert "simulated crash" in failed[0].user_attrs["error"]
 
-    monkeypatch.setattr(ClassifierTask, "fit", real)
+    monkeypatch.setattr(ClassifierTask, "fit", real)  # the cause fixed: the next run does only that point
+    n_before = len(study.trials)
     S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
-    assert len(study.trials) == 9  # only the failed point ran again
-    assert study.trials[-1].params == failed.params and study.trials[-1].state == TrialState.COMPLETE
+    assert len(study.trials) == n_before + 1
+    assert study.trials[-1].params == failed[0].params and study.trials[-1].state == TrialState.COMPLETE
     assert len(set(grid_points(study))) == 8
 
 
