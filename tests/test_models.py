@@ -35,7 +35,7 @@ def test_xavier_init_zero_bias():
             assert torch.count_nonzero(m.bias) == 0
     # Xavier-uniform bound for Linear(288, 60): sqrt(6 / (288 + 60))
     w = model.encoder.linear[0].weight
-    assert float(w.abs().max()) <= (6 / (288 + 60)) ** 0.5 + 1e-6
+    assert float(w.detach().abs().max()) <= (6 / (288 + 60)) ** 0.5 + 1e-6
 
 
 def test_encoder_is_detachable():
