@@ -239,23 +239,29 @@ def fit_stacked(
             per_trial.sum().backward()
             opt.step()
             sums += per_trial.detach() * idx.shape[1]
-        train = (sums / n).tolist()
-        val = _evaluate(stack, val_images).tolist()
-        keep = []
-        for pos, i in enumerate(alive):
-            histories[i]["train_loss"].append(train[pos])
-            histories[i]["val_loss"].append(val[pos])
-            if not (math.isfinite(train[pos]) and math.isfinite(val[pos])):
-                histories[i]["error"] = str(NonFiniteLoss(f"loss became {train[pos]} / {val[pos]}"))
-                continue
-            if on_epoch is None or on_epoch(i, epoch, train[pos], val[pos]):
-                keep.append(pos)
-        if len(keep) < len(alive):
-            index = torch.tensor(keep, dtype=torch.long)
-            stack.keep(index)
-            opt.keep(index)
-            alive = [alive[p] for p in keep]
+        metrics = {"train_loss": (sums / n).tolist(), "val_loss": _evaluate(stack, val_images).tolist()}
+        alive = _end_epoch(stack, opt, alive, histories, epoch, metrics, on_epoch)
     return stack, histories
+
+
+def _end_epoch(stack, opt: StackedOptimizer, alive: list[int], histories: list[dict], epoch: int,
+               metrics: dict[str, list[float]], on_epoch: OnTrialEpoch | None) -> list[int]:
+    """Record each live trial's epoch metrics; drop the diverged and the pruned from the stack."""
+    keep = []
+    for pos, i in enumerate(alive):
+        for key, values in metrics.items():
+            histories[i][key].append(values[pos])
+        train, val = metrics["train_loss"][pos], metrics["val_loss"][pos]
+        if not (math.isfinite(train) and math.isfinite(val)):
+            histories[i]["error"] = str(NonFiniteLoss(f"loss became {train} / {val}"))
+            continue
+        if on_epoch is None or on_epoch(i, epoch, train, val):
+            keep.append(pos)
+    if len(keep) < len(alive):
+        index = torch.tensor(keep, dtype=torch.long)
+        stack.keep(index)
+        opt.keep(index)
+    return [alive[p] for p in keep]
 
 
 # --- classifier heads on cached codes ---------------------------------------------------
@@ -374,22 +380,7 @@ def fit_stacked_heads(
             per_head.sum().backward()
             opt.step()
             sums += per_head.detach() * idx.shape[1]
-        train_ce = (sums / n).tolist()
         val_ce, val_acc = _evaluate_heads(stack, *val)
-        keep = []
-        for pos, i in enumerate(alive):
-            h = histories[i]
-            h["train_loss"].append(train_ce[pos])
-            h["val_loss"].append(val_ce[pos])
-            h["val_accuracy"].append(val_acc[pos])
-            if not (math.isfinite(train_ce[pos]) and math.isfinite(val_ce[pos])):
-                h["error"] = str(NonFiniteLoss(f"loss became {train_ce[pos]} / {val_ce[pos]}"))
-                continue
-            if on_epoch is None or on_epoch(i, epoch, train_ce[pos], val_ce[pos]):
-                keep.append(pos)
-        if len(keep) < len(alive):
-            index = torch.tensor(keep, dtype=torch.long)
-            stack.keep(index)
-            opt.keep(index)
-            alive = [alive[p] for p in keep]
+        metrics = {"train_loss": (sums / n).tolist(), "val_loss": val_ce, "val_accuracy": val_acc}
+        alive = _end_epoch(stack, opt, alive, histories, epoch, metrics, on_epoch)
     return stack, histories
