@@ -180,7 +180,10 @@ def _print_space(cfg, resolved) -> None:
     print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
           f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
     for name, values in resolved.items():
-        print(f"  {name}: {values}")
+        if isinstance(values, list):
+            print(f"  {name}: {values}")
+        else:  # a range, left to the sampler
+            print(f"  {name}: {values.kind} in [{values.low}, {values.high}]{' (log scale)' if values.log else ''}")
 
 
 def _run_workers(args: argparse.Namespace, cfg, workers: int):

@@ -211,7 +211,7 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
     if fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    p = task.resolve(params)
+    p = task.with_report_defaults(params)
     arch = task.arch(p)
     settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
                 "train_images": len(task.train_all), "eval_every": task.options["eval_every"],

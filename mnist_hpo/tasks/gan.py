@@ -62,12 +62,12 @@ class GanTask(Task):
         return self._scorers[which]
 
     @staticmethod
-    def resolve(params: dict) -> dict:
+    def with_report_defaults(params: dict) -> dict:
         """A trial's parameters with the report's values for any the study does not search."""
         return {**REPORT_PARAMS, **params}
 
     def arch(self, params: dict) -> dict:
-        p = self.resolve(params)
+        p = self.with_report_defaults(params)
         return {"arch": self.options["arch"], "latent_dim": int(self.options["latent_dim"]),
                 "slope": float(p["slope"]), "dropout": float(p["dropout"])}
 
@@ -78,7 +78,7 @@ class GanTask(Task):
     @staticmethod
     def optimizers(model: GAN, params: dict) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """(generator's, discriminator's) Adam optimizers."""
-        p = GanTask.resolve(params)
+        p = GanTask.with_report_defaults(params)
         return (torch.optim.Adam(model.generator.parameters(), lr=float(p["lr_g"])),
                 torch.optim.Adam(model.discriminator.parameters(), lr=float(p["lr_d"])))
 
@@ -97,7 +97,7 @@ class GanTask(Task):
         return evaluate
 
     def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
-        p = self.resolve(params)
+        p = self.with_report_defaults(params)
         rng = seed_everything(seed)
         model = self.build(self.arch(p)).to(self.device)
         opt_g, opt_d = self.optimizers(model, p)
@@ -134,4 +134,4 @@ def single_point(cfg) -> dict:
     unknown = sorted(set(params) - set(REPORT_PARAMS))
     if unknown:
         raise UserError(f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; the GAN has {', '.join(REPORT_PARAMS)}")
-    return GanTask.resolve(params)
+    return GanTask.with_report_defaults(params)
