@@ -9,7 +9,7 @@ from mnist_hpo import gan_training as T
 from mnist_hpo.errors import UserError
 from mnist_hpo.tasks.gan import GanTask
 
-PARAMS = GanTask.resolve({"batch_size": 128})
+PARAMS = GanTask.with_report_defaults({"batch_size": 128})
 
 
 def quiet(_msg):
