@@ -9,7 +9,6 @@ knows about Optuna.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -17,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import batches, to_float
-from .training import History, NonFiniteLoss, OnEpoch
+from .training import History, NonFiniteLoss, OnEpoch, run_epochs
 
 
 def _as_input(x: torch.Tensor) -> torch.Tensor:
@@ -102,17 +101,13 @@ def fit_classifier(
 
     ``on_epoch(epoch, train_loss, val_loss)`` may raise (e.g. to prune) to stop early.
     """
-    history = ClassifierHistory()
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        train_loss = train_classifier_epoch(model, *train, optimizer, batch_size=batch_size, generator=generator)
+    def evaluate() -> dict[str, float]:
         val_loss, val_accuracy = evaluate_classifier(model, *val)
-        if not math.isfinite(val_loss):
-            raise NonFiniteLoss(f"validation loss became {val_loss}")
-        history.train_loss.append(train_loss)
-        history.val_loss.append(val_loss)
-        history.val_accuracy.append(val_accuracy)
-        history.seconds.append(time.perf_counter() - start)
-        if on_epoch is not None:
-            on_epoch(epoch, train_loss, val_loss)
-    return history
+        return {"val_loss": val_loss, "val_accuracy": val_accuracy}
+
+    return run_epochs(
+        ClassifierHistory(), epochs,
+        train_one=lambda: train_classifier_epoch(model, *train, optimizer, batch_size=batch_size, generator=generator),
+        evaluate=evaluate,
+        on_epoch=on_epoch,
+    )

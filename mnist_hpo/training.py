@@ -117,19 +117,42 @@ def fit_autoencoder(
 
     ``on_epoch(epoch, train_loss, val_loss)`` may raise (e.g. to prune) to stop early.
     """
-    history = History()
+    return run_epochs(
+        History(), epochs,
+        train_one=lambda: train_autoencoder_epoch(
+            model, train_images, optimizer, batch_size=batch_size, generator=generator, corrupt=corrupt
+        ),
+        evaluate=None if val_images is None else lambda: {
+            "val_loss": evaluate_autoencoder(model, val_images, inputs=val_inputs)
+        },
+        on_epoch=on_epoch,
+    )
+
+
+def run_epochs(
+    history: History,
+    epochs: int,
+    *,
+    train_one: Callable[[], float],
+    evaluate: Callable[[], dict[str, float]] | None,
+    on_epoch: OnEpoch | None,
+) -> History:
+    """The epoch loop every ``fit_*`` shares: train, evaluate, record, call ``on_epoch``.
+
+    ``evaluate`` returns ``val_loss`` and any further per-epoch metrics, each appended to the
+    history field of that name; without it ``val_loss`` is NaN. A non-finite validation loss
+    raises :class:`NonFiniteLoss`; ``on_epoch(epoch, train_loss, val_loss)`` may raise to stop early.
+    """
     for epoch in range(epochs):
         start = time.perf_counter()
-        train_loss = train_autoencoder_epoch(
-            model, train_images, optimizer, batch_size=batch_size, generator=generator, corrupt=corrupt
-        )
-        val_loss = (
-            evaluate_autoencoder(model, val_images, inputs=val_inputs) if val_images is not None else float("nan")
-        )
-        if val_images is not None and not math.isfinite(val_loss):
+        train_loss = train_one()
+        metrics = evaluate() if evaluate is not None else {"val_loss": float("nan")}
+        val_loss = metrics["val_loss"]
+        if evaluate is not None and not math.isfinite(val_loss):
             raise NonFiniteLoss(f"validation loss became {val_loss}")
         history.train_loss.append(train_loss)
-        history.val_loss.append(val_loss)
+        for key, value in metrics.items():
+            getattr(history, key).append(value)
         history.seconds.append(time.perf_counter() - start)
         if on_epoch is not None:
             on_epoch(epoch, train_loss, val_loss)
