@@ -6,14 +6,24 @@ Sections (all by default; pick with --only):
            pipeline over the same images; and the fraction of the compute floor reached
            (FLOPs per image from torch.utils.flop_counter / this machine's fp32 matmul rate,
            measured in the same run).
+  clf      seconds per classifier-head epoch (report section 4, frozen encoder): the project's path
+           (codes computed once, resident, index batches) next to a DataLoader + ToTensor pipeline
+           that runs the frozen encoder on every batch; and the fraction of the head's compute floor.
+  gan      seconds per GAN epoch (MLP, batch 256): resident tensor vs DataLoader + ToTensor +
+           Normalize; fraction of the compute floor of a whole training step (D real, D fake, G).
+  workers  study throughput on this machine's cores: one process using every thread, against
+           one single-threaded process per core side by side (what `--workers N` runs).
   stacked  trials per minute training K autoencoders at once (mnist_hpo.batched) vs one at a time.
   storage  Optuna's overhead per trial at N trials with a trivial objective: SQLite vs in-memory.
-Usage: python benchmarks/bench.py [--only ae,stacked,storage] [--reps 3] [--images 48000] [--storage-trials 1000]
+Usage: python benchmarks/bench.py [--only ae,clf,gan,workers,stacked,storage] [--reps 3] [--images 48000]
+                                  [--storage-trials 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -26,8 +36,13 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mnist_hpo.batched import TrialSpec, fit_stacked
+from mnist_hpo.classification import encode, train_classifier_epoch
 from mnist_hpo.data import load_dataset
+from mnist_hpo.gan_training import train_gan_epoch
 from mnist_hpo.models import Autoencoder
+from mnist_hpo.models.autoencoder import Encoder
+from mnist_hpo.models.classifier import Head
+from mnist_hpo.models.gan import GAN
 from mnist_hpo.training import make_optimizer, seed_everything, train_autoencoder_epoch
 
 BATCH = 256
@@ -62,25 +77,33 @@ def project_epoch(images: torch.Tensor) -> float:
     return time.perf_counter() - t
 
 
-def dataloader_epoch(images: torch.Tensor) -> float:
+def mnist_loader(images: torch.Tensor, labels: torch.Tensor | None = None, *, normalize: bool = False):
+    """A DataLoader doing per item what torchvision.datasets.MNIST + ToTensor (+ Normalize) do."""
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset
-    from torchvision.transforms import ToTensor
+    from torchvision import transforms
 
-    class ArrayMNIST(Dataset):  # what torchvision.datasets.MNIST does per item
-        def __init__(self, arr: np.ndarray) -> None:
-            self.arr, self.tf = arr, ToTensor()
+    tf = transforms.Compose([transforms.ToTensor(), *([transforms.Normalize((0.5,), (0.5,))] if normalize else [])])
+
+    class ArrayMNIST(Dataset):
+        def __init__(self, arr: np.ndarray, lab: np.ndarray) -> None:
+            self.arr, self.lab = arr, lab
 
         def __len__(self) -> int:
             return len(self.arr)
 
         def __getitem__(self, i):
-            return self.tf(Image.fromarray(self.arr[i], mode="L")), 0
+            return tf(Image.fromarray(self.arr[i], mode="L")), int(self.lab[i])
 
+    lab = labels.numpy() if labels is not None else np.zeros(len(images), dtype=np.int64)
+    return DataLoader(ArrayMNIST(images.numpy(), lab), batch_size=BATCH, shuffle=True)
+
+
+def dataloader_epoch(images: torch.Tensor) -> float:
     seed_everything(0)
     model = Autoencoder(9, 87)
     opt = make_optimizer("Adam", model.parameters(), lr=1e-3, weight_decay=0.0)
-    loader = DataLoader(ArrayMNIST(images.numpy()), batch_size=BATCH, shuffle=True)
+    loader = mnist_loader(images)
     t = time.perf_counter()
     model.train()
     for x, _ in loader:
@@ -91,8 +114,7 @@ def dataloader_epoch(images: torch.Tensor) -> float:
     return time.perf_counter() - t
 
 
-def bench_ae(images: torch.Tensor, reps: int) -> None:
-    gflops = matmul_gflops()
+def bench_ae(images: torch.Tensor, reps: int, gflops: float) -> None:
     fpi = flops_per_image(Autoencoder(9, 87), torch.rand(BATCH, 1, 28, 28))
     floor = fpi * len(images) / (gflops * 1e9)
     runs: dict[str, list[float]] = {"project": [], "dataloader": []}
@@ -100,12 +122,143 @@ def bench_ae(images: torch.Tensor, reps: int) -> None:
         runs["project"].append(project_epoch(images))
         runs["dataloader"].append(dataloader_epoch(images))
     p, d = statistics.median(runs["project"]), statistics.median(runs["dataloader"])
-    print(f"ae: fp32 matmul {gflops:.1f} GFLOP/s; {fpi / 1e6:.2f} MFLOP per image (fwd+bwd); "
+    print(f"ae: {fpi / 1e6:.2f} MFLOP per image (fwd+bwd); "
           f"compute floor {floor:.2f} s per {len(images)}-image epoch")
     print(f"ae: project path      {p:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['project'])})"
           f"  = {floor / p:.0%} of floor")
     print(f"ae: DataLoader+ToTensor {d:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['dataloader'])})"
           f"  = {floor / d:.0%} of floor; project is {d / p:.2f}x faster")
+
+
+def _report(section: str, floor: float, runs: dict[str, list[float]], names: dict[str, str]) -> None:
+    (a, alabel), (b, blabel) = names.items()
+    pa, pb = statistics.median(runs[a]), statistics.median(runs[b])
+    for key, label, med in ((a, alabel, pa), (b, blabel, pb)):
+        print(f"{section}: {label:24s} {med:6.2f} s/epoch (median of {len(runs[key])}: "
+              f"{', '.join(f'{v:.2f}' for v in runs[key])})  = {floor / med:.1%} of floor")
+    print(f"{section}: the project's path is {pb / pa:.2f}x faster")
+
+
+def bench_clf(images: torch.Tensor, labels: torch.Tensor, reps: int, gflops: float) -> None:
+    """A head (latent 9, nh1 150, dropout 0.2, Adam) on a frozen encoder, one epoch over ``images``."""
+    torch.manual_seed(0)
+    encoder = Encoder(9, 87).eval().requires_grad_(False)
+    t = time.perf_counter()
+    codes = encode(encoder, images)  # once per process in the project (ClassifierTask)
+    encode_s = time.perf_counter() - t
+    head = Head(9, 150, 0.2)
+    x = torch.randn(BATCH, 9)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(head(x), torch.zeros(BATCH, dtype=torch.long)).backward()
+    fpi = counter.get_total_flops() / BATCH
+    floor = fpi * len(images) / (gflops * 1e9)
+
+    def project() -> float:
+        g = seed_everything(0)
+        model = Head(9, 150, 0.2)
+        opt = make_optimizer("Adam", model.parameters(), lr=1e-3, weight_decay=0.0)
+        t = time.perf_counter()
+        train_classifier_epoch(model, codes, labels, opt, batch_size=BATCH, generator=g)
+        return time.perf_counter() - t
+
+    def dataloader() -> float:
+        seed_everything(0)
+        model = Head(9, 150, 0.2)
+        opt = make_optimizer("Adam", model.parameters(), lr=1e-3, weight_decay=0.0)
+        loader = mnist_loader(images, labels)
+        t = time.perf_counter()
+        for x, y in loader:
+            with torch.no_grad():
+                z = encoder(x)
+            loss = F.cross_entropy(model(z), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t
+
+    runs: dict[str, list[float]] = {"project": [], "dataloader": []}
+    for _ in range(reps):
+        runs["project"].append(project())
+        runs["dataloader"].append(dataloader())
+    print(f"clf: {fpi / 1e3:.1f} kFLOP per code (head fwd+bwd); compute floor {floor * 1e3:.1f} ms per "
+          f"{len(images)}-image epoch; encoding the images once: {encode_s:.2f} s")
+    _report("clf", floor, runs, {"project": "project (cached codes)", "dataloader": "DataLoader+encoder"})
+
+
+def bench_gan(images: torch.Tensor, reps: int, gflops: float) -> None:
+    """The report's MLP GAN (Table 4), Adam 2e-4 both, one epoch over ``images``."""
+    def build():
+        torch.manual_seed(0)
+        gan = GAN("mlp")
+        return (gan, torch.optim.Adam(gan.generator.parameters(), lr=2e-4),
+                torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4))
+
+    gan, opt_g, opt_d = build()
+    with FlopCounterMode(display=False) as counter:  # one whole training step: D real, D fake, G
+        train_gan_epoch(gan.generator, gan.discriminator, opt_g, opt_d, images[:BATCH], batch_size=BATCH,
+                        latent_dim=100, rng=torch.Generator().manual_seed(0))
+    fpi = counter.get_total_flops() / BATCH
+    floor = fpi * len(images) / (gflops * 1e9)
+
+    def project() -> float:
+        gan, opt_g, opt_d = build()
+        t = time.perf_counter()
+        train_gan_epoch(gan.generator, gan.discriminator, opt_g, opt_d, images, batch_size=BATCH,
+                        latent_dim=100, rng=torch.Generator().manual_seed(0))
+        return time.perf_counter() - t
+
+    def dataloader() -> float:
+        gan, opt_g, opt_d = build()
+        gen, disc = gan.generator.train(), gan.discriminator.train()
+        t = time.perf_counter()
+        for real, _ in mnist_loader(images, normalize=True):
+            n = len(real)
+            ones, zeros = torch.ones(n), torch.zeros(n)
+            opt_d.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(disc(real), ones).backward()
+            opt_d.step()
+            z = torch.randn(n, 100)
+            fake = gen(z / z.norm(dim=1, keepdim=True))
+            opt_d.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(disc(fake.detach()), zeros).backward()
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(disc(fake), ones).backward()
+            opt_g.step()
+        return time.perf_counter() - t
+
+    runs: dict[str, list[float]] = {"project": [], "dataloader": []}
+    for _ in range(reps):
+        runs["project"].append(project())
+        runs["dataloader"].append(dataloader())
+    print(f"gan: {fpi / 1e6:.2f} MFLOP per real image (a whole step: D real, D fake, G); "
+          f"compute floor {floor:.2f} s per {len(images)}-image epoch")
+    _report("gan", floor, runs, {"project": "project (resident)", "dataloader": "DataLoader+ToTensor"})
+
+
+def _worker_epoch(args: tuple[torch.Tensor, int]) -> float:
+    images, threads = args
+    torch.set_num_threads(threads)
+    project_epoch(images[:BATCH * 4])  # warm-up: oneDNN primitives, allocator
+    return project_epoch(images)
+
+
+def bench_workers(images: torch.Tensor, reps: int) -> None:
+    """Autoencoder epochs per minute: 1 process x all threads vs 1 single-threaded process per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    ctx = multiprocessing.get_context("spawn")
+    rates: dict[str, list[float]] = {"one": [], "many": []}
+    with ctx.Pool(cores) as pool:
+        for _ in range(reps):
+            t = time.perf_counter()
+            pool.map(_worker_epoch, [(images, cores)])
+            rates["one"].append(60 / (time.perf_counter() - t))
+            t = time.perf_counter()
+            pool.map(_worker_epoch, [(images, 1)] * cores)
+            rates["many"].append(60 * cores / (time.perf_counter() - t))
+    one, many = statistics.median(rates["one"]), statistics.median(rates["many"])
+    print(f"workers: {len(images)}-image autoencoder epochs per minute: 1 process x {cores} threads {one:.2f}, "
+          f"{cores} processes x 1 thread {many:.2f} (medians of {reps}; {many / one:.2f}x)")
 
 
 def bench_stacked(images: torch.Tensor, reps: int, k: int = 8) -> None:
@@ -145,7 +298,7 @@ def bench_storage(n: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="ae,stacked,storage")
+    ap.add_argument("--only", default="ae,clf,gan,workers,stacked,storage")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--images", type=int, default=48000)
     ap.add_argument("--storage-trials", type=int, default=1000)
@@ -153,10 +306,23 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.reps} reps")
-    images = load_dataset("mnist").train_images[: args.images]
+    data = load_dataset("mnist")
+    images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     sections = args.only.split(",")
+    unknown = set(sections) - {"ae", "clf", "gan", "workers", "stacked", "storage"}
+    if unknown:
+        raise SystemExit(f"bench: unknown section(s) {', '.join(sorted(unknown))}")
+    if {"ae", "clf", "gan"} & set(sections):
+        gflops = matmul_gflops()
+        print(f"fp32 matmul {gflops:.1f} GFLOP/s (best of 5 runs of 20 1024x1024 products; the floors below use it)")
     if "ae" in sections:
-        bench_ae(images, args.reps)
+        bench_ae(images, args.reps, gflops)
+    if "clf" in sections:
+        bench_clf(images, labels, args.reps, gflops)
+    if "gan" in sections:
+        bench_gan(data.train_images, args.reps, gflops)
+    if "workers" in sections:
+        bench_workers(images, args.reps)
     if "stacked" in sections:
         bench_stacked(images, args.reps)
     if "storage" in sections:

@@ -34,18 +34,18 @@ def train_classifier_epoch(
 ) -> float:
     """One pass in shuffled batches; returns the mean cross-entropy."""
     model.train()
-    total, count = 0.0, 0
+    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
+    total = torch.zeros((), device=inputs.device)
     for idx in batches(len(inputs), batch_size, shuffle=True, generator=generator):
         loss = F.cross_entropy(model(_as_input(inputs[idx])), labels[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLoss(f"training loss became {value}")
-        total += value * len(idx)
-        count += len(idx)
-    return total / max(count, 1)
+        total += loss.detach() * len(idx)
+    value = total.item() / max(len(inputs), 1)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"training loss became {value}")
+    return value
 
 
 @torch.inference_mode()

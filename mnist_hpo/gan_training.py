@@ -52,8 +52,9 @@ def train_gan_epoch(
     gen.train()
     disc.train()
     device = images.device
-    d_total = g_total = 0.0
-    count = 0
+    # Summed on the device and read once per epoch: per-batch .item() calls would stall a GPU every step.
+    d_total = torch.zeros((), device=device)
+    g_total = torch.zeros((), device=device)
     for idx in batches(len(images), batch_size, shuffle=True, generator=rng):
         real = to_tanh_range(images[idx.to(device)])
         n = len(real)
@@ -76,14 +77,13 @@ def train_gan_epoch(
         loss_g.backward()
         opt_g.step()
 
-        d_value = loss_real.item() + loss_fake.item()
-        g_value = loss_g.item()
-        if not (math.isfinite(d_value) and math.isfinite(g_value)):
-            raise NonFiniteLoss(f"GAN loss became non-finite (D {d_value}, G {g_value})")
-        d_total += d_value * n
-        g_total += g_value * n
-        count += n
-    return d_total / max(count, 1), g_total / max(count, 1)
+        d_total += (loss_real.detach() + loss_fake.detach()) * n
+        g_total += loss_g.detach() * n
+    count = max(len(images), 1)
+    d_value, g_value = d_total.item() / count, g_total.item() / count
+    if not (math.isfinite(d_value) and math.isfinite(g_value)):
+        raise NonFiniteLoss(f"GAN loss became non-finite (D {d_value}, G {g_value})")
+    return d_value, g_value
 
 
 @dataclass

@@ -75,8 +75,10 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
 
 
 def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, epochs: int, k: int,
-                       progress: bool = True) -> None:
+                       progress: bool = True) -> list[int]:
     """Ask Optuna for ``k`` trials, train them together (``task.fit_stacked``), tell each its result.
+
+    Returns the numbers of the trials it ran.
 
     Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and
     pruning decision; a pruned or diverged trial leaves the stack, the others go on.
@@ -141,3 +143,4 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
                 if key not in ("train_loss", "val_loss"):
                     trial.set_user_attr(key, values)
             study.tell(trial, history["val_loss"][-1])
+    return [t.number for t in trials]

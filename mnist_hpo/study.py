@@ -475,8 +475,10 @@ def run_study(
         bar.refresh()
 
     study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
+    guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
     if cfg.batch_trials > 1:
-        return _run_stacked(cfg, study, task, bar, progress)
+        return _run_stacked(cfg, study, task, bar, progress, callbacks=[on_trial, guard, *(extra_callbacks or [])],
+                            max_trials=max_trials)
     ran = [0]
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -490,7 +492,6 @@ def run_study(
         current.update(id=trial._trial_id, number=trial.number)
         return objective(trial)
 
-    guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
     callbacks = [on_trial, guard, *(extra_callbacks or []), stop_when_done]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -523,16 +524,52 @@ def run_study(
         bar.close()
 
 
-def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool) -> optuna.Study:
-    """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together."""
+class _StackedStudyView:
+    """The study as a callback sees it in the stacked loop, where ``stop()`` asks that loop to end.
+
+    ``optuna.Study.stop`` only works inside ``optimize``; the stacked loop asks for and tells
+    trials itself, so the callbacks get this view: everything else is the study's.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study, self.stopped = study, False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+
+def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool, *,
+                 callbacks: list[Callable], max_trials: int | None) -> optuna.Study:
+    """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together.
+
+    After each stack, the callbacks see each of its trials as ``optimize`` would show them.
+    """
     resolved = resolve_space(cfg.space, cfg.seed)
     target = cfg.trials
     if cfg.sampler.type == "grid":  # a grid is done when every point is: never re-run points to fill a count
         target = min(target, math.prod(len(v) for v in grid_space(resolved).values()))
+    view, ran = _StackedStudyView(study), 0
+    guard = next((c for c in callbacks if isinstance(c, _FailureGuard)), None)
     try:
-        while (done := len(finished_trials(study))) < target:
-            run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=min(cfg.batch_trials, target - done),
-                               progress=progress)
+        while (done := len(finished_trials(study))) < target and not view.stopped:
+            k = min(cfg.batch_trials, target - done, (max_trials - ran) if max_trials else target)
+            if k <= 0:
+                break
+            numbers = run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=k, progress=progress)
+            ran += len(numbers)
+            for trial in study.get_trials(deepcopy=False):
+                if trial.number in numbers:
+                    for callback in callbacks:
+                        callback(view, trial)
+            if guard is not None and guard.run >= guard.limit:
+                raise UserError(
+                    f"{guard.limit} trials in a row failed, so the study stopped "
+                    f"(last error: {guard.last_error}); finished trials are kept; "
+                    "fix the cause and run again to resume"
+                )
             bar.n = len(finished_trials(study))
             bar.refresh()
     finally:
