@@ -73,3 +73,20 @@ def test_study_with_stacked_trials(ae_cfg, tiny, storage, tmp_path):
 def test_batch_trials_is_validated(ae_cfg):
     with pytest.raises(UserError, match="batch_trials must be at least 1"):
         ae_cfg.with_overrides(batch_trials=0)
+
+
+def test_stacked_study_runs_callbacks_and_honours_stop_and_max_trials(ae_cfg, tiny, storage):
+    cfg = ae_cfg.with_overrides(batch_trials=2, trials=6)
+    seen = []
+
+    def stop_after_first_stack(study, trial):
+        seen.append((trial.number, trial.state))
+        if len(seen) == 2:
+            study.stop()  # as a callback of optimize() would: the stacked loop ends after this stack
+
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_first_stack])
+    assert seen == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE)]
+    assert len(study.trials) == 2
+    # A worker with a time slot (max_trials) runs only that many, even when the stack is larger.
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, max_trials=1)
+    assert [t.number for t in study.trials] == [0, 1, 2]
