@@ -6,6 +6,9 @@ Sections (all by default; pick with --only):
            pipeline over the same images; and the fraction of the compute floor reached
            (FLOPs per image from torch.utils.flop_counter / this machine's fp32 matmul rate,
            measured in the same run).
+  layers   where an autoencoder step's time goes: forward+backward of each convolution at batch 256,
+           as PyTorch runs it (contiguous and channels_last) and rewritten as im2col/col2im
+           (unfold or fold + matmul), with the GFLOP/s each reaches.
   clf      seconds per classifier-head epoch (report section 4, frozen encoder): the project's path
            (codes computed once, resident, index batches) next to a DataLoader + ToTensor pipeline
            that runs the frozen encoder on every batch; and the fraction of the head's compute floor.
@@ -15,13 +18,14 @@ Sections (all by default; pick with --only):
            one single-threaded process per core side by side (what `--workers N` runs).
   stacked  trials per minute training K autoencoders at once (mnist_hpo.batched) vs one at a time.
   storage  Optuna's overhead per trial at N trials with a trivial objective: SQLite vs in-memory.
-Usage: python benchmarks/bench.py [--only ae,clf,gan,workers,stacked,storage] [--reps 3] [--images 48000]
+Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage] [--reps 3] [--images 48000]
                                   [--storage-trials 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import multiprocessing
 import os
 import statistics
@@ -128,6 +132,68 @@ def bench_ae(images: torch.Tensor, reps: int, gflops: float) -> None:
           f"  = {floor / p:.0%} of floor")
     print(f"ae: DataLoader+ToTensor {d:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['dataloader'])})"
           f"  = {floor / d:.0%} of floor; project is {d / p:.2f}x faster")
+
+
+def _conv_im2col(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    ho, wo = ((n + 2 * p - k) // s + 1 for n in x.shape[2:])
+    cols = F.unfold(x, k, padding=p, stride=s)  # [B, Cin*k*k, L]
+    y = torch.matmul(conv.weight.reshape(conv.out_channels, -1), cols) + conv.bias[:, None]
+    return y.view(len(x), conv.out_channels, ho, wo)
+
+
+def _deconv_col2im(x: torch.Tensor, deconv: torch.nn.ConvTranspose2d) -> torch.Tensor:
+    k, s, p, op = deconv.kernel_size[0], deconv.stride[0], deconv.padding[0], deconv.output_padding[0]
+    ho, wo = ((n - 1) * s - 2 * p + k + op for n in x.shape[2:])
+    cin = x.shape[1]
+    cols = torch.matmul(deconv.weight.reshape(cin, -1).t(), x.reshape(len(x), cin, -1))  # [B, Cout*k*k, HW]
+    return F.fold(cols, (ho, wo), k, padding=p, stride=s) + deconv.bias[None, :, None, None]
+
+
+def bench_layers(reps: int, gflops: float) -> None:
+    """Forward + backward of each of the autoencoder's convolutions at batch 256, three ways."""
+    torch.manual_seed(0)
+    model = Autoencoder(9, 87)
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    x = torch.rand(BATCH, 1, 28, 28)
+    shapes = []
+    hooks = [c.register_forward_hook(lambda m, i, o: shapes.append(i[0].shape)) for c in convs]
+    model(x)
+    for h in hooks:
+        h.remove()
+    n = max(reps, 3) * 10
+    print(f"layers: forward+backward per batch of {BATCH}, median of {n} (the first layer needs no input gradient)")
+    total = {"native": 0.0, "channels_last": 0.0, "im2col": 0.0}
+    for i, (conv, shape) in enumerate(zip(convs, shapes)):
+        needs_grad = i > 0
+        alt = _conv_im2col if isinstance(conv, torch.nn.Conv2d) else _deconv_col2im
+        with FlopCounterMode(display=False) as counter:
+            inp = torch.rand(shape, requires_grad=needs_grad)
+            conv(inp).sum().backward()
+        conv.zero_grad(set_to_none=True)
+        flops = counter.get_total_flops()
+        cl_conv = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+        ways = {
+            "native": (conv, torch.contiguous_format),
+            "channels_last": (cl_conv, torch.channels_last),
+            "im2col": (lambda t, c=conv, f=alt: f(t, c), torch.contiguous_format),
+        }
+        times = {}
+        for name, (fn, fmt) in ways.items():
+            inp = torch.rand(shape).contiguous(memory_format=fmt).requires_grad_(needs_grad)
+            runs = []
+            for r in range(n + 3):
+                t = time.perf_counter()
+                fn(inp).sum().backward()
+                runs.append(time.perf_counter() - t)
+            times[name] = statistics.median(runs[3:])
+            total[name] += times[name]
+        kind = "conv" if isinstance(conv, torch.nn.Conv2d) else "deconv"
+        print(f"layers: {kind} {conv.in_channels:2d}->{conv.out_channels:2d} on {shape[-1]:2d}x{shape[-1]:<2d} "
+              f"{flops / 1e6:5.1f} MFLOP: " + ", ".join(
+                  f"{name} {v * 1e3:5.2f} ms ({flops / v / 1e9:4.1f} GFLOP/s)" for name, v in times.items()))
+    print("layers: all six: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in total.items())
+          + f" per batch; the matmul rate is {gflops:.0f} GFLOP/s")
 
 
 def _report(section: str, floor: float, runs: dict[str, list[float]], names: dict[str, str]) -> None:
@@ -298,7 +364,7 @@ def bench_storage(n: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="ae,clf,gan,workers,stacked,storage")
+    ap.add_argument("--only", default="ae,layers,clf,gan,workers,stacked,storage")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--images", type=int, default=48000)
     ap.add_argument("--storage-trials", type=int, default=1000)
@@ -309,14 +375,16 @@ def main() -> None:
     data = load_dataset("mnist")
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     sections = args.only.split(",")
-    unknown = set(sections) - {"ae", "clf", "gan", "workers", "stacked", "storage"}
+    unknown = set(sections) - {"ae", "layers", "clf", "gan", "workers", "stacked", "storage"}
     if unknown:
         raise SystemExit(f"bench: unknown section(s) {', '.join(sorted(unknown))}")
-    if {"ae", "clf", "gan"} & set(sections):
+    if {"ae", "layers", "clf", "gan"} & set(sections):
         gflops = matmul_gflops()
         print(f"fp32 matmul {gflops:.1f} GFLOP/s (best of 5 runs of 20 1024x1024 products; the floors below use it)")
     if "ae" in sections:
         bench_ae(images, args.reps, gflops)
+    if "layers" in sections:
+        bench_layers(args.reps, gflops)
     if "clf" in sections:
         bench_clf(images, labels, args.reps, gflops)
     if "gan" in sections:
