@@ -144,4 +144,6 @@ def test_tpe_study_file_is_valid():
     from .conftest import ROOT
 
     cfg = load_study_config(ROOT / "studies" / "ae-tpe.toml")
+    assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "successive_halving", 50)
+    cfg = load_study_config(ROOT / "studies" / "ae-hyperband.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
