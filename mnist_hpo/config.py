@@ -59,8 +59,8 @@ SAMPLERS = {
 PRUNERS = {
     "none": set(),
     "median": {"n_startup_trials", "n_warmup_steps"},
-    "successive_halving": {"min_resource", "reduction_factor"},
-    "hyperband": {"min_resource", "max_resource", "reduction_factor"},
+    "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
+    "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
 STACKABLE = ("autoencoder", "classifier")  # model types whose trials can train stacked (batch_trials)
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
