@@ -39,7 +39,7 @@ from .grid import CoverGridSampler
 from .machine import hardware
 from .objective import make_objective, run_stacked_trials
 from .spaces import Resolved, grid_space, resolve_space
-from .tasks import make_task
+from .tasks import make_task, task_class
 
 def storage_dir() -> Path:
     return Path(os.environ.get("MNIST_HPO_STORAGE_DIR", "storage"))
@@ -289,7 +289,6 @@ def _jsonable_space(resolved: Resolved) -> dict:
 
 def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *, n_existing_hint: int = 0) -> optuna.Study:
     """Create the study, or load it and check that it was made by the same definition."""
-    from .tasks import task_class
 
     resolved = resolve_space(cfg.space, cfg.seed)
     direction = task_class(cfg.model).direction
@@ -322,7 +321,7 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *, n_exis
 
 def _check_compatible(cfg: StudyConfig, study: optuna.Study, resolved: Resolved) -> None:
     attrs = study.user_attrs
-    hint = f"use --study-name to start a separate study, or 'mnist-hpo delete {cfg.name}' to discard it"
+    hint = f"use --study-name to start a separate study, or 'mnist-hpo delete {cfg.name} --yes' to discard it"
     if attrs.get("model") not in (None, cfg.model):
         raise UserError(f"study {cfg.name!r} holds {attrs['model']} trials, not {cfg.model}; {hint}")
     if attrs.get("epochs") not in (None, cfg.epochs):
@@ -452,6 +451,7 @@ def run_study(
     Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
     trial failed; finished trials are in storage.
     """
+    task_class(cfg.model).check_resolved(cfg)  # before the study is created with unresolved options
     storage = open_storage(storage_url)
     study = open_study(cfg, storage)
     fail_stale_trials(study)

@@ -108,6 +108,10 @@ def test_default_encoder_is_the_latest_ae_export_and_is_pinned(clf_cfg, ae_expor
         resolve_config(cfg, storage)
     with pytest.raises(UserError, match="model.encoder_export is not resolved"):
         ClassifierTask(cfg, None)
+    # run_study refuses before creating the study, so no study is left with unresolved options.
+    with pytest.raises(UserError, match="model.encoder_export is not resolved"):
+        S.run_study(cfg, storage_url=storage, data=None, progress=False)
+    assert optuna.study.get_all_study_names(storage) == []
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(ae_export.parents[2]))
     resolved = resolve_config(cfg, storage)
     assert resolved.model_options["encoder_export"] == str(ae_export)

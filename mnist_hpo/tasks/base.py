@@ -63,6 +63,10 @@ class Task:
         """
         return cfg
 
+    @classmethod
+    def check_resolved(cls, cfg: StudyConfig) -> None:
+        """Raise UserError if ``cfg`` still needs :meth:`resolve`; called before a study is created."""
+
     def arch(self, params: dict) -> dict:
         """The constructor arguments of the model, from a trial's parameters."""
         raise NotImplementedError

@@ -100,11 +100,15 @@ class ClassifierTask(Task):
             opts["encoder_sha256"] = load_encoder(opts["encoder_export"])[2]
         return dataclasses.replace(cfg, model_options=opts)
 
-    def __init__(self, cfg, data) -> None:
-        opts = cfg.model_options
-        if not opts.get("encoder_export"):
+    @classmethod
+    def check_resolved(cls, cfg) -> None:
+        if not cfg.model_options.get("encoder_export"):
             raise UserError(f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
                             "from Python call mnist_hpo.export.resolve_config(cfg) first")
+
+    def __init__(self, cfg, data) -> None:
+        self.check_resolved(cfg)
+        opts = cfg.model_options
         self.encoder_state, self.encoder_arch, self.encoder_sha256 = load_encoder(
             opts["encoder_export"], opts.get("encoder_sha256", "")
         )
