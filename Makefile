@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability
+.PHONY: worker reliability fashion
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ setup: $(STAMP) ## create .venv and install the project (skipped when pyproject.
 data: $(STAMP) ## fetch, check and cache MNIST under data/ (once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data browser ## run the test suite (sets everything up on a fresh machine)
+test: data browser fashion ## run the test suite (sets everything up on a fresh machine)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
@@ -42,6 +42,9 @@ report: $(STAMP) ## the reproduction report from the database and exports: stora
 
 browser: ## install Debian's chromium (headless browser tests) when it is missing
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+fashion: ## install Debian's dataset-fashion-mnist (Fashion-MNIST as IDX files) when it is missing
+	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist)
 gan: data ## the report's GAN: 400 epochs, losses plot, image grids + GIF, checkpoints (resumes), Fréchet distance (ARGS=--epochs N ...)
 	$(PY) -m mnist_hpo gan gan $(ARGS)
 
