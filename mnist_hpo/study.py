@@ -446,7 +446,9 @@ def run_study(
     and seed. So when this returns, no trial of the study is RUNNING.
 
     ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
-    worker returns as soon as it has run them.
+    worker returns as soon as it has run them. ``extra_callbacks`` are called as
+    ``optimize`` calls its callbacks, after each trial; one that calls ``study.stop()``
+    ends this call (not only the current ``optimize``).
 
     Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
     trial failed; finished trials are in storage.
@@ -492,11 +494,22 @@ def run_study(
         current.update(id=trial._trial_id, number=trial.number)
         return objective(trial)
 
-    callbacks = [on_trial, guard, *(extra_callbacks or []), stop_when_done]
+    asked_to_stop = [False]
+
+    def user_callback(callback: Callable) -> Callable:
+        def call(study: optuna.Study, trial: FrozenTrial) -> None:
+            view = _StudyView(study)
+            callback(view, trial)
+            if view.stopped:
+                asked_to_stop[0] = True
+                study.stop()
+        return call
+
+    callbacks = [on_trial, guard, *map(user_callback, extra_callbacks or []), stop_when_done]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        while not (max_trials and ran[0] >= max_trials):
+        while not (max_trials and ran[0] >= max_trials) and not asked_to_stop[0]:
             fail_stale_trials(study)
             if needs_trials(study, cfg):
                 try:
@@ -524,11 +537,12 @@ def run_study(
         bar.close()
 
 
-class _StackedStudyView:
-    """The study as a callback sees it in the stacked loop, where ``stop()`` asks that loop to end.
+class _StudyView:
+    """The study as ``run_study``'s callbacks see it: ``stop()`` ends ``run_study``, not one ``optimize``.
 
-    ``optuna.Study.stop`` only works inside ``optimize``; the stacked loop asks for and tells
-    trials itself, so the callbacks get this view: everything else is the study's.
+    ``run_study`` calls ``optimize`` in a loop (workers wait for each other's trials), and the
+    stacked loop asks for and tells trials itself, where ``optuna.Study.stop`` does not work;
+    so a callback's ``stop()`` is recorded here and honoured by both. Everything else is the study's.
     """
 
     def __init__(self, study: optuna.Study) -> None:
@@ -551,7 +565,7 @@ def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: boo
     target = cfg.trials
     if cfg.sampler.type == "grid":  # a grid is done when every point is: never re-run points to fill a count
         target = min(target, math.prod(len(v) for v in grid_space(resolved).values()))
-    view, ran = _StackedStudyView(study), 0
+    view, ran = _StudyView(study), 0
     guard = next((c for c in callbacks if isinstance(c, _FailureGuard)), None)
     try:
         while (done := len(finished_trials(study))) < target and not view.stopped:

@@ -31,6 +31,21 @@ def test_random_search_is_reproducible_per_trial(ae_cfg, tiny, storage, tmp_path
     assert [t.value for t in a.trials] == pytest.approx([t.value for t in b.trials], rel=1e-5)
 
 
+def test_a_callback_that_stops_the_study_ends_run_study(ae_cfg, tiny, storage):
+    cfg = ae_cfg.with_overrides(trials=5)
+    seen = []
+
+    def stop_after_two(study, trial):
+        seen.append(trial.number)
+        if len(seen) == 2:
+            study.stop()
+
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_two])
+    assert seen == [0, 1] and len(study.trials) == 2
+    # Run again without it: the study resumes and completes its 5 trials.
+    assert len(S.run_study(cfg, storage_url=storage, data=tiny, progress=False).trials) == 5
+
+
 def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, monkeypatch):
     real = training.train_autoencoder_epoch
     calls = {"n": 0}
