@@ -43,6 +43,15 @@ def epochs_until(study: optuna.Study, target: float) -> int | None:
     return None
 
 
+def where_reached(study: optuna.Study, target: float) -> tuple[int, int] | None:
+    """(trial number, 1-based epoch) of the first report at or below ``target``, in trial order."""
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        for step in sorted(t.intermediate_values):
+            if t.intermediate_values[step] <= target:
+                return t.number, step + 1
+    return None
+
+
 def epochs_spent(study: optuna.Study) -> int:
     return sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
 
@@ -85,11 +94,12 @@ def main() -> None:
                 walls.append(time.perf_counter() - start)
                 n = epochs_until(study, args.target)
                 spent = epochs_spent(study)
+                where = where_reached(study, args.target)
                 best = min((v for t in study.trials for v in t.intermediate_values.values()), default=None)
                 states = [t.state.name for t in study.trials]
             counts.append(n)
             record = {"file": path, "seed": seed, "target": args.target, "epochs_to_target": n,
-                      "epochs_trained": spent, "trials": len(states), "pruned": states.count("PRUNED"),
+                      "epochs_trained": spent, "reached_at": where, "trials": len(states), "pruned": states.count("PRUNED"),
                       "best_val": best, "budget": args.budget, "wall_s": round(walls[-1], 1),
                       "machine": hardware("cpu")}
             with args.out.open("a") as f:
