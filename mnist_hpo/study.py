@@ -391,6 +391,14 @@ class _FailureGuard:
         else:
             self.run = 0
 
+    def raise_if_tripped(self) -> None:
+        if self.run >= self.limit:
+            raise UserError(
+                f"{self.limit} trials in a row failed, so the study stopped "
+                f"(last error: {self.last_error}); finished trials are kept; "
+                "fix the cause and run again to resume"
+            )
+
 
 def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
     """Whether a worker should start another trial now.
@@ -479,8 +487,8 @@ def run_study(
     study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
     guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
     if cfg.batch_trials > 1:
-        return _run_stacked(cfg, study, task, bar, progress, callbacks=[on_trial, guard, *(extra_callbacks or [])],
-                            max_trials=max_trials)
+        return _run_stacked(cfg, study, task, bar, progress, guard=guard,
+                            callbacks=[on_trial, guard, *(extra_callbacks or [])], max_trials=max_trials)
     ran = [0]
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -521,12 +529,7 @@ def run_study(
                     print(f"mnist-hpo: trial {current['number']} missed its heartbeats and was failed by another "
                           "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
                     continue
-                if guard.run >= guard.limit:
-                    raise UserError(
-                        f"{guard.limit} trials in a row failed, so the study stopped "
-                        f"(last error: {guard.last_error}); finished trials are kept; "
-                        "fix the cause and run again to resume"
-                    )
+                guard.raise_if_tripped()
             elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(min(HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
             else:
@@ -556,7 +559,7 @@ class _StudyView:
 
 
 def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool, *,
-                 callbacks: list[Callable], max_trials: int | None) -> optuna.Study:
+                 guard: _FailureGuard, callbacks: list[Callable], max_trials: int | None) -> optuna.Study:
     """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together.
 
     After each stack, the callbacks see each of its trials as ``optimize`` would show them.
@@ -566,7 +569,6 @@ def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: boo
     if cfg.sampler.type == "grid":  # a grid is done when every point is: never re-run points to fill a count
         target = min(target, math.prod(len(v) for v in grid_space(resolved).values()))
     view, ran = _StudyView(study), 0
-    guard = next((c for c in callbacks if isinstance(c, _FailureGuard)), None)
     try:
         while (done := len(finished_trials(study))) < target and not view.stopped:
             k = min(cfg.batch_trials, target - done, (max_trials - ran) if max_trials else target)
@@ -578,12 +580,7 @@ def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: boo
                 if trial.number in numbers:
                     for callback in callbacks:
                         callback(view, trial)
-            if guard is not None and guard.run >= guard.limit:
-                raise UserError(
-                    f"{guard.limit} trials in a row failed, so the study stopped "
-                    f"(last error: {guard.last_error}); finished trials are kept; "
-                    "fix the cause and run again to resume"
-                )
+            guard.raise_if_tripped()
             bar.n = len(finished_trials(study))
             bar.refresh()
     finally:
