@@ -8,7 +8,6 @@ knows about Optuna.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import batches, to_float
-from .training import History, NonFiniteLoss, OnEpoch, run_epochs
+from .training import History, OnEpoch, epoch_mean, run_epochs
 
 
 def _as_input(x: torch.Tensor) -> torch.Tensor:
@@ -42,10 +41,7 @@ def train_classifier_epoch(
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(idx)
-    value = total.item() / max(len(inputs), 1)
-    if not math.isfinite(value):
-        raise NonFiniteLoss(f"training loss became {value}")
-    return value
+    return epoch_mean(total, len(inputs))
 
 
 @torch.inference_mode()

@@ -37,6 +37,14 @@ def make_optimizer(name: str, params, *, lr: float, weight_decay: float) -> torc
     return cls(params, lr=lr, weight_decay=weight_decay)
 
 
+def epoch_mean(total: torch.Tensor, n: int) -> float:
+    """A loss summed on the device over an epoch of ``n`` examples, read once, as a finite mean."""
+    value = total.item() / max(n, 1)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"training loss became {value}")
+    return value
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNG (weight init, dropout) and return a generator for shuffling."""
     torch.manual_seed(seed)
@@ -64,10 +72,7 @@ def train_autoencoder_epoch(
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(idx)
-    value = total.item() / max(len(images), 1)
-    if not math.isfinite(value):
-        raise NonFiniteLoss(f"training loss became {value}")
-    return value
+    return epoch_mean(total, len(images))
 
 
 @torch.inference_mode()
