@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from .config import StudyConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
+from . import journal
 from .grid import CoverGridSampler
 from .machine import hardware
 from .objective import make_objective, run_stacked_trials
@@ -178,8 +179,13 @@ def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> op
 def open_storage(
     url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None
 ) -> optuna.storages.RDBStorage:
-    """Optuna RDB storage with heartbeats and retry of stale trials; every failure is one clear line."""
+    """Optuna RDB storage with heartbeats and retry of stale trials, or a journal file (``journal:PATH``).
+
+    Every failure is one clear line.
+    """
     url = url or default_storage_url()
+    if journal.is_journal_url(url):
+        return journal.open_journal(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
@@ -421,10 +427,24 @@ def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark trials whose worker stopped sending heartbeats FAIL and queue their retries."""
+    """Mark trials whose worker stopped sending heartbeats FAIL and queue their retries.
+
+    RDB storage: Optuna's heartbeats. Journal storage has none: trials claimed by a process
+    that is gone (see :mod:`mnist_hpo.journal`); on RDB storage no trial is claimed that way.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    journal.fail_stale_trials(study, grace=GRACE_BEATS * HEARTBEAT_INTERVAL)
+
+
+def requeue_interrupted(study: optuna.Study, number: int | None) -> None:
+    """After Ctrl-C: queue the interrupted trial again (same parameters and seed) so no draw is lost."""
+    if number is None:
+        return
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is not None and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
+        journal.retry(study, trial)
 
 
 def _taken_over(study: optuna.Study, current: dict) -> bool:
@@ -498,9 +518,14 @@ def run_study(
 
     current: dict = {}
 
+    uses_journal = isinstance(storage, optuna.storages.JournalStorage)
+
     def tracked(trial: optuna.Trial) -> float:
         current.update(id=trial._trial_id, number=trial.number)
-        return objective(trial)
+        if not uses_journal:
+            return objective(trial)
+        with journal.keep_alive(trial, interval=HEARTBEAT_INTERVAL):  # the journal's stand-in for heartbeats
+            return objective(trial)
 
     asked_to_stop = [False]
 
@@ -529,6 +554,9 @@ def run_study(
                     print(f"mnist-hpo: trial {current['number']} missed its heartbeats and was failed by another "
                           "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
                     continue
+                except KeyboardInterrupt:
+                    requeue_interrupted(study, current.get("number"))
+                    raise
                 guard.raise_if_tripped()
             elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(min(HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries

@@ -91,10 +91,12 @@ def trials_of(name, storage):
     return optuna.load_study(study_name=name, storage=S.open_storage(storage)).get_trials()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", "journal", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
+    if request.param == "journal":
+        return f"journal:{tmp_path / 'journals' / 'shared.log'}"
     return request.getfixturevalue("pg_url")
 
 
