@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability fashion
+.PHONY: worker reliability fashion reproduce
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ data: $(STAMP) ## fetch, check and cache MNIST under data/ (once; later runs loa
 
 test: data browser fashion ## run the test suite (sets everything up on a fresh machine)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+reproduce: data ## every protocol of the report at full size into results/ (journals, exports, GAN, report); resumes (ARGS="--only ae,dae")
+	$(PY) -m mnist_hpo reproduce $(ARGS)
 
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
 	$(PY) -m mnist_hpo study ae --workers $(WORKERS) $(ARGS)

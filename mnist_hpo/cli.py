@@ -43,6 +43,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=_positive, help="use only the first N training images (a short run)")
     p.add_argument("--batch-trials", type=_positive, help="train N trials at once, stacked (autoencoder, classifier)")
     p.add_argument("--study-name", help="store under this study name instead of the file's")
+    p.add_argument("--seed", type=int, help="override the study seed (a new study: use with --study-name)")
     p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -120,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="discard the run's checkpoints and start from epoch 0")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
 
+    p = sub.add_parser("reproduce", help="every protocol of the report at full size, as a resumable record (results/)")
+    from .reproduce import add_arguments
+
+    add_arguments(p, _positive)
+
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
     p.add_argument("--storage")
     p.add_argument("--host", default="127.0.0.1")
@@ -136,7 +142,7 @@ def _load_cfg(args: argparse.Namespace):
     cfg = load_study_config(study_path(args.study))
     cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device,
-        batch_trials=args.batch_trials,
+        batch_trials=args.batch_trials, seed=args.seed,
     )
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
@@ -194,7 +200,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     open_study(cfg, open_storage(args.storage))
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
-                        ("--batch-trials", args.batch_trials),
+                        ("--batch-trials", args.batch_trials), ("--seed", getattr(args, "seed", None)),
                         ("--study-name", args.study_name), ("--storage", args.storage), ("--device", args.device)):
         if value is not None:
             cmd += [flag, str(value)]
@@ -345,6 +351,12 @@ def _cmd_gan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import main as reproduce_main
+
+    return reproduce_main(args)
+
+
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
@@ -407,6 +419,7 @@ COMMANDS = {
     "explore": _cmd_explore,
     "report": _cmd_report,
     "gan": _cmd_gan,
+    "reproduce": _cmd_reproduce,
 }
 
 
@@ -416,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse already printed its one-line usage error
         return int(e.code or 0)
-    if args.command in ("study", "worker"):
+    if args.command in ("study", "worker", "reproduce"):
         import optuna
 
         from .study import set_threads

@@ -2,9 +2,10 @@
 
 Everything goes under one run folder (the CLI passes it in, e.g. ``storage/gan/gan/``):
 
-* ``checkpoints/epoch-NNNN/`` every ``every`` epochs and at the end: ``state.safetensors``
-  (both networks, both optimizers' tensors, the RNG states) and ``state.json`` (epoch,
-  settings, history, the optimizers' plain values, the tensors' sha256). ``LATEST``
+* ``checkpoints/epoch-NNNN/`` every ``every`` epochs and at the end: ``state-KK.safetensors``
+  (both networks, both optimizers' tensors, the RNG states, in shards of at most
+  :data:`SHARD_BYTES` so that a record under git holds no large file) and ``state.json``
+  (epoch, settings, history, the optimizers' plain values, each shard's sha256). ``LATEST``
   names the newest; a run started again continues from it, bit for bit on a CPU.
 * ``grids/epoch-NNNN.png``: the same 64 noise vectors through the generator before
   training, after the first epoch, every ``every`` epochs and at the end;
@@ -34,7 +35,8 @@ from .models.gan import GAN, sample_sphere
 from .tasks.gan import GanTask
 from .training import seed_everything
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 1: one state.safetensors (still read); 2: shards
+SHARD_BYTES = 6 << 20
 GRID_SIZE = 64  # 8 x 8 images
 REPORT_FINAL_LOSSES = {"d_loss": 0.81, "g_loss": 1.20}
 
@@ -74,6 +76,20 @@ def _decode(tree, tensors: dict[str, torch.Tensor]):
     return tree
 
 
+def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Tensors grouped, in order, into dicts of at most SHARD_BYTES each (a larger tensor alone)."""
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, t in tensors.items():
+        nbytes = t.numel() * t.element_size()
+        if groups[-1] and size + nbytes > SHARD_BYTES:
+            groups.append({})
+            size = 0
+        groups[-1][key] = t
+        size += nbytes
+    return groups
+
+
 def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
                     history: GanHistory, settings: dict) -> Path:
     """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
@@ -87,9 +103,13 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
     tensors["rng.torch"] = torch.get_rng_state()
     optimizers = {"opt_g": _encode(opt_g.state_dict(), "opt_g", tensors),
                   "opt_d": _encode(opt_d.state_dict(), "opt_d", tensors)}
-    save_file(tensors, tmp / "state.safetensors")
+    shards = []
+    for i, part in enumerate(_shards(tensors)):
+        name = f"state-{i:02d}.safetensors"
+        save_file(part, tmp / name)
+        shards.append({"file": name, "sha256": sha256_file(tmp / name)})
     meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "settings": settings, "history": history.as_dict(),
-            "optimizers": optimizers, "sha256": sha256_file(tmp / "state.safetensors")}
+            "optimizers": optimizers, "shards": shards}
     (tmp / "state.json").write_text(json.dumps(meta) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -114,16 +134,20 @@ def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Genera
         meta = json.loads((ckpt / "state.json").read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"checkpoint {ckpt} is unreadable ({e}); {hint}") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"checkpoint {ckpt} has format {meta.get('format')!r}, this version reads {CHECKPOINT_FORMAT}; {hint}")
+    if meta.get("format") not in (1, CHECKPOINT_FORMAT):
+        raise UserError(f"checkpoint {ckpt} has format {meta.get('format')!r}, this version reads 1 and "
+                        f"{CHECKPOINT_FORMAT}; {hint}")
     if meta["settings"] != settings:
         changed = sorted(k for k in set(settings) | set(meta["settings"]) if settings.get(k) != meta["settings"].get(k))
         raise UserError(f"run {folder} was started with different {', '.join(changed)}; "
                         f"use another --run name, or {hint}")
-    weights = ckpt / "state.safetensors"
-    if not weights.exists() or sha256_file(weights) != meta["sha256"]:
-        raise UserError(f"{weights} is missing or does not match its sha256 in state.json; {hint}")
-    tensors = load_file(weights)
+    shards = meta.get("shards") or [{"file": "state.safetensors", "sha256": meta.get("sha256")}]
+    tensors = {}
+    for shard in shards:
+        weights = ckpt / shard["file"]
+        if not weights.exists() or sha256_file(weights) != shard["sha256"]:
+            raise UserError(f"{weights} is missing or does not match its sha256 in state.json; {hint}")
+        tensors.update(load_file(weights))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     opt_g.load_state_dict(_decode(meta["optimizers"]["opt_g"], tensors))
     opt_d.load_state_dict(_decode(meta["optimizers"]["opt_d"], tensors))

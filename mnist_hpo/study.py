@@ -307,12 +307,15 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *, n_exis
         n_existing = len(existing.get_trials(deepcopy=False))
     else:
         n_existing = 0
+    sampler, pruner = make_sampler(cfg, resolved, n_existing), make_pruner(cfg)
+    if existing is not None:  # load, not create: create_study appends a no-op line to a journal every time
+        return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner)
     study = optuna.create_study(
         storage=storage,
         study_name=cfg.name,
         direction=direction,
-        sampler=make_sampler(cfg, resolved, n_existing),
-        pruner=make_pruner(cfg),
+        sampler=sampler,
+        pruner=pruner,
         load_if_exists=True,
     )
     if existing is None:

@@ -66,8 +66,8 @@ def test_interrupted_run_resumes_from_its_checkpoint_as_if_never_stopped(task, t
     assert calls["n"] == 3  # the resumed session trained only the third epoch (with the real function)
     assert resumed["history"]["d_loss"] == straight["history"]["d_loss"]
     assert resumed["history"]["g_loss"] == straight["history"]["g_loss"]
-    a = load_file(tmp_path / "a" / "checkpoints" / "epoch-0003" / "state.safetensors")
-    b = load_file(tmp_path / "b" / "checkpoints" / "epoch-0003" / "state.safetensors")
+    a = _checkpoint_tensors(tmp_path / "a" / "checkpoints" / "epoch-0003")
+    b = _checkpoint_tensors(tmp_path / "b" / "checkpoints" / "epoch-0003")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["final"]["test_fid"] == pytest.approx(straight["final"]["test_fid"])
     assert [p.name for p in (tmp_path / "b" / "checkpoints").glob("epoch-*")] == ["epoch-0003"]
@@ -99,7 +99,7 @@ def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkey
 def test_tampered_checkpoint_is_refused(task, tmp_path):
     folder = tmp_path / "run"
     R.run_gan(task, PARAMS, folder, epochs=1, seed=1, every=1, log=quiet)
-    weights = folder / "checkpoints" / "epoch-0001" / "state.safetensors"
+    weights = sorted((folder / "checkpoints" / "epoch-0001").glob("state-*.safetensors"))[-1]
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -107,3 +107,33 @@ def test_tampered_checkpoint_is_refused(task, tmp_path):
         R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)
     # --fresh discards it and starts over.
     assert R.run_gan(task, PARAMS, folder, epochs=1, seed=1, every=1, fresh=True, log=quiet)["epochs"] == 1
+
+
+def _checkpoint_tensors(folder):
+    shards = sorted(folder.glob("state-*.safetensors"))
+    assert shards
+    return {k: v for shard in shards for k, v in load_file(shard).items()}
+
+
+def test_checkpoint_shards_stay_small_and_load_back(tmp_path):
+    """A full-size GAN checkpoint (~13 MB) is split into files under SHARD_BYTES; loading joins them."""
+    from mnist_hpo.models.gan import GAN
+
+    model = GAN()
+    opt_g, opt_d = torch.optim.Adam(model.generator.parameters()), torch.optim.Adam(model.discriminator.parameters())
+    loss = model.discriminator(model.generator(torch.randn(4, model.latent_dim))).sum()
+    loss.backward()
+    opt_g.step()
+    opt_d.step()
+    rng = torch.Generator().manual_seed(3)
+    folder = R.save_checkpoint(tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
+                               history=T.GanHistory(), settings={"x": 1})
+    sizes = [f.stat().st_size for f in folder.glob("state-*.safetensors")]
+    assert len(sizes) >= 2 and max(sizes) <= R.SHARD_BYTES + (1 << 16)
+    fresh = GAN()
+    opt_g2, opt_d2 = torch.optim.Adam(fresh.generator.parameters()), torch.optim.Adam(fresh.discriminator.parameters())
+    epoch, _ = R.load_checkpoint(tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(),
+                                 settings={"x": 1})
+    assert epoch == 1
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    assert torch.equal(opt_g.state_dict()["state"][0]["exp_avg"], opt_g2.state_dict()["state"][0]["exp_avg"])
