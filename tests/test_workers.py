@@ -273,3 +273,33 @@ def test_stacked_workers_share_one_grid(backend, tmp_path, request):
     print(f"\nRELIABILITY stacked-grid backend={request.node.callspec.id} workers=2 batch_trials=4 "
           f"points={GRID_POINTS} covered={coverage.covered} trials={len(trials)} "
           f"duplicates={coverage.duplicates} running={states.count(TrialState.RUNNING)} lost=0")
+
+
+def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypatch, capsys):
+    """``study --workers N`` builds the data cache itself, so N workers do not all build it at once."""
+    import numpy as np
+
+    from mnist_hpo import cli, data as D
+
+    from .test_data import _idx_folder
+
+    rng = np.random.default_rng(0)
+    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+                      rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "cache"))
+    study_file = tiny_study(tmp_path, "prepared", trials=2)
+    study_file.write_text(study_file.read_text().replace("[study]\n", f'[study]\nidx_dir = "{idx}"\n'))
+    cache = D.cache_path("mnist", tmp_path / "cache", idx)
+    seen = []
+
+    class NoWorker:  # stands in for a worker process: records what it would find
+        def __init__(self, cmd, env):
+            seen.append(cache.exists() and cache.with_suffix(".json").exists())
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", NoWorker)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["study", str(study_file), "--workers", "2", "--storage", storage, "--quiet", "--no-retrain"]) == 0
+    assert seen == [True, True]
