@@ -194,10 +194,11 @@ def _print_space(cfg, resolved) -> None:
 
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine and wait for them."""
-    from .study import load_existing_study, open_storage, open_study
+    from .study import load_data, load_existing_study, open_storage, open_study
 
-    # Create the study once, before the workers race to.
+    # Create the study and build the data cache once, before the workers race to.
     open_study(cfg, open_storage(args.storage))
+    load_data(cfg)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
                         ("--batch-trials", args.batch_trials), ("--seed", getattr(args, "seed", None)),

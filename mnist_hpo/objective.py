@@ -75,25 +75,35 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
 
 
 def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, epochs: int, k: int,
-                       progress: bool = True) -> list[int]:
+                       storage: optuna.storages.BaseStorage, progress: bool = True,
+                       started: list[int] | None = None, claim: Callable | None = None) -> list[int]:
     """Ask Optuna for ``k`` trials, train them together (``task.fit_stacked``), tell each its result.
 
-    Returns the numbers of the trials it ran.
+    Returns the numbers of the trials it ran. ``storage`` is the study's storage (the one
+    it was opened with): one heartbeat thread beats there for the whole stack.
 
     Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and
     pruning decision; a pruned or diverged trial leaves the stack, the others go on.
+    A trial that another worker failed meanwhile (its heartbeats stalled, so it was
+    retried elsewhere) also leaves the stack; the others go on.
+
+    ``started``, if given, receives the trials' numbers as soon as they exist (so the caller
+    can queue them again after Ctrl-C); ``claim(trials)``, if given, is a context manager held
+    while they train (the journal storage's stand-in for heartbeats). Ctrl-C fails the stack's
+    trials without an ``error``: they were cut off, not broken.
     """
     import contextlib
+    import sys
     import warnings
 
-    from optuna.storages._heartbeat import get_heartbeat_thread  # the same heartbeat optimize() runs
+    from .optuna_compat import StackHeartbeat, trial_id
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-        # ask() warns that heartbeats are meant for optimize(); we run the same heartbeat thread below.
+        # ask() warns that heartbeats are meant for optimize(); the stack's heartbeat runs below.
         warnings.simplefilter("ignore", UserWarning)
         trials = [study.ask() for _ in range(k)]
+    if started is not None:
+        started.extend(t.number for t in trials)
     params, seeds, told = [], [], set()
     for trial in trials:
         params.append(suggest(trial, resolved))
@@ -106,41 +116,60 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
                disable=not progress)
     curves: list[list[float]] = [[] for _ in trials]
 
+    def taken_over(i: int) -> None:
+        told.add(i)
+        heartbeat.discard(trial_id(trials[i]))
+        print(f"mnist-hpo: trial {trials[i].number} missed its heartbeats and was failed by another worker "
+              "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+
     def on_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
         trial = trials[i]
-        curves[i].append(train_loss)
-        trial.set_user_attr("train_loss", curves[i])
-        trial.report(val_loss, epoch)
         if i == max(set(range(len(trials))) - told):
             bar.update(1)
-        if trial.should_prune():
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            told.add(i)
+        curves[i].append(train_loss)
+        try:
+            trial.set_user_attr("train_loss", curves[i])
+            trial.report(val_loss, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                told.add(i)
+                heartbeat.discard(trial_id(trial))
+                return False
+        except optuna.exceptions.UpdateFinishedTrialError:
+            taken_over(i)
             return False
         return True
 
-    with contextlib.ExitStack() as beats:
-        for trial in trials:
-            beats.enter_context(get_heartbeat_thread(trial._trial_id, study._storage))
+    with contextlib.ExitStack() as hold:
+        heartbeat = hold.enter_context(StackHeartbeat(storage, [trial_id(t) for t in trials]))
+        if claim is not None:
+            hold.enter_context(claim(trials))
         try:
             histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
         except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
             for i, trial in enumerate(trials):
                 if i not in told:
-                    trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    try:
+                        if not isinstance(e, KeyboardInterrupt):
+                            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        pass  # already failed by another worker
             raise
         finally:
             bar.close()
-    for i, (trial, history) in enumerate(zip(trials, histories)):
-        if i in told:
-            continue
-        if "error" in history:
-            trial.set_user_attr("fail_reason", history["error"])
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            for key, values in history.items():
-                if key not in ("train_loss", "val_loss"):
-                    trial.set_user_attr(key, values)
-            study.tell(trial, history["val_loss"][-1])
+        for i, (trial, history) in enumerate(zip(trials, histories)):
+            if i in told:
+                continue
+            try:
+                if "error" in history:
+                    trial.set_user_attr("fail_reason", history["error"])
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                else:
+                    for key, values in history.items():
+                        if key not in ("train_loss", "val_loss"):
+                            trial.set_user_attr(key, values)
+                    study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                taken_over(i)
     return [t.number for t in trials]

@@ -32,7 +32,9 @@ def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt=None, seed: i
     model.eval()
     device = next(model.parameters()).device
     clean = to_float(images.to(device))
-    inputs = corrupt(clean, torch.Generator(device=device).manual_seed(seed)) if corrupt is not None else clean
+    # A CPU generator: the noise functions draw on the CPU and move the noise to the images' device
+    # (a CUDA generator cannot fill CPU tensors), so the figure's noise is the same on every device.
+    inputs = corrupt(clean, torch.Generator().manual_seed(seed)) if corrupt is not None else clean
     out = model(inputs)
     model.train(was_training)
     return inputs.reshape(-1, 28, 28).clamp(0, 1).cpu().numpy(), out.reshape(-1, 28, 28).cpu().numpy()

@@ -17,7 +17,6 @@ import shutil
 import tempfile
 import sys
 import time
-import types
 import warnings
 import zlib
 from collections import Counter
@@ -39,6 +38,7 @@ from . import journal
 from .grid import CoverGridSampler
 from .machine import hardware
 from .objective import make_objective, run_stacked_trials
+from .optuna_compat import optuna_table_names
 from .spaces import Resolved, grid_space, resolve_space
 from .tasks import make_task, task_class
 
@@ -136,9 +136,7 @@ def _refuse_foreign_database(url: sqlalchemy.engine.URL, engine_kwargs: dict) ->
         tables = set(sqlalchemy.inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    from optuna.storages._rdb.models import BaseModel
-
-    foreign = sorted(tables - set(BaseModel.metadata.tables) - {"alembic_version"})
+    foreign = sorted(tables - optuna_table_names())
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise UserError(
@@ -238,7 +236,10 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
 
     The draw depends only on (seed, trial number, parameter name), so a resumed
     study, or one run by several workers, explores exactly the sequence a single
-    uninterrupted run would.
+    uninterrupted run would. It draws as Optuna's ``RandomSampler`` does (one uniform
+    number per parameter in its transformed space, one per choice for a categorical)
+    from a generator of its own for each (trial, parameter), using only the
+    distributions' public fields; tests/test_optuna_compat.py checks the draws agree.
     """
 
     def __init__(self, seed: int) -> None:
@@ -247,9 +248,31 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         seq = np.random.SeedSequence([self._base_seed, trial.number, zlib.crc32(param_name.encode())])
-        # RandomSampler draws from self._rng.rng; give it a generator for this (trial, param) only.
-        self._rng = types.SimpleNamespace(rng=np.random.RandomState(seq.generate_state(1)[0]))
-        return super().sample_independent(study, trial, param_name, param_distribution)
+        return _uniform_draw(np.random.RandomState(seq.generate_state(1)[0]), param_distribution)
+
+
+def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
+    """One draw of ``RandomSampler`` from ``d``: uniform in log space for log ranges, rounded to steps."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(d, CategoricalDistribution):
+        return d.choices[int(rng.uniform(np.zeros(len(d.choices)), np.ones(len(d.choices))).argmax())]
+    if isinstance(d, FloatDistribution):
+        if d.log:
+            x = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+            return x if d.low == d.high else float(np.clip(x, d.low, np.nextafter(d.high, d.high - 1)))
+        if d.step is not None:
+            x = rng.uniform(d.low - 0.5 * d.step, d.high + 0.5 * d.step)
+            return float(np.clip(np.round((x - d.low) / d.step) * d.step + d.low, d.low, d.high))
+        x = rng.uniform(d.low, d.high)
+        return x if d.low == d.high else min(x, np.nextafter(d.high, d.high - 1))
+    if isinstance(d, IntDistribution):
+        if d.log:
+            x = rng.uniform(math.log(d.low - 0.5 * d.step), math.log(d.high + 0.5 * d.step))
+            return min(max(int(round(math.exp(x))), d.low), d.high)
+        x = rng.uniform(d.low - 0.5 * d.step, d.high + 0.5 * d.step)
+        return min(max(math.floor((x - d.low) / d.step + 0.5) * d.step + d.low, d.low), d.high)
+    raise TypeError(f"unsupported distribution {d!r}")
 
 
 def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:
@@ -409,24 +432,31 @@ class _FailureGuard:
             )
 
 
-def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
-    """Whether a worker should start another trial now.
+def trials_wanted(study: optuna.Study, cfg: StudyConfig) -> int:
+    """How many trials a worker should start now (the stacked loop asks for up to that many at once).
 
-    A queued (WAITING) retry always runs first. Otherwise a trial starts only while
-    the trials finished, running or queued fall short of the target (for a grid: while
-    some point is neither covered nor being run), so workers sharing a study stop
-    together instead of each running to its own count.
+    Queued (WAITING) retries always run. Beyond them, trials start only while the trials
+    finished, running or queued fall short of the target (for a grid: while some point
+    is neither covered nor being run), so workers sharing a study stop together instead
+    of each running to its own count.
     """
-    states = Counter(t.state for t in study.get_trials(deepcopy=False))
-    if states[TrialState.WAITING]:
-        return True
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state for t in trials)
+    waiting = states[TrialState.WAITING]
     sampler = study.sampler
     if isinstance(sampler, CoverGridSampler):
-        # A trial just asked for has no point yet, but will take one.
-        unplaced = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                       if "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
-        return sampler.size - sampler.open_points(study) + unplaced < min(cfg.trials, sampler.size)
-    return states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] < cfg.trials
+        # A trial just asked for has no point yet, but will take one (queued retries keep theirs).
+        unplaced = sum(1 for t in trials if t.state == TrialState.RUNNING
+                       and "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
+        taken = sampler.size - sampler.open_points(study) + unplaced
+        return waiting + max(0, min(cfg.trials, sampler.size) - taken)
+    taken = states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] + waiting
+    return waiting + max(0, cfg.trials - taken)
+
+
+def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
+    """Whether a worker should start another trial now (see :func:`trials_wanted`)."""
+    return trials_wanted(study, cfg) > 0
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -441,20 +471,19 @@ def fail_stale_trials(study: optuna.Study) -> None:
     journal.fail_stale_trials(study, grace=GRACE_BEATS * HEARTBEAT_INTERVAL)
 
 
-def requeue_interrupted(study: optuna.Study, number: int | None) -> None:
-    """After Ctrl-C: queue the interrupted trial again (same parameters and seed) so no draw is lost."""
-    if number is None:
-        return
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    if trial is not None and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
-        journal.retry(study, trial)
+def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
+    """After Ctrl-C: queue this process's interrupted trials again (same parameters and seed), so no draw is lost."""
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number in numbers and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
+            journal.retry(study, trial)
 
 
 def _taken_over(study: optuna.Study, current: dict) -> bool:
     """Whether this worker's trial was finished by someone else (marked stale while it still ran)."""
-    if "id" not in current:
+    if "number" not in current:
         return False
-    return any(t._trial_id == current["id"] and t.state != TrialState.RUNNING
+    # A trial's number is unique within its study, so it identifies the trial as well as its storage id.
+    return any(t.number == current["number"] and t.state != TrialState.RUNNING
                for t in study.get_trials(deepcopy=False))
 
 
@@ -510,7 +539,7 @@ def run_study(
     study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
     guard = _FailureGuard(MAX_CONSECUTIVE_FAILURES)
     if cfg.batch_trials > 1:
-        return _run_stacked(cfg, study, task, bar, progress, guard=guard,
+        return _run_stacked(cfg, study, task, bar, progress, storage=storage, guard=guard,
                             callbacks=[on_trial, guard, *(extra_callbacks or [])], max_trials=max_trials)
     ran = [0]
 
@@ -524,7 +553,7 @@ def run_study(
     uses_journal = isinstance(storage, optuna.storages.JournalStorage)
 
     def tracked(trial: optuna.Trial) -> float:
-        current.update(id=trial._trial_id, number=trial.number)
+        current.update(number=trial.number)
         if not uses_journal:
             return objective(trial)
         with journal.keep_alive(trial, interval=HEARTBEAT_INTERVAL):  # the journal's stand-in for heartbeats
@@ -558,7 +587,7 @@ def run_study(
                           "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
                     continue
                 except KeyboardInterrupt:
-                    requeue_interrupted(study, current.get("number"))
+                    requeue_interrupted(study, [current["number"]] if "number" in current else [])
                     raise
                 guard.raise_if_tripped()
             elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -590,30 +619,45 @@ class _StudyView:
 
 
 def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool, *,
-                 guard: _FailureGuard, callbacks: list[Callable], max_trials: int | None) -> optuna.Study:
-    """The study loop when ``batch_trials`` > 1: ask for that many trials at a time, train them together.
+                 storage: optuna.storages.BaseStorage, guard: _FailureGuard, callbacks: list[Callable],
+                 max_trials: int | None) -> optuna.Study:
+    """The study loop when ``batch_trials`` > 1: ask for up to that many trials at a time, train them together.
 
-    After each stack, the callbacks see each of its trials as ``optimize`` would show them.
+    The same rules as the single-trial loop in :func:`run_study`: a stack holds only the
+    trials the shared target still lacks (:func:`trials_wanted`, which for a grid counts
+    the points neither covered nor being run), queued retries first; once nothing is
+    lacking, the worker waits for trials running elsewhere (or their retries) instead of
+    returning while they run. After each stack, the callbacks see each of its trials as
+    ``optimize`` would show them.
     """
     resolved = resolve_space(cfg.space, cfg.seed)
-    target = cfg.trials
-    if cfg.sampler.type == "grid":  # a grid is done when every point is: never re-run points to fill a count
-        target = min(target, math.prod(len(v) for v in grid_space(resolved).values()))
     view, ran = _StudyView(study), 0
+    claim = (lambda trials: journal.keep_alive(trials, interval=HEARTBEAT_INTERVAL)) \
+        if isinstance(storage, optuna.storages.JournalStorage) else None
     try:
-        while (done := len(finished_trials(study))) < target and not view.stopped:
-            k = min(cfg.batch_trials, target - done, (max_trials - ran) if max_trials else target)
-            if k <= 0:
+        while not view.stopped and not (max_trials and ran >= max_trials):
+            fail_stale_trials(study)
+            k = min(cfg.batch_trials, trials_wanted(study, cfg), (max_trials - ran) if max_trials else cfg.batch_trials)
+            if k > 0:
+                started: list[int] = []
+                try:
+                    numbers = run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=k, storage=storage,
+                                                 progress=progress, started=started, claim=claim)
+                except KeyboardInterrupt:
+                    requeue_interrupted(study, started)
+                    raise
+                ran += len(numbers)
+                for trial in study.get_trials(deepcopy=False):
+                    if trial.number in numbers:
+                        for callback in callbacks:
+                            callback(view, trial)
+                guard.raise_if_tripped()
+                bar.n = len(finished_trials(study))
+                bar.refresh()
+            elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(min(HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
+            else:
                 break
-            numbers = run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=k, progress=progress)
-            ran += len(numbers)
-            for trial in study.get_trials(deepcopy=False):
-                if trial.number in numbers:
-                    for callback in callbacks:
-                        callback(view, trial)
-            guard.raise_if_tripped()
-            bar.n = len(finished_trials(study))
-            bar.refresh()
     finally:
         bar.close()
     return study

@@ -90,3 +90,45 @@ def test_stacked_study_runs_callbacks_and_honours_stop_and_max_trials(ae_cfg, ti
     # A worker with a time slot (max_trials) runs only that many, even when the stack is larger.
     study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, max_trials=1)
     assert [t.number for t in study.trials] == [0, 1, 2]
+
+
+def test_stack_beats_with_one_thread(ae_cfg, tiny, storage, monkeypatch):
+    """A stack of 4 trials adds one heartbeat thread, not one per trial (and still beats for each)."""
+    import threading
+
+    from mnist_hpo.tasks.autoencoder import AutoencoderTask
+
+    monkeypatch.setattr(S, "HEARTBEAT_INTERVAL", 1)
+    before = set(threading.enumerate())
+    during = []
+    real = AutoencoderTask.fit_stacked
+
+    def counting(self, *args, **kwargs):
+        during.append(sorted(t.name for t in set(threading.enumerate()) - before))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderTask, "fit_stacked", counting)
+    cfg = ae_cfg.with_overrides(batch_trials=4, trials=4)
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    assert len(during) == 1 and len([n for n in during[0] if "heartbeat" in n.lower()]) == 1, during
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+
+
+def test_stacked_loop_waits_for_a_trial_running_elsewhere(ae_cfg, tiny, storage, monkeypatch):
+    """A trial another worker runs counts towards the target; when that worker dies, its retry runs here.
+
+    The stacked loop returns only when no trial of the study is RUNNING or queued, as the single-trial loop does.
+    """
+    from mnist_hpo.optuna_compat import trial_id
+
+    monkeypatch.setattr(S, "HEARTBEAT_INTERVAL", 1)
+    cfg = ae_cfg.with_overrides(batch_trials=2, trials=2)
+    storage_obj = S.open_storage(storage)
+    elsewhere = S.open_study(cfg, storage_obj).ask()  # a worker that asked for a trial, beat once, then died
+    storage_obj.record_heartbeat(trial_id(elsewhere))
+    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.RUNNING) == states.count(TrialState.WAITING) == 0
+    assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == elsewhere.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE

@@ -136,3 +136,66 @@ def test_to_float_matches_totensor_scaling(tiny):
     x = D.to_float(tiny.train_images[:4])
     assert x.shape == (4, 1, 28, 28) and x.dtype == torch.float32
     assert torch.allclose(x * 255, tiny.train_images[:4].unsqueeze(1).float())
+
+
+def _idx_folder(folder, train: np.ndarray, test: np.ndarray):
+    folder.mkdir(parents=True)
+    _write_idx(folder / "train-images-idx3-ubyte", train, gz=False)
+    _write_idx(folder / "train-labels-idx1-ubyte", np.arange(len(train), dtype=np.uint8) % 10, gz=False)
+    _write_idx(folder / "t10k-images-idx3-ubyte", test, gz=False)
+    _write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(len(test), dtype=np.uint8) % 10, gz=False)
+    return folder
+
+
+def test_each_idx_folder_has_its_own_cache(tmp_path):
+    """A study's idx_dir is read even when a cache from another source exists in the same data folder."""
+    rng = np.random.default_rng(0)
+    a = _idx_folder(tmp_path / "a", rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+                    rng.integers(0, 256, (5, 28, 28), dtype=np.uint8))
+    b = _idx_folder(tmp_path / "b", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+                    rng.integers(0, 256, (6, 28, 28), dtype=np.uint8))
+    cache = tmp_path / "cache"
+    first = D.load_dataset("mnist", data_dir=cache, idx_dir=a)
+    second = D.load_dataset("mnist", data_dir=cache, idx_dir=b)
+    assert len(first.train_images) == 20 and len(second.train_images) == 30
+    assert first.checksum != second.checksum
+    assert D.load_dataset("mnist", data_dir=cache, idx_dir=a).checksum == first.checksum  # from its cache
+    assert D.cache_path("mnist", cache, a) != D.cache_path("mnist", cache, b) != D.cache_path("mnist", cache)
+
+
+BUILD = """
+import sys, time
+from pathlib import Path
+from mnist_hpo import data as D
+start = float(sys.argv[3])
+while time.time() < start:  # both processes begin building at the same instant
+    pass
+ds = D.load_dataset("mnist", data_dir=Path(sys.argv[1]), idx_dir=Path(sys.argv[2]))
+print(ds.checksum)
+"""
+
+
+def test_two_processes_build_one_cache_at_once(tmp_path):
+    """Two processes building the same cache for the first time at once: both get it whole, it is built once."""
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)  # noise compresses slowly: the two builds overlap
+    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (4000, 28, 28), dtype=np.uint8),
+                      rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8))
+    rounds, sums = 2, set()
+    for r in range(rounds):
+        cache = tmp_path / f"cache{r}"
+        start = time.time() + 4
+        procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(cache), str(idx), str(start)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, err
+        sums |= {out.strip() for out, _ in outs}
+        assert [f.name for f in cache.iterdir() if f.name.endswith(".tmp")] == []  # no temporary file left
+        assert D.load_dataset("mnist", data_dir=cache, idx_dir=idx).checksum in sums
+    assert len(sums) == 1
+    print(f"\nRELIABILITY cache-build processes=2 rounds={rounds} failures=0 distinct_checksums={len(sums)} "
+          "temp_files_left=0")

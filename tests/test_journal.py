@@ -103,3 +103,29 @@ def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(back
     assert len(complete) == ae_cfg.trials
     assert trials[2].state == TrialState.COMPLETE and trials[2].params == cut.params
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, monkeypatch):
+    url = f"journal:{tmp_path / 'ae.log'}"
+    cfg = ae_cfg.with_overrides(batch_trials=2)
+    real = AutoencoderTask.fit_stacked
+    seen_owner = []
+
+    def interrupted(self, params, seeds, *, epochs, on_epoch=None):
+        study = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url))
+        seen_owner.extend(journal.OWNER in t.user_attrs for t in study.get_trials(states=(TrialState.RUNNING,)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AutoencoderTask, "fit_stacked", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        S.run_study(cfg, storage_url=url, data=tiny, progress=False)
+    assert seen_owner == [True, True]  # both trials of the stack were claimed while they trained
+    trials = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url)).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2 + [TrialState.WAITING] * 2
+    assert [t.params for t in trials[2:]] == [t.params for t in trials[:2]]
+
+    monkeypatch.setattr(AutoencoderTask, "fit_stacked", real)
+    S.run_study(cfg, storage_url=url, data=tiny, progress=False)
+    trials = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url)).get_trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == cfg.trials
+    assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE

@@ -60,14 +60,16 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
     with pytest.raises(KeyboardInterrupt):
         S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=ae_cfg.name, storage=storage)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    # The interrupted trial is queued again with its parameters (tests/test_journal.py checks the seed).
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    assert study.trials[2].params == study.trials[1].params
     first_value = study.trials[0].value
 
     monkeypatch.setattr(training, "train_autoencoder_epoch", real)
     S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     states = [t.state for t in optuna.load_study(study_name=ae_cfg.name, storage=storage).trials]
     assert states.count(TrialState.COMPLETE) == 3 and states.count(TrialState.RUNNING) == 0
-    assert len(states) == 4  # one interrupted + two new, the finished one kept
+    assert len(states) == 4  # one interrupted + its retry + one new, the finished one kept
     assert optuna.load_study(study_name=ae_cfg.name, storage=storage).trials[0].value == first_value
 
     # A complete study runs nothing more.

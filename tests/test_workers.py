@@ -244,3 +244,64 @@ def test_study_command_starts_workers_and_waits(tmp_path, capsys):
     with capsys.disabled():
         print(f"\nRELIABILITY spawned backend=sqlite workers=3 target=9 complete={complete} "
               f"extra={complete - 9} running=0 lost=0")
+
+
+def test_stacked_workers_share_one_grid(backend, tmp_path, request):
+    """Two workers training stacks of 4 trials (``batch_trials`` = 4, like clf-stacked) share one 6-point grid.
+
+    The second starts while the first trains its stack of 4: it asks only for the 2 points nobody
+    covers or runs (not for 4, re-running the grid), then waits for the first's stack before it returns.
+    """
+    name = f"stacked-{request.node.callspec.id}"
+    study_file = tiny_study(tmp_path, name, trials=100, epochs=3, subset=1200, grid=True)
+    first = worker(study_file, backend, "--batch-trials", "4", workers=2)
+    storage = S.open_storage(backend)
+    deadline, running = time.time() + 180, []
+    while time.time() < deadline and len(running) < 4:
+        time.sleep(0.2)
+        try:
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        except KeyError:
+            continue
+        running = [t for t in trials if t.state == TrialState.RUNNING and "grid_id" in t.system_attrs]
+    assert len(running) == 4, "the first worker never started its stack"
+    second = worker(study_file, backend, "--batch-trials", "4", workers=2)
+    wait_all([first, second])
+    trials = trials_of(name, backend)
+    coverage = grid_coverage(optuna.load_study(study_name=name, storage=S.open_storage(backend)))
+    states = [t.state for t in trials]
+    assert coverage.covered == GRID_POINTS and states.count(TrialState.RUNNING) == 0
+    assert coverage.duplicates == 0 and len(trials) == GRID_POINTS
+    print(f"\nRELIABILITY stacked-grid backend={request.node.callspec.id} workers=2 batch_trials=4 "
+          f"points={GRID_POINTS} covered={coverage.covered} trials={len(trials)} "
+          f"duplicates={coverage.duplicates} running={states.count(TrialState.RUNNING)} lost=0")
+
+
+def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypatch, capsys):
+    """``study --workers N`` builds the data cache itself, so N workers do not all build it at once."""
+    import numpy as np
+
+    from mnist_hpo import cli, data as D
+
+    from .test_data import _idx_folder
+
+    rng = np.random.default_rng(0)
+    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+                      rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "cache"))
+    study_file = tiny_study(tmp_path, "prepared", trials=2)
+    study_file.write_text(study_file.read_text().replace("[study]\n", f'[study]\nidx_dir = "{idx}"\n'))
+    cache = D.cache_path("mnist", tmp_path / "cache", idx)
+    seen = []
+
+    class NoWorker:  # stands in for a worker process: records what it would find
+        def __init__(self, cmd, env):
+            seen.append(cache.exists() and cache.with_suffix(".json").exists())
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", NoWorker)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["study", str(study_file), "--workers", "2", "--storage", storage, "--quiet", "--no-retrain"]) == 0
+    assert seen == [True, True]
