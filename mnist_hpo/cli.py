@@ -132,12 +132,14 @@ def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
     from .export import resolve_config
+    from .tasks import check_device, device_source
 
     cfg = load_study_config(study_path(args.study))
     cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device,
         batch_trials=args.batch_trials,
     )
+    check_device(cfg.device, device_source(cfg, args.device))  # before the storage is opened
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
@@ -188,10 +190,11 @@ def _print_space(cfg, resolved) -> None:
 
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine and wait for them."""
-    from .study import load_existing_study, open_storage, open_study
+    from .study import load_data, load_existing_study, open_storage, open_study
 
-    # Create the study once, before the workers race to.
-    open_study(cfg, open_storage(args.storage))
+    # Create the study once, before the workers race to (or refuse it once, if its settings differ).
+    checksum = load_data(cfg).checksum
+    open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
                         ("--batch-trials", args.batch_trials),
@@ -210,7 +213,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     if any(codes):
         from .study import needs_trials
 
-        study = open_study(cfg, open_storage(args.storage))
+        study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
         if not needs_trials(study, cfg):
             # A killed worker's trial was failed and re-run by the others: the study is complete.
             print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
@@ -328,6 +331,9 @@ def _cmd_gan(args: argparse.Namespace) -> int:
     if cfg.model != "gan":
         raise UserError(f"{cfg.source} has model type {cfg.model!r}; 'mnist-hpo gan' needs a GAN study file "
                         "(e.g. studies/gan.toml)")
+    from .tasks import check_device, device_source
+
+    check_device(cfg.device, device_source(cfg, args.device))
     params = single_point(cfg)
     set_threads(1)
     from .tasks import make_task

@@ -77,7 +77,7 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
 
 def test_changed_epochs_refuse_to_mix(ae_cfg, tiny, storage):
     S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
-    with pytest.raises(UserError, match="was run with 1 epochs per trial"):
+    with pytest.raises(UserError, match=r"study.epochs: stored 1, now 2"):
         S.run_study(ae_cfg.with_overrides(epochs=2), storage_url=storage, data=tiny, progress=False)
 
 
