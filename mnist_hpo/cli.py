@@ -155,10 +155,12 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     else:
         from .spaces import resolve_space
 
-        if not worker:
-            _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+        def print_space(study) -> None:
+            if not worker:
+                _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None))
+                          max_trials=getattr(args, "max_trials", None), on_open=print_space)
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")

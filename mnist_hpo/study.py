@@ -550,6 +550,7 @@ def run_study(
     workers: int | None = None,
     max_trials: int | None = None,
     extra_callbacks: list[Callable] | None = None,
+    on_open: Callable[[optuna.Study], None] | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
@@ -558,6 +559,9 @@ def run_study(
     running elsewhere: those of live workers end normally, those of dead workers
     miss their heartbeats, are marked FAIL and re-run here with the same parameters
     and seed. So when this returns, no trial of the study is RUNNING.
+
+    ``on_open(study)`` is called once the study is created or its settings are found to
+    match (the command line prints the search space then, not before a refusal).
 
     ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
     worker returns as soon as it has run them. ``extra_callbacks`` are called as
@@ -574,6 +578,8 @@ def run_study(
     data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
     storage = open_storage(storage_url)
     study = open_study(cfg, storage, dataset_checksum=data.checksum)
+    if on_open is not None:
+        on_open(study)
     fail_stale_trials(study)
     if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
