@@ -138,12 +138,14 @@ def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
     from .export import resolve_config
+    from .tasks import check_device, device_source
 
     cfg = load_study_config(study_path(args.study))
     cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device,
         batch_trials=args.batch_trials, seed=args.seed,
     )
+    check_device(cfg.device, device_source(cfg, args.device))  # before the storage is opened
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
@@ -159,10 +161,12 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     else:
         from .spaces import resolve_space
 
-        if not worker:
-            _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+        def print_space(study) -> None:
+            if not worker:
+                _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None))
+                          max_trials=getattr(args, "max_trials", None), on_open=print_space)
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
@@ -196,9 +200,10 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine and wait for them."""
     from .study import load_data, load_existing_study, open_storage, open_study
 
-    # Create the study and build the data cache once, before the workers race to.
-    open_study(cfg, open_storage(args.storage))
-    load_data(cfg)
+    # Build the data cache and create the study once, before the workers race to (or refuse it once,
+    # if its settings differ).
+    checksum = load_data(cfg).checksum
+    open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
                         ("--batch-trials", args.batch_trials), ("--seed", getattr(args, "seed", None)),
@@ -217,7 +222,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     if any(codes):
         from .study import needs_trials
 
-        study = open_study(cfg, open_storage(args.storage))
+        study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
         if not needs_trials(study, cfg):
             # A killed worker's trial was failed and re-run by the others: the study is complete.
             print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
@@ -335,6 +340,9 @@ def _cmd_gan(args: argparse.Namespace) -> int:
     if cfg.model != "gan":
         raise UserError(f"{cfg.source} has model type {cfg.model!r}; 'mnist-hpo gan' needs a GAN study file "
                         "(e.g. studies/gan.toml)")
+    from .tasks import check_device, device_source
+
+    check_device(cfg.device, device_source(cfg, args.device))
     params = single_point(cfg)
     set_threads(1)
     from .tasks import make_task

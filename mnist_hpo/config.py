@@ -67,6 +67,50 @@ PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 
 
 @dataclass(frozen=True)
+class Rule:
+    """The values a model family accepts for one hyperparameter or model option.
+
+    Each task declares its own (``Task.space_rules``, ``Task.option_rules``), so a new
+    family brings its constraints with it; :func:`check_config` applies them to every
+    value of every list (drawn lists after drawing) and to both ends of every range.
+    ``kind`` is ``"int"``, ``"float"`` (ints accepted) or ``"choice"`` (one of ``choices``).
+    Bounds are inclusive unless ``low_open`` / ``high_open``.
+    """
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    required: bool = True  # a study of the family must search it (it has no default)
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return f"one of {', '.join(map(str, self.choices))}"
+        what = "an integer" if self.kind == "int" else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{what} {'above' if self.low_open else 'of at least'} {self.low:g}"
+        if self.high is not None:
+            return f"{what} {'below' if self.high_open else 'of at most'} {self.high:g}"
+        return what
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return isinstance(value, str) and value in self.choices
+        types = (int,) if self.kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, types) or value != value:  # value != value: NaN
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
 class ParamSpec:
     """One hyperparameter.
 
@@ -210,8 +254,49 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
         c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(STACKABLE)} studies, not {cfg.model}")
     if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
         c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
-    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+    if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
         c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
+    _check_family(cfg, c)
+
+
+def check_config(cfg: StudyConfig) -> None:
+    """Validate a config built in Python (e.g. with ``dataclasses.replace``) as a study file is validated."""
+    _check_study_values(cfg, cfg.source)
+
+
+def _check_family(cfg: StudyConfig, c: _Checker) -> None:
+    """Every model option and every value of the search space against the model family's rules."""
+    from .spaces import draw_list  # numpy only; spaces imports this module
+    from .tasks import task_class  # the tasks import this module: imported when first needed
+
+    task = task_class(cfg.model)
+    family = f"the {cfg.model} model"
+    for key, rule in task.option_rules.items():
+        value = cfg.model_options.get(key)
+        if value is not None and not rule.accepts(value):
+            c.fail(f"model.{key}", f"must be {rule.describe()}, got {value!r}")
+    rules = task.space_rules
+    for name, spec in cfg.space.items():
+        if name not in rules:
+            c.fail(f"space.{name}", f"is not a parameter of {family}; it has {', '.join(rules)}")
+        rule = rules[name]
+        if spec.kind in ("float", "int"):
+            if rule.kind == "choice":
+                c.fail(f"space.{name}", f"is a choice ({rule.describe()}), not a range; give choices = [...]")
+            if rule.kind == "int" and spec.kind == "float":
+                c.fail(f"space.{name}.range", "must be 'int': this parameter is an integer")
+            for end in ("low", "high"):
+                value = getattr(spec, end)
+                if not rule.accepts(value):
+                    c.fail(f"space.{name}.{end}", f"must be {rule.describe()}, got {value!r}")
+            continue
+        for value in draw_list(spec, cfg.seed):
+            if not rule.accepts(value):
+                drawn = "" if spec.kind == "choices" or value in spec.include else f" (drawn with seed {cfg.seed})"
+                c.fail(f"space.{name}", f"holds {value!r}{drawn}; every value must be {rule.describe()}")
+    missing = [name for name, rule in rules.items() if rule.required and name not in cfg.space]
+    if missing:
+        c.fail(f"space.{missing[0]}", f"is missing; {family} needs {', '.join(n for n, r in rules.items() if r.required)}")
 
 
 def _parse_param(c: _Checker, name: str, t: Any) -> ParamSpec:

@@ -31,7 +31,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from .config import StudyConfig
+from .config import StudyConfig, check_config
 from .data import Dataset, load_dataset
 from .errors import UserError
 from . import journal
@@ -40,7 +40,7 @@ from .machine import hardware
 from .objective import make_objective, run_stacked_trials
 from .optuna_compat import optuna_table_names
 from .spaces import Resolved, grid_space, resolve_space
-from .tasks import make_task, task_class
+from .tasks import check_device, device_source, make_task, task_class
 
 def storage_dir() -> Path:
     return Path(os.environ.get("MNIST_HPO_STORAGE_DIR", "storage"))
@@ -275,7 +275,44 @@ def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistri
     raise TypeError(f"unsupported distribution {d!r}")
 
 
-def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optuna.samplers.BaseSampler:
+class _ReseededPerTrial:
+    """Mixin for a model-based sampler: its random streams restart from (seed, trial number) at each trial.
+
+    Workers started together see the same history; seeded once per process, they would
+    all propose the same first trials. The trial number is handed out by the storage, one
+    per trial, so each trial's stream is distinct by construction, in however many workers,
+    and a trial's proposal depends only on (seed, its number, the trials finished before
+    it): one uninterrupted run, a resumed one and a single worker make the same proposals.
+    """
+
+    _inner: str  # the attribute holding the sampler's own RandomSampler (startup and fallback draws)
+
+    def __init__(self, seed: int, **options) -> None:
+        super().__init__(seed=seed, **options)
+        self._base_seed = seed
+        # Optuna's private attributes, checked here so that a renamed one fails loudly, not silently.
+        assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        model_state, random_state = np.random.SeedSequence([self._base_seed, trial.number]).generate_state(2)
+        self._rng.rng.seed(int(model_state))
+        getattr(self, self._inner)._rng.rng.seed(int(random_state))
+        super().before_trial(study, trial)
+
+
+class TrialSeededTPESampler(_ReseededPerTrial, optuna.samplers.TPESampler):
+    """TPE whose draws for trial N come from (seed, N) and the history (see :class:`_ReseededPerTrial`)."""
+
+    _inner = "_random_sampler"
+
+
+class TrialSeededGPSampler(_ReseededPerTrial, optuna.samplers.GPSampler):
+    """The GP sampler, reseeded per trial like :class:`TrialSeededTPESampler`."""
+
+    _inner = "_independent_sampler"
+
+
+def make_sampler(cfg: StudyConfig, resolved: Resolved) -> optuna.samplers.BaseSampler:
     opts = dict(cfg.sampler.options)
     seed = int(opts.pop("seed", cfg.seed))
     kind = cfg.sampler.type
@@ -283,12 +320,11 @@ def make_sampler(cfg: StudyConfig, resolved: Resolved, n_existing: int) -> optun
         return TrialSeededRandomSampler(seed)
     if kind == "grid":
         return CoverGridSampler(grid_space(resolved), seed=seed)
-    # Model-based samplers: offset the seed on resume so a restart does not replay the same proposals.
     if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed + n_existing, **opts)
+        return TrialSeededTPESampler(seed, **opts)
     if kind == "gp":
         try:
-            return optuna.samplers.GPSampler(seed=seed + n_existing, **opts)
+            return TrialSeededGPSampler(seed, **opts)
         except ImportError as e:
             raise UserError(f"the GP sampler needs an extra package ({e}); pip install scipy, or use tpe") from None
     raise UserError(f"{cfg.source}: unknown sampler {kind!r}")
@@ -316,61 +352,131 @@ def _jsonable_space(resolved: Resolved) -> dict:
             for k, v in resolved.items()}
 
 
-def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *, n_existing_hint: int = 0) -> optuna.Study:
-    """Create the study, or load it and check that it was made by the same definition."""
+# What a resume or a joining worker may change: none of it changes what a trial's value means.
+# Everything else that does is in the study's identity (study_identity) and must match.
+MAY_CHANGE = ("trials", "device", "batch_trials", "retrain", "workers", "max_trials", "progress (--quiet)")
+_STUDY_SETTINGS = ("dataset", "idx_dir", "train_subset", "test_subset", "batch_size", "val_fraction", "seed", "epochs")
 
+
+def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) -> dict:
+    """Everything that decides what a trial's value means, as ``setting -> value`` (JSON-able).
+
+    Stored as the study's user attribute ``identity`` when it is created and compared on every
+    resume and every worker join (:func:`check_identity`). The setting names are the study
+    file's keys (``study.train_subset``, ``sampler.n_startup_trials``, ``model.noise_std``,
+    ``space.lr`` with its resolved list), plus ``dataset.sha256`` (the data's content checksum).
+    """
+    config = json.loads(json.dumps(cfg.as_dict(), default=str))
+    return _identity(config, _jsonable_space(resolved), dataset_checksum)
+
+
+def _identity(config: dict, space: dict | None, dataset_checksum: str | None) -> dict:
+    """The identity of a config as stored (``StudyConfig.as_dict``); what the config lacks is left out."""
+    out: dict = {}
+    if "model" in config:
+        out["model.type"] = config["model"]
+    for key in _STUDY_SETTINGS:
+        if key in config:
+            out[f"study.{key}"] = config[key]
+    if dataset_checksum is not None:
+        out["dataset.sha256"] = dataset_checksum
+    for key, value in (config.get("model_options") or {}).items():
+        out[f"model.{key}"] = value
+    for part in ("sampler", "pruner"):
+        if part not in config:
+            continue
+        out[f"{part}.type"] = config[part].get("type")
+        options = dict(config[part].get("options") or {})
+        # The values that apply when the file leaves them out (see make_sampler, make_pruner).
+        if part == "sampler" and "seed" in config:
+            options.setdefault("seed", config["seed"])
+        if part == "pruner" and out["pruner.type"] == "hyperband" and "epochs" in config:
+            options.setdefault("max_resource", config["epochs"])
+        for key, value in options.items():
+            out[f"{part}.{key}"] = value
+    for name, values in (space or {}).items():
+        out[f"space.{name}"] = values
+    return out
+
+
+def stored_identity(attrs: dict) -> tuple[dict, bool]:
+    """(the identity a study was created with, whether it is complete).
+
+    Studies made before the ``identity`` attribute existed have their creation config and
+    resolved space: their identity is rebuilt from those (without the dataset checksum),
+    and only what they recorded is compared.
+    """
+    if "identity" in attrs:
+        return attrs["identity"], True
+    identity = _identity(attrs.get("config") or {}, attrs.get("space"), None)
+    for attr, key in (("model", "model.type"), ("epochs", "study.epochs"), ("dataset", "study.dataset")):
+        if attr in attrs:
+            identity.setdefault(key, attrs[attr])
+    return identity, False
+
+
+def identity_differences(stored: dict, now: dict, *, complete: bool = True) -> list[str]:
+    """``key: stored X, now Y`` for every setting that differs (only the stored keys unless ``complete``)."""
+    keys = sorted(set(stored) | set(now)) if complete else sorted(stored)
+
+    def shown(d: dict, key: str) -> str:
+        return json.dumps(d[key]) if key in d else "unset"
+
+    return [f"{key}: stored {shown(stored, key)}, now {shown(now, key)}"
+            for key in keys if stored.get(key, ...) != now.get(key, ...)]
+
+
+def check_identity(cfg: StudyConfig, attrs: dict, identity: dict) -> None:
+    """Refuse to add trials to a study created with other settings; one line naming each difference."""
+    stored, complete = stored_identity(attrs)
+    differences = identity_differences(stored, json.loads(json.dumps(identity)), complete=complete)
+    if differences:
+        raise UserError(
+            f"study {cfg.name!r} was created with other settings ({'; '.join(differences)}); its trials would "
+            f"not be comparable with new ones, and only {', '.join(MAY_CHANGE)} may change; use --study-name NEW "
+            f"to start a separate study, or 'mnist-hpo delete {cfg.name} --yes' to discard this one"
+        )
+
+
+def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
+               dataset_checksum: str | None = None) -> optuna.Study:
+    """Create the study, or load it and check that it was made with the same settings (nothing stored if not).
+
+    ``dataset_checksum`` is the content checksum of ``cfg``'s dataset; it is loaded when not given.
+    """
     resolved = resolve_space(cfg.space, cfg.seed)
-    direction = task_class(cfg.model).direction
+    if dataset_checksum is None:
+        dataset_checksum = load_data(cfg).checksum
+    identity = study_identity(cfg, resolved, dataset_checksum)
     try:
         existing = optuna.load_study(study_name=cfg.name, storage=storage)
     except KeyError:
         existing = None
     if existing is not None:
-        _check_compatible(cfg, existing, resolved)
-        n_existing = len(existing.get_trials(deepcopy=False))
-    else:
-        n_existing = 0
-    sampler, pruner = make_sampler(cfg, resolved, n_existing), make_pruner(cfg)
+        check_identity(cfg, existing.user_attrs, identity)
+    sampler, pruner = make_sampler(cfg, resolved), make_pruner(cfg)
     if existing is not None:  # load, not create: create_study appends a no-op line to a journal every time
         return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner)
     study = optuna.create_study(
         storage=storage,
         study_name=cfg.name,
-        direction=direction,
+        direction=task_class(cfg.model).direction,
         sampler=sampler,
         pruner=pruner,
         load_if_exists=True,
     )
     if existing is None:
+        study.set_user_attr("identity", identity)
         study.set_user_attr("config", json.loads(json.dumps(cfg.as_dict(), default=str)))
         study.set_user_attr("space", _jsonable_space(resolved))
         study.set_user_attr("seed", cfg.seed)
         study.set_user_attr("epochs", cfg.epochs)
         study.set_user_attr("model", cfg.model)
         study.set_user_attr("dataset", cfg.dataset)
+        # Another process may have created the same study at the same instant with other settings:
+        # the identity stored last holds, and whoever wrote another one is refused here.
+        check_identity(cfg, optuna.load_study(study_name=cfg.name, storage=storage).user_attrs, identity)
     return study
-
-
-def _check_compatible(cfg: StudyConfig, study: optuna.Study, resolved: Resolved) -> None:
-    attrs = study.user_attrs
-    hint = f"use --study-name to start a separate study, or 'mnist-hpo delete {cfg.name} --yes' to discard it"
-    if attrs.get("model") not in (None, cfg.model):
-        raise UserError(f"study {cfg.name!r} holds {attrs['model']} trials, not {cfg.model}; {hint}")
-    if attrs.get("epochs") not in (None, cfg.epochs):
-        raise UserError(
-            f"study {cfg.name!r} was run with {attrs['epochs']} epochs per trial, this run asks for {cfg.epochs}; "
-            f"mixing them would compare unlike trials; {hint}"
-        )
-    if attrs.get("space") not in (None, _jsonable_space(resolved)):
-        raise UserError(f"study {cfg.name!r} was created with a different search space or seed; {hint}")
-    stored_options = (attrs.get("config") or {}).get("model_options")
-    options = json.loads(json.dumps(cfg.model_options, default=str))
-    if stored_options is not None and stored_options != options:
-        changed = ", ".join(f"{k}: {stored_options.get(k)!r} -> {options.get(k)!r}"
-                            for k in sorted(set(stored_options) | set(options)) if stored_options.get(k) != options.get(k))
-        raise UserError(f"study {cfg.name!r} was run with other model options ({changed}); {hint}")
-    if attrs.get("dataset") not in (None, cfg.dataset):
-        raise UserError(f"study {cfg.name!r} was run on {attrs['dataset']}, not {cfg.dataset}; {hint}")
 
 
 def load_existing_study(name: str, storage_url: str | None = None) -> optuna.Study:
@@ -496,6 +602,7 @@ def run_study(
     workers: int | None = None,
     max_trials: int | None = None,
     extra_callbacks: list[Callable] | None = None,
+    on_open: Callable[[optuna.Study], None] | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
@@ -505,6 +612,9 @@ def run_study(
     miss their heartbeats, are marked FAIL and re-run here with the same parameters
     and seed. So when this returns, no trial of the study is RUNNING.
 
+    ``on_open(study)`` is called once the study is created or its settings are found to
+    match (the command line prints the search space then, not before a refusal).
+
     ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
     worker returns as soon as it has run them. ``extra_callbacks`` are called as
     ``optimize`` calls its callbacks, after each trial; one that calls ``study.stop()``
@@ -513,15 +623,20 @@ def run_study(
     Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
     trial failed; finished trials are in storage.
     """
-    task_class(cfg.model).check_resolved(cfg)  # before the study is created with unresolved options
+    # Everything that can be refused is, before the study is created or changed.
+    check_config(cfg)  # a config built in Python is checked as a study file is
+    task_class(cfg.model).check_resolved(cfg)  # not created with unresolved options
+    check_device(cfg.device, device_source(cfg, None))
+    data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
     storage = open_storage(storage_url)
-    study = open_study(cfg, storage)
+    study = open_study(cfg, storage, dataset_checksum=data.checksum)
+    if on_open is not None:
+        on_open(study)
     fail_stale_trials(study)
     if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
     if workers:
         set_threads(workers)
-    data = data if data is not None else load_data(cfg)
     task = make_task(cfg, data)
     objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
                                after_fit=_attach_reconstruction(task))

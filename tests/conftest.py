@@ -34,6 +34,22 @@ def storage(tmp_path, monkeypatch):
     return f"sqlite:///{tmp_path / 'studies.db'}"
 
 
+def storage_snapshot(url: str) -> dict:
+    """Everything a refused command must leave as it was: every study's attributes and trials."""
+    import optuna
+
+    from mnist_hpo.study import open_storage
+
+    s = open_storage(url)
+    return {
+        st.study_name: (
+            s.get_study_user_attrs(st._study_id), s.get_study_system_attrs(st._study_id),
+            [(t.number, t.state, t.params, t.values, t.user_attrs) for t in s.get_all_trials(st._study_id)],
+        )
+        for st in s.get_all_studies()
+    }
+
+
 @pytest.fixture
 def ae_cfg():
     """studies/ae.toml cut down to 3 trials x 1 epoch on 600 images."""

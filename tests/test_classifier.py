@@ -68,7 +68,7 @@ def test_full_grid_has_216_distinct_points():
     assert len(grid["nh1"]) == 6 and all(50 <= v < 300 for v in grid["nh1"])
     points = set(itertools.product(*grid.values()))
     assert len(points) == 216 == cfg.trials
-    sampler = S.make_sampler(cfg, resolve_space(cfg.space, cfg.seed), 0)
+    sampler = S.make_sampler(cfg, resolve_space(cfg.space, cfg.seed))
     assert len(set(sampler._all_grids)) == 216
 
 

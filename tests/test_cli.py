@@ -219,3 +219,91 @@ def test_rerun_gives_the_same_validation_metric(capsys, storage):
         assert code == 0 and "(identical)" in out, out + err
     code, _, err = run(capsys, "rerun", "again", "7", "--storage", storage)
     _assert_one_line(code, err, "has no finished trial 7")
+
+
+# --- issue 11: bad inputs that used to create studies, train or mix trials ------------------
+# Each case runs through cli.main; each must print exactly one line (stdout and stderr
+# together), exit 2, show no traceback and leave the storage exactly as it was (every
+# study's attributes and trials, and the files beside the database). `make reliability`
+# collects the RELIABILITY line each case prints (RELIABILITY.md, "Bad inputs tried").
+
+from .test_config import BAD_SPACES  # noqa: E402  (the same edits, here through the command line)
+
+RESUME_ARGS = ("--study-name", "resumed", "--subset", "2000", "--trials", "2", "--epochs", "1", "--quiet", "--no-retrain")
+DAE_TEXT = (ROOT / "studies" / "dae.toml").read_text()
+
+
+def _resume(old, new, expected, *flags, base=GOOD):
+    return ("study", base, old, new, (*RESUME_ARGS, *flags), expected)  # the later flag wins
+
+
+ISSUE_11_CASES = {
+    **{f"space: {what}": ("study", base, old, new, (), message) for what, base, old, new, message in BAD_SPACES},
+    "--device cuda without CUDA": ("study", GOOD, "", "", ("--device", "cuda"),
+                                   "--device cuda: no CUDA device on this machine"),
+    "study.device = cuda without CUDA": ("study", GOOD, "seed = 2020", 'seed = 2020\ndevice = "cuda"', (),
+                                         "study.device 'cuda': no CUDA device on this machine"),
+    "worker --device cuda without CUDA": ("worker", GOOD, "", "", ("--device", "cuda"), "no CUDA device"),
+    "--device cuda:3 with 1 GPU": ("study", GOOD, "", "", ("--device", "cuda:3", "cuda-count=1"),
+                                   "--device cuda:3: this machine has 1 CUDA device (cuda:0 to cuda:0)"),
+    "gan --device cuda without CUDA": ("gan", (ROOT / "studies" / "gan.toml").read_text(), "", "",
+                                       ("--device", "cuda"), "--device cuda: no CUDA device"),
+    "resume: --subset 500": _resume("", "", "study.train_subset: stored 2000, now 500", "--subset", "500"),
+    "resume: --epochs 2": _resume("", "", "study.epochs: stored 1, now 2", "--epochs", "2"),
+    "resume: batch_size": _resume("batch_size = 256", "batch_size = 128", "study.batch_size: stored 256, now 128"),
+    "resume: val_fraction": _resume("val_fraction = 0.2", "val_fraction = 0.25", "study.val_fraction: stored 0.2, now 0.25"),
+    "resume: seed": _resume("seed = 2020", "seed = 1", "study.seed: stored 2020, now 1"),
+    "resume: test_subset": _resume("val_fraction = 0.2", "val_fraction = 0.2\ntest_subset = 100",
+                                   "study.test_subset: stored null, now 100"),
+    "resume: sampler": _resume('type = "random"', 'type = "tpe"', 'sampler.type: stored "random", now "tpe"'),
+    "resume: pruner": _resume('type = "none"', 'type = "median"', 'pruner.type: stored "none", now "median"'),
+    "resume: search space": _resume("choices = [2, 3, 4, 5, 6, 7, 8, 9]", "choices = [2, 3]",
+                                    "space.latent_dim: stored [2, 3, 4, 5, 6, 7, 8, 9], now [2, 3]"),
+    "resume: model option (noise)": _resume('noise = "gaussian"', 'noise = "mix"',
+                                            'model.noise: stored "gaussian", now "mix"', base=DAE_TEXT),
+}
+
+
+def _storage_files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.mark.parametrize("case", list(ISSUE_11_CASES))
+def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
+    import torch
+
+    from mnist_hpo import study as S
+    from mnist_hpo.config import load_study_config
+
+    from .conftest import storage_snapshot
+
+    command, base, old, new, flags, expected = ISSUE_11_CASES[case]
+    assert old in base
+    original, edited = tmp_path / "original.toml", tmp_path / "edited.toml"
+    original.write_text(base)
+    edited.write_text(base.replace(old, new, 1))
+    _keeper(storage)
+    if case.startswith("resume"):  # the study as the first run made it, with --subset 2000 --epochs 1
+        cfg = load_study_config(original).with_overrides(name="resumed", train_subset=2000, trials=2, epochs=1)
+        S.open_study(cfg, S.open_storage(storage))
+    count = [f.split("=")[1] for f in flags if f.startswith("cuda-count=")]
+    flags = tuple(f for f in flags if not f.startswith("cuda-count="))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(count))  # the same on a machine with GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(count[0]) if count else 0)
+    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+    before, files_before = storage_snapshot(storage), _storage_files(tmp_path / "storage")
+
+    # Short-run flags first (the case's own flags win): a regression would train minutes, not hours.
+    short = ("--epochs", "1", "--subset", "100") if command == "gan" else (
+        "--trials", "1", "--epochs", "1", "--subset", "100", "--quiet") + (("--no-retrain",) if command == "study" else ())
+    argv = [command, str(edited), *short, *flags] + (["--storage", storage] if command != "gan" else [])
+    code, out, err = run(capsys, *argv)
+    lines = (out + err).strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), (code, out, err)
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in out + err
+    unchanged = storage_snapshot(storage) == before and _storage_files(tmp_path / "storage") == files_before
+    assert unchanged
+    with capsys.disabled():
+        print(f"\nRELIABILITY bad-input case={case!r} exit={code} lines={len(lines)} "
+              f"tracebacks={(out + err).count('Traceback')} storage={'unchanged' if unchanged else 'CHANGED'}")

@@ -82,3 +82,74 @@ def test_every_study_file_loads_and_resolves(path):
         assert cfg.model == "classifier" and "no export" in str(e)
     else:
         assert resolved.name == cfg.name
+
+
+# --- every value of every list and range against the model family (issue 11) ---------------
+
+DAE = (ROOT / "studies" / "dae.toml").read_text()
+CLF = (ROOT / "studies" / "clf.toml").read_text()
+GAN = (ROOT / "studies" / "gan-search.toml").read_text()
+
+BAD_SPACES = [
+    ("unknown optimizer", GOOD, 'choices = ["Adam", "RMSprop"]', 'choices = ["Adam", "SGD"]',
+     "space.optimizer holds 'SGD'; every value must be one of Adam, RMSprop"),
+    ("negative lr", GOOD, 'draw = "normal"\nmean = 1e-3\nstd = 1e-3\nsize = 10', "choices = [-1e-3]",
+     "space.lr holds -0.001; every value must be a number above 0"),
+    ("zero latent dim", GOOD, "choices = [2, 3, 4", "choices = [0, 3, 4",
+     "space.latent_dim holds 0; every value must be an integer of at least 1"),
+    ("fractional latent dim", GOOD, "choices = [2, 3, 4", "choices = [2.5, 3, 4", "space.latent_dim holds 2.5"),
+    ("negative weight decay", GOOD, "include = [0]", "include = [-1]",
+     "space.weight_decay holds -1.0; every value must be a number of at least 0"),
+    ("drawn nh1 of 0", GOOD, "low = 50\nhigh = 150", "low = 0\nhigh = 2", "space.nh1 holds 0 (drawn with seed 2020)"),
+    ("nh1 as a float range", GOOD, 'draw = "randint"\nlow = 50\nhigh = 150\nsize = 10',
+     'range = "float"\nlow = 50\nhigh = 150', "space.nh1.range must be 'int'"),
+    ("lr range from 0", GOOD, 'draw = "normal"\nmean = 1e-3\nstd = 1e-3\nsize = 10',
+     'range = "float"\nlow = 0.0\nhigh = 0.1', "space.lr.low must be a number above 0, got 0.0"),
+    ("optimizer as a range", GOOD, 'choices = ["Adam", "RMSprop"]', 'range = "int"\nlow = 0\nhigh = 1',
+     "space.optimizer is a choice (one of Adam, RMSprop), not a range"),
+    ("unknown parameter", GOOD, "[space.optimizer]", "[space.momentum]\nchoices = [0.9]\n\n[space.optimizer]",
+     "space.momentum is not a parameter of the autoencoder model"),
+    ("dropout of 1", CLF, "choices = [0, 0.05, 0.1]", "choices = [0, 0.05, 1.0]",
+     "space.dropout holds 1.0; every value must be a number in [0, 1)"),
+    ("negative dropout", CLF, "choices = [0, 0.05, 0.1]", "choices = [-0.1]", "space.dropout holds -0.1"),
+    ("grid lr of 0", CLF, "choices = [0.001, 0.005]", "choices = [0.0, 0.005]", "space.lr holds 0.0"),
+    ("negative noise std", DAE, "noise_std = 0.1", "noise_std = -0.1", "model.noise_std must be a number above 0, got -0.1"),
+    ("noise amount above 1", DAE, "noise_amount = 0.1", "noise_amount = 1.5",
+     "model.noise_amount must be a number in (0, 1], got 1.5"),
+    ("GAN dropout range to 1", GAN, "low = 0.0\nhigh = 0.5", "low = 0.0\nhigh = 1.0",
+     "space.dropout.high must be a number in [0, 1), got 1.0"),
+    ("GAN batch size 0", GAN, "choices = [64, 128, 256]", "choices = [0, 128]", "space.batch_size holds 0"),
+    ("GAN latent dim 0", GAN, "latent_dim = 100", "latent_dim = 0", "model.latent_dim must be an integer of at least 1"),
+    ("GAN one eval sample", GAN, "eval_samples = 2000", "eval_samples = 1", "model.eval_samples must be an integer of at least 2"),
+    ("GAN negative slope", GAN, "low = 0.05", "low = -0.05", "space.slope.low must be a number in [0, 1)"),
+    ("GAN unknown parameter", GAN, "[space.slope]", "[space.momentum]", "space.momentum is not a parameter of the gan model"),
+]
+
+
+@pytest.mark.parametrize("what,base,old,new,message", BAD_SPACES, ids=[c[0] for c in BAD_SPACES])
+def test_bad_search_spaces_are_refused_at_load(tmp_path, what, base, old, new, message):
+    assert old in base
+    with pytest.raises(UserError) as e:
+        load_study_config(write(tmp_path, base.replace(old, new, 1)))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_required_parameter(tmp_path):
+    text = GOOD[:GOOD.index("[space.optimizer]")] + GOOD[GOOD.index("# Learning rate"):]
+    with pytest.raises(UserError, match="space.optimizer is missing; the autoencoder model needs latent_dim, nh1, "
+                                        "optimizer, lr, weight_decay"):
+        load_study_config(write(tmp_path, text))
+
+
+def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
+    import dataclasses
+
+    from mnist_hpo.config import ParamSpec
+    from mnist_hpo.study import run_study
+
+    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    bad = dataclasses.replace(cfg, space={**cfg.space, "lr": ParamSpec("lr", "choices", choices=(-1.0,))})
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with pytest.raises(UserError, match="space.lr holds -1.0"):
+        run_study(bad, storage_url=url)
+    assert not (tmp_path / "x.db").exists()

@@ -73,5 +73,5 @@ def test_dae_study_export_round_trip_records_the_noise(dae_cfg, tiny, storage):
 
 def test_changed_noise_refuses_to_mix(dae_cfg, tiny, storage):
     S.run_study(dae_cfg, storage_url=storage, data=tiny, progress=False)
-    with pytest.raises(UserError, match="other model options .*noise"):
+    with pytest.raises(UserError, match=r'model.noise: stored "gaussian", now "mix"'):
         S.run_study(with_options(dae_cfg, noise="mix"), storage_url=storage, data=tiny, progress=False)

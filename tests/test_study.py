@@ -8,6 +8,8 @@ from mnist_hpo import study as S
 from mnist_hpo import training
 from mnist_hpo.errors import UserError
 
+from .conftest import storage_snapshot as _snapshot
+
 
 def test_tiny_study_is_persisted(ae_cfg, tiny, storage):
     study = S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
@@ -79,7 +81,7 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
 
 def test_changed_epochs_refuse_to_mix(ae_cfg, tiny, storage):
     S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
-    with pytest.raises(UserError, match="was run with 1 epochs per trial"):
+    with pytest.raises(UserError, match=r"study.epochs: stored 1, now 2"):
         S.run_study(ae_cfg.with_overrides(epochs=2), storage_url=storage, data=tiny, progress=False)
 
 
@@ -164,3 +166,114 @@ def test_tpe_study_file_is_valid():
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "successive_halving", 50)
     cfg = load_study_config(ROOT / "studies" / "ae-hyperband.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
+
+
+# --- a study never silently holds unlike trials (issue 11) ---------------------------------
+
+def _changed(cfg, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+def test_study_stores_its_identity(ae_cfg, storage):
+    study = S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    identity = optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs["identity"]
+    assert identity["study.train_subset"] == 600 and identity["study.test_subset"] == 200
+    assert identity["dataset.sha256"] == "abc" and identity["sampler.seed"] == ae_cfg.seed
+    assert identity["space.latent_dim"] == list(range(2, 10)) and identity["model.type"] == "autoencoder"
+    assert not any(k.endswith((".trials", ".device", ".batch_trials", ".retrain")) for k in identity)
+    assert study.user_attrs["config"]["name"] == ae_cfg.name  # the config attribute is kept for exports
+
+
+def _resumes(ae_cfg):
+    from mnist_hpo.config import ParamSpec, PrunerConfig, SamplerConfig
+
+    return [
+        ("train_subset", dict(train_subset=500), "study.train_subset: stored 600, now 500"),
+        ("test_subset", dict(test_subset=100), "study.test_subset: stored 200, now 100"),
+        ("batch_size", dict(batch_size=64), "study.batch_size: stored 128, now 64"),
+        ("val_fraction", dict(val_fraction=0.25), "study.val_fraction: stored 0.2, now 0.25"),
+        ("seed", dict(seed=1), "study.seed: stored 2020, now 1"),
+        ("epochs", dict(epochs=2), "study.epochs: stored 1, now 2"),
+        ("sampler", dict(sampler=SamplerConfig("tpe", {})), 'sampler.type: stored "random", now "tpe"'),
+        ("sampler seed", dict(sampler=SamplerConfig("random", {"seed": 5})), "sampler.seed: stored 2020, now 5"),
+        ("pruner", dict(pruner=PrunerConfig("median", {"n_warmup_steps": 1})),
+         'pruner.n_warmup_steps: stored unset, now 1; pruner.type: stored "none", now "median"'),
+        ("space", dict(space={**ae_cfg.space, "optimizer": ParamSpec("optimizer", "choices", choices=("Adam",))}),
+         'space.optimizer: stored ["Adam", "RMSprop"], now ["Adam"]'),
+        ("idx_dir", dict(idx_dir="/srv/mnist"), "study.idx_dir: stored null, now \"/srv/mnist\""),
+    ]
+
+
+def test_resume_with_any_differing_setting_is_refused_and_stores_nothing(ae_cfg, storage):
+    S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    before = _snapshot(storage)
+    for what, changes, expected in _resumes(ae_cfg):
+        with pytest.raises(UserError) as e:
+            S.open_study(_changed(ae_cfg, **changes), S.open_storage(storage), dataset_checksum="abc")
+        assert expected in str(e.value) and "--study-name" in str(e.value), (what, str(e.value))
+        assert "\n" not in str(e.value)
+        assert _snapshot(storage) == before, what
+    with pytest.raises(UserError, match='dataset.sha256: stored "abc", now "def"'):
+        S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="def")
+    # Several differences are all named, in one line.
+    with pytest.raises(UserError, match="study.batch_size: stored 128, now 64; study.seed: stored 2020, now 1"):
+        S.open_study(_changed(ae_cfg, batch_size=64, seed=1), S.open_storage(storage), dataset_checksum="abc")
+    assert _snapshot(storage) == before
+
+
+def test_resume_may_change_trials_device_and_batching(ae_cfg, storage):
+    S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    again = _changed(ae_cfg, trials=9, device="cpu", batch_trials=3, retrain=False)
+    assert S.open_study(again, S.open_storage(storage), dataset_checksum="abc").study_name == ae_cfg.name
+
+
+def test_a_resumed_study_refuses_a_worker_with_another_subset(ae_cfg, tiny, storage):
+    """The issue's case, end to end: trials on 600 images, then a run asking for 500 adds none."""
+    S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    before = _snapshot(storage)
+    with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
+        S.run_study(ae_cfg.with_overrides(trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
+    assert _snapshot(storage) == before
+
+
+def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_cfg, storage):
+    import json
+
+    study = optuna.create_study(storage=storage, study_name=ae_cfg.name)
+    old_config = json.loads(json.dumps(ae_cfg.as_dict(), default=str))
+    del old_config["test_subset"]  # a setting an older version did not have
+    study.set_user_attr("config", old_config)
+    study.set_user_attr("space", optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs.get("space")
+                        or S._jsonable_space(S.resolve_space(ae_cfg.space, ae_cfg.seed)))
+    study.set_user_attr("model", "autoencoder")
+    # No identity, no checksum, no test_subset recorded: not refused for what it lacks.
+    S.open_study(_changed(ae_cfg, test_subset=150), S.open_storage(storage), dataset_checksum="anything")
+    with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
+        S.open_study(_changed(ae_cfg, train_subset=500), S.open_storage(storage), dataset_checksum="anything")
+    assert "identity" not in optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs
+
+
+# --- model-based samplers over several workers (issue 11) ----------------------------------
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() without optimize(), as a test does
+@pytest.mark.parametrize("kind", ["tpe", "gp"])
+def test_workers_started_together_propose_different_first_trials(ae_cfg, storage, tmp_path, kind):
+    from mnist_hpo.config import SamplerConfig
+    from mnist_hpo.spaces import suggest
+
+    cfg = _changed(ae_cfg, sampler=SamplerConfig(kind, {"n_startup_trials": 2}))
+    resolved = S.resolve_space(cfg.space, cfg.seed)
+    S.open_study(cfg, S.open_storage(storage), dataset_checksum="abc")
+    # Three workers open the study at the same moment: each sees no trial yet.
+    workers = [optuna.load_study(study_name=cfg.name, storage=S.open_storage(storage),
+                                 sampler=S.make_sampler(cfg, resolved)) for _ in range(3)]
+    first = [suggest(w.ask(), resolved) for w in workers]
+    assert len({tuple(sorted(p.items())) for p in first}) == 3, first
+
+    # Trial N's proposal depends on (seed, N) and the history only: a single worker elsewhere agrees.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    S.open_study(cfg, S.open_storage(other), dataset_checksum="abc")
+    alone = optuna.load_study(study_name=cfg.name, storage=S.open_storage(other), sampler=S.make_sampler(cfg, resolved))
+    assert [suggest(alone.ask(), resolved) for _ in range(3)] == first

@@ -60,10 +60,10 @@ def test_bad_gan_options_are_one_line_errors(gan_cfg, mnist):
     with pytest.raises(UserError, match="model.arch must be one of mlp, dcgan"):
         parse_study(doc)
     bad_space = dataclasses.replace(gan_cfg, space={**gan_cfg.space, "momentum": gan_cfg.space["dropout"]})
-    with pytest.raises(UserError, match="space.momentum is not a GAN parameter"):
+    with pytest.raises(UserError, match="space.momentum is not a parameter of the gan model"):
         GanTask(bad_space, mnist)
     bad_option = dataclasses.replace(gan_cfg, model_options={**gan_cfg.model_options, "eval_every": 0})
-    with pytest.raises(UserError, match="eval_every must be at least 1"):
+    with pytest.raises(UserError, match="model.eval_every must be an integer of at least 1, got 0"):
         GanTask(bad_option, mnist)
 
 

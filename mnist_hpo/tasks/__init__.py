@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import StudyConfig
 from ..data import Dataset
 from .autoencoder import AutoencoderTask
-from .base import FitResult, Task, pick_device
+from .base import FitResult, Task, check_device, device_source, pick_device
 from .classifier import ClassifierTask
 from .denoising import DenoisingTask
 from .gan import GanTask
@@ -26,4 +26,4 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return TASKS[cfg.model](cfg, data)
 
 
-__all__ = ["FitResult", "TASKS", "Task", "make_task", "pick_device", "task_class"]
+__all__ = ["FitResult", "TASKS", "Task", "check_device", "device_source", "make_task", "pick_device", "task_class"]

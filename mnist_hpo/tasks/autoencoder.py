@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import Rule
 from ..models import Autoencoder
-from ..training import evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
+from ..training import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
 
 
@@ -14,6 +15,13 @@ class AutoencoderTask(Task):
     model_type = "autoencoder"
     direction = "minimize"
     metric = "val_mse"
+    space_rules = {
+        "latent_dim": Rule("int", low=1),
+        "nh1": Rule("int", low=1),
+        "optimizer": Rule("choice", choices=tuple(OPTIMIZERS)),
+        "lr": Rule("float", low=0, low_open=True),
+        "weight_decay": Rule("float", low=0),
+    }
 
     # The encoder's input where it differs from the clean image (see the denoising task).
     corrupt = None  # per training batch: (clean, generator) -> input

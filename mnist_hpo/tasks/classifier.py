@@ -25,10 +25,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..classification import confusion_matrix, encode, fit_classifier, predict_logits
+from ..config import Rule
 from ..data import sha256_file
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
-from ..training import make_optimizer, seed_everything
+from ..training import OPTIMIZERS, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
@@ -85,6 +86,13 @@ class ClassifierTask(Task):
     direction = "minimize"
     metric = "val_ce"
     table_columns = {"val_accuracy": "Valid. acc."}
+    space_rules = {
+        "nh1": Rule("int", low=1),
+        "dropout": Rule("float", low=0, high=1, high_open=True),
+        "optimizer": Rule("choice", choices=tuple(OPTIMIZERS)),
+        "lr": Rule("float", low=0, low_open=True),
+        "weight_decay": Rule("float", low=0),
+    }
 
     @classmethod
     def resolve(cls, cfg, *, latest_export, pinned=None):

@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 
+from ..config import Rule
 from ..errors import UserError
 from ..noise import Noise, fixed_noisy_copy
 from ..training import evaluate_autoencoder
@@ -42,6 +43,12 @@ class DenoisingTask(AutoencoderTask):
     model_type = "denoising"
     direction = "minimize"
     metric = "val_mse"
+    # The noise options' ranges, as mnist_hpo.noise.Noise checks them (its kinds are checked by MODEL_OPTIONS).
+    option_rules = {
+        "noise_mean": Rule("float"),
+        "noise_std": Rule("float", low=0, low_open=True),
+        "noise_amount": Rule("float", low=0, high=1, low_open=True),
+    }
 
     @classmethod
     def resolve(cls, cfg, *, latest_export, pinned=None):

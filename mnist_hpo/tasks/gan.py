@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import Rule, check_config
 from ..errors import UserError
 from ..gan_training import GanHistory, fit_gan
 from ..models.gan import GAN
@@ -34,20 +35,25 @@ class GanTask(Task):
     model_type = "gan"
     direction = "minimize"
     metric = "val_fid"
+    # Every parameter is optional: one left out takes the report's value (REPORT_PARAMS).
+    space_rules = {
+        "lr_d": Rule("float", low=0, low_open=True, required=False),
+        "lr_g": Rule("float", low=0, low_open=True, required=False),
+        "dropout": Rule("float", low=0, high=1, high_open=True, required=False),
+        "slope": Rule("float", low=0, high=1, high_open=True, required=False),  # LeakyReLU's negative slope
+        "batch_size": Rule("int", low=1, required=False),
+    }
+    option_rules = {
+        "latent_dim": Rule("int", low=1),
+        "eval_every": Rule("int", low=1),
+        "eval_samples": Rule("int", low=2),  # a covariance needs two samples
+        "final_samples": Rule("int", low=2),
+    }
 
     def __init__(self, cfg, data) -> None:
+        check_config(cfg)  # a config built in Python, not loaded from a file, is checked here too
         super().__init__(cfg, data)
-        opts = cfg.model_options
-        for key in ("latent_dim", "eval_every", "final_samples"):
-            if opts[key] < 1:
-                raise UserError(f"{cfg.source}: model.{key} must be at least 1, got {opts[key]}")
-        if opts["eval_samples"] < 2:
-            raise UserError(f"{cfg.source}: model.eval_samples must be at least 2, got {opts['eval_samples']}")
-        unknown = sorted(set(cfg.space) - set(REPORT_PARAMS))
-        if unknown:
-            raise UserError(f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; "
-                            f"the GAN searches {', '.join(REPORT_PARAMS)}")
-        self.options = opts
+        self.options = cfg.model_options
         self.train_all = self.data.train_images.to(self.device)
         self.train_images = self.train_all[self.train_idx.to(self.device)]
         self.fidnet, _ = load_fidnet(self.data.name, dataset_checksum=self.data.checksum)
