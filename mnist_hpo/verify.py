@@ -127,13 +127,9 @@ def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verificat
     try:
         weights = folder / meta["weights"]["file"]
         recorded_sha = meta["weights"]["sha256"]
-        recorded_data = meta["dataset"]["checksum"]
-        recorded_metrics = meta["metrics"]
-        cfg = StudyConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{folder / 'export.json'} records no weights file and sha256 ({e}); "
                         "export the study again") from None
-
     if not weights.exists():
         v.failure = f"{weights} is missing (export.json records sha256 {recorded_sha[:16]}…)"
         return v
@@ -142,6 +138,13 @@ def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verificat
         v.failure = f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time {recorded_sha[:16]}…"
         return v
     v.checks.append(f"{weights.name} matches its recorded sha256 {sha[:16]}…")
+    try:
+        recorded_data = meta["dataset"]["checksum"]
+        recorded_metrics = meta["metrics"]
+        cfg = StudyConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
+                        "export the study again") from None
 
     data = data if data is not None else load_data(cfg)
     if data.checksum != recorded_data:
