@@ -72,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage")
     p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
 
-    p = sub.add_parser("rerun", help="train one stored trial again with its stored seed and compare the metric")
+    p = sub.add_parser("rerun", help="train one stored trial again as it ran (seed, threads, epochs) and compare the metric")
     p.add_argument("name", help="study name")
     p.add_argument("trial", type=int, help="trial number")
     p.add_argument("--storage")
 
-    p = sub.add_parser("verify", help="check an export's weights against their sha256 and test them again")
+    p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
 
     p = sub.add_parser("list", help="the studies in the storage")
@@ -262,22 +262,22 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
     from .rerun import rerun_trial
 
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
-    verdict = "identical" if r.identical else f"differs by {abs(r.value - r.stored):.3g}"
-    print(f"trial {r.trial} (seed {r.seed}): stored {r.stored:.6g}, rerun {r.value:.6g} ({verdict})")
-    return 0 if r.identical else 1
+    print(r.describe())
+    if not r.holds:
+        print(f"mnist-hpo: rerun differs: {r.difference()}", file=sys.stderr)
+    return 0 if r.holds else 1
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .config import StudyConfig
-    from .export import load_export
-    from .study import load_data
-    from .tasks import make_task
+    from .verify import verify_export
 
-    model, meta = load_export(args.path)
-    cfg = StudyConfig.from_dict(meta["config"])
-    metrics = make_task(cfg, load_data(cfg)).test(model)
-    shown = ", ".join(f"{k} = {v:.6g} (recorded {meta['metrics'].get(k, float('nan')):.6g})" for k, v in metrics.items())
-    print(f"{meta['_folder']}: weights match their sha256; {shown}")
+    v = verify_export(args.path)
+    for line in v.checks:
+        print(f"{v.folder}: {line}")
+    if not v.ok:
+        print(f"mnist-hpo: verify failed: {v.folder}: {v.failure}", file=sys.stderr)
+        return 1
+    print(f"{v.folder}: verified")
     return 0
 
 

@@ -89,7 +89,9 @@ def export_trial(
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
     metrics = {task.metric: trial.value, **task.test(result.model)}
     model = result.model.cpu()
-    history = {("test_loss" if k == "val_loss" else k): v for k, v in result.history.items()}
+    # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
+    # the classifier's val_accuracy -> test_accuracy).
+    history = {(f"test_{k[4:]}" if k.startswith("val_") else k): v for k, v in result.history.items()}
 
     arch = task.arch(trial.params)
     model_info = {"type": cfg.model, "arch": arch, "options": cfg.model_options}

@@ -24,7 +24,8 @@ def write_export_figures(task, params: dict, seed: int, result, history: dict, f
     files: list[Path] = []
     info: dict = {}
     if curve_keys(history):
-        files.append(history_png(history, folder / LOSS_PNG, title=f"{title}: loss per epoch (retrain)"))
+        files.append(history_png(history, folder / LOSS_PNG, title=f"{title}: per epoch (retrain)",
+                                 evaluated=task.evaluated_curves(history)))
     if recon.reconstructs(result.model):
         losses: list[float] = []
         first = task.fit(params, seed=seed, epochs=1, full=True, on_epoch=lambda e, tr, va: losses.append(tr)).model

@@ -113,30 +113,55 @@ def image_rows_png(rows: list[tuple[str, np.ndarray]], path: Path, *, title: str
     return _save(fig, path)
 
 
+EVAL_EPOCHS = "eval_epochs"  # the 0-based epochs at which a history's sparse series were measured
+
+
 def curve_keys(history: dict) -> list[str]:
-    """The per-epoch series of an export's history worth plotting (every list of numbers but the timings)."""
+    """The series of an export's history worth plotting (every list of numbers but the timings and epoch indices)."""
     return [k for k, v in history.items()
-            if k != "seconds" and isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)]
+            if k not in ("seconds", EVAL_EPOCHS) and isinstance(v, list) and v
+            and all(isinstance(x, (int, float)) for x in v)]
 
 
-def history_png(history: dict, path: Path, *, title: str = "") -> Path:
-    """Loss curves per epoch (left) and any other per-epoch series, e.g. accuracy (right)."""
-    keys = curve_keys(history)
-    if not keys:
+def history_png(history: dict, path: Path, *, title: str = "", evaluated: dict[str, str] | None = None) -> Path:
+    """Per-epoch curves: losses (left), any other per-epoch series, e.g. accuracy (middle), and sparse scores (right).
+
+    ``evaluated`` names the series measured only at the epochs in ``history["eval_epochs"]``
+    (name -> axis label): each is drawn as markers at those epochs, on its own y axis.
+    Every line is labelled with its key, which says what it measured (e.g. ``test_loss``).
+    """
+    evaluated = {k: v for k, v in (evaluated or {}).items() if k in history and history[k]}
+    keys = [k for k in curve_keys(history) if k not in evaluated]
+    if not keys and not evaluated:
         raise ValueError("the history holds no per-epoch series")
+    if evaluated and len(history.get(EVAL_EPOCHS, [])) != max(len(history[k]) for k in evaluated):
+        raise ValueError(f"{', '.join(evaluated)} need their epochs in history[{EVAL_EPOCHS!r}]")
     losses = [k for k in keys if "loss" in k or "mse" in k]
     others = [k for k in keys if k not in losses]
-    panels = [p for p in (losses, others) if p]
+    panels = [p for p in (losses, others) if p] + ([list(evaluated)] if evaluated else [])
     fig = Figure(figsize=(5.5 * len(panels), 3.8))
     for i, group in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        for k in group:
-            values = history[k]
-            ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 15 else None, ms=3, label=k)
+        if evaluated and group == list(evaluated):
+            x = [e + 1 for e in history[EVAL_EPOCHS]]
+            handles = []
+            for j, k in enumerate(group):
+                axis = ax if j == 0 else ax.twinx()
+                if j > 1:
+                    axis.spines["right"].set_position(("axes", 1 + 0.18 * (j - 1)))
+                handles += axis.plot(x, history[k], linestyle="none", marker="os^v"[j % 4], ms=5,
+                                     color=f"C{j + 2}", label=f"{k} (at {len(x)} evaluated epochs)")
+                axis.set_ylabel(evaluated[k], color=f"C{j + 2}")
+            ax.legend(handles, [h.get_label() for h in handles], fontsize=8)
+            ax.set_title("scored at the evaluated epochs", fontsize=9)
+        else:
+            for k in group:
+                values = history[k]
+                ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 15 else None, ms=3, label=k)
+            ax.set_ylabel("loss" if group is losses else "value")
+            ax.legend()
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss" if group is losses else "value")
         ax.grid(alpha=0.3)
-        ax.legend()
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)

@@ -210,11 +210,12 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
     top.set_title("GAN losses per epoch")
     if history.eval_epochs:
         x = [e + 1 for e in history.eval_epochs]
-        bottom.plot(x, history.fid, "o-", color="C2", markersize=3, label="Fréchet distance")
+        # Scored only every eval_every epochs: markers at those epochs, not a curve through them.
+        bottom.plot(x, history.fid, "o", color="C2", markersize=4, label="Fréchet distance vs test images")
         bottom.set_yscale("log")
         bottom.set_ylabel("Fréchet distance (log)")
         right = bottom.twinx()
-        right.plot(x, history.coverage_tv, "s--", color="C3", markersize=3, label="coverage TV")
+        right.plot(x, history.coverage_tv, "s", color="C3", markersize=4, label="class coverage TV")
         right.set_ylabel("class coverage TV (0 = uniform)")
         right.set_ylim(0, 1)
         lines = bottom.get_lines() + right.get_lines()

@@ -24,6 +24,21 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
 
 
+def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> None:
+    """Store what a rerun must reproduce besides the seed: torch's thread count, the device, the stack size.
+
+    ``stacked``: the number of trials trained together (``run_stacked_trials``), 0 = alone.
+
+    The thread count changes how sums are split, so the last digits of a loss; a rerun
+    uses the stored one to compare exactly (see :mod:`mnist_hpo.rerun`).
+    """
+    import torch
+
+    trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("device", task.device.type)
+    trial.set_user_attr("stacked", stacked)
+
+
 def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
                    after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
     """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure)."""
@@ -35,6 +50,7 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
         if seed is None:
             seed = trial_seed(task.cfg.seed, trial.number)
             trial.set_user_attr("seed", seed)
+        record_conditions(trial, task)
         train_curve: list[float] = []
         bar = tqdm(total=epochs, desc=f"trial {trial.number}", unit="epoch", leave=False, disable=not progress)
 
@@ -112,6 +128,7 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
             seed = trial_seed(task.cfg.seed, trial.number)
             trial.set_user_attr("seed", seed)
         seeds.append(seed)
+        record_conditions(trial, task, stacked=k)
     bar = tqdm(total=epochs, desc=f"trials {trials[0].number}-{trials[-1].number}", unit="epoch", leave=False,
                disable=not progress)
     curves: list[list[float]] = [[] for _ in trials]

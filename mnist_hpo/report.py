@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import mimetypes
 import os
@@ -83,10 +84,13 @@ TABLE5_REFERENCE = Reference(
          "not the values, with another trained encoder.")
 SECTIONS = [("ae", "1 Autoencoder"), ("dae", "3 Denoising autoencoder"),
             ("clf", "4 Autoencoder for classification"), ("gan", "5 GAN")]
-# Export metric names another model family may use for the same headline number.
-METRIC_ALIASES = {"test_accuracy": ("test_accuracy", "test_acc", "accuracy"),
-                  "d_loss": ("d_loss", "final_d_loss", "discriminator_loss"),
-                  "g_loss": ("g_loss", "final_g_loss", "generator_loss")}
+# The study each section reads by default: the study files' names (make study-gan runs gan-search).
+DEFAULT_STUDIES = {"ae": "ae", "dae": "dae", "clf": "clf", "gan": "gan-search"}
+GAN_RUNS_DIR = "gan"  # storage/gan/<run>/ holds the runs of 'make gan' (mnist_hpo.gan_run)
+GAN_RUN_FIGURES = {"losses.png": "Discriminator and generator losses per epoch (the report's Figure 6), with the "
+                                 "Fréchet distance and class coverage at the evaluated epochs",
+                   "first_vs_final.png": "The same noise through the generator after the first and the last epoch "
+                                         "(the report's Figure 7)"}
 FIGURE_CAPTIONS = {"loss.png": "Loss per epoch of the retrain on the full training set (the report's Figures 1a, 4, 5a)",
                    "reconstructions.png": "Test images and their reconstructions after the first and the last "
                                           "epoch (the report's Figures 1b, 4)"}
@@ -233,10 +237,10 @@ def headline_table(meta: dict | None, ref: Reference) -> Table | None:
     metrics = (meta or {}).get("metrics", {})
     rows = []
     for key, (what, value) in ref.headline.items():
-        ours = next((metrics[k] for k in METRIC_ALIASES.get(key, (key,)) if k in metrics), None)
-        if ours is None and meta is not None:
-            history = meta.get("history", {})
-            ours = next((history[k][-1] for k in METRIC_ALIASES.get(key, (key,)) if history.get(k)), None)
+        # A test metric, or the last epoch of a per-epoch series (the GAN export's d_loss, g_loss).
+        ours = metrics.get(key)
+        if ours is None and meta is not None and meta.get("history", {}).get(key):
+            ours = meta["history"][key][-1]
         rows.append([what, "not exported yet" if ours is None else fmt(ours), fmt(value)])
     return Table("Headline numbers", ["", "this project", "the report's"], rows)
 
@@ -247,6 +251,48 @@ def find_latest_export(study_name: str, root: Path) -> Path | None:
         return None
     folder = root / study_name / pointer.read_text().strip()
     return folder if (folder / "export.json").exists() else None
+
+
+def gan_run_blocks(ref: Reference) -> list:
+    """The runs of ``make gan`` (``storage/gan/<run>/result.json`` and its pictures), newest last."""
+    root = storage_dir() / GAN_RUNS_DIR
+    runs = sorted(root.glob("*/result.json"), key=lambda p: p.stat().st_mtime) if root.exists() else []
+    blocks: list = []
+    for path in runs:
+        run = path.parent
+        try:
+            result = json.loads(path.read_text())
+            final, settings, epochs = result["final"], result["settings"], result["epochs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            blocks.append(Para(f"{path} is unreadable ({type(e).__name__}); run `make gan` again.", "missing"))
+            continue
+        blocks.append(Heading(3, f"make gan run {run.name!r}: {epochs} epochs"))
+        rows = [[what, "not recorded" if final.get(key) is None else fmt(final[key]), fmt(value)]
+                for key, (what, value) in ref.headline.items()]
+        blocks.append(Table(f"Headline numbers after {epochs} epochs (the report trained 400)",
+                            ["", "this project", "the report's"], rows))
+        hist = final.get("test_class_histogram")
+        blocks.append(Facts("Scores of the final generator (against the test images)", [
+            ("Fréchet distance", fmt(final.get("test_fid"))),
+            ("class coverage TV (0 = every digit equally often)", fmt(final.get("test_coverage_tv"))),
+            ("class histogram (digits 0-9)", fmt_list(hist) if hist else "not recorded")]))
+        seconds = result.get("median_seconds_per_epoch")
+        blocks.append(Facts(f"Protocol of run {run.name!r}", [
+            ("folder", str(run)),
+            ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("params", {}).items())),
+            ("architecture", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("arch", {}).items())),
+            ("training", f"{epochs} epochs on {settings.get('train_images', '?')} images, seed "
+                         f"{settings.get('seed', '?')}, {fmt_seconds(seconds) if seconds else '?'} per epoch "
+                         f"(median) on {result.get('device', '?')}"),
+            ("scores during training", f"every {settings.get('eval_every', '?')} epochs, on "
+                                       f"{settings.get('eval_samples', '?')} generated images"),
+            ("dataset sha256", str(settings.get("dataset", "?")))]))
+        for name, caption in GAN_RUN_FIGURES.items():
+            if (run / name).exists():
+                blocks.append(Image(run / name, f"{caption} (run {run.name!r})"))
+        if (run / "progress.gif").exists():
+            blocks.append(Para(f"The samples of every saved epoch, animated: {run / 'progress.gif'}.", "note"))
+    return blocks
 
 
 def export_figures(folder: Path) -> list[Image]:
@@ -305,7 +351,12 @@ def section_blocks(key: str, title: str, study_name: str, storage, root: Path) -
     except KeyError:
         study = None
     folder = find_latest_export(study_name, root)
+    runs = gan_run_blocks(ref) if key == "gan" else []
     if study is None and folder is None:
+        if runs:
+            blocks.append(Para(f"Study {study_name!r} (`make study-gan`) has not been run yet; the report's GAN "
+                               "as trained by `make gan`:", "missing"))
+            return blocks + [_ref_table(ref)] + runs
         blocks.append(Para(f"Study {study_name!r} has not been run yet (it is not in the database and has no "
                            f"export), so there is nothing to compare with the report's {ref.table}.", "missing"))
         blocks.append(_ref_table(ref))
@@ -328,7 +379,7 @@ def section_blocks(key: str, title: str, study_name: str, storage, root: Path) -
     if meta is None:
         blocks.append(Para(f"No export of {study_name!r} yet: run `mnist-hpo export {study_name}` to retrain, "
                            "test and export its best trial.", "missing"))
-        return blocks
+        return blocks + runs
     blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta.get("metrics", {}).items()
                                                           if not isinstance(v, (list, dict))]))
     blocks.append(export_protocol(meta))
@@ -336,7 +387,7 @@ def section_blocks(key: str, title: str, study_name: str, storage, root: Path) -
     blocks.extend(figures or [Para("This export holds no figures.", "missing")])
     if key == "ae":
         blocks.extend(explore_blocks(folder, meta))
-    return blocks
+    return blocks + runs
 
 
 def other_blocks(storage, root: Path, named: set[str]) -> list:
@@ -368,7 +419,7 @@ def other_blocks(storage, root: Path, named: set[str]) -> list:
 
 
 def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None) -> list:
-    names = {key: key for key, _ in SECTIONS} | (studies or {})
+    names = DEFAULT_STUDIES | (studies or {})
     unknown = set(names) - set(REFERENCES)
     if unknown:
         raise UserError(f"unknown report section(s) {', '.join(sorted(unknown))}; use {', '.join(REFERENCES)}")

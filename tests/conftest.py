@@ -136,3 +136,56 @@ def pg_database():
 def pg_url(pg_database):
     """One throwaway PostgreSQL database for this session's studies (each test uses its own study names)."""
     return pg_database("studies")
+
+
+@pytest.fixture(scope="session")
+def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
+    """Real tiny exports of every other model family, and a tiny `make gan` run, in one storage.
+
+    Studies 'dae' (1 trial x 1 epoch), 'clf' (a 2-point grid x 1 epoch on the encoder of
+    `ae_export`) and 'gan-search' (1 trial x 2 epochs on 400 images), each exported, and
+    the run storage/gan/short (2 epochs). Yields (storage dir, storage URL, {kind: export folder}).
+    """
+    import dataclasses
+
+    from mnist_hpo import study as S
+    from mnist_hpo.config import ParamSpec
+    from mnist_hpo.export import export_best, resolve_config
+    from mnist_hpo.gan_run import run_gan
+    from mnist_hpo.tasks.gan import GanTask, single_point
+
+    root = tmp_path_factory.mktemp("model-exports") / "storage"
+    url = f"sqlite:///{root / 'mnist_hpo.db'}"
+    small = dict(epochs=1, train_subset=600, test_subset=200, batch_size=100)
+    gan_options = {"eval_samples": 200, "final_samples": 300}
+    folders = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MNIST_HPO_STORAGE_DIR", str(root))
+        mp.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+        dae = load_study_config(ROOT / "studies" / "dae.toml").with_overrides(trials=1, **small)
+        S.run_study(dae, storage_url=url, data=tiny, progress=False)
+        folders["denoising"] = export_best("dae", storage_url=url, data=tiny, progress=False)
+
+        clf = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(trials=2, **small)
+        space = {**clf.space, "nh1": ParamSpec("nh1", "choices", choices=(16, 32)),
+                 **{k: ParamSpec(k, "choices", choices=(v,)) for k, v in
+                    (("weight_decay", 0.0), ("optimizer", "Adam"), ("lr", 0.005), ("dropout", 0.0))}}
+        clf = dataclasses.replace(clf, space=space,
+                                  model_options={**clf.model_options, "encoder_export": str(ae_export[2])})
+        clf = resolve_config(clf, url)
+        S.run_study(clf, storage_url=url, data=tiny, progress=False)
+        folders["classifier"] = export_best("clf", storage_url=url, data=tiny, progress=False)
+
+        gan = load_study_config(ROOT / "studies" / "gan-search.toml").with_overrides(
+            trials=1, epochs=2, train_subset=400, test_subset=300)
+        gan = dataclasses.replace(gan, model_options={**gan.model_options, **gan_options})
+        S.run_study(gan, storage_url=url, data=mnist, progress=False)
+        folders["gan"] = export_best("gan-search", storage_url=url, data=mnist, progress=False)
+
+        report_gan = load_study_config(ROOT / "studies" / "gan.toml").with_overrides(train_subset=300, test_subset=300)
+        report_gan = dataclasses.replace(report_gan, model_options={**report_gan.model_options, **gan_options,
+                                                                    "eval_every": 2})
+        run_gan(GanTask(report_gan, mnist), single_point(report_gan), root / "gan" / "short", epochs=3, seed=1,
+                every=1, log=lambda *a: None)
+    folders["autoencoder"] = ae_export[2]
+    return root, url, folders

@@ -200,7 +200,9 @@ def test_export_with_changed_weights(capsys, tmp_path):
     weights[-1] ^= 0xFF  # one bit of one weight changed after the export
     (folder / "model.safetensors").write_bytes(bytes(weights))
     code, _, err = run(capsys, "verify", str(folder))
-    _assert_one_line(code, err, "does not match the sha256 recorded at export time")
+    # The check failed (exit 1), it is no usage mistake (exit 2): one line, both checksums.
+    assert code == 1 and err.count("\n") == 1 and err.startswith("mnist-hpo: verify failed: "), err
+    assert "differs from the one recorded at export time" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])

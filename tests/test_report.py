@@ -14,7 +14,7 @@ def test_report_with_no_study_run(storage, tmp_path, capsys):
     assert main(["report", "--storage", storage, "--out", str(tmp_path / "r" / "report.html")]) == 0
     html = (tmp_path / "r" / "report.html").read_text()
     md = (tmp_path / "r" / "report.md").read_text()
-    for name, ref in (("ae", "Table 1"), ("dae", "Table 2"), ("clf", "Table 3"), ("gan", "Table 4")):
+    for name, ref in (("ae", "Table 1"), ("dae", "Table 2"), ("clf", "Table 3"), ("gan-search", "Table 4")):
         for text in (html, md):
             assert f"Study {name!r} has not been run yet" in text.replace("&#x27;", "'")
             assert f"The report's {ref}" in text.replace("&#x27;", "'")
@@ -43,7 +43,7 @@ def test_report_from_a_tiny_study(ae_export, monkeypatch, tmp_path):
     # Table 5 from the exploration: 5 rows with the test labels.
     assert "Table 5 recomputed" in md
     # Missing studies say so; the ae section does not.
-    for name in ("dae", "clf", "gan"):
+    for name in ("dae", "clf", "gan-search"):
         assert f"Study {name!r} has not been run yet" in md
     assert "Study 'ae' has not been run yet" not in md
     # Every figure: export (2) + explore (PCA/t-SNE up to 4, noise, interpolation) embedded as data URIs.
@@ -78,8 +78,33 @@ def test_figures_of_other_models_are_picked_up(tmp_path):
     assert images[1].caption == "confusion matrix"
 
 
-def test_headline_finds_other_metric_names():
-    table = R.headline_table({"metrics": {"test_acc": 0.97}}, R.REFERENCES["clf"])
-    assert table.rows == [["test accuracy of the retrained best model", "0.97", "0.9485"]]
-    table = R.headline_table({"metrics": {}, "history": {"d_loss": [1.0, 0.8]}}, R.REFERENCES["gan"])
-    assert table.rows[0][1] == "0.8" and table.rows[1][1] == "not exported yet"
+def test_report_on_real_classifier_and_gan_exports_and_a_gan_run(model_exports, monkeypatch, tmp_path):
+    import json
+
+    storage_dir, url, folders = model_exports
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(storage_dir))
+    html_path, md_path = R.build_report(url, out=tmp_path / "report.html")
+    html, md = html_path.read_text(), md_path.read_text()
+    clf = json.loads((folders["classifier"] / "export.json").read_text())
+    gan = json.loads((folders["gan"] / "export.json").read_text())
+    run = json.loads((storage_dir / "gan" / "short" / "result.json").read_text())
+    clf_md = md.split("## 4 Autoencoder for classification")[1].split("## 5 GAN")[0]
+    gan_md = md.split("## 5 GAN")[1].split("## Other studies")[0]
+    # Section 4: the classifier export's test accuracy beside the report's, and its figures.
+    assert f"| test accuracy of the retrained best model | {R.fmt(clf['metrics']['test_accuracy'])} | 0.9485 |" in clf_md
+    assert "confusion_matrix.png" in clf_md and "loss.png" in clf_md
+    # Section 5: the study-gan export's final D and G losses are read from its per-epoch history ...
+    assert f"| final discriminator loss | {R.fmt(gan['history']['d_loss'][-1])} | 0.81 |" in gan_md
+    assert f"| final generator loss | {R.fmt(gan['history']['g_loss'][-1])} | 1.2 |" in gan_md
+    assert "not exported yet" not in gan_md
+    # ... and the make gan run folder is read too: its final losses, scores, protocol and pictures.
+    assert "### make gan run 'short': 3 epochs" in gan_md
+    assert f"| final discriminator loss | {R.fmt(run['final']['d_loss'])} | 0.81 |" in gan_md
+    assert f"- **Fréchet distance**: {R.fmt(run['final']['test_fid'])}" in gan_md
+    assert "every 2 epochs, on 200 generated images" in gan_md
+    for name in ("losses.png", "first_vs_final.png"):
+        assert f"gan/short/{name})" in gan_md
+    assert no_external_references(html)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert all((md_path.parent / link).exists() for link in links)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == len(links)

@@ -277,3 +277,98 @@ def test_workers_started_together_propose_different_first_trials(ae_cfg, storage
     S.open_study(cfg, S.open_storage(other), dataset_checksum="abc")
     alone = optuna.load_study(study_name=cfg.name, storage=S.open_storage(other), sampler=S.make_sampler(cfg, resolved))
     assert [suggest(alone.ask(), resolved) for _ in range(3)] == first
+
+PRUNERS = {
+    "median": {"n_startup_trials": 1, "n_warmup_steps": 0},
+    "successive_halving": {"min_resource": 1, "reduction_factor": 2},
+    "hyperband": {"min_resource": 1, "max_resource": 3, "reduction_factor": 2},
+}
+
+
+def _pruned_study(ae_cfg, tiny, storage, kind="successive_halving", trials=6):
+    from mnist_hpo.config import PrunerConfig
+
+    cfg = ae_cfg.with_overrides(epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
+    return cfg, S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+
+
+@pytest.mark.parametrize("kind", list(PRUNERS))
+def test_pruners_stop_trials_that_fall_behind(ae_cfg, tiny, storage, kind):
+    cfg, study = _pruned_study(ae_cfg, tiny, storage, kind)
+    trials = study.get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, f"the {kind} pruner pruned none of {len(trials)} trials"
+    assert any(t.state == TrialState.COMPLETE for t in trials)
+    for t in pruned:
+        step = max(t.intermediate_values)
+        assert step < cfg.epochs - 1 and "fail_reason" not in t.user_attrs  # stopped early, by the pruner
+        earlier = [u.intermediate_values[step] for u in trials if u.number < t.number and step in u.intermediate_values]
+        assert earlier and t.intermediate_values[step] > min(earlier)  # it was behind the best at that epoch
+        if kind == "median":
+            assert t.intermediate_values[step] > sorted(earlier)[(len(earlier) - 1) // 2]
+
+
+def _rerun(capsys, *argv):
+    from mnist_hpo.cli import main
+
+    code = main(["rerun", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_rerun_trains_a_pruned_trial_to_the_epoch_it_reached(ae_cfg, tiny, storage, capsys):
+    _, study = _pruned_study(ae_cfg, tiny, storage)
+    t = next(t for t in study.get_trials() if t.state == TrialState.PRUNED)
+    epoch = max(t.intermediate_values) + 1
+    code, out, err = _rerun(capsys, ae_cfg.name, t.number, "--storage", storage)
+    assert code == 0, out + err
+    assert f"val_mse at epoch {epoch} of 3, where it was pruned: stored {t.intermediate_values[epoch - 1]:.6g}" in out
+    assert "(identical)" in out and "compared exactly" in out and err == ""
+
+
+def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, capsys, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a worker given one core would
+    try:
+        study = S.run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    (t,) = study.get_trials()
+    assert (t.user_attrs["threads"], t.user_attrs["device"], t.user_attrs["stacked"]) == (1, "cpu", 0)
+    assert torch.get_num_threads() == 2
+    real, seen = training.train_autoencoder_epoch, []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_autoencoder_epoch", spy)
+    code, out, err = _rerun(capsys, ae_cfg.name, 0, "--storage", storage)
+    assert code == 0 and "(identical)" in out and "alone with 1 torch thread on cpu" in out, out + err
+    assert seen == [1, 1]  # both epochs trained with the trial's thread count, not this process's 2
+    assert torch.get_num_threads() == 2  # restored after the rerun
+
+
+def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
+    study = S.run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
+                        progress=False)
+    assert [t.user_attrs["stacked"] for t in study.get_trials()] == [2, 2]
+    code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
+    assert code == 0, out + err
+    assert "through the stacked path (a stack of one)" in out and "it trained in a stack of 2" in out
+
+
+def test_rerun_exits_1_on_a_real_difference(ae_cfg, tiny, storage, capsys):
+    study = S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    (t,) = study.get_trials()
+    wrong = t.value * 1.5  # as if the stored value came from other data or another seed
+    study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=wrong,
+                                              user_attrs=t.user_attrs, intermediate_values={0: wrong}))
+    code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
+    assert code == 1, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnist-hpo: rerun differs: trial 1 val_mse")
+    assert f"stored {wrong:.6g}, rerun {t.value:.6g}" in lines[0] and "DIFFERS" in lines[0]
+    assert _rerun(capsys, ae_cfg.name, 0, "--storage", storage)[0] == 0

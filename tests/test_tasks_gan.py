@@ -27,7 +27,7 @@ def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, sto
         assert set(t.params) == set(REPORT_PARAMS)
         assert list(t.intermediate_values) == [0, 1] and t.value == t.intermediate_values[1]
         assert math.isfinite(t.value) and t.value > 0
-        assert len(t.user_attrs["g_loss"]) == 2 and len(t.user_attrs["coverage_tv"]) == 2
+        assert len(t.user_attrs["g_loss"]) == 2 and len(t.user_attrs["val_coverage_tv"]) == 2 and t.user_attrs["val_fid"][-1] == t.value
         assert len(t.user_attrs["train_loss"]) == 2  # discriminator loss per scored epoch
     folder = export_trial(study, S.best_trial(study), data=mnist, progress=False)
     model, meta = load_export(folder)

@@ -121,6 +121,10 @@ class Task:
         """
         raise NotImplementedError(f"{self.model_type} trials cannot be trained stacked; set batch_trials = 1")
 
+    def evaluated_curves(self, history: dict) -> dict[str, str]:
+        """Series of ``history`` measured only at the epochs in ``history["eval_epochs"]``: name -> axis label."""
+        return {}
+
     def test(self, model: nn.Module) -> dict[str, float]:
         raise NotImplementedError
 

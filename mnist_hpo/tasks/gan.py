@@ -113,7 +113,10 @@ class GanTask(Task):
             epochs=epochs, batch_size=int(p["batch_size"]), latent_dim=model.latent_dim, rng=rng,
             evaluate=self.evaluator(model, "test" if full else "val", epochs=epochs), on_epoch=on_epoch,
         )
-        return FitResult(model, history.fid[-1], curves(history))
+        return FitResult(model, history.fid[-1], curves(history, "test" if full else "val"))
+
+    def evaluated_curves(self, history: dict) -> dict[str, str]:
+        return {k: label for k in history for name, label in EVALUATED.items() if k.endswith(f"_{name}")}
 
     def test(self, model: nn.Module) -> dict:
         s = self.scorer("test").score_generator(lambda n, g: model.sample(n, generator=g),
@@ -121,10 +124,19 @@ class GanTask(Task):
         return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
 
 
-def curves(history: GanHistory) -> dict[str, list]:
-    """The history in the shape the objective and the export store (train = D loss, val = distance)."""
+def curves(history: GanHistory, split: str) -> dict[str, list]:
+    """The history as the objective and the export store it, each series named by what it measured.
+
+    ``d_loss``, ``g_loss`` and ``seconds`` have one value per epoch; ``<split>_fid`` and
+    ``<split>_coverage_tv`` (scored against the validation split or the test images) one
+    per evaluated epoch, listed (0-based) in ``eval_epochs``.
+    """
     d = history.as_dict()
-    return {"train_loss": d.pop("d_loss"), "val_loss": d.pop("fid"), **d}
+    return {"d_loss": d["d_loss"], "g_loss": d["g_loss"], "seconds": d["seconds"], "eval_epochs": d["eval_epochs"],
+            f"{split}_fid": d["fid"], f"{split}_coverage_tv": d["coverage_tv"]}
+
+
+EVALUATED = {"fid": "Fréchet distance (lower is better)", "coverage_tv": "class coverage TV (0 = uniform)"}
 
 
 def single_point(cfg) -> dict:
