@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the reproduction report (HTML + Markdown) from the database and exports")
     p.add_argument("--storage")
     p.add_argument("--out", help="the HTML file to write (default: storage/report.html; the .md beside it)")
+    p.add_argument("--journals", help="a folder of journal files, one per study (e.g. results/journals), "
+                                      "instead of --storage")
     p.add_argument("--study", action="append", default=[], metavar="SECTION=NAME",
                    help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
     p = sub.add_parser("gan", help="train the report's GAN (one configuration) with checkpoints, grids and scores")
@@ -409,7 +411,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise UserError(f"--study {item!r}: expected SECTION=NAME, e.g. --study ae=ae-short")
         studies[section] = name
-    html_path, md_path = build_report(args.storage, out=Path(args.out) if args.out else None, studies=studies)
+    journals = Path(args.journals) if args.journals else None
+    if journals is not None and not journals.is_dir():
+        raise UserError(f"--journals {journals}: no such folder; pass the folder that holds the <study>.log files")
+    html_path, md_path = build_report(args.storage, out=Path(args.out) if args.out else None, studies=studies,
+                                      journals=journals)
     print(f"wrote {html_path} and {md_path}")
     return 0
 

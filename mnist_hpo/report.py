@@ -343,13 +343,10 @@ def _ref_table(ref: Reference) -> Table:
     return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
 
 
-def section_blocks(key: str, title: str, study_name: str, storage, root: Path) -> list:
+def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list:
     ref = REFERENCES[key]
     blocks: list = [Heading(2, f"{title} (study {study_name!r})")]
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        study = None
+    study = studies.load(study_name)
     folder = find_latest_export(study_name, root)
     runs = gan_run_blocks(ref) if key == "gan" else []
     if study is None and folder is None:
@@ -390,22 +387,49 @@ def section_blocks(key: str, title: str, study_name: str, storage, root: Path) -
     return blocks + runs
 
 
-def other_blocks(storage, root: Path, named: set[str]) -> list:
-    summaries = [s for s in optuna.get_all_study_summaries(storage) if s.study_name not in named]
+class Studies:
+    """Where the report finds its studies: one storage, or a folder of journals (one file per study)."""
+
+    def __init__(self, storage_url: str | None = None, journals: Path | None = None) -> None:
+        self.journals = Path(journals) if journals is not None else None
+        self.storage = None if self.journals is not None else open_storage(storage_url)
+        self.label = str(self.journals) if self.journals is not None else str(storage_url or "default")
+
+    def names(self) -> list[str]:
+        if self.journals is not None:
+            return sorted(p.stem for p in self.journals.glob("*.log"))
+        return [s.study_name for s in optuna.get_all_study_summaries(self.storage)]
+
+    def storage_of(self, name: str):
+        if self.journals is None:
+            return self.storage
+        path = self.journals / f"{name}.log"
+        return open_storage(f"journal:{path}") if path.exists() else None
+
+    def load(self, name: str) -> optuna.Study | None:
+        storage = self.storage_of(name)
+        if storage is None:
+            return None
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            return None
+
+
+def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
+    stored = [n for n in studies.names() if n not in named]
     exported = {p.name for p in root.iterdir() if (p / LATEST).exists()} if root.exists() else set()
-    names = sorted({s.study_name for s in summaries} | (exported - named))
+    names = sorted(set(stored) | (exported - named))
     if not names:
         return []
     blocks: list = [Heading(2, "Other studies in the database")]
     for name in names:
         blocks.append(Heading(3, name))
-        try:
-            study = optuna.load_study(study_name=name, storage=storage)
+        study = studies.load(name)
+        if study is not None:
             if t := top_table(study):
                 blocks.append(t)
             blocks.append(study_protocol(study))
-        except KeyError:
-            pass
         folder = find_latest_export(name, root)
         if folder:
             meta = read_export_meta(folder)
@@ -418,12 +442,14 @@ def other_blocks(storage, root: Path, named: set[str]) -> list:
     return blocks
 
 
-def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None) -> list:
+def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None,
+                 journals: Path | None = None) -> list:
+    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``."""
     names = DEFAULT_STUDIES | (studies or {})
     unknown = set(names) - set(REFERENCES)
     if unknown:
         raise UserError(f"unknown report section(s) {', '.join(sorted(unknown))}; use {', '.join(REFERENCES)}")
-    storage = open_storage(storage_url)
+    where = Studies(storage_url, journals)
     root = exports_dir()
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     blocks: list = [
@@ -431,11 +457,11 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
         Para(f"Generated {now} by mnist-hpo from the study database and the exports under {root}. Tables and "
              "numbers marked \"the report's\" are typed in from the original report; everything else is "
              "recomputed from what is stored here."),
-        Facts("Generated on", [("machine", _hw(hardware("cpu"))), ("storage", str(storage_url or "default"))]),
+        Facts("Generated on", [("machine", _hw(hardware("cpu"))), ("storage", where.label)]),
     ]
     for key, title in SECTIONS:
-        blocks.extend(section_blocks(key, title, names[key], storage, root))
-    blocks.extend(other_blocks(storage, root, set(names.values())))
+        blocks.extend(section_blocks(key, title, names[key], where, root))
+    blocks.extend(other_blocks(where, root, set(names.values())))
     return blocks
 
 
@@ -520,12 +546,12 @@ def render_markdown(blocks: list, md_dir: Path) -> str:
 
 
 def build_report(storage_url: str | None = None, *, out: Path | None = None,
-                 studies: dict[str, str] | None = None) -> tuple[Path, Path]:
+                 studies: dict[str, str] | None = None, journals: Path | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (its twin); returns both paths."""
     html_path = Path(out) if out else storage_dir() / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     md_path = html_path.with_suffix(".md")
-    blocks = build_blocks(storage_url, studies=studies)
+    blocks = build_blocks(storage_url, studies=studies, journals=journals)
     html_path.write_text(render_html(blocks))
     md_path.write_text(render_markdown(blocks, md_path.parent))
     return html_path, md_path

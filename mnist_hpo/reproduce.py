@@ -248,9 +248,7 @@ def run_gan_part(opts: Options, log=print) -> None:
 def run_report_part(opts: Options, log=print) -> None:
     from .report import build_report
 
-    studies = {"ae": "ae", "dae": "dae", "clf": "clf"}
-    html_path, md_path = build_report(None, out=opts.out / "report.html", studies=studies,
-                                      storage_for=lambda name: journal_url(opts.out, name))
+    html_path, md_path = build_report(out=opts.out / "report.html", journals=opts.out / "journals")
     log(f"\n== report: {html_path} and {md_path}")
 
 
