@@ -94,8 +94,11 @@ def _open(part: StudyPart, opts: Options):
 
     from .study import open_storage
 
+    url = journal_url(opts.out, part.name)
+    if not Path(url[len("journal:"):]).exists():  # look without creating the file
+        return None
     try:
-        return optuna.load_study(study_name=part.name, storage=open_storage(journal_url(opts.out, part.name)))
+        return optuna.load_study(study_name=part.name, storage=open_storage(url))
     except KeyError:
         return None
 

@@ -1,0 +1,68 @@
+"""The committed reproduction record (``results/``): within its size limits, readable, every export verified.
+
+These tests read what is committed; they pass trivially on a checkout without ``results/``
+only for the parts that are not there yet (each says so when skipped).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from mnist_hpo import study as S
+from mnist_hpo.cli import main
+
+from .conftest import ROOT
+
+RESULTS = ROOT / "results"
+MAX_FILE = 8 << 20
+MAX_TOTAL = 40 << 20
+FORBIDDEN = (".db", ".sqlite", ".pkl", ".pickle", ".pt", ".pth", ".npz", ".ckpt")
+
+
+def _files() -> list[Path]:
+    return [p for p in RESULTS.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
+def test_record_sizes_and_formats():
+    if not RESULTS.exists():
+        pytest.skip("no results/ in this checkout yet")
+    files = _files()
+    big = [f"{p.relative_to(ROOT)} ({p.stat().st_size >> 20} MiB)" for p in files if p.stat().st_size > MAX_FILE]
+    assert not big, f"files over 8 MiB: {big}"
+    total = sum(p.stat().st_size for p in files)
+    assert total <= MAX_TOTAL, f"results/ holds {total / 2**20:.1f} MiB, over 40 MiB"
+    banned = [str(p.relative_to(ROOT)) for p in files if p.suffix in FORBIDDEN]
+    assert not banned, f"pickles or databases in the record: {banned}"
+
+
+def _journals() -> list[Path]:
+    return sorted((RESULTS / "journals").glob("*.log")) if (RESULTS / "journals").exists() else []
+
+
+@pytest.mark.parametrize("journal", _journals() or [None], ids=lambda p: p.stem if p else "none")
+def test_every_journal_reads_and_holds_its_study(journal):
+    if journal is None:
+        pytest.skip("no journals in results/ yet")
+    storage = S.open_storage(f"journal:{journal}")
+    study = optuna.load_study(study_name=journal.stem, storage=storage)
+    assert "identity" in study.user_attrs and "config" in study.user_attrs
+
+
+def _exports() -> list[Path]:
+    root = RESULTS / "exports"
+    return sorted(p.parent for p in root.glob("*/trial-*/export.json")) if root.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("export", _exports() or [None], ids=lambda p: f"{p.parent.name}/{p.name}" if p else "none")
+def test_every_committed_export_verifies(export, monkeypatch, capsys):
+    if export is None:
+        pytest.skip("no exports in results/ yet")
+    monkeypatch.chdir(ROOT)  # exports name their encoder export relative to the repository
+    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+    code = main(["verify", str(export.relative_to(ROOT))])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
