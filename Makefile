@@ -56,9 +56,9 @@ study-gan: data ## the GAN as a study: TPE over both lrs, dropout, slope, batch 
 worker: data ## one more worker for a running study: make worker STUDY=ae STORAGE=postgresql+psycopg://user@host/db
 	$(PY) -m mnist_hpo worker $(or $(STUDY),ae) $(if $(STORAGE),--storage $(STORAGE)) $(ARGS)
 
-reliability: data ## the multi-worker and fault tests (PostgreSQL + SQLite), with the figures of RELIABILITY.md
+reliability: data ## the multi-worker and fault tests (PostgreSQL, SQLite, journal), with the figures of RELIABILITY.md
 	@mkdir -p storage
-	@$(PY) -m pytest -q -s tests/test_workers.py tests/test_cli.py tests/test_data.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
+	@$(PY) -m pytest -q -s tests/test_workers.py tests/test_cli.py tests/test_data.py tests/test_journal.py tests/test_reproduce.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
 	  status=$$?; grep -E 'RELIABILITY|passed|failed|Error' storage/reliability.log; exit $$status
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/
