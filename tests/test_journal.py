@@ -53,6 +53,7 @@ def test_a_half_written_last_line_is_cut_off_and_the_study_reads(tmp_path, ae_cf
     assert "half-written" in capsys.readouterr().err
     trials = optuna.load_study(study_name=ae_cfg.name, storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE]
+    print("\nRELIABILITY half-line backend=journal cut_bytes=45 study_reads=True")
 
 
 def test_stale_rules(monkeypatch):
@@ -103,6 +104,8 @@ def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(back
     assert len(complete) == ae_cfg.trials
     assert trials[2].state == TrialState.COMPLETE and trials[2].params == cut.params
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    print(f"\nRELIABILITY ctrl-c backend={backend} interrupted=1 requeued_same_params=True same_seed=True "
+          f"complete={len(complete)} running=0")
 
 
 def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, monkeypatch):
@@ -129,3 +132,5 @@ def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, mo
     trials = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url)).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == cfg.trials
     assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE
+    print(f"\nRELIABILITY ctrl-c-stack backend=journal stack=2 claimed=2 requeued=2 "
+          f"complete={[t.state for t in trials].count(TrialState.COMPLETE)} running=0")
