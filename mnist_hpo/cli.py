@@ -459,8 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-hpo: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nmnist-hpo: interrupted; finished trials are stored, the running one is marked failed; "
-              "run the same command again to resume", file=sys.stderr)
+        print("\nmnist-hpo: interrupted; finished trials are stored, the running one is marked failed and "
+              "queued again; run the same command again to resume", file=sys.stderr)
         return 130
 
 
