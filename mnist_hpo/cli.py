@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
 
     p = sub.add_parser("reproduce", help="every protocol of the report at full size, as a resumable record (results/)")
-    from .reproduce import add_arguments
+    from .workflows.reproduce import add_arguments
 
     add_arguments(p, _positive)
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
-    from .export import resolve_config
+    from .artifacts.export import resolve_config
     from .tasks import check_device, device_source
 
     cfg = load_study_config(study_path(args.study))
@@ -152,8 +152,8 @@ def _load_cfg(args: argparse.Namespace):
 
 
 def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
-    from .study import run_study
-    from .tables import state_counts, top_table
+    from .hpo.study import run_study
+    from .report.tables import state_counts, top_table
 
     cfg = _load_cfg(args)
     progress = not args.quiet
@@ -161,7 +161,7 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     if workers > 1:
         study = _run_workers(args, cfg, workers)
     else:
-        from .spaces import resolve_space
+        from .hpo.spaces import resolve_space
 
         def print_space(study) -> None:
             if not worker:
@@ -175,8 +175,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     print(top_table(study))
     if args.no_retrain or not cfg.retrain:
         return 0
-    from .export import export_trial, read_export_meta
-    from .study import best_trial
+    from .artifacts.export import export_trial, read_export_meta
+    from .hpo.study import best_trial
 
     folder = export_trial(study, best_trial(study), cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
@@ -200,7 +200,7 @@ def _print_space(cfg, resolved) -> None:
 
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine and wait for them."""
-    from .study import load_data, load_existing_study, open_storage, open_study
+    from .hpo.study import load_data, load_existing_study, open_storage, open_study
 
     # Build the data cache and create the study once, before the workers race to (or refuse it once,
     # if its settings differ).
@@ -222,7 +222,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
             p.wait()
         raise
     if any(codes):
-        from .study import needs_trials
+        from .hpo.study import needs_trials
 
         study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
         if not needs_trials(study, cfg):
@@ -236,7 +236,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_best, read_export_meta
+    from .artifacts.export import export_best, read_export_meta
 
     folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet)
     meta = read_export_meta(folder)
@@ -246,10 +246,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .study import load_existing_study
-    from .tables import state_counts, top_table
+    from .hpo.study import load_existing_study
+    from .report.tables import state_counts, top_table
 
-    from .grid import grid_coverage
+    from .hpo.samplers import grid_coverage
 
     study = load_existing_study(args.name, args.storage)
     print(f"study {args.name}: {state_counts(study)}")
@@ -261,7 +261,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from .rerun import rerun_trial
+    from .artifacts.rerun import rerun_trial
 
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
     print(r.describe())
@@ -271,7 +271,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_export
+    from .artifacts.verify import verify_export
 
     v = verify_export(args.path)
     for line in v.checks:
@@ -286,7 +286,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     import optuna
 
-    from .study import open_storage
+    from .hpo.study import open_storage
 
     storage = open_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
@@ -301,7 +301,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     import optuna
 
-    from .study import load_existing_study, open_storage
+    from .hpo.study import load_existing_study, open_storage
 
     load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     if not args.yes:
@@ -318,13 +318,13 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import time
 
-    from .data import load_dataset
+    from .data.datasets import load_dataset
 
     start = time.perf_counter()
     ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
     print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, "
           f"checksum {ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s")
-    from .quality import load_fidnet, prepare_fidnet
+    from .analysis.frechet import load_fidnet, prepare_fidnet
 
     _, judge = load_fidnet(ds.name, prepare_fidnet(ds).parent, dataset_checksum=ds.checksum)
     print(f"{ds.name} quality classifier: {judge['test_accuracy']:.2%} test accuracy")
@@ -333,8 +333,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_gan(args: argparse.Namespace) -> int:
     from .config import load_study_config
-    from .gan_run import run_gan
-    from .study import load_data, set_threads, storage_dir
+    from .workflows.gan_run import run_gan
+    from .hpo.study import load_data, set_threads, storage_dir
     from .tasks.gan import single_point
 
     cfg = load_study_config(study_path(args.study))
@@ -363,7 +363,7 @@ def _cmd_gan(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import main as reproduce_main
+    from .workflows.reproduce import main as reproduce_main
 
     return reproduce_main(args)
 
@@ -378,7 +378,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
                         "add --allow-remote if that is what you want")
     from optuna_dashboard import run_server
 
-    from .study import artifact_store, open_storage
+    from .hpo.study import artifact_store, open_storage
 
     storage = open_storage(args.storage)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
@@ -387,7 +387,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from .explore import ExploreSettings, default_export, run_explore
+    from .analysis.explore import ExploreSettings, default_export, run_explore
 
     if args.tsne_iter < 250:
         raise UserError(f"--tsne-iter {args.tsne_iter}: scikit-learn's t-SNE needs at least 250 iterations")
@@ -403,7 +403,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report.build import build_report
 
     studies = {}
     for item in args.study:
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("study", "worker", "reproduce"):
         import optuna
 
-        from .study import set_threads
+        from .hpo.study import set_threads
 
         # Progress bars say what Optuna's per-trial INFO lines would; keep warnings.
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS
+from .data.datasets import DATASETS
 from .errors import UserError
 
 # Each model type's own options: name -> (accepted types, default, allowed values or None).
 MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] = {
     "autoencoder": {},
-    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/noise.py).
+    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/data/noise.py).
     "denoising": {
         "noise": ((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
         "noise_mean": ((int, float), 0.0, None),
@@ -159,7 +159,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
-    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.batched); see STACKABLE
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see STACKABLE
     model_options: dict = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
@@ -266,7 +266,7 @@ def check_config(cfg: StudyConfig) -> None:
 
 def _check_family(cfg: StudyConfig, c: _Checker) -> None:
     """Every model option and every value of the search space against the model family's rules."""
-    from .spaces import draw_list  # numpy only; spaces imports this module
+    from .hpo.spaces import draw_list  # numpy only; spaces imports this module
     from .tasks import task_class  # the tasks import this module: imported when first needed
 
     task = task_class(cfg.model)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnist_hpo.config import load_study_config
-from mnist_hpo.data import load_dataset
+from mnist_hpo.data.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def storage_snapshot(url: str) -> dict:
     """Everything a refused command must leave as it was: every study's attributes and trials."""
     import optuna
 
-    from mnist_hpo.study import open_storage
+    from mnist_hpo.hpo.study import open_storage
 
     s = open_storage(url)
     return {
@@ -63,9 +63,9 @@ def ae_export(tmp_path_factory, tiny):
 
     Yields (storage dir, storage URL, export folder); tests that read it set MNIST_HPO_STORAGE_DIR themselves.
     """
-    from mnist_hpo import study as S
-    from mnist_hpo.explore import ExploreSettings, run_explore
-    from mnist_hpo.export import export_best
+    from mnist_hpo.hpo import study as S
+    from mnist_hpo.analysis.explore import ExploreSettings, run_explore
+    from mnist_hpo.artifacts.export import export_best
 
     root = tmp_path_factory.mktemp("ae-export")
     url = f"sqlite:///{root / 'storage' / 'mnist_hpo.db'}"
@@ -82,7 +82,7 @@ def ae_export(tmp_path_factory, tiny):
 @pytest.fixture(scope="session")
 def fidnet(mnist):
     """The cached quality classifier under data/ (trained once by `make data`, on first use otherwise)."""
-    from mnist_hpo.quality import load_fidnet, prepare_fidnet
+    from mnist_hpo.analysis.frechet import load_fidnet, prepare_fidnet
 
     prepare_fidnet(mnist, ROOT / "data")
     return load_fidnet("mnist", ROOT / "data", dataset_checksum=mnist.checksum)[0]
@@ -148,10 +148,10 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     """
     import dataclasses
 
-    from mnist_hpo import study as S
+    from mnist_hpo.hpo import study as S
     from mnist_hpo.config import ParamSpec
-    from mnist_hpo.export import export_best, resolve_config
-    from mnist_hpo.gan_run import run_gan
+    from mnist_hpo.artifacts.export import export_best, resolve_config
+    from mnist_hpo.workflows.gan_run import run_gan
     from mnist_hpo.tasks.gan import GanTask, single_point
 
     root = tmp_path_factory.mktemp("model-exports") / "storage"

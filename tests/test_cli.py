@@ -185,8 +185,8 @@ def test_export_without_a_complete_trial(capsys, storage):
 def test_export_with_changed_weights(capsys, tmp_path):
     from safetensors.torch import save_file
 
-    from mnist_hpo.data import sha256_file
-    from mnist_hpo.export import EXPORT_FORMAT
+    from mnist_hpo.data.datasets import sha256_file
+    from mnist_hpo.artifacts.export import EXPORT_FORMAT
     from mnist_hpo.models import Autoencoder
 
     folder = tmp_path / "trial-0"
@@ -274,7 +274,7 @@ def _storage_files(root):
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 
-    from mnist_hpo import study as S
+    from mnist_hpo.hpo import study as S
     from mnist_hpo.config import load_study_config
 
     from .conftest import storage_snapshot

@@ -14,9 +14,9 @@ import json
 import pytest
 import torch
 
-from mnist_hpo import study as S
+from mnist_hpo.hpo import study as S
 from mnist_hpo.config import load_study_config
-from mnist_hpo.export import export_best, load_export
+from mnist_hpo.artifacts.export import export_best, load_export
 
 from .conftest import ROOT
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..config import Rule
 from ..errors import UserError
-from ..noise import Noise, fixed_noisy_copy
-from ..training import evaluate_autoencoder
+from ..data.noise import Noise, fixed_noisy_copy
+from ..train.loops import evaluate_autoencoder
 from .autoencoder import AutoencoderTask
 
 
@@ -43,7 +43,7 @@ class DenoisingTask(AutoencoderTask):
     model_type = "denoising"
     direction = "minimize"
     metric = "val_mse"
-    # The noise options' ranges, as mnist_hpo.noise.Noise checks them (its kinds are checked by MODEL_OPTIONS).
+    # The noise options' ranges, as mnist_hpo.data.noise.Noise checks them (its kinds are checked by MODEL_OPTIONS).
     option_rules = {
         "noise_mean": Rule("float"),
         "noise_std": Rule("float", low=0, low_open=True),
