@@ -152,7 +152,7 @@ def _load_cfg(args: argparse.Namespace):
 
 
 def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
-    from .hpo.study import run_study
+    from .hpo.run import run_study
     from .report.tables import state_counts, top_table
 
     cfg = _load_cfg(args)
@@ -176,7 +176,7 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     if args.no_retrain or not cfg.retrain:
         return 0
     from .artifacts.export import export_trial, read_export_meta
-    from .hpo.study import best_trial
+    from .hpo.storage import best_trial
 
     folder = export_trial(study, best_trial(study), cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
@@ -200,7 +200,9 @@ def _print_space(cfg, resolved) -> None:
 
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine and wait for them."""
-    from .hpo.study import load_data, load_existing_study, open_storage, open_study
+    from .data.datasets import load_data
+    from .hpo.storage import load_existing_study, open_storage
+    from .hpo.identity import open_study
 
     # Build the data cache and create the study once, before the workers race to (or refuse it once,
     # if its settings differ).
@@ -222,7 +224,7 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
             p.wait()
         raise
     if any(codes):
-        from .hpo.study import needs_trials
+        from .hpo.workers import needs_trials
 
         study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
         if not needs_trials(study, cfg):
@@ -246,7 +248,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .hpo.study import load_existing_study
+    from .hpo.storage import load_existing_study
     from .report.tables import state_counts, top_table
 
     from .hpo.samplers import grid_coverage
@@ -286,7 +288,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     import optuna
 
-    from .hpo.study import open_storage
+    from .hpo.storage import open_storage
 
     storage = open_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
@@ -301,7 +303,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     import optuna
 
-    from .hpo.study import load_existing_study, open_storage
+    from .hpo.storage import load_existing_study, open_storage
 
     load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     if not args.yes:
@@ -334,7 +336,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_gan(args: argparse.Namespace) -> int:
     from .config import load_study_config
     from .workflows.gan_run import run_gan
-    from .hpo.study import load_data, set_threads, storage_dir
+    from .data.datasets import load_data
+    from .hpo.run import set_threads
+    from .hpo.storage import storage_dir
     from .tasks.gan import single_point
 
     cfg = load_study_config(study_path(args.study))
@@ -378,7 +382,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
                         "add --allow-remote if that is what you want")
     from optuna_dashboard import run_server
 
-    from .hpo.study import artifact_store, open_storage
+    from .hpo.storage import artifact_store, open_storage
 
     storage = open_storage(args.storage)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
@@ -447,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("study", "worker", "reproduce"):
         import optuna
 
-        from .hpo.study import set_threads
+        from .hpo.run import set_threads
 
         # Progress bars say what Optuna's per-trial INFO lines would; keep warnings.
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -274,7 +274,9 @@ def _storage_files(root):
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 
-    from mnist_hpo.hpo import study as S
+    from mnist_hpo.hpo.identity import open_study
+
+    from mnist_hpo.hpo.storage import open_storage
     from mnist_hpo.config import load_study_config
 
     from .conftest import storage_snapshot
@@ -287,7 +289,7 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     _keeper(storage)
     if case.startswith("resume"):  # the study as the first run made it, with --subset 2000 --epochs 1
         cfg = load_study_config(original).with_overrides(name="resumed", train_subset=2000, trials=2, epochs=1)
-        S.open_study(cfg, S.open_storage(storage))
+        open_study(cfg, open_storage(storage))
     count = [f.split("=")[1] for f in flags if f.startswith("cuda-count=")]
     flags = tuple(f for f in flags if not f.startswith("cuda-count="))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(count))  # the same on a machine with GPUs

@@ -23,7 +23,7 @@ from ..config import StudyConfig
 from ..errors import UserError
 from ..artifacts.export import latest_export, load_export
 from ..report.figures import image_grid_png, scatter_html, scatter_png
-from ..hpo.study import load_data
+from ..data.datasets import load_data
 
 EXPLORE_DIR = "explore"
 EXPLORE_JSON = "explore.json"

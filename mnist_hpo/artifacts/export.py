@@ -27,7 +27,8 @@ from ..data.datasets import Dataset, sha256_file
 from ..errors import UserError
 from .export_figures import write_export_figures
 from .hardware import hardware
-from ..hpo.study import attach_files, best_trial, exports_dir, load_data, load_existing_study, open_storage
+from ..hpo.storage import attach_files, best_trial, exports_dir, load_existing_study, open_storage
+from ..data.datasets import load_data
 from ..tasks import make_task, task_class
 
 EXPORT_FORMAT = 1

@@ -29,7 +29,8 @@ import torch
 from ..data.datasets import Dataset
 from ..errors import UserError
 from .export import study_config
-from ..hpo.study import load_data, load_existing_study
+from ..data.datasets import load_data
+from ..hpo.storage import load_existing_study
 from ..tasks import make_task
 from ..train.loops import NonFiniteLoss
 

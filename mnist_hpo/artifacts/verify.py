@@ -118,7 +118,7 @@ def _fmt(v) -> str:
 
 def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verification:
     """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on."""
-    from ..hpo.study import load_data
+    from ..data.datasets import load_data
     from ..tasks import make_task
 
     meta = read_export_meta(path)  # not an export: UserError

@@ -355,3 +355,8 @@ def batches(
     """Index batches over ``range(n)``; the last, smaller batch is kept."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     yield from order.split(batch_size)
+
+
+def load_data(cfg) -> Dataset:
+    """The dataset a study config (:class:`~mnist_hpo.config.StudyConfig`) names."""
+    return load_dataset(cfg.dataset, idx_dir=Path(cfg.idx_dir) if cfg.idx_dir else None)

@@ -1,4 +1,7 @@
-"""Grid search that several workers can share: every point covered, failed points run again.
+"""Samplers and pruners: a study's sampler and pruner from its config, per-trial seeded samplers, and grid
+search that several workers can share.
+
+Grid search that several workers can share: every point covered, failed points run again.
 
 Optuna 5's ``GridSampler`` gives trial N the N-th point of its shuffled grid, and
 afterwards a random point among those not yet finished. Two things make it fall
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +35,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..config import StudyConfig
+from ..errors import UserError
 from .optuna_compat import set_trial_system_attr
+from .spaces import Resolved, grid_space
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.RUNNING, TrialState.WAITING)
@@ -134,3 +141,118 @@ def grid_coverage(study: optuna.Study) -> GridCoverage | None:
         duplicates=sum(n - 1 for n in finished.values()),
         reruns=len(failed & set(finished)),
     )
+
+
+class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
+    """Random search where trial N always draws the same parameters.
+
+    The draw depends only on (seed, trial number, parameter name), so a resumed
+    study, or one run by several workers, explores exactly the sequence a single
+    uninterrupted run would. It draws as Optuna's ``RandomSampler`` does (one uniform
+    number per parameter in its transformed space, one per choice for a categorical)
+    from a generator of its own for each (trial, parameter), using only the
+    distributions' public fields; tests/hpo/test_optuna_compat.py checks the draws agree.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self._base_seed = seed
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        seq = np.random.SeedSequence([self._base_seed, trial.number, zlib.crc32(param_name.encode())])
+        return _uniform_draw(np.random.RandomState(seq.generate_state(1)[0]), param_distribution)
+
+
+def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
+    """One draw of ``RandomSampler`` from ``d``: uniform in log space for log ranges, rounded to steps."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(d, CategoricalDistribution):
+        return d.choices[int(rng.uniform(np.zeros(len(d.choices)), np.ones(len(d.choices))).argmax())]
+    if isinstance(d, FloatDistribution):
+        if d.log:
+            x = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+            return x if d.low == d.high else float(np.clip(x, d.low, np.nextafter(d.high, d.high - 1)))
+        if d.step is not None:
+            x = rng.uniform(d.low - 0.5 * d.step, d.high + 0.5 * d.step)
+            return float(np.clip(np.round((x - d.low) / d.step) * d.step + d.low, d.low, d.high))
+        x = rng.uniform(d.low, d.high)
+        return x if d.low == d.high else min(x, np.nextafter(d.high, d.high - 1))
+    if isinstance(d, IntDistribution):
+        if d.log:
+            x = rng.uniform(math.log(d.low - 0.5 * d.step), math.log(d.high + 0.5 * d.step))
+            return min(max(int(round(math.exp(x))), d.low), d.high)
+        x = rng.uniform(d.low - 0.5 * d.step, d.high + 0.5 * d.step)
+        return min(max(math.floor((x - d.low) / d.step + 0.5) * d.step + d.low, d.low), d.high)
+    raise TypeError(f"unsupported distribution {d!r}")
+
+
+class _ReseededPerTrial:
+    """Mixin for a model-based sampler: its random streams restart from (seed, trial number) at each trial.
+
+    Workers started together see the same history; seeded once per process, they would
+    all propose the same first trials. The trial number is handed out by the storage, one
+    per trial, so each trial's stream is distinct by construction, in however many workers,
+    and a trial's proposal depends only on (seed, its number, the trials finished before
+    it): one uninterrupted run, a resumed one and a single worker make the same proposals.
+    """
+
+    _inner: str  # the attribute holding the sampler's own RandomSampler (startup and fallback draws)
+
+    def __init__(self, seed: int, **options) -> None:
+        super().__init__(seed=seed, **options)
+        self._base_seed = seed
+        # Optuna's private attributes, checked here so that a renamed one fails loudly, not silently.
+        assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        model_state, random_state = np.random.SeedSequence([self._base_seed, trial.number]).generate_state(2)
+        self._rng.rng.seed(int(model_state))
+        getattr(self, self._inner)._rng.rng.seed(int(random_state))
+        super().before_trial(study, trial)
+
+
+class TrialSeededTPESampler(_ReseededPerTrial, optuna.samplers.TPESampler):
+    """TPE whose draws for trial N come from (seed, N) and the history (see :class:`_ReseededPerTrial`)."""
+
+    _inner = "_random_sampler"
+
+
+class TrialSeededGPSampler(_ReseededPerTrial, optuna.samplers.GPSampler):
+    """The GP sampler, reseeded per trial like :class:`TrialSeededTPESampler`."""
+
+    _inner = "_independent_sampler"
+
+
+def make_sampler(cfg: StudyConfig, resolved: Resolved) -> optuna.samplers.BaseSampler:
+    opts = dict(cfg.sampler.options)
+    seed = int(opts.pop("seed", cfg.seed))
+    kind = cfg.sampler.type
+    if kind == "random":
+        return TrialSeededRandomSampler(seed)
+    if kind == "grid":
+        return CoverGridSampler(grid_space(resolved), seed=seed)
+    if kind == "tpe":
+        return TrialSeededTPESampler(seed, **opts)
+    if kind == "gp":
+        try:
+            return TrialSeededGPSampler(seed, **opts)
+        except ImportError as e:
+            raise UserError(f"the GP sampler needs an extra package ({e}); pip install scipy, or use tpe") from None
+    raise UserError(f"{cfg.source}: unknown sampler {kind!r}")
+
+
+def make_pruner(cfg: StudyConfig) -> optuna.pruners.BasePruner:
+    opts = dict(cfg.pruner.options)
+    kind = cfg.pruner.type
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    if kind == "median":
+        return optuna.pruners.MedianPruner(**opts)
+    if kind == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(**opts)
+    if kind == "hyperband":
+        opts.setdefault("max_resource", cfg.epochs)
+        return optuna.pruners.HyperbandPruner(**opts)
+    raise UserError(f"{cfg.source}: unknown pruner {kind!r}")
+

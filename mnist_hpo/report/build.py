@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import LATEST, read_export_meta
 from ..artifacts.hardware import hardware
-from ..hpo.study import exports_dir, open_storage, storage_dir
+from ..hpo.storage import exports_dir, open_storage, storage_dir
 from .tables import HEADERS, top_trials
 
 # --- the report's own numbers (shared/seed), typed in ----------------------------------

@@ -92,7 +92,7 @@ def _load(part: StudyPart, opts: Options):
 def _open(part: StudyPart, opts: Options):
     import optuna
 
-    from ..hpo.study import open_storage
+    from ..hpo.storage import open_storage
 
     try:
         return optuna.load_study(study_name=part.name, storage=open_storage(journal_url(opts.out, part.name)))
@@ -101,7 +101,7 @@ def _open(part: StudyPart, opts: Options):
 
 
 def _finished(study) -> int:
-    from ..hpo.study import finished_trials
+    from ..hpo.storage import finished_trials
 
     return len(finished_trials(study)) if study is not None else 0
 
@@ -151,7 +151,7 @@ def _load_cfg_quiet(part: StudyPart, opts: Options):
 def _export_done(part: StudyPart, opts: Options) -> bool:
     """Whether the latest export of the study is its current best trial, intact."""
     from ..artifacts.export import LATEST, load_export
-    from ..hpo.study import best_trial
+    from ..hpo.storage import best_trial
 
     pointer = opts.out / "exports" / part.name / LATEST
     study = _open(part, opts)
@@ -168,7 +168,10 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
     from ..cli import _print_space, _run_workers
     from ..artifacts.export import export_trial
     from ..hpo.spaces import resolve_space
-    from ..hpo.study import best_trial, needs_trials, open_storage, open_study, run_study
+    from ..hpo.storage import best_trial, open_storage
+    from ..hpo.workers import needs_trials
+    from ..hpo.identity import open_study
+    from ..hpo.run import run_study
 
     cfg = _load(part, opts)
     url = journal_url(opts.out, part.name)
@@ -224,7 +227,8 @@ def run_gan_part(opts: Options, log=print) -> None:
     from ..cli import study_path
     from ..config import load_study_config
     from .gan_run import run_gan
-    from ..hpo.study import load_data, set_threads
+    from ..data.datasets import load_data
+    from ..hpo.run import set_threads
     from ..tasks import make_task
     from ..tasks.gan import single_point
 

@@ -4,7 +4,7 @@ import torch
 from optuna.trial import TrialState
 
 from mnist_hpo.analysis import recon
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models import Autoencoder
 
 
@@ -33,7 +33,7 @@ def test_a_failing_figure_does_not_fail_the_trial(ae_cfg, tiny, storage, monkeyp
         raise RuntimeError("no figure today")
 
     monkeypatch.setattr(recon, "reconstruction_png", boom)
-    study = S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    study = run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE
     assert trial.user_attrs["artifact_error"] == "RuntimeError: no figure today"

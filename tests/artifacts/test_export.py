@@ -3,14 +3,14 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.errors import UserError
 from mnist_hpo.artifacts.export import export_best, latest_export, load_export
 from mnist_hpo.tasks import make_task
 
 
 def test_export_load_round_trip(ae_cfg, tiny, storage, tmp_path):
-    S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     folder = export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
     assert latest_export(ae_cfg.name) == folder
     meta = json.loads((folder / "export.json").read_text())
@@ -27,7 +27,7 @@ def test_export_load_round_trip(ae_cfg, tiny, storage, tmp_path):
 
 
 def test_tampered_weights_are_refused(ae_cfg, tiny, storage):
-    S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     folder = export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
     weights = folder / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -14,7 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from mnist_hpo.hpo import journal
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
@@ -44,11 +45,11 @@ def test_a_folder_or_an_empty_path_is_refused(tmp_path, capsys):
 
 def test_a_half_written_last_line_is_cut_off_and_the_study_reads(tmp_path, ae_cfg, tiny, capsys):
     url = f"journal:{tmp_path / 'j' / 'ae.log'}"
-    S.run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
     path = journal.journal_path(url)
     whole = path.read_bytes()
     path.write_bytes(whole + b'{"op_code": 5, "worker_id": "x", "trial_id"')  # a write cut short by power loss
-    storage = S.open_storage(url)
+    storage = open_storage(url)
     assert path.read_bytes() == whole
     assert "half-written" in capsys.readouterr().err
     trials = optuna.load_study(study_name=ae_cfg.name, storage=storage).get_trials()
@@ -90,15 +91,15 @@ def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(back
 
     monkeypatch.setattr(AutoencoderTask, "fit", interrupted_second)
     with pytest.raises(KeyboardInterrupt):
-        S.run_study(ae_cfg, storage_url=url, data=tiny, progress=False)
-    trials = optuna.load_study(study_name=ae_cfg.name, storage=S.open_storage(url)).get_trials()
+        run_study(ae_cfg, storage_url=url, data=tiny, progress=False)
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=open_storage(url)).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
     cut, queued = trials[1], trials[2]
     assert queued.params == cut.params and queued.user_attrs["seed"] == cut.user_attrs["seed"]
     assert journal.OWNER not in queued.user_attrs
 
-    S.run_study(ae_cfg, storage_url=url, data=tiny, progress=False)  # resume: the queued trial runs first
-    trials = optuna.load_study(study_name=ae_cfg.name, storage=S.open_storage(url)).get_trials()
+    run_study(ae_cfg, storage_url=url, data=tiny, progress=False)  # resume: the queued trial runs first
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=open_storage(url)).get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == ae_cfg.trials
     assert trials[2].state == TrialState.COMPLETE and trials[2].params == cut.params
@@ -112,20 +113,20 @@ def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, mo
     seen_owner = []
 
     def interrupted(self, params, seeds, *, epochs, on_epoch=None):
-        study = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url))
+        study = optuna.load_study(study_name=cfg.name, storage=open_storage(url))
         seen_owner.extend(journal.OWNER in t.user_attrs for t in study.get_trials(states=(TrialState.RUNNING,)))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(AutoencoderTask, "fit_stacked", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        S.run_study(cfg, storage_url=url, data=tiny, progress=False)
+        run_study(cfg, storage_url=url, data=tiny, progress=False)
     assert seen_owner == [True, True]  # both trials of the stack were claimed while they trained
-    trials = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url)).get_trials()
+    trials = optuna.load_study(study_name=cfg.name, storage=open_storage(url)).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL] * 2 + [TrialState.WAITING] * 2
     assert [t.params for t in trials[2:]] == [t.params for t in trials[:2]]
 
     monkeypatch.setattr(AutoencoderTask, "fit_stacked", real)
-    S.run_study(cfg, storage_url=url, data=tiny, progress=False)
-    trials = optuna.load_study(study_name=cfg.name, storage=S.open_storage(url)).get_trials()
+    run_study(cfg, storage_url=url, data=tiny, progress=False)
+    trials = optuna.load_study(study_name=cfg.name, storage=open_storage(url)).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == cfg.trials
     assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE

@@ -20,13 +20,15 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from mnist_hpo.hpo import optuna_compat as C
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.samplers import TrialSeededRandomSampler
+from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.hpo.workers import fail_stale_trials
 from mnist_hpo.hpo.samplers import CoverGridSampler
 
 
 @pytest.fixture
 def rdb(tmp_path):
-    return S.open_storage(f"sqlite:///{tmp_path / 'compat.db'}", heartbeat_interval=1, grace_period=2)
+    return open_storage(f"sqlite:///{tmp_path / 'compat.db'}", heartbeat_interval=1, grace_period=2)
 
 
 def test_trial_ids_are_what_the_storage_keys_trials_by(rdb):
@@ -55,7 +57,7 @@ def test_stack_heartbeat_keeps_trials_alive_and_lets_them_go_stale(rdb):
     with C.StackHeartbeat(rdb, [C.trial_id(kept), C.trial_id(dropped)]) as beat:
         beat.discard(C.trial_id(dropped))
         time.sleep(3.5)  # past the grace period: only the trial still in the stack is alive
-        S.fail_stale_trials(study)
+        fail_stale_trials(study)
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
         assert states[kept.number] == TrialState.RUNNING and states[dropped.number] == TrialState.FAIL
     # A storage without heartbeats gets no thread.
@@ -104,7 +106,7 @@ DISTRIBUTIONS = [
 
 def test_seeded_random_draws_match_randomsampler():
     """Our draw equals RandomSampler's own with its generator swapped in (what the sampler used to do)."""
-    ours = S.TrialSeededRandomSampler(11)
+    ours = TrialSeededRandomSampler(11)
     for number in range(40):
         trial = types.SimpleNamespace(number=number)
         for i, dist in enumerate(DISTRIBUTIONS):

@@ -4,7 +4,15 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.identity import _jsonable_space, open_study
+
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.samplers import make_sampler
+
+from mnist_hpo.hpo.spaces import resolve_space
+
+from mnist_hpo.hpo.storage import best_trial, finished_trials, open_storage
 from mnist_hpo.train import loops as training
 from mnist_hpo.errors import UserError
 
@@ -12,7 +20,7 @@ from ..conftest import storage_snapshot as _snapshot
 
 
 def test_tiny_study_is_persisted(ae_cfg, tiny, storage):
-    study = S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     loaded = optuna.load_study(study_name=ae_cfg.name, storage=storage)
     trials = loaded.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
@@ -26,9 +34,9 @@ def test_tiny_study_is_persisted(ae_cfg, tiny, storage):
 
 
 def test_random_search_is_reproducible_per_trial(ae_cfg, tiny, storage, tmp_path):
-    a = S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    a = run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    b = S.run_study(ae_cfg, storage_url=other, data=tiny, progress=False)
+    b = run_study(ae_cfg, storage_url=other, data=tiny, progress=False)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert [t.value for t in a.trials] == pytest.approx([t.value for t in b.trials], rel=1e-5)
 
@@ -42,10 +50,10 @@ def test_a_callback_that_stops_the_study_ends_run_study(ae_cfg, tiny, storage):
         if len(seen) == 2:
             study.stop()
 
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_two])
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_two])
     assert seen == [0, 1] and len(study.trials) == 2
     # Run again without it: the study resumes and completes its 5 trials.
-    assert len(S.run_study(cfg, storage_url=storage, data=tiny, progress=False).trials) == 5
+    assert len(run_study(cfg, storage_url=storage, data=tiny, progress=False).trials) == 5
 
 
 def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, monkeypatch):
@@ -60,7 +68,7 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
 
     monkeypatch.setattr(training, "train_autoencoder_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=ae_cfg.name, storage=storage)
     # The interrupted trial is queued again with its parameters (tests/hpo/test_journal.py checks the seed).
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
@@ -68,21 +76,21 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
     first_value = study.trials[0].value
 
     monkeypatch.setattr(training, "train_autoencoder_epoch", real)
-    S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     states = [t.state for t in optuna.load_study(study_name=ae_cfg.name, storage=storage).trials]
     assert states.count(TrialState.COMPLETE) == 3 and states.count(TrialState.RUNNING) == 0
     assert len(states) == 4  # one interrupted + its retry + one new, the finished one kept
     assert optuna.load_study(study_name=ae_cfg.name, storage=storage).trials[0].value == first_value
 
     # A complete study runs nothing more.
-    S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     assert len(optuna.load_study(study_name=ae_cfg.name, storage=storage).trials) == 4
 
 
 def test_changed_epochs_refuse_to_mix(ae_cfg, tiny, storage):
-    S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     with pytest.raises(UserError, match=r"study.epochs: stored 1, now 2"):
-        S.run_study(ae_cfg.with_overrides(epochs=2), storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg.with_overrides(epochs=2), storage_url=storage, data=tiny, progress=False)
 
 
 def test_diverging_trial_is_pruned_never_best(ae_cfg, tiny, storage, monkeypatch):
@@ -96,11 +104,11 @@ def test_diverging_trial_is_pruned_never_best(ae_cfg, tiny, storage, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "train_autoencoder_epoch", sometimes_nan)
-    study = S.run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     first = study.trials[0]
     assert first.state == TrialState.PRUNED and "nan" in first.user_attrs["fail_reason"]
-    assert S.best_trial(study).number != 0
-    assert len(S.finished_trials(study)) == 3
+    assert best_trial(study).number != 0
+    assert len(finished_trials(study)) == 3
 
 
 def test_every_trial_failing_stops_with_a_clear_error(ae_cfg, tiny, storage, monkeypatch):
@@ -109,7 +117,7 @@ def test_every_trial_failing_stops_with_a_clear_error(ae_cfg, tiny, storage, mon
 
     monkeypatch.setattr(training, "train_autoencoder_epoch", broken)
     with pytest.raises(UserError, match="3 trials in a row failed.*RuntimeError: boom"):
-        S.run_study(ae_cfg.with_overrides(trials=10), storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg.with_overrides(trials=10), storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=ae_cfg.name, storage=storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
 
@@ -117,7 +125,7 @@ def test_every_trial_failing_stops_with_a_clear_error(ae_cfg, tiny, storage, mon
 def test_best_trial_needs_a_complete_trial(storage):
     study = optuna.create_study(storage=storage, study_name="empty")
     with pytest.raises(UserError, match="no complete trial"):
-        S.best_trial(study)
+        best_trial(study)
 
 
 @pytest.mark.parametrize("url,message", [
@@ -127,14 +135,14 @@ def test_best_trial_needs_a_complete_trial(storage):
 ])
 def test_bad_storage_urls(url, message):
     with pytest.raises(UserError, match=message):
-        S.open_storage(url)
+        open_storage(url)
 
 
 def test_not_a_database(tmp_path):
     bogus = tmp_path / "x.db"
     bogus.write_text("hello, I am not SQLite")
     with pytest.raises(UserError, match="is not a SQLite database"):
-        S.open_storage(f"sqlite:///{bogus}")
+        open_storage(f"sqlite:///{bogus}")
     assert bogus.read_text() == "hello, I am not SQLite"
 
 
@@ -151,8 +159,8 @@ def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
         sampler=SamplerConfig(sampler["type"], {k: v for k, v in sampler.items() if k != "type"}),
         pruner=PrunerConfig(pruner["type"], {k: v for k, v in pruner.items() if k != "type"}),
     )
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
-    assert len(S.finished_trials(study)) == 3
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    assert len(finished_trials(study)) == 3
     assert sampler["type"] in type(study.sampler).__name__.lower()
     assert type(study.pruner).__name__.lower().startswith(pruner["type"].replace("_", ""))
 
@@ -177,7 +185,7 @@ def _changed(cfg, **changes):
 
 
 def test_study_stores_its_identity(ae_cfg, storage):
-    study = S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    study = open_study(ae_cfg, open_storage(storage), dataset_checksum="abc")
     identity = optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs["identity"]
     assert identity["study.train_subset"] == 600 and identity["study.test_subset"] == 200
     assert identity["dataset.sha256"] == "abc" and identity["sampler.seed"] == ae_cfg.seed
@@ -207,34 +215,34 @@ def _resumes(ae_cfg):
 
 
 def test_resume_with_any_differing_setting_is_refused_and_stores_nothing(ae_cfg, storage):
-    S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    open_study(ae_cfg, open_storage(storage), dataset_checksum="abc")
     before = _snapshot(storage)
     for what, changes, expected in _resumes(ae_cfg):
         with pytest.raises(UserError) as e:
-            S.open_study(_changed(ae_cfg, **changes), S.open_storage(storage), dataset_checksum="abc")
+            open_study(_changed(ae_cfg, **changes), open_storage(storage), dataset_checksum="abc")
         assert expected in str(e.value) and "--study-name" in str(e.value), (what, str(e.value))
         assert "\n" not in str(e.value)
         assert _snapshot(storage) == before, what
     with pytest.raises(UserError, match='dataset.sha256: stored "abc", now "def"'):
-        S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="def")
+        open_study(ae_cfg, open_storage(storage), dataset_checksum="def")
     # Several differences are all named, in one line.
     with pytest.raises(UserError, match="study.batch_size: stored 128, now 64; study.seed: stored 2020, now 1"):
-        S.open_study(_changed(ae_cfg, batch_size=64, seed=1), S.open_storage(storage), dataset_checksum="abc")
+        open_study(_changed(ae_cfg, batch_size=64, seed=1), open_storage(storage), dataset_checksum="abc")
     assert _snapshot(storage) == before
 
 
 def test_resume_may_change_trials_device_and_batching(ae_cfg, storage):
-    S.open_study(ae_cfg, S.open_storage(storage), dataset_checksum="abc")
+    open_study(ae_cfg, open_storage(storage), dataset_checksum="abc")
     again = _changed(ae_cfg, trials=9, device="cpu", batch_trials=3, retrain=False)
-    assert S.open_study(again, S.open_storage(storage), dataset_checksum="abc").study_name == ae_cfg.name
+    assert open_study(again, open_storage(storage), dataset_checksum="abc").study_name == ae_cfg.name
 
 
 def test_a_resumed_study_refuses_a_worker_with_another_subset(ae_cfg, tiny, storage):
     """The issue's case, end to end: trials on 600 images, then a run asking for 500 adds none."""
-    S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     before = _snapshot(storage)
     with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
-        S.run_study(ae_cfg.with_overrides(trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg.with_overrides(trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
     assert _snapshot(storage) == before
 
 
@@ -246,12 +254,12 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
     del old_config["test_subset"]  # a setting an older version did not have
     study.set_user_attr("config", old_config)
     study.set_user_attr("space", optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs.get("space")
-                        or S._jsonable_space(S.resolve_space(ae_cfg.space, ae_cfg.seed)))
+                        or _jsonable_space(resolve_space(ae_cfg.space, ae_cfg.seed)))
     study.set_user_attr("model", "autoencoder")
     # No identity, no checksum, no test_subset recorded: not refused for what it lacks.
-    S.open_study(_changed(ae_cfg, test_subset=150), S.open_storage(storage), dataset_checksum="anything")
+    open_study(_changed(ae_cfg, test_subset=150), open_storage(storage), dataset_checksum="anything")
     with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
-        S.open_study(_changed(ae_cfg, train_subset=500), S.open_storage(storage), dataset_checksum="anything")
+        open_study(_changed(ae_cfg, train_subset=500), open_storage(storage), dataset_checksum="anything")
     assert "identity" not in optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs
 
 
@@ -264,18 +272,18 @@ def test_workers_started_together_propose_different_first_trials(ae_cfg, storage
     from mnist_hpo.hpo.spaces import suggest
 
     cfg = _changed(ae_cfg, sampler=SamplerConfig(kind, {"n_startup_trials": 2}))
-    resolved = S.resolve_space(cfg.space, cfg.seed)
-    S.open_study(cfg, S.open_storage(storage), dataset_checksum="abc")
+    resolved = resolve_space(cfg.space, cfg.seed)
+    open_study(cfg, open_storage(storage), dataset_checksum="abc")
     # Three workers open the study at the same moment: each sees no trial yet.
-    workers = [optuna.load_study(study_name=cfg.name, storage=S.open_storage(storage),
-                                 sampler=S.make_sampler(cfg, resolved)) for _ in range(3)]
+    workers = [optuna.load_study(study_name=cfg.name, storage=open_storage(storage),
+                                 sampler=make_sampler(cfg, resolved)) for _ in range(3)]
     first = [suggest(w.ask(), resolved) for w in workers]
     assert len({tuple(sorted(p.items())) for p in first}) == 3, first
 
     # Trial N's proposal depends on (seed, N) and the history only: a single worker elsewhere agrees.
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    S.open_study(cfg, S.open_storage(other), dataset_checksum="abc")
-    alone = optuna.load_study(study_name=cfg.name, storage=S.open_storage(other), sampler=S.make_sampler(cfg, resolved))
+    open_study(cfg, open_storage(other), dataset_checksum="abc")
+    alone = optuna.load_study(study_name=cfg.name, storage=open_storage(other), sampler=make_sampler(cfg, resolved))
     assert [suggest(alone.ask(), resolved) for _ in range(3)] == first
 
 PRUNERS = {
@@ -289,7 +297,7 @@ def _pruned_study(ae_cfg, tiny, storage, kind="successive_halving", trials=6):
     from mnist_hpo.config import PrunerConfig
 
     cfg = ae_cfg.with_overrides(epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
-    return cfg, S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    return cfg, run_study(cfg, storage_url=storage, data=tiny, progress=False)
 
 
 @pytest.mark.parametrize("kind", list(PRUNERS))
@@ -332,7 +340,7 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker given one core would
     try:
-        study = S.run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+        study = run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
     finally:
         torch.set_num_threads(threads)
     (t,) = study.get_trials()
@@ -352,7 +360,7 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
 
 
 def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
-    study = S.run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
+    study = run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
                         progress=False)
     assert [t.user_attrs["stacked"] for t in study.get_trials()] == [2, 2]
     code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
@@ -361,7 +369,7 @@ def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, c
 
 
 def test_rerun_exits_1_on_a_real_difference(ae_cfg, tiny, storage, capsys):
-    study = S.run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    study = run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     (t,) = study.get_trials()
     wrong = t.value * 1.5  # as if the stored value came from other data or another seed
     study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=wrong,

@@ -19,7 +19,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.storage import best_trial, open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.hpo.samplers import grid_coverage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
@@ -88,7 +90,7 @@ def wait_all(procs, timeout=240):
 
 
 def trials_of(name, storage):
-    return optuna.load_study(study_name=name, storage=S.open_storage(storage)).get_trials()
+    return optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
 
 
 @pytest.fixture(params=["sqlite", "journal", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -120,7 +122,7 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
     name = f"kill-{request.node.callspec.id}"
     study_file = tiny_study(tmp_path, name, trials=4, epochs=3, subset=400)
     victim = worker(study_file, backend, heartbeat=1, workers=2)
-    storage = S.open_storage(backend)
+    storage = open_storage(backend)
     deadline = time.time() + 180
     killed = None
     while time.time() < deadline and killed is None:
@@ -140,9 +142,9 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
     finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
 
     # Resume: another worker (here in-process) fails the stale trial, re-runs it and finishes the study.
-    monkeypatch.setattr(S, "HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
     assert main(["worker", str(study_file), "--storage", backend, "--quiet"]) == 0
-    after = {t.number: t for t in optuna.load_study(study_name=name, storage=S.open_storage(backend)).get_trials()}
+    after = {t.number: t for t in optuna.load_study(study_name=name, storage=open_storage(backend)).get_trials()}
     for n, t in finished_before.items():  # no finished trial lost or changed
         assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
         assert after[n].intermediate_values == t.intermediate_values
@@ -165,7 +167,7 @@ def test_grid_over_three_workers_covers_every_point(pg_url, tmp_path, capsys):
     study_file = tiny_study(tmp_path, name, trials=100, grid=True)  # trials above the grid size: the grid bounds it
     wait_all([worker(study_file, backend, workers=3) for _ in range(3)])
     trials = trials_of(name, backend)
-    coverage = grid_coverage(optuna.load_study(study_name=name, storage=S.open_storage(backend)))
+    coverage = grid_coverage(optuna.load_study(study_name=name, storage=open_storage(backend)))
     assert coverage.points == GRID_POINTS and coverage.covered == GRID_POINTS
     points = {(t.params["latent_dim"], t.params["optimizer"]) for t in trials if t.state == TrialState.COMPLETE}
     assert len(points) == GRID_POINTS
@@ -193,7 +195,7 @@ def test_failed_grid_point_is_run_again(tmp_path, storage, tiny, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(AutoencoderTask, "fit", first_raises)
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and failed[0].user_attrs["error"] == "RuntimeError: disk on fire"
     coverage = grid_coverage(study)
@@ -217,12 +219,12 @@ def test_non_finite_values_are_never_best(backend, tmp_path, tiny, monkeypatch, 
         return result
 
     monkeypatch.setattr(AutoencoderTask, "fit", sometimes_bad)
-    study = S.run_study(cfg, storage_url=backend, data=tiny, progress=False)
+    study = run_study(cfg, storage_url=backend, data=tiny, progress=False)
     states = [t.state for t in study.trials]
     assert states == [TrialState.PRUNED, TrialState.COMPLETE] * 3  # the study went on after each
     for t in study.trials[0::2]:
         assert t.user_attrs["fail_reason"].startswith("objective became")
-    best = S.best_trial(study)
+    best = best_trial(study)
     assert math.isfinite(best.value) and best.number in (1, 3, 5)
     assert study.best_trial.number == best.number  # Optuna's own choice agrees
     print(f"\nRELIABILITY nonfinite backend={request.node.callspec.id} trials=6 nan_inf_-inf=3 pruned=3 "
@@ -255,7 +257,7 @@ def test_stacked_workers_share_one_grid(backend, tmp_path, request):
     name = f"stacked-{request.node.callspec.id}"
     study_file = tiny_study(tmp_path, name, trials=100, epochs=3, subset=1200, grid=True)
     first = worker(study_file, backend, "--batch-trials", "4", workers=2)
-    storage = S.open_storage(backend)
+    storage = open_storage(backend)
     deadline, running = time.time() + 180, []
     while time.time() < deadline and len(running) < 4:
         time.sleep(0.2)
@@ -268,7 +270,7 @@ def test_stacked_workers_share_one_grid(backend, tmp_path, request):
     second = worker(study_file, backend, "--batch-trials", "4", workers=2)
     wait_all([first, second])
     trials = trials_of(name, backend)
-    coverage = grid_coverage(optuna.load_study(study_name=name, storage=S.open_storage(backend)))
+    coverage = grid_coverage(optuna.load_study(study_name=name, storage=open_storage(backend)))
     states = [t.state for t in trials]
     assert coverage.covered == GRID_POINTS and states.count(TrialState.RUNNING) == 0
     assert coverage.duplicates == 0 and len(trials) == GRID_POINTS

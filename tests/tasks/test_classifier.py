@@ -7,7 +7,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.samplers import make_sampler
 from mnist_hpo.train.classifier import encode, predict_logits
 from mnist_hpo.config import ParamSpec, load_study_config
 from mnist_hpo.errors import UserError
@@ -38,7 +40,7 @@ def ae_export(tmp_path_factory, mnist):
     )
     url = f"sqlite:///{root.parent / 'ae.db'}"
     data = mnist.subset(300, 100)
-    S.run_study(cfg, storage_url=url, data=data, progress=False)
+    run_study(cfg, storage_url=url, data=data, progress=False)
     return export_best(cfg.name, storage_url=url, data=data, out_root=root / "exports", progress=False)
 
 
@@ -68,7 +70,7 @@ def test_full_grid_has_216_distinct_points():
     assert len(grid["nh1"]) == 6 and all(50 <= v < 300 for v in grid["nh1"])
     points = set(itertools.product(*grid.values()))
     assert len(points) == 216 == cfg.trials
-    sampler = S.make_sampler(cfg, resolve_space(cfg.space, cfg.seed))
+    sampler = make_sampler(cfg, resolve_space(cfg.space, cfg.seed))
     assert len(set(sampler._all_grids)) == 216
 
 
@@ -110,7 +112,7 @@ def test_default_encoder_is_the_latest_ae_export_and_is_pinned(clf_cfg, ae_expor
         ClassifierTask(cfg, None)
     # run_study refuses before creating the study, so no study is left with unresolved options.
     with pytest.raises(UserError, match="model.encoder_export is not resolved"):
-        S.run_study(cfg, storage_url=storage, data=None, progress=False)
+        run_study(cfg, storage_url=storage, data=None, progress=False)
     assert optuna.study.get_all_study_names(storage) == []
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(ae_export.parents[2]))
     resolved = resolve_config(cfg, storage)
@@ -126,10 +128,10 @@ def test_default_encoder_is_the_latest_ae_export_and_is_pinned(clf_cfg, ae_expor
 
 def test_small_grid_completes_and_resumes_without_repeating(clf_cfg, tiny, storage):
     cfg = small_grid(resolve_config(clf_cfg, storage))
-    S.run_study(cfg.with_overrides(trials=5), storage_url=storage, data=tiny, progress=False)
+    run_study(cfg.with_overrides(trials=5), storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
     assert len(study.trials) == 5 and len(set(grid_points(study))) == 5
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
     grid = grid_space(resolve_space(SMALL_GRID, cfg.seed))
     expected = {tuple(sorted(zip(grid, combo))) for combo in itertools.product(*grid.values())}
@@ -137,7 +139,7 @@ def test_small_grid_completes_and_resumes_without_repeating(clf_cfg, tiny, stora
     assert len(study.trials) == 8 and len(points) == 8 and set(points) == expected
     for t in study.trials:
         assert 0 <= t.user_attrs["val_accuracy"][-1] <= 1
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)  # complete: nothing more
+    run_study(cfg, storage_url=storage, data=tiny, progress=False)  # complete: nothing more
     assert len(optuna.load_study(study_name=cfg.name, storage=storage).trials) == 8
     table = top_table(study)
     assert "Valid. loss (CE)" in table and "Valid. acc." in table and "Dropout p" in table
@@ -154,7 +156,7 @@ def test_a_point_that_always_fails_stops_the_run_after_the_rest_of_the_grid(clf_
 
     monkeypatch.setattr(ClassifierTask, "fit", crashes_for_one_point)
     with pytest.raises(UserError, match="3 trials in a row failed.*simulated crash"):
-        S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+        run_study(cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(set(grid_points(study))) == 7  # every other point done before the run gave up
@@ -163,7 +165,7 @@ def test_a_point_that_always_fails_stops_the_run_after_the_rest_of_the_grid(clf_
 
     monkeypatch.setattr(ClassifierTask, "fit", real)  # the cause fixed: the next run does only that point
     n_before = len(study.trials)
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
     assert len(study.trials) == n_before + 1
     assert study.trials[-1].params == failed[0].params and study.trials[-1].state == TrialState.COMPLETE
@@ -173,7 +175,7 @@ def test_a_point_that_always_fails_stops_the_run_after_the_rest_of_the_grid(clf_
 @pytest.mark.slow
 def test_classifier_export_round_trip(clf_cfg, tiny, storage):
     cfg = small_grid(resolve_config(clf_cfg, storage), trials=2)
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(cfg, storage_url=storage, data=tiny, progress=False)
     folder = export_best(cfg.name, storage_url=storage, data=tiny, progress=False)
     meta = json.loads((folder / "export.json").read_text())
     metrics = meta["metrics"]
@@ -195,8 +197,8 @@ def test_classifier_export_round_trip(clf_cfg, tiny, storage):
 def test_stacked_heads_cover_the_grid_and_match_one_at_a_time(clf_cfg, tiny, storage, tmp_path):
     base = small_grid(resolve_config(clf_cfg, storage))
     no_dropout = dataclasses.replace(base, space={**SMALL_GRID, "dropout": ParamSpec("dropout", "choices", (0.0,))})
-    stacked = S.run_study(no_dropout.with_overrides(batch_trials=4), storage_url=storage, data=tiny, progress=False)
-    single = S.run_study(no_dropout, storage_url=f"sqlite:///{tmp_path / 'single.db'}", data=tiny, progress=False)
+    stacked = run_study(no_dropout.with_overrides(batch_trials=4), storage_url=storage, data=tiny, progress=False)
+    single = run_study(no_dropout, storage_url=f"sqlite:///{tmp_path / 'single.db'}", data=tiny, progress=False)
     assert len(stacked.trials) == 4 and len(set(grid_points(stacked))) == 4
     by_point = {tuple(sorted(t.params.items())): t for t in single.trials}
     for t in stacked.trials:

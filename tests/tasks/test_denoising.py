@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.config import load_study_config
 from mnist_hpo.data.datasets import to_float
 from mnist_hpo.errors import UserError
@@ -60,7 +60,7 @@ def test_bad_noise_setting_is_one_user_error(dae_cfg, storage):
 @pytest.mark.slow
 def test_dae_study_export_round_trip_records_the_noise(dae_cfg, tiny, storage):
     cfg = with_options(dae_cfg, noise="salt_and_pepper", noise_amount=0.2)
-    S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(cfg, storage_url=storage, data=tiny, progress=False)
     folder = export_best(cfg.name, storage_url=storage, data=tiny, progress=False)
     meta = json.loads((folder / "export.json").read_text())
     assert meta["model"]["type"] == "denoising"
@@ -72,6 +72,6 @@ def test_dae_study_export_round_trip_records_the_noise(dae_cfg, tiny, storage):
 
 
 def test_changed_noise_refuses_to_mix(dae_cfg, tiny, storage):
-    S.run_study(dae_cfg, storage_url=storage, data=tiny, progress=False)
+    run_study(dae_cfg, storage_url=storage, data=tiny, progress=False)
     with pytest.raises(UserError, match=r'model.noise: stored "gaussian", now "mix"'):
-        S.run_study(with_options(dae_cfg, noise="mix"), storage_url=storage, data=tiny, progress=False)
+        run_study(with_options(dae_cfg, noise="mix"), storage_url=storage, data=tiny, progress=False)

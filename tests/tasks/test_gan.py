@@ -6,7 +6,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.storage import best_trial
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config, parse_study
 from mnist_hpo.errors import UserError
@@ -19,7 +21,7 @@ from ..conftest import ROOT
 
 @pytest.mark.slow
 def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, storage):
-    study = S.run_study(gan_cfg, storage_url=storage, data=mnist, progress=False)
+    study = run_study(gan_cfg, storage_url=storage, data=mnist, progress=False)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
@@ -29,7 +31,7 @@ def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, sto
         assert math.isfinite(t.value) and t.value > 0
         assert len(t.user_attrs["g_loss"]) == 2 and len(t.user_attrs["val_coverage_tv"]) == 2 and t.user_attrs["val_fid"][-1] == t.value
         assert len(t.user_attrs["train_loss"]) == 2  # discriminator loss per scored epoch
-    folder = export_trial(study, S.best_trial(study), data=mnist, progress=False)
+    folder = export_trial(study, best_trial(study), data=mnist, progress=False)
     model, meta = load_export(folder)
     assert isinstance(model, GAN) and meta["model"]["arch"]["arch"] == "mlp"
     assert meta["metrics"]["val_fid"] == study.best_value and meta["metrics"]["test_fid"] > 0
@@ -42,7 +44,7 @@ def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, sto
 def test_scored_epochs_follow_eval_every(gan_cfg, mnist, storage):
     cfg = dataclasses.replace(gan_cfg, model_options={**gan_cfg.model_options, "eval_every": 2})
     cfg = cfg.with_overrides(trials=1, epochs=3, train_subset=200)
-    study = S.run_study(cfg, storage_url=storage, data=mnist, progress=False)
+    study = run_study(cfg, storage_url=storage, data=mnist, progress=False)
     (t,) = study.get_trials()
     assert t.state == TrialState.COMPLETE and list(t.intermediate_values) == [1, 2]
     assert t.user_attrs["eval_epochs"] == [1, 2] and len(t.user_attrs["g_loss"]) == 3

@@ -3,7 +3,11 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.identity import open_study
+
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.train.stacked import StackedAutoencoders, TrialSpec, fit_stacked
 from mnist_hpo.errors import UserError
 from mnist_hpo.models import Autoencoder
@@ -60,12 +64,12 @@ def test_padding_stays_zero_and_pruned_trials_leave(tiny):
 
 def test_study_with_stacked_trials(ae_cfg, tiny, storage, tmp_path):
     cfg = ae_cfg.with_overrides(batch_trials=2, trials=3)
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False)
     trials = optuna.load_study(study_name=cfg.name, storage=storage).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert all(list(t.intermediate_values) == [0] and "seed" in t.user_attrs for t in trials)
     # The same parameters as the one-at-a-time random search (trial N draws from seed and N only).
-    other = S.run_study(ae_cfg, storage_url=f"sqlite:///{tmp_path / 'one.db'}", data=tiny, progress=False)
+    other = run_study(ae_cfg, storage_url=f"sqlite:///{tmp_path / 'one.db'}", data=tiny, progress=False)
     assert [t.params for t in study.trials] == [t.params for t in other.trials]
     assert [t.value for t in study.trials] == pytest.approx([t.value for t in other.trials], rel=1e-4)
 
@@ -84,11 +88,11 @@ def test_stacked_study_runs_callbacks_and_honours_stop_and_max_trials(ae_cfg, ti
         if len(seen) == 2:
             study.stop()  # as a callback of optimize() would: the stacked loop ends after this stack
 
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_first_stack])
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False, extra_callbacks=[stop_after_first_stack])
     assert seen == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE)]
     assert len(study.trials) == 2
     # A worker with a time slot (max_trials) runs only that many, even when the stack is larger.
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False, max_trials=1)
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False, max_trials=1)
     assert [t.number for t in study.trials] == [0, 1, 2]
 
 
@@ -98,7 +102,7 @@ def test_stack_beats_with_one_thread(ae_cfg, tiny, storage, monkeypatch):
 
     from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
-    monkeypatch.setattr(S, "HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
     before = set(threading.enumerate())
     during = []
     real = AutoencoderTask.fit_stacked
@@ -109,7 +113,7 @@ def test_stack_beats_with_one_thread(ae_cfg, tiny, storage, monkeypatch):
 
     monkeypatch.setattr(AutoencoderTask, "fit_stacked", counting)
     cfg = ae_cfg.with_overrides(batch_trials=4, trials=4)
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False)
     assert len(during) == 1 and len([n for n in during[0] if "heartbeat" in n.lower()]) == 1, during
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
 
@@ -121,12 +125,12 @@ def test_stacked_loop_waits_for_a_trial_running_elsewhere(ae_cfg, tiny, storage,
     """
     from mnist_hpo.hpo.optuna_compat import trial_id
 
-    monkeypatch.setattr(S, "HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
     cfg = ae_cfg.with_overrides(batch_trials=2, trials=2)
-    storage_obj = S.open_storage(storage)
-    elsewhere = S.open_study(cfg, storage_obj).ask()  # a worker that asked for a trial, beat once, then died
+    storage_obj = open_storage(storage)
+    elsewhere = open_study(cfg, storage_obj).ask()  # a worker that asked for a trial, beat once, then died
     storage_obj.record_heartbeat(trial_id(elsewhere))
-    study = S.run_study(cfg, storage_url=storage, data=tiny, progress=False)
+    study = run_study(cfg, storage_url=storage, data=tiny, progress=False)
     states = [t.state for t in study.trials]
     assert states.count(TrialState.RUNNING) == states.count(TrialState.WAITING) == 0
     assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1

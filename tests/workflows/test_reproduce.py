@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import study as S
+from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.workflows.reproduce import journal_url
 
@@ -27,7 +27,7 @@ def _reproduce(out, *extra):
 
 
 def _trials(out):
-    storage = S.open_storage(journal_url(out, "ae"))
+    storage = open_storage(journal_url(out, "ae"))
     return {t.number: t for t in optuna.load_study(study_name="ae", storage=storage).get_trials()}
 
 
