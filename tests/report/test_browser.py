@@ -14,7 +14,7 @@ import optuna
 import pytest
 from matplotlib.image import imread
 
-from mnist_hpo.report import build as R
+from mnist_hpo.report.build import build_report
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,7 +56,7 @@ def assert_not_blank(img: np.ndarray) -> None:
 def test_report_renders_in_chromium(ae_export, monkeypatch, tmp_path):
     storage_dir, url, _ = ae_export
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(storage_dir))
-    html_path, _ = R.build_report(url, out=tmp_path / "report.html")
+    html_path, _ = build_report(url, out=tmp_path / "report.html")
     img = screenshot(html_path.as_uri(), tmp_path / "report.png", size=(1280, 3000))
     assert_not_blank(img)
     dom = run_chromium(html_path.as_uri(), "--dump-dom")

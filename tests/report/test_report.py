@@ -2,7 +2,9 @@ import re
 
 import optuna
 
-from mnist_hpo.report import build as R
+from mnist_hpo.report.build import build_report
+from mnist_hpo.report.formatting import fmt
+from mnist_hpo.report.gather import export_figures
 from mnist_hpo.cli import main
 
 
@@ -26,7 +28,7 @@ def test_report_with_no_study_run(storage, tmp_path, capsys):
 def test_report_from_a_tiny_study(ae_export, monkeypatch, tmp_path):
     storage_dir, url, folder = ae_export
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(storage_dir))
-    html_path, md_path = R.build_report(url, out=tmp_path / "report.html")
+    html_path, md_path = build_report(url, out=tmp_path / "report.html")
     html, md = html_path.read_text(), md_path.read_text()
     study = optuna.load_study(study_name="ae", storage=url)
     best = study.best_trial
@@ -73,7 +75,7 @@ def test_figures_of_other_models_are_picked_up(tmp_path):
     (tmp_path / "confusion_matrix.png").write_bytes(b"x")
     (tmp_path / "loss.png").write_bytes(b"x")
     (tmp_path / "export.json").write_text("{}")
-    images = R.export_figures(tmp_path)
+    images = export_figures(tmp_path)
     assert [i.path.name for i in images] == ["loss.png", "confusion_matrix.png"]
     assert images[1].caption == "confusion matrix"
 
@@ -83,7 +85,7 @@ def test_report_on_real_classifier_and_gan_exports_and_a_gan_run(model_exports, 
 
     storage_dir, url, folders = model_exports
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(storage_dir))
-    html_path, md_path = R.build_report(url, out=tmp_path / "report.html")
+    html_path, md_path = build_report(url, out=tmp_path / "report.html")
     html, md = html_path.read_text(), md_path.read_text()
     clf = json.loads((folders["classifier"] / "export.json").read_text())
     gan = json.loads((folders["gan"] / "export.json").read_text())
@@ -91,16 +93,16 @@ def test_report_on_real_classifier_and_gan_exports_and_a_gan_run(model_exports, 
     clf_md = md.split("## 4 Autoencoder for classification")[1].split("## 5 GAN")[0]
     gan_md = md.split("## 5 GAN")[1].split("## Other studies")[0]
     # Section 4: the classifier export's test accuracy beside the report's, and its figures.
-    assert f"| test accuracy of the retrained best model | {R.fmt(clf['metrics']['test_accuracy'])} | 0.9485 |" in clf_md
+    assert f"| test accuracy of the retrained best model | {fmt(clf['metrics']['test_accuracy'])} | 0.9485 |" in clf_md
     assert "confusion_matrix.png" in clf_md and "loss.png" in clf_md
     # Section 5: the study-gan export's final D and G losses are read from its per-epoch history ...
-    assert f"| final discriminator loss | {R.fmt(gan['history']['d_loss'][-1])} | 0.81 |" in gan_md
-    assert f"| final generator loss | {R.fmt(gan['history']['g_loss'][-1])} | 1.2 |" in gan_md
+    assert f"| final discriminator loss | {fmt(gan['history']['d_loss'][-1])} | 0.81 |" in gan_md
+    assert f"| final generator loss | {fmt(gan['history']['g_loss'][-1])} | 1.2 |" in gan_md
     assert "not exported yet" not in gan_md
     # ... and the make gan run folder is read too: its final losses, scores, protocol and pictures.
     assert "### make gan run 'short': 3 epochs" in gan_md
-    assert f"| final discriminator loss | {R.fmt(run['final']['d_loss'])} | 0.81 |" in gan_md
-    assert f"- **Fréchet distance**: {R.fmt(run['final']['test_fid'])}" in gan_md
+    assert f"| final discriminator loss | {fmt(run['final']['d_loss'])} | 0.81 |" in gan_md
+    assert f"- **Fréchet distance**: {fmt(run['final']['test_fid'])}" in gan_md
     assert "every 2 epochs, on 200 generated images" in gan_md
     for name in ("losses.png", "first_vs_final.png"):
         assert f"gan/short/{name})" in gan_md
