@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, require_extra
 
 STUDIES_DIR = Path("studies")
 
@@ -380,6 +380,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     if not loopback and not args.allow_remote:
         raise UserError(f"--host {args.host} would expose the dashboard beyond this machine; "
                         "add --allow-remote if that is what you want")
+    require_extra("optuna_dashboard", "dashboard", "the dashboard")
     from optuna_dashboard import run_server
 
     from .hpo.storage import artifact_store, open_storage

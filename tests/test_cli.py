@@ -205,6 +205,22 @@ def test_export_with_changed_weights(capsys, tmp_path):
     assert "differs from the one recorded at export time" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("module, argv, extra", [
+    ("psycopg", ["list", "--storage", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"], "postgres"),
+    ("optuna_dashboard", ["dashboard"], "dashboard"),
+])
+def test_missing_optional_extra_is_one_line(capsys, storage, monkeypatch, module, argv, extra):
+    """Without an optional extra installed, the command that needs it says which one and how to install it."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    if "--storage" not in argv:
+        argv = [*argv, "--storage", storage]
+    code, _, err = run(capsys, *argv)
+    _assert_one_line(code, err, f"pip install 'mnist-hpo[{extra}]'")
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])
 def test_dashboard_beyond_loopback_needs_a_flag(capsys, storage, host):
     code, _, err = run(capsys, "dashboard", "--host", host, "--storage", storage)

@@ -24,7 +24,7 @@ import sqlalchemy
 import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import UserError
+from ..errors import UserError, require_extra
 from . import journal
 from .optuna_compat import optuna_table_names
 
@@ -162,6 +162,8 @@ def open_storage(
         # and let SQLAlchemy, not the sqlite3 module, open transactions (see _serialize_sqlite_writes).
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() == "psycopg":
+            require_extra("psycopg", "postgres", "PostgreSQL storage")
         engine_kwargs["pool_pre_ping"] = True
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
     else:
