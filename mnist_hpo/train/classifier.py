@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data.datasets import batches, to_float
-from .loops import History, OnEpoch, epoch_mean, run_epochs
+from .loops import History, OnEpoch, optimize_epoch, run_epochs
 
 
 def _as_input(x: torch.Tensor) -> torch.Tensor:
@@ -32,16 +32,8 @@ def train_classifier_epoch(
     generator: torch.Generator,
 ) -> float:
     """One pass in shuffled batches; returns the mean cross-entropy."""
-    model.train()
-    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
-    total = torch.zeros((), device=inputs.device)
-    for idx in batches(len(inputs), batch_size, shuffle=True, generator=generator):
-        loss = F.cross_entropy(model(_as_input(inputs[idx])), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(idx)
-    return epoch_mean(total, len(inputs))
+    return optimize_epoch(model, optimizer, lambda idx: F.cross_entropy(model(_as_input(inputs[idx])), labels[idx]),
+                          len(inputs), batch_size=batch_size, generator=generator, device=inputs.device)
 
 
 @torch.inference_mode()

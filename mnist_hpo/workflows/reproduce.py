@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..report.formatting import fmt_seconds
 
 # Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
 # a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).
@@ -268,8 +269,8 @@ def reproduce(opts: Options, log=print) -> None:
     if "gan" in opts.only:
         rows.append(("gan", _gan_seconds_left(opts)))
     known = [s for _, s in rows if math.isfinite(s)]
-    log(f"record {opts.out}: about {_hours(sum(known))} of training left here"
-        + "".join(f"\n  {name}: {_hours(s) if math.isfinite(s) else 'after the ae export'}" for name, s in rows)
+    log(f"record {opts.out}: about {fmt_seconds(sum(known))} of training left here"
+        + "".join(f"\n  {name}: {fmt_seconds(s) if math.isfinite(s) else 'after the ae export'}" for name, s in rows)
         + "\n(estimated from the record's own seconds per epoch where it has some)")
     order = [p for p in PARTS if p in opts.only]
     start = time.perf_counter()
@@ -282,7 +283,7 @@ def reproduce(opts: Options, log=print) -> None:
             for part in parts:
                 if part.part == name:
                     run_study_part(part, opts, log)
-    log(f"\nreproduce: {', '.join(order)} done in {_hours(time.perf_counter() - start)}")
+    log(f"\nreproduce: {', '.join(order)} done in {fmt_seconds(time.perf_counter() - start)}")
 
 
 def _gan_seconds_left(opts: Options) -> float:
@@ -305,13 +306,6 @@ def _gan_seconds_left(opts: Options) -> float:
             pass
     return max(0, cfg.epochs - done) * rate
 
-
-def _hours(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def add_arguments(p: argparse.ArgumentParser, positive) -> None:
