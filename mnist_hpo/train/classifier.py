@@ -59,9 +59,10 @@ def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, n_classes: i
 
 @torch.no_grad()
 def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
-    """The codes [N, latent] of uint8 ``images`` [N, 28, 28]."""
+    """The codes [N, latent] of uint8 ``images`` [N, 28, 28], on the encoder's device (the images may be elsewhere)."""
     encoder.eval()
-    parts = [encoder(to_float(images[idx])) for idx in batches(len(images), batch_size, shuffle=False)]
+    device = next(encoder.parameters()).device
+    parts = [encoder(to_float(images[idx].to(device))) for idx in batches(len(images), batch_size, shuffle=False)]
     # no_grad, not inference_mode: the codes are training data, and inference tensors cannot be.
     return torch.cat(parts) if parts else torch.empty(0, 0)
 

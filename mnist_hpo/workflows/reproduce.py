@@ -166,7 +166,8 @@ def _export_done(part: StudyPart, opts: Options) -> bool:
 
 
 def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
-    from ..cli import _print_space, _run_workers
+    from ..cli import _run_workers
+    from ..hpo.spaces import print_space
     from ..artifacts.export import export_trial
     from ..hpo.spaces import resolve_space
     from ..hpo.storage import best_trial, open_storage
@@ -180,7 +181,7 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
     if needs_trials(study, cfg) or _running(study):
         log(f"\n== {part.name}: {_finished(study)}/{cfg.trials} trials in the record, running the rest "
             f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
-        _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+        print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
             ns = argparse.Namespace(study=part.file, trials=opts.trials, epochs=opts.epochs, subset=opts.subset,
                                     batch_trials=None, study_name=part.name, storage=url, device=opts.device,
