@@ -8,22 +8,29 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability fashion reproduce
+.PHONY: worker reliability fashion reproduce syspkgs
+
+# The Debian packages the tests need: chromium (headless browser tests) and Fashion-MNIST as IDX files.
+SYSPKGS_MISSING ?= $(strip $(if $(wildcard /usr/bin/chromium),,chromium) \
+                   $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist))
+USER_ID ?= $(shell id -u)
+# $(call apt_install,PACKAGES): install them as root; otherwise stop with one line naming them and the command
+apt_install = $(if $(1),$(if $(filter-out 0,$(USER_ID)),$(error missing system packages: $(1); install them as root: sudo apt-get install -y $(1)),apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1)),true)
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,postgres,dashboard]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project (skipped when pyproject.toml is unchanged)
+setup: $(STAMP) ## create .venv and install the project with its extras at the tested versions (constraints.txt; skipped when unchanged)
 
-data: $(STAMP) ## fetch, check and cache MNIST under data/ (once; later runs load in <1 s)
+data: $(STAMP) ## fetch, check and cache MNIST under data/ and train the Fréchet-distance classifier (once, about a minute; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data browser fashion ## run the test suite (sets everything up on a fresh machine)
+test: data syspkgs ## run the test suite (sets everything up on a fresh machine; not root: says which system packages to install)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: data ## every protocol of the report at full size into results/ (journals, exports, GAN, report); resumes (ARGS="--only ae,dae")
@@ -43,11 +50,15 @@ explore: data ## latent space of the latest 'ae' export: Table 5, PCA/t-SNE 2-D/
 report: $(STAMP) ## the reproduction report from the database and exports: storage/report.html + report.md (ARGS=...)
 	$(PY) -m mnist_hpo report $(ARGS)
 
+syspkgs: ## install the Debian packages the tests need (chromium, dataset-fashion-mnist) when missing; not root: say how
+	@$(call apt_install,$(SYSPKGS_MISSING))
+
 browser: ## install Debian's chromium (headless browser tests) when it is missing
-	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@$(call apt_install,$(filter chromium,$(SYSPKGS_MISSING)))
 
 fashion: ## install Debian's dataset-fashion-mnist (Fashion-MNIST as IDX files) when it is missing
-	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist)
+	@$(call apt_install,$(filter dataset-fashion-mnist,$(SYSPKGS_MISSING)))
+
 gan: data ## the report's GAN: 400 epochs, losses plot, image grids + GIF, checkpoints (resumes), Fréchet distance (ARGS=--epochs N ...)
 	$(PY) -m mnist_hpo gan gan $(ARGS)
 
@@ -58,7 +69,7 @@ worker: data ## one more worker for a running study: make worker STUDY=ae STORAG
 
 reliability: data ## the multi-worker and fault tests (PostgreSQL, SQLite, journal), with the figures of RELIABILITY.md
 	@mkdir -p storage
-	@$(PY) -m pytest -q -s tests/test_workers.py tests/test_cli.py tests/test_data.py tests/test_journal.py tests/test_reproduce.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
+	@$(PY) -m pytest -q -s tests/hpo/test_workers.py tests/test_cli.py tests/data/test_datasets.py tests/hpo/test_journal.py tests/workflows/test_reproduce.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
 	  status=$$?; grep -E 'RELIABILITY|passed|failed|Error' storage/reliability.log; exit $$status
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/

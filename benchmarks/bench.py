@@ -16,7 +16,7 @@ Sections (all by default; pick with --only):
            Normalize; fraction of the compute floor of a whole training step (D real, D fake, G).
   workers  study throughput on this machine's cores: one process using every thread, against
            one single-threaded process per core side by side (what `--workers N` runs).
-  stacked  trials per minute training K autoencoders at once (mnist_hpo.batched) vs one at a time.
+  stacked  trials per minute training K autoencoders at once (mnist_hpo.train.stacked) vs one at a time.
   storage  Optuna's overhead per trial at N trials with a trivial objective: SQLite vs in-memory.
 Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage] [--reps 3] [--images 48000]
                                   [--storage-trials 1000]
@@ -39,15 +39,15 @@ import torch
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mnist_hpo.batched import TrialSpec, fit_stacked
-from mnist_hpo.classification import encode, train_classifier_epoch
-from mnist_hpo.data import load_dataset
-from mnist_hpo.gan_training import train_gan_epoch
+from mnist_hpo.train.stacked import TrialSpec, fit_stacked
+from mnist_hpo.train.classifier import encode, train_classifier_epoch
+from mnist_hpo.data.datasets import load_dataset
+from mnist_hpo.train.gan import train_gan_epoch
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.models.autoencoder import Encoder
 from mnist_hpo.models.classifier import Head
 from mnist_hpo.models.gan import GAN
-from mnist_hpo.training import make_optimizer, seed_everything, train_autoencoder_epoch
+from mnist_hpo.train.loops import make_optimizer, seed_everything, train_autoencoder_epoch
 
 BATCH = 256
 

@@ -27,9 +27,9 @@ import optuna
 import torch
 
 from mnist_hpo.config import load_study_config
-from mnist_hpo.data import load_dataset
-from mnist_hpo.machine import hardware
-from mnist_hpo.study import run_study
+from mnist_hpo.data.datasets import load_dataset
+from mnist_hpo.artifacts.hardware import hardware
+from mnist_hpo.hpo.run import run_study
 
 
 def epochs_until(study: optuna.Study, target: float) -> int | None:

@@ -1,7 +1,7 @@
 """Seconds per GAN epoch: one epoch on the first N training images (batch 256), scaled to 60k."""
 import sys, time, torch
-from mnist_hpo.data import load_dataset
-from mnist_hpo.gan_training import train_gan_epoch
+from mnist_hpo.data.datasets import load_dataset
+from mnist_hpo.train.gan import train_gan_epoch
 from mnist_hpo.models.gan import GAN
 from mnist_hpo.tasks.gan import GanTask
 torch.set_num_threads(2)

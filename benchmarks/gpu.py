@@ -1,8 +1,8 @@
 """The GPU benchmark to run once when a session is lent a GPU (the `device` tool), ~5 minutes.
 
 Prints: seconds per autoencoder epoch on 48k images (one trial, through the same
-training loop a one-at-a-time study uses: mnist_hpo.training), trials per minute
-one at a time and stacked (mnist_hpo.batched, K = 10 and 50), and the wall time of
+training loop a one-at-a-time study uses: mnist_hpo.train.loops), trials per minute
+one at a time and stacked (mnist_hpo.train.stacked, K = 10 and 50), and the wall time of
 the whole report protocol (50 trials x 50 epochs, studies/ae.toml) with
 batch_trials = 50 on a throwaway SQLite file.
 Usage: python benchmarks/gpu.py [--skip-study]
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
-from mnist_hpo.batched import TrialSpec, fit_stacked
+from mnist_hpo.train.stacked import TrialSpec, fit_stacked
 from mnist_hpo.config import load_study_config
-from mnist_hpo.data import load_dataset, split_indices
+from mnist_hpo.data.datasets import load_dataset, split_indices
 from mnist_hpo.models import Autoencoder
-from mnist_hpo.training import evaluate_autoencoder, make_optimizer, seed_everything, train_autoencoder_epoch
-from mnist_hpo.study import run_study, best_trial
+from mnist_hpo.train.loops import evaluate_autoencoder, make_optimizer, seed_everything, train_autoencoder_epoch
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.storage import best_trial
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ The public Python API::
 
 from .config import StudyConfig, load_study_config
 from .errors import UserError
-from .export import export_best, latest_export, load_export
-from .study import run_study
+from .artifacts.export import export_best, latest_export, load_export
+from .hpo.run import run_study
 
 __all__ = ["StudyConfig", "UserError", "export_best", "latest_export", "load_export", "load_study_config", "run_study"]
 __version__ = "0.1.0"

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, require_extra
 
 STUDIES_DIR = Path("studies")
 
@@ -124,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
 
     p = sub.add_parser("reproduce", help="every protocol of the report at full size, as a resumable record (results/)")
-    from .reproduce import add_arguments
+    from .workflows.reproduce import add_arguments
 
     add_arguments(p, _positive)
 
@@ -139,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_cfg(args: argparse.Namespace):
     from .config import load_study_config
 
-    from .export import resolve_config
+    from .artifacts.export import resolve_config
     from .tasks import check_device, device_source
 
     cfg = load_study_config(study_path(args.study))
@@ -152,8 +151,8 @@ def _load_cfg(args: argparse.Namespace):
 
 
 def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
-    from .study import run_study
-    from .tables import state_counts, top_table
+    from .hpo.run import run_study
+    from .report.tables import state_counts, top_table
 
     cfg = _load_cfg(args)
     progress = not args.quiet
@@ -161,11 +160,11 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     if workers > 1:
         study = _run_workers(args, cfg, workers)
     else:
-        from .spaces import resolve_space
+        from .hpo.spaces import print_space, resolve_space
 
         def print_space(study) -> None:
             if not worker:
-                _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+                print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
                           max_trials=getattr(args, "max_trials", None), on_open=print_space)
@@ -175,8 +174,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     print(top_table(study))
     if args.no_retrain or not cfg.retrain:
         return 0
-    from .export import export_trial, read_export_meta
-    from .study import best_trial
+    from .artifacts.export import export_trial, read_export_meta
+    from .hpo.storage import best_trial
 
     folder = export_trial(study, best_trial(study), cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
@@ -188,55 +187,18 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     return 0
 
 
-def _print_space(cfg, resolved) -> None:
-    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
-          f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
-    for name, values in resolved.items():
-        if isinstance(values, list):
-            print(f"  {name}: {values}")
-        else:  # a range, left to the sampler
-            print(f"  {name}: {values.kind} in [{values.low}, {values.high}]{' (log scale)' if values.log else ''}")
-
-
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
-    """Start ``workers`` worker processes on this machine and wait for them."""
-    from .study import load_data, load_existing_study, open_storage, open_study
+    """Start ``workers`` worker processes on this machine with this command's options, and wait for them."""
+    from .hpo.workers import spawn_workers
 
-    # Build the data cache and create the study once, before the workers race to (or refuse it once,
-    # if its settings differ).
-    checksum = load_data(cfg).checksum
-    open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
-    cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
-    for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
-                        ("--batch-trials", args.batch_trials), ("--seed", getattr(args, "seed", None)),
-                        ("--study-name", args.study_name), ("--storage", args.storage), ("--device", args.device)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
-    print(f"starting {workers} workers for study {cfg.name}")
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait()
-        raise
-    if any(codes):
-        from .study import needs_trials
-
-        study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
-        if not needs_trials(study, cfg):
-            # A killed worker's trial was failed and re-run by the others: the study is complete.
-            print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
-                  f"(exit codes {codes}); the others finished the study", file=sys.stderr)
-            return study
-        raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
-                        "finished trials are kept; run again to resume")
-    return load_existing_study(cfg.name, args.storage)
+    flags = {"--trials": args.trials, "--epochs": args.epochs, "--subset": args.subset,
+             "--batch-trials": args.batch_trials, "--seed": getattr(args, "seed", None),
+             "--study-name": args.study_name, "--device": args.device}
+    return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_best, read_export_meta
+    from .artifacts.export import export_best, read_export_meta
 
     folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet)
     meta = read_export_meta(folder)
@@ -246,10 +208,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .study import load_existing_study
-    from .tables import state_counts, top_table
+    from .hpo.storage import load_existing_study
+    from .report.tables import state_counts, top_table
 
-    from .grid import grid_coverage
+    from .hpo.samplers import grid_coverage
 
     study = load_existing_study(args.name, args.storage)
     print(f"study {args.name}: {state_counts(study)}")
@@ -261,7 +223,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from .rerun import rerun_trial
+    from .artifacts.rerun import rerun_trial
 
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
     print(r.describe())
@@ -271,7 +233,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_export
+    from .artifacts.verify import verify_export
 
     v = verify_export(args.path)
     for line in v.checks:
@@ -286,7 +248,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     import optuna
 
-    from .study import open_storage
+    from .hpo.storage import open_storage
 
     storage = open_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
@@ -301,7 +263,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     import optuna
 
-    from .study import load_existing_study, open_storage
+    from .hpo.storage import load_existing_study, open_storage
 
     load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     if not args.yes:
@@ -318,13 +280,13 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import time
 
-    from .data import load_dataset
+    from .data.datasets import load_dataset
 
     start = time.perf_counter()
     ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
     print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, "
           f"checksum {ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s")
-    from .quality import load_fidnet, prepare_fidnet
+    from .analysis.frechet import load_fidnet, prepare_fidnet
 
     _, judge = load_fidnet(ds.name, prepare_fidnet(ds).parent, dataset_checksum=ds.checksum)
     print(f"{ds.name} quality classifier: {judge['test_accuracy']:.2%} test accuracy")
@@ -333,8 +295,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_gan(args: argparse.Namespace) -> int:
     from .config import load_study_config
-    from .gan_run import run_gan
-    from .study import load_data, set_threads, storage_dir
+    from .workflows.gan_run import run_gan
+    from .data.datasets import load_data
+    from .hpo.run import set_threads
+    from .hpo.storage import storage_dir
     from .tasks.gan import single_point
 
     cfg = load_study_config(study_path(args.study))
@@ -363,7 +327,7 @@ def _cmd_gan(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import main as reproduce_main
+    from .workflows.reproduce import main as reproduce_main
 
     return reproduce_main(args)
 
@@ -376,9 +340,10 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     if not loopback and not args.allow_remote:
         raise UserError(f"--host {args.host} would expose the dashboard beyond this machine; "
                         "add --allow-remote if that is what you want")
+    require_extra("optuna_dashboard", "dashboard", "the dashboard")
     from optuna_dashboard import run_server
 
-    from .study import artifact_store, open_storage
+    from .hpo.storage import artifact_store, open_storage
 
     storage = open_storage(args.storage)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
@@ -387,7 +352,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from .explore import ExploreSettings, default_export, run_explore
+    from .analysis.explore import ExploreSettings, default_export, run_explore
 
     if args.tsne_iter < 250:
         raise UserError(f"--tsne-iter {args.tsne_iter}: scikit-learn's t-SNE needs at least 250 iterations")
@@ -403,7 +368,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report.build import build_report
 
     studies = {}
     for item in args.study:
@@ -447,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("study", "worker", "reproduce"):
         import optuna
 
-        from .study import set_threads
+        from .hpo.run import set_threads
 
         # Progress bars say what Optuna's per-trial INFO lines would; keep warnings.
         optuna.logging.set_verbosity(optuna.logging.WARNING)

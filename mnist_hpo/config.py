@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS
+from .data.datasets import DATASETS
 from .errors import UserError
 
 # Each model type's own options: name -> (accepted types, default, allowed values or None).
 MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] = {
     "autoencoder": {},
-    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/noise.py).
+    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/data/noise.py).
     "denoising": {
         "noise": ((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
         "noise_mean": ((int, float), 0.0, None),
@@ -159,7 +159,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
-    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.batched); see STACKABLE
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see STACKABLE
     model_options: dict = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
@@ -266,7 +266,7 @@ def check_config(cfg: StudyConfig) -> None:
 
 def _check_family(cfg: StudyConfig, c: _Checker) -> None:
     """Every model option and every value of the search space against the model family's rules."""
-    from .spaces import draw_list  # numpy only; spaces imports this module
+    from .hpo.spaces import draw_list  # numpy only; spaces imports this module
     from .tasks import task_class  # the tasks import this module: imported when first needed
 
     task = task_class(cfg.model)
@@ -366,6 +366,16 @@ STUDY_KEYS = {
 }
 
 
+def _kind_table(c: _Checker, doc: dict, name: str, kinds: dict, default: str, cls):
+    """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
+    t = c.table(doc, name)
+    kind = c.get(t, "type", (str,), name, default)
+    if kind not in kinds:
+        c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
+    c.unknown(t, {"type", *kinds[kind]}, name)
+    return cls(kind, {k: v for k, v in t.items() if k != "type"})
+
+
 def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = _Checker(source)
@@ -389,19 +399,8 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
             c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
         options[key] = value
 
-    sm = c.table(doc, "sampler")
-    stype = c.get(sm, "type", (str,), "sampler", "random")
-    if stype not in SAMPLERS:
-        c.fail("sampler.type", f"must be one of {', '.join(SAMPLERS)}, got {stype!r}")
-    c.unknown(sm, {"type", *SAMPLERS[stype]}, "sampler")
-    sampler = SamplerConfig(stype, {k: v for k, v in sm.items() if k != "type"})
-
-    pm = c.table(doc, "pruner")
-    ptype = c.get(pm, "type", (str,), "pruner", "none")
-    if ptype not in PRUNERS:
-        c.fail("pruner.type", f"must be one of {', '.join(PRUNERS)}, got {ptype!r}")
-    c.unknown(pm, {"type", *PRUNERS[ptype]}, "pruner")
-    pruner = PrunerConfig(ptype, {k: v for k, v in pm.items() if k != "type"})
+    sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
+    pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
     for key, value in [*sampler.options.items(), *pruner.options.items()]:
         if key == "multivariate":
             if not isinstance(value, bool):
@@ -411,7 +410,7 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
 
     space_doc = c.table(doc, "space")
     space = {name: _parse_param(c, name, t) for name, t in space_doc.items()}
-    if stype == "grid":
+    if sampler.type == "grid":
         for p in space.values():
             if p.kind in ("float", "int"):
                 c.fail(f"space.{p.name}", "is a range; a grid sampler needs choices or a draw")

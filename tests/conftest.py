@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnist_hpo.config import load_study_config
-from mnist_hpo.data import load_dataset
+from mnist_hpo.data.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def storage_snapshot(url: str) -> dict:
     """Everything a refused command must leave as it was: every study's attributes and trials."""
     import optuna
 
-    from mnist_hpo.study import open_storage
+    from mnist_hpo.hpo.storage import open_storage
 
     s = open_storage(url)
     return {
@@ -63,9 +63,9 @@ def ae_export(tmp_path_factory, tiny):
 
     Yields (storage dir, storage URL, export folder); tests that read it set MNIST_HPO_STORAGE_DIR themselves.
     """
-    from mnist_hpo import study as S
-    from mnist_hpo.explore import ExploreSettings, run_explore
-    from mnist_hpo.export import export_best
+    from mnist_hpo.hpo.run import run_study
+    from mnist_hpo.analysis.explore import ExploreSettings, run_explore
+    from mnist_hpo.artifacts.export import export_best
 
     root = tmp_path_factory.mktemp("ae-export")
     url = f"sqlite:///{root / 'storage' / 'mnist_hpo.db'}"
@@ -73,7 +73,7 @@ def ae_export(tmp_path_factory, tiny):
         name="ae", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root / "storage"))
-        S.run_study(cfg, storage_url=url, data=tiny, progress=False)
+        run_study(cfg, storage_url=url, data=tiny, progress=False)
         folder = export_best("ae", storage_url=url, data=tiny, progress=False)
         run_explore(folder, ExploreSettings(points=200, tsne_points=120, tsne_iter=250), data=tiny, log=lambda *a: None)
     return root / "storage", url, folder
@@ -82,7 +82,7 @@ def ae_export(tmp_path_factory, tiny):
 @pytest.fixture(scope="session")
 def fidnet(mnist):
     """The cached quality classifier under data/ (trained once by `make data`, on first use otherwise)."""
-    from mnist_hpo.quality import load_fidnet, prepare_fidnet
+    from mnist_hpo.analysis.frechet import load_fidnet, prepare_fidnet
 
     prepare_fidnet(mnist, ROOT / "data")
     return load_fidnet("mnist", ROOT / "data", dataset_checksum=mnist.checksum)[0]
@@ -148,10 +148,10 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     """
     import dataclasses
 
-    from mnist_hpo import study as S
+    from mnist_hpo.hpo.run import run_study
     from mnist_hpo.config import ParamSpec
-    from mnist_hpo.export import export_best, resolve_config
-    from mnist_hpo.gan_run import run_gan
+    from mnist_hpo.artifacts.export import export_best, resolve_config
+    from mnist_hpo.workflows.gan_run import run_gan
     from mnist_hpo.tasks.gan import GanTask, single_point
 
     root = tmp_path_factory.mktemp("model-exports") / "storage"
@@ -163,7 +163,7 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root))
         mp.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
         dae = load_study_config(ROOT / "studies" / "dae.toml").with_overrides(trials=1, **small)
-        S.run_study(dae, storage_url=url, data=tiny, progress=False)
+        run_study(dae, storage_url=url, data=tiny, progress=False)
         folders["denoising"] = export_best("dae", storage_url=url, data=tiny, progress=False)
 
         clf = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(trials=2, **small)
@@ -173,13 +173,13 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
         clf = dataclasses.replace(clf, space=space,
                                   model_options={**clf.model_options, "encoder_export": str(ae_export[2])})
         clf = resolve_config(clf, url)
-        S.run_study(clf, storage_url=url, data=tiny, progress=False)
+        run_study(clf, storage_url=url, data=tiny, progress=False)
         folders["classifier"] = export_best("clf", storage_url=url, data=tiny, progress=False)
 
         gan = load_study_config(ROOT / "studies" / "gan-search.toml").with_overrides(
             trials=1, epochs=2, train_subset=400, test_subset=300)
         gan = dataclasses.replace(gan, model_options={**gan.model_options, **gan_options})
-        S.run_study(gan, storage_url=url, data=mnist, progress=False)
+        run_study(gan, storage_url=url, data=mnist, progress=False)
         folders["gan"] = export_best("gan-search", storage_url=url, data=mnist, progress=False)
 
         report_gan = load_study_config(ROOT / "studies" / "gan.toml").with_overrides(train_subset=300, test_subset=300)

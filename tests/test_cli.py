@@ -185,8 +185,8 @@ def test_export_without_a_complete_trial(capsys, storage):
 def test_export_with_changed_weights(capsys, tmp_path):
     from safetensors.torch import save_file
 
-    from mnist_hpo.data import sha256_file
-    from mnist_hpo.export import EXPORT_FORMAT
+    from mnist_hpo.data.datasets import sha256_file
+    from mnist_hpo.artifacts.export import EXPORT_FORMAT
     from mnist_hpo.models import Autoencoder
 
     folder = tmp_path / "trial-0"
@@ -203,6 +203,22 @@ def test_export_with_changed_weights(capsys, tmp_path):
     # The check failed (exit 1), it is no usage mistake (exit 2): one line, both checksums.
     assert code == 1 and err.count("\n") == 1 and err.startswith("mnist-hpo: verify failed: "), err
     assert "differs from the one recorded at export time" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module, argv, extra", [
+    ("psycopg", ["list", "--storage", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"], "postgres"),
+    ("optuna_dashboard", ["dashboard"], "dashboard"),
+])
+def test_missing_optional_extra_is_one_line(capsys, storage, monkeypatch, module, argv, extra):
+    """Without an optional extra installed, the command that needs it says which one and how to install it."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    if "--storage" not in argv:
+        argv = [*argv, "--storage", storage]
+    code, _, err = run(capsys, *argv)
+    _assert_one_line(code, err, f"pip install 'mnist-hpo[{extra}]'")
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])
@@ -274,7 +290,9 @@ def _storage_files(root):
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 
-    from mnist_hpo import study as S
+    from mnist_hpo.hpo.identity import open_study
+
+    from mnist_hpo.hpo.storage import open_storage
     from mnist_hpo.config import load_study_config
 
     from .conftest import storage_snapshot
@@ -287,7 +305,7 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     _keeper(storage)
     if case.startswith("resume"):  # the study as the first run made it, with --subset 2000 --epochs 1
         cfg = load_study_config(original).with_overrides(name="resumed", train_subset=2000, trials=2, epochs=1)
-        S.open_study(cfg, S.open_storage(storage))
+        open_study(cfg, open_storage(storage))
     count = [f.split("=")[1] for f in flags if f.startswith("cuda-count=")]
     flags = tuple(f for f in flags if not f.startswith("cuda-count="))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(count))  # the same on a machine with GPUs

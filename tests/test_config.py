@@ -145,7 +145,7 @@ def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
     import dataclasses
 
     from mnist_hpo.config import ParamSpec
-    from mnist_hpo.study import run_study
+    from mnist_hpo.hpo.run import run_study
 
     cfg = load_study_config(ROOT / "studies" / "ae.toml")
     bad = dataclasses.replace(cfg, space={**cfg.space, "lr": ParamSpec("lr", "choices", choices=(-1.0,))})

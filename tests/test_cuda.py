@@ -14,9 +14,9 @@ import json
 import pytest
 import torch
 
-from mnist_hpo import study as S
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.config import load_study_config
-from mnist_hpo.export import export_best, load_export
+from mnist_hpo.artifacts.export import export_best, load_export
 
 from .conftest import ROOT
 
@@ -34,7 +34,7 @@ def tiny_cfg(study: str, name: str, **options):
 
 
 def study_and_export(cfg, storage, data):
-    study = S.run_study(cfg, storage_url=storage, data=data, progress=False)
+    study = run_study(cfg, storage_url=storage, data=data, progress=False)
     assert sum(t.state.name == "COMPLETE" for t in study.trials) >= 1, [t.user_attrs for t in study.trials]
     assert study.user_attrs["hardware"]  # the run recorded its device
     folder = export_best(cfg.name, storage_url=storage, data=data, progress=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import StudyConfig
-from ..data import Dataset
+from ..data.datasets import Dataset
 from .autoencoder import AutoencoderTask
 from .base import FitResult, Task, check_device, device_source, pick_device
 from .classifier import ClassifierTask

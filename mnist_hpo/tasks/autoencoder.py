@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import Rule
 from ..models import Autoencoder
-from ..training import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
+from ..train.loops import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
 
 
@@ -60,7 +60,7 @@ class AutoencoderTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..batched import TrialSpec, fit_stacked
+        from ..train.stacked import TrialSpec, fit_stacked
 
         specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
                            float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..config import Rule, StudyConfig
-from ..data import Dataset, split_indices
+from ..data.datasets import Dataset, split_indices
 from ..errors import UserError
 
 OnEpoch = Callable[[int, float, float], None]
@@ -114,7 +114,7 @@ class Task:
         raise NotImplementedError
 
     def fit_stacked(self, params: list[dict], seeds: list[int], *, epochs: int, on_epoch=None) -> list[dict]:
-        """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.batched`).
+        """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.train.stacked`).
 
         ``on_epoch(i, epoch, train_loss, val_loss) -> bool`` (False drops trial i). Returns
         one history per trial, with ``"error"`` set where the loss became non-finite.

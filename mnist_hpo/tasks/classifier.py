@@ -24,12 +24,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..classification import confusion_matrix, encode, fit_classifier, predict_logits
+from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
 from ..config import Rule
-from ..data import sha256_file
+from ..data.datasets import sha256_file
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
-from ..training import OPTIMIZERS, make_optimizer, seed_everything
+from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
@@ -112,7 +112,7 @@ class ClassifierTask(Task):
     def check_resolved(cls, cfg) -> None:
         if not cfg.model_options.get("encoder_export"):
             raise UserError(f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
-                            "from Python call mnist_hpo.export.resolve_config(cfg) first")
+                            "from Python call mnist_hpo.artifacts.export.resolve_config(cfg) first")
 
     def __init__(self, cfg, data) -> None:
         self.check_resolved(cfg)
@@ -188,7 +188,7 @@ class ClassifierTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..batched import HeadSpec, fit_stacked_heads
+        from ..train.stacked import HeadSpec, fit_stacked_heads
 
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")
@@ -217,7 +217,7 @@ class ClassifierTask(Task):
         }
 
     def write_files(self, model, metrics, folder) -> list[str]:
-        from ..figures import confusion_figure
+        from ..report.figures import confusion_figure
 
         name = "confusion_matrix.png"
         confusion_figure(metrics["confusion_matrix"], metrics["test_accuracy"], folder / name)

@@ -10,15 +10,14 @@ clean one; ``test_mse_clean`` is the same model fed clean images, for reference.
 
 from __future__ import annotations
 
-import zlib
 
-import numpy as np
 
 from ..config import Rule
 from ..errors import UserError
-from ..noise import Noise, fixed_noisy_copy
-from ..training import evaluate_autoencoder
+from ..data.noise import Noise, fixed_noisy_copy
+from ..train.loops import evaluate_autoencoder
 from .autoencoder import AutoencoderTask
+from ..train.seeds import derive_seed
 
 
 def noise_from_options(options: dict, source: str = "model") -> Noise:
@@ -36,14 +35,14 @@ def noise_from_options(options: dict, source: str = "model") -> Noise:
 
 
 def _seed(study_seed: int, purpose: str) -> int:
-    return int(np.random.SeedSequence([study_seed, zlib.crc32(purpose.encode())]).generate_state(1)[0])
+    return derive_seed(study_seed, purpose)
 
 
 class DenoisingTask(AutoencoderTask):
     model_type = "denoising"
     direction = "minimize"
     metric = "val_mse"
-    # The noise options' ranges, as mnist_hpo.noise.Noise checks them (its kinds are checked by MODEL_OPTIONS).
+    # The noise options' ranges, as mnist_hpo.data.noise.Noise checks them (its kinds are checked by MODEL_OPTIONS).
     option_rules = {
         "noise_mean": Rule("float"),
         "noise_std": Rule("float", low=0, low_open=True),

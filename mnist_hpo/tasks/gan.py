@@ -21,10 +21,10 @@ from torch import nn
 
 from ..config import Rule, check_config
 from ..errors import UserError
-from ..gan_training import GanHistory, fit_gan
+from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN
-from ..quality import Scorer, load_fidnet
-from ..training import seed_everything
+from ..analysis.frechet import Scorer, load_fidnet
+from ..train.loops import seed_everything
 from .base import FitResult, OnEpoch, Task
 
 REPORT_PARAMS = {"lr_d": 5e-4, "lr_g": 2e-4, "dropout": 0.3, "slope": 0.2, "batch_size": 256}
@@ -141,7 +141,7 @@ EVALUATED = {"fid": "Fréchet distance (lower is better)", "coverage_tv": "class
 
 def single_point(cfg) -> dict:
     """The one configuration a GAN study file names (each parameter one value), for ``mnist-hpo gan``."""
-    from ..spaces import resolve_space
+    from ..hpo.spaces import resolve_space
 
     params = {}
     for name, values in resolve_space(cfg.space, cfg.seed).items():

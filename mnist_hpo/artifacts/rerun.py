@@ -1,0 +1,165 @@
+"""Re-run one stored trial as it ran, and compare the metric it reported with the new one.
+
+A trial's seed is derived from the study seed and the trial number and stored as the
+trial's user attribute ``seed`` (a retried trial inherits it). The objective also stores
+the conditions that change the last digits of a loss (``threads``: torch's thread count,
+``device``, ``stacked``: the size of the stack it trained in, 0 = alone; see
+``objective.record_conditions``). Like is compared with like:
+
+* a COMPLETE trial is trained for the study's epochs and its objective compared;
+* a PRUNED trial is trained up to the epoch it last reported (the same run, stopped
+  where the pruner stopped it) and that epoch's value compared with its last
+  intermediate value, not with a full-length run;
+* the rerun uses the stored thread count; a stacked trial is trained through the
+  stacked path (a stack of one).
+
+On a CPU, alone (or in a stack of one), with the stored thread count, training is
+bit-reproducible, so the values must be identical. Otherwise (a stack of several, whose
+padding and shared batched kernels round differently; a CUDA device; a trial stored
+before these conditions were recorded) they must agree within :data:`UNLIKE_REL_TOL`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..data.datasets import Dataset
+from ..errors import UserError
+from .export import study_config
+from ..data.datasets import load_data
+from ..hpo.storage import load_existing_study
+from ..tasks import make_task
+from ..train.loops import NonFiniteLoss
+
+# When the rerun cannot reproduce the original arithmetic exactly: 1 % of the stored value.
+# Rounding differences grow over the epochs but stay well below this (0.01 % after 2 epochs
+# for stacked against alone, tests/train/test_stacked.py); another seed or other parameters do not.
+UNLIKE_REL_TOL = 1e-2
+
+
+@dataclass(frozen=True)
+class Rerun:
+    trial: int
+    seed: int
+    metric: str  # e.g. val_mse
+    compared: str  # which value: "after epoch 3 of 3" / "at epoch 2, where it was pruned"
+    conditions: str  # how the rerun was trained
+    stored: float
+    value: float | None  # None: the rerun diverged first
+    tolerance: float = 0.0  # relative; 0 = must be identical
+    diverged: str = ""
+
+    @property
+    def identical(self) -> bool:
+        return self.value == self.stored or (self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
+
+    @property
+    def holds(self) -> bool:
+        if self.value is None:
+            return False
+        return self.identical or (self.tolerance > 0 and abs(self.value - self.stored) <= self.tolerance * abs(self.stored))
+
+    def verdict(self) -> str:
+        if self.value is None:
+            return f"the rerun diverged before that epoch ({self.diverged})"
+        if self.identical:
+            return "identical"
+        diff = abs(self.value - self.stored)
+        bound = "exact match expected" if not self.tolerance else f"tolerance {self.tolerance:.0%} of the stored value"
+        return f"{'within' if self.holds else 'DIFFERS, beyond'} {bound}: differs by {diff:.3g}"
+
+    def describe(self) -> str:
+        rerun = "diverged" if self.value is None else f"{self.value:.6g}"
+        return (f"trial {self.trial} (seed {self.seed}), {self.metric} {self.compared}: stored {self.stored:.6g}, "
+                f"rerun {rerun} ({self.verdict()}); rerun {self.conditions}")
+
+    def difference(self) -> str:
+        rerun = "diverged" if self.value is None else f"{self.value:.6g}"
+        return f"trial {self.trial} {self.metric} {self.compared}: stored {self.stored:.6g}, rerun {rerun}: {self.verdict()}"
+
+
+class _Stop(Exception):
+    """Raised from the epoch callback once the epoch to compare has been reported."""
+
+
+def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None, data: Dataset | None = None) -> Rerun:
+    """Train trial ``number`` of ``study_name`` again as it ran; the stored and the new value."""
+    import optuna
+
+    study = load_existing_study(study_name, storage_url)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    trial = trials[0] if trials else None
+    state = trial.state if trial else None
+    usable = trial is not None and "seed" in trial.user_attrs and (
+        (state == optuna.trial.TrialState.COMPLETE and trial.value is not None)
+        or (state == optuna.trial.TrialState.PRUNED and trial.intermediate_values))
+    if not usable:
+        raise UserError(f"study {study_name!r} has no finished trial {number} with a value and a seed "
+                        f"(a complete trial, or a pruned one that reported a value); "
+                        f"'mnist-hpo show {study_name}' lists its trials")
+    cfg = study_config(study)
+    task = make_task(cfg, data if data is not None else load_data(cfg))
+    seed = int(trial.user_attrs["seed"])
+    attrs = trial.user_attrs
+    if state == optuna.trial.TrialState.PRUNED:
+        stop = max(trial.intermediate_values)
+        stored = float(trial.intermediate_values[stop])
+        compared = f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
+    else:
+        stop = None
+        stored = float(trial.value)
+        compared = f"after epoch {cfg.epochs} of {cfg.epochs}"
+
+    recorded = "threads" in attrs
+    threads = int(attrs["threads"]) if recorded else torch.get_num_threads()
+    stacked = int(attrs.get("stacked", 0)) if recorded else (cfg.batch_trials if cfg.batch_trials > 1 else 0)
+    unlike = []
+    if not recorded:
+        unlike.append("the trial's thread count and device were not recorded")
+    if stacked > 1:
+        unlike.append(f"it trained in a stack of {stacked}")
+    if task.device.type != "cpu":
+        unlike.append(f"{task.device.type} kernels are not bit-reproducible")
+    elif recorded and attrs.get("device", "cpu") != "cpu":
+        unlike.append(f"it trained on {attrs['device']}")
+    path = "through the stacked path (a stack of one)" if stacked else "alone"
+    conditions = f"{path} with {threads} torch thread{'s' if threads != 1 else ''} on {task.device.type}" + (
+        f", compared within a tolerance because {'; '.join(unlike)}" if unlike else ", compared exactly")
+
+    reported: dict[int, float] = {}
+    value: float | None = None
+    diverged = ""
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        if stacked:
+            def on_stacked_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
+                reported[epoch] = val_loss
+                return stop is None or epoch < stop
+
+            (history,) = task.fit_stacked([trial.params], [seed], epochs=cfg.epochs, on_epoch=on_stacked_epoch)
+            if "error" in history:
+                diverged = history["error"]
+            else:
+                value = reported[stop] if stop is not None else float(history["val_loss"][-1])
+        else:
+            def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+                reported[epoch] = val_loss
+                if stop is not None and epoch >= stop:
+                    raise _Stop
+
+            try:
+                value = float(task.fit(trial.params, seed=seed, epochs=cfg.epochs, full=False, on_epoch=on_epoch).value)
+            except _Stop:
+                value = float(reported[stop])
+    except NonFiniteLoss as e:
+        diverged = str(e)
+    finally:
+        torch.set_num_threads(saved_threads)
+    if stop is not None and value is not None and stop not in reported:
+        value, diverged = None, f"it never reported epoch {stop + 1}"
+    return Rerun(trial.number, seed, task.metric, compared, conditions, stored, value,
+                 UNLIKE_REL_TOL if unlike else 0.0, diverged)

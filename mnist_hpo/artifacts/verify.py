@@ -1,0 +1,169 @@
+"""``mnist-hpo verify``: check an export against what it records, and say what differs.
+
+Three checks, in order; the first that fails ends the verification:
+
+1. the weights file against the sha256 recorded at export time;
+2. the dataset the export was tested on (its recorded content checksum) against the
+   data here, which the test metrics are recomputed on;
+3. every test metric the task computes, recomputed from the weights and compared
+   with the recorded one within :data:`REL_TOL` (see :func:`compare_metric`).
+
+The GAN's test metrics come from generated samples, but the noise they are drawn
+from is seeded (``tasks.gan.SCORE_SEED``), so the recomputation draws the same
+samples and is comparable like every other metric.
+
+A folder that is not an export at all is a user error (``UserError``); a check that
+does not hold is a :class:`Verification` with ``failure`` set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import StudyConfig
+from ..data.datasets import Dataset, sha256_file
+from ..errors import UserError
+from .export import load_export, read_export_meta
+
+# A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
+# device gives identical numbers, another device (a GPU export verified on a CPU) or
+# another thread count changes the last digits of a sum, never 0.1 %.
+REL_TOL = 1e-3
+# Metrics that count test images (accuracy, class histogram, confusion matrix) change in
+# steps of one image when a borderline prediction flips on another device: up to 0.1 % of
+# the images may flip (at least one step is always allowed).
+FLIP_TOL = 1e-3
+
+
+@dataclass
+class Verification:
+    folder: str
+    checks: list[str] = field(default_factory=list)  # what was compared and held, one line each
+    failure: str = ""  # the first check that did not hold: what differs, both values
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
+
+
+def _counted(name: str) -> bool:
+    return any(word in name for word in ("accuracy", "histogram", "coverage", "confusion"))
+
+
+def compare_metric(name: str, recorded, recomputed, n_images: int) -> str | None:
+    """``None`` when ``recomputed`` matches ``recorded`` within the tolerance, else why not (one phrase).
+
+    Continuous metrics (MSE, cross-entropy, Fréchet distance): within ``REL_TOL`` of the
+    recorded value. Metrics counted over ``n_images`` images: within ``REL_TOL`` or
+    ``FLIP_TOL`` of the images (as a fraction, or as counts for the confusion matrix).
+    """
+    if isinstance(recomputed, list):
+        if not isinstance(recorded, list) or _shape(recorded) != _shape(recomputed):
+            return f"recorded {_short(recorded)}, recomputed a list of shape {_shape(recomputed)}"
+        flat_a, flat_b = _flat(recorded), _flat(recomputed)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat_a):
+            return f"recorded {_short(recorded)} holds non-numbers"
+        if "confusion" in name:  # counts: images moved between cells (each move changes two cells)
+            moved = sum(abs(a - b) for a, b in zip(flat_a, flat_b)) / 2
+            allowed = max(1.0, FLIP_TOL * n_images)
+            return None if moved <= allowed else \
+                f"recorded and recomputed matrices differ by {moved:g} images (tolerance {allowed:g})"
+        for i, (a, b) in enumerate(zip(flat_a, flat_b)):
+            why = _compare_number(name, a, b, n_images)
+            if why:
+                return f"entry {i}: {why}"
+        return None
+    if isinstance(recorded, bool) or not isinstance(recorded, (int, float)):
+        return f"recorded {_short(recorded)}, recomputed {recomputed:.6g}"
+    return _compare_number(name, float(recorded), float(recomputed), n_images)
+
+
+def _compare_number(name: str, recorded: float, recomputed: float, n_images: int) -> str | None:
+    if math.isnan(recorded) or math.isnan(recomputed):
+        same = math.isnan(recorded) and math.isnan(recomputed)
+        return None if same else f"recorded {recorded:.6g}, recomputed {recomputed:.6g}"
+    allowed = REL_TOL * abs(recorded)
+    if _counted(name) and n_images:
+        allowed = max(allowed, FLIP_TOL, 1.0 / n_images)
+    diff = abs(recomputed - recorded)
+    if diff <= allowed:
+        return None
+    rel = f" ({diff / abs(recorded):.3g}x the recorded value)" if recorded else ""
+    return (f"recorded {recorded:.6g}, recomputed {recomputed:.6g}: they differ by {diff:.3g}{rel}, "
+            f"tolerance {allowed:.3g}")
+
+
+def _shape(v) -> tuple:
+    return (len(v), *_shape(v[0])) if isinstance(v, list) and v else ((0,) if isinstance(v, list) else ())
+
+
+def _flat(v) -> list:
+    return [x for item in v for x in _flat(item)] if isinstance(v, list) else [v]
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return f"a {'x'.join(map(str, _shape(v)))} list"
+    return str(v)
+
+
+def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verification:
+    """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on."""
+    from ..data.datasets import load_data
+    from ..tasks import make_task
+
+    meta = read_export_meta(path)  # not an export: UserError
+    folder = Path(meta["_folder"])
+    v = Verification(str(folder))
+    try:
+        weights = folder / meta["weights"]["file"]
+        recorded_sha = meta["weights"]["sha256"]
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{folder / 'export.json'} records no weights file and sha256 ({e}); "
+                        "export the study again") from None
+    if not weights.exists():
+        v.failure = f"{weights} is missing (export.json records sha256 {recorded_sha[:16]}…)"
+        return v
+    sha = sha256_file(weights)
+    if sha != recorded_sha:
+        v.failure = f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time {recorded_sha[:16]}…"
+        return v
+    v.checks.append(f"{weights.name} matches its recorded sha256 {sha[:16]}…")
+    try:
+        recorded_data = meta["dataset"]["checksum"]
+        recorded_metrics = meta["metrics"]
+        cfg = StudyConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
+                        "export the study again") from None
+
+    data = data if data is not None else load_data(cfg)
+    if data.checksum != recorded_data:
+        v.failure = (f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "
+                     f"on {recorded_data[:16]}…")
+        return v
+    v.checks.append(f"dataset {data.name} matches the recorded checksum {recorded_data[:16]}…")
+
+    model, _ = load_export(folder)
+    task = make_task(cfg, data)
+    recomputed = task.test(model.to(task.device))
+    n_images = len(task.data.test_images)
+    for name, value in recomputed.items():
+        if name not in recorded_metrics:
+            v.failure = f"{name}: recomputed {_fmt(value)}, but export.json records no {name}"
+            return v
+        why = compare_metric(name, recorded_metrics[name], value, n_images)
+        if why:
+            v.failure = f"{name} on {n_images} test images: {why}"
+            return v
+        v.checks.append(f"{name}: recorded {_fmt(recorded_metrics[name])}, recomputed {_fmt(value)}")
+    return v

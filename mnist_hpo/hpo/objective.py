@@ -1,0 +1,192 @@
+"""The Optuna objective, the same for every model family.
+
+Suggest parameters from the study's declared space, train through the task,
+report the validation metric each epoch, prune when told. A diverging trial ends
+as pruned with its reason stored; it is never chosen as best.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import optuna
+from tqdm.auto import tqdm
+
+from .spaces import Resolved, suggest
+from ..tasks import FitResult, Task
+from ..train.loops import NonFiniteLoss
+from ..train.seeds import derive_seed
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """A trial's seed, derived from the study seed and the trial number (stable across machines)."""
+    return derive_seed(study_seed, trial_number)
+
+
+def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> None:
+    """Store what a rerun must reproduce besides the seed: torch's thread count, the device, the stack size.
+
+    ``stacked``: the number of trials trained together (``run_stacked_trials``), 0 = alone.
+
+    The thread count changes how sums are split, so the last digits of a loss; a rerun
+    uses the stored one to compare exactly (see :mod:`mnist_hpo.artifacts.rerun`).
+    """
+    import torch
+
+    trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("device", task.device.type)
+    trial.set_user_attr("stacked", stacked)
+
+
+def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
+                   after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
+    """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure)."""
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, resolved)
+        # A retried trial inherits its original's user attributes, so it reuses the same seed.
+        seed = trial.user_attrs.get("seed")
+        if seed is None:
+            seed = trial_seed(task.cfg.seed, trial.number)
+            trial.set_user_attr("seed", seed)
+        record_conditions(trial, task)
+        train_curve: list[float] = []
+        bar = tqdm(total=epochs, desc=f"trial {trial.number}", unit="epoch", leave=False, disable=not progress)
+
+        def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+            train_curve.append(train_loss)
+            trial.set_user_attr("train_loss", train_curve)
+            trial.report(val_loss, epoch)
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+        try:
+            result = task.fit(params, seed=seed, epochs=epochs, full=False, on_epoch=on_epoch)
+        except NonFiniteLoss as e:
+            trial.set_user_attr("fail_reason", str(e))
+            raise optuna.TrialPruned(str(e)) from None
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:
+            # Optuna does not store why a trial failed; keep it with the trial for 'show' and the dashboard.
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            bar.close()
+        for key, values in result.history.items():
+            if key not in ("train_loss", "val_loss"):
+                trial.set_user_attr(key, values)
+        if not math.isfinite(result.value):
+            # Optuna would store inf as a COMPLETE value (and NaN as FAIL without a reason); neither may be best.
+            trial.set_user_attr("fail_reason", f"objective became {result.value}")
+            raise optuna.TrialPruned(f"objective became {result.value}")
+        if after_fit is not None:
+            after_fit(trial, result)
+        return float(result.value)
+
+    return objective
+
+
+def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, epochs: int, k: int,
+                       storage: optuna.storages.BaseStorage, progress: bool = True,
+                       started: list[int] | None = None, claim: Callable | None = None) -> list[int]:
+    """Ask Optuna for ``k`` trials, train them together (``task.fit_stacked``), tell each its result.
+
+    Returns the numbers of the trials it ran. ``storage`` is the study's storage (the one
+    it was opened with): one heartbeat thread beats there for the whole stack.
+
+    Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and
+    pruning decision; a pruned or diverged trial leaves the stack, the others go on.
+    A trial that another worker failed meanwhile (its heartbeats stalled, so it was
+    retried elsewhere) also leaves the stack; the others go on.
+
+    ``started``, if given, receives the trials' numbers as soon as they exist (so the caller
+    can queue them again after Ctrl-C); ``claim(trials)``, if given, is a context manager held
+    while they train (the journal storage's stand-in for heartbeats). Ctrl-C fails the stack's
+    trials without an ``error``: they were cut off, not broken.
+    """
+    import contextlib
+    import sys
+    import warnings
+
+    from .optuna_compat import StackHeartbeat, trial_id
+
+    with warnings.catch_warnings():
+        # ask() warns that heartbeats are meant for optimize(); the stack's heartbeat runs below.
+        warnings.simplefilter("ignore", UserWarning)
+        trials = [study.ask() for _ in range(k)]
+    if started is not None:
+        started.extend(t.number for t in trials)
+    params, seeds, told = [], [], set()
+    for trial in trials:
+        params.append(suggest(trial, resolved))
+        seed = trial.user_attrs.get("seed")
+        if seed is None:
+            seed = trial_seed(task.cfg.seed, trial.number)
+            trial.set_user_attr("seed", seed)
+        seeds.append(seed)
+        record_conditions(trial, task, stacked=k)
+    bar = tqdm(total=epochs, desc=f"trials {trials[0].number}-{trials[-1].number}", unit="epoch", leave=False,
+               disable=not progress)
+    curves: list[list[float]] = [[] for _ in trials]
+
+    def taken_over(i: int) -> None:
+        told.add(i)
+        heartbeat.discard(trial_id(trials[i]))
+        print(f"mnist-hpo: trial {trials[i].number} missed its heartbeats and was failed by another worker "
+              "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+
+    def on_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
+        trial = trials[i]
+        if i == max(set(range(len(trials))) - told):
+            bar.update(1)
+        curves[i].append(train_loss)
+        try:
+            trial.set_user_attr("train_loss", curves[i])
+            trial.report(val_loss, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                told.add(i)
+                heartbeat.discard(trial_id(trial))
+                return False
+        except optuna.exceptions.UpdateFinishedTrialError:
+            taken_over(i)
+            return False
+        return True
+
+    with contextlib.ExitStack() as hold:
+        heartbeat = hold.enter_context(StackHeartbeat(storage, [trial_id(t) for t in trials]))
+        if claim is not None:
+            hold.enter_context(claim(trials))
+        try:
+            histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
+        except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
+            for i, trial in enumerate(trials):
+                if i not in told:
+                    try:
+                        if not isinstance(e, KeyboardInterrupt):
+                            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        pass  # already failed by another worker
+            raise
+        finally:
+            bar.close()
+        for i, (trial, history) in enumerate(zip(trials, histories)):
+            if i in told:
+                continue
+            try:
+                if "error" in history:
+                    trial.set_user_attr("fail_reason", history["error"])
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                else:
+                    for key, values in history.items():
+                        if key not in ("train_loss", "val_loss"):
+                            trial.set_user_attr(key, values)
+                    study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                taken_over(i)
+    return [t.number for t in trials]

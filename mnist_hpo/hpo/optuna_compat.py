@@ -1,0 +1,92 @@
+"""The few places where this project needs more of Optuna than its public API offers.
+
+Everything else goes through Optuna's public API. What is here reads or calls private
+names, so a new Optuna release may break it; ``tests/hpo/test_optuna_compat.py`` checks each
+one against the installed Optuna (that the names exist and behave as used here), so such
+a change fails that test loudly instead of a study misbehaving at run time.
+
+* A trial's storage id (``Trial._trial_id``, ``FrozenTrial._trial_id``): Optuna has no
+  public accessor; heartbeats and system attributes are keyed by it.
+* A sampler writing a trial's system attributes in ``before_trial`` (``Study._storage``):
+  Optuna's own ``GridSampler`` does the same; a sampler is given the study, not its storage.
+* Heartbeats for trials run outside ``Study.optimize`` (``RDBStorage.record_heartbeat``,
+  a method of Optuna's internal ``BaseHeartbeat`` mixin, documented as not for users).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable
+
+import optuna
+from optuna.trial import FrozenTrial
+
+__all__ = ["trial_id", "set_trial_system_attr", "StackHeartbeat", "optuna_table_names"]
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of ``trial`` (unique across studies, unlike ``trial.number``)."""
+    return trial._trial_id
+
+
+def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:
+    """Store a system attribute on ``trial`` from a sampler's ``before_trial`` (as ``GridSampler`` does)."""
+    study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+class StackHeartbeat:
+    """One thread that beats for several running trials (a stack trained together).
+
+    ``optimize`` starts one heartbeat thread per trial; a stack of trials shares one here.
+    A trial leaves the set with :meth:`discard` once it is told its result. A storage without
+    heartbeats (``heartbeat_interval`` unset) gets no thread at all.
+    """
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: Iterable[int]) -> None:
+        self._storage = storage
+        self._ids = set(trial_ids)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        interval = storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+        self._interval = interval
+        self._thread = threading.Thread(target=self._beat, name="mnist-hpo-heartbeat", daemon=True) if interval else None
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def _beat(self) -> None:
+        while True:
+            with self._lock:
+                ids = sorted(self._ids)
+            for tid in ids:
+                self._storage.record_heartbeat(tid)
+            if self._stop.wait(timeout=self._interval):
+                return
+
+    def __enter__(self) -> "StackHeartbeat":
+        if self._thread is not None:
+            with self._lock:
+                ids = sorted(self._ids)
+            for tid in ids:  # the first beat before training starts, as optimize() does
+                self._storage.record_heartbeat(tid)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+
+@functools.lru_cache(maxsize=1)
+def optuna_table_names() -> frozenset[str]:
+    """The tables Optuna's RDB storage creates (public API: an in-memory storage, inspected)."""
+    import sqlalchemy
+
+    storage = optuna.storages.RDBStorage("sqlite:///:memory:")
+    try:
+        return frozenset(sqlalchemy.inspect(storage.engine).get_table_names())
+    finally:
+        storage.engine.dispose()

@@ -1,0 +1,247 @@
+"""Running a study: the one-trial-at-a-time loop and the stacked loop (``batch_trials`` > 1).
+
+Workers share nothing but storage (:mod:`mnist_hpo.hpo.storage`); how many trials to start,
+stale trials and failures in a row are :mod:`mnist_hpo.hpo.workers`' business.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+from tqdm.auto import tqdm
+
+from ..config import StudyConfig, check_config
+from ..data.datasets import Dataset
+from . import journal
+from . import storage as settings  # looked up at call time: tests shorten the heartbeat
+from .identity import open_study
+from .storage import attach_files, finished_trials, open_storage
+from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
+from ..data.datasets import load_data
+from ..artifacts.hardware import hardware
+from .objective import make_objective, run_stacked_trials
+from .spaces import resolve_space
+from ..tasks import check_device, device_source, make_task, task_class
+
+
+def _attach_reconstruction(task):
+    """An objective ``after_fit`` hook: attach the trial's reconstructions of fixed validation images."""
+    from ..analysis import recon  # matplotlib: imported only by processes that run trials
+
+    def after_fit(trial: optuna.Trial, result) -> None:
+        if not recon.reconstructs(result.model):
+            return
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = recon.reconstruction_png(
+                    recon.validation_images(task), [(f"trial {trial.number}", result.model)],
+                    Path(tmp) / f"reconstruction-trial-{trial.number}.png",
+                    corrupt=recon.task_corruption(task), title=f"trial {trial.number}: validation images")
+                attach_files(trial, [path])
+        except Exception as e:  # a figure is not worth losing a trained trial for
+            trial.set_user_attr("artifact_error", f"{type(e).__name__}: {e}")
+
+    return after_fit
+
+
+
+def set_threads(workers: int) -> int:
+    """Split the machine's cores among the workers so that workers × threads does not oversubscribe them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(1, workers))
+    torch.set_num_threads(threads)
+    return threads
+
+
+
+def run_study(
+    cfg: StudyConfig,
+    *,
+    storage_url: str | None = None,
+    data: Dataset | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    max_trials: int | None = None,
+    extra_callbacks: list[Callable] | None = None,
+    on_open: Callable[[optuna.Study], None] | None = None,
+) -> optuna.Study:
+    """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
+
+    Only missing trials are run, and any number of these calls (workers) may share
+    one storage. When the target is reached, a worker waits for the trials still
+    running elsewhere: those of live workers end normally, those of dead workers
+    miss their heartbeats, are marked FAIL and re-run here with the same parameters
+    and seed. So when this returns, no trial of the study is RUNNING.
+
+    ``on_open(study)`` is called once the study is created or its settings are found to
+    match (the command line prints the search space then, not before a refusal).
+
+    ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
+    worker returns as soon as it has run them. ``extra_callbacks`` are called as
+    ``optimize`` calls its callbacks, after each trial; one that calls ``study.stop()``
+    ends this call (not only the current ``optimize``).
+
+    Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
+    trial failed; finished trials are in storage.
+    """
+    # Everything that can be refused is, before the study is created or changed.
+    check_config(cfg)  # a config built in Python is checked as a study file is
+    task_class(cfg.model).check_resolved(cfg)  # not created with unresolved options
+    check_device(cfg.device, device_source(cfg, None))
+    data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
+    storage = open_storage(storage_url)
+    study = open_study(cfg, storage, dataset_checksum=data.checksum)
+    if on_open is not None:
+        on_open(study)
+    fail_stale_trials(study)
+    if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        return study
+    if workers:
+        set_threads(workers)
+    task = make_task(cfg, data)
+    objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
+                               after_fit=_attach_reconstruction(task))
+
+    bar = tqdm(total=cfg.trials, initial=len(finished_trials(study)), desc=f"study {cfg.name}", unit="trial",
+               disable=not progress)
+
+    def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        bar.n = len(finished_trials(study))
+        best = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if best:
+            bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}")
+        bar.refresh()
+
+    study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
+    guard = FailureGuard(MAX_CONSECUTIVE_FAILURES)
+    if cfg.batch_trials > 1:
+        return _run_stacked(cfg, study, task, bar, progress, storage=storage, guard=guard,
+                            callbacks=[on_trial, guard, *(extra_callbacks or [])], max_trials=max_trials)
+    ran = [0]
+
+    def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
+        ran[0] += 1
+        if not needs_trials(study, cfg) or (max_trials and ran[0] >= max_trials):
+            study.stop()
+
+    current: dict = {}
+
+    uses_journal = isinstance(storage, optuna.storages.JournalStorage)
+
+    def tracked(trial: optuna.Trial) -> float:
+        current.update(number=trial.number)
+        if not uses_journal:
+            return objective(trial)
+        with journal.keep_alive(trial, interval=settings.HEARTBEAT_INTERVAL):  # the journal's stand-in for heartbeats
+            return objective(trial)
+
+    asked_to_stop = [False]
+
+    def user_callback(callback: Callable) -> Callable:
+        def call(study: optuna.Study, trial: FrozenTrial) -> None:
+            view = _StudyView(study)
+            callback(view, trial)
+            if view.stopped:
+                asked_to_stop[0] = True
+                study.stop()
+        return call
+
+    callbacks = [on_trial, guard, *map(user_callback, extra_callbacks or []), stop_when_done]
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        while not (max_trials and ran[0] >= max_trials) and not asked_to_stop[0]:
+            fail_stale_trials(study)
+            if needs_trials(study, cfg):
+                try:
+                    study.optimize(tracked, n_trials=None, callbacks=callbacks, catch=(Exception,),
+                                   gc_after_trial=False)
+                except (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError):
+                    if not taken_over(study, current):
+                        raise
+                    print(f"mnist-hpo: trial {current['number']} missed its heartbeats and was failed by another "
+                          "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+                    continue
+                except KeyboardInterrupt:
+                    requeue_interrupted(study, [current["number"]] if "number" in current else [])
+                    raise
+                guard.raise_if_tripped()
+            elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(min(settings.HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
+            else:
+                break
+        return study
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        bar.close()
+
+
+class _StudyView:
+    """The study as ``run_study``'s callbacks see it: ``stop()`` ends ``run_study``, not one ``optimize``.
+
+    ``run_study`` calls ``optimize`` in a loop (workers wait for each other's trials), and the
+    stacked loop asks for and tells trials itself, where ``optuna.Study.stop`` does not work;
+    so a callback's ``stop()`` is recorded here and honoured by both. Everything else is the study's.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study, self.stopped = study, False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+
+def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: bool, *,
+                 storage: optuna.storages.BaseStorage, guard: FailureGuard, callbacks: list[Callable],
+                 max_trials: int | None) -> optuna.Study:
+    """The study loop when ``batch_trials`` > 1: ask for up to that many trials at a time, train them together.
+
+    The same rules as the single-trial loop in :func:`run_study`: a stack holds only the
+    trials the shared target still lacks (:func:`trials_wanted`, which for a grid counts
+    the points neither covered nor being run), queued retries first; once nothing is
+    lacking, the worker waits for trials running elsewhere (or their retries) instead of
+    returning while they run. After each stack, the callbacks see each of its trials as
+    ``optimize`` would show them.
+    """
+    resolved = resolve_space(cfg.space, cfg.seed)
+    view, ran = _StudyView(study), 0
+    claim = (lambda trials: journal.keep_alive(trials, interval=settings.HEARTBEAT_INTERVAL)) \
+        if isinstance(storage, optuna.storages.JournalStorage) else None
+    try:
+        while not view.stopped and not (max_trials and ran >= max_trials):
+            fail_stale_trials(study)
+            k = min(cfg.batch_trials, trials_wanted(study, cfg), (max_trials - ran) if max_trials else cfg.batch_trials)
+            if k > 0:
+                started: list[int] = []
+                try:
+                    numbers = run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=k, storage=storage,
+                                                 progress=progress, started=started, claim=claim)
+                except KeyboardInterrupt:
+                    requeue_interrupted(study, started)
+                    raise
+                ran += len(numbers)
+                for trial in study.get_trials(deepcopy=False):
+                    if trial.number in numbers:
+                        for callback in callbacks:
+                            callback(view, trial)
+                guard.raise_if_tripped()
+                bar.n = len(finished_trials(study))
+                bar.refresh()
+            elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(min(settings.HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
+            else:
+                break
+    finally:
+        bar.close()
+    return study

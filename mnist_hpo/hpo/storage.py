@@ -1,0 +1,221 @@
+"""Where studies are stored: paths, the database URL, opening RDB or journal storage, loading a stored study.
+
+This is the only module that knows where storage is. One SQLite database under
+``storage/`` holds all the project's studies (one dashboard shows them all);
+``MNIST_HPO_STORAGE`` or ``--storage`` points at another URL, e.g. PostgreSQL for
+several machines. Storage is Optuna's RDB storage with heartbeats, so a worker
+that dies mid-trial leaves a trial that the next worker marks failed and re-runs
+with the same parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+import sqlalchemy.exc
+from optuna.trial import FrozenTrial, TrialState
+
+from ..errors import UserError, require_extra
+from . import journal
+from .optuna_compat import optuna_table_names
+
+
+def storage_dir() -> Path:
+    return Path(os.environ.get("MNIST_HPO_STORAGE_DIR", "storage"))
+
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A worker's heartbeat every HEARTBEAT_INTERVAL seconds; a trial that misses GRACE_BEATS of them
+# counts as dead (its worker was killed or lost), is marked FAIL and re-run up to MAX_RETRY times.
+# Tests set MNIST_HPO_HEARTBEAT=1 to see that happen within seconds.
+HEARTBEAT_INTERVAL = int(os.environ.get("MNIST_HPO_HEARTBEAT", "20"))
+GRACE_BEATS = 3
+MAX_RETRY = 3
+OPEN_ATTEMPTS = 5
+SQLITE_BUSY_TIMEOUT = 60  # seconds a worker waits for another's write to SQLite
+
+
+def default_storage_url() -> str:
+    return os.environ.get("MNIST_HPO_STORAGE") or f"sqlite:///{storage_dir() / 'mnist_hpo.db'}"
+
+
+def exports_dir() -> Path:
+    return storage_dir() / "exports"
+
+
+# --- artifacts (figures attached to trials; optuna-dashboard shows them) ----------------
+
+def artifacts_dir() -> Path:
+    return storage_dir() / "artifacts"
+
+
+def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
+    """Files attached to trials live on this machine's disk, next to the database."""
+    artifacts_dir().mkdir(parents=True, exist_ok=True)
+    return optuna.artifacts.FileSystemArtifactStore(artifacts_dir())
+
+
+def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
+    """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids."""
+    store = artifact_store()
+    ids = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in map(Path, files):
+            if rename is not None:
+                f = Path(shutil.copy(f, Path(tmp) / rename(f)))
+            ids.append(optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=target))
+    return ids
+
+
+
+def _check_sqlite_path(url: sqlalchemy.engine.URL) -> None:
+    if not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the storage folder {folder} ({e.strerror}); choose a writable --storage path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"storage {path} is not writable; fix its permissions or choose another --storage path")
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise UserError(f"{path} is not a SQLite database; point --storage at an Optuna database or a new file")
+
+
+def _refuse_foreign_database(url: sqlalchemy.engine.URL, engine_kwargs: dict) -> None:
+    """Optuna adds its tables to whatever database it is given; refuse one that already holds others."""
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    foreign = sorted(tables - optuna_table_names())
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UserError(
+            f"{url.render_as_string(hide_password=True)} is not an Optuna database (it holds other tables: {shown}); "
+            "point --storage at an Optuna database or a new one"
+        )
+
+
+def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
+    """Begin every SQLite transaction with BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe).
+
+    The sqlite3 module opens a transaction only at the first write, so Optuna's
+    read-then-write steps are not atomic between processes: two workers can both see
+    a queued retry as WAITING and both run it, and a reader upgrading to a writer can
+    get "database is locked" at once, without waiting. Taking the write lock at the
+    start makes each step atomic and makes every wait go through the busy timeout.
+    PostgreSQL needs none of this (Optuna locks rows with SELECT ... FOR UPDATE).
+    """
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+
+
+def open_storage(
+    url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+) -> optuna.storages.RDBStorage:
+    """Optuna RDB storage with heartbeats and retry of stale trials, or a journal file (``journal:PATH``).
+
+    Every failure is one clear line.
+    """
+    url = url or default_storage_url()
+    if journal.is_journal_url(url):
+        return journal.open_journal(url)
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UserError(
+            f"storage URL {url!r} is malformed; use sqlite:///path/to.db or postgresql+psycopg://user@host/db"
+        ) from None
+    engine_kwargs: dict = {}
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_path(parsed)
+        # Several workers share one file: wait up to a minute for the lock instead of failing at once,
+        # and let SQLAlchemy, not the sqlite3 module, open transactions (see _serialize_sqlite_writes).
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() == "psycopg":
+            require_extra("psycopg", "postgres", "PostgreSQL storage")
+        engine_kwargs["pool_pre_ping"] = True
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    else:
+        raise UserError(f"storage backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
+    interval = heartbeat_interval or HEARTBEAT_INTERVAL
+    try:
+        _refuse_foreign_database(parsed, engine_kwargs)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                storage = _rdb_storage(url, engine_kwargs, interval, grace_period or GRACE_BEATS * interval)
+                if parsed.get_backend_name() == "sqlite":
+                    _serialize_sqlite_writes(storage.engine)
+                return storage
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                # Workers starting together on a new database race to create Optuna's tables
+                # ("table ... already exists", "duplicate key"), or find it locked: the loser tries again.
+                text = str(e).lower()
+                if attempt + 1 == OPEN_ATTEMPTS or not any(m in text for m in ("already exists", "duplicate", "unique", "locked")):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError  # unreachable
+    except sqlalchemy.exc.OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
+        raise UserError(f"cannot open storage {parsed.render_as_string(hide_password=True)} ({reason})") from None
+    except sqlalchemy.exc.DatabaseError as e:
+        raise UserError(
+            f"{parsed.render_as_string(hide_password=True)} is not an Optuna database ({str(e.orig or e).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, ValueError, ModuleNotFoundError, sqlalchemy.exc.SQLAlchemyError) as e:
+        raise UserError(f"cannot use storage {parsed.render_as_string(hide_password=True)}: {str(e).splitlines()[0]}") from None
+
+
+
+def load_existing_study(name: str, storage_url: str | None = None) -> optuna.Study:
+    storage = open_storage(storage_url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = ", ".join(s.study_name for s in optuna.get_all_study_summaries(storage)) or "none"
+        raise UserError(f"no study named {name!r} in {storage_url or default_storage_url()} (studies there: {names})") from None
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The best complete trial with a finite value; a clear error when there is none."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.value is not None and math.isfinite(t.value)]
+    if not trials:
+        raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(trials, key=lambda t: t.value, reverse=reverse)[0]
+

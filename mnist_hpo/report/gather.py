@@ -1,0 +1,320 @@
+"""Gathering the report's blocks from the study database, the exports, ``make explore`` and ``make gan`` runs."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import optuna
+
+from ..errors import UserError
+from ..analysis.explore import EXPLORE_DIR, read_explore
+from ..artifacts.export import LATEST, read_export_meta
+from ..artifacts.hardware import hardware
+from ..hpo.storage import exports_dir, open_storage, storage_dir
+from .tables import HEADERS, top_trials
+from .document import Facts, Heading, Image, Pair, Para, Table
+from .formatting import fmt, fmt_list, fmt_seconds
+from .references import (DEFAULT_STUDIES, FIGURE_CAPTIONS, GAN_RUN_FIGURES, GAN_RUNS_DIR, IMAGE_SUFFIXES, REFERENCES,
+                         SECTIONS, TABLE5_REFERENCE, Reference)
+
+
+def study_protocol(study: optuna.Study) -> Facts:
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    done = [t for t in trials if t.datetime_start and t.datetime_complete]
+    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+    attrs = study.user_attrs
+    cfg = attrs.get("config", {})
+    items = [("trials", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
+             ("epochs per trial", fmt(attrs.get("epochs", cfg.get("epochs")))),
+             ("study seed", fmt(attrs.get("seed", cfg.get("seed")))),
+             ("sampler / pruner", f"{cfg.get('sampler', {}).get('type', '?')} / {cfg.get('pruner', {}).get('type', '?')}"),
+             ("dataset", f"{attrs.get('dataset', cfg.get('dataset', '?'))}, training images "
+                         f"{cfg.get('train_subset') or 'all'} ({1 - float(cfg.get('val_fraction', 0.2)):.0%} train / "
+                         f"{float(cfg.get('val_fraction', 0.2)):.0%} validation), batch {cfg.get('batch_size', '?')}")]
+    if done:
+        span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+        items.append(("wall time", f"{fmt_seconds(busy)} of trial time over {fmt_seconds(span)} "
+                                   f"({len(done)} finished trials, {fmt_seconds(busy / len(done))} each)"))
+    hw = attrs.get("hardware")
+    items.append(("hardware", _hw(hw) if hw else "not recorded (study run before hardware was recorded)"))
+    space = attrs.get("space")
+    if space:
+        items.append(("search space", "; ".join(f"{k}: {fmt_list(v)}" for k, v in space.items())))
+    return Facts(f"Protocol of study {study.study_name!r}", items)
+
+
+def _hw(hw: dict) -> str:
+    out = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads, " \
+          f"device {hw.get('device', '?')}"
+    return out + (f" ({hw['gpu']})" if hw.get("gpu") else "")
+
+
+def top_table(study: optuna.Study, k: int = 5) -> Table | None:
+    trials = top_trials(study, k)
+    if not trials:
+        return None
+    names = list(trials[0].params)
+    metric = "Valid. loss" if study.direction == optuna.study.StudyDirection.MINIMIZE else "Valid. value"
+    columns = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", metric]
+    rows = [[t.number, *(t.params.get(n, "") for n in names), len(t.intermediate_values) or "-", t.value]
+            for t in trials]
+    return Table(f"This project: the {len(trials)} best complete trials of study {study.study_name!r}", columns, rows)
+
+
+def export_protocol(meta: dict) -> Facts:
+    r = meta.get("retrain", {})
+    items = [("export", f"{meta['study']} trial {meta['trial']} ({meta.get('created', '?')})"),
+             ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in meta.get("params", {}).items())),
+             ("retrain", f"{r.get('epochs', '?')} epochs on {r.get('train_images', '?')} training images, seed "
+                         f"{meta.get('seed', '?')}, {fmt_seconds(r['seconds']) if 'seconds' in r else '?'}"),
+             ("dataset", f"{meta['dataset']['name']}, sha256 {meta['dataset']['checksum']}"),
+             ("hardware", _hw(r["hardware"]) if "hardware" in r else f"device {r.get('device', '?')}"),
+             ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),
+             ("weights", f"{meta['weights']['file']}, sha256 {meta['weights']['sha256'][:16]}…")]
+    rerun = meta.get("first_epoch_rerun")
+    if rerun:
+        items.append(("first-epoch figure", "from a 1-epoch retrain with the same seed; its training loss "
+                      f"{fmt(rerun['train_loss'])} {'equals' if rerun['matches'] else 'DIFFERS from'} the long run's "
+                      f"first epoch ({fmt(rerun['history_train_loss'])})"))
+    return Facts("Protocol of the retrained model", items)
+
+
+def headline_table(meta: dict | None, ref: Reference) -> Table | None:
+    if not ref.headline:
+        return None
+    metrics = (meta or {}).get("metrics", {})
+    rows = []
+    for key, (what, value) in ref.headline.items():
+        # A test metric, or the last epoch of a per-epoch series (the GAN export's d_loss, g_loss).
+        ours = metrics.get(key)
+        if ours is None and meta is not None and meta.get("history", {}).get(key):
+            ours = meta["history"][key][-1]
+        rows.append([what, "not exported yet" if ours is None else fmt(ours), fmt(value)])
+    return Table("Headline numbers", ["", "this project", "the report's"], rows)
+
+
+def find_latest_export(study_name: str, root: Path) -> Path | None:
+    pointer = root / study_name / LATEST
+    if not pointer.exists():
+        return None
+    folder = root / study_name / pointer.read_text().strip()
+    return folder if (folder / "export.json").exists() else None
+
+
+def gan_run_blocks(ref: Reference) -> list:
+    """The runs of ``make gan`` (``storage/gan/<run>/result.json`` and its pictures), newest last."""
+    root = storage_dir() / GAN_RUNS_DIR
+    runs = sorted(root.glob("*/result.json"), key=lambda p: p.stat().st_mtime) if root.exists() else []
+    blocks: list = []
+    for path in runs:
+        run = path.parent
+        try:
+            result = json.loads(path.read_text())
+            final, settings, epochs = result["final"], result["settings"], result["epochs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            blocks.append(Para(f"{path} is unreadable ({type(e).__name__}); run `make gan` again.", "missing"))
+            continue
+        blocks.append(Heading(3, f"make gan run {run.name!r}: {epochs} epochs"))
+        rows = [[what, "not recorded" if final.get(key) is None else fmt(final[key]), fmt(value)]
+                for key, (what, value) in ref.headline.items()]
+        blocks.append(Table(f"Headline numbers after {epochs} epochs (the report trained 400)",
+                            ["", "this project", "the report's"], rows))
+        hist = final.get("test_class_histogram")
+        blocks.append(Facts("Scores of the final generator (against the test images)", [
+            ("Fréchet distance", fmt(final.get("test_fid"))),
+            ("class coverage TV (0 = every digit equally often)", fmt(final.get("test_coverage_tv"))),
+            ("class histogram (digits 0-9)", fmt_list(hist) if hist else "not recorded")]))
+        seconds = result.get("median_seconds_per_epoch")
+        blocks.append(Facts(f"Protocol of run {run.name!r}", [
+            ("folder", str(run)),
+            ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("params", {}).items())),
+            ("architecture", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("arch", {}).items())),
+            ("training", f"{epochs} epochs on {settings.get('train_images', '?')} images, seed "
+                         f"{settings.get('seed', '?')}, {fmt_seconds(seconds) if seconds else '?'} per epoch "
+                         f"(median) on {result.get('device', '?')}"),
+            ("scores during training", f"every {settings.get('eval_every', '?')} epochs, on "
+                                       f"{settings.get('eval_samples', '?')} generated images"),
+            ("dataset sha256", str(settings.get("dataset", "?")))]))
+        for name, caption in GAN_RUN_FIGURES.items():
+            if (run / name).exists():
+                blocks.append(Image(run / name, f"{caption} (run {run.name!r})"))
+        if (run / "progress.gif").exists():
+            blocks.append(Para(f"The samples of every saved epoch, animated: {run / 'progress.gif'}.", "note"))
+    return blocks
+
+
+def export_figures(folder: Path) -> list[Image]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    order = {name: i for i, name in enumerate(FIGURE_CAPTIONS)}
+    files.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
+    return [Image(p, FIGURE_CAPTIONS.get(p.name, p.stem.replace("_", " ").replace("-", " "))) for p in files]
+
+
+def explore_blocks(folder: Path, meta: dict) -> list:
+    ex = read_explore(folder)
+    if ex is None:
+        return [Heading(3, "2 Latent space exploration"),
+                Para(f"No latent-space exploration of this export yet: run `make explore` "
+                     f"(or `mnist-hpo explore --export {folder}`).", "missing")]
+    blocks: list = [Heading(3, "2 Latent space exploration")]
+    if ex.get("weights_sha256") != meta["weights"]["sha256"]:
+        blocks.append(Para("These latent-space results were computed from other weights than this export's; "
+                           "run `make explore` again.", "missing"))
+    t5 = ex["table5"]
+    ours = Table(f"This project: {TABLE5_REFERENCE.table} recomputed (first 5 test images, "
+                 f"{ex['latent_dim']}-dimensional code)", t5["columns"], t5["rows"])
+    blocks.append(Pair([ours], [_ref_table(TABLE5_REFERENCE), Para(TABLE5_REFERENCE.note, "note")]))
+    s = ex["settings"]
+    rows = [[name, m["points"], fmt(m["knn_accuracy"]), fmt(m["silhouette"])]
+            for name, m in (("latent code", ex["metrics"]["latent"]), ("PCA 2-D", ex["metrics"].get("pca2")),
+                            ("t-SNE 2-D", ex["metrics"].get("tsne2"))) if m]
+    blocks.append(Table(f"Clusters by digit ({s['knn_k']}-NN accuracy, 5-fold cross-validated; silhouette of the "
+                        "digit classes). The report only says the t-SNE clusters look right.",
+                        ["space", "test images", "k-NN accuracy", "silhouette"], rows))
+    items = [("export explored", f"{ex['study']} trial {ex['trial']}"),
+             ("settings", ", ".join(f"{k} = {fmt_list(v) if isinstance(v, list) else fmt(v)}" for k, v in s.items())),
+             ("PCA explained variance", fmt_list(ex.get("pca_explained_variance", []))),
+             ("seconds", ", ".join(f"{k} {v:.1f}" for k, v in ex.get("seconds", {}).items())),
+             ("created", ex.get("created", "?"))]
+    blocks.append(Facts("Protocol of the exploration", items))
+    edir = folder / EXPLORE_DIR
+    captions = {"pca2": "the report's Figure 8", "pca3": "Figure 9", "tsne2": "Figure 2", "tsne3": "Figure 10"}
+    for key, fig in ex["figures"].items():
+        extra = f" ({captions[key]}; interactive version: {EXPLORE_DIR}/{fig['html']} in the export folder)" \
+            if key in captions else ""
+        if (edir / fig["png"]).exists():
+            blocks.append(Image(edir / fig["png"], fig["title"] + extra))
+    return blocks
+
+
+def _ref_table(ref: Reference) -> Table:
+    return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
+
+
+def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list:
+    ref = REFERENCES[key]
+    blocks: list = [Heading(2, f"{title} (study {study_name!r})")]
+    study = studies.load(study_name)
+    folder = find_latest_export(study_name, root)
+    runs = gan_run_blocks(ref) if key == "gan" else []
+    if study is None and folder is None:
+        if runs:
+            blocks.append(Para(f"Study {study_name!r} (`make study-gan`) has not been run yet; the report's GAN "
+                               "as trained by `make gan`:", "missing"))
+            return blocks + [_ref_table(ref)] + runs
+        blocks.append(Para(f"Study {study_name!r} has not been run yet (it is not in the database and has no "
+                           f"export), so there is nothing to compare with the report's {ref.table}.", "missing"))
+        blocks.append(_ref_table(ref))
+        if key == "ae":
+            blocks.append(Para("Latent space (section 2, Table 5) needs this study's export.", "missing"))
+        return blocks
+    ours: list = []
+    if study is not None:
+        t = top_table(study)
+        ours.append(t if t else Para(f"Study {study_name!r} has no complete trial yet.", "missing"))
+    else:
+        ours.append(Para(f"Study {study_name!r} is not in this database (only its export is here).", "missing"))
+    right = [_ref_table(ref)] + ([Para(ref.note, "note")] if ref.note else [])
+    blocks.append(Pair(ours, right))
+    if study is not None:
+        blocks.append(study_protocol(study))
+    meta = read_export_meta(folder) if folder else None
+    if headline := headline_table(meta, ref):
+        blocks.append(headline)
+    if meta is None:
+        blocks.append(Para(f"No export of {study_name!r} yet: run `mnist-hpo export {study_name}` to retrain, "
+                           "test and export its best trial.", "missing"))
+        return blocks + runs
+    blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta.get("metrics", {}).items()
+                                                          if not isinstance(v, (list, dict))]))
+    blocks.append(export_protocol(meta))
+    figures = export_figures(folder)
+    blocks.extend(figures or [Para("This export holds no figures.", "missing")])
+    if key == "ae":
+        blocks.extend(explore_blocks(folder, meta))
+    return blocks + runs
+
+
+class Studies:
+    """Where the report finds its studies: one storage, or a folder of journals (one file per study)."""
+
+    def __init__(self, storage_url: str | None = None, journals: Path | None = None) -> None:
+        self.journals = Path(journals) if journals is not None else None
+        self.storage = None if self.journals is not None else open_storage(storage_url)
+        self.label = str(self.journals) if self.journals is not None else str(storage_url or "default")
+
+    def names(self) -> list[str]:
+        if self.journals is not None:
+            return sorted(p.stem for p in self.journals.glob("*.log"))
+        return [s.study_name for s in optuna.get_all_study_summaries(self.storage)]
+
+    def storage_of(self, name: str):
+        if self.journals is None:
+            return self.storage
+        path = self.journals / f"{name}.log"
+        return open_storage(f"journal:{path}") if path.exists() else None
+
+    def load(self, name: str) -> optuna.Study | None:
+        storage = self.storage_of(name)
+        if storage is None:
+            return None
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            return None
+
+
+def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
+    stored = [n for n in studies.names() if n not in named]
+    exported = {p.name for p in root.iterdir() if (p / LATEST).exists()} if root.exists() else set()
+    names = sorted(set(stored) | (exported - named))
+    if not names:
+        return []
+    blocks: list = [Heading(2, "Other studies in the database")]
+    for name in names:
+        blocks.append(Heading(3, name))
+        study = studies.load(name)
+        if study is not None:
+            if t := top_table(study):
+                blocks.append(t)
+            blocks.append(study_protocol(study))
+        folder = find_latest_export(name, root)
+        if folder:
+            meta = read_export_meta(folder)
+            blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta["metrics"].items()
+                                                                  if not isinstance(v, (list, dict))]))
+            blocks.append(export_protocol(meta))
+            blocks.extend(export_figures(folder))
+            if read_explore(folder):
+                blocks.extend(explore_blocks(folder, meta))
+    return blocks
+
+
+def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None,
+                 journals: Path | None = None) -> list:
+    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``."""
+    names = DEFAULT_STUDIES | (studies or {})
+    unknown = set(names) - set(REFERENCES)
+    if unknown:
+        raise UserError(f"unknown report section(s) {', '.join(sorted(unknown))}; use {', '.join(REFERENCES)}")
+    where = Studies(storage_url, journals)
+    root = exports_dir()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    blocks: list = [
+        Heading(1, "Reproduction report: Homework 2, Unsupervised Learning (MNIST)"),
+        Para(f"Generated {now} by mnist-hpo from the study database and the exports under {root}. Tables and "
+             "numbers marked \"the report's\" are typed in from the original report; everything else is "
+             "recomputed from what is stored here."),
+        Facts("Generated on", [("machine", _hw(hardware("cpu"))), ("storage", where.label)]),
+    ]
+    for key, title in SECTIONS:
+        blocks.extend(section_blocks(key, title, names[key], where, root))
+    blocks.extend(other_blocks(where, root, set(names.values())))
+    return blocks
+

@@ -1,0 +1,82 @@
+"""Text tables of a study's trials, laid out like the report's Tables 1-3."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import TrialState
+
+from ..tasks import TASKS
+
+# The report's column names for the parameters it tuned.
+HEADERS = {
+    "latent_dim": "Enc. Space Dim.",
+    "weight_decay": "L2",
+    "optimizer": "Optimizer",
+    "lr": "Learn. Rate",
+    "nh1": "Nh_1",
+    "dropout": "Dropout p",
+}
+
+
+# The objective's column, by the task's metric name (the report calls both "Valid. loss").
+METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)"}
+
+
+def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
+    """The objective's header and the extra user-attribute columns of the study's model family."""
+    task = TASKS.get(study.user_attrs.get("model", ""))
+    if task is None:
+        return "Valid. loss", {}
+    return METRIC_HEADERS.get(task.metric, task.metric), dict(task.table_columns)
+
+
+def _last(value):
+    return value[-1] if isinstance(value, list) and value else value
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        return f"{value:.1e}" if abs(value) < 1e-2 else f"{value:.4g}"
+    return str(value)
+
+
+def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial]:
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.value is not None and math.isfinite(t.value)]
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(trials, key=lambda t: t.value, reverse=reverse)[:k]
+
+
+def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> str:
+    """The best ``k`` complete trials: trial number, each parameter, epochs trained, objective value.
+
+    The objective's header and any extra columns (e.g. the classifier's validation
+    accuracy, the last epoch's) come from the study's model family.
+    """
+    trials = top_trials(study, k)
+    if not trials:
+        return f"study {study.study_name}: no complete trial yet"
+    default_metric, extra = _task_columns(study)
+    names = list(trials[0].params)
+    header = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", metric or default_metric, *extra.values()]
+    rows = [
+        [str(t.number), *(_fmt(t.params.get(n, "")) for n in names),
+         str(len(t.intermediate_values) or "-"), f"{t.value:.4f}",
+         *(_fmt(_last(t.user_attrs.get(a, ""))) for a in extra)]
+        for t in trials
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def state_counts(study: optuna.Study) -> str:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"

@@ -1,0 +1,1 @@
+"""Stage 3, training: the epoch loops as plain functions (loops, classifier, gan) and several trials trained at once as stacked tensors (stacked). No Optuna here."""

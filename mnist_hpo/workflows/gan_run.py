@@ -1,0 +1,304 @@
+"""The report's GAN run (``mnist-hpo gan`` / ``make gan``): one configuration, trained long, with pictures.
+
+Everything goes under one run folder (the CLI passes it in, e.g. ``storage/gan/gan/``):
+
+* ``checkpoints/epoch-NNNN/`` every ``every`` epochs and at the end: ``state-KK.safetensors``
+  (both networks, both optimizers' tensors, the RNG states, in shards of at most
+  :data:`SHARD_BYTES` so that a record under git holds no large file) and ``state.json``
+  (epoch, settings, history, the optimizers' plain values, each shard's sha256). ``LATEST``
+  names the newest; a run started again continues from it, bit for bit on a CPU.
+* ``grids/epoch-NNNN.png``: the same 64 noise vectors through the generator before
+  training, after the first epoch, every ``every`` epochs and at the end;
+  ``progress.gif`` animates them; ``first_vs_final.png`` is the report's Figure 7.
+* ``losses.png``: discriminator and generator losses per epoch (the report's Figure 6),
+  with the Fréchet distance and class coverage below; ``result.json``: the numbers.
+
+Nothing is unpickled: checkpoints are safetensors plus JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..data.datasets import sha256_file
+from ..errors import UserError
+from ..train.gan import GanHistory, fit_gan
+from ..models.gan import GAN, sample_sphere
+from ..tasks.gan import GanTask
+from ..train.loops import seed_everything
+
+CHECKPOINT_FORMAT = 2  # 1: one state.safetensors (still read); 2: shards
+SHARD_BYTES = 6 << 20
+GRID_SIZE = 64  # 8 x 8 images
+REPORT_FINAL_LOSSES = {"d_loss": 0.81, "g_loss": 1.20}
+
+
+# --- checkpoint state: tensors to safetensors, everything else to JSON --------------------
+
+def _encode(obj, path: str, tensors: dict[str, torch.Tensor]):
+    """A JSON-able tree of ``obj`` with each tensor replaced by the key it is stored under in ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {"$tensor": path}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"$dict": {k: _encode(v, f"{path}.{k}", tensors) for k, v in obj.items()}}
+        # Optimizer state is keyed by integer parameter ids; JSON would turn them into strings.
+        return {"$items": [[k, _encode(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(obj)]
+        return {"$tuple": items} if isinstance(obj, tuple) else items
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} at {path} in a checkpoint")
+
+
+def _decode(tree, tensors: dict[str, torch.Tensor]):
+    if isinstance(tree, list):
+        return [_decode(v, tensors) for v in tree]
+    if isinstance(tree, dict):
+        if "$tensor" in tree:
+            return tensors[tree["$tensor"]]
+        if "$dict" in tree:
+            return {k: _decode(v, tensors) for k, v in tree["$dict"].items()}
+        if "$items" in tree:
+            return {k: _decode(v, tensors) for k, v in tree["$items"]}
+        if "$tuple" in tree:
+            return tuple(_decode(v, tensors) for v in tree["$tuple"])
+    return tree
+
+
+def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Tensors grouped, in order, into dicts of at most SHARD_BYTES each (a larger tensor alone)."""
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, t in tensors.items():
+        nbytes = t.numel() * t.element_size()
+        if groups[-1] and size + nbytes > SHARD_BYTES:
+            groups.append({})
+            size = 0
+        groups[-1][key] = t
+        size += nbytes
+    return groups
+
+
+def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
+                    history: GanHistory, settings: dict) -> Path:
+    """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
+    root = folder / "checkpoints"
+    final = root / f"epoch-{epoch:04d}"
+    tmp = root / f"epoch-{epoch:04d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors["rng.shuffle"] = rng.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    optimizers = {"opt_g": _encode(opt_g.state_dict(), "opt_g", tensors),
+                  "opt_d": _encode(opt_d.state_dict(), "opt_d", tensors)}
+    shards = []
+    for i, part in enumerate(_shards(tensors)):
+        name = f"state-{i:02d}.safetensors"
+        save_file(part, tmp / name)
+        shards.append({"file": name, "sha256": sha256_file(tmp / name)})
+    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "settings": settings, "history": history.as_dict(),
+            "optimizers": optimizers, "shards": shards}
+    (tmp / "state.json").write_text(json.dumps(meta) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    pointer = root / "LATEST.tmp"
+    pointer.write_text(final.name + "\n")
+    os.replace(pointer, root / "LATEST")
+    for old in root.glob("epoch-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Generator,
+                    settings: dict) -> tuple[int, GanHistory] | None:
+    """Restore the newest checkpoint into the given objects; ``None`` when the run has none yet."""
+    root = folder / "checkpoints"
+    if not (root / "LATEST").exists():
+        return None
+    ckpt = root / (root / "LATEST").read_text().strip()
+    hint = f"delete {folder} (or pass --fresh) to start over"
+    try:
+        meta = json.loads((ckpt / "state.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"checkpoint {ckpt} is unreadable ({e}); {hint}") from None
+    if meta.get("format") not in (1, CHECKPOINT_FORMAT):
+        raise UserError(f"checkpoint {ckpt} has format {meta.get('format')!r}, this version reads 1 and "
+                        f"{CHECKPOINT_FORMAT}; {hint}")
+    if meta["settings"] != settings:
+        changed = sorted(k for k in set(settings) | set(meta["settings"]) if settings.get(k) != meta["settings"].get(k))
+        raise UserError(f"run {folder} was started with different {', '.join(changed)}; "
+                        f"use another --run name, or {hint}")
+    shards = meta.get("shards") or [{"file": "state.safetensors", "sha256": meta.get("sha256")}]
+    tensors = {}
+    for shard in shards:
+        weights = ckpt / shard["file"]
+        if not weights.exists() or sha256_file(weights) != shard["sha256"]:
+            raise UserError(f"{weights} is missing or does not match its sha256 in state.json; {hint}")
+        tensors.update(load_file(weights))
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt_g.load_state_dict(_decode(meta["optimizers"]["opt_g"], tensors))
+    opt_d.load_state_dict(_decode(meta["optimizers"]["opt_d"], tensors))
+    rng.set_state(tensors["rng.shuffle"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(meta["epoch"]), GanHistory.from_dict(meta["history"])
+
+
+# --- pictures ---------------------------------------------------------------------------------
+
+def save_grid(images: torch.Tensor, path: Path, caption: str) -> None:
+    """An 8-column grid of [-1, 1] images, scaled x2, with a caption strip, as PNG."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    grid = make_grid((images.detach().cpu().clamp(-1, 1) + 1) / 2, nrow=8, padding=2, pad_value=1.0)
+    array = (grid[0] * 255).round().to(torch.uint8).numpy()
+    img = Image.fromarray(array, mode="L")
+    img = img.resize((img.width * 2, img.height * 2), Image.NEAREST)
+    canvas = Image.new("L", (img.width, img.height + 18), 255)
+    canvas.paste(img, (0, 18))
+    ImageDraw.Draw(canvas).text((4, 3), caption, fill=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def save_gif(grid_dir: Path, path: Path, *, ms_per_frame: int = 300) -> int:
+    from PIL import Image
+
+    frames = [Image.open(p) for p in sorted(grid_dir.glob("epoch-*.png"))]
+    if frames:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
+    return len(frames)
+
+
+def save_side_by_side(first: Path, last: Path, path: Path) -> None:
+    from PIL import Image
+
+    a, b = Image.open(first), Image.open(last)
+    canvas = Image.new("L", (a.width + b.width + 16, max(a.height, b.height)), 255)
+    canvas.paste(a, (0, 0))
+    canvas.paste(b, (a.width + 16, 0))
+    canvas.save(path)
+
+
+def save_loss_plot(history: GanHistory, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = list(range(1, len(history.d_loss) + 1))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    top.plot(epochs, history.d_loss, label="discriminator")
+    top.plot(epochs, history.g_loss, label="generator")
+    for (name, value), color in zip(REPORT_FINAL_LOSSES.items(), ("C0", "C1")):
+        top.axhline(value, color=color, linestyle=":", linewidth=1, label=f"report's final {name[0].upper()} ({value})")
+    top.set_ylabel("BCE loss")
+    top.legend()
+    top.set_title("GAN losses per epoch")
+    if history.eval_epochs:
+        x = [e + 1 for e in history.eval_epochs]
+        # Scored only every eval_every epochs: markers at those epochs, not a curve through them.
+        bottom.plot(x, history.fid, "o", color="C2", markersize=4, label="Fréchet distance vs test images")
+        bottom.set_yscale("log")
+        bottom.set_ylabel("Fréchet distance (log)")
+        right = bottom.twinx()
+        right.plot(x, history.coverage_tv, "s", color="C3", markersize=4, label="class coverage TV")
+        right.set_ylabel("class coverage TV (0 = uniform)")
+        right.set_ylim(0, 1)
+        lines = bottom.get_lines() + right.get_lines()
+        bottom.legend(lines, [ln.get_label() for ln in lines])
+    bottom.set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int, every: int = 10,
+            fresh: bool = False, log=print) -> dict:
+    """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
+    if every < 1:
+        raise UserError(f"--every must be at least 1, got {every}")
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    p = task.with_report_defaults(params)
+    arch = task.arch(p)
+    settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
+                "train_images": len(task.train_all), "eval_every": task.options["eval_every"],
+                "eval_samples": task.options["eval_samples"]}
+    rng = seed_everything(seed)
+    model = task.build(arch).to(task.device)
+    opt_g, opt_d = task.optimizers(model, p)
+    fixed_noise = sample_sphere(GRID_SIZE, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1),
+                                device=task.device)
+    grids = folder / "grids"
+
+    def grid(epoch: int) -> None:
+        model.generator.eval()
+        with torch.no_grad():
+            save_grid(model.generator(fixed_noise), grids / f"epoch-{epoch:04d}.png", f"epoch {epoch}")
+        model.generator.train()
+
+    restored = load_checkpoint(folder, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng, settings=settings)
+    start, history = restored if restored is not None else (0, GanHistory())
+    if restored is None:
+        grid(0)
+    else:
+        log(f"resuming {folder} from its checkpoint after epoch {start}")
+
+    def after_epoch(epoch: int, hist: GanHistory) -> None:
+        done = epoch + 1
+        if done == 1 or done % every == 0 or done == epochs:
+            grid(done)
+        if done % every == 0 or done == epochs:
+            save_checkpoint(folder, epoch=done, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
+                            history=hist, settings=settings)
+            fid = f", Fréchet distance {hist.fid[-1]:.2f}" if hist.eval_epochs and hist.eval_epochs[-1] == epoch else ""
+            log(f"epoch {done}/{epochs}: D {hist.d_loss[-1]:.3f}, G {hist.g_loss[-1]:.3f}{fid} "
+                f"({hist.seconds[-1]:.1f} s/epoch)")
+
+    start_time = time.perf_counter()
+    if start < epochs:
+        history = fit_gan(
+            model.generator, model.discriminator, opt_g, opt_d, task.train_all,
+            epochs=epochs, batch_size=int(p["batch_size"]), latent_dim=model.latent_dim, rng=rng,
+            start_epoch=start, history=history, evaluate=task.evaluator(model, "test", epochs=epochs),
+            after_epoch=after_epoch,
+        )
+    trained = len(history.d_loss)
+    final = task.test(model)
+    save_loss_plot(history, folder / "losses.png")
+    frames = save_gif(grids, folder / "progress.gif")
+    first = grids / "epoch-0001.png"
+    last = grids / f"epoch-{trained:04d}.png"
+    if first.exists() and last.exists():
+        save_side_by_side(first, last, folder / "first_vs_final.png")
+    result = {
+        "epochs": trained,
+        "settings": settings,
+        "final": {"d_loss": history.d_loss[-1] if trained else None,
+                  "g_loss": history.g_loss[-1] if trained else None, **final},
+        "report_final_losses": REPORT_FINAL_LOSSES,
+        "median_seconds_per_epoch": statistics.median(history.seconds) if history.seconds else None,
+        "seconds_this_session": round(time.perf_counter() - start_time, 1),
+        "device": str(task.device),
+        "gif_frames": frames,
+        "history": history.as_dict(),
+    }
+    (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,137 @@
+"""Journal storage (``--storage journal:PATH``): opening, repair after a crash, stale trials, Ctrl-C.
+
+The multi-process cases (4 workers, SIGKILL mid-trial) run on the journal too, in
+tests/hpo/test_workers.py (its ``backend`` fixture).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from mnist_hpo.hpo import journal
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.cli import main
+from mnist_hpo.tasks.autoencoder import AutoencoderTask
+
+
+def _one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), err
+    return lines[0]
+
+
+def test_a_file_that_is_not_a_journal_is_refused_unchanged(tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes\n")
+    assert main(["list", "--storage", f"journal:{path}"]) == 2
+    assert "not an Optuna journal" in _one_error_line(capsys)
+    assert path.read_text() == "my notes\n"
+
+
+def test_a_folder_or_an_empty_path_is_refused(tmp_path, capsys):
+    assert main(["list", "--storage", f"journal:{tmp_path}"]) == 2
+    assert "is a folder" in _one_error_line(capsys)
+    assert main(["list", "--storage", "journal:"]) == 2
+    assert "needs a file path" in _one_error_line(capsys)
+
+
+def test_a_half_written_last_line_is_cut_off_and_the_study_reads(tmp_path, ae_cfg, tiny, capsys):
+    url = f"journal:{tmp_path / 'j' / 'ae.log'}"
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
+    path = journal.journal_path(url)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"op_code": 5, "worker_id": "x", "trial_id"')  # a write cut short by power loss
+    storage = open_storage(url)
+    assert path.read_bytes() == whole
+    assert "half-written" in capsys.readouterr().err
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE]
+    print("\nRELIABILITY half-line backend=journal cut_bytes=45 study_reads=True")
+
+
+def test_stale_rules(monkeypatch):
+    now = time.time()
+    me = journal.this_process()
+
+    def running(owner, started=None):
+        return optuna.trial.FrozenTrial(
+            number=0, state=TrialState.RUNNING, value=None, datetime_start=started or datetime.now(),
+            datetime_complete=None, params={}, distributions={}, user_attrs={journal.OWNER: owner} if owner else {},
+            system_attrs={}, intermediate_values={}, trial_id=0)
+
+    assert not journal.is_stale(running(me), grace=60)  # this very process
+    assert journal.is_stale(running({**me, "pid": 2 ** 22 + 7}), grace=60)  # same machine, no such process
+    assert journal.is_stale(running({**me, "start": "1"}), grace=60)  # our pid, but a different process
+    elsewhere = {**me, "host": "another-host", "beat": now - 30}
+    assert not journal.is_stale(running(elsewhere), grace=60, now=now)  # another machine, recent beat
+    assert journal.is_stale(running({**elsewhere, "beat": now - 61}), grace=60, now=now)
+    assert not journal.is_stale(running(None), grace=60)  # just started, not claimed yet
+    assert journal.is_stale(running(None, started=datetime.now() - timedelta(seconds=120)), grace=60)
+
+
+@pytest.mark.parametrize("backend", ["journal", "sqlite"])
+def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(backend, tmp_path, ae_cfg, tiny,
+                                                                            monkeypatch):
+    url = f"journal:{tmp_path / 'ae.log'}" if backend == "journal" else f"sqlite:///{tmp_path / 'ae.db'}"
+    real_fit = AutoencoderTask.fit
+    calls = []
+
+    def interrupted_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderTask, "fit", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(ae_cfg, storage_url=url, data=tiny, progress=False)
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=open_storage(url)).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    cut, queued = trials[1], trials[2]
+    assert queued.params == cut.params and queued.user_attrs["seed"] == cut.user_attrs["seed"]
+    assert journal.OWNER not in queued.user_attrs
+
+    run_study(ae_cfg, storage_url=url, data=tiny, progress=False)  # resume: the queued trial runs first
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=open_storage(url)).get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == ae_cfg.trials
+    assert trials[2].state == TrialState.COMPLETE and trials[2].params == cut.params
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    print(f"\nRELIABILITY ctrl-c backend={backend} interrupted=1 requeued_same_params=True same_seed=True "
+          f"complete={len(complete)} running=0")
+
+
+def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, monkeypatch):
+    url = f"journal:{tmp_path / 'ae.log'}"
+    cfg = ae_cfg.with_overrides(batch_trials=2)
+    real = AutoencoderTask.fit_stacked
+    seen_owner = []
+
+    def interrupted(self, params, seeds, *, epochs, on_epoch=None):
+        study = optuna.load_study(study_name=cfg.name, storage=open_storage(url))
+        seen_owner.extend(journal.OWNER in t.user_attrs for t in study.get_trials(states=(TrialState.RUNNING,)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AutoencoderTask, "fit_stacked", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(cfg, storage_url=url, data=tiny, progress=False)
+    assert seen_owner == [True, True]  # both trials of the stack were claimed while they trained
+    trials = optuna.load_study(study_name=cfg.name, storage=open_storage(url)).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2 + [TrialState.WAITING] * 2
+    assert [t.params for t in trials[2:]] == [t.params for t in trials[:2]]
+
+    monkeypatch.setattr(AutoencoderTask, "fit_stacked", real)
+    run_study(cfg, storage_url=url, data=tiny, progress=False)
+    trials = optuna.load_study(study_name=cfg.name, storage=open_storage(url)).get_trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == cfg.trials
+    assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE
+    print(f"\nRELIABILITY ctrl-c-stack backend=journal stack=2 claimed=2 requeued=2 "
+          f"complete={[t.state for t in trials].count(TrialState.COMPLETE)} running=0")

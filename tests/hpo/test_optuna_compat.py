@@ -1,0 +1,121 @@
+"""The private Optuna names this project relies on still exist and behave as used (see mnist_hpo/hpo/optuna_compat.py).
+
+A new Optuna that renames or changes one of them fails here, by name, rather than a
+study misbehaving. The sampler checks compare our own copies (the grid order, the random
+draws) with what Optuna's own samplers do, through their private fields on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import types
+import warnings
+import zlib
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from mnist_hpo.hpo import optuna_compat as C
+from mnist_hpo.hpo.samplers import TrialSeededRandomSampler
+from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.hpo.workers import fail_stale_trials
+from mnist_hpo.hpo.samplers import CoverGridSampler
+
+
+@pytest.fixture
+def rdb(tmp_path):
+    return open_storage(f"sqlite:///{tmp_path / 'compat.db'}", heartbeat_interval=1, grace_period=2)
+
+
+def test_trial_ids_are_what_the_storage_keys_trials_by(rdb):
+    study = optuna.create_study(storage=rdb, study_name="ids")
+    trial = study.ask()
+    assert isinstance(C.trial_id(trial), int)
+    assert rdb.get_trial(C.trial_id(trial)).number == trial.number
+    frozen = study.get_trials(deepcopy=False)[0]
+    assert C.trial_id(frozen) == C.trial_id(trial)
+
+
+def test_samplers_can_set_system_attrs(rdb):
+    study = optuna.create_study(storage=rdb, study_name="attrs")
+    study.ask()
+    frozen = study.get_trials(deepcopy=False)[0]
+    C.set_trial_system_attr(study, frozen, "grid_id", 3)
+    assert study.get_trials(deepcopy=False)[0].system_attrs["grid_id"] == 3
+
+
+def test_stack_heartbeat_keeps_trials_alive_and_lets_them_go_stale(rdb):
+    assert callable(rdb.record_heartbeat) and rdb.get_heartbeat_interval() == 1
+    study = optuna.create_study(storage=rdb, study_name="beats")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        kept, dropped = study.ask(), study.ask()
+    with C.StackHeartbeat(rdb, [C.trial_id(kept), C.trial_id(dropped)]) as beat:
+        beat.discard(C.trial_id(dropped))
+        time.sleep(3.5)  # past the grace period: only the trial still in the stack is alive
+        fail_stale_trials(study)
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        assert states[kept.number] == TrialState.RUNNING and states[dropped.number] == TrialState.FAIL
+    # A storage without heartbeats gets no thread.
+    plain = optuna.storages.InMemoryStorage()
+    with C.StackHeartbeat(plain, [0]) as beat:
+        assert beat._thread is None
+
+
+def test_optuna_table_names_match_its_models():
+    from optuna.storages._rdb.models import BaseModel
+
+    assert C.optuna_table_names() == set(BaseModel.metadata.tables) | {"alembic_version"}
+
+
+def test_grid_copy_has_gridsamplers_order():
+    space = {"b": [1, 2, 3], "a": ["x", "y"], "c": [0.5, 0.25]}
+    for seed in (None, 0, 7, 123):
+        ours, theirs = CoverGridSampler(space, seed=seed), optuna.samplers.GridSampler(space, seed=seed)
+        assert ours.grid == theirs._all_grids and ours.param_names == theirs._param_names
+        assert ours.search_space == theirs._search_space and ours.size == theirs._n_min_trials
+
+
+def test_grid_points_give_the_same_params_as_gridsampler():
+    space = {"b": [1, 2, 3], "a": ["x", "y"]}
+
+    def params(sampler):
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(lambda t: t.suggest_int("b", 1, 3) + len(t.suggest_categorical("a", ["x", "y"])), n_trials=6)
+        return [t.params for t in study.trials]
+
+    assert params(CoverGridSampler(space, seed=5)) == params(optuna.samplers.GridSampler(space, seed=5))
+
+
+DISTRIBUTIONS = [
+    FloatDistribution(1e-5, 1e-1, log=True),
+    FloatDistribution(0.0, 0.9),
+    FloatDistribution(0.0, 1.0, step=0.1),
+    FloatDistribution(0.3, 0.3),
+    IntDistribution(2, 64),
+    IntDistribution(8, 512, log=True),
+    IntDistribution(0, 100, step=5),
+    CategoricalDistribution(["Adam", "RMSprop", "SGD"]),
+    CategoricalDistribution([16, 32, 64, 128]),
+]
+
+
+def test_seeded_random_draws_match_randomsampler():
+    """Our draw equals RandomSampler's own with its generator swapped in (what the sampler used to do)."""
+    ours = TrialSeededRandomSampler(11)
+    for number in range(40):
+        trial = types.SimpleNamespace(number=number)
+        for i, dist in enumerate(DISTRIBUTIONS):
+            name = f"p{i}"
+            reference = optuna.samplers.RandomSampler(0)
+            seq = np.random.SeedSequence([11, number, zlib.crc32(name.encode())])
+            assert hasattr(reference, "_rng") and hasattr(reference._rng, "rng")
+            reference._rng = types.SimpleNamespace(rng=np.random.RandomState(seq.generate_state(1)[0]))
+            expected = reference.sample_independent(None, trial, name, dist)
+            got = ours.sample_independent(None, trial, name, dist)
+            assert got == expected or (math.isnan(got) and math.isnan(expected)), (dist, number)
+            assert dist._contains(dist.to_internal_repr(got))

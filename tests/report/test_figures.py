@@ -1,0 +1,73 @@
+import re
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from mnist_hpo.report import figures
+
+
+def png(path):
+    """The image as float RGB(A); checks it is a real, non-blank picture."""
+    img = imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+    assert img[..., :3].std() > 0.02, f"{path} is blank"
+    return img
+
+
+@pytest.fixture
+def scatter_data():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 20)
+    return rng.normal(size=(200, 3)) + labels[:, None], labels
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_scatter_png(tmp_path, scatter_data, dims):
+    points, labels = scatter_data
+    png(figures.scatter_png(points[:, :dims], labels, tmp_path / "s.png", title="t"))
+
+
+def test_scatter_rejects_other_dimensions(tmp_path, scatter_data):
+    with pytest.raises(ValueError, match="2 or 3"):
+        figures.scatter_png(np.zeros((5, 4)), np.zeros(5), tmp_path / "s.png")
+
+
+@pytest.mark.parametrize("dims,trace", [(2, "scattergl"), (3, "scatter3d")])
+def test_scatter_figure_has_one_trace_per_digit(scatter_data, dims, trace):
+    points, labels = scatter_data
+    fig = figures.scatter_figure(points[:, :dims], labels, title="PCA")
+    assert [t.name for t in fig.data] == [str(d) for d in range(10)]
+    assert {t.type for t in fig.data} == {trace}
+    assert sum(len(t.x) for t in fig.data) == len(points)
+
+
+def test_scatter_html_needs_no_internet(tmp_path, scatter_data):
+    points, labels = scatter_data
+    text = figures.scatter_html(points[:, :2], labels, tmp_path / "s.html").read_text()
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?:", text)
+    assert len(text) > 1_000_000  # plotly.js itself is inlined
+    figures.scatter_html(points[:, :2], labels, tmp_path / "d" / "s.html", include_plotlyjs="directory")
+    assert (tmp_path / "d" / "plotly.min.js").exists()
+
+
+def test_image_grid_and_rows(tmp_path):
+    images = np.random.default_rng(0).random((16, 28, 28))
+    grid = png(figures.image_grid_png(images, tmp_path / "g.png", ncols=4, title="noise"))
+    rows = png(figures.image_rows_png([("a", images[:8]), ("b", images[8:])], tmp_path / "r.png"))
+    assert grid.shape[0] > grid.shape[1] * 0.8  # 4 x 4: about square
+    assert rows.shape[1] > 3 * rows.shape[0]  # 2 rows of 8: wide
+
+
+def test_history_png(tmp_path):
+    history = {"train_loss": [0.3, 0.2, 0.1], "test_loss": [0.35, 0.25, 0.2], "seconds": [1, 1, 1]}
+    assert figures.curve_keys(history) == ["train_loss", "test_loss"]
+    one = png(figures.history_png(history, tmp_path / "h.png"))
+    two = png(figures.history_png({**history, "val_accuracy": [0.5, 0.7, 0.8]}, tmp_path / "h2.png"))
+    assert two.shape[1] > 1.5 * one.shape[1]  # a second panel for the accuracy
+    with pytest.raises(ValueError):
+        figures.history_png({"seconds": [1.0]}, tmp_path / "x.png")
+
+
+def test_confusion_png(tmp_path):
+    png(figures.confusion_png(np.diag(np.arange(10) + 90), tmp_path / "c.png", title="confusion"))

@@ -1,0 +1,90 @@
+import dataclasses
+import math
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from mnist_hpo.hpo.run import run_study
+
+from mnist_hpo.hpo.storage import best_trial
+from mnist_hpo.cli import main
+from mnist_hpo.config import load_study_config, parse_study
+from mnist_hpo.errors import UserError
+from mnist_hpo.artifacts.export import export_trial, load_export
+from mnist_hpo.models.gan import GAN
+from mnist_hpo.tasks.gan import REPORT_PARAMS, GanTask, single_point
+
+from ..conftest import ROOT
+
+
+@pytest.mark.slow
+def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, storage):
+    study = run_study(gan_cfg, storage_url=storage, data=mnist, progress=False)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for t in trials:
+        assert set(t.params) == set(REPORT_PARAMS)
+        assert list(t.intermediate_values) == [0, 1] and t.value == t.intermediate_values[1]
+        assert math.isfinite(t.value) and t.value > 0
+        assert len(t.user_attrs["g_loss"]) == 2 and len(t.user_attrs["val_coverage_tv"]) == 2 and t.user_attrs["val_fid"][-1] == t.value
+        assert len(t.user_attrs["train_loss"]) == 2  # discriminator loss per scored epoch
+    folder = export_trial(study, best_trial(study), data=mnist, progress=False)
+    model, meta = load_export(folder)
+    assert isinstance(model, GAN) and meta["model"]["arch"]["arch"] == "mlp"
+    assert meta["metrics"]["val_fid"] == study.best_value and meta["metrics"]["test_fid"] > 0
+    assert len(meta["metrics"]["test_class_histogram"]) == 10
+    images = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+
+
+@pytest.mark.slow
+def test_scored_epochs_follow_eval_every(gan_cfg, mnist, storage):
+    cfg = dataclasses.replace(gan_cfg, model_options={**gan_cfg.model_options, "eval_every": 2})
+    cfg = cfg.with_overrides(trials=1, epochs=3, train_subset=200)
+    study = run_study(cfg, storage_url=storage, data=mnist, progress=False)
+    (t,) = study.get_trials()
+    assert t.state == TrialState.COMPLETE and list(t.intermediate_values) == [1, 2]
+    assert t.user_attrs["eval_epochs"] == [1, 2] and len(t.user_attrs["g_loss"]) == 3
+
+
+def test_report_settings_file_is_one_point_and_search_file_is_not():
+    assert single_point(load_study_config(ROOT / "studies" / "gan.toml")) == REPORT_PARAMS
+    assert load_study_config(ROOT / "studies" / "gan.toml").epochs == 400
+    with pytest.raises(UserError, match="several values"):
+        single_point(load_study_config(ROOT / "studies" / "gan-search.toml"))
+
+
+def test_bad_gan_options_are_one_line_errors(gan_cfg, mnist):
+    doc = {"study": {"name": "x"}, "model": {"type": "gan", "arch": "vae"}}
+    with pytest.raises(UserError, match="model.arch must be one of mlp, dcgan"):
+        parse_study(doc)
+    bad_space = dataclasses.replace(gan_cfg, space={**gan_cfg.space, "momentum": gan_cfg.space["dropout"]})
+    with pytest.raises(UserError, match="space.momentum is not a parameter of the gan model"):
+        GanTask(bad_space, mnist)
+    bad_option = dataclasses.replace(gan_cfg, model_options={**gan_cfg.model_options, "eval_every": 0})
+    with pytest.raises(UserError, match="model.eval_every must be an integer of at least 1, got 0"):
+        GanTask(bad_option, mnist)
+
+
+@pytest.mark.slow
+def test_cli_gan_trains_and_writes_its_run(fidnet, storage, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+    text = (ROOT / "studies" / "gan.toml").read_text()
+    text = text.replace("eval_samples = 2000", "eval_samples = 200\nfinal_samples = 300")
+    text = text.replace("batch_size = 256\n", "batch_size = 256\ntest_subset = 300\n", 1)
+    path = tmp_path / "gan.toml"
+    path.write_text(text)
+    assert main(["gan", str(path), "--epochs", "1", "--subset", "600", "--run", "short", "--every", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "after 1 epochs" in out and "Fréchet distance" in out
+    assert (tmp_path / "storage" / "gan" / "short" / "result.json").exists()
+
+
+def test_cli_gan_refuses_a_search_or_another_model(capsys):
+    assert main(["gan", str(ROOT / "studies" / "gan-search.toml")]) == 2
+    assert "several values" in capsys.readouterr().err
+    assert main(["gan", str(ROOT / "studies" / "ae.toml")]) == 2
+    assert "has model type 'autoencoder'" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mnist_hpo.workflows import gan_run as R
+from mnist_hpo.train import gan as T
+from mnist_hpo.errors import UserError
+from mnist_hpo.tasks.gan import GanTask
+
+PARAMS = GanTask.with_report_defaults({"batch_size": 128})
+
+
+def quiet(_msg):
+    pass
+
+
+@pytest.fixture
+def task(gan_cfg, mnist):
+    return GanTask(gan_cfg.with_overrides(train_subset=300), mnist)
+
+
+def test_state_encoding_round_trips_optimizer_state():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    net(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    tensors: dict = {}
+    tree = json.loads(json.dumps(R._encode(opt.state_dict(), "opt", tensors)))
+    decoded = R._decode(tree, tensors)
+    original = opt.state_dict()
+    assert decoded["param_groups"] == original["param_groups"]  # tuples (betas) and ints survive JSON
+    assert set(decoded["state"]) == {0, 1}
+    for pid, state in original["state"].items():
+        for key, value in state.items():
+            assert torch.equal(decoded["state"][pid][key], value)
+    fresh = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    fresh.load_state_dict(decoded)  # accepted by torch as-is
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_checkpoint_as_if_never_stopped(task, tmp_path, monkeypatch):
+    straight = R.run_gan(task, PARAMS, tmp_path / "a", epochs=3, seed=1, every=1, log=quiet)
+
+    real = T.train_gan_epoch
+    calls = {"n": 0}
+
+    def crash_in_third_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "train_gan_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_gan(task, PARAMS, tmp_path / "b", epochs=3, seed=1, every=1, log=quiet)
+    assert (tmp_path / "b" / "checkpoints" / "LATEST").read_text().strip() == "epoch-0002"
+    assert not (tmp_path / "b" / "result.json").exists()
+
+    monkeypatch.setattr(T, "train_gan_epoch", real)
+    logs: list[str] = []
+    resumed = R.run_gan(task, PARAMS, tmp_path / "b", epochs=3, seed=1, every=1, log=logs.append)
+    assert "after epoch 2" in logs[0]
+    assert calls["n"] == 3  # the resumed session trained only the third epoch (with the real function)
+    assert resumed["history"]["d_loss"] == straight["history"]["d_loss"]
+    assert resumed["history"]["g_loss"] == straight["history"]["g_loss"]
+    a = _checkpoint_tensors(tmp_path / "a" / "checkpoints" / "epoch-0003")
+    b = _checkpoint_tensors(tmp_path / "b" / "checkpoints" / "epoch-0003")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["final"]["test_fid"] == pytest.approx(straight["final"]["test_fid"])
+    assert [p.name for p in (tmp_path / "b" / "checkpoints").glob("epoch-*")] == ["epoch-0003"]
+
+
+@pytest.mark.slow
+def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    result = R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)
+    for name in ("losses.png", "progress.gif", "first_vs_final.png", "result.json"):
+        assert (folder / name).stat().st_size > 0
+    assert sorted(p.name for p in (folder / "grids").iterdir()) == [
+        "epoch-0000.png", "epoch-0001.png", "epoch-0002.png"]
+    assert result["gif_frames"] == 3 and result["epochs"] == 2
+    saved = json.loads((folder / "result.json").read_text())
+    assert saved["final"]["test_fid"] > 0 and 0 <= saved["final"]["test_coverage_tv"] <= 0.9 + 1e-9
+    assert len(saved["history"]["d_loss"]) == 2 and saved["history"]["eval_epochs"] == [0, 1]
+
+    # Asking again for the same epochs trains nothing.
+    monkeypatch.setattr(T, "train_gan_epoch", lambda *a, **k: pytest.fail("trained again"))
+    assert R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)["epochs"] == 2
+
+    with pytest.raises(UserError, match="different params"):
+        R.run_gan(task, {**PARAMS, "lr_g": 1e-3}, folder, epochs=3, seed=1, every=1, log=quiet)
+    with pytest.raises(UserError, match="different seed"):
+        R.run_gan(task, PARAMS, folder, epochs=3, seed=2, every=1, log=quiet)
+
+
+def test_tampered_checkpoint_is_refused(task, tmp_path):
+    folder = tmp_path / "run"
+    R.run_gan(task, PARAMS, folder, epochs=1, seed=1, every=1, log=quiet)
+    weights = sorted((folder / "checkpoints" / "epoch-0001").glob("state-*.safetensors"))[-1]
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="sha256"):
+        R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)
+    # --fresh discards it and starts over.
+    assert R.run_gan(task, PARAMS, folder, epochs=1, seed=1, every=1, fresh=True, log=quiet)["epochs"] == 1
+
+
+def _checkpoint_tensors(folder):
+    shards = sorted(folder.glob("state-*.safetensors"))
+    assert shards
+    return {k: v for shard in shards for k, v in load_file(shard).items()}
+
+
+def test_checkpoint_shards_stay_small_and_load_back(tmp_path):
+    """A full-size GAN checkpoint (~13 MB) is split into files under SHARD_BYTES; loading joins them."""
+    from mnist_hpo.models.gan import GAN
+
+    model = GAN()
+    opt_g, opt_d = torch.optim.Adam(model.generator.parameters()), torch.optim.Adam(model.discriminator.parameters())
+    loss = model.discriminator(model.generator(torch.randn(4, model.latent_dim))).sum()
+    loss.backward()
+    opt_g.step()
+    opt_d.step()
+    rng = torch.Generator().manual_seed(3)
+    folder = R.save_checkpoint(tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
+                               history=T.GanHistory(), settings={"x": 1})
+    sizes = [f.stat().st_size for f in folder.glob("state-*.safetensors")]
+    assert len(sizes) >= 2 and max(sizes) <= R.SHARD_BYTES + (1 << 16)
+    fresh = GAN()
+    opt_g2, opt_d2 = torch.optim.Adam(fresh.generator.parameters()), torch.optim.Adam(fresh.discriminator.parameters())
+    epoch, _ = R.load_checkpoint(tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(),
+                                 settings={"x": 1})
+    assert epoch == 1
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    assert torch.equal(opt_g.state_dict()["state"][0]["exp_avg"], opt_g2.state_dict()["state"][0]["exp_avg"])

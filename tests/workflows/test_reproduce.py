@@ -1,0 +1,91 @@
+"""``mnist-hpo reproduce``: a tiny record built through the real code path, killed mid-trial, resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.cli import main
+from mnist_hpo.workflows.reproduce import journal_url
+
+from ..conftest import ROOT
+
+
+def _reproduce(out, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(ROOT / "data")}
+    cmd = [sys.executable, "-m", "mnist_hpo", "reproduce", "--only", "ae", "--out", str(out), "--trials", "3",
+           "--epochs", "3", "--subset", "400", "--workers", "1", "--quiet", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _trials(out):
+    storage = open_storage(journal_url(out, "ae"))
+    return {t.number: t for t in optuna.load_study(study_name="ae", storage=storage).get_trials()}
+
+
+@pytest.mark.slow
+def test_killed_record_resumes_without_training_anything_twice(tmp_path):
+    out = tmp_path / "results"
+    victim = _reproduce(out)
+    deadline, killed = time.time() + 240, None
+    while time.time() < deadline and killed is None:
+        time.sleep(0.2)
+        if not (out / "journals" / "ae.log").exists():
+            continue
+        try:
+            trials = _trials(out)
+        except KeyError:
+            continue
+        running = [t for t in trials.values() if t.state == TrialState.RUNNING and t.intermediate_values]
+        if any(t.state == TrialState.COMPLETE for t in trials.values()) and running:
+            victim.send_signal(signal.SIGKILL)  # mid-trial, like a power loss
+            victim.wait()
+            killed = running[0].number
+    assert killed is not None, victim.communicate()[0] if victim.poll() is not None else "never got mid-trial"
+    before = _trials(out)
+    finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
+
+    resumed = _reproduce(out)
+    log = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, log
+    after = _trials(out)
+    for n, t in finished_before.items():  # nothing finished is lost or trained again
+        assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
+        assert after[n].datetime_complete == t.datetime_complete
+    assert after[killed].state == TrialState.FAIL
+    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == before[killed].params
+    assert retries[0].user_attrs["seed"] == before[killed].user_attrs["seed"]
+    states = [t.state for t in after.values()]
+    assert states.count(TrialState.COMPLETE) == 3 and len(states) == 4  # 3 trials + the one cut off
+    best = min((t for t in after.values() if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    export = out / "exports" / "ae" / f"trial-{best.number}"
+    assert (export / "model.safetensors").exists() and (export / "explore" / "explore.json").exists()
+
+    # A complete record: a third start trains nothing and writes nothing to the journal.
+    size = (out / "journals" / "ae.log").stat().st_size
+    export_time = (export / "model.safetensors").stat().st_mtime
+    again = _reproduce(out)
+    log = again.communicate(timeout=120)[0]
+    assert again.returncode == 0 and "3/3 trials in the record, complete" in log, log
+    assert (out / "journals" / "ae.log").stat().st_size == size
+    assert (export / "model.safetensors").stat().st_mtime == export_time
+    print(f"\nRELIABILITY reproduce kill=1 killed_trial={killed} retried_as={retries[0].number} "
+          f"finished_before={len(finished_before)} complete=3 trials_in_journal={len(states)} "
+          "third_start_writes=0")
+
+
+def test_unknown_part_is_one_line(tmp_path, capsys):
+    assert main(["reproduce", "--only", "ae,tables", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--only tables: unknown part" in err[0]
+    assert not (tmp_path / "r").exists()
