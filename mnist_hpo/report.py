@@ -442,9 +442,60 @@ def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
     return blocks
 
 
+def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
+    """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
+
+    Per study with a finished trial: the parameter importances (a figure, or one line when
+    there are too few complete trials) and the best value per latent size; then, with at
+    least two autoencoder studies, their anytime curves beside the report's best (figures
+    written under ``figures``).
+    """
+    from .anytime import COLUMNS, REPORT_TARGET, compare_figure, compare_rows, study_curve
+    from .importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
+
+    loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
+    loaded = [(n, s) for n, s in loaded if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
+    if not loaded:
+        return []
+    blocks: list = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
+    for name, study in loaded:
+        blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
+        imp = param_importance(study)
+        if imp is None:
+            blocks.append(Para(too_few(study).capitalize() + ".", "missing"))
+        else:
+            path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}")
+            blocks.append(Image(path, f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "
+                                      "fANOVA (share of the validation value's variance a parameter explains) and "
+                                      f"PED-ANOVA (how differently a parameter is spread among the best "
+                                      f"{imp.ped_quantile:.0%} of the trials than among all)"))
+        rows = latent_rows(study)
+        if rows:
+            blocks.append(Table(f"The latent size against the best validation value reached with it (study {name!r}; "
+                                "the report's Table 1 has latent sizes 8 and 9 only)", LATENT_COLUMNS,
+                                [["-" if v is None else v for v in r] for r in rows]))
+    curves = [study_curve(s) for _, s in loaded if s.user_attrs.get("model") == "autoencoder"]
+    if len(curves) >= 2:
+        blocks.append(Heading(3, "What each protocol buys: the autoencoder studies' anytime curves"))
+        path = compare_figure(curves, figures / "anytime.png", target=REPORT_TARGET)
+        blocks.append(Image(path, "Best validation MSE so far against the epochs trained and the trial time spent "
+                                  "(each trial in order of completion, pruned ones included); each study a thin line, "
+                                  f"each protocol's median bold, the report's best {REPORT_TARGET} dashed "
+                                  "(`mnist-hpo compare` draws the same for any studies)"))
+        blocks.append(Table(f"Epochs and trial time until the best value first reached {REPORT_TARGET}", COLUMNS,
+                            compare_rows(curves, REPORT_TARGET)))
+    return blocks
+
+
+FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
 def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None,
-                 journals: Path | None = None) -> list:
-    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``."""
+                 journals: Path | None = None, figures: Path | None = None) -> list:
+    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``.
+
+    ``figures``: where the report's own figures are written (default ``storage/report-figures``).
+    """
     names = DEFAULT_STUDIES | (studies or {})
     unknown = set(names) - set(REFERENCES)
     if unknown:
@@ -462,6 +513,7 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
     for key, title in SECTIONS:
         blocks.extend(section_blocks(key, title, names[key], where, root))
     blocks.extend(other_blocks(where, root, set(names.values())))
+    blocks.extend(beyond_blocks(where, list(names.values()), figures or storage_dir() / "report-figures"))
     return blocks
 
 
@@ -551,7 +603,8 @@ def build_report(storage_url: str | None = None, *, out: Path | None = None,
     html_path = Path(out) if out else storage_dir() / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     md_path = html_path.with_suffix(".md")
-    blocks = build_blocks(storage_url, studies=studies, journals=journals)
+    blocks = build_blocks(storage_url, studies=studies, journals=journals,
+                          figures=html_path.parent / f"{html_path.stem}-figures")
     html_path.write_text(render_html(blocks))
     md_path.write_text(render_markdown(blocks, md_path.parent))
     return html_path, md_path

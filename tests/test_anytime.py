@@ -118,3 +118,56 @@ def test_load_curves_keeps_the_order_given(storage):
     fake_study(storage, "z", RANDOM_TRIALS)
     fake_study(storage, "y", TPE_TRIALS)
     assert [c.study for c in load_curves(["z", "y"], Studies(storage))] == ["z", "y"]
+
+
+def test_report_shows_importance_latent_table_and_anytime_figure(storage, tmp_path):
+    """Two autoencoder studies: each gets its importance figure and latent table, and both one anytime figure."""
+    import re
+
+    from optuna.distributions import CategoricalDistribution
+
+    from mnist_hpo.report import build_report
+
+    space = {"latent_dim": CategoricalDistribution([2, 9]), "weight_decay": CategoricalDistribution([0.0, 1e-3])}
+    for name, sampler, pruner in (("ae", "random", "none"), ("ae-tpe", "tpe", "successive_halving")):
+        study = fake_study(storage, name, [], sampler=sampler, pruner=pruner)
+        study.set_user_attr("model", "autoencoder")
+        for i in range(6):
+            params = {"latent_dim": [2, 9][i % 2], "weight_decay": [0.0, 1e-3][i // 3]}
+            value = 0.067 if params["weight_decay"] else 0.02 - 0.0005 * params["latent_dim"]
+            t = optuna.create_trial(params=params, distributions=space, value=value, intermediate_values={0: value})
+            t.datetime_start, t.datetime_complete = T0 + dt.timedelta(seconds=10 * i), T0 + dt.timedelta(seconds=10 * i + 5)
+            study.add_trial(t)
+    few = fake_study(storage, "dae", RANDOM_TRIALS, sampler="random", pruner="none")
+    few.set_user_attr("model", "denoising")
+    html_path, md_path = build_report(storage, out=tmp_path / "r" / "report.html")
+    md = md_path.read_text()
+    assert "Parameter importance in study 'ae', on its 6 complete trials" in md
+    assert "Parameter importance in study 'ae-tpe', on its 6 complete trials" in md
+    assert "2 complete trials, too few to rank the parameters" in md  # the denoising study
+    assert "| 9 | 0.0155 | 1 | 3 | 0 |" in md  # latent 9: the best of trials 1, 3 (0.0155) and 5 (0.067)
+    assert "What each protocol buys" in md and "anytime.png" in md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links == ["report-figures/importance-ae.png", "report-figures/importance-ae-tpe.png",
+                     "report-figures/anytime.png"]
+    assert all((md_path.parent / link).exists() for link in links)
+    html = html_path.read_text()
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 3
+
+
+def test_ae_gp_study_file_validates_and_runs(storage, tiny):
+    """studies/ae-gp.toml: the GP sampler over the report's mixed (categorical) space, 2 trials x 1 epoch."""
+    import dataclasses
+    from pathlib import Path
+
+    from mnist_hpo.config import SamplerConfig, load_study_config
+
+    cfg = load_study_config(Path(__file__).resolve().parents[1] / "studies" / "ae-gp.toml")
+    assert (cfg.sampler.type, cfg.pruner.type, cfg.name) == ("gp", "successive_halving", "ae-gp")
+    small = cfg.with_overrides(name="ae-gp-test", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
+    # One random start, so the second trial is the Gaussian process's own proposal.
+    small = dataclasses.replace(small, sampler=SamplerConfig("gp", {**small.sampler.options, "n_startup_trials": 1}))
+    study = S.run_study(small, storage_url=storage, data=tiny, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert isinstance(S.make_sampler(small, {}), optuna.samplers.GPSampler)
+    assert protocol_of(study) == "gp + successive_halving"
