@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability fashion reproduce
+.PHONY: worker reliability fashion reproduce compare
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ explore: data ## latent space of the latest 'ae' export: Table 5, PCA/t-SNE 2-D/
 
 report: $(STAMP) ## the reproduction report from the database and exports: storage/report.html + report.md (ARGS=...)
 	$(PY) -m mnist_hpo report $(ARGS)
+
+compare: $(STAMP) ## anytime curves of stored studies by protocol, epochs/time to 0.0172: storage/compare.png (ARGS="ae ae-tpe ae-gp --journals results/journals")
+	$(PY) -m mnist_hpo compare $(or $(ARGS),ae ae-tpe)
 
 browser: ## install Debian's chromium (headless browser tests) when it is missing
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
