@@ -131,7 +131,8 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
                 ax.step(grid[ok], med[ok], where="post", color=colors[p], lw=2.6,
                         label=f"{p}: median of {len(group)} stud{'y' if len(group) == 1 else 'ies'}")
         if target is not None:
-            ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g} (the report's best)")
+            mark = " (the report's best)" if target == REPORT_TARGET else ""
+            ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}{mark}")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     values = [b for c in curves for b in c.best if math.isfinite(b)]
