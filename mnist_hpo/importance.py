@@ -51,7 +51,7 @@ def ped_quantile(n: int) -> float:
 def param_importance(study: optuna.Study) -> Importance | None:
     """The study's importances, or None with fewer than :data:`MIN_TRIALS` complete trials."""
     trials = complete_trials(study)
-    if len(trials) < MIN_TRIALS or not trials[0].params:
+    if no_ranking(study, trials):
         return None
     q = ped_quantile(len(trials))
     with warnings.catch_warnings():
@@ -63,10 +63,23 @@ def param_importance(study: optuna.Study) -> Importance | None:
                       {k: float(v) for k, v in ped.items()}, q)
 
 
+def no_ranking(study: optuna.Study, trials: list | None = None) -> str | None:
+    """Why the study's parameters cannot be ranked (one line), or None when they can."""
+    trials = complete_trials(study) if trials is None else trials
+    n = len(trials)
+    if n < MIN_TRIALS:
+        return (f"importance: {n} complete trial{'s' if n != 1 else ''}, too few to rank the parameters "
+                f"(needs at least {MIN_TRIALS})")
+    if len({t.value for t in trials}) == 1:  # fANOVA has no variance to share out
+        return f"importance: all {n} complete trials have the same value; there is nothing to rank"
+    if not any(len({repr(t.params.get(p)) for t in trials}) > 1 for p in trials[0].params):
+        return f"importance: no parameter takes more than one value in the {n} complete trials; nothing to rank"
+    return None
+
+
 def too_few(study: optuna.Study) -> str:
-    n = len(complete_trials(study))
-    return (f"importance: {n} complete trial{'s' if n != 1 else ''}, too few to rank the parameters "
-            f"(needs at least {MIN_TRIALS})")
+    """The one line shown instead of a ranking."""
+    return no_ranking(study) or "importance: cannot rank the parameters"
 
 
 def importance_lines(study: optuna.Study) -> list[str]:

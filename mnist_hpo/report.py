@@ -462,7 +462,8 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
         blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
         imp = param_importance(study)
         if imp is None:
-            blocks.append(Para(too_few(study).capitalize() + ".", "missing"))
+            line = too_few(study)
+            blocks.append(Para(line[0].upper() + line[1:] + ".", "missing"))
         else:
             path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}")
             blocks.append(Image(path, f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "

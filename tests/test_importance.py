@@ -105,3 +105,14 @@ def test_importance_of_a_real_tiny_study(storage, tiny, ae_cfg, capsys):
     assert cli.main(["show", "ae-test", "--storage", storage]) == 0
     out = capsys.readouterr().out
     assert "importance on 6 complete trials" in out and "best value per latent size" in out
+
+
+def test_constant_objective_is_one_line_not_a_crash(storage, capsys):
+    """fANOVA has no variance to share out when every trial scored the same (it raises): say so instead."""
+    study = optuna.create_study(study_name="flat", storage=S.open_storage(storage))
+    for i in range(6):
+        study.add_trial(optuna.create_trial(params={"nh1": [64, 87, 137][i % 3]}, distributions={"nh1": SPACE["nh1"]},
+                                            value=0.067))
+    assert param_importance(study) is None
+    assert cli.main(["show", "flat", "--storage", storage]) == 0
+    assert "importance: all 6 complete trials have the same value; there is nothing to rank" in capsys.readouterr().out
