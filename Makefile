@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability fashion reproduce syspkgs
+.PHONY: worker reliability fashion reproduce syspkgs compare
 
 # The Debian packages the tests need: chromium (headless browser tests) and Fashion-MNIST as IDX files.
 SYSPKGS_MISSING ?= $(strip $(if $(wildcard /usr/bin/chromium),,chromium) \
@@ -52,6 +52,9 @@ report: $(STAMP) ## the reproduction report from the database and exports: stora
 
 syspkgs: ## install the Debian packages the tests need (chromium, dataset-fashion-mnist) when missing; not root: say how
 	@$(call apt_install,$(SYSPKGS_MISSING))
+
+compare: $(STAMP) ## anytime curves of stored studies by protocol, epochs/time to 0.0172: storage/compare.png (ARGS="ae ae-tpe ae-gp --journals results/journals")
+	$(PY) -m mnist_hpo compare $(or $(ARGS),ae ae-tpe)
 
 browser: ## install Debian's chromium (headless browser tests) when it is missing
 	@$(call apt_install,$(filter chromium,$(SYSPKGS_MISSING)))

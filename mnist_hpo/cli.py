@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage")
     p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
 
+    p = sub.add_parser("compare", help="anytime curves of several studies by protocol (PNG) and epochs/time to a target")
+    p.add_argument("studies", nargs="+", metavar="STUDY", help="study names")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
+    where.add_argument("--journals", help="a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals")
+    p.add_argument("--out", help="the PNG to write (default: storage/compare.png)")
+    p.add_argument("--target", type=float, default=0.0172,
+                   help="the value to reach (default 0.0172: the report's best validation MSE)")
+
     p = sub.add_parser("rerun", help="train one stored trial again as it ran (seed, threads, epochs) and compare the metric")
     p.add_argument("name", help="study name")
     p.add_argument("trial", type=int, help="trial number")
@@ -219,6 +228,34 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if coverage is not None:
         print(coverage)
     print(top_table(study, k=args.k))
+    from .analysis.importance import importance_lines, latent_lines
+
+    print("\n" + "\n".join(importance_lines(study)))
+    if latent := latent_lines(study):
+        print("\n" + "\n".join(latent))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import math
+
+    from .analysis.anytime import compare_figure, load_curves
+    from .hpo.sources import Studies
+    from .report.tables import compare_table
+    from .hpo.storage import storage_dir
+
+    if not math.isfinite(args.target):
+        raise UserError(f"--target {args.target}: expected a finite number, e.g. --target 0.0172")
+    journals = Path(args.journals) if args.journals else None
+    if journals is not None and not journals.is_dir():
+        raise UserError(f"--journals {journals}: no such folder; pass the folder that holds the <study>.log files")
+    out = Path(args.out) if args.out else storage_dir() / "compare.png"
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: expected a .png file name")
+    curves = load_curves(args.studies, Studies(args.storage, journals))
+    compare_figure(curves, out, target=args.target)
+    print(compare_table(curves, args.target))
+    print(f"wrote {out}")
     return 0
 
 
@@ -390,6 +427,7 @@ COMMANDS = {
     "worker": lambda a: _cmd_study(a, worker=True),
     "export": _cmd_export,
     "show": _cmd_show,
+    "compare": _cmd_compare,
     "rerun": _cmd_rerun,
     "verify": _cmd_verify,
     "list": _cmd_list,

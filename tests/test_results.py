@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mnist_hpo import study as S
+from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 
 from .conftest import ROOT
@@ -46,7 +46,7 @@ def _journals() -> list[Path]:
 def test_every_journal_reads_and_holds_its_study(journal):
     if journal is None:
         pytest.skip("no journals in results/ yet")
-    storage = S.open_storage(f"journal:{journal}")
+    storage = open_storage(f"journal:{journal}")
     study = optuna.load_study(study_name=journal.stem, storage=storage)
     assert "identity" in study.user_attrs and "config" in study.user_attrs
 

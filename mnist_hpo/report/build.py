@@ -24,7 +24,8 @@ def build_report(storage_url: str | None = None, *, out: Path | None = None,
     html_path = Path(out) if out else storage_dir() / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     md_path = html_path.with_suffix(".md")
-    blocks = build_blocks(storage_url, studies=studies, journals=journals)
+    blocks = build_blocks(storage_url, studies=studies, journals=journals,
+                          figures=html_path.parent / f"{html_path.stem}-figures")
     html_path.write_text(render_html(blocks))
     md_path.write_text(render_markdown(blocks, md_path.parent))
     return html_path, md_path

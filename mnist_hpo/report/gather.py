@@ -13,7 +13,8 @@ from ..errors import UserError
 from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import LATEST, read_export_meta
 from ..artifacts.hardware import hardware
-from ..hpo.storage import exports_dir, open_storage, storage_dir
+from ..hpo.sources import Studies
+from ..hpo.storage import exports_dir, storage_dir
 from .tables import HEADERS, top_trials
 from .document import Facts, Heading, Image, Pair, Para, Table
 from .formatting import fmt, fmt_list, fmt_seconds
@@ -241,35 +242,6 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
     return blocks + runs
 
 
-class Studies:
-    """Where the report finds its studies: one storage, or a folder of journals (one file per study)."""
-
-    def __init__(self, storage_url: str | None = None, journals: Path | None = None) -> None:
-        self.journals = Path(journals) if journals is not None else None
-        self.storage = None if self.journals is not None else open_storage(storage_url)
-        self.label = str(self.journals) if self.journals is not None else str(storage_url or "default")
-
-    def names(self) -> list[str]:
-        if self.journals is not None:
-            return sorted(p.stem for p in self.journals.glob("*.log"))
-        return [s.study_name for s in optuna.get_all_study_summaries(self.storage)]
-
-    def storage_of(self, name: str):
-        if self.journals is None:
-            return self.storage
-        path = self.journals / f"{name}.log"
-        return open_storage(f"journal:{path}") if path.exists() else None
-
-    def load(self, name: str) -> optuna.Study | None:
-        storage = self.storage_of(name)
-        if storage is None:
-            return None
-        try:
-            return optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
-            return None
-
-
 def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
     stored = [n for n in studies.names() if n not in named]
     exported = {p.name for p in root.iterdir() if (p / LATEST).exists()} if root.exists() else set()
@@ -297,8 +269,11 @@ def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
 
 
 def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None,
-                 journals: Path | None = None) -> list:
-    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``."""
+                 journals: Path | None = None, figures: Path | None = None) -> list:
+    """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``.
+
+    ``figures``: where the report's own figures are written (default ``storage/report-figures``).
+    """
     names = DEFAULT_STUDIES | (studies or {})
     unknown = set(names) - set(REFERENCES)
     if unknown:
@@ -316,5 +291,8 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
     for key, title in SECTIONS:
         blocks.extend(section_blocks(key, title, names[key], where, root))
     blocks.extend(other_blocks(where, root, set(names.values())))
+    from .beyond import beyond_blocks
+
+    blocks.extend(beyond_blocks(where, list(names.values()), figures or storage_dir() / "report-figures"))
     return blocks
 

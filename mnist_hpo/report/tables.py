@@ -7,7 +7,9 @@ import math
 import optuna
 from optuna.trial import TrialState
 
+from ..analysis.anytime import Curve
 from ..tasks import TASKS
+from .formatting import fmt_seconds
 
 # The report's column names for the parameters it tuned.
 HEADERS = {
@@ -80,3 +82,29 @@ def state_counts(study: optuna.Study) -> str:
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     return ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
+
+
+# --- what each protocol buys (mnist-hpo compare, the report) -------------------------------------
+
+COLUMNS = ["study", "protocol", "trials", "epochs to target", "time to target", "best value", "epochs", "time"]
+
+
+def compare_rows(curves: list[Curve], target: float) -> list[list[str]]:
+    rows = []
+    for c in curves:
+        i = c.reached(target)
+        rows.append([c.study, c.protocol, str(c.trials),
+                     "not reached" if i is None else str(c.epochs[i]),
+                     "not reached" if i is None else fmt_seconds(c.seconds[i]),
+                     "-" if c.best_value is None else f"{c.best_value:.4f}",
+                     str(c.epochs[-1] if c.epochs else 0), fmt_seconds(c.seconds[-1] if c.seconds else 0.0)])
+    return rows
+
+
+def compare_table(curves: list[Curve], target: float) -> str:
+    rows = compare_rows(curves, target)
+    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [COLUMNS, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""What each protocol buys: the best value so far against the epochs and the time a study spent.
+
+A study's *anytime curve*: its finished trials (complete, pruned, failed) in the order they
+finished; after each, the epochs trained so far (every trial's reported epochs, i.e. its
+intermediate values, pruned and failed trials included) and the trial time so far (the sum
+of the trials' durations, ``datetime_complete - datetime_start``: busy time, so pauses
+between resumed runs and idle workers do not count), and the best complete value so far.
+``mnist-hpo compare`` draws several studies' curves, grouped into protocols by their stored
+sampler and pruner, and says when each first reached a target value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from ..errors import UserError
+
+REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class Curve:
+    """One study's anytime curve: one point per finished trial, in the order they finished."""
+
+    study: str
+    protocol: str
+    maximize: bool
+    epochs: list[int]  # cumulative epochs trained after each trial
+    seconds: list[float]  # cumulative trial time after each trial
+    best: list[float]  # best complete value after each trial (inf / -inf before the first)
+
+    @property
+    def trials(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best[-1] if self.best and math.isfinite(self.best[-1]) else None
+
+    def reached(self, target: float) -> int | None:
+        """Index of the first trial after which the best value is at least as good as ``target``."""
+        for i, b in enumerate(self.best):
+            if (b >= target) if self.maximize else (b <= target):
+                return i
+        return None
+
+
+def protocol_of(study: optuna.Study) -> str:
+    """``sampler + pruner`` as stored with the study (its identity, else its creation config)."""
+    attrs = study.user_attrs
+    identity = attrs.get("identity") or {}
+    cfg = attrs.get("config") or {}
+    sampler = identity.get("sampler.type") or (cfg.get("sampler") or {}).get("type") or "?"
+    pruner = identity.get("pruner.type") or (cfg.get("pruner") or {}).get("type") or "?"
+    return f"{sampler} + {pruner}"
+
+
+def study_curve(study: optuna.Study) -> Curve:
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
+              if t.datetime_start is not None and t.datetime_complete is not None]
+    trials.sort(key=lambda t: (t.datetime_complete, t.number))
+    epochs, seconds, best = [], [], []
+    e, s, b = 0, 0.0, -math.inf if maximize else math.inf
+    for t in trials:
+        e += len(t.intermediate_values)
+        s += (t.datetime_complete - t.datetime_start).total_seconds()
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            b = max(b, t.value) if maximize else min(b, t.value)
+        epochs.append(e)
+        seconds.append(s)
+        best.append(b)
+    return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best)
+
+
+def step_at(xs: list[float], ys: list[float], grid, worst: float):
+    """The step function (value after the last point at or before x) on ``grid``; ``worst`` before the first."""
+    import numpy as np
+
+    idx = np.searchsorted(np.asarray(xs, dtype=float), np.asarray(grid, dtype=float), side="right") - 1
+    values = np.asarray(ys, dtype=float)
+    return np.where(idx >= 0, values[np.clip(idx, 0, None)] if len(values) else worst, worst)
+
+
+def median_curve(curves: list[Curve], axis: str):
+    """The protocol's median best-so-far, on the union of its seeds' points, up to where every seed has data."""
+    import numpy as np
+
+    curves = [c for c in curves if c.trials]
+    if not curves:
+        return None, None
+    end = min(getattr(c, axis)[-1] for c in curves)
+    grid = np.unique(np.concatenate([np.asarray(getattr(c, axis), dtype=float) for c in curves]))
+    grid = grid[grid <= end]
+    worst = -math.inf if curves[0].maximize else math.inf
+    stack = np.vstack([step_at(getattr(c, axis), c.best, grid, worst) for c in curves])
+    return grid, np.median(stack, axis=0)
+
+
+def compare_figure(curves: list[Curve], path: Path, *, target: float | None = REPORT_TARGET) -> Path:
+    """Two panels (epochs, trial time): each study a thin line, each protocol's median bold, the target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    protocols = sorted({c.protocol for c in curves})
+    colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(protocols)}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for ax, axis, label in ((axes[0], "epochs", "epochs trained (all trials, in order of completion)"),
+                            (axes[1], "seconds", "trial time (s, summed over the trials in order of completion)")):
+        for c in curves:
+            x, y = np.asarray(getattr(c, axis), dtype=float), np.asarray(c.best, dtype=float)
+            ok = np.isfinite(y)
+            if ok.any():
+                ax.step(x[ok], y[ok], where="post", color=colors[c.protocol], lw=0.8, alpha=0.55)
+        for p in protocols:
+            group = [c for c in curves if c.protocol == p]
+            grid, med = median_curve(group, axis)
+            if grid is None:
+                continue
+            ok = np.isfinite(med)
+            if ok.any():
+                ax.step(grid[ok], med[ok], where="post", color=colors[p], lw=2.6,
+                        label=f"{p}: median of {len(group)} stud{'y' if len(group) == 1 else 'ies'}")
+        if target is not None:
+            mark = " (the report's best)" if target == REPORT_TARGET else ""
+            ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}{mark}")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    values = [b for c in curves for b in c.best if math.isfinite(b)]
+    if values and (min(values) > 0):
+        axes[0].set_yscale("log")
+    axes[0].set_ylabel("best validation value so far")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Anytime performance: " + ", ".join(c.study for c in curves), fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def load_curves(names: list[str], studies) -> list[Curve]:
+    """The curves of the named studies from a :class:`mnist_hpo.hpo.sources.Studies`; a missing one is a user error."""
+    seen: set[str] = set()
+    curves = []
+    for name in names:
+        if name in seen:
+            raise UserError(f"study {name!r} is named twice; name each study once")
+        seen.add(name)
+        study = studies.load(name)
+        if study is None:
+            known = studies.names()
+            hint = f"; the studies there: {', '.join(known)}" if known else "; there are no studies there"
+            raise UserError(f"no study {name!r} in {studies.label}{hint}")
+        curves.append(study_curve(study))
+    return curves

@@ -1,0 +1,59 @@
+"""Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from ..hpo.sources import Studies
+from .document import Heading, Image, Para, Table
+from .tables import COLUMNS, compare_rows
+
+def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
+    """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
+
+    Per study with a finished trial: the parameter importances (a figure, or one line when
+    there are too few complete trials) and the best value per latent size; then, with at
+    least two autoencoder studies, their anytime curves beside the report's best (figures
+    written under ``figures``).
+    """
+    from ..analysis.anytime import REPORT_TARGET, compare_figure, study_curve
+    from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
+
+    loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
+    loaded = [(n, s) for n, s in loaded if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
+    if not loaded:
+        return []
+    blocks: list = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
+    for name, study in loaded:
+        blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
+        imp = param_importance(study)
+        if imp is None:
+            line = too_few(study)
+            blocks.append(Para(line[0].upper() + line[1:] + ".", "missing"))
+        else:
+            path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}")
+            blocks.append(Image(path, f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "
+                                      "fANOVA (share of the validation value's variance a parameter explains) and "
+                                      f"PED-ANOVA (how differently a parameter is spread among the best "
+                                      f"{imp.ped_quantile:.0%} of the trials than among all)"))
+        rows = latent_rows(study)
+        if rows:
+            blocks.append(Table(f"The latent size against the best validation value reached with it (study {name!r}; "
+                                "the report's Table 1 has latent sizes 8 and 9 only)", LATENT_COLUMNS,
+                                [["-" if v is None else v for v in r] for r in rows]))
+    curves = [study_curve(s) for _, s in loaded if s.user_attrs.get("model") == "autoencoder"]
+    if len(curves) >= 2:
+        blocks.append(Heading(3, "What each protocol buys: the autoencoder studies' anytime curves"))
+        path = compare_figure(curves, figures / "anytime.png", target=REPORT_TARGET)
+        blocks.append(Image(path, "Best validation MSE so far against the epochs trained and the trial time spent "
+                                  "(each trial in order of completion, pruned ones included); each study a thin line, "
+                                  f"each protocol's median bold, the report's best {REPORT_TARGET} dashed "
+                                  "(`mnist-hpo compare` draws the same for any studies)"))
+        blocks.append(Table(f"Epochs and trial time until the best value first reached {REPORT_TARGET}", COLUMNS,
+                            compare_rows(curves, REPORT_TARGET)))
+    return blocks
+
+
+FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
