@@ -66,3 +66,27 @@ def test_every_committed_export_verifies(export, monkeypatch, capsys):
     code = main(["verify", str(export.relative_to(ROOT))])
     out, err = capsys.readouterr()
     assert code == 0, out + err
+
+
+@pytest.mark.parametrize("journal", _journals() or [None], ids=lambda p: p.stem if p else "none")
+def test_every_recorded_study_still_resumes_with_todays_code(journal, monkeypatch, mnist):
+    """The study files and today's code give each recorded study the identity it was created with.
+
+    Otherwise the next `make reproduce` would refuse to continue the record (a resume compares them).
+    """
+    import json
+
+    from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
+    from mnist_hpo.hpo.spaces import resolve_space
+    from mnist_hpo.workflows.reproduce import Options, _load, study_parts
+
+    if journal is None:
+        pytest.skip("no journals in results/ yet")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", "results")
+    part = next(p for p in study_parts() if p.name == journal.stem)
+    cfg = _load(part, Options(out=Path("results")))
+    study = optuna.load_study(study_name=journal.stem, storage=open_storage(f"journal:{journal}"))
+    stored, complete = stored_identity(study.user_attrs)
+    now = json.loads(json.dumps(study_identity(cfg, resolve_space(cfg.space, cfg.seed), mnist.checksum)))
+    assert identity_differences(stored, now, complete=complete) == []
