@@ -171,12 +171,12 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     else:
         from .hpo.spaces import print_space, resolve_space
 
-        def print_space(study) -> None:
+        def on_open(study) -> None:
             if not worker:
                 print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None), on_open=print_space)
+                          max_trials=getattr(args, "max_trials", None), on_open=on_open)
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
