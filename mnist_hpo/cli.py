@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -165,14 +164,14 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     if workers > 1:
         study = _run_workers(args, cfg, workers)
     else:
-        from .hpo.spaces import resolve_space
+        from .hpo.spaces import print_space, resolve_space
 
-        def print_space(study) -> None:
+        def show_space(study) -> None:
             if not worker:
-                _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+                print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None), on_open=print_space,
+                          max_trials=getattr(args, "max_trials", None), on_open=show_space,
                           warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
     if worker:
         return 0
@@ -198,57 +197,15 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     return 0
 
 
-def _print_space(cfg, resolved) -> None:
-    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
-          f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
-    for name, values in resolved.items():
-        if isinstance(values, list):
-            print(f"  {name}: {values}")
-        else:  # a range, left to the sampler
-            print(f"  {name}: {values.kind} in [{values.low}, {values.high}]{' (log scale)' if values.log else ''}")
-
-
 def _run_workers(args: argparse.Namespace, cfg, workers: int):
-    """Start ``workers`` worker processes on this machine and wait for them."""
-    from .data.datasets import load_data
-    from .hpo.storage import load_existing_study, open_storage
-    from .hpo.identity import open_study
+    """Start ``workers`` worker processes on this machine with this command's options, and wait for them."""
+    from .hpo.workers import spawn_workers
 
-    from .hpo.warmstart import apply_warm_start, warm_start_trials
-
-    # Build the data cache, create the study and queue its warm start once, before the workers race
-    # to (or refuse it once, if its settings differ).
-    checksum = load_data(cfg).checksum
-    storage = open_storage(args.storage)
-    warm = warm_start_trials(cfg, storage, args.warm_start, args.warm_start_trials) if args.warm_start else None
-    apply_warm_start(open_study(cfg, storage, dataset_checksum=checksum), cfg, warm)
-    cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_path(args.study)), "--quiet"]
-    for flag, value in (("--trials", args.trials), ("--epochs", args.epochs), ("--subset", args.subset),
-                        ("--batch-trials", args.batch_trials), ("--seed", getattr(args, "seed", None)),
-                        ("--study-name", args.study_name), ("--storage", args.storage), ("--device", args.device)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
-    print(f"starting {workers} workers for study {cfg.name}")
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait()
-        raise
-    if any(codes):
-        from .hpo.workers import needs_trials
-
-        study = open_study(cfg, open_storage(args.storage), dataset_checksum=checksum)
-        if not needs_trials(study, cfg):
-            # A killed worker's trial was failed and re-run by the others: the study is complete.
-            print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
-                  f"(exit codes {codes}); the others finished the study", file=sys.stderr)
-            return study
-        raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
-                        "finished trials are kept; run again to resume")
-    return load_existing_study(cfg.name, args.storage)
+    flags = {"--trials": args.trials, "--epochs": args.epochs, "--subset": args.subset,
+             "--batch-trials": args.batch_trials, "--seed": getattr(args, "seed", None),
+             "--study-name": args.study_name, "--device": args.device}
+    return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags,
+                         warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

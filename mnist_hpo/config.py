@@ -421,6 +421,16 @@ STUDY_KEYS = {
 }
 
 
+def _kind_table(c: _Checker, doc: dict, name: str, kinds: dict, default: str, cls):
+    """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
+    t = c.table(doc, name)
+    kind = c.get(t, "type", (str,), name, default)
+    if kind not in kinds:
+        c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
+    c.unknown(t, {"type", *kinds[kind]}, name)
+    return cls(kind, {k: v for k, v in t.items() if k != "type"})
+
+
 def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = _Checker(source)
@@ -448,19 +458,8 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
             c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
         options[key] = value
 
-    sm = c.table(doc, "sampler")
-    stype = c.get(sm, "type", (str,), "sampler", "random")
-    if stype not in SAMPLERS:
-        c.fail("sampler.type", f"must be one of {', '.join(SAMPLERS)}, got {stype!r}")
-    c.unknown(sm, {"type", *SAMPLERS[stype]}, "sampler")
-    sampler = SamplerConfig(stype, {k: v for k, v in sm.items() if k != "type"})
-
-    pm = c.table(doc, "pruner")
-    ptype = c.get(pm, "type", (str,), "pruner", "none")
-    if ptype not in PRUNERS:
-        c.fail("pruner.type", f"must be one of {', '.join(PRUNERS)}, got {ptype!r}")
-    c.unknown(pm, {"type", *PRUNERS[ptype]}, "pruner")
-    pruner = PrunerConfig(ptype, {k: v for k, v in pm.items() if k != "type"})
+    sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
+    pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
     for key, value in [*sampler.options.items(), *pruner.options.items()]:
         if key == "multivariate":
             if not isinstance(value, bool):
@@ -470,7 +469,7 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
 
     space_doc = c.table(doc, "space")
     space = {name: _parse_param(c, name, t) for name, t in space_doc.items()}
-    if stype == "grid":
+    if sampler.type == "grid":
         for p in space.values():
             if p.kind in ("float", "int"):
                 c.fail(f"space.{p.name}", "is a range; a grid sampler needs choices or a draw")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import latent
+from ..train.classifier import encode
 from ..config import StudyConfig
 from ..errors import UserError
 from ..artifacts.export import latest_export, load_export
@@ -75,7 +76,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
         seconds[key] = round(time.perf_counter() - start, 3)
         return value
 
-    codes = timed("encode", latent.encode, model.encoder, images)
+    codes = timed("encode", lambda: encode(model.encoder, images, batch_size=2048).cpu().numpy())
     result: dict = {
         "export": meta["_folder"], "study": meta["study"], "trial": meta["trial"],
         "weights_sha256": meta["weights"]["sha256"], "dataset": meta["dataset"],

@@ -16,18 +16,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..data.datasets import batches, to_float
 
 METHODS = ("pca", "tsne")
-
-
-@torch.inference_mode()
-def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 2048) -> np.ndarray:
-    """uint8 images [N, 28, 28] -> latent codes float32 [N, latent_dim]."""
-    encoder.eval()
-    device = next(encoder.parameters()).device  # the model may be on a GPU, the images on the CPU
-    out = [encoder(to_float(images[idx].to(device))) for idx in batches(len(images), batch_size, shuffle=False)]
-    return torch.cat(out).cpu().numpy().astype(np.float32)
 
 
 @torch.inference_mode()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import optuna
 from tqdm.auto import tqdm
 
 from .spaces import Resolved, suggest
 from ..tasks import FitResult, Task
 from ..train.loops import NonFiniteLoss
+from ..train.seeds import derive_seed
 
 
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
@@ -38,7 +38,7 @@ def parameter_count(model) -> int:
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """A trial's seed, derived from the study seed and the trial number (stable across machines)."""
-    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
+    return derive_seed(study_seed, trial_number)
 
 
 def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from ..config import StudyConfig
 from ..errors import UserError
 from .optuna_compat import set_trial_system_attr
 from .spaces import Resolved, grid_space
+from ..train.seeds import derive_seed, seed_sequence
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.RUNNING, TrialState.WAITING)
@@ -159,8 +159,8 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         self._base_seed = seed
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        seq = np.random.SeedSequence([self._base_seed, trial.number, zlib.crc32(param_name.encode())])
-        return _uniform_draw(np.random.RandomState(seq.generate_state(1)[0]), param_distribution)
+        seed = derive_seed(self._base_seed, trial.number, param_name)
+        return _uniform_draw(np.random.RandomState(seed), param_distribution)
 
 
 def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
@@ -206,7 +206,7 @@ class _ReseededPerTrial:
         assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        model_state, random_state = np.random.SeedSequence([self._base_seed, trial.number]).generate_state(2)
+        model_state, random_state = seed_sequence(self._base_seed, trial.number).generate_state(2)
         self._rng.rng.seed(int(model_state))
         getattr(self, self._inner)._rng.rng.seed(int(random_state))
         super().before_trial(study, trial)

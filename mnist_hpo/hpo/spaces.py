@@ -11,12 +11,12 @@ are kept as given.
 
 from __future__ import annotations
 
-import zlib
 
 import numpy as np
 import optuna
 
 from ..config import ParamSpec
+from ..train.seeds import seed_sequence
 
 Resolved = dict[str, list | ParamSpec]  # categorical lists, or range specs left for the sampler
 
@@ -25,7 +25,7 @@ def draw_list(spec: ParamSpec, seed: int) -> list:
     """The concrete list of values for a ``choices``/``normal``/``randint`` parameter."""
     if spec.kind == "choices":
         return list(spec.choices)
-    rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
+    rng = np.random.default_rng(seed_sequence(seed, spec.name))
     if spec.kind == "normal":
         values: list[float] = []
         while len(values) < spec.size:
@@ -64,3 +64,14 @@ def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
         else:
             params[name] = trial.suggest_categorical(name, list(dict.fromkeys(values)))
     return params
+
+
+def print_space(cfg, resolved: Resolved) -> None:
+    """The study and its resolved space, as a study or worker prints them at start."""
+    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
+          f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
+    for name, values in resolved.items():
+        if isinstance(values, list):
+            print(f"  {name}: {values}")
+        else:  # a range, left to the sampler
+            print(f"  {name}: {values.kind} in [{values.low}, {values.high}]{' (log scale)' if values.log else ''}")

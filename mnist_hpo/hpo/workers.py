@@ -6,7 +6,11 @@ from doing a trial twice or losing one is here.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from collections import Counter
 
 import optuna
@@ -99,3 +103,45 @@ def taken_over(study: optuna.Study, current: dict) -> bool:
     return any(t.number == current["number"] and t.state != TrialState.RUNNING
                for t in study.get_trials(deepcopy=False))
 
+
+def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: str | None, flags: dict,
+                  warm_start: str | None = None, warm_start_k: int = 5):
+    """Start ``workers`` ``mnist-hpo worker`` processes on this machine and wait for them.
+
+    ``flags``: command-line options passed on to each worker (``{"--trials": 5}``; None = left out).
+    ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
+    """
+    from ..data.datasets import load_data
+    from .identity import open_study
+    from .storage import load_existing_study, open_storage
+    from .warmstart import apply_warm_start, warm_start_trials
+
+    # Build the data cache, create the study and queue its warm start once, before the workers race
+    # to (or refuse it once, if its settings differ).
+    checksum = load_data(cfg).checksum
+    opened = open_storage(storage)
+    warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
+    apply_warm_start(open_study(cfg, opened, dataset_checksum=checksum), cfg, warm)
+    cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
+    for flag, value in {**flags, "--storage": storage}.items():
+        if value is not None:
+            cmd += [flag, str(value)]
+    env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
+    print(f"starting {workers} workers for study {cfg.name}")
+    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.wait()
+        raise
+    if any(codes):
+        study = open_study(cfg, open_storage(storage), dataset_checksum=checksum)
+        if not needs_trials(study, cfg):
+            # A killed worker's trial was failed and re-run by the others: the study is complete.
+            print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
+                  f"(exit codes {codes}); the others finished the study", file=sys.stderr)
+            return study
+        raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
+                        "finished trials are kept; run again to resume")
+    return load_existing_study(cfg.name, storage)

@@ -10,15 +10,14 @@ clean one; ``test_mse_clean`` is the same model fed clean images, for reference.
 
 from __future__ import annotations
 
-import zlib
 
-import numpy as np
 
 from ..config import Rule
 from ..errors import UserError
 from ..data.noise import Noise, fixed_noisy_copy
 from ..train.loops import evaluate_autoencoder
 from .autoencoder import AutoencoderTask
+from ..train.seeds import derive_seed
 
 
 def noise_from_options(options: dict, source: str = "model") -> Noise:
@@ -36,7 +35,7 @@ def noise_from_options(options: dict, source: str = "model") -> Noise:
 
 
 def _seed(study_seed: int, purpose: str) -> int:
-    return int(np.random.SeedSequence([study_seed, zlib.crc32(purpose.encode())]).generate_state(1)[0])
+    return derive_seed(study_seed, purpose)
 
 
 class DenoisingTask(AutoencoderTask):

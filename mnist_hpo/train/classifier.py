@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data.datasets import batches, to_float
-from .loops import History, OnEpoch, epoch_mean, run_epochs
+from .loops import History, OnEpoch, optimize_epoch, run_epochs
 
 
 def _as_input(x: torch.Tensor) -> torch.Tensor:
@@ -32,16 +32,8 @@ def train_classifier_epoch(
     generator: torch.Generator,
 ) -> float:
     """One pass in shuffled batches; returns the mean cross-entropy."""
-    model.train()
-    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
-    total = torch.zeros((), device=inputs.device)
-    for idx in batches(len(inputs), batch_size, shuffle=True, generator=generator):
-        loss = F.cross_entropy(model(_as_input(inputs[idx])), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(idx)
-    return epoch_mean(total, len(inputs))
+    return optimize_epoch(model, optimizer, lambda idx: F.cross_entropy(model(_as_input(inputs[idx])), labels[idx]),
+                          len(inputs), batch_size=batch_size, generator=generator, device=inputs.device)
 
 
 @torch.inference_mode()
@@ -67,9 +59,10 @@ def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, n_classes: i
 
 @torch.no_grad()
 def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
-    """The codes [N, latent] of uint8 ``images`` [N, 28, 28]."""
+    """The codes [N, latent] of uint8 ``images`` [N, 28, 28], on the encoder's device (the images may be elsewhere)."""
     encoder.eval()
-    parts = [encoder(to_float(images[idx])) for idx in batches(len(images), batch_size, shuffle=False)]
+    device = next(encoder.parameters()).device
+    parts = [encoder(to_float(images[idx].to(device))) for idx in batches(len(images), batch_size, shuffle=False)]
     # no_grad, not inference_mode: the codes are training data, and inference tensors cannot be.
     return torch.cat(parts) if parts else torch.empty(0, 0)
 

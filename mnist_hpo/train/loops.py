@@ -61,18 +61,29 @@ def train_autoencoder_epoch(
     corrupt: Corrupt | None = None,
 ) -> float:
     """One pass over ``images`` (uint8 [N, 28, 28]) in shuffled batches; returns the mean MSE."""
-    model.train()
-    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
-    total = torch.zeros((), device=images.device)
-    for idx in batches(len(images), batch_size, shuffle=True, generator=generator):
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         clean = to_float(images[idx])
         inputs = corrupt(clean, generator) if corrupt is not None else clean
-        loss = F.mse_loss(model(inputs), clean)
+        return F.mse_loss(model(inputs), clean)
+
+    return optimize_epoch(model, optimizer, batch_loss, len(images), batch_size=batch_size,
+                          generator=generator, device=images.device)
+
+
+def optimize_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                   n: int, *, batch_size: int, generator: torch.Generator, device: torch.device) -> float:
+    """One optimisation pass over ``n`` examples in shuffled batches; ``batch_loss(indices)`` gives each batch's mean loss."""
+    model.train()
+    # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
+    total = torch.zeros((), device=device)
+    for idx in batches(n, batch_size, shuffle=True, generator=generator):
+        loss = batch_loss(idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(idx)
-    return epoch_mean(total, len(images))
+    return epoch_mean(total, n)
 
 
 @torch.inference_mode()

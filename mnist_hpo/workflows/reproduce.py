@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..report.formatting import fmt_seconds
 
 # Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
 # a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).
@@ -165,7 +166,8 @@ def _export_done(part: StudyPart, opts: Options) -> bool:
 
 
 def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
-    from ..cli import _print_space, _run_workers
+    from ..cli import _run_workers
+    from ..hpo.spaces import print_space
     from ..artifacts.export import export_trial
     from ..hpo.spaces import resolve_space
     from ..hpo.storage import best_trial, open_storage
@@ -179,7 +181,7 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
     if needs_trials(study, cfg) or _running(study):
         log(f"\n== {part.name}: {_finished(study)}/{cfg.trials} trials in the record, running the rest "
             f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
-        _print_space(cfg, resolve_space(cfg.space, cfg.seed))
+        print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
             ns = argparse.Namespace(study=part.file, trials=opts.trials, epochs=opts.epochs, subset=opts.subset,
                                     batch_trials=None, study_name=part.name, storage=url, device=opts.device,
@@ -268,8 +270,8 @@ def reproduce(opts: Options, log=print) -> None:
     if "gan" in opts.only:
         rows.append(("gan", _gan_seconds_left(opts)))
     known = [s for _, s in rows if math.isfinite(s)]
-    log(f"record {opts.out}: about {_hours(sum(known))} of training left here"
-        + "".join(f"\n  {name}: {_hours(s) if math.isfinite(s) else 'after the ae export'}" for name, s in rows)
+    log(f"record {opts.out}: about {fmt_seconds(sum(known))} of training left here"
+        + "".join(f"\n  {name}: {fmt_seconds(s) if math.isfinite(s) else 'after the ae export'}" for name, s in rows)
         + "\n(estimated from the record's own seconds per epoch where it has some)")
     order = [p for p in PARTS if p in opts.only]
     start = time.perf_counter()
@@ -282,7 +284,7 @@ def reproduce(opts: Options, log=print) -> None:
             for part in parts:
                 if part.part == name:
                     run_study_part(part, opts, log)
-    log(f"\nreproduce: {', '.join(order)} done in {_hours(time.perf_counter() - start)}")
+    log(f"\nreproduce: {', '.join(order)} done in {fmt_seconds(time.perf_counter() - start)}")
 
 
 def _gan_seconds_left(opts: Options) -> float:
@@ -305,13 +307,6 @@ def _gan_seconds_left(opts: Options) -> float:
             pass
     return max(0, cfg.epochs - done) * rate
 
-
-def _hours(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def add_arguments(p: argparse.ArgumentParser, positive) -> None:

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mnist_hpo.analysis import latent
+from mnist_hpo.train.classifier import encode
 from mnist_hpo.models import Autoencoder
 
 
@@ -18,10 +19,10 @@ def blobs():
 def test_encode_and_decode_shapes(tiny):
     torch.manual_seed(0)
     model = Autoencoder(latent_dim=4, nh1=32)
-    codes = latent.encode(model.encoder, tiny.test_images[:50], batch_size=16)
+    codes = encode(model.encoder, tiny.test_images[:50], batch_size=16).numpy()
     assert codes.shape == (50, 4) and codes.dtype == np.float32
     # Batching does not change the codes.
-    np.testing.assert_allclose(codes, latent.encode(model.encoder, tiny.test_images[:50]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(codes, encode(model.encoder, tiny.test_images[:50]).numpy(), rtol=1e-5, atol=1e-6)
     images = latent.decode(model.decoder, codes[:7])
     assert images.shape == (7, 28, 28) and images.min() >= 0 and images.max() <= 1
 

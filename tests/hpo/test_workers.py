@@ -284,6 +284,7 @@ def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypat
     import numpy as np
 
     from mnist_hpo import cli
+    from mnist_hpo.hpo import workers
     from mnist_hpo.data import datasets as D
 
     from ..data.test_datasets import _idx_folder
@@ -304,7 +305,7 @@ def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypat
         def wait(self):
             return 0
 
-    monkeypatch.setattr(cli.subprocess, "Popen", NoWorker)
+    monkeypatch.setattr(workers.subprocess, "Popen", NoWorker)  # where spawn_workers looks it up
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     assert main(["study", str(study_file), "--workers", "2", "--storage", storage, "--quiet", "--no-retrain"]) == 0
     assert seen == [True, True]
