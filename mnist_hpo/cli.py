@@ -166,12 +166,12 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     else:
         from .hpo.spaces import print_space, resolve_space
 
-        def show_space(study) -> None:
+        def on_open(study) -> None:
             if not worker:
                 print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None), on_open=show_space,
+                          max_trials=getattr(args, "max_trials", None), on_open=on_open,
                           warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
     if worker:
         return 0
