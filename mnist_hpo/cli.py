@@ -46,6 +46,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
+    p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
+                   help="how many of its best complete trials (default 5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--max-trials", type=_positive, help="run at most N trials in this worker, then exit")
 
-    p = sub.add_parser("export", help="retrain, test and export a study's best trial")
+    p = sub.add_parser("export", help="retrain, test and export a study's best trial (or --trial N)")
     p.add_argument("name", help="study name")
+    p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (it must be COMPLETE)")
     p.add_argument("--storage")
     p.add_argument("--quiet", action="store_true")
 
@@ -176,7 +180,8 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
                 print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None), on_open=on_open)
+                          max_trials=getattr(args, "max_trials", None), on_open=on_open,
+                          warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
@@ -184,7 +189,12 @@ def _cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     if args.no_retrain or not cfg.retrain:
         return 0
     from .artifacts.export import export_trial, read_export_meta
-    from .hpo.storage import best_trial
+    from .hpo.storage import best_trial, is_multi_objective
+
+    if is_multi_objective(study):
+        print(f"\nseveral objectives, so no single best trial to retrain; export one of the Pareto front with "
+              f"'mnist-hpo export {cfg.name} --trial N'")
+        return 0
 
     folder = export_trial(study, best_trial(study), cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
@@ -203,13 +213,14 @@ def _run_workers(args: argparse.Namespace, cfg, workers: int):
     flags = {"--trials": args.trials, "--epochs": args.epochs, "--subset": args.subset,
              "--batch-trials": args.batch_trials, "--seed": getattr(args, "seed", None),
              "--study-name": args.study_name, "--device": args.device}
-    return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags)
+    return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags,
+                         warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .artifacts.export import export_best, read_export_meta
 
-    folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet)
+    folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet, trial=args.trial)
     meta = read_export_meta(folder)
     print(f"exported trial {meta['trial']} of {args.name} to {folder}: "
           + ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float)))
@@ -292,7 +303,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not summaries:
         print("no studies yet")
     for s in summaries:
-        best = f"best {s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else "no complete trial"
+        best = f"best {s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else \
+            f"{len(s.directions)} objectives (see 'mnist-hpo show {s.study_name}')" if s.directions else "no complete trial"
         print(f"{s.study_name}: {s.n_trials} trials, {best}")
     return 0
 

@@ -160,6 +160,8 @@ class StudyConfig:
     retrain: bool = True
     device: str = "auto"
     batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see STACKABLE
+    objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
+    enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
     model_options: dict = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
@@ -180,6 +182,8 @@ class StudyConfig:
     def from_dict(cls, d: dict) -> "StudyConfig":
         """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
         d = dict(d)
+        d["objectives"] = tuple(d.get("objectives", ()))
+        d["enqueue"] = tuple(dict(e) for e in d.get("enqueue", ()))
         d["sampler"] = SamplerConfig(**d.get("sampler", {}))
         d["pruner"] = PrunerConfig(**d.get("pruner", {}))
         d["space"] = {
@@ -257,6 +261,56 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
     if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
         c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
     _check_family(cfg, c)
+    _check_objectives(cfg, c)
+    _check_enqueue(cfg, c)
+
+
+def _check_objectives(cfg: StudyConfig, c: _Checker) -> None:
+    """Several objectives: the family's metric first, then extra ones; Optuna prunes no multi-objective trial."""
+    from .hpo.objective import EXTRA_OBJECTIVES
+    from .tasks import task_class
+
+    if not cfg.objectives:
+        return
+    metric = task_class(cfg.model).metric
+    allowed = ", ".join([metric, *EXTRA_OBJECTIVES])
+    for name in cfg.objectives:
+        if not isinstance(name, str) or name not in (metric, *EXTRA_OBJECTIVES):
+            c.fail("study.objectives", f"holds {name!r}; each objective must be one of {allowed}")
+    if cfg.objectives[0] != metric or len(set(cfg.objectives)) != len(cfg.objectives):
+        c.fail("study.objectives", f"must start with the model's metric {metric!r} and name each objective once, "
+                                   f"e.g. [\"{metric}\", \"params\"]")
+    if len(cfg.objectives) > 1:
+        if cfg.pruner.type != "none":
+            c.fail("pruner.type", f"must be \"none\" with several objectives (Optuna cannot prune multi-objective "
+                                  f"trials), got {cfg.pruner.type!r}")
+        if cfg.batch_trials > 1:
+            c.fail("study.batch_trials", "must be 1 with several objectives (stacked trials have one objective)")
+
+
+def _check_enqueue(cfg: StudyConfig, c: _Checker) -> None:
+    """Every enqueued value a value the study's space can suggest (Optuna refuses any other categorical value)."""
+    from .hpo.spaces import draw_list
+
+    for i, entry in enumerate(cfg.enqueue):
+        where = f"study.enqueue[{i}]"
+        if not isinstance(entry, dict) or not entry:
+            c.fail(where, f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
+        for name, value in entry.items():
+            spec = cfg.space.get(name)
+            if spec is None:
+                c.fail(f"{where}.{name}", f"is not a parameter of the study's space; it has {', '.join(cfg.space)}")
+            if spec.kind in ("float", "int"):
+                types = (int,) if spec.kind == "int" else (int, float)
+                if isinstance(value, bool) or not isinstance(value, types) or not spec.low <= value <= spec.high:
+                    c.fail(f"{where}.{name}", f"must be {'an integer' if spec.kind == 'int' else 'a number'} in the "
+                                              f"range [{spec.low:g}, {spec.high:g}], got {value!r}")
+                continue
+            allowed = list(dict.fromkeys(draw_list(spec, cfg.seed)))
+            if (isinstance(value, bool) and not any(isinstance(v, bool) for v in allowed)) or value not in allowed:
+                c.fail(f"{where}.{name}", f"is {value!r}, which the space's list does not hold (the sampler can only "
+                                          f"suggest {', '.join(map(repr, allowed))}); pick one of them, or make "
+                                          f"space.{name} a range")
 
 
 def check_config(cfg: StudyConfig) -> None:
@@ -363,6 +417,7 @@ STUDY_KEYS = {
     "trials": ((int,), 10), "epochs": ((int,), 10), "batch_size": ((int,), 256),
     "val_fraction": ((float,), 0.2), "train_subset": ((int,), None), "test_subset": ((int,), None),
     "retrain": ((bool,), True), "device": ((str,), "auto"), "batch_trials": ((int,), 1),
+    "objectives": ((list,), []), "enqueue": ((list,), []),
 }
 
 
@@ -383,6 +438,10 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     s = c.table(doc, "study", required=True)
     c.unknown(s, set(STUDY_KEYS), "study")
     values = {k: c.get(s, k, types, "study", default) for k, (types, default) in STUDY_KEYS.items()}
+    for i, entry in enumerate(values["enqueue"]):
+        if not isinstance(entry, dict):
+            c.fail(f"study.enqueue[{i}]", f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
+    values["objectives"], values["enqueue"] = tuple(values["objectives"]), tuple(values["enqueue"])
     if not values["name"].replace("-", "").replace("_", "").isalnum():
         c.fail("study.name", f"may hold letters, digits, '-' and '_' only, got {values['name']!r}")
 

@@ -157,6 +157,9 @@ def load_curves(names: list[str], studies) -> list[Curve]:
             raise UserError(f"study {name!r} is named twice; name each study once")
         seen.add(name)
         study = studies.load(name)
+        if study is not None and len(study.directions) > 1:
+            raise UserError(f"study {name!r} has {len(study.directions)} objectives; anytime curves compare "
+                            "single-objective studies ('mnist-hpo show' prints its Pareto front)")
         if study is None:
             known = studies.names()
             hint = f"; the studies there: {', '.join(known)}" if known else "; there are no studies there"

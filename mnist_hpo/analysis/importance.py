@@ -38,9 +38,14 @@ class Importance:
         return sorted(self.fanova, key=lambda p: (-self.fanova[p], -self.ped_anova.get(p, 0.0), p))
 
 
+def first_value(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The trial's value, or its first objective's in a study of several (the model's own metric)."""
+    return trial.values[0] if trial.values else None
+
+
 def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and math.isfinite(t.value)]
+            if first_value(t) is not None and math.isfinite(first_value(t))]
 
 
 def ped_quantile(n: int) -> float:
@@ -57,8 +62,11 @@ def param_importance(study: optuna.Study) -> Importance | None:
     with warnings.catch_warnings():
         # Optuna warns when every parameter comes out equal (e.g. a constant objective); the numbers show it.
         warnings.simplefilter("ignore")
-        fanova = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED))
-        ped = optuna.importance.get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=q))
+        target = first_value if len(study.directions) > 1 else None  # several objectives: the model's metric
+        fanova = optuna.importance.get_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED), target=target)
+        ped = optuna.importance.get_param_importances(
+            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=q), target=target)
     return Importance(len(trials), {k: float(v) for k, v in fanova.items()},
                       {k: float(v) for k, v in ped.items()}, q)
 
@@ -70,7 +78,7 @@ def no_ranking(study: optuna.Study, trials: list | None = None) -> str | None:
     if n < MIN_TRIALS:
         return (f"importance: {n} complete trial{'s' if n != 1 else ''}, too few to rank the parameters "
                 f"(needs at least {MIN_TRIALS})")
-    if len({t.value for t in trials}) == 1:  # fANOVA has no variance to share out
+    if len({first_value(t) for t in trials}) == 1:  # fANOVA has no variance to share out
         return f"importance: all {n} complete trials have the same value; there is nothing to rank"
     if not any(len({repr(t.params.get(p)) for t in trials}) > 1 for p in trials[0].params):
         return f"importance: no parameter takes more than one value in the {n} complete trials; nothing to rank"
@@ -140,13 +148,13 @@ def latent_rows(study: optuna.Study) -> list[list] | None:
     sizes = sorted({t.params["latent_dim"] for t in trials if "latent_dim" in t.params})
     if not sizes:
         return None
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     rows = []
     for size in sizes:
         done = [t for t in complete_trials(study) if t.params.get("latent_dim") == size]
         pruned = sum(1 for t in trials if t.state == TrialState.PRUNED and t.params.get("latent_dim") == size)
-        best = (max if maximize else min)(done, key=lambda t: t.value) if done else None
-        rows.append([size, best.value if best else None, best.number if best else None, len(done), pruned])
+        best = (max if maximize else min)(done, key=first_value) if done else None
+        rows.append([size, first_value(best) if best else None, best.number if best else None, len(done), pruned])
     return rows
 
 

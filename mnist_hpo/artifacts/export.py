@@ -27,7 +27,8 @@ from ..data.datasets import Dataset, sha256_file
 from ..errors import UserError
 from .export_figures import write_export_figures
 from .hardware import hardware
-from ..hpo.storage import attach_files, best_trial, exports_dir, load_existing_study, open_storage
+from ..hpo.objective import objective_names
+from ..hpo.storage import attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage
 from ..data.datasets import load_data
 from ..tasks import make_task, task_class
 
@@ -88,7 +89,7 @@ def export_trial(
         bar.close()
     seconds = time.perf_counter() - start
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
-    metrics = {task.metric: trial.value, **task.test(result.model)}
+    metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **task.test(result.model)}
     model = result.model.cpu()
     # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
     # the classifier's val_accuracy -> test_accuracy).
@@ -139,10 +140,21 @@ def export_best(
     data: Dataset | None = None,
     out_root: Path | None = None,
     progress: bool = True,
+    trial: int | None = None,
 ) -> Path:
-    """Public API: retrain, test and export the best complete trial of ``study_name``; returns the folder."""
+    """Public API: retrain, test and export the best complete trial of ``study_name``; returns the folder.
+
+    ``trial=N`` exports trial N instead (it must have completed), e.g. one of a
+    multi-objective study's Pareto front, which has no single best trial.
+    """
     study = load_existing_study(study_name, storage_url)
-    return export_trial(study, best_trial(study), data=data, out_root=out_root, progress=progress)
+    chosen = best_trial(study) if trial is None else chosen_trial(study, trial)
+    return export_trial(study, chosen, data=data, out_root=out_root, progress=progress)
+
+
+def export_study_trial(study_name: str, number: int, **options) -> Path:
+    """Public API: retrain, test and export trial ``number`` of ``study_name`` (see :func:`export_best`)."""
+    return export_best(study_name, trial=number, **options)
 
 
 def latest_export(study_name: str, out_root: Path | None = None) -> Path:

@@ -13,6 +13,7 @@ import optuna
 from ..config import StudyConfig
 from ..errors import UserError
 from ..data.datasets import load_data
+from .objective import objective_directions
 from .samplers import make_pruner, make_sampler
 from .spaces import Resolved, resolve_space
 from ..tasks import task_class
@@ -49,6 +50,8 @@ def _identity(config: dict, space: dict | None, dataset_checksum: str | None) ->
     for key in _STUDY_SETTINGS:
         if key in config:
             out[f"study.{key}"] = config[key]
+    if len(config.get("objectives") or ()) > 1:  # only then: single-objective studies keep their identity
+        out["study.objectives"] = list(config["objectives"])
     if dataset_checksum is not None:
         out["dataset.sha256"] = dataset_checksum
     for key, value in (config.get("model_options") or {}).items():
@@ -131,7 +134,7 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
     study = optuna.create_study(
         storage=storage,
         study_name=cfg.name,
-        direction=task_class(cfg.model).direction,
+        directions=objective_directions(cfg, task_class(cfg.model)),
         sampler=sampler,
         pruner=pruner,
         load_if_exists=True,

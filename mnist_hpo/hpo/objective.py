@@ -19,6 +19,23 @@ from ..train.loops import NonFiniteLoss
 from ..train.seeds import derive_seed
 
 
+# Objectives a study may add to its model family's validation metric (``[study] objectives``).
+EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
+
+
+def objective_names(cfg, task: Task | type[Task]) -> list[str]:
+    """What a study's trials return, in order: the family's metric alone, or ``cfg.objectives``."""
+    return list(cfg.objectives) or [task.metric]
+
+
+def objective_directions(cfg, task: Task | type[Task]) -> list[str]:
+    return [task.direction if name == task.metric else EXTRA_OBJECTIVES[name] for name in objective_names(cfg, task)]
+
+
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """A trial's seed, derived from the study seed and the trial number (stable across machines)."""
     return derive_seed(study_seed, trial_number)
@@ -41,9 +58,15 @@ def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> N
 
 def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
                    after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
-    """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure)."""
+    """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure).
 
-    def objective(trial: optuna.Trial) -> float:
+    With several objectives the objective returns a tuple (the metric, then the model's
+    parameter count); Optuna cannot prune such trials, so per-epoch values are not reported.
+    """
+    names = objective_names(task.cfg, task)
+    multi = len(names) > 1
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
         params = suggest(trial, resolved)
         # A retried trial inherits its original's user attributes, so it reuses the same seed.
         seed = trial.user_attrs.get("seed")
@@ -52,15 +75,20 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
             trial.set_user_attr("seed", seed)
         record_conditions(trial, task)
         train_curve: list[float] = []
+        val_curve: list[float] = []  # kept as an attribute where Optuna takes no intermediate values
         bar = tqdm(total=epochs, desc=f"trial {trial.number}", unit="epoch", leave=False, disable=not progress)
 
         def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
             train_curve.append(train_loss)
             trial.set_user_attr("train_loss", train_curve)
-            trial.report(val_loss, epoch)
+            if multi:
+                val_curve.append(val_loss)
+                trial.set_user_attr("val_loss", val_curve)
+            else:
+                trial.report(val_loss, epoch)
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-            if trial.should_prune():
+            if not multi and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
         try:
@@ -85,6 +113,9 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
             raise optuna.TrialPruned(f"objective became {result.value}")
         if after_fit is not None:
             after_fit(trial, result)
+        if multi:
+            extra = {"params": float(parameter_count(result.model))}
+            return tuple(float(result.value) if name == task.metric else extra[name] for name in names)
         return float(result.value)
 
     return objective

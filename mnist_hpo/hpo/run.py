@@ -23,7 +23,8 @@ from ..data.datasets import Dataset
 from . import journal
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
 from .identity import open_study
-from .storage import attach_files, finished_trials, open_storage
+from .storage import attach_files, finished_trials, open_storage, pareto_front
+from .warmstart import apply_warm_start, warm_start_trials
 from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
 from ..data.datasets import load_data
 from ..artifacts.hardware import hardware
@@ -72,6 +73,8 @@ def run_study(
     max_trials: int | None = None,
     extra_callbacks: list[Callable] | None = None,
     on_open: Callable[[optuna.Study], None] | None = None,
+    warm_start: str | None = None,
+    warm_start_k: int = 5,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
@@ -89,6 +92,10 @@ def run_study(
     ``optimize`` calls its callbacks, after each trial; one that calls ``study.stop()``
     ends this call (not only the current ``optimize``).
 
+    ``warm_start``: the name of another study in the same storage whose ``warm_start_k``
+    best complete trials are queued first (like ``cfg.enqueue``; each only once per study,
+    see :mod:`mnist_hpo.hpo.warmstart`).
+
     Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
     trial failed; finished trials are in storage.
     """
@@ -98,7 +105,9 @@ def run_study(
     check_device(cfg.device, device_source(cfg, None))
     data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
     storage = open_storage(storage_url)
+    warm = warm_start_trials(cfg, storage, warm_start, warm_start_k) if warm_start else None
     study = open_study(cfg, storage, dataset_checksum=data.checksum)
+    apply_warm_start(study, cfg, warm)
     if on_open is not None:
         on_open(study)
     fail_stale_trials(study)
@@ -115,8 +124,9 @@ def run_study(
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         bar.n = len(finished_trials(study))
-        best = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        if best:
+        if len(study.directions) > 1:
+            bar.set_postfix(pareto_front=len(pareto_front(study)))
+        elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]:
             bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}")
         bar.refresh()
 

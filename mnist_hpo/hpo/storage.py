@@ -210,8 +210,34 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 
+def is_multi_objective(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The complete trials no other complete trial beats in every objective (finite values only), by number."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.values is not None and all(math.isfinite(v) for v in t.values)]
+    signs = [-1 if d == optuna.study.StudyDirection.MAXIMIZE else 1 for d in study.directions]
+    keys = [[s * v for s, v in zip(signs, t.values)] for t in trials]
+
+    def dominated(a: list[float]) -> bool:
+        return any(all(x <= y for x, y in zip(b, a)) and b != a for b in keys)
+
+    return [t for t, k in zip(trials, keys) if not dominated(k)]
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The best complete trial with a finite value; a clear error when there is none."""
+    """The best complete trial with a finite value; a clear error when there is none.
+
+    A study with several objectives has no single best trial: the error names its Pareto front.
+    """
+    if is_multi_objective(study):
+        front = pareto_front(study)
+        if not front:
+            raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
+        raise UserError(f"study {study.study_name!r} has several objectives, so no single best trial; choose one "
+                        f"of its Pareto front with --trial N (trials {', '.join(str(t.number) for t in front)})")
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.value is not None and math.isfinite(t.value)]
     if not trials:
@@ -219,3 +245,16 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[0]
 
+
+def chosen_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """Trial ``number`` of the study, which must have completed; one clear error line otherwise."""
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        last = f"0 to {max(trials)}" if trials else "none yet"
+        raise UserError(f"study {study.study_name!r} has no trial {number} (its trials: {last}); "
+                        f"see 'mnist-hpo show {study.study_name}'")
+    trial = trials[number]
+    if trial.state != TrialState.COMPLETE:
+        raise UserError(f"trial {number} of study {study.study_name!r} is {trial.state.name}, not COMPLETE; "
+                        "only a complete trial can be exported; see 'mnist-hpo show " + study.study_name + "'")
+    return trial

@@ -104,19 +104,24 @@ def taken_over(study: optuna.Study, current: dict) -> bool:
                for t in study.get_trials(deepcopy=False))
 
 
-def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: str | None, flags: dict):
+def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: str | None, flags: dict,
+                  warm_start: str | None = None, warm_start_k: int = 5):
     """Start ``workers`` ``mnist-hpo worker`` processes on this machine and wait for them.
 
     ``flags``: command-line options passed on to each worker (``{"--trials": 5}``; None = left out).
+    ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
     """
     from ..data.datasets import load_data
     from .identity import open_study
     from .storage import load_existing_study, open_storage
+    from .warmstart import apply_warm_start, warm_start_trials
 
-    # Build the data cache and create the study once, before the workers race to (or refuse it once,
-    # if its settings differ).
+    # Build the data cache, create the study and queue its warm start once, before the workers race
+    # to (or refuse it once, if its settings differ).
     checksum = load_data(cfg).checksum
-    open_study(cfg, open_storage(storage), dataset_checksum=checksum)
+    opened = open_storage(storage)
+    warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
+    apply_warm_start(open_study(cfg, opened, dataset_checksum=checksum), cfg, warm)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
     for flag, value in {**flags, "--storage": storage}.items():
         if value is not None:

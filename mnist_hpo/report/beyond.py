@@ -43,7 +43,8 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
             blocks.append(Table(f"The latent size against the best validation value reached with it (study {name!r}; "
                                 "the report's Table 1 has latent sizes 8 and 9 only)", LATENT_COLUMNS,
                                 [["-" if v is None else v for v in r] for r in rows]))
-    curves = [study_curve(s) for _, s in loaded if s.user_attrs.get("model") == "autoencoder"]
+    curves = [study_curve(s) for _, s in loaded
+              if s.user_attrs.get("model") == "autoencoder" and len(s.directions) == 1]
     if len(curves) >= 2:
         blocks.append(Heading(3, "What each protocol buys: the autoencoder studies' anytime curves"))
         path = compare_figure(curves, figures / "anytime.png", target=REPORT_TARGET)

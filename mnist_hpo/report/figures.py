@@ -188,3 +188,21 @@ def confusion_png(matrix: np.ndarray, path: Path, *, title: str = "") -> Path:
 def confusion_figure(matrix: list[list[int]], accuracy: float, path: Path) -> Path:
     """The classifier export's confusion matrix, titled with its test accuracy (the report's Figure 5b)."""
     return confusion_png(np.asarray(matrix), path, title=f"Confusion matrix: test accuracy {100 * accuracy:.2f}%")
+
+
+def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tuple[str, str], numbers=None,
+               title: str = "") -> Path:
+    """Two objectives of every trial [N, 2], the Pareto front (boolean mask ``front``) highlighted and joined."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    ax.scatter(*points[~front].T, s=14, color="#9a9a9a", alpha=0.7, label="other trials", linewidths=0)
+    order = np.argsort(points[front][:, 0])
+    ax.plot(*points[front][order].T, "-o", color="#d62728", markersize=5, label="Pareto front")
+    if numbers is not None:
+        for (x, y), n in zip(points[front], np.asarray(numbers)[front]):
+            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.legend(frameon=False)
+    ax.set_title(title)
+    return _save(fig, path)

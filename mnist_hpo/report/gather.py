@@ -15,6 +15,7 @@ from ..artifacts.export import LATEST, read_export_meta
 from ..artifacts.hardware import hardware
 from ..hpo.sources import Studies
 from ..hpo.storage import exports_dir, storage_dir
+from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import HEADERS, top_trials
 from .document import Facts, Heading, Image, Pair, Para, Table
 from .formatting import fmt, fmt_list, fmt_seconds
@@ -57,6 +58,8 @@ def _hw(hw: dict) -> str:
 
 
 def top_table(study: optuna.Study, k: int = 5) -> Table | None:
+    if is_multi(study):
+        return pareto_table(study)
     trials = top_trials(study, k)
     if not trials:
         return None
@@ -253,7 +256,9 @@ def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
         blocks.append(Heading(3, name))
         study = studies.load(name)
         if study is not None:
-            if t := top_table(study):
+            if is_multi(study):
+                blocks.extend(pareto_blocks(study, storage_dir() / "report-figures"))
+            elif t := top_table(study):
                 blocks.append(t)
             blocks.append(study_protocol(study))
         folder = find_latest_export(name, root)

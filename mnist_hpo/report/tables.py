@@ -47,33 +47,60 @@ def _fmt(value) -> str:
 
 
 def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` best complete trials; with several objectives, the Pareto front (by first objective)."""
+    if len(study.directions) > 1:
+        from ..hpo.storage import pareto_front
+
+        reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        return sorted(pareto_front(study), key=lambda t: t.values[0], reverse=reverse)
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.value is not None and math.isfinite(t.value)]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[:k]
 
 
+def objective_headers(study: optuna.Study, metric: str | None = None) -> list[str]:
+    """The objective columns: the family's metric, then (several objectives) the others by name."""
+    default_metric, _ = _task_columns(study)
+    names = (study.user_attrs.get("config") or {}).get("objectives") or []
+    extra = [OBJECTIVE_HEADERS.get(n, n) for n in names[1:]] if len(study.directions) > 1 else []
+    return [metric or default_metric, *extra]
+
+
+OBJECTIVE_HEADERS = {"params": "Parameters"}
+
+
+def _value(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 100 else f"{v:.4f}"
+
+
 def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> str:
     """The best ``k`` complete trials: trial number, each parameter, epochs trained, objective value.
 
     The objective's header and any extra columns (e.g. the classifier's validation
-    accuracy, the last epoch's) come from the study's model family.
+    accuracy, the last epoch's) come from the study's model family. A study with
+    several objectives lists its whole Pareto front, with each trial's values.
     """
     trials = top_trials(study, k)
     if not trials:
         return f"study {study.study_name}: no complete trial yet"
-    default_metric, extra = _task_columns(study)
+    _, extra = _task_columns(study)
+    multi = len(study.directions) > 1
     names = list(trials[0].params)
-    header = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", metric or default_metric, *extra.values()]
+    header = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
+              *extra.values()]
     rows = [
         [str(t.number), *(_fmt(t.params.get(n, "")) for n in names),
-         str(len(t.intermediate_values) or "-"), f"{t.value:.4f}",
-         *(_fmt(_last(t.user_attrs.get(a, ""))) for a in extra)]
+         str(len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-"),
+         *((_value(v) for v in t.values) if multi else [f"{t.value:.4f}"]), *(_fmt(_last(t.user_attrs.get(a, ""))) for a in extra)]
         for t in trials
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if multi:
+        lines.insert(0, f"Pareto front of study {study.study_name} ({len(trials)} trials; "
+                        f"export one with 'mnist-hpo export {study.study_name} --trial N'):")
     return "\n".join(lines)
 
 
