@@ -189,3 +189,35 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
                 every=1, log=lambda *a: None)
     folders["autoencoder"] = ae_export[2]
     return root, url, folders
+
+
+def check_killed_trial_retried(before: dict, after: dict, killed: int):
+    """After a kill mid-trial and a resume (trials by number, before and after).
+
+    Every trial finished before is unchanged, the killed one is FAIL and was retried exactly
+    once, to the end, with its parameters and seed. Returns the retry.
+    """
+    from optuna.trial import TrialState
+
+    for n, t in before.items():
+        if t.state == TrialState.COMPLETE:  # nothing finished is lost or trained again
+            assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
+            assert after[n].intermediate_values == t.intermediate_values
+            assert after[n].datetime_complete == t.datetime_complete
+    assert after[killed].state == TrialState.FAIL
+    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == before[killed].params
+    assert retries[0].user_attrs["seed"] == before[killed].user_attrs["seed"]
+    return retries[0]
+
+
+def assert_one_error_line(capsys, argv: list[str], expected: str) -> None:
+    """``mnist-hpo ARGV`` exits 2 with exactly one ``mnist-hpo: error:`` line that contains ``expected``."""
+    from mnist_hpo.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), err
+    assert expected in lines[0], lines[0]

@@ -14,7 +14,7 @@ from mnist_hpo.hpo.storage import pareto_front
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.report.tables import top_table
 
-from ..conftest import ROOT
+from ..conftest import ROOT, assert_one_error_line
 
 
 @pytest.fixture
@@ -26,14 +26,6 @@ def pareto_cfg():
 @pytest.fixture
 def pareto_study(pareto_cfg, tiny, storage):
     return run_study(pareto_cfg, storage_url=storage, data=tiny, progress=False)
-
-
-def _one_line(capsys, argv, expected):
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), err
-    assert expected in lines[0], lines[0]
 
 
 def test_trials_return_mse_and_model_size(pareto_study):
@@ -60,7 +52,7 @@ def test_show_lists_the_pareto_front(pareto_study, storage, capsys):
 
 def test_export_needs_a_chosen_trial(pareto_study, storage, capsys, tmp_path):
     front = sorted(t.number for t in pareto_front(pareto_study))
-    _one_line(capsys, ["export", "pareto", "--storage", storage],
+    assert_one_error_line(capsys, ["export", "pareto", "--storage", storage],
               f"choose one of its Pareto front with --trial N (trials {', '.join(map(str, front))})")
     assert main(["export", "pareto", "--trial", str(front[0]), "--storage", storage, "--quiet"]) == 0
     meta = json.loads((tmp_path / "storage" / "exports" / "pareto" / f"trial-{front[0]}" / "export.json").read_text())
@@ -89,7 +81,7 @@ def test_bad_objectives_are_one_error_line(change, expected, capsys, storage, tm
     text = (ROOT / "studies" / "ae-pareto.toml").read_text()
     assert change[0] in text
     (tmp_path / "bad.toml").write_text(text.replace(change[0], change[1]))
-    _one_line(capsys, ["study", str(tmp_path / "bad.toml"), "--storage", storage], expected)
+    assert_one_error_line(capsys, ["study", str(tmp_path / "bad.toml"), "--storage", storage], expected)
     assert not (tmp_path / "studies.db").exists()
 
 

@@ -4,13 +4,12 @@ import dataclasses
 
 import pytest
 
-from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.hpo.storage import load_existing_study
 from mnist_hpo.report.tables import top_trials
 
-from ..conftest import ROOT
+from ..conftest import ROOT, assert_one_error_line
 
 TABLE1 = [  # the report's Table 1, as studies/ae-warm.toml enqueues it
     {"latent_dim": 9, "weight_decay": 5.1e-05, "optimizer": "Adam", "lr": 0.0009, "nh1": 87},
@@ -59,14 +58,6 @@ def test_warm_start_from_another_studys_best_trials(ae_cfg, warm_cfg, tiny, stor
     assert [t.params for t in study.trials].count(best[0]) == 1 and len(study.trials) == 4
 
 
-def _one_line(capsys, argv, expected):
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), err
-    assert expected in lines[0], lines[0]
-
-
 ENTRY = '{latent_dim = 9, weight_decay = 5.1e-05, optimizer = "Adam", lr = 0.0009, nh1 = 87}'
 
 
@@ -83,14 +74,14 @@ def test_a_bad_enqueue_entry_is_one_error_line_and_creates_nothing(entry, expect
     start, end = text.index("enqueue = ["), text.index("]\n\n[model]") + 1
     bad = tmp_path / "bad.toml"
     bad.write_text(text[:start] + f"enqueue = [{ENTRY}, {entry}]" + text[end:])
-    _one_line(capsys, ["study", str(bad), "--storage", storage], expected)
+    assert_one_error_line(capsys, ["study", str(bad), "--storage", storage], expected)
     assert not (tmp_path / "studies.db").exists()
 
 
 def test_an_off_list_value_names_the_allowed_values(capsys, storage, tmp_path):
     text = (ROOT / "studies" / "ae.toml").read_text().replace('name = "ae"', 'name = "ae"\nenqueue = [{lr = 0.0009}]')
     (tmp_path / "ae.toml").write_text(text)
-    _one_line(capsys, ["study", str(tmp_path / "ae.toml"), "--storage", storage],
+    assert_one_error_line(capsys, ["study", str(tmp_path / "ae.toml"), "--storage", storage],
               "study.enqueue[0].lr is 0.0009, which the space's list does not hold (the sampler can only suggest 0.00")
     assert not (tmp_path / "studies.db").exists()
 
@@ -99,7 +90,7 @@ def test_a_bad_warm_start_study_is_one_error_line(ae_cfg, tiny, storage, capsys)
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     argv = ["study", str(ROOT / "studies" / "ae-warm.toml"), "--subset", "600", "--epochs", "1", "--trials", "1",
             "--study-name", "w", "--storage", storage, "--quiet"]
-    _one_line(capsys, [*argv, "--warm-start", "nothing"], "--warm-start nothing: no such study in this storage")
-    _one_line(capsys, [*argv, "--warm-start", "w"], "cannot warm-start from itself")
+    assert_one_error_line(capsys, [*argv, "--warm-start", "nothing"], "--warm-start nothing: no such study in this storage")
+    assert_one_error_line(capsys, [*argv, "--warm-start", "w"], "cannot warm-start from itself")
     assert [s.study_name for s in __import__("optuna").get_all_study_summaries(storage)] == ["ae-test"]
     assert load_existing_study("ae-test", storage)

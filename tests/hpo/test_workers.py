@@ -26,7 +26,7 @@ from mnist_hpo.cli import main
 from mnist_hpo.hpo.samplers import grid_coverage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
-from ..conftest import ROOT
+from ..conftest import ROOT, check_killed_trial_retried
 
 TINY = """
 [study]
@@ -145,14 +145,7 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
     monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
     assert main(["worker", str(study_file), "--storage", backend, "--quiet"]) == 0
     after = {t.number: t for t in optuna.load_study(study_name=name, storage=open_storage(backend)).get_trials()}
-    for n, t in finished_before.items():  # no finished trial lost or changed
-        assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
-        assert after[n].intermediate_values == t.intermediate_values
-    assert after[killed].state == TrialState.FAIL
-    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == before[killed].params
-    assert retries[0].user_attrs["seed"] == before[killed].user_attrs["seed"]
+    retries = [check_killed_trial_retried(before, after, killed)]
     states = [t.state for t in after.values()]
     assert states.count(TrialState.RUNNING) == 0 and states.count(TrialState.COMPLETE) == 4
     print(f"\nRELIABILITY kill backend={request.node.callspec.id} workers=2 kills=1 killed_trial={killed} "

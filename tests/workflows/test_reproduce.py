@@ -16,7 +16,7 @@ from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.workflows.reproduce import journal_url
 
-from ..conftest import ROOT
+from ..conftest import ROOT, check_killed_trial_retried
 
 
 def _reproduce(out, *extra):
@@ -57,14 +57,7 @@ def test_killed_record_resumes_without_training_anything_twice(tmp_path):
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
     after = _trials(out)
-    for n, t in finished_before.items():  # nothing finished is lost or trained again
-        assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
-        assert after[n].datetime_complete == t.datetime_complete
-    assert after[killed].state == TrialState.FAIL
-    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == before[killed].params
-    assert retries[0].user_attrs["seed"] == before[killed].user_attrs["seed"]
+    retries = [check_killed_trial_retried(before, after, killed)]
     states = [t.state for t in after.values()]
     assert states.count(TrialState.COMPLETE) == 3 and len(states) == 4  # 3 trials + the one cut off
     best = min((t for t in after.values() if t.state == TrialState.COMPLETE), key=lambda t: t.value)
