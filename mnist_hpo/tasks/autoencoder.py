@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import Rule
 from ..models import Autoencoder
 from ..train.loops import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
+from .rules import Rule
 
 
 class AutoencoderTask(Task):

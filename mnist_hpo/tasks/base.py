@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import Rule, StudyConfig
+from ..config import StudyConfig
 from ..data.datasets import Dataset, split_indices
 from ..errors import UserError
+from .rules import Rule
 
 OnEpoch = Callable[[int, float, float], None]
 

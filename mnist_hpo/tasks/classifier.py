@@ -25,12 +25,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
-from ..config import Rule
 from ..data.datasets import sha256_file
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
 from .base import FitResult, OnEpoch, Task
+from .rules import Rule
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
 ENCODER_SOURCES = ("autoencoder", "denoising")
@@ -188,7 +188,7 @@ class ClassifierTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..train.stacked import HeadSpec, fit_stacked_heads
+        from ..train.stacked_heads import HeadSpec, fit_stacked_heads
 
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 
 
-from ..config import Rule
 from ..errors import UserError
 from ..data.noise import Noise, fixed_noisy_copy
 from ..train.loops import evaluate_autoencoder
 from .autoencoder import AutoencoderTask
 from ..train.seeds import derive_seed
+from .rules import Rule
 
 
 def noise_from_options(options: dict, source: str = "model") -> Noise:

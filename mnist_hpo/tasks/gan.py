@@ -19,13 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import Rule, check_config
+from ..config import check_config
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN
 from ..analysis.frechet import Scorer, load_fidnet
 from ..train.loops import seed_everything
 from .base import FitResult, OnEpoch, Task
+from .rules import Rule
 
 REPORT_PARAMS = {"lr_d": 5e-4, "lr_g": 2e-4, "dropout": 0.3, "slope": 0.2, "batch_size": 256}
 SCORE_SEED = 20200  # the noise that scored samples are drawn from: the same for every trial
