@@ -6,7 +6,7 @@ the key and what is expected, before any data is loaded or any training starts.
 A study file has four tables::
 
     [study]    name, dataset, seed, trials, epochs, batch_size, val_fraction, ...
-    [model]    type = "autoencoder" | ... and that model's own options
+    [model]    type = "autoencoder" | ... and that model's own options (its task's option_schema)
     [sampler]  type = "random" | "grid" | "tpe" | "gp", plus options
     [pruner]   type = "none" | "median" | "successive_halving" | "hyperband", plus options
     [space.NAME]  one table per hyperparameter (see :class:`ParamSpec`)
@@ -23,33 +23,6 @@ from typing import Any
 from .data.datasets import DATASETS
 from .errors import UserError
 
-# Each model type's own options: name -> (accepted types, default, allowed values or None).
-MODEL_OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any, tuple | None]]] = {
-    "autoencoder": {},
-    # Denoising autoencoder: the noise the encoder's input gets (see mnist_hpo/data/noise.py).
-    "denoising": {
-        "noise": ((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
-        "noise_mean": ((int, float), 0.0, None),
-        "noise_std": ((int, float), 0.1, None),
-        "noise_amount": ((int, float), 0.1, None),  # salt-and-pepper: fraction of pixels replaced
-        "clip": ((bool,), True, None),  # clip the noisy image to [0, 1]
-    },
-    # Classifier on a trained encoder: encoder_export "" = the latest export of encoder_study.
-    "classifier": {
-        "encoder_export": ((str,), "", None),
-        "encoder_study": ((str,), "ae", None),
-        "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
-        "finetune": ((bool,), False, None),
-    },
-    # GAN: architecture and how often / on how many samples the Fréchet distance is measured.
-    "gan": {
-        "arch": ((str,), "mlp", ("mlp", "dcgan")),
-        "latent_dim": ((int,), 100, None),
-        "eval_every": ((int,), 1, None),
-        "eval_samples": ((int,), 2000, None),
-        "final_samples": ((int,), 10000, None),
-    },
-}
 SAMPLERS = {
     "random": {"seed"},
     "grid": {"seed"},
@@ -62,7 +35,6 @@ PRUNERS = {
     "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
     "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
-STACKABLE = ("autoencoder", "classifier")  # model types whose trials can train stacked (batch_trials)
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 
 
@@ -115,7 +87,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
-    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see STACKABLE
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see Task.stackable
     objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
     enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
     model_options: dict = field(default_factory=dict)
@@ -212,8 +184,12 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
         c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
     if cfg.batch_trials < 1:
         c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
-    if cfg.batch_trials > 1 and cfg.model not in STACKABLE:
-        c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(STACKABLE)} studies, not {cfg.model}")
+    if cfg.batch_trials > 1:
+        from .tasks import TASKS  # the tasks import this module: imported when first needed
+
+        stackable = [name for name, task in TASKS.items() if task.stackable]
+        if cfg.model not in stackable:
+            c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(stackable)} studies, not {cfg.model}")
     if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
         c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
     if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
@@ -265,9 +241,11 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
 
     m = c.table(doc, "model", required=True)
     model = c.get(m, "type", (str,), "model")
-    if model not in MODEL_OPTIONS:
-        c.fail("model.type", f"must be one of {', '.join(MODEL_OPTIONS)}, got {model!r}")
-    schema = MODEL_OPTIONS[model]
+    from .tasks import TASKS  # the tasks import this module: imported when first needed
+
+    if model not in TASKS:
+        c.fail("model.type", f"must be one of {', '.join(TASKS)}, got {model!r}")
+    schema = TASKS[model].option_schema  # the family's own options (its task class)
     c.unknown(m, {"type", *schema}, "model")
     options = {}
     for key, (types, default, allowed) in schema.items():
