@@ -78,14 +78,14 @@ def test_every_recorded_study_still_resumes_with_todays_code(journal, monkeypatc
 
     from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
     from mnist_hpo.hpo.spaces import resolve_space
-    from mnist_hpo.workflows.reproduce import Options, _load, study_parts
+    from mnist_hpo.workflows.reproduce import Options, load_part, study_parts
 
     if journal is None:
         pytest.skip("no journals in results/ yet")
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", "results")
     part = next(p for p in study_parts() if p.name == journal.stem)
-    cfg = _load(part, Options(out=Path("results")))
+    cfg = load_part(part, Options(out=Path("results")))
     study = optuna.load_study(study_name=journal.stem, storage=open_storage(f"journal:{journal}"))
     stored, complete = stored_identity(study.user_attrs)
     now = json.loads(json.dumps(study_identity(cfg, resolve_space(cfg.space, cfg.seed), mnist.checksum)))

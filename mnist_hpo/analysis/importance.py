@@ -18,10 +18,11 @@ import optuna
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import TrialState
 
+from ..tasks import param_headers
+
 MIN_TRIALS = 5  # below this, a ranking says more about the draws than about the parameters
 FANOVA_SEED = 0  # the forest's seed: the same study always gives the same numbers
-HEADERS = {"latent_dim": "Enc. Space Dim.", "weight_decay": "L2", "optimizer": "Optimizer", "lr": "Learn. Rate",
-           "nh1": "Nh_1", "dropout": "Dropout p"}
+HEADERS = param_headers()  # the report's column names, as its tables print them
 
 
 @dataclass(frozen=True)

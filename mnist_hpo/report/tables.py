@@ -8,18 +8,11 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
-from ..tasks import TASKS
+from ..tasks import TASKS, param_headers
 from .formatting import fmt_seconds
 
-# The report's column names for the parameters it tuned.
-HEADERS = {
-    "latent_dim": "Enc. Space Dim.",
-    "weight_decay": "L2",
-    "optimizer": "Optimizer",
-    "lr": "Learn. Rate",
-    "nh1": "Nh_1",
-    "dropout": "Dropout p",
-}
+# The report's column names for the parameters it tuned: each family's (Task.headers).
+HEADERS = param_headers()
 
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").

@@ -9,16 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..config import Rule, StudyConfig
+from ..config import StudyConfig
 from ..data.datasets import Dataset, split_indices
 from ..errors import UserError
+from .rules import Rule
 
 OnEpoch = Callable[[int, float, float], None]
+@dataclass(frozen=True)
+class Reference:
+    """What the original report printed for one model family's section: its table and its headline numbers."""
+
+    table: str
+    caption: str
+    columns: list[str]
+    rows: list[list]
+    headline: dict[str, tuple[str, float]] = field(default_factory=dict)  # export metric -> (what, value)
+    note: str = ""
+
+
+# Every task class with its own model_type, by it, in the order they are defined (mnist_hpo.tasks imports them).
+REGISTRY: dict[str, type["Task"]] = {}
 
 
 def check_device(setting: str, what: str = "") -> None:
@@ -70,6 +86,21 @@ class Task:
     # and its model options' values; checked when a study file is loaded (config.check_config).
     space_rules: dict[str, Rule] = {}
     option_rules: dict[str, Rule] = {}
+    # Its [model] options: name -> (accepted TOML types, default, allowed values or None); read by config.py.
+    option_schema: dict[str, tuple[tuple[type, ...], Any, tuple | None]] = {}
+    stackable = False  # whether its trials can train stacked (study.batch_trials > 1; fit_stacked)
+    # The report: its parameters' column headers (name -> header), and its section of the report
+    # (key, title, the original report's numbers, the study it reads by default); no section: None.
+    headers: dict[str, str] = {}
+    section: str | None = None
+    section_title: str = ""
+    reference: Reference | None = None
+    default_study: str = ""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("model_type"):  # a subclass that only inherits a model_type is no new family
+            REGISTRY[cls.model_type] = cls
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         self.cfg = cfg

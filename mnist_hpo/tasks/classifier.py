@@ -25,12 +25,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
-from ..config import Rule
 from ..data.datasets import sha256_file
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
-from .base import FitResult, OnEpoch, Task
+from .base import FitResult, OnEpoch, Reference, Task
+from .rules import Rule
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
 ENCODER_SOURCES = ("autoencoder", "denoising")
@@ -86,6 +86,24 @@ class ClassifierTask(Task):
     direction = "minimize"
     metric = "val_ce"
     table_columns = {"val_accuracy": "Valid. acc."}
+    stackable = True
+    # encoder_export "" = the latest export of encoder_study.
+    option_schema = {
+        "encoder_export": ((str,), "", None),
+        "encoder_study": ((str,), "ae", None),
+        "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
+        "finetune": ((bool,), False, None),
+    }
+    headers = {"nh1": "Nh_1", "dropout": "Dropout p", "optimizer": "Optimizer", "lr": "Learn. Rate",
+               "weight_decay": "L2"}
+    section, section_title, default_study = "clf", "4 Autoencoder for classification", "clf"
+    reference = Reference(
+        "Table 3", "Classifier on the encoder: the 5 best of the grid (20 epochs)",
+        ["Nh1", "Optimizer", "Epochs", "Lear. Rate", "Dropout p", "Weight_dec", "Valid_loss"],
+        [[184, "RMSprop", 20, 0.001, 0.10, 1e-05, 0.147], [227, "Adam", 20, 0.001, 0.05, 1e-05, 0.148],
+         [227, "Adam", 20, 0.001, 0.05, 0, 0.148], [227, "RMSprop", 20, 0.001, 0.10, 0, 0.149],
+         [227, "Adam", 20, 0.001, 0.10, 0, 0.149]],
+        {"test_accuracy": ("test accuracy of the retrained best model", 0.9485)})
     space_rules = {
         "nh1": Rule("int", low=1),
         "dropout": Rule("float", low=0, high=1, high_open=True),
@@ -188,7 +206,7 @@ class ClassifierTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..train.stacked import HeadSpec, fit_stacked_heads
+        from ..train.stacked_heads import HeadSpec, fit_stacked_heads
 
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")

@@ -19,13 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import Rule, check_config
+from ..config import check_config
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN
 from ..analysis.frechet import Scorer, load_fidnet
 from ..train.loops import seed_everything
-from .base import FitResult, OnEpoch, Task
+from .base import FitResult, OnEpoch, Reference, Task
+from .rules import Rule
 
 REPORT_PARAMS = {"lr_d": 5e-4, "lr_g": 2e-4, "dropout": 0.3, "slope": 0.2, "batch_size": 256}
 SCORE_SEED = 20200  # the noise that scored samples are drawn from: the same for every trial
@@ -35,6 +36,22 @@ class GanTask(Task):
     model_type = "gan"
     direction = "minimize"
     metric = "val_fid"
+    # Architecture, and how often / on how many samples the Fréchet distance is measured.
+    option_schema = {
+        "arch": ((str,), "mlp", ("mlp", "dcgan")),
+        "latent_dim": ((int,), 100, None),
+        "eval_every": ((int,), 1, None),
+        "eval_samples": ((int,), 2000, None),
+        "final_samples": ((int,), 10000, None),
+    }
+    headers = {"dropout": "Dropout p"}
+    # The section reads the search (make study-gan runs gan-search); make gan's run is added to it.
+    section, section_title, default_study = "gan", "5 GAN", "gan-search"
+    reference = Reference(
+        "Table 4", "GAN hyperparameters (fixed in the report, 400 epochs)",
+        ["", "Input dim.", "Hidden dim. 1", "Hidden dim. 2", "Output dim.", "LReLU slope", "Dropout p", "Optimizer", "Lr"],
+        [["Discr.", 784, 512, 256, 1, 0.2, 0.3, "Adam", 5e-4], ["Gen.", 100, 256, 512, 784, 0.2, 0.3, "Adam", 2e-4]],
+        {"d_loss": ("final discriminator loss", 0.81), "g_loss": ("final generator loss", 1.20)})
     # Every parameter is optional: one left out takes the report's value (REPORT_PARAMS).
     space_rules = {
         "lr_d": Rule("float", low=0, low_open=True, required=False),

@@ -4,7 +4,7 @@ Everything goes under one run folder (the CLI passes it in, e.g. ``storage/gan/g
 
 * ``checkpoints/epoch-NNNN/`` every ``every`` epochs and at the end: ``state-KK.safetensors``
   (both networks, both optimizers' tensors, the RNG states, in shards of at most
-  :data:`SHARD_BYTES` so that a record under git holds no large file) and ``state.json``
+  :data:`~mnist_hpo.workflows.checkpoints.SHARD_BYTES` so that a record under git holds no large file) and ``state.json``
   (epoch, settings, history, the optimizers' plain values, each shard's sha256). ``LATEST``
   names the newest; a run started again continues from it, bit for bit on a CPU.
 * ``grids/epoch-NNNN.png``: the same 64 noise vectors through the generator before
@@ -13,147 +13,28 @@ Everything goes under one run folder (the CLI passes it in, e.g. ``storage/gan/g
 * ``losses.png``: discriminator and generator losses per epoch (the report's Figure 6),
   with the Fréchet distance and class coverage below; ``result.json``: the numbers.
 
-Nothing is unpickled: checkpoints are safetensors plus JSON.
+Nothing is unpickled: checkpoints (:mod:`mnist_hpo.workflows.checkpoints`) are safetensors plus JSON.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from ..data.datasets import sha256_file
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
-from ..models.gan import GAN, sample_sphere
+from ..models.gan import sample_sphere
 from ..tasks.gan import GanTask
 from ..train.loops import seed_everything
+from .checkpoints import SHARD_BYTES, load_checkpoint, save_checkpoint  # noqa: F401  (SHARD_BYTES: the docstring's)
 
-CHECKPOINT_FORMAT = 2  # 1: one state.safetensors (still read); 2: shards
-SHARD_BYTES = 6 << 20
 GRID_SIZE = 64  # 8 x 8 images
 REPORT_FINAL_LOSSES = {"d_loss": 0.81, "g_loss": 1.20}
-
-
-# --- checkpoint state: tensors to safetensors, everything else to JSON --------------------
-
-def _encode(obj, path: str, tensors: dict[str, torch.Tensor]):
-    """A JSON-able tree of ``obj`` with each tensor replaced by the key it is stored under in ``tensors``."""
-    if isinstance(obj, torch.Tensor):
-        tensors[path] = obj.detach().cpu().contiguous()
-        return {"$tensor": path}
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj):
-            return {"$dict": {k: _encode(v, f"{path}.{k}", tensors) for k, v in obj.items()}}
-        # Optimizer state is keyed by integer parameter ids; JSON would turn them into strings.
-        return {"$items": [[k, _encode(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        items = [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(obj)]
-        return {"$tuple": items} if isinstance(obj, tuple) else items
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} at {path} in a checkpoint")
-
-
-def _decode(tree, tensors: dict[str, torch.Tensor]):
-    if isinstance(tree, list):
-        return [_decode(v, tensors) for v in tree]
-    if isinstance(tree, dict):
-        if "$tensor" in tree:
-            return tensors[tree["$tensor"]]
-        if "$dict" in tree:
-            return {k: _decode(v, tensors) for k, v in tree["$dict"].items()}
-        if "$items" in tree:
-            return {k: _decode(v, tensors) for k, v in tree["$items"]}
-        if "$tuple" in tree:
-            return tuple(_decode(v, tensors) for v in tree["$tuple"])
-    return tree
-
-
-def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Tensors grouped, in order, into dicts of at most SHARD_BYTES each (a larger tensor alone)."""
-    groups: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for key, t in tensors.items():
-        nbytes = t.numel() * t.element_size()
-        if groups[-1] and size + nbytes > SHARD_BYTES:
-            groups.append({})
-            size = 0
-        groups[-1][key] = t
-        size += nbytes
-    return groups
-
-
-def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    history: GanHistory, settings: dict) -> Path:
-    """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
-    root = folder / "checkpoints"
-    final = root / f"epoch-{epoch:04d}"
-    tmp = root / f"epoch-{epoch:04d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors["rng.shuffle"] = rng.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
-    optimizers = {"opt_g": _encode(opt_g.state_dict(), "opt_g", tensors),
-                  "opt_d": _encode(opt_d.state_dict(), "opt_d", tensors)}
-    shards = []
-    for i, part in enumerate(_shards(tensors)):
-        name = f"state-{i:02d}.safetensors"
-        save_file(part, tmp / name)
-        shards.append({"file": name, "sha256": sha256_file(tmp / name)})
-    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "settings": settings, "history": history.as_dict(),
-            "optimizers": optimizers, "shards": shards}
-    (tmp / "state.json").write_text(json.dumps(meta) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    pointer = root / "LATEST.tmp"
-    pointer.write_text(final.name + "\n")
-    os.replace(pointer, root / "LATEST")
-    for old in root.glob("epoch-*"):
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    settings: dict) -> tuple[int, GanHistory] | None:
-    """Restore the newest checkpoint into the given objects; ``None`` when the run has none yet."""
-    root = folder / "checkpoints"
-    if not (root / "LATEST").exists():
-        return None
-    ckpt = root / (root / "LATEST").read_text().strip()
-    hint = f"delete {folder} (or pass --fresh) to start over"
-    try:
-        meta = json.loads((ckpt / "state.json").read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"checkpoint {ckpt} is unreadable ({e}); {hint}") from None
-    if meta.get("format") not in (1, CHECKPOINT_FORMAT):
-        raise UserError(f"checkpoint {ckpt} has format {meta.get('format')!r}, this version reads 1 and "
-                        f"{CHECKPOINT_FORMAT}; {hint}")
-    if meta["settings"] != settings:
-        changed = sorted(k for k in set(settings) | set(meta["settings"]) if settings.get(k) != meta["settings"].get(k))
-        raise UserError(f"run {folder} was started with different {', '.join(changed)}; "
-                        f"use another --run name, or {hint}")
-    shards = meta.get("shards") or [{"file": "state.safetensors", "sha256": meta.get("sha256")}]
-    tensors = {}
-    for shard in shards:
-        weights = ckpt / shard["file"]
-        if not weights.exists() or sha256_file(weights) != shard["sha256"]:
-            raise UserError(f"{weights} is missing or does not match its sha256 in state.json; {hint}")
-        tensors.update(load_file(weights))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_g.load_state_dict(_decode(meta["optimizers"]["opt_g"], tensors))
-    opt_d.load_state_dict(_decode(meta["optimizers"]["opt_d"], tensors))
-    rng.set_state(tensors["rng.shuffle"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(meta["epoch"]), GanHistory.from_dict(meta["history"])
 
 
 # --- pictures ---------------------------------------------------------------------------------

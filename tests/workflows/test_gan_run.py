@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from mnist_hpo.workflows import checkpoints as C
 from mnist_hpo.workflows import gan_run as R
 from mnist_hpo.train import gan as T
 from mnist_hpo.errors import UserError
@@ -28,8 +29,8 @@ def test_state_encoding_round_trips_optimizer_state():
     net(torch.randn(4, 3)).sum().backward()
     opt.step()
     tensors: dict = {}
-    tree = json.loads(json.dumps(R._encode(opt.state_dict(), "opt", tensors)))
-    decoded = R._decode(tree, tensors)
+    tree = json.loads(json.dumps(C._encode(opt.state_dict(), "opt", tensors)))
+    decoded = C._decode(tree, tensors)
     original = opt.state_dict()
     assert decoded["param_groups"] == original["param_groups"]  # tuples (betas) and ints survive JSON
     assert set(decoded["state"]) == {0, 1}
@@ -126,13 +127,13 @@ def test_checkpoint_shards_stay_small_and_load_back(tmp_path):
     opt_g.step()
     opt_d.step()
     rng = torch.Generator().manual_seed(3)
-    folder = R.save_checkpoint(tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
+    folder = C.save_checkpoint(tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
                                history=T.GanHistory(), settings={"x": 1})
     sizes = [f.stat().st_size for f in folder.glob("state-*.safetensors")]
-    assert len(sizes) >= 2 and max(sizes) <= R.SHARD_BYTES + (1 << 16)
+    assert len(sizes) >= 2 and max(sizes) <= C.SHARD_BYTES + (1 << 16)
     fresh = GAN()
     opt_g2, opt_d2 = torch.optim.Adam(fresh.generator.parameters()), torch.optim.Adam(fresh.discriminator.parameters())
-    epoch, _ = R.load_checkpoint(tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(),
+    epoch, _ = C.load_checkpoint(tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(),
                                  settings={"x": 1})
     assert epoch == 1
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))

@@ -1,0 +1,173 @@
+"""The record ``make reproduce`` keeps under ``results/``: its parts, where each is stored, what is left.
+
+:mod:`mnist_hpo.workflows.reproduce` runs the parts; this module only reads the record
+(a part's journal file, its latest export, the GAN run's checkpoint) to say what is done
+and to estimate, from the record's own speed, how long the rest takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+# Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
+# a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).
+DEFAULT_SECONDS_PER_EPOCH = {"autoencoder": 4.6, "denoising": 4.8, "classifier": 0.25, "gan": 9.0}
+AE_TPE_SEEDS = (2020, 2021, 2022)
+
+
+@dataclass(frozen=True)
+class StudyPart:
+    """One study of the record: its study file, the name it is stored under, and its overrides."""
+
+    part: str
+    file: str
+    name: str
+    seed: int | None = None
+    export: bool = True
+    explore: bool = False
+
+
+def study_parts(tpe_seeds: tuple[int, ...] = AE_TPE_SEEDS) -> list[StudyPart]:
+    parts = [StudyPart("ae", "ae", "ae", explore=True), StudyPart("dae", "dae", "dae"), StudyPart("clf", "clf", "clf")]
+    for i, seed in enumerate(tpe_seeds):
+        parts.append(StudyPart("ae-tpe", "ae-tpe", "ae-tpe" if i == 0 else f"ae-tpe-{seed}", seed=seed, export=i == 0))
+    parts.append(StudyPart("gan-search", "gan-search", "gan-search"))
+    return parts
+
+
+PARTS = ("ae", "dae", "clf", "gan", "ae-tpe", "gan-search", "report")
+
+
+@dataclass(frozen=True)
+class Options:
+    out: Path
+    only: tuple[str, ...] = PARTS
+    workers: int = 1
+    trials: int | None = None
+    epochs: int | None = None
+    subset: int | None = None
+    gan_epochs: int | None = None
+    device: str | None = None
+    progress: bool = True
+
+    @property
+    def short(self) -> bool:
+        """A record cut down by overrides (tests, a quick look): explored on few points."""
+        return self.subset is not None
+
+
+def journal_url(out: Path, name: str) -> str:
+    return f"journal:{out / 'journals' / f'{name}.log'}"
+
+
+def load_part(part: StudyPart, opts: Options):
+    from ..config import study_path
+    from ..config import load_study_config
+    from ..artifacts.export import resolve_config
+
+    cfg = load_study_config(study_path(part.file)).with_overrides(
+        name=part.name, seed=part.seed, trials=opts.trials, epochs=opts.epochs, train_subset=opts.subset,
+        device=opts.device)
+    return resolve_config(cfg, journal_url(opts.out, part.name))
+
+
+def open_part(part: StudyPart, opts: Options):
+    import optuna
+
+    from ..hpo.storage import open_storage
+
+    url = journal_url(opts.out, part.name)
+    if not Path(url[len("journal:"):]).exists():  # look without creating the file
+        return None
+    try:
+        return optuna.load_study(study_name=part.name, storage=open_storage(url))
+    except KeyError:
+        return None
+
+
+def finished(study) -> int:
+    from ..hpo.storage import finished_trials
+
+    return len(finished_trials(study)) if study is not None else 0
+
+
+def _seconds_per_epoch(study, model: str) -> float:
+    """The record's own median seconds per epoch (per worker), or the default for the model family."""
+    import statistics
+
+    from optuna.trial import TrialState
+
+    rates = []
+    if study is not None:
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.datetime_start and t.datetime_complete and t.intermediate_values:
+                rates.append((t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values))
+    return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
+
+
+def estimate(opts: Options, parts: list[StudyPart]) -> list[tuple[str, float]]:
+    """(what, seconds) still to do here, from the record's own speed where it has one."""
+    rows = []
+    parallel = max(1, opts.workers)
+    for part in parts:
+        cfg = load_part_quietly(part, opts)
+        if cfg is None:
+            rows.append((part.name, float("nan")))
+            continue
+        study = open_part(part, opts)
+        rate = _seconds_per_epoch(study, cfg.model)
+        left = max(0, cfg.trials - finished(study)) * cfg.epochs
+        if cfg.pruner.type != "none":
+            left *= 0.4  # pruned protocols trained ~35-40% of the full epochs in BENCHMARKS.md's runs
+        seconds = left * rate / parallel
+        if part.export and not export_done(part, opts):
+            seconds += cfg.epochs * rate * (2 if cfg.model == "gan" else 1)
+        rows.append((part.name, seconds))
+    return rows
+
+
+def load_part_quietly(part: StudyPart, opts: Options):
+    try:
+        return load_part(part, opts)
+    except UserError:  # e.g. the classifier's encoder export does not exist yet
+        return None
+
+
+def export_done(part: StudyPart, opts: Options) -> bool:
+    """Whether the latest export of the study is its current best trial, intact."""
+    from ..artifacts.export import LATEST, load_export
+    from ..hpo.storage import best_trial
+
+    pointer = opts.out / "exports" / part.name / LATEST
+    study = open_part(part, opts)
+    if not pointer.exists() or study is None:
+        return False
+    try:
+        _, meta = load_export(pointer.parent / pointer.read_text().strip())
+        return meta["trial"] == best_trial(study).number
+    except (UserError, KeyError):
+        return False
+
+
+def gan_seconds_left(opts: Options) -> float:
+    import json
+
+    from ..config import study_path
+    from ..config import load_study_config
+
+    cfg = load_study_config(study_path("gan")).with_overrides(epochs=opts.gan_epochs)
+    folder = opts.out / "gan" / cfg.name
+    done, rate = 0, DEFAULT_SECONDS_PER_EPOCH["gan"]
+    pointer = folder / "checkpoints" / "LATEST"
+    if pointer.exists():
+        try:
+            meta = json.loads((folder / "checkpoints" / pointer.read_text().strip() / "state.json").read_text())
+            done = int(meta["epoch"])
+            seconds = meta["history"].get("seconds") or []
+            rate = sorted(seconds)[len(seconds) // 2] if seconds else rate
+        except (OSError, ValueError, KeyError):
+            pass
+    return max(0, cfg.epochs - done) * rate
