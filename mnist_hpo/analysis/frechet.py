@@ -29,7 +29,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
-from ..data.datasets import Dataset, batches, default_data_dir, sha256_file, to_float
+from ..data.datasets import Dataset, batches, default_data_dir, to_float
+from ..data.integrity import check_sha256, sha256_file
 from ..errors import UserError
 from ..models.fid_net import FidNet
 
@@ -114,8 +115,7 @@ def load_fidnet(dataset: str = "mnist", data_dir: Path | None = None, *,
         expected = meta["sha256"]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run 'mnist-hpo data' again") from None
-    if sha256_file(path) != expected:
-        raise UserError(f"{path} does not match its checksum in {meta_path}; delete both and run 'mnist-hpo data' again")
+    check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run 'mnist-hpo data' again")
     if dataset_checksum is not None and meta.get("dataset_checksum") != dataset_checksum:
         raise UserError(f"{path} was trained on a different copy of {dataset}; delete it and run 'mnist-hpo data' again")
     net = FidNet()

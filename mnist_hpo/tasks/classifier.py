@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
-from ..data.datasets import sha256_file
+from ..data.integrity import check_sha256
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
@@ -64,11 +64,8 @@ def load_encoder(path: str | Path, expect_sha256: str = "") -> tuple[dict, dict,
     ``expect_sha256`` (the one a study was started with) when given.
     """
     meta, weights = read_encoder_export(path)
-    if not weights.exists():
-        raise UserError(f"{weights} is missing; export the autoencoder again")
-    sha = sha256_file(weights)
-    if sha != meta["weights"]["sha256"]:
-        raise UserError(f"{weights} does not match the sha256 recorded at export time; export the autoencoder again")
+    sha = check_sha256(weights, meta["weights"]["sha256"], where="the sha256 recorded at export time",
+                       hint="export the autoencoder again")
     if expect_sha256 and sha != expect_sha256:
         raise UserError(f"encoder export {weights.parent} changed since this study started (sha256 {sha[:12]}… "
                         f"instead of {expect_sha256[:12]}…); start a new study with --study-name")

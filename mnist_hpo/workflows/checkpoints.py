@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..data.datasets import sha256_file
+from ..data.integrity import check_sha256, sha256_file
 from ..errors import UserError
 from ..models.gan import GAN
 from ..train.gan import GanHistory
@@ -128,8 +128,7 @@ def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Genera
     tensors = {}
     for shard in shards:
         weights = ckpt / shard["file"]
-        if not weights.exists() or sha256_file(weights) != shard["sha256"]:
-            raise UserError(f"{weights} is missing or does not match its sha256 in state.json; {hint}")
+        check_sha256(weights, shard["sha256"], where="its sha256 in state.json", hint=hint)
         tensors.update(load_file(weights))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     opt_g.load_state_dict(_decode(meta["optimizers"]["opt_g"], tensors))
