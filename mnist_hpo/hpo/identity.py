@@ -126,10 +126,9 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
         existing = optuna.load_study(study_name=cfg.name, storage=storage)
     except KeyError:
         existing = None
-    if existing is not None:
-        check_identity(cfg, existing.user_attrs, identity)
     sampler, pruner = make_sampler(cfg, resolved), make_pruner(cfg)
     if existing is not None:  # load, not create: create_study appends a no-op line to a journal every time
+        check_identity(cfg, existing.user_attrs, identity)
         return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner)
     study = optuna.create_study(
         storage=storage,
@@ -139,16 +138,15 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
         pruner=pruner,
         load_if_exists=True,
     )
-    if existing is None:
-        study.set_user_attr("identity", identity)
-        study.set_user_attr("config", json.loads(json.dumps(cfg.as_dict(), default=str)))
-        study.set_user_attr("space", _jsonable_space(resolved))
-        study.set_user_attr("seed", cfg.seed)
-        study.set_user_attr("epochs", cfg.epochs)
-        study.set_user_attr("model", cfg.model)
-        study.set_user_attr("dataset", cfg.dataset)
-        # Another process may have created the same study at the same instant with other settings:
-        # the identity stored last holds, and whoever wrote another one is refused here.
-        check_identity(cfg, optuna.load_study(study_name=cfg.name, storage=storage).user_attrs, identity)
+    study.set_user_attr("identity", identity)
+    study.set_user_attr("config", json.loads(json.dumps(cfg.as_dict(), default=str)))
+    study.set_user_attr("space", _jsonable_space(resolved))
+    study.set_user_attr("seed", cfg.seed)
+    study.set_user_attr("epochs", cfg.epochs)
+    study.set_user_attr("model", cfg.model)
+    study.set_user_attr("dataset", cfg.dataset)
+    # Another process may have created the same study at the same instant with other settings:
+    # the identity stored last holds, and whoever wrote another one is refused here.
+    check_identity(cfg, optuna.load_study(study_name=cfg.name, storage=storage).user_attrs, identity)
     return study
 

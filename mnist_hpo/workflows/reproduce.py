@@ -79,7 +79,7 @@ def _running(study) -> bool:
 
 def _explore(part: StudyPart, opts: Options, log) -> None:
     from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-    from ..artifacts.export import latest_export, read_export_meta
+    from ..artifacts.export import latest_export
 
     folder = latest_export(part.name, opts.out / "exports")
     if (folder / EXPLORE_DIR / "explore.json").exists():
@@ -87,7 +87,6 @@ def _explore(part: StudyPart, opts: Options, log) -> None:
         return
     settings = ExploreSettings(points=200, tsne_points=120, tsne_iter=250) if opts.short else ExploreSettings()
     log(f"   exploring the latent space of {folder} ({settings.points} test images, t-SNE of {settings.tsne_points})")
-    read_export_meta(folder)
     run_explore(folder, settings, log=(lambda *a: None) if not opts.progress else print)
 
 
