@@ -82,3 +82,16 @@ def test_unknown_part_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--only tables: unknown part" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_record_with_several_workers(tmp_path):
+    """The default on a multi-core machine: the study part is run by worker processes."""
+    out = tmp_path / "results"
+    proc = _reproduce(out, "--workers", "2", "--trials", "2", "--epochs", "1", "--subset", "200")
+    log = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, log
+    assert "(2 workers)" in log, log
+    states = [t.state for t in _trials(out).values()]
+    assert states.count(TrialState.COMPLETE) == 2, (states, log)
+    assert list((out / "exports" / "ae").glob("trial-*/model.safetensors")), log
