@@ -12,7 +12,7 @@ import os
 import sys
 
 from .config import study_path  # noqa: F401  (kept importable from here)
-from .errors import UserError
+from .errors import Terminated, UserError, terminate_as_interrupt
 
 def _positive(text: str) -> int:
     try:
@@ -155,14 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .commands import COMMANDS
 
-        return COMMANDS[args.command](args)
+        with terminate_as_interrupt():
+            return COMMANDS[args.command](args)
     except UserError as e:
         print(f"mnist-hpo: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nmnist-hpo: interrupted; finished trials are stored, the running one is marked failed and "
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"\nmnist-hpo: {what}; finished trials are stored, the running one is marked failed and "
               "queued again; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
 
 
 def entrypoint() -> None:

@@ -1,4 +1,8 @@
-"""The one exception type a user sees: its message is the single line the CLI prints."""
+"""The one exception type a user sees (its message is the single line the CLI prints), and SIGTERM as an interrupt."""
+
+import contextlib
+import signal
+import threading
 
 
 class UserError(Exception):
@@ -16,3 +20,28 @@ def require_extra(module: str, extra: str, what: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise UserError(f"{what} needs the optional '{extra}' extra ({module} is not installed); "
                         f"install it with: pip install 'mnist-hpo[{extra}]' (make setup installs it)")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler, ``docker stop``), handled like Ctrl-C: the running trial is queued again."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Inside, SIGTERM raises :class:`Terminated` in the main thread, once; the old handler is restored after.
+
+    Later SIGTERMs are ignored so that the cleanup it starts (failing and re-queueing the
+    running trial, waiting for workers) is not itself cut off.
+    """
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -173,10 +173,15 @@ def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyCon
     E.g. the classifier's encoder, by default the latest export of study ``ae``. A study
     that already exists under ``cfg.name`` keeps what it was started with.
     """
-    try:
-        stored = optuna.load_study(study_name=cfg.name, storage=open_storage(storage_url)).user_attrs
-    except KeyError:
-        stored = {}
+    from ..hpo.journal import is_journal_url, journal_path
+
+    stored = {}
+    # Opening a journal creates its file: a study that was never started is not looked up.
+    if not (storage_url and is_journal_url(storage_url) and not journal_path(storage_url).exists()):
+        try:
+            stored = optuna.load_study(study_name=cfg.name, storage=open_storage(storage_url)).user_attrs
+        except KeyError:
+            pass
     pinned = (stored.get("config") or {}).get("model_options")
     return task_class(cfg.model).resolve(cfg, latest_export=latest_export, pinned=pinned)
 

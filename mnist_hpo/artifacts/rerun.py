@@ -3,14 +3,15 @@
 A trial's seed is derived from the study seed and the trial number and stored as the
 trial's user attribute ``seed`` (a retried trial inherits it). The objective also stores
 the conditions that change the last digits of a loss (``threads``: torch's thread count,
-``device``, ``stacked``: the size of the stack it trained in, 0 = alone; see
+``device``, ``stacked``: the size of the stack it trained in, 0 = alone; ``flush_denormal``:
+whether CPU arithmetic flushed denormals, see :mod:`mnist_hpo.train.numerics`; see
 ``objective.record_conditions``). Like is compared with like:
 
 * a COMPLETE trial is trained for the study's epochs and its objective compared;
 * a PRUNED trial is trained up to the epoch it last reported (the same run, stopped
   where the pruner stopped it) and that epoch's value compared with its last
   intermediate value, not with a full-length run;
-* the rerun uses the stored thread count; a stacked trial is trained through the
+* the rerun uses the stored thread count and denormal mode; a stacked trial is trained through the
   stacked path (a stack of one).
 
 On a CPU, alone (or in a stack of one), with the stored thread count, training is
@@ -33,6 +34,7 @@ from ..data.datasets import load_data
 from ..hpo.storage import load_existing_study
 from ..tasks import make_task
 from ..train.loops import NonFiniteLoss
+from ..train.numerics import denormals_flushed, flush_denormals
 
 # When the rerun cannot reproduce the original arithmetic exactly: 1 % of the stored value.
 # Rounding differences grow over the epochs but stay well below this (0.01 % after 2 epochs
@@ -101,6 +103,7 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
                         f"(a complete trial, or a pruned one that reported a value); "
                         f"'mnist-hpo show {study_name}' lists its trials")
     cfg = study_config(study)
+    saved_threads, saved_flush = torch.get_num_threads(), denormals_flushed()  # make_task sets the mode
     task = make_task(cfg, data if data is not None else load_data(cfg))
     seed = int(trial.user_attrs["seed"])
     attrs = trial.user_attrs
@@ -115,6 +118,8 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
 
     recorded = "threads" in attrs
     threads = int(attrs["threads"]) if recorded else torch.get_num_threads()
+    # Trials from before the mode was recorded trained with denormals kept (torch's default).
+    flush = bool(attrs.get("flush_denormal", False))
     stacked = int(attrs.get("stacked", 0)) if recorded else (cfg.batch_trials if cfg.batch_trials > 1 else 0)
     unlike = []
     if not recorded:
@@ -127,13 +132,14 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
         unlike.append(f"it trained on {attrs['device']}")
     path = "through the stacked path (a stack of one)" if stacked else "alone"
     conditions = f"{path} with {threads} torch thread{'s' if threads != 1 else ''} on {task.device.type}" + (
+        ", denormals flushed" if flush else "") + (
         f", compared within a tolerance because {'; '.join(unlike)}" if unlike else ", compared exactly")
 
     reported: dict[int, float] = {}
     value: float | None = None
     diverged = ""
-    saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    flush_denormals(flush)
     try:
         if stacked:
             def on_stacked_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
@@ -159,6 +165,7 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
         diverged = str(e)
     finally:
         torch.set_num_threads(saved_threads)
+        flush_denormals(saved_flush)
     if stop is not None and value is not None and stop not in reported:
         value, diverged = None, f"it never reported epoch {stop + 1}"
     return Rerun(trial.number, seed, task.metric, compared, conditions, stored, value,

@@ -42,7 +42,8 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 
 
 def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> None:
-    """Store what a rerun must reproduce besides the seed: torch's thread count, the device, the stack size.
+    """Store what a rerun must reproduce besides the seed: torch's thread count, the device, the stack size,
+    whether denormals were flushed.
 
     ``stacked``: the number of trials trained together (``run_stacked_trials``), 0 = alone.
 
@@ -51,7 +52,10 @@ def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> N
     """
     import torch
 
+    from ..train.numerics import denormals_flushed
+
     trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("flush_denormal", denormals_flushed())
     trial.set_user_attr("device", task.device.type)
     trial.set_user_attr("stacked", stacked)
 

@@ -11,18 +11,38 @@ a change fails that test loudly instead of a study misbehaving at run time.
   Optuna's own ``GridSampler`` does the same; a sampler is given the study, not its storage.
 * Heartbeats for trials run outside ``Study.optimize`` (``RDBStorage.record_heartbeat``,
   a method of Optuna's internal ``BaseHeartbeat`` mixin, documented as not for users).
+* The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
+  interrupted trial's failure there with the KeyboardInterrupt's traceback; an interrupt is
+  the user's own doing, so it is kept to Optuna's one line (``quiet_interrupted_trials``).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Iterable
 
 import optuna
 from optuna.trial import FrozenTrial
 
-__all__ = ["trial_id", "set_trial_system_attr", "StackHeartbeat", "optuna_table_names"]
+__all__ = ["trial_id", "set_trial_system_attr", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials"]
+
+OPTIMIZE_LOGGER = "optuna.study._optimize"
+
+
+class _NoInterruptTraceback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], KeyboardInterrupt):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_interrupted_trials() -> None:
+    """Log a trial that Ctrl-C or SIGTERM cut off as Optuna's one warning line, without a traceback (idempotent)."""
+    logger = logging.getLogger(OPTIMIZE_LOGGER)
+    if not any(isinstance(f, _NoInterruptTraceback) for f in logger.filters):
+        logger.addFilter(_NoInterruptTraceback())
 
 
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:

@@ -29,6 +29,7 @@ from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, 
 from ..data.datasets import load_data
 from ..artifacts.hardware import hardware
 from .objective import make_objective, run_stacked_trials
+from .optuna_compat import quiet_interrupted_trials
 from .spaces import resolve_space
 from ..tasks import check_device, device_source, make_task, task_class
 
@@ -101,6 +102,7 @@ def run_study(
     """
     # Everything that can be refused is, before the study is created or changed.
     check_config(cfg)  # a config built in Python is checked as a study file is
+    quiet_interrupted_trials()
     task_class(cfg.model).check_resolved(cfg)  # not created with unresolved options
     check_device(cfg.device, device_source(cfg, None))
     data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity

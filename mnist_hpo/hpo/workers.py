@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..config import StudyConfig
-from ..errors import UserError
+from ..errors import Terminated, UserError
 from . import journal, storage
 from .samplers import CoverGridSampler
 
@@ -131,7 +131,11 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
     try:
         codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        # Ctrl-C reached the workers too (one process group); a SIGTERM came to this process alone.
+        if isinstance(e, Terminated):
+            for p in procs:
+                p.terminate()
         for p in procs:
             p.wait()
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..config import StudyConfig
 from ..data.datasets import Dataset
+from ..train.numerics import flush_denormals
 from .base import REGISTRY, FitResult, Reference, Task, check_device, device_source, pick_device
 
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
@@ -34,6 +35,9 @@ def task_class(model_type: str) -> type[Task]:
 
 
 def make_task(cfg: StudyConfig, data: Dataset) -> Task:
+    # Every training run builds its task here, so this is where the process's CPU arithmetic is
+    # set (denormals flushed; see train/numerics.py); a rerun then sets its trial's recorded mode.
+    flush_denormals(True)
     return TASKS[cfg.model](cfg, data)
 
 

@@ -119,3 +119,41 @@ def test_seeded_random_draws_match_randomsampler():
             got = ours.sample_independent(None, trial, name, dist)
             assert got == expected or (math.isnan(got) and math.isnan(expected)), (dist, number)
             assert dist._contains(dist.to_internal_repr(got))
+
+
+def test_an_interrupted_trial_is_logged_by_optimize_in_one_line_without_traceback():
+    import logging
+
+    class Keep(logging.Handler):
+        records: list = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    logger = logging.getLogger(C.OPTIMIZE_LOGGER)
+    assert logger is optuna.study._optimize._logger  # where Optuna logs a failed trial
+    C.quiet_interrupted_trials()
+    C.quiet_interrupted_trials()  # idempotent
+    assert sum(isinstance(f, C._NoInterruptTraceback) for f in logger.filters) == 1
+    keep = Keep()
+    logger.addHandler(keep)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def interrupted(trial):
+        trial.suggest_float("x", 0, 1)
+        raise KeyboardInterrupt
+
+    def broken(trial):
+        raise ZeroDivisionError("a real bug keeps its traceback")
+
+    try:
+        study = optuna.create_study()
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(interrupted, n_trials=1)
+        study.optimize(broken, n_trials=1, catch=(ZeroDivisionError,))
+    finally:
+        logger.removeHandler(keep)
+    failed = [r for r in keep.records if "failed with parameters" in r.getMessage()]
+    assert len(failed) == 2, [r.getMessage() for r in keep.records]
+    assert "KeyboardInterrupt()" in failed[0].getMessage() and failed[0].exc_info is None
+    assert failed[1].exc_info is not None and failed[1].exc_info[0] is ZeroDivisionError

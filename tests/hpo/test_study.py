@@ -359,6 +359,35 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
     assert torch.get_num_threads() == 2  # restored after the rerun
 
 
+def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, capsys, monkeypatch):
+    from mnist_hpo.train.numerics import denormals_flushed, flush_denormals
+
+    study = run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+    (t,) = study.get_trials()
+    assert t.user_attrs["flush_denormal"] is True  # every training run flushes them (train/numerics.py)
+    # A trial stored before the mode was recorded: denormals were kept then.
+    old_attrs = {k: v for k, v in t.user_attrs.items() if k != "flush_denormal"}
+    study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value,
+                                              user_attrs=old_attrs, intermediate_values={0: t.value}))
+    real, seen = training.train_autoencoder_epoch, []
+
+    def spy(*args, **kwargs):
+        seen.append(denormals_flushed())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_autoencoder_epoch", spy)
+    flush_denormals(False)
+    try:
+        code, out, err = _rerun(capsys, ae_cfg.name, 0, "--storage", storage)
+        assert code == 0 and "(identical)" in out and "on cpu, denormals flushed, compared exactly" in out, out + err
+        assert seen == [True, True] and not denormals_flushed()  # the trial's mode, then this process's again
+        seen.clear()
+        _, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
+        assert seen == [False, False] and "denormals flushed" not in out, out + err
+    finally:
+        flush_denormals(False)
+
+
 def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
     study = run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
                         progress=False)

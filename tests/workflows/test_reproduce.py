@@ -95,3 +95,42 @@ def test_record_with_several_workers(tmp_path):
     states = [t.state for t in _trials(out).values()]
     assert states.count(TrialState.COMPLETE) == 2, (states, log)
     assert list((out / "exports" / "ae").glob("trial-*/model.safetensors")), log
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_workers_and_queues_their_trials_again(tmp_path):
+    """``kill PID`` (a scheduler, ``docker stop``) on the parent alone acts as Ctrl-C does: nothing is left RUNNING."""
+    out = tmp_path / "results"
+    proc = _reproduce(out, "--workers", "2", "--trials", "4", "--epochs", "30")
+    deadline, running = time.time() + 240, []
+    while time.time() < deadline and not running:
+        time.sleep(0.2)
+        if proc.poll() is not None:
+            break
+        try:
+            trials = _trials(out)
+        except (KeyError, FileNotFoundError):
+            continue
+        running = [t for t in trials.values() if t.state == TrialState.RUNNING and t.intermediate_values]
+    assert running, proc.communicate()[0] if proc.poll() is not None else "never got mid-trial"
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, log
+    assert "mnist-hpo: terminated; finished trials are stored" in log and "Traceback" not in log, log
+    after = _trials(out)
+    assert not [t for t in after.values() if t.state == TrialState.RUNNING], log
+    for t in running:
+        assert after[t.number].state == TrialState.FAIL
+        retry = [r for r in after.values() if r.state == TrialState.WAITING and r.params == t.params
+                 and r.user_attrs.get("seed") == t.user_attrs["seed"]]
+        assert retry, f"trial {t.number} was not queued again"
+
+
+def test_the_estimate_creates_no_journal_for_parts_not_started(tmp_path):
+    from mnist_hpo.workflows.record import Options, estimate, study_parts
+
+    out = tmp_path / "results"
+    (out / "journals").mkdir(parents=True)
+    opts = Options(out=out, workers=1)
+    rows = estimate(opts, study_parts())
+    assert rows and not list((out / "journals").iterdir())
