@@ -164,16 +164,27 @@ def is_stale(trial: FrozenTrial, *, grace: float, now: float | None = None) -> b
     return now - float(owner.get("beat", 0)) > grace
 
 
-def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY) -> int | None:
+def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY,
+          interrupted: bool = False) -> int | None:
     """Queue ``trial`` (FAIL) again with its parameters and user attributes; the retry's number, or None.
 
-    Like Optuna's ``RetryHeartbeatStaleTrialCallback``, but the new trial does not inherit the dead
-    process's ``owner``, so nobody takes the queued retry for a stale trial of that process.
+    Like Optuna's ``RetryHeartbeatStaleTrialCallback`` (``failed_trial``, ``retry_history``), with
+    two differences. The new trial does not inherit the dead process's ``owner``, so nobody takes
+    the queued retry for a stale trial of that process. And only crashes count toward
+    ``max_retry``: an ``interrupted`` trial (Ctrl-C, SIGTERM: the user stopping the run, as a
+    record resumed over many sessions is) is listed in the system attribute ``interrupted`` and
+    queued again however often that happens, so no draw of the study is ever lost to it.
     """
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    if len(history) > max_retry:
+    interruptions = [*trial.system_attrs.get("interrupted", []), *([trial.number] if interrupted else [])]
+    crashes = len(history) - len(interruptions)
+    if crashes > max_retry:
+        print(f"mnist-hpo: trial {trial.number} of study {study.study_name}: its process died {crashes} times "
+              f"(trials {', '.join(str(n) for n in history if n not in interruptions)}); not retried again, "
+              "its parameters stay in the study as FAIL trials", file=sys.stderr)
         return None
-    system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history}
+    system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history,
+                    "interrupted": interruptions}
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k != OWNER}
     study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=trial.params,
                                         distributions=trial.distributions, user_attrs=user_attrs,
@@ -192,10 +203,11 @@ def fail_stale_trials(study: optuna.Study, *, grace: float) -> list[int]:
         except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another worker failed it first
         now = datetime.now().isoformat(timespec="seconds")
-        print(f"mnist-hpo: trial {trial.number} of study {study.study_name} was left running by a process that "
-              f"is gone; marked failed at {now} and queued again with the same parameters and seed", file=sys.stderr)
         fresh = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
-        retry(study, fresh)
+        if retry(study, fresh) is not None:
+            print(f"mnist-hpo: trial {trial.number} of study {study.study_name} was left running by a process "
+                  f"that is gone; marked failed at {now} and queued again with the same parameters and seed",
+                  file=sys.stderr)
         failed.append(trial.number)
     return failed
 

@@ -126,6 +126,21 @@ def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class RetryStaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a trial whose heartbeat stopped, with the retry rules of :func:`journal.retry`.
+
+    The same attributes (``failed_trial``, ``retry_history``) and the same ``max_retry``, but a
+    trial queued again after Ctrl-C or SIGTERM does not use up one of its retries.
+    """
+
+    def __init__(self, max_retry: int) -> None:
+        super().__init__(max_retry=max_retry)
+        self.max_retry = max_retry
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        journal.retry(study, trial, max_retry=self.max_retry)
+
+
 def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
@@ -135,7 +150,7 @@ def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> op
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
             grace_period=grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            heartbeat_stale_trial_callback=RetryStaleTrials(max_retry=MAX_RETRY),
         )
 
 

@@ -92,7 +92,7 @@ def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
     """After Ctrl-C: queue this process's interrupted trials again (same parameters and seed), so no draw is lost."""
     for trial in study.get_trials(deepcopy=False):
         if trial.number in numbers and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
-            journal.retry(study, trial)
+            journal.retry(study, trial, interrupted=True)
 
 
 def taken_over(study: optuna.Study, current: dict) -> bool:

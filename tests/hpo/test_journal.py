@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from mnist_hpo.hpo import journal
 from mnist_hpo.hpo.run import run_study
@@ -135,3 +135,43 @@ def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, mo
     assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE
     print(f"\nRELIABILITY ctrl-c-stack backend=journal stack=2 claimed=2 requeued=2 "
           f"complete={[t.state for t in trials].count(TrialState.COMPLETE)} running=0")
+
+
+@pytest.mark.parametrize("callback", ["journal", "rdb"])
+def test_only_crashes_use_up_retries_interruptions_never_do(callback, capsys):
+    """A record resumed over many sessions is interrupted again and again; its draws must survive that."""
+    from optuna.distributions import IntDistribution
+
+    from mnist_hpo.hpo.storage import MAX_RETRY, RetryStaleTrials
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    crash = (lambda s, t: RetryStaleTrials(max_retry=MAX_RETRY)(s, t)) if callback == "rdb" else journal.retry
+    dist = {"x": IntDistribution(0, 9)}
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params={"x": 7}, distributions=dist,
+                                        user_attrs={"seed": 11}))
+
+    def fail_and_retry(interrupted: bool) -> FrozenTrial | None:
+        before = len(study.trials)
+        if interrupted:
+            journal.retry(study, study.trials[-1], interrupted=True)
+        else:
+            crash(study, study.trials[-1])
+        if len(study.trials) == before:
+            return None
+        queued = study.trials[-1]
+        assert queued.state == TrialState.WAITING and queued.params == {"x": 7} and queued.user_attrs["seed"] == 11
+        # the retry runs and ends the same way: a FAIL trial with the queued one's attributes
+        study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=queued.params, distributions=dist,
+                                            user_attrs=queued.user_attrs, system_attrs=queued.system_attrs))
+        return study.trials[-1]
+
+    for _ in range(6):  # many more interruptions than MAX_RETRY
+        assert fail_and_retry(interrupted=True) is not None
+    for _ in range(MAX_RETRY):
+        assert fail_and_retry(interrupted=False) is not None
+    last = study.trials[-1]
+    assert last.system_attrs["failed_trial"] == 0 and len(last.system_attrs["retry_history"]) == 6 + MAX_RETRY
+    capsys.readouterr()
+    assert fail_and_retry(interrupted=False) is None  # the crash after MAX_RETRY crashes is not retried
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"its process died {MAX_RETRY + 1} times" in err[0] and "not retried again" in err[0]
