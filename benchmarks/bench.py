@@ -18,7 +18,11 @@ Sections (all by default; pick with --only):
            one single-threaded process per core side by side (what `--workers N` runs).
   stacked  trials per minute training K autoencoders at once (mnist_hpo.train.stacked) vs one at a time.
   storage  Optuna's overhead per trial at N trials with a trivial objective: SQLite vs in-memory.
-Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage] [--reps 3] [--images 48000]
+  denormal seconds per autoencoder epoch with CPU denormals kept (torch's default) and flushed to zero
+           (what training does, mnist_hpo/train/numerics.py), from the same trained state, for a
+           trial stuck on the mean image (the record's trial 20: latent 5, L2 1.23e-4, RMSprop,
+           lr 3.9e-4, nh1 138) and a healthy one (L2 0), after 8 warm-up epochs on 12,000 images.
+Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage,denormal] [--reps 3] [--images 48000]
                                   [--storage-trials 1000]
 """
 
@@ -362,9 +366,50 @@ def bench_storage(n: int) -> None:
           f"SQLite {results['sqlite'] * 1e3:.2f} ms/trial (overhead {extra * 1e3:.2f} ms/trial)")
 
 
+def _denormal_count(model: torch.nn.Module) -> int:
+    tiny = torch.finfo(torch.float32).tiny
+    return sum(int(((p.abs() < tiny) & (p != 0)).sum()) for p in model.parameters())
+
+
+def bench_denormal(images: torch.Tensor, reps: int, warmup: int = 8) -> None:
+    from mnist_hpo.train.numerics import flush_denormals
+
+    images = images[:12000]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a study's worker trains
+    try:
+        for label, weight_decay, optimizer, lr in (("plateau", 1.22946e-4, "RMSprop", 3.91882e-4),
+                                                   ("healthy", 0.0, "Adam", 3.91882e-4)):
+            flush_denormals(False)
+            gen = seed_everything(1992953107)
+            model = Autoencoder(latent_dim=5, nh1=138)
+            opt = make_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=weight_decay)
+            for _ in range(warmup):
+                train_autoencoder_epoch(model, images, opt, batch_size=BATCH, generator=gen)
+            state = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()), gen.get_state())
+            denormals = _denormal_count(model)
+            runs: dict[str, list[float]] = {"kept": [], "flushed": []}
+            for _ in range(reps):
+                for mode in ("kept", "flushed"):  # side by side, from the same state each time
+                    model.load_state_dict(state[0])
+                    opt.load_state_dict(state[1])
+                    gen.set_state(state[2])
+                    flush_denormals(mode == "flushed")
+                    t = time.perf_counter()
+                    train_autoencoder_epoch(model, images, opt, batch_size=BATCH, generator=gen)
+                    runs[mode].append(time.perf_counter() - t)
+            kept, flushed = statistics.median(runs["kept"]), statistics.median(runs["flushed"])
+            print(f"denormal: {label} trial ({denormals} denormal weights after {warmup} epochs), "
+                  f"{len(images)}-image epoch, 1 thread: denormals kept {kept:.2f} s, flushed {flushed:.2f} s "
+                  f"(medians of {reps}; {kept / flushed:.2f}x)")
+    finally:
+        torch.set_num_threads(threads)
+        flush_denormals(True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="ae,layers,clf,gan,workers,stacked,storage")
+    ap.add_argument("--only", default="ae,layers,clf,gan,workers,stacked,storage,denormal")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--images", type=int, default=48000)
     ap.add_argument("--storage-trials", type=int, default=1000)
@@ -375,7 +420,7 @@ def main() -> None:
     data = load_dataset("mnist")
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     sections = args.only.split(",")
-    unknown = set(sections) - {"ae", "layers", "clf", "gan", "workers", "stacked", "storage"}
+    unknown = set(sections) - {"ae", "layers", "clf", "gan", "workers", "stacked", "storage", "denormal"}
     if unknown:
         raise SystemExit(f"bench: unknown section(s) {', '.join(sorted(unknown))}")
     if {"ae", "layers", "clf", "gan"} & set(sections):
@@ -395,6 +440,8 @@ def main() -> None:
         bench_stacked(images, args.reps)
     if "storage" in sections:
         bench_storage(args.storage_trials)
+    if "denormal" in sections:
+        bench_denormal(data.train_images, args.reps)
 
 
 if __name__ == "__main__":
