@@ -327,3 +327,15 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     with capsys.disabled():
         print(f"\nRELIABILITY bad-input case={case!r} exit={code} lines={len(lines)} "
               f"tracebacks={(out + err).count('Traceback')} storage={'unchanged' if unchanged else 'CHANGED'}")
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`mnist-hpo show ae | head`: the reader went away; no traceback about it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "list", "--storage", f"journal:{tmp_path / 'j.log'}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it prints anything: it starts in about a second
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
