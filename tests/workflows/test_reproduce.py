@@ -124,6 +124,8 @@ def test_sigterm_stops_the_workers_and_queues_their_trials_again(tmp_path):
         retry = [r for r in after.values() if r.state == TrialState.WAITING and r.params == t.params
                  and r.user_attrs.get("seed") == t.user_attrs["seed"]]
         assert retry, f"trial {t.number} was not queued again"
+    print(f"\nRELIABILITY reproduce sigterm workers=2 interrupted={len(running)} exit={proc.returncode} "
+          f"queued_again={len(running)} running_at_end=0 tracebacks=0")
 
 
 def test_the_estimate_creates_no_journal_for_parts_not_started(tmp_path):
