@@ -37,6 +37,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\n" + "\n".join(importance_lines(study)))
     if latent := latent_lines(study):
         print("\n" + "\n".join(latent))
+    from ..analysis.plateau import plateau_lines
+
+    if plateau := plateau_lines(study):
+        print("\n" + "\n".join(plateau))
     return 0
 
 

@@ -38,6 +38,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
                                       "fANOVA (share of the validation value's variance a parameter explains) and "
                                       f"PED-ANOVA (how differently a parameter is spread among the best "
                                       f"{imp.ped_quantile:.0%} of the trials than among all)"))
+        blocks.extend(plateau_blocks(study))
         rows = latent_rows(study)
         if rows:
             blocks.append(Table(f"The latent size against the best validation value reached with it (study {name!r}; "
@@ -55,6 +56,20 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
         blocks.append(Table(f"Epochs and trial time until the best value first reached {REPORT_TARGET}", COLUMNS,
                             compare_rows(curves, REPORT_TARGET)))
     return blocks
+
+
+def plateau_blocks(study) -> list:
+    """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
+    from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary
+    from ..artifacts.export import study_config
+
+    if not applies(study):
+        return []
+    baseline = mean_image_mse(study_config(study))
+    rows = plateau_rows(study, baseline)
+    return [Table(f"Trials stuck on the mean image, by L2 value (study {study.study_name!r}): "
+                  f"{summary(rows, baseline)}", PLATEAU_COLUMNS,
+                  [[fmt_l2(r[0]), r[1], r[2], f"{r[3]:.0%}", r[4]] for r in rows])]
 
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
