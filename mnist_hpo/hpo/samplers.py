@@ -143,23 +143,47 @@ def grid_coverage(study: optuna.Study) -> GridCoverage | None:
     )
 
 
-class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
-    """Random search where trial N always draws the same parameters.
+def draw_index(study: optuna.Study, trial: FrozenTrial) -> int:
+    """Which draw of the study's sequence a new trial makes: its number, less the retries numbered before it.
 
-    The draw depends only on (seed, trial number, parameter name), so a resumed
-    study, or one run by several workers, explores exactly the sequence a single
+    A retry (a trial queued again after a crash or an interrupt, system attribute
+    ``failed_trial``) takes a trial number but repeats an earlier draw, so counting it
+    would shift every later draw: a study interrupted once would explore other
+    configurations than an uninterrupted run with the same seed. Skipping them, a study
+    makes the same draws however often it was stopped. Every trial numbered below this
+    one exists already, so the index is fixed, and two new trials never share one.
+    """
+    retries = sum(1 for t in study.get_trials(deepcopy=False)
+                  if t.number < trial.number and "failed_trial" in t.system_attrs)
+    return trial.number - retries
+
+
+class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
+    """Random search where the N-th draw of a study is always the same parameters.
+
+    The draw depends only on (seed, draw index, parameter name), the draw index being the
+    trial number less the retries before it (:func:`draw_index`), so a resumed study, an
+    interrupted one, or one run by several workers, explores exactly the sequence a single
     uninterrupted run would. It draws as Optuna's ``RandomSampler`` does (one uniform
     number per parameter in its transformed space, one per choice for a categorical)
-    from a generator of its own for each (trial, parameter), using only the
+    from a generator of its own for each (draw, parameter), using only the
     distributions' public fields; tests/hpo/test_optuna_compat.py checks the draws agree.
     """
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed)
         self._base_seed = seed
+        self._index: dict[int, int] = {}  # trial number -> draw index, set in before_trial
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._index[trial.number] = draw_index(study, trial)
+        super().before_trial(study, trial)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        seed = derive_seed(self._base_seed, trial.number, param_name)
+        index = self._index.get(trial.number)
+        if index is None:  # asked outside Study.optimize/ask, without before_trial
+            index = draw_index(study, trial)
+        seed = derive_seed(self._base_seed, index, param_name)
         return _uniform_draw(np.random.RandomState(seed), param_distribution)
 
 
@@ -188,13 +212,14 @@ def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistri
 
 
 class _ReseededPerTrial:
-    """Mixin for a model-based sampler: its random streams restart from (seed, trial number) at each trial.
+    """Mixin for a model-based sampler: its random streams restart from (seed, draw index) at each trial.
 
     Workers started together see the same history; seeded once per process, they would
     all propose the same first trials. The trial number is handed out by the storage, one
-    per trial, so each trial's stream is distinct by construction, in however many workers,
-    and a trial's proposal depends only on (seed, its number, the trials finished before
-    it): one uninterrupted run, a resumed one and a single worker make the same proposals.
+    per trial, so each trial's stream is distinct by construction, in however many workers
+    (the draw index, :func:`draw_index`, is the number less the retries before it, as
+    distinct), and a trial's proposal depends only on (seed, its draw index, the trials
+    finished before it).
     """
 
     _inner: str  # the attribute holding the sampler's own RandomSampler (startup and fallback draws)
@@ -206,7 +231,7 @@ class _ReseededPerTrial:
         assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        model_state, random_state = seed_sequence(self._base_seed, trial.number).generate_state(2)
+        model_state, random_state = seed_sequence(self._base_seed, draw_index(study, trial)).generate_state(2)
         self._rng.rng.seed(int(model_state))
         getattr(self, self._inner)._rng.rng.seed(int(random_state))
         super().before_trial(study, trial)
