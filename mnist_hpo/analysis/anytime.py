@@ -61,6 +61,12 @@ def protocol_of(study: optuna.Study) -> str:
     return f"{sampler} + {pruner}"
 
 
+def searched(study: optuna.Study) -> bool:
+    """Whether the sampler proposed any finished trial: a study of enqueued configurations only (the
+    report's Table 1 re-trained, ``ae-table1``) is a check, not a search, and has no protocol to compare."""
+    return any("fixed_params" not in t.system_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
 def study_curve(study: optuna.Study) -> Curve:
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)

@@ -18,7 +18,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     least two autoencoder studies, their anytime curves beside the report's best (figures
     written under ``figures``).
     """
-    from ..analysis.anytime import REPORT_TARGET, compare_figure, study_curve
+    from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
     from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
 
     loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
@@ -45,7 +45,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
                                 "the report's Table 1 has latent sizes 8 and 9 only)", LATENT_COLUMNS,
                                 [["-" if v is None else v for v in r] for r in rows]))
     curves = [study_curve(s) for _, s in loaded
-              if s.user_attrs.get("model") == "autoencoder" and len(s.directions) == 1]
+              if s.user_attrs.get("model") == "autoencoder" and len(s.directions) == 1 and searched(s)]
     if len(curves) >= 2:
         blocks.append(Heading(3, "What each protocol buys: the autoencoder studies' anytime curves"))
         path = compare_figure(curves, figures / "anytime.png", target=REPORT_TARGET)

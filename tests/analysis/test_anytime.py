@@ -173,3 +173,16 @@ def test_ae_gp_study_file_validates_and_runs(storage, tiny):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert isinstance(make_sampler(small, {}), optuna.samplers.GPSampler)
     assert protocol_of(study) == "gp + successive_halving"
+
+
+def test_a_study_of_enqueued_configurations_only_is_no_search(storage):
+    from mnist_hpo.analysis.anytime import searched
+
+    study = fake_study(storage, "search", RANDOM_TRIALS, sampler="random", pruner="none")
+    assert searched(study)
+    check = optuna.create_study(study_name="check", storage=open_storage(storage))
+    check.enqueue_trial({"x": 1.0})
+    check.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)
+    assert not searched(check)
+    check.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)  # now the sampler proposed one
+    assert searched(check)
