@@ -35,6 +35,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-trial-figures", action="store_true",
+                   help="attach no reconstruction figure to each trial (smaller storage)")
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
     p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
                    help="how many of its best complete trials (default 5)")
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--storage")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = sub.add_parser("compact", help="rewrite journal files without superseded attribute writes (no worker running)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="journal files, e.g. results/journals/*.log")
 
     p = sub.add_parser("data", help="prepare a dataset (download, check, cache) and print its summary")
     p.add_argument("--dataset", default="mnist")

@@ -87,6 +87,7 @@ class StudyConfig:
     test_subset: int | None = None
     retrain: bool = True
     device: str = "auto"
+    trial_figures: bool = True  # attach each trained trial's reconstructions (optuna-dashboard shows them)
     batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see Task.stackable
     objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
     enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
@@ -211,6 +212,7 @@ STUDY_KEYS = {
     "trials": ((int,), 10), "epochs": ((int,), 10), "batch_size": ((int,), 256),
     "val_fraction": ((float,), 0.2), "train_subset": ((int,), None), "test_subset": ((int,), None),
     "retrain": ((bool,), True), "device": ((str,), "auto"), "batch_trials": ((int,), 1),
+    "trial_figures": ((bool,), True),
     "objectives": ((list,), []), "enqueue": ((list,), []),
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .results import cmd_compare, cmd_explore, cmd_export, cmd_report, cmd_rerun, cmd_show, cmd_verify
 from .runs import cmd_data, cmd_gan, cmd_reproduce
-from .search import cmd_dashboard, cmd_delete, cmd_list, cmd_study
+from .search import cmd_compact, cmd_dashboard, cmd_delete, cmd_list, cmd_study
 
 COMMANDS = {
     "study": cmd_study,
@@ -18,6 +18,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "list": cmd_list,
     "delete": cmd_delete,
+    "compact": cmd_compact,
     "data": cmd_data,
     "dashboard": cmd_dashboard,
     "explore": cmd_explore,

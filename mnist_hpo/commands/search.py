@@ -21,6 +21,7 @@ def _load_cfg(args: argparse.Namespace):
     cfg = cfg.with_overrides(
         trials=args.trials, epochs=args.epochs, train_subset=args.subset, name=args.study_name, device=args.device,
         batch_trials=args.batch_trials, seed=args.seed,
+        trial_figures=False if getattr(args, "no_trial_figures", False) else None,
     )
     check_device(cfg.device, device_source(cfg, args.device))  # before the storage is opened
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
@@ -75,7 +76,8 @@ def run_workers(args: argparse.Namespace, cfg, workers: int):
 
     flags = {"--trials": args.trials, "--epochs": args.epochs, "--subset": args.subset,
              "--batch-trials": args.batch_trials, "--seed": getattr(args, "seed", None),
-             "--study-name": args.study_name, "--device": args.device}
+             "--study-name": args.study_name, "--device": args.device,
+             "--no-trial-figures": True if not cfg.trial_figures else None}
     return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags,
                          warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
 
@@ -110,6 +112,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
             return 1
     optuna.delete_study(study_name=args.name, storage=open_storage(args.storage))
     print(f"deleted study {args.name}")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..hpo.compact import compact_journal
+
+    for path in args.paths:
+        c = compact_journal(Path(path))
+        print(f"{c.path}: {c.bytes_before / 1e6:.2f} MB -> {c.bytes_after / 1e6:.2f} MB "
+              f"({c.dropped} superseded writes dropped; the same trials)")
     return 0
 
 

@@ -60,6 +60,20 @@ def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> N
     trial.set_user_attr("stacked", stacked)
 
 
+def store_curves(trial: optuna.Trial, **curves: list[float] | None) -> None:
+    """Store a trial's per-epoch curves once, when it ends (completed, pruned, failed or cut off).
+
+    Not per epoch: a journal keeps every write, so re-storing the growing list each epoch
+    made its size grow with the square of the epochs (two thirds of a 50-epoch study's log).
+    """
+    try:
+        for key, values in curves.items():
+            if values is not None:
+                trial.set_user_attr(key, list(values))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker failed it meanwhile (stale heartbeat); its retry stores its own
+
+
 def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
                    after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
     """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure).
@@ -84,10 +98,8 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
 
         def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
             train_curve.append(train_loss)
-            trial.set_user_attr("train_loss", train_curve)
             if multi:
                 val_curve.append(val_loss)
-                trial.set_user_attr("val_loss", val_curve)
             else:
                 trial.report(val_loss, epoch)
             bar.update(1)
@@ -108,6 +120,7 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
             raise
         finally:
             bar.close()
+            store_curves(trial, train_loss=train_curve, val_loss=val_curve if multi else None)
         for key, values in result.history.items():
             if key not in ("train_loss", "val_loss"):
                 trial.set_user_attr(key, values)
@@ -180,9 +193,9 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
             bar.update(1)
         curves[i].append(train_loss)
         try:
-            trial.set_user_attr("train_loss", curves[i])
             trial.report(val_loss, epoch)
             if trial.should_prune():
+                store_curves(trial, train_loss=curves[i])
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
                 told.add(i)
                 heartbeat.discard(trial_id(trial))
@@ -204,6 +217,7 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
                     try:
                         if not isinstance(e, KeyboardInterrupt):
                             trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                        store_curves(trial, train_loss=curves[i])
                         study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                     except optuna.exceptions.UpdateFinishedTrialError:
                         pass  # already failed by another worker
@@ -214,6 +228,7 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
             if i in told:
                 continue
             try:
+                store_curves(trial, train_loss=curves[i])
                 if "error" in history:
                     trial.set_user_attr("fail_reason", history["error"])
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)

@@ -119,7 +119,7 @@ def run_study(
         set_threads(workers)
     task = make_task(cfg, data)
     objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
-                               after_fit=_attach_reconstruction(task))
+                               after_fit=_attach_reconstruction(task) if cfg.trial_figures else None)
 
     bar = tqdm(total=cfg.trials, initial=len(finished_trials(study)), desc=f"study {cfg.name}", unit="trial",
                disable=not progress)

@@ -124,7 +124,9 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     apply_warm_start(open_study(cfg, opened, dataset_checksum=checksum), cfg, warm)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
     for flag, value in {**flags, "--storage": storage}.items():
-        if value is not None:
+        if value is True:  # a switch
+            cmd.append(flag)
+        elif value is not None:
             cmd += [flag, str(value)]
     env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
     print(f"starting {workers} workers for study {cfg.name}")

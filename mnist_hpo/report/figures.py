@@ -18,10 +18,17 @@ DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path, *, gray: bool = False) -> Path:
+    """``gray``: a figure of grey images and black text, stored as an 8-bit grey PNG (half the RGBA file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    if gray:
+        from PIL import Image  # matplotlib's own dependency
+
+        with Image.open(path) as im:
+            grey = im.convert("RGB").convert("L")
+        grey.save(path, "PNG", optimize=True)
     return path
 
 
@@ -110,7 +117,7 @@ def image_rows_png(rows: list[tuple[str, np.ndarray]], path: Path, *, title: str
         axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, gray=True)
 
 
 EVAL_EPOCHS = "eval_epochs"  # the 0-based epochs at which a history's sparse series were measured

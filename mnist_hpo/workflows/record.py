@@ -30,6 +30,7 @@ class StudyPart:
     seed: int | None = None
     export: bool = True
     explore: bool = False
+    figures: bool = True  # a reconstruction figure per trial (the comparison studies' are left out: the record's size)
 
 
 def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
@@ -40,10 +41,10 @@ def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
     for file in IMPROVED_PROTOCOLS:
         for i, seed in enumerate(seeds):
             parts.append(StudyPart(file, file, file if i == 0 else f"{file}-{seed}", seed=seed,
-                                   export=file == "ae-tpe" and i == 0))
+                                   export=file == "ae-tpe" and i == 0, figures=False))
     parts.append(StudyPart("gan-search", "gan-search", "gan-search"))
     # Two objectives: no single best trial to export (``mnist-hpo export ae-pareto --trial N`` picks one).
-    parts.append(StudyPart("ae-pareto", "ae-pareto", "ae-pareto", export=False))
+    parts.append(StudyPart("ae-pareto", "ae-pareto", "ae-pareto", export=False, figures=False))
     return parts
 
 
@@ -80,7 +81,7 @@ def load_part(part: StudyPart, opts: Options):
 
     cfg = load_study_config(study_path(part.file)).with_overrides(
         name=part.name, seed=part.seed, trials=opts.trials, epochs=opts.epochs, train_subset=opts.subset,
-        device=opts.device)
+        device=opts.device, trial_figures=None if part.figures else False)
     return resolve_config(cfg, journal_url(opts.out, part.name))
 
 

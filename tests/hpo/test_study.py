@@ -409,3 +409,13 @@ def test_rerun_exits_1_on_a_real_difference(ae_cfg, tiny, storage, capsys):
     assert len(lines) == 1 and lines[0].startswith("mnist-hpo: rerun differs: trial 1 val_mse")
     assert f"stored {wrong:.6g}, rerun {t.value:.6g}" in lines[0] and "DIFFERS" in lines[0]
     assert _rerun(capsys, ae_cfg.name, 0, "--storage", storage)[0] == 0
+
+
+def test_a_journal_stores_each_trials_train_curve_once(ae_cfg, tiny, tmp_path):
+    # Re-storing the growing curve every epoch made a journal grow with the square of the epochs.
+    path = tmp_path / "ae.log"
+    cfg = ae_cfg.with_overrides(trials=2, epochs=3)
+    study = run_study(cfg, storage_url=f"journal:{path}", data=tiny, progress=False)
+    assert all(len(t.user_attrs["train_loss"]) == 3 for t in study.trials)
+    writes = [line for line in path.read_text().splitlines() if '"train_loss"' in line]
+    assert len(writes) == 2
