@@ -3,8 +3,9 @@
 A study's *anytime curve*: its finished trials (complete, pruned, failed) in the order they
 finished; after each, the epochs trained so far (every trial's reported epochs, i.e. its
 intermediate values, pruned and failed trials included) and the trial time so far (the sum
-of the trials' durations, ``datetime_complete - datetime_start``: busy time, so pauses
-between resumed runs and idle workers do not count), and the best complete value so far.
+of the trials' durations, ``datetime_complete - datetime_start``, or up to the last heartbeat
+of a trial whose process died: busy time, so pauses between resumed runs and idle workers do
+not count), and the best complete value so far.
 ``mnist-hpo compare`` draws several studies' curves, grouped into protocols by their stored
 sampler and pruner, and says when each first reached a target value.
 """
@@ -19,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..errors import UserError
+from ..hpo.journal import OWNER
 
 REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -67,6 +69,17 @@ def searched(study: optuna.Study) -> bool:
     return any("fixed_params" not in t.system_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def busy_seconds(t: optuna.trial.FrozenTrial) -> float:
+    """How long ``t`` trained. A trial whose process died is marked FAIL only when the study is next
+    opened, maybe hours later; its last heartbeat (the journal ``owner``'s ``beat``) says when it stopped."""
+    end = t.datetime_complete.timestamp()
+    if t.state == TrialState.FAIL:
+        beat = (t.user_attrs.get(OWNER) or {}).get("beat")
+        if isinstance(beat, (int, float)):
+            end = min(end, float(beat))
+    return max(0.0, end - t.datetime_start.timestamp())
+
+
 def study_curve(study: optuna.Study) -> Curve:
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
@@ -76,7 +89,7 @@ def study_curve(study: optuna.Study) -> Curve:
     e, s, b = 0, 0.0, -math.inf if maximize else math.inf
     for t in trials:
         e += len(t.intermediate_values)
-        s += (t.datetime_complete - t.datetime_start).total_seconds()
+        s += busy_seconds(t)
         if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
             b = max(b, t.value) if maximize else min(b, t.value)
         epochs.append(e)

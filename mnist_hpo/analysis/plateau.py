@@ -33,6 +33,22 @@ def mean_image_mse(cfg) -> float:
     return float(((images[val_idx] - mean) ** 2).mean())
 
 
+def mean_image_test_mse(data) -> float:
+    """Test MSE of always answering the mean training image: the plateau's level for a retrained model."""
+    mean = to_float(data.train_images).mean(dim=0)
+    return float(((to_float(data.test_images) - mean) ** 2).mean())
+
+
+def retrain_check(model: str, data, metrics: dict) -> dict:
+    """For a reconstruction model retrained on ``data``: the mean image's test MSE and whether the
+    retrain ended near it. A trial can leave the plateau on its split and the retrain, with other
+    batches, stay on it (the record's dae trial 25); the export says so rather than pass for a model."""
+    if model not in MODELS or "test_mse" not in metrics:
+        return {}
+    baseline = mean_image_test_mse(data)
+    return {"mean_image_test_mse": baseline, "on_plateau": bool(metrics["test_mse"] >= STUCK_SHARE * baseline)}
+
+
 def applies(study: optuna.Study) -> bool:
     """An autoencoder study made by mnist-hpo (its config names the data) with L2 among its parameters."""
     return (study.user_attrs.get("model") in MODELS and "config" in study.user_attrs and len(study.directions) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..analysis import plateau
 from ..config import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256, sha256_file
@@ -121,6 +123,13 @@ def export_trial(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta["retrain"]["hardware"] = hardware(str(task.device))
+    meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
+    if meta["retrain"].get("on_plateau"):
+        print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
+              f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
+              f"{meta['retrain']['mean_image_test_mse']:.4f}; the trial reached {trial.values[0]:.4f} on its split): "
+              f"the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such runs by L2, "
+              f"`mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
     files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
                                            title=f"{study.study_name} trial {trial.number}")
     meta.update(fig_info)

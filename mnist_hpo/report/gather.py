@@ -231,6 +231,14 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
         blocks.append(Para(f"No export of {study_name!r} yet: run `mnist-hpo export {study_name}` to retrain, "
                            "test and export its best trial.", "missing"))
         return blocks + runs
+    if meta.get("retrain", {}).get("on_plateau"):
+        m = meta["metrics"]
+        blocks.append(Para(
+            f"The retrained model ended on the mean-image plateau: its test MSE {fmt(m['test_mse'])} is that of "
+            f"answering the mean training image ({fmt(meta['retrain']['mean_image_test_mse'])}), although the trial "
+            f"reached {fmt(next(iter(m.values())))} on its own split. The retrain uses the trial's seed but the full "
+            "training set, so its batches differ, and a run can stay on the plateau that the trial left (the plateau "
+            f"table of `mnist-hpo show {study_name}` counts such runs by L2).", "note"))
     blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta.get("metrics", {}).items()
                                                           if not isinstance(v, (list, dict))]))
     blocks.append(export_protocol(meta))

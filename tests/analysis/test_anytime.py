@@ -50,6 +50,20 @@ def test_curve_counts_epochs_and_busy_time_in_completion_order(storage):
     assert c.protocol == "tpe + successive_halving"
 
 
+def test_a_dead_processs_trial_counts_until_its_last_heartbeat(storage):
+    # Killed 50 s in, marked FAIL when the study was opened again 10 h later.
+    study = fake_study(storage, "killed", [(C, 0.03, [0.05] * 10, 0, 100)])
+    beat = (T0 + dt.timedelta(seconds=150)).timestamp()
+    t = optuna.create_trial(state=TrialState.FAIL, intermediate_values={0: 0.06, 1: 0.06},
+                            user_attrs={"owner": {"host": "h", "pid": 1, "beat": beat}})
+    t.datetime_start, t.datetime_complete = T0 + dt.timedelta(seconds=100), T0 + dt.timedelta(seconds=36100)
+    study.add_trial(t)
+    assert study_curve(study).seconds == [100.0, 150.0]
+    # Without a heartbeat (a trial of another storage) its stored duration counts.
+    other = fake_study(storage, "failed", [(TrialState.FAIL, None, [0.06], 0, 70)])
+    assert study_curve(other).seconds == [70.0]
+
+
 def test_protocol_from_the_creation_config(storage):
     study = optuna.create_study(study_name="old", storage=open_storage(storage))
     study.set_user_attr("config", {"sampler": {"type": "random", "options": {}}, "pruner": {"type": "none"}})

@@ -130,3 +130,32 @@ def test_verify_tolerance():
     m = [[5, 1], [0, 4]]
     assert compare_metric("confusion_matrix", m, [[5, 1], [0, 4]], 10) is None
     assert "differ by 2 images" in compare_metric("confusion_matrix", m, [[3, 3], [0, 4]], 10)
+
+
+@pytest.mark.parametrize("baseline, stuck", [(1e-9, True), (1e9, False)])
+def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, storage, capsys, monkeypatch,
+                                                                baseline, stuck):
+    from mnist_hpo.analysis import plateau
+
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+    monkeypatch.setattr(plateau, "mean_image_test_mse", lambda data: baseline)
+    folder = export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
+    retrain = json.loads((folder / "export.json").read_text())["retrain"]
+    assert retrain["on_plateau"] is stuck and retrain["mean_image_test_mse"] == baseline
+    err = capsys.readouterr().err
+    assert ("ended on the mean-image plateau" in err) is stuck
+    assert (folder / "model.safetensors").exists()
+
+
+def test_the_mean_images_test_mse_is_what_a_model_answering_it_scores(tiny):
+    from mnist_hpo.analysis import plateau
+    from mnist_hpo.data.datasets import to_float
+
+    baseline = plateau.mean_image_test_mse(tiny)
+    mean = to_float(tiny.train_images).mean(dim=0)
+    answer = mean.expand_as(to_float(tiny.test_images))
+    assert baseline == pytest.approx(float(((answer - to_float(tiny.test_images)) ** 2).mean()), rel=1e-6)
+    assert 0.05 < baseline < 0.09  # MNIST's mean image is about 0.067 from a digit
+    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline})["on_plateau"]
+    assert not plateau.retrain_check("autoencoder", tiny, {"test_mse": 0.5 * baseline})["on_plateau"]
+    assert plateau.retrain_check("classifier", tiny, {"test_accuracy": 0.9}) == {}

@@ -110,3 +110,24 @@ def test_report_on_real_classifier_and_gan_exports_and_a_gan_run(model_exports, 
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert all((md_path.parent / link).exists() for link in links)
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == len(links)
+
+
+def test_a_retrain_on_the_plateau_is_said_beside_its_numbers(ae_export, monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    storage_dir, url, folder = ae_export
+    copy = tmp_path / "storage"
+    shutil.copytree(storage_dir, copy)
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(copy))
+    meta_path = copy / folder.relative_to(storage_dir) / "export.json"
+    meta = json.loads(meta_path.read_text())
+    assert "on_plateau" in meta["retrain"]
+    url = f"sqlite:///{copy / 'mnist_hpo.db'}"
+    for stuck in (True, False):
+        meta["retrain"].update(on_plateau=stuck, mean_image_test_mse=0.0671)
+        meta_path.write_text(json.dumps(meta))
+        _, md_path = build_report(url, out=tmp_path / f"report-{stuck}.html")
+        md = md_path.read_text()
+        assert ("The retrained model ended on the mean-image plateau" in md) is stuck
+        assert ("answering the mean training image (0.0671)" in md) is stuck
