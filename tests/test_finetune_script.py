@@ -27,3 +27,20 @@ def test_not_an_export_is_one_error_line(tmp_path, capsys):
     assert _script().main([str(tmp_path), "--subset", "600", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mnist-hpo: error: ")
+
+
+def test_head_from_a_classifier_export_takes_its_head_seed_and_encoder(model_exports, capsys):
+    _, _, folders = model_exports
+    meta = json.loads((folders["classifier"] / "export.json").read_text())
+    argv = ["--head-from", str(folders["classifier"]), "--subset", "600", "--test-subset", "200", "--epochs", "1",
+            "--device", "cpu"]
+    assert _script().main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["head"] == meta["params"] and result["seed"] == meta["seed"]
+    assert result["export"] == meta["model"]["options"]["encoder_export"]
+
+
+def test_head_from_an_autoencoder_export_is_one_error_line(ae_export, capsys):
+    assert _script().main(["--head-from", str(ae_export[2]), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a classifier export" in err[0]
