@@ -55,10 +55,15 @@ def save_grid(images: torch.Tensor, path: Path, caption: str) -> None:
     canvas.save(path)
 
 
+GIF_LEVELS = 16  # grey levels of the animation: a third of the 256-level file; each grid PNG keeps all 256
+
+
 def save_gif(grid_dir: Path, path: Path, *, ms_per_frame: int = 300) -> int:
     from PIL import Image
 
-    frames = [Image.open(p) for p in sorted(grid_dir.glob("epoch-*.png"))]
+    step = 256 // GIF_LEVELS
+    frames = [Image.open(p).convert("L").point(lambda v: v // step * 255 // (GIF_LEVELS - 1))
+              for p in sorted(grid_dir.glob("epoch-*.png"))]
     if frames:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
     return len(frames)

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -138,3 +139,23 @@ def test_checkpoint_shards_stay_small_and_load_back(tmp_path):
     assert epoch == 1
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
     assert torch.equal(opt_g.state_dict()["state"][0]["exp_avg"], opt_g2.state_dict()["state"][0]["exp_avg"])
+
+
+def test_the_animation_keeps_every_grid_in_16_grey_levels(tmp_path):
+    from PIL import Image, ImageSequence
+
+    from mnist_hpo.workflows.gan_run import GIF_LEVELS, save_gif, save_grid
+
+    g = torch.Generator().manual_seed(0)
+    for epoch in (0, 10, 20):
+        save_grid(torch.rand(16, 1, 28, 28, generator=g) * 2 - 1, tmp_path / "grids" / f"epoch-{epoch:04d}.png",
+                  f"epoch {epoch}")
+    assert save_gif(tmp_path / "grids", tmp_path / "progress.gif") == 3
+    gif = Image.open(tmp_path / "progress.gif")
+    frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(gif)]
+    assert len(frames) == 3
+    levels = set(np.unique(np.stack(frames)).tolist())
+    assert len(levels) <= GIF_LEVELS and {0, 255} <= levels
+    # Each frame is its grid, quantized: no pixel moves by more than one level's width.
+    grid = np.asarray(Image.open(tmp_path / "grids" / "epoch-0010.png"), dtype=np.int16)
+    assert np.abs(grid - frames[1].astype(np.int16)).max() < 256 // GIF_LEVELS + 1
