@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 
 from ..errors import UserError
+from ..analysis.anytime import busy_seconds
 from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import LATEST, read_export_meta
 from ..artifacts.hardware import hardware
@@ -29,16 +30,17 @@ def study_protocol(study: optuna.Study) -> Facts:
     for t in trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     done = [t for t in trials if t.datetime_start and t.datetime_complete]
-    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+    busy = sum(busy_seconds(t) for t in done)  # a dead process's trial: until its last heartbeat
     attrs = study.user_attrs
     cfg = attrs.get("config", {})
+    batch = "size searched" if "batch_size" in (attrs.get("space") or {}) else cfg.get("batch_size", "?")
     items = [("trials", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
              ("epochs per trial", fmt(attrs.get("epochs", cfg.get("epochs")))),
              ("study seed", fmt(attrs.get("seed", cfg.get("seed")))),
              ("sampler / pruner", f"{cfg.get('sampler', {}).get('type', '?')} / {cfg.get('pruner', {}).get('type', '?')}"),
              ("dataset", f"{attrs.get('dataset', cfg.get('dataset', '?'))}, training images "
                          f"{cfg.get('train_subset') or 'all'} ({1 - float(cfg.get('val_fraction', 0.2)):.0%} train / "
-                         f"{float(cfg.get('val_fraction', 0.2)):.0%} validation), batch {cfg.get('batch_size', '?')}")]
+                         f"{float(cfg.get('val_fraction', 0.2)):.0%} validation), batch {batch}")]
     if done:
         span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
         items.append(("wall time", f"{fmt_seconds(busy)} of trial time over {fmt_seconds(span)} "
@@ -60,8 +62,7 @@ def _hw(hw: dict) -> str:
 def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     if is_multi(study):
         return pareto_table(study)
-    metric = "Valid. loss" if study.direction == optuna.study.StudyDirection.MINIMIZE else "Valid. value"
-    columns, rows = top_rows(study, k, metric=metric)
+    columns, rows = top_rows(study, k)  # the family's own objective header, as `mnist-hpo show` prints it
     if not rows:
         return None
     return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)

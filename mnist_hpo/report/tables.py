@@ -16,7 +16,7 @@ HEADERS = param_headers()
 
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").
-METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)"}
+METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", "val_fid": "Valid. Fréchet distance"}
 
 
 def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:

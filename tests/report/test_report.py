@@ -99,6 +99,9 @@ def test_report_on_real_classifier_and_gan_exports_and_a_gan_run(model_exports, 
     assert f"| final discriminator loss | {fmt(gan['history']['d_loss'][-1])} | 0.81 |" in gan_md
     assert f"| final generator loss | {fmt(gan['history']['g_loss'][-1])} | 1.2 |" in gan_md
     assert "not exported yet" not in gan_md
+    # The study's table names its objective, and its protocol says the batch size was searched.
+    assert "| Valid. Fréchet distance |" in gan_md and "| Valid. loss (CE) |" in clf_md
+    assert "batch size searched" in gan_md and "batch size searched" not in clf_md
     # ... and the make gan run folder is read too: its final losses, scores, protocol and pictures.
     assert "### make gan run 'short': 3 epochs" in gan_md
     assert f"| final discriminator loss | {fmt(run['final']['d_loss'])} | 0.81 |" in gan_md
