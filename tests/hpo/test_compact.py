@@ -38,6 +38,8 @@ def test_compaction_keeps_every_trial_and_drops_superseded_writes(tmp_path):
     after = _trials(path)
     assert after == before and [t.user_attrs["train_loss"] for t in after] == [[0, 0.1, 0.2, 0.3, 0.4]] * 3
     assert compact.compact_journal(path).dropped == 0  # a second pass has nothing left to drop
+    print(f"\nRELIABILITY compact backend=journal trials={len(after)} identical=True dropped={c.dropped} "
+          f"bytes={size}->{c.bytes_after}")
     study = optuna.load_study(study_name="s", storage=open_journal(f"journal:{path}"))
     study.tell(study.ask(), 0.5)  # the compacted journal takes new trials
     assert len(_trials(path)) == 4
@@ -54,6 +56,7 @@ def test_a_compaction_that_would_change_a_trial_leaves_the_file(tmp_path, monkey
         compact.compact_journal(path)
     assert path.read_text() == text
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".compact")]  # no temporary file left
+    print("\nRELIABILITY compact-mismatch backend=journal refused=True journal=unchanged temp_files=0")
 
 
 def test_compaction_refuses_while_a_trial_runs_here(tmp_path, capsys):
@@ -64,6 +67,7 @@ def test_compaction_refuses_while_a_trial_runs_here(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "trial 3 is running in a live process" in err
     assert path.read_text() == text and _trials(path)[3].state == TrialState.RUNNING
+    print("\nRELIABILITY compact-running backend=journal refused=True lines=1 journal=unchanged")
 
 
 def test_compact_cli(tmp_path, capsys):
