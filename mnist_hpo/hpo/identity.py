@@ -26,7 +26,8 @@ def _jsonable_space(resolved: Resolved) -> dict:
 
 # What a resume or a joining worker may change: none of it changes what a trial's value means.
 # Everything else that does is in the study's identity (study_identity) and must match.
-MAY_CHANGE = ("trials", "device", "batch_trials", "retrain", "workers", "max_trials", "progress (--quiet)")
+MAY_CHANGE = ("trials", "device", "batch_trials", "retrain", "trial_figures", "workers", "max_trials",
+              "progress (--quiet)")
 _STUDY_SETTINGS = ("dataset", "idx_dir", "train_subset", "test_subset", "batch_size", "val_fraction", "seed", "epochs")
 
 
