@@ -23,7 +23,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..analysis import plateau
 from ..config import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256, sha256_file
@@ -123,6 +122,8 @@ def export_trial(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta["retrain"]["hardware"] = hardware(str(task.device))
+    from ..analysis import plateau  # here: it imports optuna.importance, ~0.7 s that every command paid
+
     meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
