@@ -29,14 +29,17 @@ def mean_image_mse(cfg) -> float:
     data = load_data(cfg).subset(cfg.train_subset, cfg.test_subset)
     train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
     images = to_float(data.train_images)
-    mean = images[train_idx].mean(dim=0)
-    return float(((images[val_idx] - mean) ** 2).mean())
+    return _mse_to_mean(images[train_idx], images[val_idx])
+
+
+def _mse_to_mean(train, other) -> float:
+    """MSE on ``other`` of always answering the mean image of ``train`` (float images)."""
+    return float(((other - train.mean(dim=0)) ** 2).mean())
 
 
 def mean_image_test_mse(data) -> float:
     """Test MSE of always answering the mean training image: the plateau's level for a retrained model."""
-    mean = to_float(data.train_images).mean(dim=0)
-    return float(((to_float(data.test_images) - mean) ** 2).mean())
+    return _mse_to_mean(to_float(data.train_images), to_float(data.test_images))
 
 
 def retrain_check(model: str, data, metrics: dict) -> dict:

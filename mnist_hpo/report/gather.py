@@ -237,7 +237,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
         blocks.append(Para(
             f"The retrained model ended on the mean-image plateau: its test MSE {fmt(m['test_mse'])} is that of "
             f"answering the mean training image ({fmt(meta['retrain']['mean_image_test_mse'])}), although the trial "
-            f"reached {fmt(next(iter(m.values())))} on its own split. The retrain uses the trial's seed but the full "
+            f"reached {fmt(m['val_mse'])} on its own split. The retrain uses the trial's seed but the full "
             "training set, so its batches differ, and a run can stay on the plateau that the trial left (the plateau "
             f"table of `mnist-hpo show {study_name}` counts such runs by L2).", "note"))
     blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta.get("metrics", {}).items()
