@@ -105,35 +105,64 @@ def finished(study) -> int:
     return len(finished_trials(study)) if study is not None else 0
 
 
-def _seconds_per_epoch(study, model: str) -> float:
-    """The record's own median seconds per epoch (per worker), or the default for the model family."""
-    import statistics
-
+def _trained(study) -> list:
+    """The study's finished trials that trained at least one epoch (COMPLETE or PRUNED)."""
     from optuna.trial import TrialState
 
-    rates = []
-    if study is not None:
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            if t.datetime_start and t.datetime_complete and t.intermediate_values:
-                rates.append((t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values))
+    if study is None:
+        return []
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if t.intermediate_values]
+
+
+def _seconds_per_epoch(trials: list, model: str) -> float:
+    """The median seconds per epoch (per worker) of these trials, or the default for the model family."""
+    import statistics
+
+    rates = [(t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
+             for t in trials if t.datetime_start and t.datetime_complete]
     return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
 
 
+def _epochs_per_trial(trials: list, cfg) -> float:
+    """The mean epochs a trial of this protocol trains: what a pruner leaves differs by protocol
+    (TPE + successive halving ~12 of 50 in the record, Hyperband ~30), so a guess is a last resort."""
+    if trials:
+        return sum(len(t.intermediate_values) for t in trials) / len(trials)
+    return cfg.epochs * (PRUNED_FRACTION if cfg.pruner.type != "none" else 1.0)
+
+
+# Before the record has a protocol's own trials: pruned protocols trained ~35-40% of the full epochs
+# in BENCHMARKS.md's runs.
+PRUNED_FRACTION = 0.4
+
+
 def estimate(opts: Options, parts: list[StudyPart]) -> list[tuple[str, float]]:
-    """(what, seconds) still to do here, from the record's own speed where it has one."""
-    rows = []
+    """(what, seconds) still to do here, from the record's own speed where it has one.
+
+    A part not started yet borrows from the record's studies of the same protocol: the same study
+    file on another seed for its speed and epochs per trial, else any study of the same model family
+    and pruner for its epochs per trial (a sampler changes that less than a pruner does).
+    """
     parallel = max(1, opts.workers)
-    for part in parts:
+    record, done = {}, {}  # every study of the record, started or not: name -> (part, config, trained trials)
+    for part in {p.name: p for p in [*study_parts(), *parts]}.values():
         cfg = load_part_quietly(part, opts)
+        study = open_part(part, opts) if cfg is not None else None
+        record[part.name], done[part.name] = (part, cfg, _trained(study)), finished(study)
+    rows = []
+    for part in parts:
+        _, cfg, own = record[part.name]
         if cfg is None:
             rows.append((part.name, float("nan")))
             continue
-        study = open_part(part, opts)
-        rate = _seconds_per_epoch(study, cfg.model)
-        left = max(0, cfg.trials - finished(study)) * cfg.epochs
-        if cfg.pruner.type != "none":
-            left *= 0.4  # pruned protocols trained ~35-40% of the full epochs in BENCHMARKS.md's runs
-        seconds = left * rate / parallel
+        same_file = own + [t for name, (p, _, trials) in record.items()
+                           if p.file == part.file and name != part.name for t in trials]
+        same_pruner = [t for p, c, trials in record.values() if c is not None and c.model == cfg.model
+                       and c.pruner.type == cfg.pruner.type for t in trials]
+        rate = _seconds_per_epoch(own or same_file, cfg.model)
+        per_trial = min(cfg.epochs, _epochs_per_trial(same_file or same_pruner, cfg))
+        seconds = max(0, cfg.trials - done[part.name]) * per_trial * rate / parallel
         if part.export and not export_done(part, opts):
             seconds += cfg.epochs * rate * (2 if cfg.model == "gan" else 1)
         rows.append((part.name, seconds))

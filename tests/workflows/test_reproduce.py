@@ -136,3 +136,39 @@ def test_the_estimate_creates_no_journal_for_parts_not_started(tmp_path):
     opts = Options(out=out, workers=1)
     rows = estimate(opts, study_parts())
     assert rows and not list((out / "journals").iterdir())
+
+
+def _record_study(out, name, epochs_each, seconds_per_epoch, n=4):
+    import datetime
+
+    from optuna.distributions import CategoricalDistribution
+
+    study = optuna.create_study(study_name=name, storage=open_storage(journal_url(out, name)))
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    for i in range(n):
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=i, trial_id=i, state=TrialState.PRUNED, value=None, values=None, params={"latent_dim": 2},
+            distributions={"latent_dim": CategoricalDistribution([2, 3])}, user_attrs={}, system_attrs={},
+            intermediate_values={e: 0.05 for e in range(epochs_each)}, datetime_start=start,
+            datetime_complete=start + datetime.timedelta(seconds=epochs_each * seconds_per_epoch)))
+
+
+def test_the_estimate_of_a_part_not_started_borrows_its_protocols_record(tmp_path):
+    """Hyperband trains ~30 epochs a trial in the record, successive halving ~12: a part not started
+    takes its epochs per trial (and speed) from the same protocol on another seed, else from a study
+    of the same pruner, and the guess only where the record has neither."""
+    from mnist_hpo.workflows.record import DEFAULT_SECONDS_PER_EPOCH, Options, estimate, study_parts
+
+    out = tmp_path / "results"
+    (out / "journals").mkdir(parents=True)
+    _record_study(out, "ae-hyperband", epochs_each=30, seconds_per_epoch=2.0)
+    _record_study(out, "ae-tpe", epochs_each=10, seconds_per_epoch=3.0)
+    parts = {p.name: p for p in study_parts()}
+    rows = dict(estimate(Options(out=out, workers=2), [parts[n] for n in
+                                                       ("ae-hyperband", "ae-hyperband-2021", "ae-gp", "ae-pareto")]))
+    default = DEFAULT_SECONDS_PER_EPOCH["autoencoder"]
+    assert rows["ae-hyperband"] == pytest.approx(46 * 30 * 2.0 / 2)  # its own 4 trials, its own speed
+    assert rows["ae-hyperband-2021"] == pytest.approx(50 * 30 * 2.0 / 2)  # the same file on seed 2020
+    # ae-gp: ae-tpe's pruner (successive halving), the default speed (another file's speed is not its own)
+    assert rows["ae-gp"] == pytest.approx(50 * 10 * default / 2)
+    assert rows["ae-pareto"] == pytest.approx(50 * 50 * default / 2)  # no pruner: every epoch
