@@ -65,14 +65,26 @@ def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
 
 
 def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
-    """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids."""
+    """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids.
+
+    A study's file of the same name is replaced in place (a re-export's figures): Optuna's artifact
+    metadata is an attribute that can be set but not removed, so a new upload would list it twice.
+    """
     store = artifact_store()
+    existing = ({a.filename: a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(target)}
+                if isinstance(target, optuna.Study) else {})
     ids = []
     with tempfile.TemporaryDirectory() as tmp:
         for f in map(Path, files):
             if rename is not None:
                 f = Path(shutil.copy(f, Path(tmp) / rename(f)))
-            ids.append(optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=target))
+            if f.name in existing:
+                with open(f, "rb") as body:
+                    store.write(existing[f.name], body)
+                ids.append(existing[f.name])
+            else:
+                ids.append(optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f),
+                                                            study_or_trial=target))
     return ids
 
 
