@@ -24,7 +24,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import TrialState
 
 from ..errors import UserError
-from .journal import OWNER, _alive_here, _check_journal_file, _repair_tail
+from .journal import OWNER, _alive_here, _check_journal_file, _repair_tail, journal_lock
 
 # The journal file format's op codes for SET_TRIAL_USER_ATTR and SET_TRIAL_SYSTEM_ATTR (Optuna's JournalOperation).
 _ATTR_OPS = {8: "user_attr", 9: "system_attr"}
@@ -96,14 +96,10 @@ def compact_journal(path: Path) -> Compaction:
         if after != before:
             raise UserError(f"{path}: the compacted journal would not load the same trials; the file is unchanged")
         os.chmod(tmp, path.stat().st_mode & 0o777)
-        lock = JournalFileOpenLock(str(path))
-        lock.acquire()  # no writer appends between the check and the swap
-        try:
+        with journal_lock(path):  # no writer appends between the check and the swap
             if path.stat().st_size != size:
                 raise UserError(f"{path} changed while it was compacted (a worker is running?); the file is unchanged")
             os.replace(tmp, path)
-        finally:
-            lock.release()
     finally:
         for leftover in (tmp, tmp + ".lock"):
             if os.path.exists(leftover):

@@ -56,21 +56,45 @@ def journal_path(url: str) -> Path:
     return Path(path)
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut off a last line without its newline: a write cut short by a crash or power loss."""
-    with open(path, "rb+") as f:
+@contextmanager
+def journal_lock(path: Path) -> Iterator[None]:
+    """Hold the lock that Optuna's file backend takes for every append (``PATH.lock``)."""
+    lock = JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
-        size = f.tell()
-        if size == 0:
+        if f.tell() == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut off a last line without its newline: a write cut short by a crash or power loss.
+
+    Another process may be appending at this moment (a worker joining a running study), so a
+    file seen ending mid-line is looked at again under the writers' lock: a live write has ended
+    by then, and only what is still cut short is cut off.
+    """
+    if not _ends_mid_line(path):
+        return
+    with journal_lock(path):
+        if not _ends_mid_line(path):
             return
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        f.seek(max(0, size - (1 << 20)))
-        tail = f.read()
-        cut = tail.rfind(b"\n")
-        keep = (size - len(tail) + cut + 1) if cut >= 0 else 0
-        f.truncate(keep)
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - (1 << 20)))
+            tail = f.read()
+            cut = tail.rfind(b"\n")
+            keep = (size - len(tail) + cut + 1) if cut >= 0 else 0
+            f.truncate(keep)
     print(f"mnist-hpo: {path}: removed a half-written last line ({size - keep} bytes) left by a crash",
           file=sys.stderr)
 

@@ -57,6 +57,33 @@ def test_a_half_written_last_line_is_cut_off_and_the_study_reads(tmp_path, ae_cf
     print("\nRELIABILITY half-line backend=journal cut_bytes=45 study_reads=True")
 
 
+def test_a_half_line_still_being_written_by_another_process_is_not_cut(tmp_path, ae_cfg, tiny, capsys):
+    """A worker joining a running study opens the journal while another may be appending: a file
+    seen ending mid-line is judged again under the writers' lock, once that write has ended."""
+    import threading
+
+    url = f"journal:{tmp_path / 'j' / 'ae.log'}"
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
+    path = journal.journal_path(url)
+    whole = path.read_bytes()
+    line = next(ln for ln in whole.splitlines(keepends=True) if b'"op_code":2' in ln.replace(b" ", b""))
+    opened = []
+    with journal.journal_lock(path):  # a writer holds the lock, half-way through its line
+        path.write_bytes(whole + line[:20])
+        opener = threading.Thread(target=lambda: opened.append(open_storage(url)))
+        opener.start()
+        opener.join(timeout=1.0)
+        assert opener.is_alive() and path.read_bytes() == whole + line[:20]
+        with open(path, "ab") as f:
+            f.write(line[20:])
+    opener.join(timeout=30)
+    assert opened and path.read_bytes() == whole + line
+    assert "half-written" not in capsys.readouterr().err
+    trials = optuna.load_study(study_name=ae_cfg.name, storage=opened[0]).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE]
+    print("\nRELIABILITY half-line-live backend=journal waited_for_writer=True cut_bytes=0 study_reads=True")
+
+
 def test_stale_rules(monkeypatch):
     now = time.time()
     me = journal.this_process()
