@@ -79,7 +79,8 @@ def run_workers(args: argparse.Namespace, cfg, workers: int):
              "--study-name": args.study_name, "--device": args.device,
              "--no-trial-figures": True if not cfg.trial_figures else None}
     return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags,
-                         warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
+                         warm_start=args.warm_start, warm_start_k=args.warm_start_trials,
+                         progress=not getattr(args, "quiet", False))
 
 
 def cmd_list(args: argparse.Namespace) -> int:

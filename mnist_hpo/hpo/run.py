@@ -16,14 +16,14 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
-from tqdm.auto import tqdm
 
 from ..config import StudyConfig, check_config
 from ..data.datasets import Dataset
 from . import journal
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
 from .identity import open_study
-from .storage import attach_files, finished_trials, open_storage, pareto_front
+from .progress import study_bar, update_bar
+from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
 from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
 from ..data.datasets import load_data
@@ -121,16 +121,10 @@ def run_study(
     objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
                                after_fit=_attach_reconstruction(task) if cfg.trial_figures else None)
 
-    bar = tqdm(total=cfg.trials, initial=len(finished_trials(study)), desc=f"study {cfg.name}", unit="trial",
-               disable=not progress)
+    bar = study_bar(cfg.name, cfg.trials, study, progress=progress)
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        bar.n = len(finished_trials(study))
-        if len(study.directions) > 1:
-            bar.set_postfix(pareto_front=len(pareto_front(study)))
-        elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]:
-            bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}")
-        bar.refresh()
+        update_bar(bar, study)
 
     study.set_user_attr("hardware", hardware(str(task.device)))  # the machine of the latest run, for the report
     guard = FailureGuard(MAX_CONSECUTIVE_FAILURES)
@@ -248,8 +242,7 @@ def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: boo
                         for callback in callbacks:
                             callback(view, trial)
                 guard.raise_if_tripped()
-                bar.n = len(finished_trials(study))
-                bar.refresh()
+                update_bar(bar, study)
             elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(min(settings.HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
             else:

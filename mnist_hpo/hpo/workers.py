@@ -104,12 +104,36 @@ def taken_over(study: optuna.Study, current: dict) -> bool:
                for t in study.get_trials(deepcopy=False))
 
 
+PROGRESS_POLL_SECONDS = 10.0
+
+
+def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
+    """Wait for every worker; meanwhile update the bar from the storage every few seconds."""
+    from .progress import study_bar, update_bar
+
+    bar = study_bar(cfg.name, cfg.trials, study, progress=progress)
+    try:
+        codes = []
+        for p in procs:
+            while True:
+                try:
+                    codes.append(p.wait(timeout=PROGRESS_POLL_SECONDS if progress else None))
+                    break
+                except subprocess.TimeoutExpired:
+                    update_bar(bar, study)
+        update_bar(bar, study)
+        return codes
+    finally:
+        bar.close()
+
+
 def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: str | None, flags: dict,
-                  warm_start: str | None = None, warm_start_k: int = 5):
+                  warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True):
     """Start ``workers`` ``mnist-hpo worker`` processes on this machine and wait for them.
 
     ``flags``: command-line options passed on to each worker (``{"--trials": 5}``; None = left out).
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
+    The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
     from ..data.datasets import load_data
     from .identity import open_study
@@ -121,7 +145,8 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     checksum = load_data(cfg).checksum
     opened = open_storage(storage)
     warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
-    apply_warm_start(open_study(cfg, opened, dataset_checksum=checksum), cfg, warm)
+    study = open_study(cfg, opened, dataset_checksum=checksum)
+    apply_warm_start(study, cfg, warm)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
     for flag, value in {**flags, "--storage": storage}.items():
         if value is True:  # a switch
@@ -132,7 +157,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     print(f"starting {workers} workers for study {cfg.name}")
     procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
     try:
-        codes = [p.wait() for p in procs]
+        codes = _wait_showing_progress(procs, cfg, study, progress)
     except KeyboardInterrupt as e:
         # Ctrl-C reached the workers too (one process group); a SIGTERM came to this process alone.
         if isinstance(e, Terminated):

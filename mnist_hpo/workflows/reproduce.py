@@ -51,7 +51,8 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
         if opts.workers > 1:
             ns = argparse.Namespace(study=part.file, trials=opts.trials, epochs=opts.epochs, subset=opts.subset,
                                     batch_trials=None, study_name=part.name, storage=url, device=opts.device,
-                                    seed=part.seed, warm_start=None, warm_start_trials=None)
+                                    seed=part.seed, warm_start=None, warm_start_trials=None,
+                                    quiet=not opts.progress)
             run_workers(ns, cfg, opts.workers)
         else:
             run_study(cfg, storage_url=url, progress=opts.progress)

@@ -295,10 +295,44 @@ def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypat
         def __init__(self, cmd, env):
             seen.append(cache.exists() and cache.with_suffix(".json").exists())
 
-        def wait(self):
+        def wait(self, timeout=None):
             return 0
 
     monkeypatch.setattr(workers.subprocess, "Popen", NoWorker)  # where spawn_workers looks it up
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     assert main(["study", str(study_file), "--workers", "2", "--storage", storage, "--quiet", "--no-retrain"]) == 0
     assert seen == [True, True]
+
+
+def test_several_workers_show_one_progress_bar_read_from_the_storage(tmp_path, monkeypatch, capsys):
+    """``--workers N`` runs its workers quiet; the parent polls the storage for the study's bar,
+    so another process's trials (here a stand-in writing through its own journal handle) show up."""
+    from optuna.distributions import CategoricalDistribution
+
+    from mnist_hpo.hpo import workers
+
+    study_file = tiny_study(tmp_path, "watched", trials=2)
+    url = f"journal:{tmp_path / 'watched.log'}"
+    values = iter([0.031, 0.027])
+
+    class SilentWorker:  # finishes one trial through its own storage handle, then exits
+        def __init__(self, cmd, env):
+            self.done = False
+
+        def wait(self, timeout=None):
+            if self.done:
+                return 0
+            assert timeout is not None  # the parent polls rather than blocking on the worker
+            self.done = True
+            other = optuna.load_study(study_name="watched", storage=open_storage(url))
+            other.add_trial(optuna.trial.create_trial(
+                params={"latent_dim": 2}, distributions={"latent_dim": CategoricalDistribution([2, 3, 4])},
+                value=next(values)))
+            raise subprocess.TimeoutExpired("mnist-hpo worker", timeout)
+
+    monkeypatch.setattr(workers.subprocess, "Popen", SilentWorker)
+    assert main(["study", str(study_file), "--workers", "2", "--storage", url, "--no-retrain"]) == 0
+    bars = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    shown = [b for b in bars if b.startswith("study watched")]
+    assert any("1/2" in b and "best=0.031" in b for b in shown), shown
+    assert "2/2" in shown[-1] and "best=0.027" in shown[-1], shown
