@@ -133,10 +133,13 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     protocols = sorted({c.protocol for c in curves})
     colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(protocols)}
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    longest = max((c.seconds[-1] for c in curves if c.seconds), default=0.0)
+    unit, per = ("h", 3600.0) if longest > 2 * 3600 else ("min", 60.0)  # a 6-h random search beside 40-min ones
+    scale = {"epochs": 1.0, "seconds": 1.0 / per}
     for ax, axis, label in ((axes[0], "epochs", "epochs trained (all trials, in order of completion)"),
-                            (axes[1], "seconds", "trial time (s, summed over the trials in order of completion)")):
+                            (axes[1], "seconds", f"trial time ({unit}, summed over the trials in order of completion)")):
         for c in curves:
-            x, y = np.asarray(getattr(c, axis), dtype=float), np.asarray(c.best, dtype=float)
+            x, y = np.asarray(getattr(c, axis), dtype=float) * scale[axis], np.asarray(c.best, dtype=float)
             ok = np.isfinite(y)
             if ok.any():
                 ax.step(x[ok], y[ok], where="post", color=colors[c.protocol], lw=0.8, alpha=0.55)
@@ -147,7 +150,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
                 continue
             ok = np.isfinite(med)
             if ok.any():
-                ax.step(grid[ok], med[ok], where="post", color=colors[p], lw=2.6,
+                ax.step(grid[ok] * scale[axis], med[ok], where="post", color=colors[p], lw=2.6,
                         label=f"{p}: median of {len(group)} stud{'y' if len(group) == 1 else 'ies'}")
         if target is not None:
             mark = " (the report's best)" if target == REPORT_TARGET else ""

@@ -96,6 +96,22 @@ def test_compare_prints_epochs_and_time_to_target_and_draws(storage, tmp_path, c
     assert len(np.unique(pixels, axis=0)) > 100
 
 
+def test_the_time_panel_is_in_hours_for_a_long_study_and_in_minutes_otherwise(storage, tmp_path, monkeypatch):
+    from mnist_hpo.analysis import anytime
+
+    shown = []
+    monkeypatch.setattr("matplotlib.pyplot.close", shown.append)  # keep the figures to look at
+    short = study_curve(fake_study(storage, "short", TPE_TRIALS))  # 330 s
+    anytime.compare_figure([short], tmp_path / "a.png")
+    slow = [(C, 0.02, [0.05] * 50, 0, 3 * 3600), (C, 0.018, [0.04] * 50, 3 * 3600, 6 * 3600)]
+    long = study_curve(fake_study(storage, "long", slow, sampler="random", pruner="none"))  # 6 h
+    anytime.compare_figure([short, long], tmp_path / "b.png")
+    (a, b) = [fig.axes[1] for fig in shown]
+    assert a.get_xlabel().startswith("trial time (min,") and b.get_xlabel().startswith("trial time (h,")
+    assert max(max(line.get_xdata()) for line in a.get_lines() if len(line.get_xdata()) > 1) == pytest.approx(5.5)
+    assert max(max(line.get_xdata()) for line in b.get_lines() if len(line.get_xdata()) > 1) == pytest.approx(6.0)
+
+
 def test_compare_reads_a_folder_of_journals(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     journals = tmp_path / "journals"
