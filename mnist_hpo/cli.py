@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
+    p.add_argument("--rescore", action="store_true",
+                   help="a GAN export scored by another quality classifier: score it again with this machine's and "
+                        "rewrite its export.json (the previous values kept)")
 
     p = sub.add_parser("list", help="the studies in the storage")
     p.add_argument("--storage")

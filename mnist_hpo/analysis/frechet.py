@@ -1,9 +1,14 @@
 """How good generated digits are: a Fréchet distance in a small classifier's feature space, and class coverage.
 
-The judge is :class:`~mnist_hpo.models.FidNet`, trained once as part of data
-preparation (``mnist-hpo data``) and cached next to the dataset as
+The judge is :class:`~mnist_hpo.models.FidNet`, cached next to the dataset as
 ``<data_dir>/<dataset>-fidnet.safetensors`` with a JSON sidecar (its sha256, test
-accuracy, the dataset checksum). It is never retrained by a study or a test.
+accuracy, the dataset checksum) by data preparation (``mnist-hpo data``). For MNIST
+the judge ships with the package (``judges/``) and is copied there: the training
+recipe is seeded, but another CPU (AVX2 or AVX-512 kernels) or thread count trains a
+different classifier, and Fréchet distances then move by a few percent, far beyond
+what ``verify`` tolerates. A dataset without a shipped judge (Fashion-MNIST, the tests'
+tiny sets) gets one trained once, here. It is never retrained by a study or a test,
+and every score records the judge's sha256 (:func:`judge_record`).
 
 * **Fréchet distance** (FID-style, but on this MNIST classifier instead of
   Inception): fit a Gaussian to the 128-d penultimate features of each image set,
@@ -20,6 +25,7 @@ accuracy, the dataset checksum). It is never retrained by a study or a test.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +47,28 @@ MIN_ACCURACY = {"mnist": 0.99}  # below this the cached judge is refused (other 
 N_CLASSES = 10
 
 
-# --- the judge: train once, cache, load -------------------------------------------------
+SHIPPED_DIR = Path(__file__).with_name("judges")
+
+
+# --- the judge: shipped or trained once, cached, loaded ----------------------------------
 
 def fidnet_path(dataset: str, data_dir: Path | None = None) -> Path:
     return (Path(data_dir) if data_dir is not None else default_data_dir()) / f"{dataset}-fidnet.safetensors"
+
+
+def shipped_fidnet(dataset: str, dataset_checksum: str) -> Path | None:
+    """The judge shipped for exactly this copy of ``dataset``, or ``None`` (then one is trained here)."""
+    path = SHIPPED_DIR / f"{dataset}-fidnet.safetensors"
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return path if path.exists() and meta.get("dataset_checksum") == dataset_checksum else None
+
+
+def judge_record(meta: dict) -> dict:
+    """What a score records about the judge that made it (the sidecar's sha256 and test accuracy)."""
+    return {"sha256": meta["sha256"], "test_accuracy": meta.get("test_accuracy")}
 
 
 @torch.inference_mode()
@@ -80,6 +104,9 @@ def train_fidnet(data: Dataset, *, epochs: int = FIDNET_EPOCHS, seed: int = FIDN
 def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log=print) -> Path:
     """Make sure the cached judge for ``data`` exists and is sound; train it (once) when missing."""
     path = fidnet_path(data.name, data_dir)
+    shipped = shipped_fidnet(data.name, data.checksum)
+    if shipped is not None:
+        return _install_shipped(shipped, path, data, log=log)
     if path.exists() and path.with_suffix(".json").exists():
         load_fidnet(data.name, data_dir, dataset_checksum=data.checksum)  # checks it
         return path
@@ -100,6 +127,30 @@ def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log=print) ->
             "seconds": round(seconds, 1), "sha256": sha256_file(path)}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     log(f"quality classifier: {accuracy:.2%} test accuracy in {seconds:.0f} s, cached at {path}")
+    return path
+
+
+def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log) -> Path:
+    """Copy the shipped judge to ``path`` unless the same one is there; replaces one trained here."""
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    check_sha256(shipped, meta["sha256"], where=f"its checksum in {shipped.with_suffix('.json')}",
+                 hint="reinstall mnist-hpo")
+    try:
+        cached = json.loads(path.with_suffix(".json").read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        cached = None
+    if cached == meta["sha256"] and path.exists() and sha256_file(path) == cached:
+        return path
+    if cached is not None and cached != meta["sha256"]:
+        log(f"replacing {path} (trained on this machine) with the shipped {data.name} quality classifier, "
+            "so that Fréchet distances compare with the record's")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((shipped, path), (shipped.with_suffix(".json"), path.with_suffix(".json"))):
+        tmp = dst.with_suffix(dst.suffix + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    log(f"quality classifier: the shipped one ({meta['test_accuracy']:.2%} test accuracy, "
+        f"sha256 {meta['sha256'][:16]}…), at {path}")
     return path
 
 

@@ -111,6 +111,7 @@ def export_trial(
         "params": trial.params,
         "model": model_info,
         "metrics": metrics,
+        **task.provenance(),
         "history": history,
         "retrain": {"epochs": cfg.epochs, "train_images": len(data.subset(cfg.train_subset).train_images),
                     "seconds": round(seconds, 2), "device": str(task.device)},

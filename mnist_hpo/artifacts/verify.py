@@ -12,21 +12,31 @@ The GAN's test metrics come from generated samples, but the noise they are drawn
 from is seeded (``tasks.gan.SCORE_SEED``), so the recomputation draws the same
 samples and is comparable like every other metric.
 
+The GAN's Fréchet distances also depend on the judge that scores them (the quality
+classifier, :mod:`mnist_hpo.analysis.frechet`): an export records its sha256, and a
+judge other than the recorded one is a failure of its own, before any number is
+compared. ``rescore=True`` (``verify --rescore``) scores such an export again with
+this machine's judge and rewrites its ``export.json``, the previous values and judge
+kept under ``rescored``; the weights and dataset checks must hold first, and nothing
+that does not depend on the judge is ever rewritten.
+
 A folder that is not an export at all is a user error (``UserError``); a check that
 does not hold is a :class:`Verification` with ``failure`` set.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import sha256_file
 from ..errors import UserError
-from .export import load_export, read_export_meta
+from .export import META, load_export, read_export_meta
 
 # A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
 # device gives identical numbers, another device (a GPU export verified on a CPU) or
@@ -43,6 +53,7 @@ class Verification:
     folder: str
     checks: list[str] = field(default_factory=list)  # what was compared and held, one line each
     failure: str = ""  # the first check that did not hold: what differs, both values
+    rescored: bool = False  # export.json was rewritten with this machine's judge (verify --rescore)
 
     @property
     def ok(self) -> bool:
@@ -117,8 +128,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verification:
-    """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on."""
+def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: bool = False) -> Verification:
+    """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on.
+
+    ``rescore``: score a GAN export whose judge differs from this machine's again, and record it.
+    """
     from ..data.datasets import load_data
     from ..tasks import make_task
 
@@ -156,8 +170,37 @@ def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verificat
 
     model, _ = load_export(folder)
     task = make_task(cfg, data)
+    here = task.provenance().get("judge")
+    if here is None and rescore:
+        raise UserError(f"{folder}: nothing to rescore: its test metrics depend on no quality classifier; "
+                        "verify it without --rescore")
+    recorded_judge = meta.get("judge")
+    recorded_sha = (recorded_judge or {}).get("sha256") if isinstance(recorded_judge, dict) else None
+    rescoring = False
+    if here is not None:
+        if recorded_sha == here["sha256"]:
+            v.checks.append(f"quality classifier matches the recorded sha256 {recorded_sha[:16]}…")
+        elif rescore:
+            rescoring = True
+        elif recorded_sha is None:
+            v.checks.append("export.json records no quality classifier (exported before they were recorded); "
+                            f"scoring with this machine's, sha256 {here['sha256'][:16]}…")
+        else:
+            v.failure = (f"its Fréchet distances were scored by quality classifier {recorded_sha[:16]}…, this "
+                         f"machine's is {here['sha256'][:16]}…: classifiers trained apart score a few percent apart; "
+                         "run 'mnist-hpo data' to install the shipped one, or 'mnist-hpo verify --rescore' to "
+                         "score the export with this one")
+            return v
     recomputed = task.test(model.to(task.device))
     n_images = len(task.data.test_images)
+    if rescoring:
+        _rewrite_scores(folder, recomputed, here, recorded_judge)
+        before = recorded_sha[:16] + "…" if recorded_sha else "not recorded"
+        for name, value in recomputed.items():
+            v.checks.append(f"{name}: recorded {_fmt(recorded_metrics.get(name))} (quality classifier {before}), "
+                            f"rescored {_fmt(value)}")
+        v.rescored = True
+        return v
     for name, value in recomputed.items():
         if name not in recorded_metrics:
             v.failure = f"{name}: recomputed {_fmt(value)}, but export.json records no {name}"
@@ -168,3 +211,19 @@ def verify_export(path: str | Path, *, data: Dataset | None = None) -> Verificat
             return v
         v.checks.append(f"{name}: recorded {_fmt(recorded_metrics[name])}, recomputed {_fmt(value)}")
     return v
+
+
+def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> None:
+    """``export.json`` with ``metrics`` scored by ``judge``; what they replace kept under ``rescored``."""
+    path = folder / META
+    meta = json.loads(path.read_text())
+    before = {name: meta["metrics"].get(name) for name in metrics}
+    meta["metrics"].update(metrics)
+    meta["judge"] = judge
+    meta.setdefault("rescored", []).append({
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "judge_before": judge_before, "metrics_before": before,
+    })
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(path)

@@ -80,13 +80,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..artifacts.verify import verify_export
 
-    v = verify_export(args.path)
+    v = verify_export(args.path, rescore=args.rescore)
     for line in v.checks:
         print(f"{v.folder}: {line}")
     if not v.ok:
         print(f"mnist-hpo: verify failed: {v.folder}: {v.failure}", file=sys.stderr)
         return 1
-    print(f"{v.folder}: verified")
+    print(f"{v.folder}: rescored, export.json rewritten (the previous values under 'rescored')" if v.rescored
+          else f"{v.folder}: verified")
     return 0
 
 

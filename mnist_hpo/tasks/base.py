@@ -159,6 +159,10 @@ class Task:
     def test(self, model: nn.Module) -> dict[str, float]:
         raise NotImplementedError
 
+    def provenance(self) -> dict:
+        """What, besides the weights and the data, the test metrics depend on (recorded in exports)."""
+        return {}
+
     def write_files(self, model: nn.Module, metrics: dict, folder: Path) -> list[str]:
         """Extra files for the export folder (e.g. figures of the test metrics); returns their names."""
         return []

@@ -23,7 +23,7 @@ from ..config import check_config
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN
-from ..analysis.frechet import Scorer, load_fidnet
+from ..analysis.frechet import Scorer, judge_record, load_fidnet
 from ..train.loops import seed_everything
 from .base import FitResult, OnEpoch, Reference, Task
 from .rules import Rule
@@ -73,7 +73,7 @@ class GanTask(Task):
         self.options = cfg.model_options
         self.train_all = self.data.train_images.to(self.device)
         self.train_images = self.train_all[self.train_idx.to(self.device)]
-        self.fidnet, _ = load_fidnet(self.data.name, dataset_checksum=self.data.checksum)
+        self.fidnet, self.judge = load_fidnet(self.data.name, dataset_checksum=self.data.checksum)
         self.fidnet.to(self.device)
         self._references = {"val": self.data.train_images[self.val_idx], "test": self.data.test_images}
         self._scorers: dict[str, Scorer] = {}
@@ -139,6 +139,10 @@ class GanTask(Task):
         s = self.scorer("test").score_generator(lambda n, g: model.sample(n, generator=g),
                                                 self.options["final_samples"], seed=SCORE_SEED)
         return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
+
+    def provenance(self) -> dict:
+        # Another judge gives distances a few percent apart: a score is only checked against its own.
+        return {"judge": judge_record(self.judge)}
 
 
 def curves(history: GanHistory, split: str) -> dict[str, list]:

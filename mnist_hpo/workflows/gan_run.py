@@ -11,7 +11,10 @@ Everything goes under one run folder (the CLI passes it in, e.g. ``storage/gan/g
   training, after the first epoch, every ``every`` epochs and at the end;
   ``progress.gif`` animates them; ``first_vs_final.png`` is the report's Figure 7.
 * ``losses.png``: discriminator and generator losses per epoch (the report's Figure 6),
-  with the Fréchet distance and class coverage below; ``result.json``: the numbers.
+  with the Fréchet distance and class coverage below; ``result.json``: the numbers, and ``judge``, the
+  quality classifier that scored the final ones. Asked again for the epochs it has, a run trains nothing
+  and is scored again; scores by an earlier judge are kept under ``rescored`` (the per-epoch history keeps
+  the scores made while it trained).
 
 Nothing is unpickled: checkpoints (:mod:`mnist_hpo.workflows.checkpoints`) are safetensors plus JSON.
 """
@@ -22,6 +25,7 @@ import json
 import shutil
 import statistics
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -168,6 +172,10 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
         )
     trained = len(history.d_loss)
     final = task.test(model)
+    try:
+        previous = json.loads((folder / "result.json").read_text())
+    except (OSError, ValueError):
+        previous = {}
     save_loss_plot(history, folder / "losses.png")
     frames = save_gif(grids, folder / "progress.gif")
     first = grids / "epoch-0001.png"
@@ -179,6 +187,7 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
         "settings": settings,
         "final": {"d_loss": history.d_loss[-1] if trained else None,
                   "g_loss": history.g_loss[-1] if trained else None, **final},
+        **task.provenance(),
         "report_final_losses": REPORT_FINAL_LOSSES,
         "median_seconds_per_epoch": statistics.median(history.seconds) if history.seconds else None,
         "seconds_this_session": round(time.perf_counter() - start_time, 1),
@@ -186,5 +195,13 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
         "gif_frames": frames,
         "history": history.as_dict(),
     }
+    # Asked again for the epochs it has, a run is scored again; by another judge, the earlier scores are kept.
+    result["rescored"] = previous.get("rescored", []) if isinstance(previous.get("rescored"), list) else []
+    if previous.get("epochs") == trained and previous.get("judge") != result.get("judge"):
+        result["rescored"].append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                   "judge_before": previous.get("judge"),
+                                   "final_before": {k: previous.get("final", {}).get(k) for k in final}})
+    if not result["rescored"]:
+        del result["rescored"]
     (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -99,3 +99,31 @@ def test_tampered_or_missing_classifier_is_refused(fidnet, mnist, tmp_path):
     (tmp_path / src.name).write_bytes(bytes(data))
     with pytest.raises(UserError, match="checksum"):
         Q.load_fidnet("mnist", tmp_path)
+
+
+def test_the_shipped_judge_is_installed_and_replaces_one_trained_here(mnist, tmp_path):
+    """Trained on another CPU or thread count the same recipe gives another judge: MNIST's ships instead."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from mnist_hpo.data.integrity import sha256_file
+    from mnist_hpo.models.fid_net import FidNet
+
+    shipped = json.loads((Q.SHIPPED_DIR / "mnist-fidnet.json").read_text())
+    assert shipped["dataset_checksum"] == mnist.checksum and shipped["test_accuracy"] >= 0.99
+    said = []
+    path = Q.prepare_fidnet(mnist, tmp_path, log=said.append)
+    assert sha256_file(path) == shipped["sha256"] and "the shipped one" in said[-1]
+    # One trained on this machine before the judge shipped: replaced, and said so.
+    torch.manual_seed(1)
+    save_file(FidNet().state_dict(), path)
+    path.with_suffix(".json").write_text(json.dumps({**shipped, "sha256": sha256_file(path)}))
+    said.clear()
+    Q.prepare_fidnet(mnist, tmp_path, log=said.append)
+    assert sha256_file(path) == shipped["sha256"] and "replacing" in said[0]
+    said.clear()
+    Q.prepare_fidnet(mnist, tmp_path, log=said.append)  # already there: nothing to say, nothing copied
+    assert said == []
+    # Another copy of the data (the tests' tiny sets, Fashion-MNIST) has no shipped judge.
+    assert Q.shipped_fidnet("mnist", "0" * 64) is None and Q.shipped_fidnet("fashion", mnist.checksum) is None

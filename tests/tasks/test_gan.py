@@ -38,6 +38,37 @@ def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, sto
     assert len(meta["metrics"]["test_class_histogram"]) == 10
     images = model.sample(4, generator=torch.Generator().manual_seed(0))
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+    _verify_checks_the_judge_and_rescores(folder, mnist)
+
+
+def _verify_checks_the_judge_and_rescores(folder, mnist):
+    """The export names its judge; another judge fails verify on its own line, and --rescore records the change."""
+    import json
+
+    from mnist_hpo.analysis.frechet import SHIPPED_DIR
+    from mnist_hpo.artifacts.verify import verify_export
+
+    meta = json.loads((folder / "export.json").read_text())
+    shipped = json.loads((SHIPPED_DIR / "mnist-fidnet.json").read_text())
+    assert meta["judge"]["sha256"] == shipped["sha256"]  # the test data dir holds the shipped judge
+    v = verify_export(folder, data=mnist)
+    assert v.ok and any("quality classifier matches" in c for c in v.checks), v.failure
+    # A judge trained elsewhere: recorded 1 % higher, as another machine's classifier would score it.
+    other = {**meta, "judge": {"sha256": "ab" * 32, "test_accuracy": 0.99},
+             "metrics": {**meta["metrics"], "test_fid": meta["metrics"]["test_fid"] * 1.01}}
+    (folder / "export.json").write_text(json.dumps(other))
+    v = verify_export(folder, data=mnist)
+    assert not v.ok and "scored by quality classifier abababababababab" in v.failure and "--rescore" in v.failure
+    v = verify_export(folder, data=mnist, rescore=True)
+    assert v.ok and v.rescored
+    after = json.loads((folder / "export.json").read_text())
+    assert after["metrics"]["test_fid"] == pytest.approx(meta["metrics"]["test_fid"], rel=1e-6)
+    assert after["judge"]["sha256"] == shipped["sha256"]
+    (entry,) = after["rescored"]
+    assert entry["judge_before"]["sha256"] == "ab" * 32
+    assert entry["metrics_before"]["test_fid"] == other["metrics"]["test_fid"]
+    assert after["metrics"]["val_fid"] == meta["metrics"]["val_fid"]  # the search's own score is history
+    assert verify_export(folder, data=mnist).ok
 
 
 @pytest.mark.slow

@@ -86,11 +86,19 @@ def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkey
     assert result["gif_frames"] == 3 and result["epochs"] == 2
     saved = json.loads((folder / "result.json").read_text())
     assert saved["final"]["test_fid"] > 0 and 0 <= saved["final"]["test_coverage_tv"] <= 0.9 + 1e-9
+    assert saved["judge"]["sha256"] == task.judge["sha256"]  # which classifier scored the run
     assert len(saved["history"]["d_loss"]) == 2 and saved["history"]["eval_epochs"] == [0, 1]
 
-    # Asking again for the same epochs trains nothing.
+    # Asking again for the same epochs trains nothing; it scores again, keeping a judge's earlier scores.
     monkeypatch.setattr(T, "train_gan_epoch", lambda *a, **k: pytest.fail("trained again"))
     assert R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)["epochs"] == 2
+    assert "rescored" not in json.loads((folder / "result.json").read_text())  # same judge: nothing to keep
+    (folder / "result.json").write_text(json.dumps({**saved, "judge": {"sha256": "ab" * 32},
+                                                    "final": {**saved["final"], "test_fid": 99.0}}))
+    again = R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)
+    assert again["final"]["test_fid"] == pytest.approx(saved["final"]["test_fid"])
+    (entry,) = again["rescored"]
+    assert entry["judge_before"]["sha256"] == "ab" * 32 and entry["final_before"]["test_fid"] == 99.0
 
     with pytest.raises(UserError, match="different params"):
         R.run_gan(task, {**PARAMS, "lr_g": 1e-3}, folder, epochs=3, seed=1, every=1, log=quiet)
