@@ -8,7 +8,7 @@ import optuna
 
 from ..hpo.sources import Studies
 from .document import Heading, Image, Para, Table
-from .tables import COLUMNS, compare_rows
+from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
 def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
@@ -55,6 +55,8 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
                                   "(`mnist-hpo compare` draws the same for any studies)"))
         blocks.append(Table(f"Epochs and trial time until the best value first reached {REPORT_TARGET}", COLUMNS,
                             compare_rows(curves, REPORT_TARGET)))
+        blocks.append(Table("Each protocol over its seeds: medians (a study that never reached the target counts "
+                            "as infinitely late)", PROTOCOL_COLUMNS, protocol_rows(curves, REPORT_TARGET)))
     return blocks
 
 

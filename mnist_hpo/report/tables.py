@@ -143,10 +143,40 @@ def compare_rows(curves: list[Curve], target: float) -> list[list[str]]:
     return rows
 
 
-def compare_table(curves: list[Curve], target: float) -> str:
-    rows = compare_rows(curves, target)
-    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in [COLUMNS, *rows]]
+PROTOCOL_COLUMNS = ["protocol", "studies", "reached target", "median epochs to target", "median best value",
+                    "median epochs", "median time"]
+
+
+def protocol_rows(curves: list[Curve], target: float) -> list[list[str]]:
+    """One row per protocol: the median over its studies (seeds). A study that never reached the
+    target counts as infinitely late, so the median says "not reached" when half or more did not."""
+    import statistics
+
+    rows = []
+    for protocol in dict.fromkeys(c.protocol for c in curves):
+        group = [c for c in curves if c.protocol == protocol and c.trials]
+        if not group:
+            continue
+        hits = [c.reached(target) for c in group]
+        to_target = statistics.median(math.inf if i is None else c.epochs[i] for c, i in zip(group, hits))
+        bests = [c.best_value for c in group if c.best_value is not None]
+        rows.append([protocol, str(len(group)), f"{sum(i is not None for i in hits)} of {len(group)}",
+                     "not reached" if math.isinf(to_target) else f"{to_target:g}",
+                     f"{statistics.median(bests):.4f}" if bests else "-",
+                     f"{statistics.median(c.epochs[-1] for c in group):g}",
+                     fmt_seconds(statistics.median(c.seconds[-1] for c in group))])
+    return rows
+
+
+def _text_table(columns: list[str], rows: list[list[str]], left: int) -> str:
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [columns, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def compare_table(curves: list[Curve], target: float) -> str:
+    """The per-study table, then the per-protocol medians."""
+    return (_text_table(COLUMNS, compare_rows(curves, target), 2) + "\n\n"
+            + _text_table(PROTOCOL_COLUMNS, protocol_rows(curves, target), 1))

@@ -91,6 +91,12 @@ def test_compare_prints_epochs_and_time_to_target_and_draws(storage, tmp_path, c
     assert rows["ae-tpe"][4:] == ["4", "23", "3.8", "min", "0.0160", "33", "5.5", "min"]
     assert rows["ae-tpe-2021"][4:] == ["2", "not", "reached", "not", "reached", "0.0300", "13", "2.2", "min"]
     assert rows["ae"][4:] == ["2", "not", "reached", "not", "reached", "0.0180", "100", "16.7", "min"]
+    # Per protocol, medians over its studies: ae-tpe-2021 never reached 0.0172, so with 1 of 2 the
+    # median is "not reached" (a late study counts as infinitely late, not left out).
+    protocols = {line.split("  ")[0].strip(): line.split() for line in lines[8:10]}
+    assert protocols["tpe + successive_halving"][3:] == ["2", "1", "of", "2", "not", "reached", "0.0230", "23",
+                                                         "3.8", "min"]
+    assert protocols["random + none"][3:] == ["1", "0", "of", "1", "not", "reached", "0.0180", "100", "16.7", "min"]
     assert lines[-1] == f"wrote {out}"
     pixels = np.asarray(Image.open(out).convert("RGB")).reshape(-1, 3)
     assert len(np.unique(pixels, axis=0)) > 100
