@@ -28,6 +28,9 @@ def _jsonable_space(resolved: Resolved) -> dict:
 # Everything else that does is in the study's identity (study_identity) and must match.
 MAY_CHANGE = ("trials", "device", "batch_trials", "retrain", "trial_figures", "workers", "max_trials",
               "progress (--quiet)")
+# Settings that studies record only since they were added: a study made before lacks them, and is
+# still opened (its finished trials read, its export checked) but never given new trials.
+LATER = ("judge.sha256",)
 _STUDY_SETTINGS = ("dataset", "idx_dir", "train_subset", "test_subset", "batch_size", "val_fraction", "seed", "epochs")
 
 
@@ -37,10 +40,12 @@ def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) 
     Stored as the study's user attribute ``identity`` when it is created and compared on every
     resume and every worker join (:func:`check_identity`). The setting names are the study
     file's keys (``study.train_subset``, ``sampler.n_startup_trials``, ``model.noise_std``,
-    ``space.lr`` with its resolved list), plus ``dataset.sha256`` (the data's content checksum).
+    ``space.lr`` with its resolved list), plus ``dataset.sha256`` (the data's content checksum)
+    and what the task adds (the GAN's ``judge.sha256``, the classifier behind its distance).
     """
     config = json.loads(json.dumps(cfg.as_dict(), default=str))
-    return _identity(config, _jsonable_space(resolved), dataset_checksum)
+    return {**_identity(config, _jsonable_space(resolved), dataset_checksum),
+            **task_class(cfg.model).identity_extras(cfg, dataset_checksum)}
 
 
 def _identity(config: dict, space: dict | None, dataset_checksum: str | None) -> dict:
@@ -98,7 +103,26 @@ def identity_differences(stored: dict, now: dict, *, complete: bool = True) -> l
         return json.dumps(d[key]) if key in d else "unset"
 
     return [f"{key}: stored {shown(stored, key)}, now {shown(now, key)}"
-            for key in keys if stored.get(key, ...) != now.get(key, ...)]
+            for key in keys if stored.get(key, ...) != now.get(key, ...) and (key in stored or key not in LATER)]
+
+
+def refuse_new_trials_if_unrecorded(cfg: StudyConfig, study: optuna.Study) -> None:
+    """Before trials are added: refuse a study made before a setting its trials depend on was recorded.
+
+    Its trials may have been scored under another value (another judge), and new ones would not
+    be comparable with them; opening it to read or export is fine.
+    """
+    stored, _ = stored_identity(study.user_attrs)
+    extras = task_class(cfg.model).identity_extras(cfg, study.user_attrs.get("identity", {}).get("dataset.sha256")
+                                                   or load_data(cfg).checksum)
+    missing = [key for key in LATER if key in extras and key not in stored]
+    if missing:
+        raise UserError(
+            f"study {cfg.name!r} was created before {', '.join(missing)} was recorded: its trials may have been "
+            f"scored under another one than this machine's ({', '.join(f'{k} {extras[k][:16]}…' for k in missing)}), "
+            f"so new trials would not be comparable; its finished trials and export stay readable; "
+            f"use --study-name NEW to start a separate study"
+        )
 
 
 def check_identity(cfg: StudyConfig, attrs: dict, identity: dict) -> None:

@@ -21,7 +21,7 @@ from ..config import StudyConfig, check_config
 from ..data.datasets import Dataset
 from . import journal
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
-from .identity import open_study
+from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
@@ -115,6 +115,7 @@ def run_study(
     fail_stale_trials(study)
     if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
+    refuse_new_trials_if_unrecorded(cfg, study)
     if workers:
         set_threads(workers)
     task = make_task(cfg, data)

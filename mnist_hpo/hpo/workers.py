@@ -136,7 +136,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
     from ..data.datasets import load_data
-    from .identity import open_study
+    from .identity import open_study, refuse_new_trials_if_unrecorded
     from .storage import load_existing_study, open_storage
     from .warmstart import apply_warm_start, warm_start_trials
 
@@ -147,6 +147,8 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
     study = open_study(cfg, opened, dataset_checksum=checksum)
     apply_warm_start(study, cfg, warm)
+    if needs_trials(study, cfg):
+        refuse_new_trials_if_unrecorded(cfg, study)
     cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
     for flag, value in {**flags, "--storage": storage}.items():
         if value is True:  # a switch

@@ -126,6 +126,11 @@ class Task:
     def check_resolved(cls, cfg: StudyConfig) -> None:
         """Raise UserError if ``cfg`` still needs :meth:`resolve`; called before a study is created."""
 
+    @classmethod
+    def identity_extras(cls, cfg: StudyConfig, dataset_checksum: str) -> dict:
+        """What a trial's value depends on beyond the study file and the data (``setting -> value``)."""
+        return {}
+
     def arch(self, params: dict) -> dict:
         """The constructor arguments of the model, from a trial's parameters."""
         raise NotImplementedError

@@ -140,6 +140,12 @@ class GanTask(Task):
                                                 self.options["final_samples"], seed=SCORE_SEED)
         return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
 
+    @classmethod
+    def identity_extras(cls, cfg, dataset_checksum: str) -> dict:
+        # A trial's distance is the judge's: trials scored by two judges are not comparable.
+        _, meta = load_fidnet(cfg.dataset, dataset_checksum=dataset_checksum)
+        return {"judge.sha256": meta["sha256"]}
+
     def provenance(self) -> dict:
         # Another judge gives distances a few percent apart: a score is only checked against its own.
         return {"judge": judge_record(self.judge)}

@@ -419,3 +419,31 @@ def test_a_journal_stores_each_trials_train_curve_once(ae_cfg, tiny, tmp_path):
     assert all(len(t.user_attrs["train_loss"]) == 3 for t in study.trials)
     writes = [line for line in path.read_text().splitlines() if '"train_loss"' in line]
     assert len(writes) == 2
+
+
+def test_a_gan_study_records_its_judge_and_one_made_before_gets_no_new_trials(gan_cfg, mnist, storage):
+    """Distances from two quality classifiers are not comparable: the judge is part of a GAN study's identity."""
+    from mnist_hpo.analysis.frechet import load_fidnet
+
+    judge = load_fidnet("mnist", dataset_checksum=mnist.checksum)[1]["sha256"]
+    cfg = gan_cfg.with_overrides(trials=1, epochs=1, train_subset=200)
+    study = open_study(cfg, open_storage(storage), dataset_checksum=mnist.checksum)
+    assert study.user_attrs["identity"]["judge.sha256"] == judge
+    # Scored by another judge: refused on open, naming both.
+    other = {**study.user_attrs["identity"], "judge.sha256": "ab" * 32}
+    study.set_user_attr("identity", other)
+    with pytest.raises(UserError, match=f'judge.sha256: stored "{"ab" * 32}", now "{judge}"'):
+        open_study(cfg, open_storage(storage), dataset_checksum=mnist.checksum)
+    # Made before the judge was recorded (the record's gan-search): opened and read, never extended.
+    made_before = {k: v for k, v in other.items() if k != "judge.sha256"}
+    study.set_user_attr("identity", made_before)
+    assert open_study(cfg, open_storage(storage), dataset_checksum=mnist.checksum).study_name == cfg.name
+    before = _snapshot(storage)
+    with pytest.raises(UserError, match="created before judge.sha256 was recorded.*--study-name NEW") as e:
+        run_study(cfg, storage_url=storage, data=mnist, progress=False)
+    assert "\n" not in str(e.value)
+    from mnist_hpo.hpo.workers import spawn_workers
+
+    with pytest.raises(UserError, match="created before judge.sha256 was recorded"):  # before any worker starts
+        spawn_workers(cfg, 2, study_file=cfg.source, storage=storage, flags={}, progress=False)
+    assert _snapshot(storage) == before  # no trial added
