@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## create .venv and install the project with its extras at the tested versions (constraints.txt; skipped when unchanged)
 
-data: $(STAMP) ## fetch, check and cache MNIST under data/ and train the Fréchet-distance classifier (once, about a minute; later runs load in <1 s)
+data: $(STAMP) ## fetch, check and cache MNIST under data/ and install the shipped Fréchet-distance classifier (about 10 s once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
 test: data syspkgs ## run the test suite (sets everything up on a fresh machine; not root: says which system packages to install)

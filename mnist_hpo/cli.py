@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compact", help="rewrite journal files without superseded attribute writes (no worker running)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="journal files, e.g. results/journals/*.log")
 
-    p = sub.add_parser("data", help="prepare a dataset (download, check, cache) and print its summary")
+    p = sub.add_parser("data", help="prepare a dataset (download, check, cache), install (or train, once) its quality "
+                       "classifier, print a summary")
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--idx-dir", help="read IDX files from this folder instead")
 
