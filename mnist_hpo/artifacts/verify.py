@@ -175,7 +175,7 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
         raise UserError(f"{folder}: nothing to rescore: its test metrics depend on no quality classifier; "
                         "verify it without --rescore")
     recorded_judge = meta.get("judge")
-    recorded_sha = (recorded_judge or {}).get("sha256") if isinstance(recorded_judge, dict) else None
+    recorded_sha = recorded_judge.get("sha256") if isinstance(recorded_judge, dict) else None
     rescoring = False
     if here is not None:
         if recorded_sha == here["sha256"]:
