@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch.nn import functional as F
 
 from ..data.datasets import Dataset, batches, default_data_dir, to_float
-from ..data.integrity import check_sha256, sha256_file
+from ..data.integrity import check_sha256, sha256_file, write_atomically, write_text_atomically
 from ..errors import UserError
 from ..models.fid_net import FidNet
 
@@ -119,13 +119,12 @@ def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log=print) ->
         raise UserError(f"the quality classifier reached only {accuracy:.2%} test accuracy (needs {floor:.0%}); "
                         "this should not happen with the shipped recipe — report it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp)
-    tmp.replace(path)
+    weights = save({k: v.contiguous() for k, v in net.state_dict().items()})
+    write_atomically(path, lambda f: f.write(weights))
     meta = {"format": FIDNET_FORMAT, "dataset": data.name, "dataset_checksum": data.checksum,
             "test_accuracy": accuracy, "epochs": FIDNET_EPOCHS, "seed": FIDNET_SEED,
             "seconds": round(seconds, 1), "sha256": sha256_file(path)}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     log(f"quality classifier: {accuracy:.2%} test accuracy in {seconds:.0f} s, cached at {path}")
     return path
 
@@ -146,9 +145,8 @@ def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log) -> Path:
             "so that Fréchet distances compare with the record's")
     path.parent.mkdir(parents=True, exist_ok=True)
     for src, dst in ((shipped, path), (shipped.with_suffix(".json"), path.with_suffix(".json"))):
-        tmp = dst.with_suffix(dst.suffix + ".tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        with open(src, "rb") as source:
+            write_atomically(dst, lambda f: shutil.copyfileobj(source, f))
     log(f"quality classifier: the shipped one ({meta['test_accuracy']:.2%} test accuracy, "
         f"sha256 {meta['sha256'][:16]}…), at {path}")
     return path

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..config import StudyConfig
 from ..data.datasets import Dataset
-from ..data.integrity import check_sha256, sha256_file
+from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import UserError
 from .export_figures import write_export_figures
 from .hardware import hardware
@@ -137,8 +137,9 @@ def export_trial(
     meta.update(fig_info)
     meta["files"] = task.write_files(result.model, metrics, folder)
     files += [folder / f for f in meta["files"]]
-    (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
-    (folder.parent / LATEST).write_text(folder.name + "\n")
+    # export.json last, whole or not at all: a folder without it is an export that did not finish
+    write_text_atomically(folder / META, json.dumps(meta, indent=2) + "\n")
+    write_text_atomically(folder.parent / LATEST, folder.name + "\n")
     # A finished trial cannot take new attributes, so the retrain's figures are attached to the study.
     attach_files(study, files, rename=lambda f: f"{study.study_name}-trial-{trial.number}-{f.name}")
     study.set_user_attr("latest_export", str(folder))

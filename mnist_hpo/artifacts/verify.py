@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..config import StudyConfig
 from ..data.datasets import Dataset
-from ..data.integrity import sha256_file
+from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
 from .export import META, load_export, read_export_meta
 
@@ -224,6 +224,4 @@ def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> N
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "judge_before": judge_before, "metrics_before": before,
     })
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(path)
+    write_text_atomically(path, json.dumps(meta, indent=2) + "\n")

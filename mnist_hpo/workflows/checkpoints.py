@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..data.integrity import check_sha256, sha256_file
+from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import UserError
 from ..models.gan import GAN
 from ..train.gan import GanHistory
@@ -96,9 +96,7 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
     (tmp / "state.json").write_text(json.dumps(meta) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    pointer = root / "LATEST.tmp"
-    pointer.write_text(final.name + "\n")
-    os.replace(pointer, root / "LATEST")
+    write_text_atomically(root / "LATEST", final.name + "\n")
     for old in root.glob("epoch-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.integrity import write_text_atomically
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
 from ..models.gan import sample_sphere
@@ -203,5 +204,5 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
                                    "final_before": {k: previous.get("final", {}).get(k) for k in final}})
     if not result["rescored"]:
         del result["rescored"]
-    (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomically(folder / "result.json", json.dumps(result, indent=2) + "\n")
     return result
