@@ -16,7 +16,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     folder = export_best(args.name, storage_url=args.storage, progress=not args.quiet, trial=args.trial)
     meta = read_export_meta(folder)
     print(f"exported trial {meta['trial']} of {args.name} to {folder}: "
-          + ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float)))
+          + ", ".join(f"{k} = {v:.0f}" if float(v).is_integer() else f"{k} = {v:.4f}"
+                     for k, v in meta["metrics"].items() if isinstance(v, float)))
     return 0
 
 

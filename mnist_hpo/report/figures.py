@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 DPI = 90
@@ -197,6 +198,22 @@ def confusion_figure(matrix: list[list[int]], accuracy: float, path: Path) -> Pa
     return confusion_png(np.asarray(matrix), path, title=f"Confusion matrix: test accuracy {100 * accuracy:.2f}%")
 
 
+def wide_range(values: np.ndarray, ratio: float = 5.0) -> bool:
+    """Whether positive values span ``ratio`` or more, so that a log axis shows the small ones apart
+    (model sizes: the front's 17k-24k parameters beside trials of 150k)."""
+    values = np.asarray(values, dtype=float)
+    return values.size > 0 and values.min() > 0 and values.max() / values.min() >= ratio
+
+
+def _log_axis(ax, axis) -> None:
+    """A log axis labelled in plain numbers (20,000, not 2×10⁴), at 1, 2, 3 and 5 of each decade."""
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(ticker.FuncFormatter(
+        lambda v, _: plain(v) if f"{v:e}"[0] in "235" else ""))
+
+
 def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tuple[str, str], numbers=None,
                title: str = "") -> Path:
     """Two objectives of every trial [N, 2], the Pareto front (boolean mask ``front``) highlighted and joined."""
@@ -206,8 +223,12 @@ def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tup
     order = np.argsort(points[front][:, 0])
     ax.plot(*points[front][order].T, "-o", color="#d62728", markersize=5, label="Pareto front")
     if numbers is not None:
-        for (x, y), n in zip(points[front], np.asarray(numbers)[front]):
-            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        # neighbours on the front are often a pixel apart: their labels go above and below in turn
+        for i, ((x, y), n) in enumerate(zip(points[front][order], np.asarray(numbers)[front][order])):
+            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -11), fontsize=7)
+    for axis, values in ((ax.xaxis, points[:, 0]), (ax.yaxis, points[:, 1])):
+        if wide_range(values):
+            _log_axis(ax, axis)
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.legend(frameon=False)

@@ -55,10 +55,12 @@ def test_export_needs_a_chosen_trial(pareto_study, storage, capsys, tmp_path):
     assert_one_error_line(capsys, ["export", "pareto", "--storage", storage],
               f"choose one of its Pareto front with --trial N (trials {', '.join(map(str, front))})")
     assert main(["export", "pareto", "--trial", str(front[0]), "--storage", storage, "--quiet"]) == 0
+    printed = capsys.readouterr().out
     meta = json.loads((tmp_path / "storage" / "exports" / "pareto" / f"trial-{front[0]}" / "export.json").read_text())
     chosen = pareto_study.trials[front[0]]
     assert meta["metrics"]["val_mse"] == chosen.values[0] and meta["metrics"]["params"] == chosen.values[1]
     assert "test_mse" in meta["metrics"]
+    assert f"params = {chosen.values[1]:.0f}," in printed  # a count, not 19763.0000
 
 
 def test_report_shows_the_pareto_front(pareto_study, storage, tmp_path):

@@ -72,3 +72,21 @@ def test_history_png(tmp_path):
 
 def test_confusion_png(tmp_path):
     png(figures.confusion_png(np.diag(np.arange(10) + 90), tmp_path / "c.png", title="confusion"))
+
+
+def test_pareto_figure_puts_a_wide_objective_on_a_log_axis_with_plain_labels(tmp_path, monkeypatch):
+    # the record's ae-pareto: the front sits at 17k-24k parameters, other trials reach 152k
+    assert figures.wide_range(np.array([16759, 19763, 23921, 152297]))
+    assert not figures.wide_range(np.array([0.0188, 0.0241, 0.0663]))  # 3.5x: stays linear
+    assert not figures.wide_range(np.array([0.0, 5.0, 100.0]))  # a zero cannot go on a log axis
+    axes = []
+    real_save = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, path: (axes.append(fig.axes[0]), real_save(fig, path))[1])
+    points = np.array([[0.0188, 23921], [0.0192, 19763], [0.0286, 16759], [0.042, 152297]])
+    figures.pareto_png(points, np.array([True, True, True, False]), tmp_path / "p.png",
+                       labels=("validation loss", "Parameters"), numbers=[41, 44, 40, 3])
+    ax = axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
+    labels = {ax.yaxis.get_minor_formatter()(v, 0) for v in (20000, 30000, 40000, 50000)}
+    assert labels == {"20,000", "30,000", "", "50,000"}
+    assert [t.get_text() for t in ax.texts] == ["41", "44", "40"]  # the front's trials, in order of the first objective
