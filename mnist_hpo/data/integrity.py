@@ -40,6 +40,17 @@ def check_sha256(path: Path, expected: str, *, where: str, hint: str, missing_hi
     return got
 
 
+def _plain_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file. Read once, at import: os.umask can only be read by
+    setting it, and setting it while other threads create files would change their modes."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_PLAIN_MODE = _plain_mode()
+
+
 def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through a temporary file of its own in the same folder, then rename it into place.
 
@@ -54,10 +65,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the mode a plain open() would have
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, _PLAIN_MODE)  # mkstemp makes the file 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
