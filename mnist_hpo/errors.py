@@ -70,12 +70,16 @@ def write_error(e: BaseException) -> int | None:
 
     Also reads the messages of libraries that do not raise OSError (safetensors' SafetensorError).
     """
-    if isinstance(e, OSError) and e.errno in NO_SPACE + UNWRITABLE:
-        return e.errno
-    text = str(e)
-    for code in NO_SPACE + UNWRITABLE:
-        if os.strerror(code) in text:
-            return code
+    seen = set()
+    while e is not None and id(e) not in seen:  # the error, or what caused it
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in NO_SPACE + UNWRITABLE:
+            return e.errno
+        text = str(e)
+        for code in NO_SPACE + UNWRITABLE:
+            if os.strerror(code) in text:
+                return code
+        e = e.__cause__ or e.__context__
     return None
 
 

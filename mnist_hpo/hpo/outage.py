@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import logging
+import os
 import sys
 import threading
 import time
@@ -153,7 +155,8 @@ def _patient_method(name: str, method):
                 raise
             except Exception as e:
                 code = write_error(e)
-                if code is not None and getattr(self, "_mnist_path", None) is not None:
+                # A full disk or a folder without permission waits for nobody; a read-only remount may pass.
+                if code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None):
                     raise write_failed(self._mnist_path, "the study's journal", code) from None
                 reason = unreachable(e)
                 if reason is None:
@@ -173,13 +176,16 @@ def _patient_method(name: str, method):
                 time.sleep(min(pause, left))
                 pause, retried = min(pause * 2, LONGEST_PAUSE), True
                 continue
-            if OUTAGE.since is not None:
+            if OUTAGE.since is not None and self._mnist_back(name):
                 OUTAGE.over(self._mnist_where)
             return result
 
     return call
 
 
+# The private methods of RDBStorage that Optuna's own callers use (its cache layer, _CachedStorage, and
+# fail_stale_trials): they reach the database too. tests/hpo/test_faults.py checks they exist.
+PRIVATE_CALLS = ("_get_stale_trial_ids", "_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param")
 # Methods that only read settings held in memory: nothing to retry.
 _LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_failed_trial_callback",
           "remove_session", "is_heartbeat_enabled"}
@@ -192,16 +198,42 @@ def patient(cls: type) -> type:
     Still an instance of ``cls`` (Optuna's checks for RDB and journal storage hold). Make it with
     :func:`make_patient`.
     """
-    names = [n for n in dir(cls) if (not n.startswith("_") or n in ("_get_stale_trial_ids",))
+    names = [n for n in dir(cls) if (not n.startswith("_") or n in PRIVATE_CALLS)
              and n not in _LOCAL and callable(getattr(cls, n)) and not isinstance(getattr(cls, n), type)]
     return type(f"Patient{cls.__name__}", (cls,), {n: _patient_method(n, getattr(cls, n)) for n in names})
+
+
+class _QuietFallbackOnOutage(logging.Filter):
+    """Optuna's RDB storage logs a lost connection while reading trials as a multi-line warning ("Caught an error
+    from sqlalchemy ... Falling back to a slower alternative"), meant for SQLite's limit on query variables;
+    during an outage it is noise beside our line (the fallback then fails too, and the call is retried)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Caught an error from sqlalchemy") and "psycopg.OperationalError" in text)
+
+
+def _quiet_optuna_fallback() -> None:
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    if not any(isinstance(f, _QuietFallbackOnOutage) for f in logger.filters):
+        logger.addFilter(_QuietFallbackOnOutage())
 
 
 def make_patient(cls: type, *args, where: str, patience: float | None, path=None, **kwargs):
     """``cls(*args, **kwargs)`` as its :func:`patient` subclass; ``where`` names the storage in messages,
     ``path`` is the journal file (a full disk there is one :class:`~mnist_hpo.errors.WriteFailed` line)."""
+    _quiet_optuna_fallback()
     storage = patient(cls)(*args, **kwargs)
     storage._mnist_where = where
     storage._mnist_patience = DEFAULT_PATIENCE if patience is None else float(patience)
     storage._mnist_path = path
+    storage._mnist_back = functools.partial(_back, path)
     return storage
+
+
+def _back(path, name: str) -> bool:
+    """Whether a call that succeeded shows the storage is back: any call to a database; on a journal a write,
+    or a read while its folder is writable again (a read-only file system still reads)."""
+    if path is None or name.startswith(("set_", "create_", "delete_", "_set", "_create")):
+        return True
+    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..config import StudyConfig
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
 from . import journal, outage, storage
+from .optuna_compat import storage_of
 from .samplers import CoverGridSampler
 
 
@@ -88,7 +89,10 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    journal.fail_stale_trials(study, grace=grace)
+    if isinstance(storage_of(study), optuna.storages.JournalStorage):
+        # Only a journal's trials are claimed by a process; on RDB storage every trial would look unclaimed,
+        # so stale once it ran longer than the grace period, and a live worker's long trial be failed.
+        journal.fail_stale_trials(study, grace=grace)
 
 
 def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
