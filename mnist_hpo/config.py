@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data.datasets import DATASETS
+from .data.datasets import dataset_names, is_dataset
 from .errors import UserError
 
 SAMPLERS = {
@@ -181,8 +181,8 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
         value = getattr(cfg, key)
         if value is not None and value < 10:
             c.fail(f"study.{key}", f"must be at least 10 images, got {value}")
-    if cfg.dataset not in DATASETS:
-        c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if not is_dataset(cfg.dataset):  # a built-in, or one an installed plugin registers
+        c.fail("study.dataset", f"must be one of {', '.join(dataset_names())}, got {cfg.dataset!r}")
     if cfg.batch_trials < 1:
         c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
     if cfg.batch_trials > 1:
