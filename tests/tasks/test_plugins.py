@@ -133,6 +133,9 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
 
     shown = run("show", "evil", "--storage", url)  # reads the trials without the model's code
     assert shown.returncode == 0 and "study evil: 1 complete" in shown.stdout, shown.stderr
+    reported = run("report", "--journals", str(tmp_path), "--out", str(tmp_path / "report.html"))
+    assert reported.returncode == 0 and "### evil" in (tmp_path / "report.md").read_text(), reported.stderr
+    assert not marker.exists()
     for args in (["rerun", "evil", "0", "--storage", url], ["export", "evil", "--storage", url, "--quiet"],
                  ["verify", str(tmp_path / "exports" / "trial-0")]):
         p = run(*args)
