@@ -24,11 +24,15 @@ STUDY_FILE = EXAMPLE / "studies" / "vae.toml"
 def installed():
     """``pip install -e examples/mnist-hpo-vae`` into the running environment (the project's .venv).
 
-    --no-deps: mnist-hpo and torch are already here; --no-build-isolation: setuptools is too, so
-    nothing is downloaded (a fresh clone in CI, offline machines).
+    --no-deps: mnist-hpo and torch are already here; --no-build-isolation where setuptools is too
+    (Python 3.11's venvs have it), so nothing is downloaded; without it pip fetches setuptools to build.
     """
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--no-build-isolation", "-e", str(EXAMPLE)], check=True, capture_output=True, text=True)
+    import importlib.util
+
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                        *isolation, "-e", str(EXAMPLE)], capture_output=True, text=True)
+    assert p.returncode == 0, f"pip install -e {EXAMPLE} failed: {p.stderr}"
 
 
 @pytest.fixture

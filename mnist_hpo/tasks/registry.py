@@ -31,6 +31,9 @@ from ..errors import UserError
 from .base import REGISTRY, Task
 
 GROUP = "mnist_hpo.tasks"
+# The built-in families, as registered when mnist_hpo.tasks imported them (before this module): a plugin
+# whose class declares a built-in's model_type replaces it in REGISTRY, never here.
+_BUILTIN: dict[str, type[Task]] = {name: cls for name, cls in REGISTRY.items() if cls.__module__.startswith("mnist_hpo.")}
 _trusted: set[str] = set()  # modules (and packages) the user trusts, for this process
 _loaded: dict[str, type[Task]] = {}  # model.type -> its class, once loaded from an entry point or a path
 
@@ -67,7 +70,7 @@ def is_path(model_type: str) -> bool:
 
 
 def builtin_names() -> list[str]:
-    return [name for name, cls in REGISTRY.items() if _is_builtin_class(cls)]
+    return list(_BUILTIN)
 
 
 def _is_builtin_class(cls: type) -> bool:
@@ -75,8 +78,7 @@ def _is_builtin_class(cls: type) -> bool:
 
 
 def is_builtin(model_type: str) -> bool:
-    cls = REGISTRY.get(model_type)
-    return cls is not None and _is_builtin_class(cls)
+    return model_type in _BUILTIN
 
 
 def entry_points() -> dict:
@@ -124,7 +126,9 @@ def resolve(model_type: str, *, recorded: dict | None = None) -> type[Task]:
     ``recorded``: what a stored study or export recorded of its provider (:meth:`Provider.record`),
     so that a missing plugin is named by the distribution to install.
     """
-    if model_type in REGISTRY:
+    if model_type in _BUILTIN:
+        return _BUILTIN[model_type]
+    if model_type in REGISTRY:  # a Task subclass this process defined (e.g. in a notebook)
         return REGISTRY[model_type]
     if model_type in _loaded:
         return _loaded[model_type]
