@@ -112,6 +112,7 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
     assert "### vae" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.mnist  # loads the full MNIST cache (in a child process, so no fixture marks it)
 def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
     """The data hook: an entry point in group mnist_hpo.datasets, its arrays checked as the built-in ones are."""
     code = ("from mnist_hpo.data.datasets import load_dataset, is_dataset\n"
