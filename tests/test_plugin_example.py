@@ -111,6 +111,14 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
     _ok(mnist_hpo("report", "--journals", str(tmp_path), "--out", str(tmp_path / "report.html")))
     assert "### vae" in (tmp_path / "report.md").read_text()
 
+    # The study recorded another version of the plugin: rerun warns in one line, and the numbers decide.
+    study.set_user_attr("identity", {**identity, "plugin.version": "0.0.1"})
+    rerun = mnist_hpo("rerun", "vae", "0", "--storage", journal)
+    assert rerun.returncode == 0 and "(identical)" in rerun.stdout, rerun.stdout + rerun.stderr
+    lines = rerun.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnist-hpo: warning: study vae: ") and \
+        "made with mnist-hpo-vae 0.0.1, this environment has mnist-hpo-vae 0.1.0" in lines[0], rerun.stderr
+
 
 @pytest.mark.mnist  # loads the full MNIST cache (in a child process, so no fixture marks it)
 def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
