@@ -157,7 +157,7 @@ def _patient_method(name: str, method):
                 code = write_error(e)
                 # A full disk or a folder without permission waits for nobody; a read-only remount may pass.
                 if code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None):
-                    raise write_failed(self._mnist_path, "the study's journal", code) from None
+                    raise write_failed(self._mnist_path, "the study's storage", code) from None
                 reason = unreachable(e)
                 if reason is None:
                     raise
