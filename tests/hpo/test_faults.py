@@ -484,3 +484,157 @@ def test_interrupt_at_any_point_exits_130_or_143_and_the_next_run_finishes(backe
               f"running_left={sum(o['running_left'] for o in fired)} half_made_exports=0 "
               f"resumed_ok={sum(o['resumed'] == 0 and o['complete'] == 3 for o in fired)} "
               f"exported={sum(o['exported'] for o in fired)} interrupted_trials_retried={sum(o['fail'] for o in fired)}")
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+def fill(folder: Path, leave: int) -> Path:
+    """Fill the file system of ``folder`` until ``leave`` bytes are free (about: tmpfs counts pages)."""
+    import shutil
+
+    filler = folder / "filler"
+    free = shutil.disk_usage(folder).free
+    with open(filler, "wb") as f:
+        f.truncate(0)
+        block = b"\0" * (1 << 20)
+        remaining = max(0, free - leave)
+        while remaining:
+            n = f.write(block[:min(len(block), remaining)])
+            remaining -= n
+        f.flush()
+        os.fsync(f.fileno())
+    return filler
+
+
+def one_fault_line(text: str, *parts: str) -> str:
+    lines = [line for line in text.splitlines() if line.startswith("mnist-hpo:")]
+    assert "Traceback" not in text, text
+    assert len(lines) == 1, text
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_HPO_DATA", str(Path(__file__).resolve().parents[2] / "data"))
+    with tmpfs(tmp_path / "small", "4m") as mnt:
+        yield mnt
+
+
+def test_full_disk_during_a_trials_figure(full_disk, tmp_path, monkeypatch, capsys):
+    """Figures go to a full tmpfs (the storage folder), the journal elsewhere: exit 74, one line naming the
+    file and the free space, the trial queued again; with room again, the study completes."""
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(full_disk / "storage"))
+    url = f"journal:{tmp_path / 'fig.log'}"
+    study_file = tiny_study(tmp_path, "fig", trials=3, epochs=1, subset=40)
+    filler = fill(full_disk, 0)
+    capsys.readouterr()
+    code = main(["worker", str(study_file), "--storage", url, "--quiet"])
+    out = capsys.readouterr()
+    line = one_fault_line(out.out + out.err, "cannot write a figure attached to a trial to", "the disk is full",
+                          "free")
+    before = outcome("fig", url)
+    assert code == 74 and before["running"] == 0 and before["fail"] == 1
+    assert not list((full_disk / "storage" / "artifacts").glob("*")), "a half-written figure was left"
+    filler.unlink()
+    assert main(["worker", str(study_file), "--storage", url, "--quiet"]) == 0
+    after = outcome("fig", url)
+    assert after["complete"] == 3 and after["running"] == 0
+    check_retries_same_draw(after["trials"])
+    with capsys.disabled():
+        print(f"\nRELIABILITY full-disk what=trial-figure exit={code} lines=1 tracebacks=0 half_written=0 "
+              f"then: complete={after['complete']} fail_retried={after['fail']} ({line[:60]}...)")
+
+
+def test_full_disk_during_the_export_leaves_no_half_made_export(full_disk, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(full_disk / "storage"))
+    url = f"journal:{tmp_path / 'exp.log'}"
+    study_file = tiny_study(tmp_path, "exp", trials=2, epochs=1, subset=40)
+    assert main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures"]) == 0
+    journal_before = (tmp_path / "exp.log").read_bytes()
+    filler = fill(full_disk, 64 << 10)  # room for a little, not for the weights
+    capsys.readouterr()
+    code = main(["export", "exp", "--storage", url, "--quiet"])
+    out = capsys.readouterr()
+    one_fault_line(out.out + out.err, "cannot write the export", "exports/exp/trial-", "free")
+    root = full_disk / "storage" / "exports" / "exp"
+    left = [p.name for p in root.iterdir()] if root.exists() else []
+    assert code == 74 and left == [], left  # no trial-N folder, no temporary one
+    assert (tmp_path / "exp.log").read_bytes() == journal_before  # the study unchanged
+    filler.unlink()
+    assert main(["export", "exp", "--storage", url, "--quiet"]) == 0
+    folder = root / (root / "LATEST").read_text().strip()
+    assert (folder / "export.json").exists() and (folder / "model.safetensors").exists()
+    with capsys.disabled():
+        print(f"\nRELIABILITY full-disk what=export exit={code} lines=1 tracebacks=0 folders_left=0 "
+              f"journal_unchanged=True then: exported={folder.name}")
+
+
+def test_full_disk_during_a_gan_checkpoint_keeps_the_previous_one(tmp_path):
+    import torch
+
+    from mnist_hpo.errors import WriteFailed
+    from mnist_hpo.models.gan import GAN
+    from mnist_hpo.train import gan as T
+    from mnist_hpo.workflows import checkpoints as C
+
+    model = GAN()
+    opt_g, opt_d = torch.optim.Adam(model.generator.parameters()), torch.optim.Adam(model.discriminator.parameters())
+    with tmpfs(tmp_path / "small", "40m") as mnt:  # a full-size checkpoint is ~13 MB
+        _gan_checkpoint_on(mnt, model, opt_g, opt_d)
+
+
+def _gan_checkpoint_on(full_disk: Path, model, opt_g, opt_d) -> None:
+    import torch
+
+    from mnist_hpo.errors import WriteFailed
+    from mnist_hpo.models.gan import GAN
+    from mnist_hpo.train import gan as T
+    from mnist_hpo.workflows import checkpoints as C
+
+    run = full_disk / "gan"
+    C.save_checkpoint(run, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
+                      history=T.GanHistory(), settings={"x": 1})
+    filler = fill(full_disk, 256 << 10)
+    with pytest.raises(WriteFailed) as e:
+        C.save_checkpoint(run, epoch=2, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
+                          history=T.GanHistory(), settings={"x": 1})
+    assert "cannot write a GAN checkpoint to" in str(e.value) and "free" in str(e.value) and "\n" not in str(e.value)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["LATEST", "epoch-0001"]
+    epoch, _ = C.load_checkpoint(run, model=GAN(), opt_g=opt_g, opt_d=opt_d, rng=torch.Generator(), settings={"x": 1})
+    assert epoch == 1
+    filler.unlink()
+    C.save_checkpoint(run, epoch=2, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
+                      history=T.GanHistory(), settings={"x": 1})
+    assert (run / "checkpoints" / "LATEST").read_text().strip() == "epoch-0002"
+    print(f"\nRELIABILITY full-disk what=gan-checkpoint exit=74 (WriteFailed) lines=1 kept=epoch-0001 "
+          f"half_written=0 then: saved=epoch-0002")
+
+
+def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
+    path = full_disk / "study.log"
+    url = f"journal:{path}"
+    study_file = tiny_study(tmp_path, "jfull", trials=4, epochs=2, subset=40)
+    assert main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures",
+                 "--max-trials", "2"]) == 0
+    done_before = {t.number: (t.params, t.value) for t in outcome("jfull", url)["trials"]}
+    filler = fill(full_disk, 0)  # appends fit in the journal's last page, then one does not
+    # A process of its own: the trial it leaves RUNNING is stale only once its process is gone.
+    proc = worker(study_file, url, "--no-trial-figures", workers=1)
+    text = proc.communicate(timeout=120)[0]
+    code = proc.returncode
+    line = one_fault_line(text, f"cannot write the study's storage to {path}", "the disk is full")
+    data = path.read_bytes()
+    assert code == 74 and data.endswith(b"\n")  # whole lines only
+    assert all(t.number not in done_before or (t.params, t.value) == done_before[t.number]
+               for t in outcome("jfull", url)["trials"])
+    filler.unlink()
+    assert main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures"]) == 0
+    after = outcome("jfull", url)
+    assert after["complete"] == 4 and after["running"] == 0
+    check_retries_same_draw(after["trials"])
+    with capsys.disabled():
+        print(f"\nRELIABILITY full-disk what=journal-append exit={code} lines=1 tracebacks=0 torn_lines=0 "
+              f"finished_unchanged=True then: complete={after['complete']} fail_retried={after['fail']}")
