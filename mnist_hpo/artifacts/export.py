@@ -125,7 +125,9 @@ def export_trial(
     meta["retrain"]["hardware"] = hardware(str(task.device))
     from ..analysis import plateau  # here: it imports optuna.importance, ~0.7 s that every command paid
 
-    meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
+    steps = plateau.optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
+    meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics,
+                                                 steps=steps))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
               f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "

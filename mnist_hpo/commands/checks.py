@@ -61,7 +61,7 @@ def _check_journals(journals: str | None, storage: str | None) -> None:
                             "files, e.g. --journals results/journals")
     else:
         check_storage_url(storage)
-        require_stored(storage)
+        require_stored(storage, record_hint="--journals results/journals")
 
 
 def check_compare(args: argparse.Namespace) -> None:

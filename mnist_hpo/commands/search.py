@@ -18,6 +18,7 @@ from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
 from ..config import load_study_config, study_path
 from ..errors import UserError, require_extra
 from ..hpo.compact import compact_journal
+from ..hpo.objective import stored_metric_names
 from ..hpo.run import run_study, set_threads
 from ..hpo.spaces import print_space, resolve_space
 from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, exports_dir, is_multi_objective,
@@ -183,11 +184,32 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def named_objectives(storage):
+    """``storage`` as the dashboard reads it: a study without stored metric names gets those of its config.
+
+    Only what is read changes, in memory: the dashboard, a reader, writes nothing for it (the committed
+    record's journals stay as they are). The names are stored when a study is next run (record_metric_names).
+    """
+    read_all = storage.get_all_studies
+
+    def get_all_studies():
+        studies = read_all()
+        for s in studies:
+            if "study:metric_names" not in s.system_attrs:
+                names = stored_metric_names(s.user_attrs, len(s.directions))
+                if names:
+                    s.system_attrs["study:metric_names"] = names  # this copy only (Optuna's key for them)
+        return studies
+
+    storage.get_all_studies = get_all_studies  # the one call optuna-dashboard reads studies through
+    return storage
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     require_extra("optuna_dashboard", "dashboard", "the dashboard")
     from optuna_dashboard import run_server  # an optional extra: imported only once it is known to be there
 
-    storage = open_storage(args.storage)
+    storage = named_objectives(open_storage(args.storage))
     # The dashboard shows attached files from this store; a storage without any gets none, and no folder.
     store = artifact_store() if artifacts_dir().is_dir() else None
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")

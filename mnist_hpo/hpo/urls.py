@@ -60,19 +60,19 @@ def storage_file(url: str | None) -> Path | None:
     return Path(database[1:])
 
 
-def require_stored(url: str | None) -> None:
+def require_stored(url: str | None, *, record_hint: str = "--storage journal:results/journals/ae.log") -> None:
     """Stop with one line when ``url`` names a SQLite database or journal file that does not exist.
 
     For the commands that only read a study (``show``, ``list``, ``compare``, ``export``, ``delete``,
     ``rerun``, ``report``, ``dashboard``): opening a missing file would create it, and its folder, so
     a mistyped path would leave an empty database behind instead of saying it is wrong.
+    ``record_hint`` says how the command reads the committed record instead.
     """
     path = storage_file(url)
     if path is None or path.exists():
         return
-    given = url or default_storage_url()
     if url is None and not os.environ.get("MNIST_HPO_STORAGE"):
-        raise UserError(f"no studies yet: the default storage {path} does not exist; run one first "
-                        "(e.g. 'mnist-hpo study ae'), or read the record's: --storage journal:results/journals/ae.log")
-    raise UserError(f"storage {given} does not exist ({path} is missing); check the path, "
+        raise UserError(f"no studies yet: the default storage {path} does not exist; run a study first "
+                        f"(e.g. 'mnist-hpo study ae'), or read the record's with {record_hint}")
+    raise UserError(f"storage {url or default_storage_url()} does not exist ({path} is missing); check the path, "
                     "or run a study with that --storage first")
