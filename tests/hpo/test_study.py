@@ -389,7 +389,7 @@ def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, 
 
 
 def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
-    study = run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
+    study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
                         progress=False)
     assert [t.user_attrs["stacked"] for t in study.get_trials()] == [2, 2]
     code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
