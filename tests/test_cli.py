@@ -13,6 +13,7 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
+@pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_end_to_end(capsys, storage, tmp_path):
     code, out, err = run(capsys, "study", str(ROOT / "studies" / "ae.toml"), "--trials", "2", "--epochs", "1",
                          "--subset", "500", "--study-name", "cli", "--storage", storage, "--quiet")
@@ -286,7 +287,9 @@ def _storage_files(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
-@pytest.mark.parametrize("case", list(ISSUE_11_CASES))
+# the resume cases first create a study on the MNIST cache
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.mnist) if c.startswith("resume:") else c
+                                  for c in ISSUE_11_CASES])
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 
