@@ -12,7 +12,7 @@ import os
 import sys
 
 from .config import study_path  # noqa: F401  (kept importable from here)
-from .errors import Terminated, UserError, terminate_as_interrupt
+from .errors import Fault, UserError, report, terminate_as_interrupt
 
 def _positive(text: str) -> int:
     try:
@@ -40,6 +40,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
     p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
                    help="how many of its best complete trials (default 5)")
+    p.add_argument("--storage-patience", type=_positive, metavar="SECONDS",
+                   help="ride out a storage outage this long (default 120), then exit 75; run the command again")
 
 
 def _add_trust_option(p: argparse.ArgumentParser) -> None:
@@ -183,14 +185,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with terminate_as_interrupt():
             return COMMANDS[args.command](args)
-    except UserError as e:
-        print(f"mnist-hpo: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        print(f"\nmnist-hpo: {what}; finished trials are stored, the running one is marked failed and "
-              "queued again; run the same command again to resume", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+    except (UserError, Fault, KeyboardInterrupt) as e:
+        return report(e)  # one line; a fault of the infrastructure has its own status (75: storage away)
 
 
 def entrypoint() -> None:
