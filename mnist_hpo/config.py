@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS
+from .data.names import dataset_names, is_dataset
 from .errors import UserError
 
 SAMPLERS = {
@@ -253,15 +253,15 @@ def _check_study_values(cfg: StudyConfig, where: str) -> None:
         value = getattr(cfg, key)
         if value is not None and value < 10:
             c.fail(f"study.{key}", f"must be at least 10 images, got {value}")
-    if cfg.dataset not in DATASETS:
-        c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if not is_dataset(cfg.dataset):  # a built-in, or one an installed plugin registers
+        c.fail("study.dataset", f"must be one of {', '.join(dataset_names())}, got {cfg.dataset!r}")
     if cfg.batch_trials < 1:
         c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
     if cfg.batch_trials > 1:
-        from .tasks import TASKS  # the tasks import this module: imported when first needed
+        from .tasks import TASKS, registry  # the tasks import this module: imported when first needed
 
-        stackable = [name for name, task in TASKS.items() if task.stackable]
-        if cfg.model not in stackable:
+        stackable = [name for name, task in TASKS.items() if task.stackable and registry.is_builtin(name)]
+        if not registry.resolve(cfg.model).stackable:
             c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(stackable)} studies, not {cfg.model}")
     if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
         c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
@@ -315,11 +315,14 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
 
     m = c.table(doc, "model", required=True)
     model = c.get(m, "type", (str,), "model")
-    from .tasks import TASKS  # the tasks import this module: imported when first needed
+    from .tasks import registry  # the tasks import this module: imported when first needed
 
-    if model not in TASKS:
-        c.fail("model.type", f"must be one of {', '.join(TASKS)}, got {model!r}")
-    schema = TASKS[model].option_schema  # the family's own options (its task class)
+    registry.trust_study_file(model)  # running a study file that names an import path is asking to import it
+    try:
+        task = registry.resolve(model)  # a built-in, an installed plugin or "package.module:ClassName"
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+    schema = task.option_schema  # the family's own options (its task class)
     c.unknown(m, {"type", *schema}, "model")
     options = {}
     for key, (types, default, allowed) in schema.items():

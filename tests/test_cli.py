@@ -13,6 +13,7 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
+@pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_end_to_end(capsys, storage, tmp_path):
     code, out, err = run(capsys, "study", str(ROOT / "studies" / "ae.toml"), "--trials", "2", "--epochs", "1",
                          "--subset", "500", "--study-name", "cli", "--storage", storage, "--quiet")
@@ -85,7 +86,7 @@ def _assert_one_line(code, err, expected):
 BAD_STUDY_FILES = [
     ("malformed TOML", "[study]", "[study", "is not valid TOML"),
     ("unknown key", "seed = 2020", "seed = 2020\nsede = 1", "study.sede is not a known key"),
-    ("unknown model", 'type = "autoencoder"', 'type = "vae"', "model.type must be one of"),
+    ("unknown model", 'type = "autoencoder"', 'type = "no-such-model"', "model.type must be one of"),
     ("unknown sampler", 'type = "random"', 'type = "cmaes"', "sampler.type must be one of"),
     ("unknown pruner", 'type = "none"', 'type = "patient"', "pruner.type must be one of"),
     ("out of range", "val_fraction = 0.2", "val_fraction = 0.0", "study.val_fraction must be between 0 and 1"),
@@ -287,7 +288,9 @@ def _storage_files(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
-@pytest.mark.parametrize("case", list(ISSUE_11_CASES))
+# the resume cases first create a study on the MNIST cache
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.mnist) if c.startswith("resume:") else c
+                                  for c in ISSUE_11_CASES])
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 

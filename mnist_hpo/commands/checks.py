@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import read_study_document, study_path
-from ..data import DATASETS
+from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
 from ..hpo.urls import check_storage_url, require_stored
 
@@ -98,8 +98,8 @@ def check_verify(args: argparse.Namespace) -> None:
 
 
 def check_data(args: argparse.Namespace) -> None:
-    if args.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}")
+    if not is_dataset(args.dataset):  # a built-in, or one an installed plugin registers
+        raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(dataset_names())}")
 
 
 def check_dashboard(args: argparse.Namespace) -> None:

@@ -67,6 +67,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
+    if r.warning:
+        print(f"mnist-hpo: warning: {r.warning}", file=sys.stderr)
     print(r.describe())
     if not r.holds:
         print(f"mnist-hpo: rerun differs: {r.difference()}", file=sys.stderr)
@@ -75,6 +77,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     v = verify_export(args.path, rescore=args.rescore)
+    for line in v.warnings:
+        print(f"mnist-hpo: warning: {line}", file=sys.stderr)
     for line in v.checks:
         print(f"{v.folder}: {line}")
     if not v.ok:

@@ -47,8 +47,9 @@ def record_metric_names(study: optuna.Study) -> None:
     optuna-dashboard then says "val_mse" rather than "Objective 0", and a Pareto study's axes
     "val_mse" and "params" rather than "0" and "1". The names are a system attribute, not part of
     the study's identity, so a study stored before they existed gets them, unchanged otherwise, the
-    next time it is opened to run (``run_study``, a worker, a resume); a command that only reads
-    never writes them (``mnist-hpo dashboard`` shows them from :func:`stored_metric_names` instead).
+    next time trials are run in it (``run_study``, a worker, a resume that adds trials). Opening a
+    study does not write them (``make reproduce`` opens every part of a complete record), nor does a
+    command that only reads (``mnist-hpo dashboard`` shows them from :func:`stored_metric_names`).
     """
     if study.metric_names is None and (names := stored_metric_names(study.user_attrs, len(study.directions))):
         set_metric_names(study, names)
@@ -193,6 +194,8 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
     import sys
     import warnings
 
+    from ..errors import Fault, shielded
+    from . import outage
     from .optuna_compat import StackHeartbeat, trial_id
 
     with warnings.catch_warnings():
@@ -245,31 +248,38 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
         try:
             histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
         except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
+            cut_off = isinstance(e, (KeyboardInterrupt, Fault))  # not broken: queued again without an 'error'
             for i, trial in enumerate(trials):
                 if i not in told:
                     try:
-                        if not isinstance(e, KeyboardInterrupt):
-                            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-                        store_curves(trial, train_loss=curves[i])
-                        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                        # At once or not at all when cut off (the next run's stale check fails what is left).
+                        with outage.impatient() if cut_off else contextlib.nullcontext(), shielded():
+                            if not cut_off:
+                                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                            store_curves(trial, train_loss=curves[i])
+                            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                     except optuna.exceptions.UpdateFinishedTrialError:
                         pass  # already failed by another worker
+                    except (Exception, Fault):
+                        if not cut_off:
+                            raise
             raise
         finally:
             bar.close()
-        for i, (trial, history) in enumerate(zip(trials, histories)):
-            if i in told:
-                continue
-            try:
-                store_curves(trial, train_loss=curves[i])
-                if "error" in history:
-                    trial.set_user_attr("fail_reason", history["error"])
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-                else:
-                    for key, values in history.items():
-                        if key not in ("train_loss", "val_loss"):
-                            trial.set_user_attr(key, values)
-                    study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                taken_over(i)
+        with shielded():  # the stack's results are stored whole before an interrupt takes effect
+            for i, (trial, history) in enumerate(zip(trials, histories)):
+                if i in told:
+                    continue
+                try:
+                    store_curves(trial, train_loss=curves[i])
+                    if "error" in history:
+                        trial.set_user_attr("fail_reason", history["error"])
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                    else:
+                        for key, values in history.items():
+                            if key not in ("train_loss", "val_loss"):
+                                trial.set_user_attr(key, values)
+                        study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    taken_over(i)
     return [t.number for t in trials]

@@ -6,19 +6,20 @@ from doing a trial twice or losing one is here.
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 from collections import Counter
+from dataclasses import dataclass
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..config import StudyConfig
-from ..errors import Terminated, UserError
-from . import journal, storage
+from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
+from . import journal, outage, storage
+from .optuna_compat import storage_of
 from .samplers import CoverGridSampler
 
 
@@ -82,10 +83,16 @@ def fail_stale_trials(study: optuna.Study) -> None:
     RDB storage: Optuna's heartbeats. Journal storage has none: trials claimed by a process
     that is gone (see :mod:`mnist_hpo.hpo.journal`); on RDB storage no trial is claimed that way.
     """
+    grace = storage.GRACE_BEATS * storage.HEARTBEAT_INTERVAL
+    if outage.recently_back(grace):
+        return  # the other workers' beats could not be stored either: give them a grace period to beat again
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    journal.fail_stale_trials(study, grace=storage.GRACE_BEATS * storage.HEARTBEAT_INTERVAL)
+    if isinstance(storage_of(study), optuna.storages.JournalStorage):
+        # Only a journal's trials are claimed by a process; on RDB storage every trial would look unclaimed,
+        # so stale once it ran longer than the grace period, and a live worker's long trial be failed.
+        journal.fail_stale_trials(study, grace=grace)
 
 
 def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
@@ -105,6 +112,60 @@ def taken_over(study: optuna.Study, current: dict) -> bool:
 
 
 PROGRESS_POLL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker process started by :func:`spawn_workers` runs: typed, not a command line rebuilt from settings.
+
+    ``config`` is the study exactly as the parent resolved it (overrides applied, exports pinned),
+    so a worker cannot disagree with its parent; it reaches the child through multiprocessing's
+    ``spawn`` start method (a fresh interpreter, nothing inherited from the parent's threads).
+    """
+
+    config: StudyConfig
+    storage: str | None
+    workers: int  # how many share this machine: each takes its share of the cores
+    max_trials: int | None = None
+    storage_patience: float | None = None
+
+
+def run_worker(settings: WorkerSettings) -> int:
+    """One worker: run the study until its target is met; the exit status (each fault its one line)."""
+    import optuna
+
+    from .run import run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's bar says what INFO lines would
+    try:
+        with terminate_as_interrupt():
+            run_study(settings.config, storage_url=settings.storage, progress=False, workers=settings.workers,
+                      max_trials=settings.max_trials, storage_patience=settings.storage_patience)
+        return 0
+    except (UserError, Fault, KeyboardInterrupt) as e:
+        return report(e)
+
+
+def _worker_main(settings: WorkerSettings) -> None:  # the target of a spawned worker process
+    sys.exit(run_worker(settings))
+
+
+class WorkerProcess:
+    """A worker started on this machine; ``wait`` as ``subprocess.Popen.wait`` (exit status, or TimeoutExpired)."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_worker_main, args=(settings,), name=f"mnist-hpo worker {settings.config.name}")
+        self.process.start()
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.process.name, timeout)
+        return self.process.exitcode
+
+    def terminate(self) -> None:
+        self.process.terminate()
 
 
 def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
@@ -127,11 +188,11 @@ def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, p
         bar.close()
 
 
-def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: str | None, flags: dict,
-                  warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True):
-    """Start ``workers`` ``mnist-hpo worker`` processes on this machine and wait for them.
+def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_trials: int | None = None,
+                  warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True,
+                  storage_patience: float | None = None):
+    """Start ``workers`` worker processes on this machine (:class:`WorkerSettings`) and wait for them.
 
-    ``flags``: command-line options passed on to each worker (``{"--trials": 5}``; None = left out).
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
     The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
@@ -143,21 +204,16 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
     # Build the data cache, create the study and queue its warm start once, before the workers race
     # to (or refuse it once, if its settings differ).
     checksum = load_data(cfg).checksum
-    opened = open_storage(storage)
+    opened = open_storage(storage, patience=storage_patience)
     warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
     study = open_study(cfg, opened, dataset_checksum=checksum)
     apply_warm_start(study, cfg, warm)
     if needs_trials(study, cfg):
         refuse_new_trials_if_unrecorded(cfg, study)
-    cmd = [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--quiet"]
-    for flag, value in {**flags, "--storage": storage}.items():
-        if value is True:  # a switch
-            cmd.append(flag)
-        elif value is not None:
-            cmd += [flag, str(value)]
-    env = {**os.environ, "MNIST_HPO_WORKERS": str(workers)}
+    settings = WorkerSettings(config=cfg, storage=storage, workers=workers, max_trials=max_trials,
+                              storage_patience=storage_patience)
     print(f"starting {workers} workers for study {cfg.name}")
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    procs = [start_worker(settings) for _ in range(workers)]
     try:
         codes = _wait_showing_progress(procs, cfg, study, progress)
     except KeyboardInterrupt as e:
@@ -169,7 +225,11 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
             p.wait()
         raise
     if any(codes):
-        study = open_study(cfg, open_storage(storage), dataset_checksum=checksum)
+        if all(c == EX_TEMPFAIL for c in codes):
+            raise StorageUnavailable(f"the storage stayed unreachable past --storage-patience for all {workers} "
+                                     "workers; the trials they were running will be retried with their parameters "
+                                     "and seeds; run the same command again once the storage is back")
+        study = open_study(cfg, open_storage(storage, patience=storage_patience), dataset_checksum=checksum)
         if not needs_trials(study, cfg):
             # A killed worker's trial was failed and re-run by the others: the study is complete.
             print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
@@ -178,3 +238,6 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, study_file: Path, storage: 
         raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
                         "finished trials are kept; run again to resume")
     return load_existing_study(cfg.name, storage)
+
+
+start_worker = WorkerProcess  # tests put a stand-in here

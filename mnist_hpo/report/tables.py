@@ -8,7 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
-from ..tasks import TASKS, param_headers
+from ..tasks import param_headers, registry
 from .formatting import count, fmt_seconds
 
 # The report's column names for the parameters it tuned: each family's (Task.headers).
@@ -21,7 +21,8 @@ METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", 
 
 def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
     """The objective's header and the extra user-attribute columns of the study's model family."""
-    task = TASKS.get(study.user_attrs.get("model", ""))
+    # A plugin's class only if an installed entry point or a trusted path provides it (never an untrusted import).
+    task = registry.find(str(study.user_attrs.get("model", "")))
     if task is None:
         return "Valid. loss", {}
     return METRIC_HEADERS.get(task.metric, task.metric), dict(task.table_columns)

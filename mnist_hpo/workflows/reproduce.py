@@ -32,12 +32,11 @@ from .record import (  # noqa: F401  (the record's names, importable from here a
 
 
 def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
-    from ..commands.search import run_workers
     from ..hpo.spaces import print_space
     from ..artifacts.export import export_trial
     from ..hpo.spaces import resolve_space
     from ..hpo.storage import best_trial, open_storage
-    from ..hpo.workers import needs_trials
+    from ..hpo.workers import needs_trials, spawn_workers
     from ..hpo.identity import open_study
     from ..hpo.run import run_study
 
@@ -49,11 +48,7 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
             f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
         print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
-            ns = argparse.Namespace(study=part.file, trials=opts.trials, epochs=opts.epochs, subset=opts.subset,
-                                    batch_trials=None, study_name=part.name, storage=url, device=opts.device,
-                                    seed=part.seed, warm_start=None, warm_start_trials=None,
-                                    quiet=not opts.progress)
-            run_workers(ns, cfg, opts.workers)
+            spawn_workers(cfg, opts.workers, storage=url, progress=opts.progress)
         else:
             run_study(cfg, storage_url=url, progress=opts.progress)
     else:

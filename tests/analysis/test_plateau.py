@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from mnist_hpo.analysis import plateau
 from mnist_hpo.analysis.plateau import STUCK_SHARE, mean_image_mse, plateau_lines, plateau_rows
@@ -11,6 +12,7 @@ from mnist_hpo.data.datasets import load_data, split_indices
 from mnist_hpo.hpo.run import run_study
 
 
+@pytest.mark.mnist  # reads the MNIST cache (load_data)
 def test_mean_image_mse_is_the_mse_of_answering_the_training_mean(ae_cfg):
     baseline = mean_image_mse(ae_cfg)
     data = load_data(ae_cfg).subset(ae_cfg.train_subset, ae_cfg.test_subset)

@@ -1,5 +1,5 @@
 """Every study names its objectives (study.set_metric_names), for optuna-dashboard: new ones when created,
-ones stored before that when next opened to run, with their identity unchanged."""
+ones stored before that when trials are next run in them, with their identity unchanged."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def test_a_study_stored_before_gets_its_names_when_run_again(ae_cfg, storage, ti
         run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     old = optuna.load_study(study_name=ae_cfg.name, storage=storage)
     assert old.metric_names is None
+    run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)  # complete: opened only
+    assert optuna.load_study(study_name=ae_cfg.name, storage=storage).metric_names is None  # nothing written
     run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     new = optuna.load_study(study_name=ae_cfg.name, storage=storage)
     assert new.metric_names == ["val_mse"]
