@@ -83,3 +83,18 @@ def test_make_compare_with_no_arguments_compares_the_record():
     assert args.journals == "results/journals"
     for name in args.studies:
         assert (ROOT / "results" / "journals" / f"{name}.log").exists(), name
+
+
+def test_counts_agree_with_their_nouns(capsys, ae_cfg):
+    import doctest
+
+    from mnist_hpo.hpo.samplers import GridCoverage
+    from mnist_hpo.hpo.spaces import print_space, resolve_space
+    from mnist_hpo.report import formatting
+    from mnist_hpo.report.formatting import count
+
+    assert doctest.testmod(formatting).failed == 0
+    assert (count(1, "trial"), count(2, "trial"), count(60000, "image")) == ("1 trial", "2 trials", "60,000 images")
+    print_space(ae_cfg.with_overrides(trials=1), resolve_space(ae_cfg.space, ae_cfg.seed))  # 1 trial x 1 epoch
+    assert "1 trial x 1 epoch," in capsys.readouterr().out
+    assert "1 duplicate trial, 1 point re-run" in str(GridCoverage(points=4, covered=2, duplicates=1, reruns=1))
