@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data.datasets import dataset_names, is_dataset
+from .data.names import dataset_names, is_dataset
 from .errors import UserError
 
 SAMPLERS = {
@@ -36,6 +36,13 @@ PRUNERS = {
     "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
+# The settings that change what a trial's value means (the study file's part of a study's identity,
+# mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
+NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
+             "test_subset", "objectives", "model_options", "sampler", "pruner", "space")
+# Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
+OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
+OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,20 @@ class PrunerConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """A validated study file: the study's name, model, data, budget, sampler, pruner and search space.
+
+    Made by :func:`load_study_config` (or :func:`parse_study` from a parsed document); it is frozen,
+    and :meth:`with_overrides` makes a changed copy. The fields are the study file's keys (see
+    ``studies/ae.toml``); ``model_options`` holds the ``[model]`` table's options, ``space`` one
+    :class:`ParamSpec` per hyperparameter.
+
+    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg.sampler.type, sorted(cfg.space)
+    ('random', ['latent_dim', 'lr', 'nh1', 'optimizer', 'weight_decay'])
+    >>> StudyConfig.from_dict(cfg.as_dict()) == cfg
+    True
+    """
+
     name: str
     model: str
     dataset: str = "mnist"
@@ -98,10 +119,61 @@ class StudyConfig:
     source: str = "<memory>"
 
     def with_overrides(self, **overrides) -> "StudyConfig":
-        """A copy with the given fields replaced (None values are ignored), validated again."""
-        changes = {k: v for k, v in overrides.items() if v is not None}
+        """A copy with some settings replaced, validated again as a study file is.
+
+        The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
+        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
+        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
+        options that were not given can be passed through. Any other keyword is one :class:`UserError`
+        that lists the accepted ones.
+
+        **A new meaning needs a new name.** Settings that change what a trial's value means (those in
+        :data:`NEW_STUDY`: ``epochs``, ``seed``, ``dataset``, ``train_subset``, ``test_subset``,
+        ``batch_size``, ``val_fraction``, the model's options, the sampler, pruner, space and objectives)
+        make another study, so changing one requires ``study_name=``. Without it the copy would keep the
+        file's name, and running it would create that study with other settings (after which the file's
+        own run is refused as "created with other settings"), or be refused by it. Passing the current
+        name keeps it on purpose (e.g. a GAN run continued for more epochs). Settings that keep trials
+        comparable (``trials``, ``device``, ``batch_trials``, ``retrain``, ``trial_figures``,
+        ``enqueue``) keep the name. The command line's rule is the same: ``--epochs``, ``--subset`` and
+        ``--seed`` need ``--study-name``.
+
+        >>> cfg = load_study_config("studies/ae.toml")
+        >>> cfg.with_overrides(trials=3).name
+        'ae'
+        >>> short = cfg.with_overrides(study_name="ae-short", trials=3, epochs=1, subset=2000)
+        >>> short.name, short.trials, short.epochs, short.train_subset
+        ('ae-short', 3, 1, 2000)
+        >>> cfg.with_overrides(epochs=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides(epochs=1) changes what a trial means, so it is another study: name it, e.g. study_name='ae-epochs1' (--study-name on the command line)
+        >>> cfg.with_overrides(epoch=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
+        """
+        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
+        changes: dict = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            field_name = OVERRIDE_ALIASES.get(key, key)
+            if field_name in changes and changes[field_name] != value:
+                raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
+                                "set the same setting; pass one of them")
+            changes[field_name] = value
         new = dataclasses.replace(self, **changes)
         _check_study_values(new, where=f"{self.source} (after command-line overrides)")
+        new_meaning = [k for k in NEW_STUDY if k in changes and changes[k] != getattr(self, k)]
+        if new_meaning and "name" not in changes:
+            shown = ", ".join(f"{k}={changes[k]!r}" for k in new_meaning)
+            suggestion = "-".join([self.name, *(f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
+                                                 for k in new_meaning if isinstance(changes[k], (int, str)))])
+            raise UserError(f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
+                            f"e.g. study_name={suggestion!r} (--study-name on the command line)")
         return new
 
     def as_dict(self) -> dict:
@@ -294,8 +366,11 @@ def study_path(arg: str) -> Path:
     return STUDIES_DIR / f"{arg}.toml"
 
 
-def load_study_config(path: str | Path) -> StudyConfig:
-    """Read and validate ``path``; every problem is one :class:`UserError` line."""
+def read_study_document(path: str | Path) -> dict:
+    """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
+
+    The command line calls it before anything heavy is imported, so such a mistake answers at once.
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -304,7 +379,19 @@ def load_study_config(path: str | Path) -> StudyConfig:
     except OSError as e:
         raise UserError(f"cannot read study file {path} ({e.strerror})") from None
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
-    return parse_study(doc, source=str(path))
+
+
+def load_study_config(path: str | Path) -> StudyConfig:
+    """Read and validate the study file ``path``; every problem is one :class:`UserError` line.
+
+    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg.name, cfg.model, cfg.trials, cfg.epochs
+    ('ae', 'autoencoder', 50, 50)
+    >>> load_study_config("studies/nothing.toml")
+    Traceback (most recent call last):
+    mnist_hpo.errors.UserError: study file studies/nothing.toml not found; the study files are in studies/
+    """
+    return parse_study(read_study_document(path), source=str(Path(path)))

@@ -62,10 +62,10 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
 
 def plateau_blocks(study) -> list:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
-    from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary
+    from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps
     from ..artifacts.export import study_config
 
-    if not applies(study):
+    if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []
     baseline = mean_image_mse(study_config(study))
     rows = plateau_rows(study, baseline)

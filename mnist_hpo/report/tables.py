@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
 from ..tasks import param_headers, registry
-from .formatting import fmt_seconds
+from .formatting import count, fmt_seconds
 
 # The report's column names for the parameters it tuned: each family's (Task.headers).
 HEADERS = param_headers()
@@ -115,7 +115,7 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if multi:
-        lines.insert(0, f"Pareto front of study {study.study_name} ({len(rows)} trials; "
+        lines.insert(0, f"Pareto front of study {study.study_name} ({count(len(rows), 'trial')}; "
                         f"export one with 'mnist-hpo export {study.study_name} --trial N'):")
     return "\n".join(lines)
 
