@@ -30,7 +30,8 @@ setup: $(STAMP) ## create .venv and install the project with its extras at the t
 data: $(STAMP) ## fetch, check and cache MNIST under data/ and install the shipped Fréchet-distance classifier (about 10 s once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data syspkgs ## run the test suite (sets everything up on a fresh machine; not root: says which system packages to install)
+test: data syspkgs ## the import contract of the stages (lint-imports), then the test suite (sets everything up on a fresh machine; not root: says which system packages to install)
+	.venv/bin/lint-imports
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: data ## every protocol of the report at full size into results/ (journals, exports, GAN, report); resumes (ARGS="--only ae,dae")

@@ -1,6 +1,7 @@
 """The one exception type a user sees (its message is the single line the CLI prints), and SIGTERM as an interrupt."""
 
 import contextlib
+import importlib.util
 import signal
 import threading
 
@@ -15,8 +16,6 @@ class UserError(Exception):
 
 def require_extra(module: str, extra: str, what: str) -> None:
     """Stop with one line when ``what`` needs an optional extra (``pip install 'mnist-hpo[extra]'``) that is missing."""
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         raise UserError(f"{what} needs the optional '{extra}' extra ({module} is not installed); "
                         f"install it with: pip install 'mnist-hpo[{extra}]' (make setup installs it)")

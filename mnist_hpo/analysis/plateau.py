@@ -13,43 +13,14 @@ from __future__ import annotations
 
 import optuna
 
-from ..data.datasets import load_data, split_indices, to_float
+from ..hpo.storage import study_config
+from ..measures.mean_image import (  # noqa: F401  (importable from here as before)
+    MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, retrain_check,
+)
 from .importance import complete_trials, first_value
 
-# A final validation MSE above this share of the mean image's means the trial learned next to
-# nothing: in the record the stuck trials end at 0.89-0.92 of it, the others at 0.72 or below.
-STUCK_SHARE = 0.85
 PARAM = "weight_decay"
 PLATEAU_COLUMNS = ["L2", "complete trials", "on the plateau", "share", "best valid. value"]
-MODELS = ("autoencoder", "denoising")  # families whose metric is a reconstruction MSE of clean images
-
-
-def mean_image_mse(cfg) -> float:
-    """Validation MSE of always answering the mean training image, on the study's own split."""
-    data = load_data(cfg).subset(cfg.train_subset, cfg.test_subset)
-    train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
-    images = to_float(data.train_images)
-    return _mse_to_mean(images[train_idx], images[val_idx])
-
-
-def _mse_to_mean(train, other) -> float:
-    """MSE on ``other`` of always answering the mean image of ``train`` (float images)."""
-    return float(((other - train.mean(dim=0)) ** 2).mean())
-
-
-def mean_image_test_mse(data) -> float:
-    """Test MSE of always answering the mean training image: the plateau's level for a retrained model."""
-    return _mse_to_mean(to_float(data.train_images), to_float(data.test_images))
-
-
-def retrain_check(model: str, data, metrics: dict) -> dict:
-    """For a reconstruction model retrained on ``data``: the mean image's test MSE and whether the
-    retrain ended near it. A trial can leave the plateau on its split and the retrain, with other
-    batches, stay on it (the record's dae trial 25); the export says so rather than pass for a model."""
-    if model not in MODELS or "test_mse" not in metrics:
-        return {}
-    baseline = mean_image_test_mse(data)
-    return {"mean_image_test_mse": baseline, "on_plateau": bool(metrics["test_mse"] >= STUCK_SHARE * baseline)}
 
 
 def applies(study: optuna.Study) -> bool:
@@ -77,8 +48,6 @@ def summary(rows: list[list], baseline: float) -> str:
 
 def plateau_lines(study: optuna.Study) -> list[str]:
     """The table as text for ``mnist-hpo show`` (nothing for a study it does not apply to)."""
-    from ..artifacts.export import study_config
-
     if not applies(study):
         return []
     baseline = mean_image_mse(study_config(study))

@@ -23,14 +23,18 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import UserError
 from .export_figures import write_export_figures
-from .hardware import hardware
+from ..core.hardware import hardware
 from ..hpo.objective import objective_names
-from ..hpo.storage import attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage
+from ..hpo.journal import is_journal_url, journal_path
+from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
+    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config,
+)
+from ..measures.mean_image import retrain_check
 from ..data.datasets import load_data
 from ..tasks import make_task, task_class
 
@@ -48,13 +52,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "unknown"
     return out
-
-
-def study_config(study: optuna.Study) -> StudyConfig:
-    try:
-        return StudyConfig.from_dict(study.user_attrs["config"])
-    except (KeyError, TypeError) as e:
-        raise UserError(f"study {study.study_name!r} was not created by mnist-hpo (no usable config: {e})") from None
 
 
 def export_trial(
@@ -123,9 +120,7 @@ def export_trial(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta["retrain"]["hardware"] = hardware(str(task.device))
-    from ..analysis import plateau  # here: it imports optuna.importance, ~0.7 s that every command paid
-
-    meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
+    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
               f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
@@ -185,8 +180,6 @@ def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyCon
     E.g. the classifier's encoder, by default the latest export of study ``ae``. A study
     that already exists under ``cfg.name`` keeps what it was started with.
     """
-    from ..hpo.journal import is_journal_url, journal_path
-
     stored = {}
     # Opening a journal creates its file: a study that was never started is not looked up.
     if not (storage_url and is_journal_url(storage_url) and not journal_path(storage_url).exists()):

@@ -35,7 +35,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(top_table(study, k=args.k))
     from ..analysis.importance import importance_lines, latent_lines
 
-    print("\n" + "\n".join(importance_lines(study)))
+    from ..report.families import study_headers
+
+    print("\n" + "\n".join(importance_lines(study, study_headers(study))))
     if latent := latent_lines(study):
         print("\n" + "\n".join(latent))
     from ..analysis.plateau import plateau_lines

@@ -19,7 +19,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
     print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, "
           f"checksum {ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s")
-    from ..analysis.frechet import load_fidnet, prepare_fidnet
+    from ..measures.frechet import load_fidnet, prepare_fidnet
 
     _, judge = load_fidnet(ds.name, prepare_fidnet(ds).parent, dataset_checksum=ds.checksum)
     print(f"{ds.name} quality classifier: {judge['test_accuracy']:.2%} test accuracy")

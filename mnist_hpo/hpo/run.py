@@ -17,7 +17,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import StudyConfig, check_config
+from ..core.schema import StudyConfig
+from ..tasks import check_config
 from ..data.datasets import Dataset
 from . import journal
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
@@ -27,7 +28,7 @@ from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
 from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
 from ..data.datasets import load_data
-from ..artifacts.hardware import hardware
+from ..core.hardware import hardware
 from .objective import make_objective, run_stacked_trials
 from .optuna_compat import quiet_interrupted_trials
 from .spaces import resolve_space
@@ -36,7 +37,7 @@ from ..tasks import check_device, device_source, make_task, task_class
 
 def _attach_reconstruction(task):
     """An objective ``after_fit`` hook: attach the trial's reconstructions of fixed validation images."""
-    from ..analysis import recon  # matplotlib: imported only by processes that run trials
+    from ..measures import recon  # matplotlib: imported only by processes that run trials
 
     def after_fit(trial: optuna.Trial, result) -> None:
         if not recon.reconstructs(result.model):

@@ -16,7 +16,7 @@ from collections import Counter
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..errors import Terminated, UserError
 from . import journal, storage
 from .samplers import CoverGridSampler

@@ -17,30 +17,36 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
-import argparse
+import json
 import math
 import os
 import sys
 import time
 from pathlib import Path
 
+from optuna.trial import TrialState
+
+from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
+from ..artifacts.export import export_trial, latest_export
+from ..config import load_study_config, study_path
+from ..data.datasets import load_data
 from ..errors import UserError
+from ..hpo.identity import open_study
+from ..hpo.run import run_study, set_threads
+from ..hpo.spaces import print_space, resolve_space
+from ..hpo.storage import best_trial, open_storage
+from ..hpo.workers import needs_trials, spawn_workers
+from ..report.build import build_report
 from ..report.formatting import fmt_seconds
+from ..tasks import make_task
+from ..tasks.gan import single_point
+from .gan_run import run_gan
 from .record import (  # noqa: F401  (the record's names, importable from here as before)
     Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
 )
 
 
 def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
-    from ..commands.search import run_workers
-    from ..hpo.spaces import print_space
-    from ..artifacts.export import export_trial
-    from ..hpo.spaces import resolve_space
-    from ..hpo.storage import best_trial, open_storage
-    from ..hpo.workers import needs_trials
-    from ..hpo.identity import open_study
-    from ..hpo.run import run_study
-
     cfg = load_part(part, opts)
     url = journal_url(opts.out, part.name)
     study = open_study(cfg, open_storage(url))
@@ -49,11 +55,11 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
             f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
         print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
-            ns = argparse.Namespace(study=part.file, trials=opts.trials, epochs=opts.epochs, subset=opts.subset,
-                                    batch_trials=None, study_name=part.name, storage=url, device=opts.device,
-                                    seed=part.seed, warm_start=None, warm_start_trials=None,
-                                    quiet=not opts.progress)
-            run_workers(ns, cfg, opts.workers)
+            flags = {"--trials": opts.trials, "--epochs": opts.epochs, "--subset": opts.subset, "--seed": part.seed,
+                     "--study-name": part.name, "--device": opts.device,
+                     "--no-trial-figures": True if not cfg.trial_figures else None}
+            spawn_workers(cfg, opts.workers, study_file=study_path(part.file), storage=url, flags=flags,
+                          progress=opts.progress)
         else:
             run_study(cfg, storage_url=url, progress=opts.progress)
     else:
@@ -73,15 +79,10 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
 
 
 def _running(study) -> bool:
-    from optuna.trial import TrialState
-
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
 
 def _explore(part: StudyPart, opts: Options, log) -> None:
-    from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-    from ..artifacts.export import latest_export
-
     folder = latest_export(part.name, opts.out / "exports")
     if (folder / EXPLORE_DIR / "explore.json").exists():
         log(f"   latent space of {folder}: in the record")
@@ -92,21 +93,11 @@ def _explore(part: StudyPart, opts: Options, log) -> None:
 
 
 def run_gan_part(opts: Options, log=print) -> None:
-    from ..config import study_path
-    from ..config import load_study_config
-    from .gan_run import run_gan
-    from ..data.datasets import load_data
-    from ..hpo.run import set_threads
-    from ..tasks import make_task
-    from ..tasks.gan import single_point
-
     cfg = load_study_config(study_path("gan")).with_overrides(epochs=opts.gan_epochs, train_subset=opts.subset,
                                                               device=opts.device)
     folder = opts.out / "gan" / cfg.name
     result = folder / "result.json"
     if result.exists():
-        import json
-
         done = json.loads(result.read_text())
         if done.get("epochs") == cfg.epochs:
             log(f"\n== gan: {cfg.epochs} epochs in the record ({folder})")
@@ -118,8 +109,6 @@ def run_gan_part(opts: Options, log=print) -> None:
 
 
 def run_report_part(opts: Options, log=print) -> None:
-    from ..report.build import build_report
-
     html_path, md_path = build_report(out=opts.out / "report.html", journals=opts.out / "journals")
     log(f"\n== report: {html_path} and {md_path}")
 
