@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup data test study-ae dashboard bench clean
 .PHONY: study-dae study-clf explore report browser gan study-gan
-.PHONY: worker reliability fashion reproduce syspkgs compare
+.PHONY: worker reliability fashion reproduce syspkgs compare docs figures test-fast
 
 # The Debian packages the tests need: chromium (headless browser tests) and Fashion-MNIST as IDX files.
 SYSPKGS_MISSING ?= $(strip $(if $(wildcard /usr/bin/chromium),,chromium) \
@@ -22,7 +22,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,postgres,dashboard]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,postgres,dashboard,docs]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project with its extras at the tested versions (constraints.txt; skipped when unchanged)
@@ -30,9 +30,21 @@ setup: $(STAMP) ## create .venv and install the project with its extras at the t
 data: $(STAMP) ## fetch, check and cache MNIST under data/ and install the shipped Fréchet-distance classifier (about 10 s once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data syspkgs ## the import contract of the stages (lint-imports), then the test suite (sets everything up on a fresh machine; not root: says which system packages to install)
+test: data syspkgs ## the import contract of the stages (lint-imports), then the whole test suite, as CI does (sets everything up on a fresh machine; not root: says which system packages to install)
 	.venv/bin/lint-imports
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The edit-test loop: no PostgreSQL, no chromium, no MNIST cache, no real training (pyproject.toml's markers).
+FAST_MARKERS := not slow and not postgres and not browser and not mnist
+test-fast: $(STAMP) ## the quick part of the suite (no PostgreSQL, chromium, MNIST download or training; under ~60 s here)
+	$(PY) -m pytest -q -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+docs: $(STAMP) ## the documentation site into site/: the CLI reference regenerated from the parser, then mkdocs build --strict
+	$(PY) tools/docs_cli.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+figures: ## copy the figures README and docs/ show from the record (results/) into docs/img/; screenshots need chromium
+	$(PY) tools/docs_figures.py
 
 reproduce: data ## every protocol of the report at full size into results/ (journals, exports, GAN, report); resumes (ARGS="--only ae,dae")
 	$(PY) -m mnist_hpo reproduce $(ARGS)

@@ -12,7 +12,7 @@ import os
 import sys
 
 from .config import study_path  # noqa: F401  (kept importable from here)
-from .errors import Terminated, UserError, terminate_as_interrupt
+from .errors import Fault, UserError, report, terminate_as_interrupt
 
 def _positive(text: str) -> int:
     try:
@@ -40,6 +40,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
     p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
                    help="how many of its best complete trials (default 5)")
+    p.add_argument("--storage-patience", type=_positive, metavar="SECONDS",
+                   help="ride out a storage outage this long (default 120), then exit 75; run the command again")
+
+
+def _add_trust_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-plugin", action="append", default=[], metavar="MODULE",
+                   help="a stored study or export whose model type is an import path \"MODULE:Class\" that no "
+                        "installed distribution registers: import MODULE (runs its code; see docs/plugins.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,11 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (it must be COMPLETE)")
     p.add_argument("--storage")
     p.add_argument("--quiet", action="store_true")
+    _add_trust_option(p)
 
     p = sub.add_parser("show", help="a study's trial counts and top-5 table")
     p.add_argument("name")
     p.add_argument("--storage")
     p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
+    _add_trust_option(p)
 
     p = sub.add_parser("compare", help="anytime curves of several studies by protocol (PNG) and epochs/time to a target")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names")
@@ -74,17 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="the PNG to write (default: storage/compare.png)")
     p.add_argument("--target", type=float, default=0.0172,
                    help="the value to reach (default 0.0172: the report's best validation MSE)")
+    _add_trust_option(p)
 
     p = sub.add_parser("rerun", help="train one stored trial again as it ran (seed, threads, epochs) and compare the metric")
     p.add_argument("name", help="study name")
     p.add_argument("trial", type=int, help="trial number")
     p.add_argument("--storage")
+    _add_trust_option(p)
 
     p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
     p.add_argument("--rescore", action="store_true",
                    help="a GAN export scored by another quality classifier: score it again with this machine's and "
                         "rewrite its export.json (the previous values kept)")
+    _add_trust_option(p)
 
     p = sub.add_parser("list", help="the studies in the storage")
     p.add_argument("--storage")
@@ -116,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, default=1, help="scikit-learn threads (default 1, see README)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default: <export>/explore)")
+    _add_trust_option(p)
 
     p = sub.add_parser("report", help="the reproduction report (HTML + Markdown) from the database and exports")
     p.add_argument("--storage")
@@ -124,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "instead of --storage")
     p.add_argument("--study", action="append", default=[], metavar="SECTION=NAME",
                    help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
+    _add_trust_option(p)
     p = sub.add_parser("gan", help="train the report's GAN (one configuration) with checkpoints, grids and scores")
     p.add_argument("study", nargs="?", default="gan", help="a study file with one value per parameter (default: gan)")
     p.add_argument("--epochs", type=_positive, help="override the epochs (a longer run continues a finished one)")
@@ -152,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse already printed its one-line usage error
         return int(e.code or 0)
+    if getattr(args, "trust_plugin", None):
+        from .tasks.registry import trust
+
+        trust(args.trust_plugin)
     if args.command in ("study", "worker", "reproduce"):
         import optuna
 
@@ -166,14 +185,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with terminate_as_interrupt():
             return COMMANDS[args.command](args)
-    except UserError as e:
-        print(f"mnist-hpo: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        print(f"\nmnist-hpo: {what}; finished trials are stored, the running one is marked failed and "
-              "queued again; run the same command again to resume", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+    except (UserError, Fault, KeyboardInterrupt) as e:
+        return report(e)  # one line; a fault of the infrastructure has its own status (75: storage away)
 
 
 def entrypoint() -> None:

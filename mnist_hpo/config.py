@@ -18,7 +18,7 @@ from .core.schema import (  # noqa: F401  (the schema's names, importable from h
     model_options, search_tables, study_table,
 )
 from .errors import UserError
-from .tasks import TASKS, check_config  # noqa: F401  (check_config: importable from here as before)
+from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
 
 
 def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
@@ -27,9 +27,12 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     values = study_table(c, doc)
     m = c.table(doc, "model", required=True)
     model = c.get(m, "type", (str,), "model")
-    if model not in TASKS:
-        c.fail("model.type", f"must be one of {', '.join(TASKS)}, got {model!r}")
-    options = model_options(c, m, TASKS[model].option_schema)  # the family's own options (its task class)
+    registry.trust_study_file(model)  # running a study file that names an import path is asking to import it
+    try:
+        task = registry.resolve(model)  # a built-in, an installed plugin or "package.module:ClassName"
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+    options = model_options(c, m, task.option_schema)  # the family's own options (its task class)
     sampler, pruner, space = search_tables(c, doc)
     cfg = StudyConfig(
         model=model, model_options=options, sampler=sampler, pruner=pruner, space=space, source=source, **values

@@ -15,6 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(2)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark what a test needs, from its fixtures, so `make test-fast` can leave it out (pyproject.toml's markers).
+
+    ``mnist``: the full MNIST cache (`make data`), through the ``mnist`` fixture or one built on it;
+    ``postgres``: the PostgreSQL server, through ``pg_database``. A test marked by hand keeps its marks.
+    """
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "mnist" in names:
+            item.add_marker(pytest.mark.mnist)
+        if "pg_database" in names:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The full MNIST, from the cache under data/ (built on first use)."""

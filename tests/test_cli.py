@@ -85,7 +85,7 @@ def _assert_one_line(code, err, expected):
 BAD_STUDY_FILES = [
     ("malformed TOML", "[study]", "[study", "is not valid TOML"),
     ("unknown key", "seed = 2020", "seed = 2020\nsede = 1", "study.sede is not a known key"),
-    ("unknown model", 'type = "autoencoder"', 'type = "vae"', "model.type must be one of"),
+    ("unknown model", 'type = "autoencoder"', 'type = "no-such-model"', "model.type must be one of"),
     ("unknown sampler", 'type = "random"', 'type = "cmaes"', "sampler.type must be one of"),
     ("unknown pruner", 'type = "none"', 'type = "patient"', "pruner.type must be one of"),
     ("out of range", "val_fraction = 0.2", "val_fraction = 0.0", "study.val_fraction must be between 0 and 1"),

@@ -36,7 +36,7 @@ from ..hpo.storage import (  # noqa: F401  (study_config: importable from here a
 )
 from ..measures.mean_image import retrain_check
 from ..data.datasets import load_data
-from ..tasks import make_task, task_class
+from ..tasks import make_task, registry, task_class
 
 EXPORT_FORMAT = 1
 WEIGHTS = "model.safetensors"
@@ -54,6 +54,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def study_provider(study: optuna.Study) -> dict | None:
+    """What a stored study recorded of its plugin family's provider (None: a built-in family)."""
+    return registry.recorded_in_identity(study.user_attrs.get("identity") or {})
+
+
 def export_trial(
     study: optuna.Study,
     trial: optuna.trial.FrozenTrial,
@@ -65,6 +70,10 @@ def export_trial(
 ) -> Path:
     """Retrain ``trial``'s configuration on the full training set, test it, and write the export."""
     cfg = cfg or study_config(study)
+    # A plugin family: installed (or trusted), and a version other than the study's said so.
+    _, warning = registry.check_recorded(cfg.model, study_provider(study), f"study {study.study_name}")
+    if warning:
+        print(f"mnist-hpo: warning: {warning}", file=sys.stderr)
     data = data if data is not None else load_data(cfg)
     # Before the retrain: an unwritable folder should cost seconds, not the retrain.
     folder = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
@@ -107,6 +116,7 @@ def export_trial(
         "trial": trial.number,
         "params": trial.params,
         "model": model_info,
+        "provider": registry.provider(cfg.model).record(),  # the task class's import path, distribution, version
         "metrics": metrics,
         **task.provenance(),
         "history": history,
@@ -207,6 +217,14 @@ def read_export_meta(path: str | Path) -> dict:
     return meta
 
 
+def exported_provider(meta: dict) -> dict | None:
+    """What an export recorded of its plugin family's provider (None: a built-in, or exported before it was)."""
+    provider = meta.get("provider")
+    if not isinstance(provider, dict) or registry.is_builtin(str((meta.get("model") or {}).get("type"))):
+        return None
+    return provider
+
+
 def load_export(path: str | Path) -> tuple[nn.Module, dict]:
     """Public API: the exported model as an ``nn.Module`` (eval mode, CPU) and its metadata.
 
@@ -219,9 +237,12 @@ def load_export(path: str | Path) -> tuple[nn.Module, dict]:
                  hint="it was changed — export again", missing_hint="export the study again")
     info = meta["model"]
     try:
-        model = task_class(info["type"]).build(info["arch"])
-    except KeyError:
-        raise UserError(f"{folder}: unknown model type {info.get('type')!r}; is this export from a newer version?") from None
+        task = registry.resolve(str(info["type"]), recorded=exported_provider(meta))
+        model = task.build(info["arch"])
+    except KeyError as e:
+        raise UserError(f"{folder / META} records no model {e}; export the study again") from None
+    except UserError as e:
+        raise UserError(f"{folder}: {e}") from None
     try:
         model.load_state_dict(load_file(weights))
     except (RuntimeError, OSError) as e:

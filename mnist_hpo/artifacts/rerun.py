@@ -32,7 +32,8 @@ from ..data.datasets import Dataset
 from ..errors import UserError
 from ..data.datasets import load_data
 from ..hpo.storage import load_existing_study, study_config
-from ..tasks import make_task
+from ..tasks import make_task, registry
+from .export import study_provider
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed, flush_denormals
 
@@ -53,6 +54,7 @@ class Rerun:
     value: float | None  # None: the rerun diverged first
     tolerance: float = 0.0  # relative; 0 = must be identical
     diverged: str = ""
+    warning: str = ""  # e.g. the study's plugin is installed here in another version
 
     @property
     def identical(self) -> bool:
@@ -101,6 +103,8 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
                         f"(a complete trial, or a pruned one that reported a value); "
                         f"'mnist-hpo show {study_name}' lists its trials")
     cfg = study_config(study)
+    # A plugin family: installed (or trusted) first; another version than the study's is a warning.
+    _, warning = registry.check_recorded(cfg.model, study_provider(study), f"study {study_name}")
     saved_threads, saved_flush = torch.get_num_threads(), denormals_flushed()  # make_task sets the mode
     task = make_task(cfg, data if data is not None else load_data(cfg))
     seed = int(trial.user_attrs["seed"])
@@ -167,4 +171,4 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
     if stop is not None and value is not None and stop not in reported:
         value, diverged = None, f"it never reported epoch {stop + 1}"
     return Rerun(trial.number, seed, task.metric, compared, conditions, stored, value,
-                 UNLIKE_REL_TOL if unlike else 0.0, diverged)
+                 UNLIKE_REL_TOL if unlike else 0.0, diverged, warning)

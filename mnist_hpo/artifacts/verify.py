@@ -36,8 +36,8 @@ from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
 from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
-from ..tasks import make_task
-from .export import META, load_export, read_export_meta
+from ..tasks import make_task, registry
+from .export import META, exported_provider, load_export, read_export_meta
 
 # A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
 # device gives identical numbers, another device (a GPU export verified on a CPU) or
@@ -55,6 +55,7 @@ class Verification:
     checks: list[str] = field(default_factory=list)  # what was compared and held, one line each
     failure: str = ""  # the first check that did not hold: what differs, both values
     rescored: bool = False  # export.json was rewritten with this machine's judge (verify --rescore)
+    warnings: list[str] = field(default_factory=list)  # e.g. a plugin of another version than the recorded one
 
     @property
     def ok(self) -> bool:
@@ -159,6 +160,12 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
         raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
                         "export the study again") from None
 
+    # A plugin family: installed (or trusted) before anything is loaded; another version is a warning,
+    # and the recomputed numbers decide.
+    _, warning = registry.check_recorded(str(meta.get("model", {}).get("type", cfg.model)), exported_provider(meta),
+                                         str(folder))
+    if warning:
+        v.warnings.append(warning)
     data = data if data is not None else load_data(cfg)
     if data.checksum != recorded_data:
         v.failure = (f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "

@@ -74,6 +74,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from ..artifacts.rerun import rerun_trial
 
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
+    if r.warning:
+        print(f"mnist-hpo: warning: {r.warning}", file=sys.stderr)
     print(r.describe())
     if not r.holds:
         print(f"mnist-hpo: rerun differs: {r.difference()}", file=sys.stderr)
@@ -84,6 +86,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ..artifacts.verify import verify_export
 
     v = verify_export(args.path, rescore=args.rescore)
+    for line in v.warnings:
+        print(f"mnist-hpo: warning: {line}", file=sys.stderr)
     for line in v.checks:
         print(f"{v.folder}: {line}")
     if not v.ok:

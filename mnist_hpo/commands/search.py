@@ -45,7 +45,8 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
                           max_trials=getattr(args, "max_trials", None), on_open=on_open,
-                          warm_start=args.warm_start, warm_start_k=args.warm_start_trials)
+                          warm_start=args.warm_start, warm_start_k=args.warm_start_trials,
+                          storage_patience=args.storage_patience)
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
@@ -74,13 +75,9 @@ def run_workers(args: argparse.Namespace, cfg, workers: int):
     """Start ``workers`` worker processes on this machine with this command's options, and wait for them."""
     from ..hpo.workers import spawn_workers
 
-    flags = {"--trials": args.trials, "--epochs": args.epochs, "--subset": args.subset,
-             "--batch-trials": args.batch_trials, "--seed": getattr(args, "seed", None),
-             "--study-name": args.study_name, "--device": args.device,
-             "--no-trial-figures": True if not cfg.trial_figures else None}
-    return spawn_workers(cfg, workers, study_file=study_path(args.study), storage=args.storage, flags=flags,
-                         warm_start=args.warm_start, warm_start_k=args.warm_start_trials,
-                         progress=not getattr(args, "quiet", False))
+    return spawn_workers(cfg, workers, storage=args.storage, warm_start=args.warm_start,
+                         warm_start_k=args.warm_start_trials, progress=not getattr(args, "quiet", False),
+                         storage_patience=args.storage_patience)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+from importlib import metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from .sources import (  # noqa: F401  (the sources' names, importable from here 
 )
 
 DATASETS = ("mnist", "fashion-mnist")
+# A plugin's own data: an installed distribution's entry point in this group names a function
+# ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (see load_plugin_dataset).
+DATASET_GROUP = "mnist_hpo.datasets"
 
 
 def default_data_dir() -> Path:
@@ -39,7 +43,16 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The official train (60k) and test (10k) splits, images as uint8 [N, 28, 28]."""
+    """The official train (60k) and test (10k) splits, as a model family (a plugin too) receives them.
+
+    * ``train_images``, ``test_images``: ``torch.uint8``, shape ``[N, 28, 28]``, pixel values 0..255
+      (0 = background; MNIST's digits and Fashion-MNIST's garments are bright on black), on the CPU;
+      :func:`to_float` makes a batch float32 ``[B, 1, 28, 28]`` in [0, 1].
+    * ``train_labels``, ``test_labels``: ``torch.int64``, shape ``[N]``, classes 0..9.
+    * ``checksum``: sha256 of the arrays' contents; recorded in every study and export.
+
+    A study's ``train_subset``/``test_subset`` keep the first N images (:meth:`subset`).
+    """
 
     name: str
     train_images: torch.Tensor
@@ -125,7 +138,7 @@ def cache_path(name: str, data_dir: Path, idx_dir: Path | None = None) -> Path:
 def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: Path | None = None) -> Dataset:
     """Load a dataset, building its cache from its source (``idx_dir`` if given) if needed."""
     if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        return load_plugin_dataset(name, Path(data_dir) if data_dir is not None else default_data_dir())
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cache = cache_path(name, data_dir, idx_dir)
     loaded = _load_cache(cache)
@@ -142,6 +155,53 @@ def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: 
     arrays, checksum = loaded
     t = {k: torch.from_numpy(v) for k, v in arrays.items()}
     return Dataset(name, t["train_images"], t["train_labels"], t["test_images"], t["test_labels"], checksum)
+
+
+# --- a plugin's own data ----------------------------------------------------------------
+
+def plugin_datasets() -> dict:
+    """The installed distributions' datasets (entry points in :data:`DATASET_GROUP`), by name."""
+    return {ep.name: ep for ep in metadata.entry_points(group=DATASET_GROUP)}
+
+
+def is_dataset(name: str) -> bool:
+    return name in DATASETS or name in plugin_datasets()
+
+
+def dataset_names() -> list[str]:
+    return [*DATASETS, *sorted(plugin_datasets())]
+
+
+def load_plugin_dataset(name: str, data_dir: Path) -> Dataset:
+    """The dataset an installed plugin registers as ``name``; its arrays are checked against :class:`Dataset`.
+
+    The entry point names ``load(data_dir: Path) -> dict`` returning numpy arrays (or tensors)
+    ``train_images``/``test_images`` uint8 [N, 28, 28] and ``train_labels``/``test_labels``
+    int64 [N]; ``data_dir`` is where the project keeps its data (MNIST_HPO_DATA), for a cache.
+    Its checksum is computed here from the contents, as for the built-in datasets.
+    """
+    ep = plugin_datasets().get(name)
+    if ep is None:
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} (a plugin adds one "
+                        f"as an entry point in group {DATASET_GROUP})")
+    where = f"dataset {name!r} ({ep.value}, from {ep.dist.name if ep.dist else 'an installed distribution'})"
+    try:
+        arrays = ep.load()(data_dir)
+    except ImportError as e:
+        raise UserError(f"{where}: cannot import it ({e}); reinstall the distribution that provides it") from None
+    expected = {"train_images": (np.uint8, 3), "train_labels": (np.int64, 1),
+                "test_images": (np.uint8, 3), "test_labels": (np.int64, 1)}
+    out = {}
+    for key, (dtype, ndim) in expected.items():
+        a = np.asarray(arrays.get(key) if isinstance(arrays, dict) else None)
+        if a.dtype != dtype or a.ndim != ndim or (ndim == 3 and a.shape[1:] != IMAGE_SHAPE):
+            shape = "[N, 28, 28]" if ndim == 3 else "[N]"
+            raise UserError(f"{where}: {key} must be {np.dtype(dtype).name} {shape}, got "
+                            f"{a.dtype} {list(a.shape)}; fix the plugin's loader")
+        out[key] = a
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+    return Dataset(name, t["train_images"], t["train_labels"], t["test_images"], t["test_labels"],
+                   content_checksum(out))
 
 
 # --- splitting and batching ------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..data.datasets import load_data
 from .objective import objective_directions
 from .samplers import make_pruner, make_sampler
 from .spaces import Resolved, resolve_space
-from ..tasks import task_class
+from ..tasks import registry, task_class
 
 
 def _jsonable_space(resolved: Resolved) -> dict:
@@ -40,11 +40,13 @@ def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) 
     Stored as the study's user attribute ``identity`` when it is created and compared on every
     resume and every worker join (:func:`check_identity`). The setting names are the study
     file's keys (``study.train_subset``, ``sampler.n_startup_trials``, ``model.noise_std``,
-    ``space.lr`` with its resolved list), plus ``dataset.sha256`` (the data's content checksum)
+    ``space.lr`` with its resolved list), plus ``dataset.sha256`` (the data's content checksum),
+    for a plugin family ``plugin.path``, ``plugin.distribution`` and ``plugin.version``,
     and what the task adds (the GAN's ``judge.sha256``, the classifier behind its distance).
     """
     config = json.loads(json.dumps(cfg.as_dict(), default=str))
     return {**_identity(config, _jsonable_space(resolved), dataset_checksum),
+            **registry.identity(cfg.model),  # a plugin's import path, distribution, version (none for a built-in)
             **task_class(cfg.model).identity_extras(cfg, dataset_checksum)}
 
 

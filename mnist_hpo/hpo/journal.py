@@ -39,6 +39,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
+from . import outage
 
 PREFIX = "journal:"
 MAX_RETRY = 3
@@ -112,8 +113,40 @@ def _check_journal_file(path: Path) -> None:
         raise UserError(f"{path} is not an Optuna journal file; point --storage journal:PATH at a journal or a new file")
 
 
-def open_journal(url: str) -> JournalStorage:
-    """The journal storage at ``journal:PATH`` (created if missing); every problem is one clear line."""
+class WholeLinesBackend(JournalFileBackend):
+    """Optuna's file backend, whose append is whole or nothing: a write that fails part-way (a full disk)
+    is cut back to where the file ended, so the journal never holds a torn line for a live process to read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        self.path = path
+
+    def append_logs(self, logs: list[dict]) -> None:
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
+        with journal_lock(self.path):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except BaseException:
+                    try:
+                        os.ftruncate(fd, size)
+                    except OSError:
+                        pass  # cannot even cut it back (read-only now): the next open removes the half line
+                    raise
+            finally:
+                os.close(fd)
+
+
+def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
+    """The journal storage at ``journal:PATH`` (created if missing); every problem is one clear line.
+
+    Its calls ride out a file system that is away for up to ``patience`` seconds (see :mod:`.outage`).
+    """
     path = journal_path(url)
     folder = path.parent
     try:
@@ -127,9 +160,9 @@ def open_journal(url: str) -> JournalStorage:
     if path.exists():
         _check_journal_file(path)
         _repair_tail(path)
-    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    backend = WholeLinesBackend(path)
     try:
-        return JournalStorage(backend)
+        return outage.make_patient(JournalStorage, backend, where=str(path), patience=patience, path=path)
     except (ValueError, KeyError) as e:
         raise UserError(f"{path} is not a readable Optuna journal ({e}); point --storage at another file") from None
 

@@ -19,9 +19,11 @@ from tqdm.auto import tqdm
 
 from ..core.schema import EXTRA_OBJECTIVES
 from ..core.seeds import derive_seed
+from ..errors import Fault, shielded
 from ..tasks import FitResult, Task
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed
+from . import outage
 from .optuna_compat import StackHeartbeat, trial_id
 from .spaces import Resolved, suggest
 
@@ -205,31 +207,38 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
         try:
             histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
         except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
+            cut_off = isinstance(e, (KeyboardInterrupt, Fault))  # not broken: queued again without an 'error'
             for i, trial in enumerate(trials):
                 if i not in told:
                     try:
-                        if not isinstance(e, KeyboardInterrupt):
-                            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-                        store_curves(trial, train_loss=curves[i])
-                        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                        # At once or not at all when cut off (the next run's stale check fails what is left).
+                        with outage.impatient() if cut_off else contextlib.nullcontext(), shielded():
+                            if not cut_off:
+                                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                            store_curves(trial, train_loss=curves[i])
+                            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                     except optuna.exceptions.UpdateFinishedTrialError:
                         pass  # already failed by another worker
+                    except (Exception, Fault):
+                        if not cut_off:
+                            raise
             raise
         finally:
             bar.close()
-        for i, (trial, history) in enumerate(zip(trials, histories)):
-            if i in told:
-                continue
-            try:
-                store_curves(trial, train_loss=curves[i])
-                if "error" in history:
-                    trial.set_user_attr("fail_reason", history["error"])
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-                else:
-                    for key, values in history.items():
-                        if key not in ("train_loss", "val_loss"):
-                            trial.set_user_attr(key, values)
-                    study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                taken_over(i)
+        with shielded():  # the stack's results are stored whole before an interrupt takes effect
+            for i, (trial, history) in enumerate(zip(trials, histories)):
+                if i in told:
+                    continue
+                try:
+                    store_curves(trial, train_loss=curves[i])
+                    if "error" in history:
+                        trial.set_user_attr("fail_reason", history["error"])
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+                    else:
+                        for key, values in history.items():
+                            if key not in ("train_loss", "val_loss"):
+                                trial.set_user_attr(key, values)
+                        study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    taken_over(i)
     return [t.number for t in trials]

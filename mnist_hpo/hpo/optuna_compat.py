@@ -9,6 +9,7 @@ a change fails that test loudly instead of a study misbehaving at run time.
   public accessor; heartbeats and system attributes are keyed by it.
 * A sampler writing a trial's system attributes in ``before_trial`` (``Study._storage``):
   Optuna's own ``GridSampler`` does the same; a sampler is given the study, not its storage.
+  The stale-trial check asks the same (``storage_of``) whether a study is on a journal.
 * Heartbeats for trials run outside ``Study.optimize`` (``RDBStorage.record_heartbeat``,
   a method of Optuna's internal ``BaseHeartbeat`` mixin, documented as not for users).
 * The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-__all__ = ["trial_id", "set_trial_system_attr", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials"]
+__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -48,6 +49,11 @@ def quiet_interrupted_trials() -> None:
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of ``trial`` (unique across studies, unlike ``trial.number``)."""
     return trial._trial_id
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study was opened on (Optuna wraps an RDB storage in its cache layer; that is returned as is)."""
+    return study._storage
 
 
 def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:

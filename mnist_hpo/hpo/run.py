@@ -1,15 +1,18 @@
 """Running a study: the one-trial-at-a-time loop and the stacked loop (``batch_trials`` > 1).
 
 Workers share nothing but storage (:mod:`mnist_hpo.hpo.storage`); how many trials to start,
-stale trials and failures in a row are :mod:`mnist_hpo.hpo.workers`' business.
+stale trials and failures in a row are :mod:`mnist_hpo.hpo.supervision`'s business.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,17 +23,21 @@ from optuna.trial import FrozenTrial, TrialState
 from ..core.schema import StudyConfig
 from ..tasks import check_config
 from ..data.datasets import Dataset
-from . import journal
+from ..errors import Fault, shielded
+from . import journal, outage
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
-from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
+from .supervision import (
+    MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
+    trials_wanted,
+)
 from ..data.datasets import load_data
 from ..core.hardware import hardware
 from .objective import make_objective, run_stacked_trials
-from .optuna_compat import quiet_interrupted_trials
+from .optuna_compat import StackHeartbeat, quiet_interrupted_trials, trial_id
 from .spaces import resolve_space
 from ..tasks import check_device, device_source, make_task, task_class
 
@@ -77,6 +84,7 @@ def run_study(
     on_open: Callable[[optuna.Study], None] | None = None,
     warm_start: str | None = None,
     warm_start_k: int = 5,
+    storage_patience: float | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
@@ -98,8 +106,12 @@ def run_study(
     best complete trials are queued first (like ``cfg.enqueue``; each only once per study,
     see :mod:`mnist_hpo.hpo.warmstart`).
 
-    Ctrl-C propagates as KeyboardInterrupt after Optuna has marked the interrupted
-    trial failed; finished trials are in storage.
+    ``storage_patience``: how long, in seconds, a storage outage is ridden out before the run
+    stops with :class:`~mnist_hpo.errors.StorageUnavailable` (see :mod:`.outage`).
+
+    Ctrl-C (SIGTERM inside :func:`~mnist_hpo.errors.terminate_as_interrupt`) propagates as
+    KeyboardInterrupt after the interrupted trial is marked failed and queued again; finished
+    trials are in storage. A :class:`~mnist_hpo.errors.Fault` propagates the same way.
     """
     # Everything that can be refused is, before the study is created or changed.
     check_config(cfg)  # a config built in Python is checked as a study file is
@@ -107,7 +119,7 @@ def run_study(
     task_class(cfg.model).check_resolved(cfg)  # not created with unresolved options
     check_device(cfg.device, device_source(cfg, None))
     data = data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, patience=storage_patience)
     warm = warm_start_trials(cfg, storage, warm_start, warm_start_k) if warm_start else None
     study = open_study(cfg, storage, dataset_checksum=data.checksum)
     apply_warm_start(study, cfg, warm)
@@ -133,54 +145,20 @@ def run_study(
     if cfg.batch_trials > 1:
         return _run_stacked(cfg, study, task, bar, progress, storage=storage, guard=guard,
                             callbacks=[on_trial, guard, *(extra_callbacks or [])], max_trials=max_trials)
-    ran = [0]
-
-    def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
-        ran[0] += 1
-        if not needs_trials(study, cfg) or (max_trials and ran[0] >= max_trials):
-            study.stop()
-
-    current: dict = {}
-
+    view = _StudyView(study)
+    callbacks = [on_trial, guard, *(extra_callbacks or [])]
     uses_journal = isinstance(storage, optuna.storages.JournalStorage)
-
-    def tracked(trial: optuna.Trial) -> float:
-        current.update(number=trial.number)
-        if not uses_journal:
-            return objective(trial)
-        with journal.keep_alive(trial, interval=settings.HEARTBEAT_INTERVAL):  # the journal's stand-in for heartbeats
-            return objective(trial)
-
-    asked_to_stop = [False]
-
-    def user_callback(callback: Callable) -> Callable:
-        def call(study: optuna.Study, trial: FrozenTrial) -> None:
-            view = _StudyView(study)
-            callback(view, trial)
-            if view.stopped:
-                asked_to_stop[0] = True
-                study.stop()
-        return call
-
-    callbacks = [on_trial, guard, *map(user_callback, extra_callbacks or []), stop_when_done]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ran = 0
     try:
-        while not (max_trials and ran[0] >= max_trials) and not asked_to_stop[0]:
+        while not (max_trials and ran >= max_trials) and not view.stopped:
             fail_stale_trials(study)
             if needs_trials(study, cfg):
-                try:
-                    study.optimize(tracked, n_trials=None, callbacks=callbacks, catch=(Exception,),
-                                   gc_after_trial=False)
-                except (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError):
-                    if not taken_over(study, current):
-                        raise
-                    print(f"mnist-hpo: trial {current['number']} missed its heartbeats and was failed by another "
-                          "worker (this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
-                    continue
-                except KeyboardInterrupt:
-                    requeue_interrupted(study, [current["number"]] if "number" in current else [])
-                    raise
+                finished = _run_trial(study, objective, storage=storage, uses_journal=uses_journal)
+                if finished is None:
+                    continue  # taken over by another worker (said so): not one of this worker's trials
+                ran += 1
+                for callback in callbacks:
+                    callback(view, finished)
                 guard.raise_if_tripped()
             elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(min(settings.HEARTBEAT_INTERVAL, 2))  # trials running elsewhere: wait for them or their retries
@@ -188,8 +166,69 @@ def run_study(
                 break
         return study
     finally:
-        optuna.logging.set_verbosity(verbosity)
         bar.close()
+
+
+def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.storages.BaseStorage,
+               uses_journal: bool) -> FrozenTrial | None:
+    """Ask for one trial, run the objective under a heartbeat, tell its result; the finished trial.
+
+    Optuna's ``optimize`` does the same, but here every fault has its one line: a trial that
+    another worker failed meanwhile (its heartbeats stalled) returns None after one line, without
+    Optuna's logged tracebacks; Ctrl-C, SIGTERM or a fault of the storage or the disk fail the
+    trial and queue it again with its parameters and seed (if the storage can be reached at once),
+    then propagate. Asking and telling are :func:`~mnist_hpo.errors.shielded`: an interrupt
+    takes effect after the trial is stored, never half-way through.
+    """
+    with warnings.catch_warnings():
+        # ask() warns that heartbeats are meant for optimize(); this trial's heartbeat runs below.
+        warnings.simplefilter("ignore", UserWarning)
+        with shielded():
+            trial = study.ask()
+    state, values = TrialState.COMPLETE, None
+    try:
+        with contextlib.ExitStack() as hold:
+            hold.enter_context(StackHeartbeat(storage, [trial_id(trial)]))
+            if uses_journal:  # the journal's stand-in for heartbeats
+                hold.enter_context(journal.keep_alive(trial, interval=settings.HEARTBEAT_INTERVAL))
+            try:
+                values = objective(trial)
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except Exception as e:
+                if _taken_over(study, trial, e):
+                    return None
+                state = TrialState.FAIL
+                logging.getLogger("optuna.study._optimize").warning(
+                    f"Trial {trial.number} failed with parameters: {trial.params} because of the following error: "
+                    f"{e!r}.", exc_info=True)
+        try:
+            with shielded():
+                if state == TrialState.COMPLETE:
+                    return study.tell(trial, values)
+                return study.tell(trial, state=state)
+        except Exception as e:
+            if _taken_over(study, trial, e):
+                return None
+            raise
+    except (KeyboardInterrupt, Fault):
+        # Cut off (not broken): FAIL without an 'error', queued again now; if the storage cannot be
+        # reached at once, the trial stays RUNNING and the next run's stale check does the same.
+        with contextlib.suppress(Exception, Fault), outage.impatient(), shielded():
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            requeue_interrupted(study, [trial.number])
+        raise
+
+
+def _taken_over(study: optuna.Study, trial: optuna.Trial, error: Exception) -> bool:
+    """Whether ``error`` came from this worker's trial having been failed by another (stale heartbeats); says so."""
+    if not isinstance(error, (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError)):
+        return False
+    if not taken_over(study, {"number": trial.number}):
+        return False
+    print(f"mnist-hpo: trial {trial.number} missed its heartbeats and was failed by another worker "
+          "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+    return True
 
 
 class _StudyView:
@@ -235,8 +274,9 @@ def _run_stacked(cfg: StudyConfig, study: optuna.Study, task, bar, progress: boo
                 try:
                     numbers = run_stacked_trials(study, task, resolved, epochs=cfg.epochs, k=k, storage=storage,
                                                  progress=progress, started=started, claim=claim)
-                except KeyboardInterrupt:
-                    requeue_interrupted(study, started)
+                except (KeyboardInterrupt, Fault):
+                    with contextlib.suppress(Exception, Fault), outage.impatient(), shielded():
+                        requeue_interrupted(study, started)
                     raise
                 ran += len(numbers)
                 for trial in study.get_trials(deepcopy=False):

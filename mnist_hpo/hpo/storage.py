@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
 from ..errors import UserError, require_extra
-from . import journal
+from . import journal, outage
 from .optuna_compat import optuna_table_names
 
 
@@ -154,29 +154,34 @@ class RetryStaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
         journal.retry(study, trial, max_retry=self.max_retry)
 
 
-def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int, *, where: str,
+                 patience: float | None) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
+        return outage.make_patient(
+            optuna.storages.RDBStorage,
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
             grace_period=grace,
             heartbeat_stale_trial_callback=RetryStaleTrials(max_retry=MAX_RETRY),
+            where=where, patience=patience,
         )
 
 
 def open_storage(
-    url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+    url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None,
+    patience: float | None = None,
 ) -> optuna.storages.RDBStorage:
     """Optuna RDB storage with heartbeats and retry of stale trials, or a journal file (``journal:PATH``).
 
-    Every failure is one clear line.
+    Every failure to open is one clear line. Once open, its calls ride out an outage of up to
+    ``patience`` seconds (default :data:`outage.DEFAULT_PATIENCE`; see :mod:`.outage`).
     """
     url = url or default_storage_url()
     if journal.is_journal_url(url):
-        return journal.open_journal(url)
+        return journal.open_journal(url, patience=patience)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
@@ -192,8 +197,11 @@ def open_storage(
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() == "psycopg":
             require_extra("psycopg", "postgres", "PostgreSQL storage")
+        # A pooled connection that a server restart closed is tested and replaced before use, not an error;
+        # keepalives notice a server gone silent (a failover) in seconds, not at the TCP timeout.
         engine_kwargs["pool_pre_ping"] = True
-        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+        engine_kwargs["connect_args"] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                                         "keepalives_interval": 5, "keepalives_count": 3}
     else:
         raise UserError(f"storage backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
     interval = heartbeat_interval or HEARTBEAT_INTERVAL
@@ -201,7 +209,8 @@ def open_storage(
         _refuse_foreign_database(parsed, engine_kwargs)
         for attempt in range(OPEN_ATTEMPTS):
             try:
-                storage = _rdb_storage(url, engine_kwargs, interval, grace_period or GRACE_BEATS * interval)
+                storage = _rdb_storage(url, engine_kwargs, interval, grace_period or GRACE_BEATS * interval,
+                                       where=parsed.render_as_string(hide_password=True), patience=patience)
                 if parsed.get_backend_name() == "sqlite":
                     _serialize_sqlite_writes(storage.engine)
                 return storage

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
 from ..hpo.storage import pareto_front
-from ..tasks import TASKS
+from ..tasks import registry
 from .families import family, study_headers
 from .formatting import fmt_seconds
 
@@ -21,8 +21,9 @@ METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", 
 
 def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
     """The objective's header and the extra user-attribute columns of the study's model family."""
-    model = study.user_attrs.get("model", "")
-    task = TASKS.get(model)
+    model = str(study.user_attrs.get("model", ""))
+    # A plugin's class only if an installed entry point or a trusted path provides it (never an untrusted import).
+    task = registry.find(model)
     if task is None:
         return "Valid. loss", {}
     return METRIC_HEADERS.get(task.metric, task.metric), dict(family(model).table_columns)

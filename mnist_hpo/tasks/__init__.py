@@ -17,19 +17,21 @@ from .rules import Rule
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
 # so that of the model types an error lists.
 from . import autoencoder, denoising, classifier, gan  # noqa: E402,F401  isort: skip
+from . import registry  # noqa: E402  isort: skip
 
 TASKS: dict[str, type[Task]] = REGISTRY
 
 
 def task_class(model_type: str) -> type[Task]:
-    return TASKS[model_type]
+    """The task class of ``model_type``: a built-in, an installed plugin or a trusted import path (see registry.py)."""
+    return registry.resolve(model_type)
 
 
 def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     # Every training run builds its task here, so this is where the process's CPU arithmetic is
     # set (denormals flushed; see train/numerics.py); a rerun then sets its trial's recorded mode.
     flush_denormals(True)
-    return TASKS[cfg.model](cfg, data)
+    return task_class(cfg.model)(cfg, data)
 
 
 __all__ = ["FitResult", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",

@@ -45,6 +45,8 @@ OnEpoch = Callable[[int, float, float], None]
 
 # Every task class with its own model_type, by it, in the order they are defined (mnist_hpo.tasks imports them).
 REGISTRY: dict[str, type["Task"]] = {}
+# The package's own families, as first defined: a plugin declaring one's model_type cannot replace it here.
+BUILTIN: dict[str, type["Task"]] = {}
 
 
 def check_device(setting: str, what: str = "") -> None:
@@ -108,6 +110,8 @@ class Task(ABC):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("model_type"):  # a subclass that only inherits a model_type is no new family
             REGISTRY[cls.model_type] = cls
+            if cls.__module__.startswith("mnist_hpo.") and cls.model_type not in BUILTIN:
+                BUILTIN[cls.model_type] = cls
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         """Prepare the family's data once per process: ``self.data`` (the study's subset), the split, the device."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..core.schema import EXTRA_OBJECTIVES, Checker, StudyConfig, check_values
 from ..core.space import check_enqueue, draw_list
-from ..data.datasets import DATASETS
+from ..data.datasets import dataset_names, is_dataset
+from . import registry
 from .base import REGISTRY
 
 
@@ -18,11 +19,11 @@ def check_config(cfg: StudyConfig, where: str | None = None) -> None:
     """Validate a config (loaded from a file or built in Python) as a study file is validated."""
     c = Checker(where or cfg.source)
     check_values(cfg, c)
-    if cfg.dataset not in DATASETS:
-        c.fail("study.dataset", f"must be one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
+    if not is_dataset(cfg.dataset):  # a built-in, or one an installed plugin registers
+        c.fail("study.dataset", f"must be one of {', '.join(dataset_names())}, got {cfg.dataset!r}")
     if cfg.batch_trials > 1:
-        stackable = [name for name, task in REGISTRY.items() if task.stackable]
-        if cfg.model not in stackable:
+        stackable = [name for name, task in REGISTRY.items() if task.stackable and registry.is_builtin(name)]
+        if not registry.resolve(cfg.model).stackable:
             c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(stackable)} studies, not {cfg.model}")
     check_family(cfg, c)
     check_objectives(cfg, c)
@@ -31,7 +32,7 @@ def check_config(cfg: StudyConfig, where: str | None = None) -> None:
 
 def check_family(cfg: StudyConfig, c: Checker) -> None:
     """Every model option and every value of the search space against the model family's rules."""
-    task = REGISTRY[cfg.model]
+    task = registry.resolve(cfg.model)
     family = f"the {cfg.model} model"
     for key, rule in task.option_rules.items():
         value = cfg.model_options.get(key)
@@ -65,7 +66,7 @@ def check_objectives(cfg: StudyConfig, c: Checker) -> None:
     """Several objectives: the family's metric first, then extra ones; Optuna prunes no multi-objective trial."""
     if not cfg.objectives:
         return
-    metric = REGISTRY[cfg.model].metric
+    metric = registry.resolve(cfg.model).metric
     allowed = ", ".join([metric, *EXTRA_OBJECTIVES])
     for name in cfg.objectives:
         if not isinstance(name, str) or name not in (metric, *EXTRA_OBJECTIVES):

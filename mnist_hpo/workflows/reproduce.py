@@ -55,11 +55,7 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
             f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
         print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
-            flags = {"--trials": opts.trials, "--epochs": opts.epochs, "--subset": opts.subset, "--seed": part.seed,
-                     "--study-name": part.name, "--device": opts.device,
-                     "--no-trial-figures": True if not cfg.trial_figures else None}
-            spawn_workers(cfg, opts.workers, study_file=study_path(part.file), storage=url, flags=flags,
-                          progress=opts.progress)
+            spawn_workers(cfg, opts.workers, storage=url, progress=opts.progress)
         else:
             run_study(cfg, storage_url=url, progress=opts.progress)
     else:

@@ -445,5 +445,5 @@ def test_a_gan_study_records_its_judge_and_one_made_before_gets_no_new_trials(ga
     from mnist_hpo.hpo.workers import spawn_workers
 
     with pytest.raises(UserError, match="created before judge.sha256 was recorded"):  # before any worker starts
-        spawn_workers(cfg, 2, study_file=cfg.source, storage=storage, flags={}, progress=False)
+        spawn_workers(cfg, 2, storage=storage, progress=False)
     assert _snapshot(storage) == before  # no trial added

@@ -292,13 +292,13 @@ def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypat
     seen = []
 
     class NoWorker:  # stands in for a worker process: records what it would find
-        def __init__(self, cmd, env):
+        def __init__(self, settings):
             seen.append(cache.exists() and cache.with_suffix(".json").exists())
 
         def wait(self, timeout=None):
             return 0
 
-    monkeypatch.setattr(workers.subprocess, "Popen", NoWorker)  # where spawn_workers looks it up
+    monkeypatch.setattr(workers, "start_worker", NoWorker)  # where spawn_workers looks it up
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     assert main(["study", str(study_file), "--workers", "2", "--storage", storage, "--quiet", "--no-retrain"]) == 0
     assert seen == [True, True]
@@ -316,7 +316,7 @@ def test_several_workers_show_one_progress_bar_read_from_the_storage(tmp_path, m
     values = iter([0.031, 0.027])
 
     class SilentWorker:  # finishes one trial through its own storage handle, then exits
-        def __init__(self, cmd, env):
+        def __init__(self, settings):
             self.done = False
 
         def wait(self, timeout=None):
@@ -330,7 +330,7 @@ def test_several_workers_show_one_progress_bar_read_from_the_storage(tmp_path, m
                 value=next(values)))
             raise subprocess.TimeoutExpired("mnist-hpo worker", timeout)
 
-    monkeypatch.setattr(workers.subprocess, "Popen", SilentWorker)
+    monkeypatch.setattr(workers, "start_worker", SilentWorker)
     assert main(["study", str(study_file), "--workers", "2", "--storage", url, "--no-retrain"]) == 0
     bars = capsys.readouterr().err.replace("\r", "\n").splitlines()
     shown = [b for b in bars if b.startswith("study watched")]

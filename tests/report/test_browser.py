@@ -17,6 +17,7 @@ from matplotlib.image import imread
 from mnist_hpo.report.build import build_report
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.browser  # make test-fast leaves these out
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--mute-audio"]

@@ -1,0 +1,149 @@
+"""Plugins found by name (mnist_hpo/tasks/registry.py): import paths, what is recorded, and what is never imported."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnist_hpo.config import StudyConfig, parse_study
+from mnist_hpo.errors import UserError
+from mnist_hpo.tasks import registry
+from mnist_hpo.tasks.base import REGISTRY
+
+from ..conftest import ROOT, assert_one_error_line
+
+TOY = '''
+from mnist_hpo.tasks import Task
+from mnist_hpo.tasks.rules import Rule
+
+
+class ToyTask(Task):
+    metric = "val_toy"
+    space_rules = {"lr": Rule("float", low=0, low_open=True)}
+'''
+
+# A module whose import leaves a trace: what a stored study or export must not import on its own say-so.
+EVIL = '''
+from pathlib import Path
+
+Path(__file__).with_name("IMPORTED").write_text("the plugin's code ran")
+'''
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo what a test trusts, loads or registers (the registry is per process)."""
+    trusted, loaded, families = set(registry._trusted), dict(registry._loaded), dict(REGISTRY)
+    modules = set(sys.modules)
+    yield
+    registry._trusted.clear(), registry._trusted.update(trusted)
+    registry._loaded.clear(), registry._loaded.update(loaded)
+    REGISTRY.clear(), REGISTRY.update(families)
+    for name in set(sys.modules) - modules:
+        if name.startswith("toyplug"):
+            del sys.modules[name]
+
+
+def _doc(model_type: str) -> dict:
+    return {"study": {"name": "toy-study"}, "model": {"type": model_type}, "space": {"lr": {"choices": [0.1]}}}
+
+
+def test_a_study_file_may_name_an_import_path_and_its_identity_records_it(tmp_path, monkeypatch, clean_registry):
+    (tmp_path / "toyplug").mkdir()
+    (tmp_path / "toyplug" / "__init__.py").write_text("")
+    (tmp_path / "toyplug" / "tasks.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = parse_study(_doc("toyplug.tasks:ToyTask"), source="toy.toml")  # the user runs this file: trusted
+    assert registry.resolve(cfg.model).__name__ == "ToyTask"
+    assert registry.identity(cfg.model) == {"plugin.path": "toyplug.tasks:ToyTask", "plugin.distribution": None,
+                                            "plugin.version": None}
+    assert registry.identity("autoencoder") == {}  # built-in studies keep the identity they were created with
+    with pytest.raises(UserError, match="has no task class 'Nope'"):
+        parse_study(_doc("toyplug.tasks:Nope"), source="toy.toml")
+
+
+def test_an_unknown_model_type_lists_what_there_is_in_one_line():
+    with pytest.raises(UserError) as e:
+        parse_study(_doc("transformer"), source="t.toml")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith("t.toml: model.type must be one of autoencoder, denoising")
+    assert '"package.module:ClassName"' in message and "got 'transformer'" in message
+
+
+def _fake_export(folder, model_type: str, provider: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"not really weights")
+    meta = {"format": 1, "study": "s", "trial": 0, "model": {"type": model_type, "arch": {}, "options": {}},
+            "provider": provider, "metrics": {"test_loss": 1.0}, "dataset": {"name": "mnist", "checksum": "0" * 64},
+            "config": json.loads(json.dumps(StudyConfig(name="s", model=model_type).as_dict(), default=str)),
+            "weights": {"file": "model.safetensors",
+                        "sha256": hashlib.sha256(b"not really weights").hexdigest()}}
+    (folder / "export.json").write_text(json.dumps(meta))
+
+
+def test_an_export_of_a_plugin_not_installed_names_the_distribution_to_install(tmp_path, capsys):
+    folder = tmp_path / "trial-0"
+    _fake_export(folder, "vae-not-here", {"path": "mnist_hpo_nothere.task:VaeTask",
+                                          "distribution": "mnist-hpo-nothere", "version": "1.2.3"})
+    assert_one_error_line(capsys, ["verify", str(folder)],
+                          "comes from the plugin distribution mnist-hpo-nothere, which is not installed here; "
+                          "install the distribution mnist-hpo-nothere==1.2.3")
+
+
+def _stored_evil_study(tmp_path) -> str:
+    """A journal holding a study (one complete trial) whose model type is the import path evilplug:EvilTask."""
+    import optuna
+
+    from mnist_hpo.hpo.storage import open_storage
+
+    model = "evilplug:EvilTask"
+    url = f"journal:{tmp_path / 'evil.log'}"
+    study = optuna.create_study(study_name="evil", storage=open_storage(url))
+    config = json.loads(json.dumps(StudyConfig(name="evil", model=model).as_dict(), default=str))
+    study.set_user_attr("config", config)
+    study.set_user_attr("model", model)
+    study.set_user_attr("identity", {"model.type": model, "plugin.path": model, "plugin.distribution": None,
+                                     "plugin.version": None})
+    study.add_trial(optuna.trial.create_trial(
+        params={"lr": 0.1}, distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}, value=0.5,
+        user_attrs={"seed": 1}))
+    return url
+
+
+def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tmp_path):
+    """Fresh processes, as a user runs them; the module could be imported (it is on PYTHONPATH), and never is."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "evilplug.py").write_text(EVIL)
+    marker = plugins / "IMPORTED"
+    url = _stored_evil_study(tmp_path)
+    _fake_export(tmp_path / "exports" / "trial-0", "evilplug:EvilTask",
+                 {"path": "evilplug:EvilTask", "distribution": None, "version": None})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
+           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(ROOT / "data")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    shown = run("show", "evil", "--storage", url)  # reads the trials without the model's code
+    assert shown.returncode == 0 and "study evil: 1 complete" in shown.stdout, shown.stderr
+    reported = run("report", "--journals", str(tmp_path), "--out", str(tmp_path / "report.html"))
+    assert reported.returncode == 0 and "### evil" in (tmp_path / "report.md").read_text(), reported.stderr
+    assert not marker.exists()
+    for args in (["rerun", "evil", "0", "--storage", url], ["export", "evil", "--storage", url, "--quiet"],
+                 ["verify", str(tmp_path / "exports" / "trial-0")]):
+        p = run(*args)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1, (args, p.stderr)
+        assert lines[0].startswith("mnist-hpo: error: ") and "add --trust-plugin evilplug" in lines[0], lines[0]
+        assert not marker.exists(), f"{args[0]} imported the stored study's module"
+    # Asked explicitly, it is imported (so the checks above could have seen it happen).
+    trusted = run("rerun", "evil", "0", "--storage", url, "--trust-plugin", "evilplug")
+    assert marker.exists(), trusted.stderr
+    assert "has no task class 'EvilTask'" in trusted.stderr
