@@ -22,8 +22,13 @@ Sections (all by default; pick with --only):
            (what training does, mnist_hpo/train/numerics.py), from the same trained state, for a
            trial stuck on the mean image (the record's trial 20: latent 5, L2 1.23e-4, RMSprop,
            lr 3.9e-4, nh1 138) and a healthy one (L2 0), after 8 warm-up epochs on 12,000 images.
-Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage,denormal] [--reps 3] [--images 48000]
-                                  [--storage-trials 1000]
+  startup  seconds until the command line answers (wall time of a new process, median of --startup-runs):
+           `mnist-hpo --help`, `mnist-hpo study studies/no-such.toml` (a study-file error) and
+           `mnist-hpo show ae --storage sqlite:///no/such.db` (a storage error), beside `python -c pass`,
+           `python -c "import optuna"` and `python -c "import torch"` run the same way. Run as
+           `python -m mnist_hpo` from the checkout, which is what the `mnist-hpo` script runs.
+Usage: python benchmarks/bench.py [--only ae,layers,clf,gan,workers,stacked,storage,denormal,startup] [--reps 3]
+                                  [--images 48000] [--storage-trials 1000] [--startup-runs 20]
 """
 
 from __future__ import annotations
@@ -407,20 +412,51 @@ def bench_denormal(images: torch.Tensor, reps: int, warmup: int = 8) -> None:
         flush_denormals(True)
 
 
+STARTUP = {
+    "python -c pass": ["-c", "pass"],
+    "mnist-hpo --help": ["-m", "mnist_hpo", "--help"],
+    "mnist-hpo study studies/no-such.toml": ["-m", "mnist_hpo", "study", "studies/no-such.toml"],
+    "mnist-hpo show ae --storage sqlite:///no/such.db": ["-m", "mnist_hpo", "show", "ae", "--storage",
+                                                         "sqlite:///no/such.db"],
+    'python -c "import optuna"': ["-c", "import optuna"],
+    'python -c "import torch"': ["-c", "import torch"],
+}
+
+
+def bench_startup(runs: int) -> None:
+    """Wall seconds from starting a process to its exit, interleaved (one run of each per round), medians."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    times: dict[str, list[float]] = {name: [] for name in STARTUP}
+    for _ in range(runs):
+        for name, argv in STARTUP.items():
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, *argv], cwd=root, capture_output=True)
+            times[name].append(time.perf_counter() - start)
+            if out.returncode not in (0, 2):
+                raise SystemExit(f"bench: {name} exited {out.returncode}: {out.stderr.decode()[-500:]}")
+    print(f"\nstartup: wall seconds of a new process, median of {runs} runs (interleaved)")
+    for name, ts in times.items():
+        print(f"  {name:<52} {statistics.median(ts):6.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="ae,layers,clf,gan,workers,stacked,storage,denormal")
+    ap.add_argument("--only", default="ae,layers,clf,gan,workers,stacked,storage,denormal,startup")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--images", type=int, default=48000)
     ap.add_argument("--storage-trials", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--startup-runs", type=int, default=20)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.reps} reps")
     data = load_dataset("mnist")
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     sections = args.only.split(",")
-    unknown = set(sections) - {"ae", "layers", "clf", "gan", "workers", "stacked", "storage", "denormal"}
+    unknown = set(sections) - {"ae", "layers", "clf", "gan", "workers", "stacked", "storage", "denormal", "startup"}
     if unknown:
         raise SystemExit(f"bench: unknown section(s) {', '.join(sorted(unknown))}")
     if {"ae", "layers", "clf", "gan"} & set(sections):
@@ -442,6 +478,8 @@ def main() -> None:
         bench_storage(args.storage_trials)
     if "denormal" in sections:
         bench_denormal(data.train_images, args.reps)
+    if "startup" in sections:
+        bench_startup(args.startup_runs)
 
 
 if __name__ == "__main__":

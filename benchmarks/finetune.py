@@ -58,7 +58,7 @@ def compare(export: Path, *, epochs: int = 20, subset: int | None = None, test_s
     """Train ``head`` (default ``HEAD``) on ``export``'s encoder frozen and fine-tuned; both test accuracies."""
     head = head or HEAD
     base = load_study_config(ROOT / "studies" / "clf.toml")
-    base = base.with_overrides(epochs=epochs, train_subset=subset, test_subset=test_subset, device=device, seed=seed)
+    base = base.with_overrides(study_name="finetune", epochs=epochs, train_subset=subset, test_subset=test_subset, device=device, seed=seed)
     data = load_data(base)
     out: dict = {"export": str(export), "head": head, "epochs": epochs, "seed": base.seed,
                  "train_images": len(data.subset(subset).train_images)}

@@ -1,18 +1,67 @@
-"""The ``mnist-hpo`` command line: the parser and ``main``; the command bodies are in :mod:`mnist_hpo.commands`.
+"""The ``mnist-hpo`` command line: the parser, the checks made before any heavy import, and ``main``.
 
 ``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script.
 Every user mistake is one ``mnist-hpo: error: …`` line and exit status 2; Ctrl-C
 is exit status 130 with the finished trials kept.
+
+This module imports no torch, Optuna, NumPy or SQLAlchemy: ``--help``, a command's
+``--help`` and the mistakes :mod:`mnist_hpo.commands.checks` finds (a missing study file,
+a malformed storage URL, a storage that does not exist, …) answer in a fraction of a
+second. A command's body is imported from :data:`COMMANDS` only when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
-from .config import study_path  # noqa: F401  (kept importable from here)
+from .commands.checks import CHECKS
 from .errors import Fault, UserError, report, terminate_as_interrupt
+
+DESCRIPTION = """\
+Hyperparameter studies with Optuna for the models of an MNIST unsupervised-learning report
+(convolutional autoencoder, denoising autoencoder, classifier on its codes, GAN): run a study,
+retrain and export its best trial, compare studies, and rebuild the report.
+"""
+EPILOG = """\
+examples:
+  mnist-hpo study ae --study-name ae-quick --trials 3 --epochs 1 --subset 2000   a short study
+  mnist-hpo show ae-quick                                                         its trials
+  mnist-hpo study ae                                    the report's autoencoder search, in full
+  mnist-hpo dashboard                                   optuna-dashboard on the default storage
+
+Storage: sqlite:///storage/mnist_hpo.db unless --storage or $MNIST_HPO_STORAGE says otherwise.
+'mnist-hpo COMMAND --help' describes each command.
+"""
+STORAGE_HELP = ("where studies are stored: sqlite:///PATH.db, postgresql+psycopg://USER@HOST/DB or journal:PATH.log "
+                "(default: $MNIST_HPO_STORAGE, else sqlite:///storage/mnist_hpo.db)")
+QUIET_HELP = "no progress bars"
+# The record's parts in order (mnist_hpo.workflows.record.PARTS, which a test compares with this).
+REPRODUCE_PARTS = "ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-gp,ae-pareto,report"
+
+# The body of each command, imported by main() only when that command runs: those modules import
+# torch, Optuna and NumPy at module level (about 2 s here), which --help and a usage error never need.
+COMMANDS = {
+    "study": "mnist_hpo.commands.search:cmd_study",
+    "worker": "mnist_hpo.commands.search:cmd_worker",
+    "export": "mnist_hpo.commands.results:cmd_export",
+    "show": "mnist_hpo.commands.results:cmd_show",
+    "compare": "mnist_hpo.commands.results:cmd_compare",
+    "rerun": "mnist_hpo.commands.results:cmd_rerun",
+    "verify": "mnist_hpo.commands.results:cmd_verify",
+    "list": "mnist_hpo.commands.search:cmd_list",
+    "delete": "mnist_hpo.commands.search:cmd_delete",
+    "compact": "mnist_hpo.commands.search:cmd_compact",
+    "data": "mnist_hpo.commands.runs:cmd_data",
+    "dashboard": "mnist_hpo.commands.search:cmd_dashboard",
+    "explore": "mnist_hpo.commands.results:cmd_explore",
+    "report": "mnist_hpo.commands.results:cmd_report",
+    "gan": "mnist_hpo.commands.runs:cmd_gan",
+    "reproduce": "mnist_hpo.commands.runs:cmd_reproduce",
+}
+
 
 def _positive(text: str) -> int:
     try:
@@ -24,17 +73,22 @@ def _positive(text: str) -> int:
     return value
 
 
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a study file, or its name in studies/ (e.g. ae)")
     p.add_argument("--trials", type=_positive, help="override the number of trials")
-    p.add_argument("--epochs", type=_positive, help="override the epochs per trial (use with --study-name)")
-    p.add_argument("--subset", type=_positive, help="use only the first N training images (a short run)")
+    p.add_argument("--epochs", type=_positive, help="override the epochs per trial (a new study: needs --study-name)")
+    p.add_argument("--subset", type=_positive,
+                   help="use only the first N training images, a short run (a new study: needs --study-name)")
     p.add_argument("--batch-trials", type=_positive, help="train N trials at once, stacked (autoencoder, classifier)")
     p.add_argument("--study-name", help="store under this study name instead of the file's")
-    p.add_argument("--seed", type=int, help="override the study seed (a new study: use with --study-name)")
-    p.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
-    p.add_argument("--device", help="auto, cpu or cuda[:N]")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=int, help="override the study seed (a new study: needs --study-name)")
+    _add_storage(p)
+    p.add_argument("--device", help="auto, cpu or cuda[:N] (default: the study file's, else auto)")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.add_argument("--no-trial-figures", action="store_true",
                    help="attach no reconstruction figure to each trial (smaller storage)")
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
@@ -50,9 +104,23 @@ def _add_trust_option(p: argparse.ArgumentParser) -> None:
                         "installed distribution registers: import MODULE (runs its code; see docs/plugins.md)")
 
 
+def _add_reproduce_options(p: argparse.ArgumentParser) -> None:
+    # Here rather than beside the workflow (mnist_hpo.workflows.reproduce), which imports the stages.
+    p.add_argument("--out", default="results", help="the record's folder (default: results)")
+    p.add_argument("--only", help=f"comma-separated parts, in any order (default: all of {REPRODUCE_PARTS})")
+    p.add_argument("--workers", type=_positive, help="worker processes per study (default: one per core)")
+    p.add_argument("--trials", type=_positive, help="override every study's trials (a short record)")
+    p.add_argument("--epochs", type=_positive, help="override every study's epochs (a short record)")
+    p.add_argument("--subset", type=_positive, help="train on the first N images only (a short record)")
+    p.add_argument("--gan-epochs", type=_positive, help="override the GAN run's 400 epochs")
+    p.add_argument("--device", help="auto, cpu or cuda[:N]")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnist-hpo", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="mnist-hpo", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("study", help="run or resume a study, then retrain, test and export its best trial")
     _add_run_options(p)
@@ -66,20 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="retrain, test and export a study's best trial (or --trial N)")
     p.add_argument("name", help="study name")
     p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (it must be COMPLETE)")
-    p.add_argument("--storage")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--redo", action="store_true",
+                   help="retrain and export again even if the trial is already exported (by default an existing "
+                        "export is checked against its sha256 and kept)")
+    _add_storage(p)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _add_trust_option(p)
 
     p = sub.add_parser("show", help="a study's trial counts and top-5 table")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    p.add_argument("-k", type=_positive, default=5, help="how many trials to list")
+    p.add_argument("name", help="study name")
+    _add_storage(p)
+    p.add_argument("-k", type=_positive, default=5, help="how many trials to list (default 5)")
     _add_trust_option(p)
 
     p = sub.add_parser("compare", help="anytime curves of several studies by protocol (PNG) and epochs/time to a target")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--storage", help="storage URL (default: sqlite:///storage/mnist_hpo.db or $MNIST_HPO_STORAGE)")
+    where.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
     where.add_argument("--journals", help="a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals")
     p.add_argument("--out", help="the PNG to write (default: storage/compare.png)")
     p.add_argument("--target", type=float, default=0.0172,
@@ -89,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rerun", help="train one stored trial again as it ran (seed, threads, epochs) and compare the metric")
     p.add_argument("name", help="study name")
     p.add_argument("trial", type=int, help="trial number")
-    p.add_argument("--storage")
+    _add_storage(p)
     _add_trust_option(p)
 
     p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
@@ -100,11 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust_option(p)
 
     p = sub.add_parser("list", help="the studies in the storage")
-    p.add_argument("--storage")
+    _add_storage(p)
 
-    p = sub.add_parser("delete", help="delete a study and all its trials")
-    p.add_argument("name")
-    p.add_argument("--storage")
+    p = sub.add_parser("delete", help="delete a study and all its trials, with its exports and attached files")
+    p.add_argument("name", help="study name")
+    _add_storage(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = sub.add_parser("compact", help="rewrite journal files without superseded attribute writes (no worker running)")
@@ -112,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="prepare a dataset (download, check, cache), install (or train, once) its quality "
                        "classifier, print a summary")
-    p.add_argument("--dataset", default="mnist")
-    p.add_argument("--idx-dir", help="read IDX files from this folder instead")
+    p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)")
+    p.add_argument("--idx-dir", help="read the dataset's IDX files from this folder instead")
 
     p = sub.add_parser("explore", help="latent space of an exported autoencoder: Table 5, PCA/t-SNE, k-NN, new images")
     p.add_argument("--export", help="an export folder (default: the latest export of --study)")
@@ -127,18 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolate", type=int, nargs=2, default=(2, 7), metavar=("FROM", "TO"),
                    help="interpolate from the first test image of digit FROM to the first of TO (default 2 7)")
     p.add_argument("--threads", type=_positive, default=1, help="scikit-learn threads (default 1, see README)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the t-SNE map and the noise (default 0)")
     p.add_argument("--out", help="output folder (default: <export>/explore)")
     _add_trust_option(p)
 
     p = sub.add_parser("report", help="the reproduction report (HTML + Markdown) from the database and exports")
-    p.add_argument("--storage")
+    _add_storage(p)
     p.add_argument("--out", help="the HTML file to write (default: storage/report.html; the .md beside it)")
     p.add_argument("--journals", help="a folder of journal files, one per study (e.g. results/journals), "
                                       "instead of --storage")
     p.add_argument("--study", action="append", default=[], metavar="SECTION=NAME",
                    help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
     _add_trust_option(p)
+
     p = sub.add_parser("gan", help="train the report's GAN (one configuration) with checkpoints, grids and scores")
     p.add_argument("study", nargs="?", default="gan", help="a study file with one value per parameter (default: gan)")
     p.add_argument("--epochs", type=_positive, help="override the epochs (a longer run continues a finished one)")
@@ -149,16 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu or cuda[:N]")
 
     p = sub.add_parser("reproduce", help="every protocol of the report at full size, as a resumable record (results/)")
-    from .workflows.reproduce import add_arguments
-
-    add_arguments(p, _positive)
+    _add_reproduce_options(p)
 
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
-    p.add_argument("--storage")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_positive, default=8080)
+    _add_storage(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1, this machine only; another needs --allow-remote)")
+    p.add_argument("--port", type=_positive, default=8080, help="the port to listen on (default 8080)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     return parser
+
+
+def command(name: str):
+    """The function that runs command ``name``: its module is imported here, the one place that loads the stack."""
+    module, _, function = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,24 +244,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse already printed its one-line usage error
         return int(e.code or 0)
-    if getattr(args, "trust_plugin", None):
-        from .tasks.registry import trust
-
-        trust(args.trust_plugin)
-    if args.command in ("study", "worker", "reproduce"):
-        import optuna
-
-        from .hpo.run import set_threads
-
-        # Progress bars say what Optuna's per-trial INFO lines would; keep warnings.
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-        set_threads(int(os.environ.get("MNIST_HPO_WORKERS", "1")))
     try:
-        from .commands import COMMANDS
+        check = CHECKS.get(args.command)
+        if check is not None:
+            check(args)  # the mistakes found without torch or Optuna: they answer at once
+        if getattr(args, "trust_plugin", None):
+            from .tasks.registry import trust  # the task registry loads torch: only when a plugin is trusted
 
+            trust(args.trust_plugin)
+        run = command(args.command)
         with terminate_as_interrupt():
-            return COMMANDS[args.command](args)
+            return run(args)
     except (UserError, Fault, KeyboardInterrupt) as e:
         return report(e)  # one line; a fault of the infrastructure has its own status (75: storage away)
 

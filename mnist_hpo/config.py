@@ -2,20 +2,21 @@
 
 Every mistake in a study file becomes one :class:`UserError` line naming the file,
 the key, the value and what is allowed, before any data is loaded or any training starts.
-The file's shape is :mod:`mnist_hpo.core.schema`'s (its dataclasses are importable from
-here as before); what its values must be for its model family is the family's
-(:func:`mnist_hpo.tasks.check_config`). This module sits above both: it finds the family
+The file's shape is :mod:`mnist_hpo.core.schema`'s (its dataclasses, ``study_path`` and
+``read_study_document`` are importable from here as before; the command line's light checks
+import them from there, without the model families and torch); what its values must be for its
+model family is the family's (:func:`mnist_hpo.tasks.check_config`). This module sits above both: it finds the family
 named by ``model.type`` and reads that family's options.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
-    PARAM_KINDS, PRUNERS, SAMPLERS, STUDY_KEYS, Checker, ParamSpec, PrunerConfig, SamplerConfig, StudyConfig,
-    model_options, search_tables, study_table,
+    NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDIES_DIR, STUDY_KEYS, Checker, ParamSpec,
+    PrunerConfig, SamplerConfig, StudyConfig, model_options, read_study_document, search_tables, study_path,
+    study_table,
 )
 from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
@@ -41,27 +42,14 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     return cfg
 
 
-STUDIES_DIR = Path("studies")
-
-
-def study_path(arg: str) -> Path:
-    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
-    if arg.endswith(".toml") or "/" in arg:
-        return Path(arg)
-    return STUDIES_DIR / f"{arg}.toml"
-
-
 def load_study_config(path: str | Path) -> StudyConfig:
-    """Read and validate ``path``; every problem is one :class:`UserError` line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"study file {path} not found; the study files are in studies/") from None
-    except OSError as e:
-        raise UserError(f"cannot read study file {path} ({e.strerror})") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
-    return parse_study(doc, source=str(path))
+    """Read and validate the study file ``path``; every problem is one :class:`UserError` line.
+
+    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg.name, cfg.model, cfg.trials, cfg.epochs
+    ('ae', 'autoencoder', 50, 50)
+    >>> load_study_config("studies/nothing.toml")
+    Traceback (most recent call last):
+    mnist_hpo.errors.UserError: study file studies/nothing.toml not found; the study files are in studies/
+    """
+    return parse_study(read_study_document(path), source=str(Path(path)))

@@ -22,7 +22,14 @@ class UserError(Exception):
     """A mistake in input, configuration or environment that the user can fix.
 
     The message says what is wrong and what to do, in one line; the CLI prints it
-    without a traceback and exits non-zero.
+    without a traceback and exits non-zero. In Python, catch it to handle any such mistake:
+
+        >>> from mnist_hpo import UserError, load_study_config
+        >>> try:
+        ...     load_study_config("studies/ea.toml")
+        ... except UserError as e:
+        ...     print(e)
+        study file studies/ea.toml not found; the study files are in studies/
     """
 
 

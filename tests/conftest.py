@@ -176,11 +176,11 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root))
         mp.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
-        dae = load_study_config(ROOT / "studies" / "dae.toml").with_overrides(trials=1, **small)
+        dae = load_study_config(ROOT / "studies" / "dae.toml").with_overrides(study_name="dae", trials=1, **small)
         run_study(dae, storage_url=url, data=tiny, progress=False)
         folders["denoising"] = export_best("dae", storage_url=url, data=tiny, progress=False)
 
-        clf = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(trials=2, **small)
+        clf = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(study_name="clf", trials=2, **small)
         space = {**clf.space, "nh1": ParamSpec("nh1", "choices", choices=(16, 32)),
                  **{k: ParamSpec(k, "choices", choices=(v,)) for k, v in
                     (("weight_decay", 0.0), ("optimizer", "Adam"), ("lr", 0.005), ("dropout", 0.0))}}
@@ -191,12 +191,13 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
         folders["classifier"] = export_best("clf", storage_url=url, data=tiny, progress=False)
 
         gan = load_study_config(ROOT / "studies" / "gan-search.toml").with_overrides(
-            trials=1, epochs=2, train_subset=400, test_subset=300)
+            study_name="gan-search", trials=1, epochs=2, train_subset=400, test_subset=300)
         gan = dataclasses.replace(gan, model_options={**gan.model_options, **gan_options})
         run_study(gan, storage_url=url, data=mnist, progress=False)
         folders["gan"] = export_best("gan-search", storage_url=url, data=mnist, progress=False)
 
-        report_gan = load_study_config(ROOT / "studies" / "gan.toml").with_overrides(train_subset=300, test_subset=300)
+        report_gan = load_study_config(ROOT / "studies" / "gan.toml").with_overrides(
+            study_name="gan", train_subset=300, test_subset=300)
         report_gan = dataclasses.replace(report_gan, model_options={**report_gan.model_options, **gan_options,
                                                                     "eval_every": 2})
         run_gan(GanTask(report_gan, mnist), single_point(report_gan), root / "gan" / "short", epochs=3, seed=1,

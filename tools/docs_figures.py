@@ -5,7 +5,7 @@ documentation shows is what the record holds: trial 44 of study ``ae`` (the reco
 autoencoder), its latent-space exploration, the classifier's confusion matrix, the report's GAN and
 the protocol comparison. Two screenshots are taken in headless chromium when it is installed
 (``make browser``): results/report.html, and optuna-dashboard serving a copy of the record's ``ae``
-journal; without chromium those two are left as they are.
+journal, on its best trial (44); without chromium those two are left as they are.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def screenshot_dashboard(path: Path) -> bool:
             with tempfile.TemporaryDirectory() as profile:
                 subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                 f"--user-data-dir={profile}", f"--screenshot={path}", "--window-size=1280,1100",
-                                "--virtual-time-budget=15000", f"{base}/dashboard/studies/0/trials"],
+                                "--virtual-time-budget=15000", f"{base}/dashboard/studies/0/trials?numbers=44"],
                                check=True, capture_output=True, timeout=120)
         finally:
             proc.terminate()

@@ -178,6 +178,8 @@ def load_curves(names: list[str], studies) -> list[Curve]:
         if study is None:
             known = studies.names()
             hint = f"; the studies there: {', '.join(known)}" if known else "; there are no studies there"
+            if studies.journals is None:
+                hint += "; the record's studies are read with --journals results/journals"
             raise UserError(f"no study {name!r} in {studies.label}{hint}")
         curves.append(study_curve(study))
     return curves

@@ -6,7 +6,14 @@ report's split of MNIST). In the report's search space the L2 value decides this
 weight decay above about 1.2e-4 most trials never leave that plateau, so a drawn L2 list
 with many such values leaves fewer trials to find a good model. This module counts, per
 L2 value, how many of a study's complete trials ended on the plateau, for ``mnist-hpo
-show`` and the report.
+show`` and the report. Whether an export's retrain ended there is :mod:`mnist_hpo.measures.mean_image`'s.
+
+A run too short to tell is not judged. Every model starts near the mean image, so after a
+few hundred optimizer steps an untrained model and a stuck one look alike. In the record
+(``results/journals/ae.log``: 50 epochs of 188 steps, 48,000 images at batch 256) every trial
+that left the plateau did so within 9 epochs, about 1,700 steps; so a run of fewer than
+:data:`MIN_STEPS` optimizer steps (epochs × batches per epoch) is "too short to tell": its
+export records ``on_plateau: null`` with its step count, and ``show`` says why it counts nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import optuna
 
 from ..hpo.storage import study_config
 from ..measures.mean_image import (  # noqa: F401  (importable from here as before)
-    MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, retrain_check,
+    MIN_STEPS, MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, optimizer_steps, retrain_check, too_short,
+    trial_steps,
 )
 from .importance import complete_trials, first_value
 
@@ -50,7 +58,10 @@ def plateau_lines(study: optuna.Study) -> list[str]:
     """The table as text for ``mnist-hpo show`` (nothing for a study it does not apply to)."""
     if not applies(study):
         return []
-    baseline = mean_image_mse(study_config(study))
+    cfg = study_config(study)
+    if why := too_short(trial_steps(cfg)):
+        return [f"mean-image plateau: not counted; each trial's {why}"]
+    baseline = mean_image_mse(cfg)
     rows = plateau_rows(study, baseline)
     cells = [[fmt_l2(r[0]), str(r[1]), str(r[2]), f"{r[3]:.0%}", f"{r[4]:.4f}"] for r in rows]
     widths = [max(len(c[i]) for c in [PLATEAU_COLUMNS, *cells]) for i in range(len(PLATEAU_COLUMNS))]

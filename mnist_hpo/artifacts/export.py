@@ -34,7 +34,7 @@ from ..hpo.journal import is_journal_url, journal_path
 from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
     attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config,
 )
-from ..measures.mean_image import retrain_check
+from ..measures.mean_image import optimizer_steps, retrain_check
 from ..data.datasets import load_data
 from ..tasks import make_task, registry, task_class
 
@@ -130,7 +130,8 @@ def export_trial(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta["retrain"]["hardware"] = hardware(str(task.device))
-    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics))
+    steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
+    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics, steps=steps))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
               f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
@@ -151,6 +152,36 @@ def export_trial(
     return folder
 
 
+def existing_export(study_name: str, number: int, out_root: Path | None = None) -> Path | None:
+    """The export of trial ``number`` of ``study_name`` if one is there, after checking its weights against
+    the sha256 recorded in its export.json (a mismatch is a :class:`UserError`); None when there is none."""
+    folder = (out_root or exports_dir()) / study_name / f"trial-{number}"
+    if not (folder / META).exists():
+        return None
+    meta = read_export_meta(folder)
+    check_sha256(folder / meta["weights"]["file"], meta["weights"]["sha256"],
+                 where="the sha256 recorded at export time",
+                 hint=f"it was changed; export it again with 'mnist-hpo export {study_name} --trial {number} --redo' "
+                      "(redo=True in Python)")
+    return folder
+
+
+def export_or_reuse(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    redo: bool = False,
+    **options,
+) -> tuple[Path, bool]:
+    """``trial``'s existing export (checked, see :func:`existing_export`) or a new one (:func:`export_trial`,
+    given ``options``); and whether it was the existing one. ``redo=True`` always exports anew."""
+    if not redo:
+        folder = existing_export(study.study_name, trial.number, options.get("out_root"))
+        if folder is not None:
+            return folder, True
+    return export_trial(study, trial, **options), False
+
+
 def export_best(
     study_name: str,
     *,
@@ -159,24 +190,54 @@ def export_best(
     out_root: Path | None = None,
     progress: bool = True,
     trial: int | None = None,
+    redo: bool = False,
 ) -> Path:
     """Public API: retrain, test and export the best complete trial of ``study_name``; returns the folder.
 
-    ``trial=N`` exports trial N instead (it must have completed), e.g. one of a
-    multi-objective study's Pareto front, which has no single best trial.
+    The export is ``storage/exports/<study>/trial-<N>/`` (under ``out_root`` if given; see
+    :func:`load_export` for what it holds). ``trial=N`` exports trial N instead (it must have
+    completed), e.g. one of a multi-objective study's Pareto front, which has no single best trial.
+    If that trial is already exported, its folder is returned as it is, after its weights are
+    checked against their recorded sha256 (a mismatch is a :class:`UserError`); ``redo=True``
+    retrains and exports it again. ``data`` replaces the study's dataset (tests pass a small one).
+
+    After ``run_study`` of the study ``ae-quick`` (see :mod:`mnist_hpo`)::
+
+        >>> folder = export_best("ae-quick", progress=False)
+        >>> folder.parent.name, folder.name.startswith("trial-")
+        ('ae-quick', True)
+        >>> export_best("ae-quick", progress=False) == folder   # no second retrain
+        True
     """
     study = load_existing_study(study_name, storage_url)
     chosen = best_trial(study) if trial is None else chosen_trial(study, trial)
-    return export_trial(study, chosen, data=data, out_root=out_root, progress=progress)
+    folder, _ = export_or_reuse(study, chosen, redo=redo, data=data, out_root=out_root, progress=progress)
+    return folder
 
 
 def export_study_trial(study_name: str, number: int, **options) -> Path:
-    """Public API: retrain, test and export trial ``number`` of ``study_name`` (see :func:`export_best`)."""
+    """Public API: export trial ``number`` of ``study_name``, as :func:`export_best` with ``trial=number``.
+
+    ``options`` are :func:`export_best`'s (``storage_url``, ``data``, ``out_root``, ``progress``, ``redo``).
+
+        >>> export_study_trial("ae-quick", 1, progress=False).name
+        'trial-1'
+    """
     return export_best(study_name, trial=number, **options)
 
 
 def latest_export(study_name: str, out_root: Path | None = None) -> Path:
-    """The most recent export of a study; a clear error when there is none."""
+    """Public API: the folder of the study's most recent export; a :class:`UserError` when there is none.
+
+    Every export writes its folder's name to ``storage/exports/<study>/LATEST`` (``out_root``
+    replaces ``storage/exports``); ``mnist-hpo explore`` and the classifier's encoder use it.
+
+        >>> latest_export("ae-quick").parent.name
+        'ae-quick'
+        >>> latest_export("no-such-study")
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: no export of study 'no-such-study' under storage/exports; run 'mnist-hpo export no-such-study' first
+    """
     root = (out_root or exports_dir()) / study_name
     pointer = root / LATEST
     if not pointer.exists():
@@ -226,9 +287,26 @@ def exported_provider(meta: dict) -> dict | None:
 
 
 def load_export(path: str | Path) -> tuple[nn.Module, dict]:
-    """Public API: the exported model as an ``nn.Module`` (eval mode, CPU) and its metadata.
+    """Public API: the exported model as an ``nn.Module`` (eval mode, CPU) and its metadata (export.json).
 
-    The weights' sha256 is checked against the one recorded at export time first.
+    The weights' sha256 is checked against the one recorded at export time first; nothing is
+    unpickled (safetensors). The metadata holds the study, trial, parameters, ``metrics``
+    (validation and test), the training ``history``, the seed, the dataset's checksum and the
+    study's whole config. A model takes float images in [0, 1] shaped N×1×28×28: the dataset's
+    uint8 N×28×28 images divided by 255 with a channel axis added. An autoencoder returns the
+    reconstructions (its ``encoder`` alone gives the codes), a classifier the class logits.
+
+        >>> import torch
+        >>> from mnist_hpo.data.datasets import load_dataset
+        >>> model, meta = load_export(latest_export("ae-quick"))
+        >>> meta["study"], meta["model"]["type"]
+        ('ae-quick', 'autoencoder')
+        >>> images = load_dataset("mnist").test_images[:8]          # uint8, 8×28×28
+        >>> x = images.unsqueeze(1).float() / 255                   # float in [0, 1], 8×1×28×28
+        >>> with torch.no_grad():
+        ...     out = model(x)
+        >>> out.shape
+        torch.Size([8, 1, 28, 28])
     """
     meta = read_export_meta(path)
     folder = Path(meta["_folder"])

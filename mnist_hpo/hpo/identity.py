@@ -13,7 +13,7 @@ import optuna
 from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..data.datasets import load_data
-from .objective import objective_directions
+from .objective import objective_directions, objective_names, set_metric_names
 from .samplers import make_pruner, make_sampler
 from .spaces import Resolved, resolve_space
 from ..tasks import registry, task_class
@@ -172,6 +172,7 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
     study.set_user_attr("epochs", cfg.epochs)
     study.set_user_attr("model", cfg.model)
     study.set_user_attr("dataset", cfg.dataset)
+    set_metric_names(study, objective_names(cfg, task_class(cfg.model)))  # the dashboard's names for the values
     # Another process may have created the same study at the same instant with other settings:
     # the identity stored last holds, and whoever wrote another one is refused here.
     check_identity(cfg, optuna.load_study(study_name=cfg.name, storage=storage).user_attrs, identity)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..core.schema import EXTRA_OBJECTIVES
 from ..core.seeds import derive_seed
 from ..errors import Fault, shielded
-from ..tasks import FitResult, Task
+from ..tasks import TASKS, FitResult, Task
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed
 from . import outage
@@ -31,6 +31,39 @@ from .spaces import Resolved, suggest
 def objective_names(cfg, task: Task | type[Task]) -> list[str]:
     """What a study's trials return, in order: the family's metric alone, or ``cfg.objectives``."""
     return list(cfg.objectives) or [task.metric]
+
+
+def stored_metric_names(user_attrs: dict, n_objectives: int) -> list[str] | None:
+    """The objective names of a study mnist-hpo made, from the config it stored (``objectives``, else its
+    family's metric); None for a study without one, or whose config does not match its directions."""
+    config = user_attrs.get("config")
+    if not isinstance(config, dict):
+        return None
+    names = list(config.get("objectives") or [])
+    if not names and config.get("model") in TASKS:
+        names = [TASKS[config["model"]].metric]
+    return names if names and len(names) == n_objectives else None
+
+
+def record_metric_names(study: optuna.Study) -> None:
+    """Name the study's objectives (``study.set_metric_names``) when it has no names yet.
+
+    optuna-dashboard then says "val_mse" rather than "Objective 0", and a Pareto study's axes
+    "val_mse" and "params" rather than "0" and "1". The names are a system attribute, not part of
+    the study's identity, so a study stored before they existed gets them, unchanged otherwise, the
+    next time trials are run in it (``run_study``, a worker, a resume that adds trials). Opening a
+    study does not write them (``make reproduce`` opens every part of a complete record), nor does a
+    command that only reads (``mnist-hpo dashboard`` shows them from :func:`stored_metric_names`).
+    """
+    if study.metric_names is None and (names := stored_metric_names(study.user_attrs, len(study.directions))):
+        set_metric_names(study, names)
+
+
+def set_metric_names(study: optuna.Study, names: list[str]) -> None:
+    with warnings.catch_warnings():
+        # "Experimental" since Optuna 3.2; optuna-dashboard reads these names, so they are what we want.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
 
 
 def objective_directions(cfg, task: Task | type[Task]) -> list[str]:

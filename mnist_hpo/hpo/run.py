@@ -36,7 +36,7 @@ from .supervision import (
 )
 from ..data.datasets import load_data
 from ..core.hardware import hardware
-from .objective import make_objective, run_stacked_trials
+from .objective import make_objective, record_metric_names, run_stacked_trials
 from .optuna_compat import StackHeartbeat, quiet_interrupted_trials, trial_id
 from .spaces import resolve_space
 from ..tasks import check_device, device_source, make_task, task_class
@@ -112,6 +112,16 @@ def run_study(
     Ctrl-C (SIGTERM inside :func:`~mnist_hpo.errors.terminate_as_interrupt`) propagates as
     KeyboardInterrupt after the interrupted trial is marked failed and queued again; finished
     trials are in storage. A :class:`~mnist_hpo.errors.Fault` propagates the same way.
+
+    The study is stored under ``cfg.name`` in ``storage_url`` (default: ``$MNIST_HPO_STORAGE``,
+    else ``storage/mnist_hpo.db``); running it again resumes it. After the example of
+    :mod:`mnist_hpo`, one more trial of ``ae-quick``::
+
+        >>> from mnist_hpo import load_study_config
+        >>> cfg = load_study_config("studies/ae.toml").with_overrides(
+        ...     study_name="ae-quick", trials=3, epochs=1, subset=1000, test_subset=500)
+        >>> len(run_study(cfg, progress=False).trials)    # trials 0 and 1 kept, trial 2 run
+        3
     """
     # Everything that can be refused is, before the study is created or changed.
     check_config(cfg)  # a config built in Python is checked as a study file is
@@ -129,6 +139,9 @@ def run_study(
     if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
     refuse_new_trials_if_unrecorded(cfg, study)
+    # A study stored before metric names were recorded gets them now, as it is about to be written to
+    # anyway (not on every open: a complete record, opened by `make reproduce`, stays as committed).
+    record_metric_names(study)
     if workers:
         set_threads(workers)
     task = make_task(cfg, data)

@@ -121,8 +121,9 @@ class GridCoverage:
     reruns: int       # points run again after a failed trial
 
     def __str__(self) -> str:
-        return (f"grid: {self.covered}/{self.points} points covered, {self.duplicates} duplicate trials, "
-                f"{self.reruns} points re-run after a failure")
+        return (f"grid: {self.covered}/{self.points} points covered, {self.duplicates} duplicate "
+                f"trial{'s' if self.duplicates != 1 else ''}, {self.reruns} point{'s' if self.reruns != 1 else ''} "
+                "re-run after a failure")
 
 
 def grid_coverage(study: optuna.Study) -> GridCoverage | None:

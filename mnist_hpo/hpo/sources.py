@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 
 from .storage import open_storage
+from .urls import default_storage_url
 
 
 class Studies:
@@ -19,7 +20,7 @@ class Studies:
     def __init__(self, storage_url: str | None = None, journals: Path | None = None) -> None:
         self.journals = Path(journals) if journals is not None else None
         self.storage = None if self.journals is not None else open_storage(storage_url)
-        self.label = str(self.journals) if self.journals is not None else str(storage_url or "default")
+        self.label = str(self.journals) if self.journals is not None else (storage_url or default_storage_url())
 
     def names(self) -> list[str]:
         if self.journals is not None:

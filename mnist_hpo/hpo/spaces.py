@@ -29,7 +29,8 @@ def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
 def print_space(cfg, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
     print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
-          f"{cfg.trials} trials x {cfg.epochs} epochs, seed {cfg.seed}")
+          f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, "
+          f"seed {cfg.seed}")
     for name, values in resolved.items():
         if isinstance(values, list):
             print(f"  {name}: {values}")

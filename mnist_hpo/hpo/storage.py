@@ -28,10 +28,7 @@ from ..core.schema import StudyConfig
 from ..errors import UserError, require_extra
 from . import journal, outage
 from .optuna_compat import optuna_table_names
-
-
-def storage_dir() -> Path:
-    return Path(os.environ.get("MNIST_HPO_STORAGE_DIR", "storage"))
+from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -43,10 +40,6 @@ GRACE_BEATS = 3
 MAX_RETRY = 3
 OPEN_ATTEMPTS = 5
 SQLITE_BUSY_TIMEOUT = 60  # seconds a worker waits for another's write to SQLite
-
-
-def default_storage_url() -> str:
-    return os.environ.get("MNIST_HPO_STORAGE") or f"sqlite:///{storage_dir() / 'mnist_hpo.db'}"
 
 
 def exports_dir() -> Path:
@@ -243,6 +236,7 @@ def study_config(study: optuna.Study) -> StudyConfig:
 
 
 def load_existing_study(name: str, storage_url: str | None = None) -> optuna.Study:
+    require_stored(storage_url)  # a missing database or journal is reported, not created
     storage = open_storage(storage_url)
     try:
         return optuna.load_study(study_name=name, storage=storage)

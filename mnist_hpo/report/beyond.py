@@ -8,7 +8,9 @@ import optuna
 
 from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
 from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
-from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary
+from ..analysis.plateau import (
+    PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps,
+)
 from ..hpo.sources import Studies
 from ..hpo.storage import study_config
 from .document import Heading, Image, Para, Table
@@ -65,7 +67,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
 
 def plateau_blocks(study) -> list:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
-    if not applies(study):
+    if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []
     baseline = mean_image_mse(study_config(study))
     rows = plateau_rows(study, baseline)

@@ -5,6 +5,13 @@ from __future__ import annotations
 import math
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun in agreement: ``count(1, "trial")`` is "1 trial", ``count(3, "trial")`` "3 trials".
+
+    >>> count(1, "objective"), count(2, "objective"), count(0, "study", "studies")
+    ('1 objective', '2 objectives', '0 studies')
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def fmt(value) -> str:

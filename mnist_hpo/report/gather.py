@@ -20,7 +20,7 @@ from .beyond import beyond_blocks
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import top_rows
 from .document import Facts, Heading, Image, Pair, Para, Table
-from .formatting import fmt, fmt_list, fmt_seconds
+from .formatting import count, fmt, fmt_list, fmt_seconds
 from .references import (DEFAULT_STUDIES, FIGURE_CAPTIONS, GAN_RUN_FIGURES, GAN_RUNS_DIR, IMAGE_SUFFIXES, REFERENCES,
                          SECTIONS, TABLE5_REFERENCE, Reference)
 
@@ -69,11 +69,16 @@ def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)
 
 
+def _count(n, noun: str) -> str:
+    """``count`` for a value read from a file, which may be missing ("? epochs")."""
+    return count(n, noun) if isinstance(n, int) and not isinstance(n, bool) else f"? {noun}s"
+
+
 def export_protocol(meta: dict) -> Facts:
     r = meta.get("retrain", {})
     items = [("export", f"{meta['study']} trial {meta['trial']} ({meta.get('created', '?')})"),
              ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in meta.get("params", {}).items())),
-             ("retrain", f"{r.get('epochs', '?')} epochs on {r.get('train_images', '?')} training images, seed "
+             ("retrain", f"{_count(r.get('epochs'), 'epoch')} on {r.get('train_images', '?')} training images, seed "
                          f"{meta.get('seed', '?')}, {fmt_seconds(r['seconds']) if 'seconds' in r else '?'}"),
              ("dataset", f"{meta['dataset']['name']}, sha256 {meta['dataset']['checksum']}"),
              ("hardware", _hw(r["hardware"]) if "hardware" in r else f"device {r.get('device', '?')}"),
@@ -122,10 +127,10 @@ def gan_run_blocks(ref: Reference) -> list:
         except (OSError, ValueError, KeyError, TypeError) as e:
             blocks.append(Para(f"{path} is unreadable ({type(e).__name__}); run `make gan` again.", "missing"))
             continue
-        blocks.append(Heading(3, f"make gan run {run.name!r}: {epochs} epochs"))
+        blocks.append(Heading(3, f"make gan run {run.name!r}: {_count(epochs, 'epoch')}"))
         rows = [[what, "not recorded" if final.get(key) is None else fmt(final[key]), fmt(value)]
                 for key, (what, value) in ref.headline.items()]
-        blocks.append(Table(f"Headline numbers after {epochs} epochs (the report trained 400)",
+        blocks.append(Table(f"Headline numbers after {_count(epochs, 'epoch')} (the report trained 400)",
                             ["", "this project", "the report's"], rows))
         hist = final.get("test_class_histogram")
         blocks.append(Facts("Scores of the final generator (against the test images)", [
@@ -137,7 +142,7 @@ def gan_run_blocks(ref: Reference) -> list:
             ("folder", str(run)),
             ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("params", {}).items())),
             ("architecture", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("arch", {}).items())),
-            ("training", f"{epochs} epochs on {settings.get('train_images', '?')} images, seed "
+            ("training", f"{_count(epochs, 'epoch')} on {settings.get('train_images', '?')} images, seed "
                          f"{settings.get('seed', '?')}, {fmt_seconds(seconds) if seconds else '?'} per epoch "
                          f"(median) on {result.get('device', '?')}"),
             ("scores during training", f"every {settings.get('eval_every', '?')} epochs, on "

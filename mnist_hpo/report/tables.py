@@ -12,7 +12,7 @@ from ..analysis.anytime import Curve
 from ..hpo.storage import pareto_front
 from ..tasks import registry
 from .families import family, study_headers
-from .formatting import fmt_seconds
+from .formatting import count, fmt_seconds
 
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").
@@ -115,7 +115,7 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if multi:
-        lines.insert(0, f"Pareto front of study {study.study_name} ({len(rows)} trials; "
+        lines.insert(0, f"Pareto front of study {study.study_name} ({count(len(rows), 'trial')}; "
                         f"export one with 'mnist-hpo export {study.study_name} --trial N'):")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..core.schema import EXTRA_OBJECTIVES, Checker, StudyConfig, check_values
 from ..core.space import check_enqueue, draw_list
-from ..data.datasets import dataset_names, is_dataset
+from ..data.names import dataset_names, is_dataset
 from . import registry
 from .base import REGISTRY
 

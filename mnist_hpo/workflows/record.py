@@ -184,7 +184,7 @@ def export_done(part: StudyPart, opts: Options) -> bool:
 
 
 def gan_seconds_left(opts: Options) -> float:
-    cfg = load_study_config(study_path("gan")).with_overrides(epochs=opts.gan_epochs)
+    cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs)  # a run, not a study
     folder = opts.out / "gan" / cfg.name
     done, rate = 0, DEFAULT_SECONDS_PER_EPOCH["gan"]
     pointer = folder / "checkpoints" / "LATEST"

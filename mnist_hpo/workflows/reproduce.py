@@ -89,7 +89,7 @@ def _explore(part: StudyPart, opts: Options, log) -> None:
 
 
 def run_gan_part(opts: Options, log=print) -> None:
-    cfg = load_study_config(study_path("gan")).with_overrides(epochs=opts.gan_epochs, train_subset=opts.subset,
+    cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset,
                                                               device=opts.device)
     folder = opts.out / "gan" / cfg.name
     result = folder / "result.json"
@@ -136,18 +136,6 @@ def reproduce(opts: Options, log=print) -> None:
                 if part.part == name:
                     run_study_part(part, opts, log)
     log(f"\nreproduce: {', '.join(order)} done in {fmt_seconds(time.perf_counter() - start)}")
-
-
-def add_arguments(p: argparse.ArgumentParser, positive) -> None:
-    p.add_argument("--out", default="results", help="the record's folder (default: results)")
-    p.add_argument("--only", help=f"comma-separated parts, in any order (default: all of {','.join(PARTS)})")
-    p.add_argument("--workers", type=positive, help="worker processes per study (default: one per core)")
-    p.add_argument("--trials", type=positive, help="override every study's trials (a short record)")
-    p.add_argument("--epochs", type=positive, help="override every study's epochs (a short record)")
-    p.add_argument("--subset", type=positive, help="train on the first N images only (a short record)")
-    p.add_argument("--gan-epochs", type=positive, help="override the GAN run's 400 epochs")
-    p.add_argument("--device", help="auto, cpu or cuda[:N]")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def options_from(args: argparse.Namespace) -> Options:

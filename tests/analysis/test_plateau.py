@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
+from mnist_hpo.analysis import plateau
 from mnist_hpo.analysis.plateau import STUCK_SHARE, mean_image_mse, plateau_lines, plateau_rows
 from mnist_hpo.cli import main
 from mnist_hpo.data.datasets import load_data, split_indices
 from mnist_hpo.hpo.run import run_study
+from mnist_hpo.measures import mean_image
 
 
+@pytest.mark.mnist  # reads the MNIST cache (load_data)
 def test_mean_image_mse_is_the_mse_of_answering_the_training_mean(ae_cfg):
     baseline = mean_image_mse(ae_cfg)
     data = load_data(ae_cfg).subset(ae_cfg.train_subset, ae_cfg.test_subset)
@@ -52,7 +56,18 @@ def test_rows_count_the_stuck_trials_per_l2_value(ae_cfg, tiny, storage):
     assert {r[0]: r for r in plateau_rows(study, baseline)}[low][1:3] == [4, 1]  # the threshold is a strict line
 
 
-def test_show_prints_the_plateau_table(ae_cfg, tiny, storage, capsys):
+def test_show_says_a_short_study_is_not_judged(ae_cfg, tiny, storage, capsys):
+    run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
+    assert main(["show", ae_cfg.name, "--storage", storage]) == 0
+    out = capsys.readouterr().out
+    assert "ended on the mean-image plateau" not in out
+    # 1 epoch of 480 images at batch 128
+    assert "mean-image plateau: not counted; each trial's 4 optimizer steps are too few" in out
+    assert f"at least {plateau.MIN_STEPS:,} are needed" in out
+
+
+def test_show_prints_the_plateau_table(ae_cfg, tiny, storage, capsys, monkeypatch):
+    monkeypatch.setattr(mean_image, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
     study = run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     assert main(["show", ae_cfg.name, "--storage", storage]) == 0
     out = capsys.readouterr().out
@@ -74,8 +89,10 @@ def test_no_plateau_table_for_a_classifier_study():
     assert not applies(study) and plateau_lines(study) == []
 
 
-def test_report_has_the_plateau_table(ae_cfg, tiny, storage, tmp_path):
+def test_report_has_the_plateau_table(ae_cfg, tiny, storage, tmp_path, monkeypatch):
     from mnist_hpo.report.build import build_report
+
+    monkeypatch.setattr(mean_image, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
 
     study = run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     _, md_path = build_report(storage, out=tmp_path / "r" / "report.html")

@@ -68,6 +68,6 @@ def test_no_trial_figures_on_the_command_line_and_for_workers(monkeypatch):
     cfg = search._load_cfg(args)
     assert cfg.trial_figures is False and search._load_cfg(build_parser().parse_args(["worker", "ae"])).trial_figures
     seen = []
-    monkeypatch.setattr("mnist_hpo.hpo.workers.spawn_workers", lambda cfg, n, **kw: seen.append(cfg))
+    monkeypatch.setattr(search, "spawn_workers", lambda cfg, n, **kw: seen.append(cfg))  # as search calls it
     search.run_workers(args, cfg, 2)
     assert seen[0].trial_figures is False  # each worker gets the study as resolved here, switch included

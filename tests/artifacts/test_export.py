@@ -132,18 +132,23 @@ def test_verify_tolerance():
     assert "differ by 2 images" in compare_metric("confusion_matrix", m, [[3, 3], [0, 4]], 10)
 
 
-@pytest.mark.parametrize("baseline, stuck", [(1e-9, True), (1e9, False)])
+@pytest.mark.parametrize("baseline, min_steps, stuck", [(1e-9, 1, True), (1e9, 1, False), (1e-9, None, None)])
 def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, storage, capsys, monkeypatch,
-                                                                baseline, stuck):
+                                                                baseline, min_steps, stuck):
+    """Said only when the model is no better than the mean image after a run long enough to tell:
+    this retrain (1 epoch of 600 images at batch 128, 5 steps) is judged only with the bar lowered."""
     from mnist_hpo.measures import mean_image as plateau
 
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     monkeypatch.setattr(plateau, "mean_image_test_mse", lambda data: baseline)
+    if min_steps is not None:
+        monkeypatch.setattr(plateau, "MIN_STEPS", min_steps)
     folder = export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
     retrain = json.loads((folder / "export.json").read_text())["retrain"]
     assert retrain["on_plateau"] is stuck and retrain["mean_image_test_mse"] == baseline
+    assert retrain["optimizer_steps"] == 5
     err = capsys.readouterr().err
-    assert ("ended on the mean-image plateau" in err) is stuck
+    assert ("ended on the mean-image plateau" in err) is bool(stuck)
     assert (folder / "model.safetensors").exists()
 
 
@@ -156,6 +161,10 @@ def test_the_mean_images_test_mse_is_what_a_model_answering_it_scores(tiny):
     answer = mean.expand_as(to_float(tiny.test_images))
     assert baseline == pytest.approx(float(((answer - to_float(tiny.test_images)) ** 2).mean()), rel=1e-6)
     assert 0.05 < baseline < 0.09  # MNIST's mean image is about 0.067 from a digit
-    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline})["on_plateau"]
-    assert not plateau.retrain_check("autoencoder", tiny, {"test_mse": 0.5 * baseline})["on_plateau"]
-    assert plateau.retrain_check("classifier", tiny, {"test_accuracy": 0.9}) == {}
+    enough = plateau.MIN_STEPS
+    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline}, steps=enough)["on_plateau"] is True
+    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": 0.5 * baseline}, steps=enough)["on_plateau"] is False
+    # too short to tell: no verdict either way
+    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline}, steps=enough - 1)["on_plateau"] is None
+    assert plateau.retrain_check("classifier", tiny, {"test_accuracy": 0.9}, steps=enough) == {}
+    assert plateau.optimizer_steps(48_000, 256, 50) == 9_400 and plateau.optimizer_steps(600, 128, 1) == 5

@@ -175,6 +175,7 @@ print(ds.checksum)
 """
 
 
+@pytest.mark.processes
 def test_two_processes_build_one_cache_at_once(tmp_path):
     """Two processes building the same cache for the first time at once: both get it whole, it is built once."""
     import subprocess

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mnist_hpo.data import datasets as D
+from mnist_hpo.data import names as N
 from mnist_hpo.errors import UserError
 
 
@@ -32,7 +33,7 @@ def _arrays(n: int = 12, images=np.uint8, labels=np.int64) -> dict:
 
 def test_a_plugin_dataset_loads_as_the_documented_tensors_with_a_content_checksum(monkeypatch, tmp_path):
     arrays = _arrays()
-    monkeypatch.setattr(D, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(arrays)})
+    monkeypatch.setattr(N, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(arrays)})
     ds = D.load_dataset("toy-data", data_dir=tmp_path)
     assert ds.name == "toy-data" and D.is_dataset("toy-data") and "toy-data" in D.dataset_names()
     assert ds.train_images.dtype == torch.uint8 and tuple(ds.train_images.shape) == (12, 28, 28)
@@ -41,7 +42,7 @@ def test_a_plugin_dataset_loads_as_the_documented_tensors_with_a_content_checksu
 
 
 def test_a_plugin_dataset_of_other_dtypes_is_one_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(D, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(_arrays(images=np.float32))})
+    monkeypatch.setattr(N, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(_arrays(images=np.float32))})
     with pytest.raises(UserError, match=r"dataset 'toy-data' \(toydata:load.*train_images must be uint8 \[N, 28, 28\], "
                                         r"got float32 \[12, 28, 28\]"):
         D.load_dataset("toy-data", data_dir=tmp_path)

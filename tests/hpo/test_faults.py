@@ -243,6 +243,7 @@ def remount(folder: Path, mode: str) -> None:
     raise AssertionError(f"could not remount {folder} {mode}")
 
 
+@pytest.mark.processes
 def test_journal_read_only_file_system_is_ridden_out(tmp_path):
     """2 workers on a journal whose tmpfs is remounted read-only for 5 s mid-trial, then read-write: they go on."""
     name = "journal-ro"
@@ -268,6 +269,7 @@ def test_journal_read_only_file_system_is_ridden_out(tmp_path):
           f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks={tracebacks(outs)}")
 
 
+@pytest.mark.processes
 def test_journal_read_only_past_patience_exits_75_then_resumes(tmp_path):
     name = "journal-ro-past"
     with tmpfs(tmp_path / "mnt", "8m") as mnt:

@@ -92,6 +92,7 @@ def test_single_objective_identity_is_unchanged(ae_cfg, pareto_cfg):
     assert study_identity(pareto_cfg, resolve_space(pareto_cfg.space, 0), "x")["study.objectives"] == ["val_mse", "params"]
 
 
+@pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_prints_the_front_and_exports_nothing(capsys, storage, tmp_path):
     code = main(["study", str(ROOT / "studies" / "ae-pareto.toml"), "--subset", "600", "--epochs", "1", "--trials",
                  "2", "--study-name", "pareto-cli", "--storage", storage, "--quiet"])

@@ -90,7 +90,7 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
 def test_changed_epochs_refuse_to_mix(ae_cfg, tiny, storage):
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     with pytest.raises(UserError, match=r"study.epochs: stored 1, now 2"):
-        run_study(ae_cfg.with_overrides(epochs=2), storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=2), storage_url=storage, data=tiny, progress=False)
 
 
 def test_diverging_trial_is_pruned_never_best(ae_cfg, tiny, storage, monkeypatch):
@@ -155,7 +155,7 @@ def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
     from mnist_hpo.config import PrunerConfig, SamplerConfig
 
     cfg = ae_cfg.with_overrides(
-        epochs=2, trials=3,
+        study_name=ae_cfg.name, epochs=2, trials=3,
         sampler=SamplerConfig(sampler["type"], {k: v for k, v in sampler.items() if k != "type"}),
         pruner=PrunerConfig(pruner["type"], {k: v for k, v in pruner.items() if k != "type"}),
     )
@@ -242,7 +242,7 @@ def test_a_resumed_study_refuses_a_worker_with_another_subset(ae_cfg, tiny, stor
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     before = _snapshot(storage)
     with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
-        run_study(ae_cfg.with_overrides(trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
+        run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
     assert _snapshot(storage) == before
 
 
@@ -296,7 +296,7 @@ PRUNERS = {
 def _pruned_study(ae_cfg, tiny, storage, kind="successive_halving", trials=6):
     from mnist_hpo.config import PrunerConfig
 
-    cfg = ae_cfg.with_overrides(epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
+    cfg = ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
     return cfg, run_study(cfg, storage_url=storage, data=tiny, progress=False)
 
 
@@ -340,7 +340,7 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker given one core would
     try:
-        study = run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+        study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
     finally:
         torch.set_num_threads(threads)
     (t,) = study.get_trials()
@@ -362,7 +362,7 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
 def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, capsys, monkeypatch):
     from mnist_hpo.train.numerics import denormals_flushed, flush_denormals
 
-    study = run_study(ae_cfg.with_overrides(trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+    study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
     (t,) = study.get_trials()
     assert t.user_attrs["flush_denormal"] is True  # every training run flushes them (train/numerics.py)
     # A trial stored before the mode was recorded: denormals were kept then.
@@ -389,7 +389,7 @@ def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, 
 
 
 def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
-    study = run_study(ae_cfg.with_overrides(trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
+    study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
                         progress=False)
     assert [t.user_attrs["stacked"] for t in study.get_trials()] == [2, 2]
     code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
@@ -414,7 +414,7 @@ def test_rerun_exits_1_on_a_real_difference(ae_cfg, tiny, storage, capsys):
 def test_a_journal_stores_each_trials_train_curve_once(ae_cfg, tiny, tmp_path):
     # Re-storing the growing curve every epoch made a journal grow with the square of the epochs.
     path = tmp_path / "ae.log"
-    cfg = ae_cfg.with_overrides(trials=2, epochs=3)
+    cfg = ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, epochs=3)
     study = run_study(cfg, storage_url=f"journal:{path}", data=tiny, progress=False)
     assert all(len(t.user_attrs["train_loss"]) == 3 for t in study.trials)
     writes = [line for line in path.read_text().splitlines() if '"train_loss"' in line]
@@ -426,7 +426,7 @@ def test_a_gan_study_records_its_judge_and_one_made_before_gets_no_new_trials(ga
     from mnist_hpo.measures.frechet import load_fidnet
 
     judge = load_fidnet("mnist", dataset_checksum=mnist.checksum)[1]["sha256"]
-    cfg = gan_cfg.with_overrides(trials=1, epochs=1, train_subset=200)
+    cfg = gan_cfg.with_overrides(study_name=gan_cfg.name, trials=1, epochs=1, train_subset=200)
     study = open_study(cfg, open_storage(storage), dataset_checksum=mnist.checksum)
     assert study.user_attrs["identity"]["judge.sha256"] == judge
     # Scored by another judge: refused on open, naming both.

@@ -28,6 +28,8 @@ from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
 from ..conftest import ROOT, check_killed_trial_retried
 
+pytestmark = pytest.mark.processes  # real worker processes, killed and resumed: make test-fast leaves them out
+
 TINY = """
 [study]
 name = "{name}"

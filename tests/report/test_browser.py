@@ -114,3 +114,62 @@ def test_dashboard_shows_study_and_trial_artifact(dashboard, tmp_path):
     assert urllib.request.urlopen(f"{base}/artifacts/{src}", timeout=10).read()[:8] == b"\x89PNG\r\n\x1a\n"
     img = screenshot(page, tmp_path / "trial.png", budget_ms=15_000)
     assert_not_blank(img)
+
+
+def _pre_names_studies(url: str) -> dict[str, int]:
+    """Two studies stored as mnist-hpo stored them before it recorded metric names: one objective, and a
+    Pareto study of two (its config names them); returns their ids."""
+    made = {}
+    for name, directions, objectives, values in (("old-ae", ["minimize"], [], [0.0213]),
+                                                  ("old-pareto", ["minimize", "minimize"], ["val_mse", "params"],
+                                                   [0.0181, 19763.0])):
+        study = optuna.create_study(study_name=name, storage=url, directions=directions)
+        study.set_user_attr("config", {"name": name, "model": "autoencoder", "objectives": objectives})
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.001}, distributions={"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1)},
+            values=values))
+        assert study.metric_names is None
+        made[name] = study._study_id
+    return made
+
+
+def test_dashboard_names_every_objective_and_writes_nothing(tmp_path):
+    """The study page says val_mse, and the Pareto study's axes val_mse and params, for studies stored
+    before names were recorded; the dashboard, a reader, leaves the storage as it was."""
+    import hashlib
+    import json
+    import os
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    ids = _pre_names_studies(url)
+    before = hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest()
+    port = free_port()
+    env = {**os.environ, "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage")}
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", url, "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)
+        detail = json.loads(urllib.request.urlopen(f"{base}/api/studies/{ids['old-pareto']}", timeout=10).read())
+        assert detail["objective_names"] == ["val_mse", "params"]
+        dom = run_chromium(f"{base}/dashboard/studies/{ids['old-ae']}", "--dump-dom", budget_ms=15_000)
+        assert "val_mse" in dom and "Objective 0" not in dom
+        dom = run_chromium(f"{base}/dashboard/studies/{ids['old-pareto']}", "--dump-dom", budget_ms=15_000)
+        assert "val_mse" in dom and "params" in dom and "Objective 1" not in dom
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest() == before
+    assert not (tmp_path / "storage").exists()  # no artifacts folder made either

@@ -35,7 +35,7 @@ def test_validation_and_test_noise_are_fixed_and_seeded(dae_cfg, tiny):
     diff = a.val_inputs - clean_val
     assert diff.abs().max() > 0.2  # noisy ...
     assert ((a.val_inputs >= 0) & (a.val_inputs <= 1)).all()  # ... and clipped, as dae.toml says
-    other = make_task(dae_cfg.with_overrides(seed=1), tiny)
+    other = make_task(dae_cfg.with_overrides(study_name="dae-seed1", seed=1), tiny)
     assert not torch.equal(other.test_inputs, a.test_inputs)
 
 

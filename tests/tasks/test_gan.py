@@ -74,7 +74,7 @@ def _verify_checks_the_judge_and_rescores(folder, mnist):
 @pytest.mark.slow
 def test_scored_epochs_follow_eval_every(gan_cfg, mnist, storage):
     cfg = dataclasses.replace(gan_cfg, model_options={**gan_cfg.model_options, "eval_every": 2})
-    cfg = cfg.with_overrides(trials=1, epochs=3, train_subset=200)
+    cfg = cfg.with_overrides(study_name=cfg.name, trials=1, epochs=3, train_subset=200)
     study = run_study(cfg, storage_url=storage, data=mnist, progress=False)
     (t,) = study.get_trials()
     assert t.state == TrialState.COMPLETE and list(t.intermediate_values) == [1, 2]

@@ -115,6 +115,7 @@ def _stored_evil_study(tmp_path) -> str:
     return url
 
 
+@pytest.mark.processes  # a dozen fresh mnist-hpo processes
 def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tmp_path):
     """Fresh processes, as a user runs them; the module could be imported (it is on PYTHONPATH), and never is."""
     plugins = tmp_path / "plugins"

@@ -20,7 +20,7 @@ def quiet(_msg):
 
 @pytest.fixture
 def task(gan_cfg, mnist):
-    return GanTask(gan_cfg.with_overrides(train_subset=300), mnist)
+    return GanTask(gan_cfg.with_overrides(study_name=gan_cfg.name, train_subset=300), mnist)
 
 
 def test_state_encoding_round_trips_optimizer_state():

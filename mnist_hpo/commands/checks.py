@@ -1,0 +1,132 @@
+"""The mistakes each command can find before it imports torch or Optuna: found here, they answer at once.
+
+:func:`mnist_hpo.cli.main` calls ``CHECKS[command](args)`` after parsing and before it imports
+the command's module (``mnist_hpo.commands.<module>``, which loads the whole stack, about 2 s).
+What needs the stack (a study file's model options, a study missing from an existing storage,
+a database that is not Optuna's) is still found by the command itself, before any training.
+Only light modules may be imported here: the standard library, :mod:`mnist_hpo.errors`,
+:mod:`mnist_hpo.config` and :mod:`mnist_hpo.hpo.urls`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.schema import read_study_document, study_path
+from ..data.names import dataset_names, is_dataset
+from ..errors import UserError, require_extra
+from ..hpo.urls import check_storage_url, require_stored
+
+# Command-line overrides that change what a trial means: the study they make needs its own name
+# (StudyConfig.with_overrides has the same rule for the Python API).
+NEW_STUDY_FLAGS = ("epochs", "subset", "seed")
+
+
+def check_study_file(args: argparse.Namespace) -> None:
+    read_study_document(study_path(args.study))
+
+
+def check_run(args: argparse.Namespace) -> None:
+    """``study`` and ``worker``: the study file can be read, the storage URL has a known form, and a
+    changed meaning comes with a new name."""
+    check_study_file(args)
+    check_storage_url(args.storage)
+    changed = [f"--{flag} {getattr(args, flag)}" for flag in NEW_STUDY_FLAGS if getattr(args, flag) is not None]
+    if changed and not args.study_name:
+        name = Path(args.study).stem
+        raise UserError(f"{' '.join(changed)} changes what a trial means, so it makes another study: give it a name "
+                        f"with --study-name, e.g. --study-name {name}-short (the study '{name}' keeps its settings)")
+
+
+def check_reader(args: argparse.Namespace) -> None:
+    """A command that reads a stored study: the storage must exist (opening it would create it)."""
+    check_storage_url(args.storage)
+    require_stored(args.storage)
+
+
+def check_list(args: argparse.Namespace) -> None:
+    check_storage_url(args.storage)
+    if args.storage is not None:  # a missing default storage is "no studies yet", said by the command
+        require_stored(args.storage)
+
+
+def _check_journals(journals: str | None, storage: str | None) -> None:
+    if journals is not None:
+        if not Path(journals).is_dir():
+            raise UserError(f"--journals {journals}: no such folder; pass the folder that holds the <study>.log "
+                            "files, e.g. --journals results/journals")
+    else:
+        check_storage_url(storage)
+        require_stored(storage, record_hint="--journals results/journals")
+
+
+def check_compare(args: argparse.Namespace) -> None:
+    if not math.isfinite(args.target):
+        raise UserError(f"--target {args.target}: expected a finite number, e.g. --target 0.0172")
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise UserError(f"--out {args.out}: expected a .png file name")
+    _check_journals(args.journals, args.storage)
+
+
+def check_report(args: argparse.Namespace) -> None:
+    for item in args.study:
+        _, sep, name = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--study {item!r}: expected SECTION=NAME, e.g. --study ae=ae-short")
+    _check_journals(args.journals, args.storage)
+
+
+def check_explore(args: argparse.Namespace) -> None:
+    if args.tsne_iter < 250:
+        raise UserError(f"--tsne-iter {args.tsne_iter}: scikit-learn's t-SNE needs at least 250 iterations")
+    if not all(0 <= d <= 9 for d in args.interpolate):
+        raise UserError(f"--interpolate {args.interpolate[0]} {args.interpolate[1]}: digits are 0 to 9")
+    if args.export and not (Path(args.export) / "export.json").is_file():
+        raise UserError(f"--export {args.export} is not an export (no export.json); pass a folder under "
+                        "storage/exports/")
+
+
+def check_verify(args: argparse.Namespace) -> None:
+    path = Path(args.path)
+    folder = path.parent if path.is_file() else path
+    if not (folder / "export.json").is_file():
+        raise UserError(f"{folder} is not an export (no export.json); pass a folder under storage/exports/")
+
+
+def check_data(args: argparse.Namespace) -> None:
+    if not is_dataset(args.dataset):  # a built-in, or one an installed plugin registers
+        raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(dataset_names())}")
+
+
+def check_dashboard(args: argparse.Namespace) -> None:
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback and not args.allow_remote:
+        raise UserError(f"--host {args.host} would expose the dashboard beyond this machine; "
+                        "add --allow-remote if that is what you want")
+    require_extra("optuna_dashboard", "dashboard", "the dashboard")
+    check_reader(args)
+
+
+CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "study": check_run,
+    "worker": check_run,
+    "gan": check_study_file,
+    "export": check_reader,
+    "show": check_reader,
+    "rerun": check_reader,
+    "delete": check_reader,
+    "list": check_list,
+    "compare": check_compare,
+    "report": check_report,
+    "explore": check_explore,
+    "verify": check_verify,
+    "data": check_data,
+    "dashboard": check_dashboard,
+}
