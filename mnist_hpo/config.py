@@ -299,8 +299,12 @@ def _kind_table(c: Checker, doc: dict, name: str, kinds: dict, default: str, cls
     return cls(kind, {k: v for k, v in t.items() if k != "type"})
 
 
-def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
-    """Validate a parsed TOML document and build its :class:`StudyConfig`."""
+def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, str]:
+    """The checks of a study file that need no model family (so no torch): its tables, the ``[study]``
+    keys and their types, and ``model.type`` given; the ``[study]`` values, the ``[model]`` table and its type.
+
+    The command line runs them before it imports anything heavy; :func:`parse_study` starts with them.
+    """
     c = Checker(source)
     c.unknown(doc, {"study", "model", "sampler", "pruner", "space"}, "top level")
     s = c.table(doc, "study", required=True)
@@ -314,7 +318,13 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
         c.fail("study.name", f"may hold letters, digits, '-' and '_' only, got {values['name']!r}")
 
     m = c.table(doc, "model", required=True)
-    model = c.get(m, "type", (str,), "model")
+    return values, m, c.get(m, "type", (str,), "model")
+
+
+def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
+    """Validate a parsed TOML document and build its :class:`StudyConfig`."""
+    c = Checker(source)
+    values, m, model = parse_study_head(doc, source)
     from .tasks import registry  # the tasks import this module: imported when first needed
 
     registry.trust_study_file(model)  # running a study file that names an import path is asking to import it
