@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
     NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDIES_DIR, STUDY_KEYS, Checker, ParamSpec,
-    PrunerConfig, SamplerConfig, StudyConfig, model_options, read_study_document, search_tables, study_path,
-    study_table,
+    PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, read_study_document, search_tables,
+    study_path, study_table,
 )
 from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
@@ -25,9 +25,7 @@ from .tasks import check_config, registry  # noqa: F401  (check_config: importab
 def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = Checker(source)
-    values = study_table(c, doc)
-    m = c.table(doc, "model", required=True)
-    model = c.get(m, "type", (str,), "model")
+    values, m, model = parse_study_head(doc, source)
     registry.trust_study_file(model)  # running a study file that names an import path is asking to import it
     try:
         task = registry.resolve(model)  # a built-in, an installed plugin or "package.module:ClassName"

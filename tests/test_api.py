@@ -39,6 +39,7 @@ def test_every_public_name_is_documented_with_an_example():
 
 
 @pytest.mark.slow
+@pytest.mark.mnist  # the examples read data/ (make data)
 def test_the_examples_run_as_written(tmp_path, monkeypatch):
     for folder in ("studies", "data"):
         (tmp_path / folder).symlink_to(ROOT / folder)

@@ -86,8 +86,9 @@ def _ok(p: subprocess.CompletedProcess) -> str:
 @pytest.mark.slow
 def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist_hpo):
     journal = f"journal:{tmp_path / 'vae.log'}"
+    # a short run in its own journal, so it keeps the file's name, said explicitly (--epochs needs --study-name)
     _ok(mnist_hpo("study", str(STUDY_FILE), "--workers", "2", "--trials", "4", "--epochs", "1", "--subset", "1000",
-                  "--storage", journal, "--no-retrain", "--quiet"))
+                  "--study-name", "vae", "--storage", journal, "--no-retrain", "--quiet"))
 
     import optuna
 

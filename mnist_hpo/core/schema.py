@@ -325,6 +325,19 @@ def study_table(c: Checker, doc: dict) -> dict:
     return values
 
 
+def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, str]:
+    """The checks of a study file that need no model family (so no torch): its tables, the ``[study]``
+    keys and their types, and ``model.type`` given; the ``[study]`` values, the ``[model]`` table and its type.
+
+    The command line runs them before it imports anything heavy; :func:`mnist_hpo.config.parse_study`
+    starts with them.
+    """
+    c = Checker(source)
+    values = study_table(c, doc)
+    m = c.table(doc, "model", required=True)
+    return values, m, c.get(m, "type", (str,), "model")
+
+
 def model_options(c: Checker, m: dict, schema: dict) -> dict:
     """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
     c.unknown(m, {"type", *schema}, "model")

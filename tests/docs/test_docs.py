@@ -307,3 +307,11 @@ def test_the_built_site_is_not_blank_in_chromium(tmp_path):
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', dom)
     assert len(images) >= 5 and all((page.parent / src).resolve().is_file() for src in images), images
     assert_not_blank(screenshot(page.as_uri(), tmp_path / "models.png", size=(1280, 1400), budget_ms=5000))
+
+
+def test_every_public_name_is_on_the_python_api_page():
+    import mnist_hpo
+
+    page = (DOCS / "python-api.md").read_text()
+    missing = [name for name in mnist_hpo.__all__ if f"`{name}" not in page]
+    assert not missing, f"not in docs/python-api.md: {missing}"
