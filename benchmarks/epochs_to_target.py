@@ -28,7 +28,7 @@ import torch
 
 from mnist_hpo.config import load_study_config
 from mnist_hpo.data.datasets import load_dataset
-from mnist_hpo.artifacts.hardware import hardware
+from mnist_hpo.core.hardware import hardware
 from mnist_hpo.hpo.run import run_study
 
 

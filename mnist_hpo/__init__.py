@@ -32,7 +32,7 @@ import importlib
 # Where each public name lives; importing those modules loads torch and Optuna (about 2 s), so
 # it happens on first use of a name, not on `import mnist_hpo` (which every command does).
 _API = {
-    "StudyConfig": "mnist_hpo.config",
+    "StudyConfig": "mnist_hpo.core.schema",
     "UserError": "mnist_hpo.errors",
     "export_best": "mnist_hpo.artifacts.export",
     "export_study_trial": "mnist_hpo.artifacts.export",

@@ -1,387 +1,43 @@
-"""Study definitions: ``studies/*.toml`` loaded into validated dataclasses.
+"""Study files: ``studies/*.toml`` loaded, checked against their model family, as a :class:`StudyConfig`.
 
 Every mistake in a study file becomes one :class:`UserError` line naming the file,
-the key and what is expected, before any data is loaded or any training starts.
-
-A study file has four tables::
-
-    [study]    name, dataset, seed, trials, epochs, batch_size, val_fraction, ...
-    [model]    type = "autoencoder" | ... and that model's own options (its task's option_schema)
-    [sampler]  type = "random" | "grid" | "tpe" | "gp", plus options
-    [pruner]   type = "none" | "median" | "successive_halving" | "hyperband", plus options
-    [space.NAME]  one table per hyperparameter (see :class:`ParamSpec`)
+the key, the value and what is allowed, before any data is loaded or any training starts.
+The file's shape is :mod:`mnist_hpo.core.schema`'s (its dataclasses, ``study_path`` and
+``read_study_document`` are importable from here as before; the command line's light checks
+import them from there, without the model families and torch); what its values must be for its
+model family is the family's (:func:`mnist_hpo.tasks.check_config`). This module sits above both: it finds the family
+named by ``model.type`` and reads that family's options.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .data.names import dataset_names, is_dataset
+from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
+    NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDIES_DIR, STUDY_KEYS, Checker, ParamSpec,
+    PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, read_study_document, search_tables,
+    study_path, study_table,
+)
 from .errors import UserError
-
-SAMPLERS = {
-    "random": {"seed"},
-    "grid": {"seed"},
-    "tpe": {"seed", "n_startup_trials", "multivariate"},
-    "gp": {"seed", "n_startup_trials"},
-}
-PRUNERS = {
-    "none": set(),
-    "median": {"n_startup_trials", "n_warmup_steps"},
-    "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
-    "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
-}
-PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
-# The settings that change what a trial's value means (the study file's part of a study's identity,
-# mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
-NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
-             "test_subset", "objectives", "model_options", "sampler", "pruner", "space")
-# Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
-OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
-OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One hyperparameter.
-
-    kind ``choices``: an explicit list. ``normal``: ``size`` values drawn from
-    Normal(mean, std), non-positive draws redrawn, ``include`` values put first.
-    ``randint``: ``size`` integers drawn uniformly from [low, high). ``float`` / ``int``:
-    a continuous or integer range [low, high] (``log`` for a log scale), for TPE and GP.
-    """
-
-    name: str
-    kind: str
-    choices: tuple = ()
-    mean: float = 0.0
-    std: float = 0.0
-    size: int = 0
-    include: tuple = ()
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    type: str = "random"
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PrunerConfig:
-    type: str = "none"
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """A validated study file: the study's name, model, data, budget, sampler, pruner and search space.
-
-    Made by :func:`load_study_config` (or :func:`parse_study` from a parsed document); it is frozen,
-    and :meth:`with_overrides` makes a changed copy. The fields are the study file's keys (see
-    ``studies/ae.toml``); ``model_options`` holds the ``[model]`` table's options, ``space`` one
-    :class:`ParamSpec` per hyperparameter.
-
-    >>> cfg = load_study_config("studies/ae.toml")
-    >>> cfg.sampler.type, sorted(cfg.space)
-    ('random', ['latent_dim', 'lr', 'nh1', 'optimizer', 'weight_decay'])
-    >>> StudyConfig.from_dict(cfg.as_dict()) == cfg
-    True
-    """
-
-    name: str
-    model: str
-    dataset: str = "mnist"
-    idx_dir: str | None = None
-    seed: int = 0
-    trials: int = 10
-    epochs: int = 10
-    batch_size: int = 256
-    val_fraction: float = 0.2
-    train_subset: int | None = None
-    test_subset: int | None = None
-    retrain: bool = True
-    device: str = "auto"
-    trial_figures: bool = True  # attach each trained trial's reconstructions (optuna-dashboard shows them)
-    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see Task.stackable
-    objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
-    enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
-    model_options: dict = field(default_factory=dict)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    pruner: PrunerConfig = field(default_factory=PrunerConfig)
-    space: dict[str, ParamSpec] = field(default_factory=dict)
-    source: str = "<memory>"
-
-    def with_overrides(self, **overrides) -> "StudyConfig":
-        """A copy with some settings replaced, validated again as a study file is.
-
-        The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
-        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
-        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
-        options that were not given can be passed through. Any other keyword is one :class:`UserError`
-        that lists the accepted ones.
-
-        **A new meaning needs a new name.** Settings that change what a trial's value means (those in
-        :data:`NEW_STUDY`: ``epochs``, ``seed``, ``dataset``, ``train_subset``, ``test_subset``,
-        ``batch_size``, ``val_fraction``, the model's options, the sampler, pruner, space and objectives)
-        make another study, so changing one requires ``study_name=``. Without it the copy would keep the
-        file's name, and running it would create that study with other settings (after which the file's
-        own run is refused as "created with other settings"), or be refused by it. Passing the current
-        name keeps it on purpose (e.g. a GAN run continued for more epochs). Settings that keep trials
-        comparable (``trials``, ``device``, ``batch_trials``, ``retrain``, ``trial_figures``,
-        ``enqueue``) keep the name. The command line's rule is the same: ``--epochs``, ``--subset`` and
-        ``--seed`` need ``--study-name``.
-
-        >>> cfg = load_study_config("studies/ae.toml")
-        >>> cfg.with_overrides(trials=3).name
-        'ae'
-        >>> short = cfg.with_overrides(study_name="ae-short", trials=3, epochs=1, subset=2000)
-        >>> short.name, short.trials, short.epochs, short.train_subset
-        ('ae-short', 3, 1, 2000)
-        >>> cfg.with_overrides(epochs=1)
-        Traceback (most recent call last):
-        mnist_hpo.errors.UserError: with_overrides(epochs=1) changes what a trial means, so it is another study: name it, e.g. study_name='ae-epochs1' (--study-name on the command line)
-        >>> cfg.with_overrides(epoch=1)
-        Traceback (most recent call last):
-        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
-        """
-        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
-        unknown = sorted(set(overrides) - accepted)
-        if unknown:
-            raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
-        changes: dict = {}
-        for key, value in overrides.items():
-            if value is None:
-                continue
-            field_name = OVERRIDE_ALIASES.get(key, key)
-            if field_name in changes and changes[field_name] != value:
-                raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
-                                "set the same setting; pass one of them")
-            changes[field_name] = value
-        new = dataclasses.replace(self, **changes)
-        _check_study_values(new, where=f"{self.source} (after command-line overrides)")
-        new_meaning = [k for k in NEW_STUDY if k in changes and changes[k] != getattr(self, k)]
-        if new_meaning and "name" not in changes:
-            shown = ", ".join(f"{k}={changes[k]!r}" for k in new_meaning)
-            suggestion = "-".join([self.name, *(f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
-                                                 for k in new_meaning if isinstance(changes[k], (int, str)))])
-            raise UserError(f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
-                            f"e.g. study_name={suggestion!r} (--study-name on the command line)")
-        return new
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StudyConfig":
-        """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
-        d = dict(d)
-        d["objectives"] = tuple(d.get("objectives", ()))
-        d["enqueue"] = tuple(dict(e) for e in d.get("enqueue", ()))
-        d["sampler"] = SamplerConfig(**d.get("sampler", {}))
-        d["pruner"] = PrunerConfig(**d.get("pruner", {}))
-        d["space"] = {
-            k: ParamSpec(**{**v, "choices": tuple(v.get("choices", ())), "include": tuple(v.get("include", ()))})
-            for k, v in d.get("space", {}).items()
-        }
-        return cls(**d)
-
-
-# --- validation helpers ----------------------------------------------------------------
-
-class Checker:
-    """Raises a study file's mistakes as :class:`UserError` lines that name the file and the key."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, key: str, msg: str) -> None:
-        raise UserError(f"{self.source}: {key} {msg}")
-
-    def table(self, doc: dict, key: str, required: bool = False) -> dict:
-        if key not in doc:
-            if required:
-                self.fail(f"[{key}]", "table is missing; see studies/ae.toml for an example")
-            return {}
-        value = doc[key]
-        if not isinstance(value, dict):
-            self.fail(key, "must be a table")
-        return value
-
-    def unknown(self, table: dict, allowed: set, prefix: str) -> None:
-        extra = sorted(set(table) - set(allowed))
-        if extra:
-            self.fail(f"{prefix}.{extra[0]}", f"is not a known key; allowed: {', '.join(sorted(allowed))}")
-
-    def get(self, table: dict, key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
-        if key not in table:
-            if default is ...:
-                self.fail(f"{prefix}.{key}", "is required")
-            return default
-        value = table[key]
-        # bool is an int subclass; never accept it where a number is meant.
-        if isinstance(value, bool) and bool not in types:
-            self.fail(f"{prefix}.{key}", f"must be {_type_names(types)}, got {value!r}")
-        if not isinstance(value, types):
-            self.fail(f"{prefix}.{key}", f"must be {_type_names(types)}, got {value!r}")
-        return value
-
-
-def _type_names(types: tuple[type, ...]) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def _check_study_values(cfg: StudyConfig, where: str) -> None:
-    c = Checker(where)
-    if cfg.trials < 1:
-        c.fail("study.trials", f"must be at least 1, got {cfg.trials}")
-    if cfg.epochs < 1:
-        c.fail("study.epochs", f"must be at least 1, got {cfg.epochs}")
-    if cfg.batch_size < 1:
-        c.fail("study.batch_size", f"must be at least 1, got {cfg.batch_size}")
-    if not 0.0 < cfg.val_fraction < 1.0:
-        c.fail("study.val_fraction", f"must be between 0 and 1, got {cfg.val_fraction}")
-    for key in ("train_subset", "test_subset"):
-        value = getattr(cfg, key)
-        if value is not None and value < 10:
-            c.fail(f"study.{key}", f"must be at least 10 images, got {value}")
-    if not is_dataset(cfg.dataset):  # a built-in, or one an installed plugin registers
-        c.fail("study.dataset", f"must be one of {', '.join(dataset_names())}, got {cfg.dataset!r}")
-    if cfg.batch_trials < 1:
-        c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
-    if cfg.batch_trials > 1:
-        from .tasks import TASKS, registry  # the tasks import this module: imported when first needed
-
-        stackable = [name for name, task in TASKS.items() if task.stackable and registry.is_builtin(name)]
-        if not registry.resolve(cfg.model).stackable:
-            c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(stackable)} studies, not {cfg.model}")
-    if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
-        c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
-    if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
-        c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
-    from .tasks.rules import check_enqueue, check_family, check_objectives  # the tasks import this module
-
-    check_family(cfg, c)
-    check_objectives(cfg, c)
-    check_enqueue(cfg, c)
-
-
-def check_config(cfg: StudyConfig) -> None:
-    """Validate a config built in Python (e.g. with ``dataclasses.replace``) as a study file is validated."""
-    _check_study_values(cfg, cfg.source)
-
-
-STUDY_KEYS = {
-    "name": ((str,), ...), "dataset": ((str,), "mnist"), "idx_dir": ((str,), None), "seed": ((int,), 0),
-    "trials": ((int,), 10), "epochs": ((int,), 10), "batch_size": ((int,), 256),
-    "val_fraction": ((float,), 0.2), "train_subset": ((int,), None), "test_subset": ((int,), None),
-    "retrain": ((bool,), True), "device": ((str,), "auto"), "batch_trials": ((int,), 1),
-    "trial_figures": ((bool,), True),
-    "objectives": ((list,), []), "enqueue": ((list,), []),
-}
-
-
-def _kind_table(c: Checker, doc: dict, name: str, kinds: dict, default: str, cls):
-    """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
-    t = c.table(doc, name)
-    kind = c.get(t, "type", (str,), name, default)
-    if kind not in kinds:
-        c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
-    c.unknown(t, {"type", *kinds[kind]}, name)
-    return cls(kind, {k: v for k, v in t.items() if k != "type"})
+from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
 
 
 def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = Checker(source)
-    c.unknown(doc, {"study", "model", "sampler", "pruner", "space"}, "top level")
-    s = c.table(doc, "study", required=True)
-    c.unknown(s, set(STUDY_KEYS), "study")
-    values = {k: c.get(s, k, types, "study", default) for k, (types, default) in STUDY_KEYS.items()}
-    for i, entry in enumerate(values["enqueue"]):
-        if not isinstance(entry, dict):
-            c.fail(f"study.enqueue[{i}]", f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
-    values["objectives"], values["enqueue"] = tuple(values["objectives"]), tuple(values["enqueue"])
-    if not values["name"].replace("-", "").replace("_", "").isalnum():
-        c.fail("study.name", f"may hold letters, digits, '-' and '_' only, got {values['name']!r}")
-
-    m = c.table(doc, "model", required=True)
-    model = c.get(m, "type", (str,), "model")
-    from .tasks import registry  # the tasks import this module: imported when first needed
-
+    values, m, model = parse_study_head(doc, source)
     registry.trust_study_file(model)  # running a study file that names an import path is asking to import it
     try:
         task = registry.resolve(model)  # a built-in, an installed plugin or "package.module:ClassName"
     except UserError as e:
         raise UserError(f"{source}: {e}") from None
-    schema = task.option_schema  # the family's own options (its task class)
-    c.unknown(m, {"type", *schema}, "model")
-    options = {}
-    for key, (types, default, allowed) in schema.items():
-        value = c.get(m, key, types, "model", default)
-        if allowed is not None and value not in allowed:
-            c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
-        options[key] = value
-
-    sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
-    pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
-    for key, value in [*sampler.options.items(), *pruner.options.items()]:
-        if key == "multivariate":
-            if not isinstance(value, bool):
-                c.fail("sampler.multivariate", f"must be true or false, got {value!r}")
-        elif key != "max_resource" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            c.fail(key, f"must be a non-negative integer, got {value!r}")
-
-    space_doc = c.table(doc, "space")
-    from .hpo.spaces import parse_param  # spaces imports this module
-
-    space = {name: parse_param(c, name, t) for name, t in space_doc.items()}
-    if sampler.type == "grid":
-        for p in space.values():
-            if p.kind in ("float", "int"):
-                c.fail(f"space.{p.name}", "is a range; a grid sampler needs choices or a draw")
-
+    options = model_options(c, m, task.option_schema)  # the family's own options (its task class)
+    sampler, pruner, space = search_tables(c, doc)
     cfg = StudyConfig(
         model=model, model_options=options, sampler=sampler, pruner=pruner, space=space, source=source, **values
     )
-    _check_study_values(cfg, source)
+    check_config(cfg)
     return cfg
-
-
-STUDIES_DIR = Path("studies")
-
-
-def study_path(arg: str) -> Path:
-    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
-    if arg.endswith(".toml") or "/" in arg:
-        return Path(arg)
-    return STUDIES_DIR / f"{arg}.toml"
-
-
-def read_study_document(path: str | Path) -> dict:
-    """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
-
-    The command line calls it before anything heavy is imported, so such a mistake answers at once.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"study file {path} not found; the study files are in studies/") from None
-    except OSError as e:
-        raise UserError(f"cannot read study file {path} ({e.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
 
 
 def load_study_config(path: str | Path) -> StudyConfig:

@@ -9,9 +9,11 @@ never leaves a write half done.
 
 import contextlib
 import errno
+import importlib.util
 import os
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -33,8 +35,6 @@ class UserError(Exception):
 
 def require_extra(module: str, extra: str, what: str) -> None:
     """Stop with one line when ``what`` needs an optional extra (``pip install 'mnist-hpo[extra]'``) that is missing."""
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         raise UserError(f"{what} needs the optional '{extra}' extra ({module} is not installed); "
                         f"install it with: pip install 'mnist-hpo[{extra}]' (make setup installs it)")
@@ -200,8 +200,6 @@ def report(e: BaseException) -> int:
 
     What ``mnist-hpo`` does with them, shared with the worker processes that ``study --workers N`` starts.
     """
-    import sys
-
     if isinstance(e, UserError):
         print(f"mnist-hpo: error: {e}", file=sys.stderr)
         return 2

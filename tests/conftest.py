@@ -96,7 +96,7 @@ def ae_export(tmp_path_factory, tiny):
 @pytest.fixture(scope="session")
 def fidnet(mnist):
     """The cached quality classifier under data/ (trained once by `make data`, on first use otherwise)."""
-    from mnist_hpo.analysis.frechet import load_fidnet, prepare_fidnet
+    from mnist_hpo.measures.frechet import load_fidnet, prepare_fidnet
 
     prepare_fidnet(mnist, ROOT / "data")
     return load_fidnet("mnist", ROOT / "data", dataset_checksum=mnist.checksum)[0]

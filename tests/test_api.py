@@ -22,7 +22,8 @@ from .conftest import ROOT
 EXAMPLES = [
     ("mnist_hpo", None),
     ("mnist_hpo.errors", ["UserError"]),
-    ("mnist_hpo.config", ["StudyConfig", "StudyConfig.with_overrides", "load_study_config"]),
+    ("mnist_hpo.core.schema", ["StudyConfig", "StudyConfig.with_overrides"]),
+    ("mnist_hpo.config", ["load_study_config"]),
     ("mnist_hpo.hpo.run", ["run_study"]),
     ("mnist_hpo.artifacts.export", ["export_best", "export_study_trial", "latest_export", "load_export"]),
 ]

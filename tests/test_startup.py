@@ -44,7 +44,12 @@ def test_help_imports_nothing_heavy(argv, tmp_path):
 
 def test_user_errors_before_training_import_nothing_heavy(tmp_path):
     (tmp_path / "nojournals").write_text("")
+    good = (ROOT / "studies" / "ae.toml").read_text()
+    (tmp_path / "typo.toml").write_text(good.replace("epochs = 50", "epoch = 50"))
+    (tmp_path / "broken.toml").write_text(good.replace('name = "ae"', 'name = "ae'))
     cases = {
+        ("study", str(tmp_path / "typo.toml")): "study.epoch is not a known key",
+        ("worker", str(tmp_path / "broken.toml")): "is not valid TOML",
         ("study", "studies/ea.toml"): "study file studies/ea.toml not found",
         ("worker", str(ROOT / "studies" / "ae.toml"), "--storage", "nonsense"): "is malformed",
         ("study", str(ROOT / "studies" / "ae.toml"), "--storage", "mysql://u@h/db"): "'mysql' is not supported",
@@ -65,7 +70,7 @@ def test_user_errors_before_training_import_nothing_heavy(tmp_path):
         rc, loaded, err = heavy_modules_after(list(argv), tmp_path)
         assert rc == 2 and err.startswith("mnist-hpo: error: ") and expected in err, (argv, err)
         assert err.count("\n") == 1 and loaded == [], (argv, loaded)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nojournals"]  # no storage file or folder made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.toml", "nojournals", "typo.toml"]  # no storage
 
 
 def test_each_command_body_is_found():

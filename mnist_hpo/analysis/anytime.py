@@ -16,7 +16,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import optuna
+from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
 from ..errors import UserError
@@ -100,8 +103,6 @@ def study_curve(study: optuna.Study) -> Curve:
 
 def step_at(xs: list[float], ys: list[float], grid, worst: float):
     """The step function (value after the last point at or before x) on ``grid``; ``worst`` before the first."""
-    import numpy as np
-
     idx = np.searchsorted(np.asarray(xs, dtype=float), np.asarray(grid, dtype=float), side="right") - 1
     values = np.asarray(ys, dtype=float)
     return np.where(idx >= 0, values[np.clip(idx, 0, None)] if len(values) else worst, worst)
@@ -109,8 +110,6 @@ def step_at(xs: list[float], ys: list[float], grid, worst: float):
 
 def median_curve(curves: list[Curve], axis: str):
     """The protocol's median best-so-far, on the union of its seeds' points, up to where every seed has data."""
-    import numpy as np
-
     curves = [c for c in curves if c.trials]
     if not curves:
         return None, None
@@ -124,15 +123,10 @@ def median_curve(curves: list[Curve], axis: str):
 
 def compare_figure(curves: list[Curve], path: Path, *, target: float | None = REPORT_TARGET) -> Path:
     """Two panels (epochs, trial time): each study a thin line, each protocol's median bold, the target dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     protocols = sorted({c.protocol for c in curves})
-    colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(protocols)}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    colors = {p: matplotlib.colormaps["tab10"](i % 10) for i, p in enumerate(protocols)}
+    fig = Figure(figsize=(13, 5))
+    axes = fig.subplots(1, 2, sharey=True)
     longest = max((c.seconds[-1] for c in curves if c.seconds), default=0.0)
     unit, per = ("h", 3600.0) if longest > 2 * 3600 else ("min", 60.0)  # a 6-h random search beside 40-min ones
     scale = {"epochs": 1.0, "seconds": 1.0 / per}
@@ -166,7 +160,6 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

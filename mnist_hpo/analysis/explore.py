@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import latent
+from ..measures import latent
 from ..train.classifier import encode
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..artifacts.export import latest_export, load_export
-from ..report.figures import image_grid_png, scatter_html, scatter_png
+from ..core.figures import image_grid_png, scatter_html, scatter_png
 from ..data.datasets import load_data
 
 EXPLORE_DIR = "explore"

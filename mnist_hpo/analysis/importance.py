@@ -14,15 +14,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
+from matplotlib.figure import Figure
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import TrialState
 
-from ..tasks import param_headers
-
 MIN_TRIALS = 5  # below this, a ranking says more about the draws than about the parameters
 FANOVA_SEED = 0  # the forest's seed: the same study always gives the same numbers
-HEADERS = param_headers()  # the report's column names, as its tables print them
 
 
 @dataclass(frozen=True)
@@ -91,46 +90,44 @@ def too_few(study: optuna.Study) -> str:
     return no_ranking(study) or "importance: cannot rank the parameters"
 
 
-def importance_lines(study: optuna.Study) -> list[str]:
-    """The ranked list ``mnist-hpo show`` prints (or one line saying there are too few trials)."""
+def importance_lines(study: optuna.Study, headers: dict[str, str] | None = None) -> list[str]:
+    """The ranked list ``mnist-hpo show`` prints (or one line saying there are too few trials).
+
+    ``headers``: the report's name of each parameter, shown beside it (:func:`mnist_hpo.report.families.study_headers`).
+    """
     imp = param_importance(study)
     if imp is None:
         return [too_few(study)]
     lines = [f"importance on {imp.trials} complete trials (fANOVA, seed {FANOVA_SEED}: share of the value's variance; "
              f"PED-ANOVA: what sets the best {imp.ped_quantile:.0%} apart):"]
-    width = max(len(_label(p)) for p in imp.fanova)
+    width = max(len(_label(p, headers)) for p in imp.fanova)
     for i, p in enumerate(imp.ranking(), 1):
-        lines.append(f"  {i}. {_label(p).ljust(width)}  fANOVA {imp.fanova[p]:5.3f}  "
+        lines.append(f"  {i}. {_label(p, headers).ljust(width)}  fANOVA {imp.fanova[p]:5.3f}  "
                      f"PED-ANOVA {imp.ped_anova.get(p, 0.0):5.3f}")
     return lines
 
 
-def _label(param: str) -> str:
-    return f"{param} ({HEADERS[param]})" if param in HEADERS else param
+def _label(param: str, headers: dict[str, str] | None) -> str:
+    header = (headers or {}).get(param)
+    return f"{param} ({header})" if header and header != param else param
 
 
-def importance_figure(imp: Importance, path: Path, title: str) -> Path:
+def importance_figure(imp: Importance, path: Path, title: str, headers: dict[str, str] | None = None) -> Path:
     """A horizontal bar chart of both evaluators' importances, the ranking top to bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     names = imp.ranking()[::-1]
     y = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.4))
+    fig = Figure(figsize=(6.4, 0.45 * len(names) + 1.4))
+    ax = fig.subplots()
     ax.barh(y + 0.2, [imp.fanova[n] for n in names], height=0.4, label=f"fANOVA (seed {FANOVA_SEED})")
     ax.barh(y - 0.2, [imp.ped_anova.get(n, 0.0) for n in names], height=0.4,
             label=f"PED-ANOVA (top {imp.ped_quantile:.0%})")
-    ax.set_yticks(y, [_label(n) for n in names])
+    ax.set_yticks(y, [_label(n, headers) for n in names])
     ax.set_xlabel("importance (each evaluator sums to 1)")
     ax.set_title(f"{title}: {imp.trials} complete trials", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -26,14 +26,18 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from .export_figures import write_export_figures
-from .hardware import hardware
+from ..core.hardware import hardware
 from ..hpo.objective import objective_names
-from ..hpo.storage import attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage
+from ..hpo.journal import is_journal_url, journal_path
+from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
+    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config,
+)
+from ..measures.mean_image import optimizer_steps, retrain_check
 from ..data.datasets import load_data
 from ..tasks import make_task, registry, task_class
 
@@ -59,13 +63,6 @@ def package_versions() -> dict[str, str]:
 def study_provider(study: optuna.Study) -> dict | None:
     """What a stored study recorded of its plugin family's provider (None: a built-in family)."""
     return registry.recorded_in_identity(study.user_attrs.get("identity") or {})
-
-
-def study_config(study: optuna.Study) -> StudyConfig:
-    try:
-        return StudyConfig.from_dict(study.user_attrs["config"])
-    except (KeyError, TypeError) as e:
-        raise UserError(f"study {study.study_name!r} was not created by mnist-hpo (no usable config: {e})") from None
 
 
 def export_trial(
@@ -155,11 +152,8 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta["retrain"]["hardware"] = hardware(str(task.device))
-    from ..analysis import plateau  # here: it imports optuna.importance, ~0.7 s that every command paid
-
-    steps = plateau.optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
-    meta["retrain"].update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics,
-                                                 steps=steps))
+    steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
+    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics, steps=steps))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
               f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
@@ -289,8 +283,6 @@ def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyCon
     E.g. the classifier's encoder, by default the latest export of study ``ae``. A study
     that already exists under ``cfg.name`` keeps what it was started with.
     """
-    from ..hpo.journal import is_journal_url, journal_path
-
     stored = {}
     # Opening a journal creates its file: a study that was never started is not looked up.
     if not (storage_url and is_journal_url(storage_url) and not journal_path(storage_url).exists()):

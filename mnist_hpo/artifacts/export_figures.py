@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..analysis import recon
-from ..report.figures import curve_keys, history_png
+from ..measures import recon
+from ..core.figures import curve_keys, history_png
 
 LOSS_PNG = "loss.png"
 RECON_PNG = "reconstructions.png"

@@ -25,14 +25,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import optuna
 import torch
 
 from ..data.datasets import Dataset
 from ..errors import UserError
-from .export import study_config, study_provider
 from ..data.datasets import load_data
-from ..hpo.storage import load_existing_study
+from ..hpo.storage import load_existing_study, study_config
 from ..tasks import make_task, registry
+from .export import study_provider
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed, flush_denormals
 
@@ -90,8 +91,6 @@ class _Stop(Exception):
 
 def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None, data: Dataset | None = None) -> Rerun:
     """Train trial ``number`` of ``study_name`` again as it ran; the stored and the new value."""
-    import optuna
-
     study = load_existing_study(study_name, storage_url)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     trial = trials[0] if trials else None

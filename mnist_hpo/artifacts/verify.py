@@ -13,7 +13,7 @@ from is seeded (``tasks.gan.SCORE_SEED``), so the recomputation draws the same
 samples and is comparable like every other metric.
 
 The GAN's Fréchet distances also depend on the judge that scores them (the quality
-classifier, :mod:`mnist_hpo.analysis.frechet`): an export records its sha256, and a
+classifier, :mod:`mnist_hpo.measures.frechet`): an export records its sha256, and a
 judge other than the recorded one is a failure of its own, before any number is
 compared. ``rescore=True`` (``verify --rescore``) scores such an export again with
 this machine's judge and rewrites its ``export.json``, the previous values and judge
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..config import StudyConfig
-from ..data.datasets import Dataset
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset, load_data
 from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
-from ..tasks import registry
+from ..tasks import make_task, registry
 from .export import META, exported_provider, load_export, read_export_meta
 
 # A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
@@ -135,9 +135,6 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
 
     ``rescore``: score a GAN export whose judge differs from this machine's again, and record it.
     """
-    from ..data.datasets import load_data
-    from ..tasks import make_task
-
     meta = read_export_meta(path)  # not an export: UserError
     folder = Path(meta["_folder"])
     v = Verification(str(folder))

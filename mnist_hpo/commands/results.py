@@ -22,6 +22,7 @@ from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
 from ..report.build import build_report
+from ..report.families import study_headers
 from ..report.tables import compare_table, state_counts, top_table
 
 
@@ -47,7 +48,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if coverage is not None:
         print(coverage)
     print(top_table(study, k=args.k))
-    print("\n" + "\n".join(importance_lines(study)))
+    print("\n" + "\n".join(importance_lines(study, study_headers(study))))
     if latent := latent_lines(study):
         print("\n" + "\n".join(latent))
     if plateau := plateau_lines(study):

@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..analysis.frechet import load_fidnet, prepare_fidnet
+from ..measures.frechet import load_fidnet, prepare_fidnet
 from ..config import load_study_config, study_path
 from ..data.datasets import load_data, load_dataset
 from ..errors import UserError

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+from importlib import metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

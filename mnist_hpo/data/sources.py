@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from numpy._core.multiarray import _reconstruct  # numpy >= 2 (pyproject.toml)
 
 from ..errors import UserError
 from .integrity import check_sha256, sha256_file  # noqa: F401  (sha256_file: importable from here as before)
@@ -43,20 +44,12 @@ def _safe_dtype(*args):
     return dt
 
 
-def _numpy_reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits exactly the globals a plain numpy array needs; anything else is refused."""
 
     _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"): lambda: _reconstruct,  # pickles made with numpy < 2
+        ("numpy._core.multiarray", "_reconstruct"): lambda: _reconstruct,
         ("numpy", "ndarray"): lambda: np.ndarray,
         ("numpy", "dtype"): lambda: _safe_dtype,
     }

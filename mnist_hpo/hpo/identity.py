@@ -10,7 +10,7 @@ import json
 
 import optuna
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..data.datasets import load_data
 from .objective import objective_directions, objective_names, set_metric_names

@@ -7,21 +7,25 @@ as pruned with its reason stored; it is never chosen as best.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import warnings
 from collections.abc import Callable
 
 import optuna
+import torch
 from tqdm.auto import tqdm
 
-from .spaces import Resolved, suggest
+from ..core.schema import EXTRA_OBJECTIVES
+from ..core.seeds import derive_seed
+from ..errors import Fault, shielded
 from ..tasks import TASKS, FitResult, Task
 from ..train.loops import NonFiniteLoss
-from ..train.seeds import derive_seed
-
-
-# Objectives a study may add to its model family's validation metric (``[study] objectives``).
-EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
+from ..train.numerics import denormals_flushed
+from . import outage
+from .optuna_compat import StackHeartbeat, trial_id
+from .spaces import Resolved, suggest
 
 
 def objective_names(cfg, task: Task | type[Task]) -> list[str]:
@@ -84,10 +88,6 @@ def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> N
     The thread count changes how sums are split, so the last digits of a loss; a rerun
     uses the stored one to compare exactly (see :mod:`mnist_hpo.artifacts.rerun`).
     """
-    import torch
-
-    from ..train.numerics import denormals_flushed
-
     trial.set_user_attr("threads", torch.get_num_threads())
     trial.set_user_attr("flush_denormal", denormals_flushed())
     trial.set_user_attr("device", task.device.type)
@@ -190,14 +190,6 @@ def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, e
     while they train (the journal storage's stand-in for heartbeats). Ctrl-C fails the stack's
     trials without an ``error``: they were cut off, not broken.
     """
-    import contextlib
-    import sys
-    import warnings
-
-    from ..errors import Fault, shielded
-    from . import outage
-    from .optuna_compat import StackHeartbeat, trial_id
-
     with warnings.catch_warnings():
         # ask() warns that heartbeats are meant for optimize(); the stack's heartbeat runs below.
         warnings.simplefilter("ignore", UserWarning)

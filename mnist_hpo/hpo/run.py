@@ -1,7 +1,7 @@
 """Running a study: the one-trial-at-a-time loop and the stacked loop (``batch_trials`` > 1).
 
 Workers share nothing but storage (:mod:`mnist_hpo.hpo.storage`); how many trials to start,
-stale trials and failures in a row are :mod:`mnist_hpo.hpo.workers`' business.
+stale trials and failures in a row are :mod:`mnist_hpo.hpo.supervision`'s business.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import StudyConfig, check_config
+from ..core.schema import StudyConfig
+from ..tasks import check_config
 from ..data.datasets import Dataset
 from ..errors import Fault, shielded
 from . import journal, outage
@@ -29,9 +30,12 @@ from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
-from .workers import MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over, trials_wanted
+from .supervision import (
+    MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
+    trials_wanted,
+)
 from ..data.datasets import load_data
-from ..artifacts.hardware import hardware
+from ..core.hardware import hardware
 from .objective import make_objective, record_metric_names, run_stacked_trials
 from .optuna_compat import StackHeartbeat, quiet_interrupted_trials, trial_id
 from .spaces import resolve_space
@@ -40,7 +44,7 @@ from ..tasks import check_device, device_source, make_task, task_class
 
 def _attach_reconstruction(task):
     """An objective ``after_fit`` hook: attach the trial's reconstructions of fixed validation images."""
-    from ..analysis import recon  # matplotlib: imported only by processes that run trials
+    from ..measures import recon  # matplotlib: imported only by processes that run trials
 
     def after_fit(trial: optuna.Trial, result) -> None:
         if not recon.reconstructs(result.model):

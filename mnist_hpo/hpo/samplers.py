@@ -32,13 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..errors import UserError
 from .optuna_compat import set_trial_system_attr
 from .spaces import Resolved, grid_space
-from ..train.seeds import derive_seed, seed_sequence
+from ..core.seeds import derive_seed, seed_sequence
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.RUNNING, TrialState.WAITING)
@@ -190,8 +191,6 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
 
 def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
     """One draw of ``RandomSampler`` from ``d``: uniform in log space for log ranges, rounded to steps."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
     if isinstance(d, CategoricalDistribution):
         return d.choices[int(rng.uniform(np.zeros(len(d.choices)), np.ones(len(d.choices))).argmax())]
     if isinstance(d, FloatDistribution):

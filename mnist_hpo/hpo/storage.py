@@ -24,6 +24,7 @@ import sqlalchemy
 import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
+from ..core.schema import StudyConfig
 from ..data.integrity import write_atomically
 from ..errors import UserError, require_extra, write_error, write_failed
 from . import journal, outage
@@ -248,6 +249,14 @@ def open_storage(
     except (RuntimeError, ValueError, ModuleNotFoundError, sqlalchemy.exc.SQLAlchemyError) as e:
         raise UserError(f"cannot use storage {parsed.render_as_string(hide_password=True)}: {str(e).splitlines()[0]}") from None
 
+
+
+def study_config(study: optuna.Study) -> StudyConfig:
+    """The config a study was created with (stored as its ``config`` user attribute)."""
+    try:
+        return StudyConfig.from_dict(study.user_attrs["config"])
+    except (KeyError, TypeError) as e:
+        raise UserError(f"study {study.study_name!r} was not created by mnist-hpo (no usable config: {e})") from None
 
 
 def load_existing_study(name: str, storage_url: str | None = None) -> optuna.Study:

@@ -16,7 +16,7 @@ import math
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import ParamSpec, StudyConfig
+from ..core.schema import ParamSpec, StudyConfig
 from ..errors import UserError
 from .spaces import Resolved, resolve_space
 

@@ -1,7 +1,7 @@
-"""Worker supervision: how many trials a worker starts, stale and interrupted trials, failures in a row.
+"""Worker processes: ``study --workers N`` starts N workers on this machine with typed settings and waits.
 
-Several workers (processes, machines) run one study through shared storage; what keeps them
-from doing a trial twice or losing one is here.
+Each worker runs :func:`mnist_hpo.hpo.run.run_study` in a fresh interpreter; what keeps workers from
+doing a trial twice or losing one is :mod:`.supervision` (its names are importable from here as before).
 """
 
 from __future__ import annotations
@@ -9,106 +9,22 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
-import warnings
-from collections import Counter
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
+from ..data.datasets import load_data
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
-from . import journal, outage, storage
-from .optuna_compat import storage_of
-from .samplers import CoverGridSampler
-
-
-MAX_CONSECUTIVE_FAILURES = 3
-
-
-class FailureGuard:
-    """Stops the study when several trials in a row fail (every trial failing means a bug, not bad luck)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.run, self.last_error = limit, 0, ""
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state == TrialState.FAIL:
-            self.run += 1
-            self.last_error = trial.user_attrs.get("error", "unknown error")
-            if self.run >= self.limit:
-                study.stop()
-        else:
-            self.run = 0
-
-    def raise_if_tripped(self) -> None:
-        if self.run >= self.limit:
-            raise UserError(
-                f"{self.limit} trials in a row failed, so the study stopped "
-                f"(last error: {self.last_error}); finished trials are kept; "
-                "fix the cause and run again to resume"
-            )
-
-
-def trials_wanted(study: optuna.Study, cfg: StudyConfig) -> int:
-    """How many trials a worker should start now (the stacked loop asks for up to that many at once).
-
-    Queued (WAITING) retries always run. Beyond them, trials start only while the trials
-    finished, running or queued fall short of the target (for a grid: while some point
-    is neither covered nor being run), so workers sharing a study stop together instead
-    of each running to its own count.
-    """
-    trials = study.get_trials(deepcopy=False)
-    states = Counter(t.state for t in trials)
-    waiting = states[TrialState.WAITING]
-    sampler = study.sampler
-    if isinstance(sampler, CoverGridSampler):
-        # A trial just asked for has no point yet, but will take one (queued retries keep theirs).
-        unplaced = sum(1 for t in trials if t.state == TrialState.RUNNING
-                       and "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
-        taken = sampler.size - sampler.open_points(study) + unplaced
-        return waiting + max(0, min(cfg.trials, sampler.size) - taken)
-    taken = states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] + waiting
-    return waiting + max(0, cfg.trials - taken)
-
-
-def needs_trials(study: optuna.Study, cfg: StudyConfig) -> bool:
-    """Whether a worker should start another trial now (see :func:`trials_wanted`)."""
-    return trials_wanted(study, cfg) > 0
-
-
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark trials whose worker stopped sending heartbeats FAIL and queue their retries.
-
-    RDB storage: Optuna's heartbeats. Journal storage has none: trials claimed by a process
-    that is gone (see :mod:`mnist_hpo.hpo.journal`); on RDB storage no trial is claimed that way.
-    """
-    grace = storage.GRACE_BEATS * storage.HEARTBEAT_INTERVAL
-    if outage.recently_back(grace):
-        return  # the other workers' beats could not be stored either: give them a grace period to beat again
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    if isinstance(storage_of(study), optuna.storages.JournalStorage):
-        # Only a journal's trials are claimed by a process; on RDB storage every trial would look unclaimed,
-        # so stale once it ran longer than the grace period, and a live worker's long trial be failed.
-        journal.fail_stale_trials(study, grace=grace)
-
-
-def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
-    """After Ctrl-C: queue this process's interrupted trials again (same parameters and seed), so no draw is lost."""
-    for trial in study.get_trials(deepcopy=False):
-        if trial.number in numbers and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
-            journal.retry(study, trial, interrupted=True)
-
-
-def taken_over(study: optuna.Study, current: dict) -> bool:
-    """Whether this worker's trial was finished by someone else (marked stale while it still ran)."""
-    if "number" not in current:
-        return False
-    # A trial's number is unique within its study, so it identifies the trial as well as its storage id.
-    return any(t.number == current["number"] and t.state != TrialState.RUNNING
-               for t in study.get_trials(deepcopy=False))
+from .identity import open_study, refuse_new_trials_if_unrecorded
+from .progress import study_bar, update_bar
+from .run import run_study
+from .storage import load_existing_study, open_storage
+from .supervision import (  # noqa: F401  (importable from here as before)
+    MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
+    trials_wanted,
+)
+from .warmstart import apply_warm_start, warm_start_trials
 
 
 PROGRESS_POLL_SECONDS = 10.0
@@ -132,10 +48,6 @@ class WorkerSettings:
 
 def run_worker(settings: WorkerSettings) -> int:
     """One worker: run the study until its target is met; the exit status (each fault its one line)."""
-    import optuna
-
-    from .run import run_study
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's bar says what INFO lines would
     try:
         with terminate_as_interrupt():
@@ -170,8 +82,6 @@ class WorkerProcess:
 
 def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
     """Wait for every worker; meanwhile update the bar from the storage every few seconds."""
-    from .progress import study_bar, update_bar
-
     bar = study_bar(cfg.name, cfg.trials, study, progress=progress)
     try:
         codes = []
@@ -196,11 +106,6 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
     The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
-    from ..data.datasets import load_data
-    from .identity import open_study, refuse_new_trials_if_unrecorded
-    from .storage import load_existing_study, open_storage
-    from .warmstart import apply_warm_start, warm_start_trials
-
     # Build the data cache, create the study and queue its warm start once, before the workers race
     # to (or refuse it once, if its settings differ).
     checksum = load_data(cfg).checksum

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import optuna
 
+from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
+from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
+from ..analysis.plateau import (
+    PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps,
+)
 from ..hpo.sources import Studies
+from ..hpo.storage import study_config
 from .document import Heading, Image, Para, Table
+from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
 def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
@@ -18,9 +25,6 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     least two autoencoder studies, their anytime curves beside the report's best (figures
     written under ``figures``).
     """
-    from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
-    from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
-
     loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
     loaded = [(n, s) for n, s in loaded if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
     if not loaded:
@@ -33,7 +37,8 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
             line = too_few(study)
             blocks.append(Para(line[0].upper() + line[1:] + ".", "missing"))
         else:
-            path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}")
+            path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}",
+                                     study_headers(study))
             blocks.append(Image(path, f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "
                                       "fANOVA (share of the validation value's variance a parameter explains) and "
                                       f"PED-ANOVA (how differently a parameter is spread among the best "
@@ -62,9 +67,6 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
 
 def plateau_blocks(study) -> list:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
-    from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps
-    from ..artifacts.export import study_config
-
     if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []
     baseline = mean_image_mse(study_config(study))

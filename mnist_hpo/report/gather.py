@@ -13,9 +13,10 @@ from ..errors import UserError
 from ..analysis.anytime import busy_seconds
 from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import LATEST, read_export_meta
-from ..artifacts.hardware import hardware
+from ..core.hardware import hardware
 from ..hpo.sources import Studies
 from ..hpo.storage import exports_dir, storage_dir
+from .beyond import beyond_blocks
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import top_rows
 from .document import Facts, Heading, Image, Pair, Para, Table
@@ -306,8 +307,6 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
     for key, title in SECTIONS:
         blocks.extend(section_blocks(key, title, names[key], where, root))
     blocks.extend(other_blocks(where, root, set(names.values())))
-    from .beyond import beyond_blocks
-
     blocks.extend(beyond_blocks(where, list(names.values()), figures or storage_dir() / "report-figures"))
     return blocks
 

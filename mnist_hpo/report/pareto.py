@@ -11,8 +11,9 @@ from optuna.trial import TrialState
 
 from ..hpo.storage import pareto_front
 from .document import Image, Table
-from .figures import pareto_png
-from .tables import HEADERS, objective_headers
+from ..core.figures import pareto_png
+from .families import study_headers
+from .tables import objective_headers
 
 
 def is_multi(study: optuna.Study) -> bool:
@@ -24,7 +25,8 @@ def pareto_table(study: optuna.Study) -> Table | None:
     if not front:
         return None
     names = list(front[0].params)
-    columns = ["Trial", *(HEADERS.get(n, n) for n in names), *objective_headers(study, "Valid. loss")]
+    headers = study_headers(study)
+    columns = ["Trial", *(headers.get(n, n) for n in names), *objective_headers(study, "Valid. loss")]
     rows = [[t.number, *(t.params.get(n, "") for n in names), *t.values] for t in front]
     return Table(f"This project: the Pareto front of study {study.study_name!r} ({len(front)} of its complete trials "
                  "that no other trial beats in every objective)", columns, rows)

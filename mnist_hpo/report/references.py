@@ -1,13 +1,12 @@
 """The original report's own numbers and the sections they belong to.
 
-Each model family's table and headline numbers are its task's ``reference`` (``mnist_hpo/tasks/``);
+Each model family's table and headline numbers are its entry in :mod:`.families`;
 what is here belongs to no one family: Table 5, the GAN run's figures, the captions.
 """
 
 from __future__ import annotations
 
-from ..tasks import TASKS
-from ..tasks.base import Reference  # noqa: F401  (importable from here as before)
+from .families import FAMILIES, Reference
 
 
 TABLE5_REFERENCE = Reference(
@@ -20,12 +19,12 @@ TABLE5_REFERENCE = Reference(
      [-24.115749, -3.651129, 17.732262, -16.592127, -28.590008, -0.602595, 20.050447, -10.631841, 10.671299, 4]],
     note="Codes are only defined up to the network's own coordinates: compare the labels and the scale, "
          "not the values, with another trained encoder.")
-# Each model family's section of the report, in the order the families are registered (mnist_hpo.tasks):
+# Each model family's section of the report, in the order of .families:
 # its key (--study KEY=NAME), title, the report's own numbers and the study it reads by default.
-_FAMILIES = [t for t in TASKS.values() if t.section]
-REFERENCES: dict[str, Reference] = {t.section: t.reference for t in _FAMILIES}
-SECTIONS = [(t.section, t.section_title) for t in _FAMILIES]
-DEFAULT_STUDIES = {t.section: t.default_study for t in _FAMILIES}
+_FAMILIES = [f for f in FAMILIES.values() if f.section]
+REFERENCES: dict[str, Reference] = {f.section: f.reference for f in _FAMILIES}
+SECTIONS = [(f.section, f.title) for f in _FAMILIES]
+DEFAULT_STUDIES = {f.section: f.default_study for f in _FAMILIES}
 GAN_RUNS_DIR = "gan"  # storage/gan/<run>/ holds the runs of 'make gan' (mnist_hpo.workflows.gan_run)
 GAN_RUN_FIGURES = {"losses.png": "Discriminator and generator losses per epoch (the report's Figure 6), with the "
                                  "Fréchet distance and class coverage at the evaluated epochs",

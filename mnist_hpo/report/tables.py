@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
-from ..tasks import param_headers, registry
+from ..hpo.storage import pareto_front
+from ..tasks import registry
+from .families import family, study_headers
 from .formatting import count, fmt_seconds
-
-# The report's column names for the parameters it tuned: each family's (Task.headers).
-HEADERS = param_headers()
 
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").
@@ -21,11 +21,12 @@ METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", 
 
 def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
     """The objective's header and the extra user-attribute columns of the study's model family."""
+    model = str(study.user_attrs.get("model", ""))
     # A plugin's class only if an installed entry point or a trusted path provides it (never an untrusted import).
-    task = registry.find(str(study.user_attrs.get("model", "")))
+    task = registry.find(model)
     if task is None:
         return "Valid. loss", {}
-    return METRIC_HEADERS.get(task.metric, task.metric), dict(task.table_columns)
+    return METRIC_HEADERS.get(task.metric, task.metric), dict(family(model).table_columns)
 
 
 def _last(value):
@@ -43,8 +44,6 @@ def _fmt(value) -> str:
 def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial]:
     """The ``k`` best complete trials; with several objectives, the Pareto front (by first objective)."""
     if len(study.directions) > 1:
-        from ..hpo.storage import pareto_front
-
         reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
         return sorted(pareto_front(study), key=lambda t: t.values[0], reverse=reverse)
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -82,7 +81,8 @@ def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
     extra = extra or {}
     multi = len(study.directions) > 1
     names = list(trials[0].params)
-    columns = ["Trial", *(HEADERS.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
+    headers = study_headers(study)
+    columns = ["Trial", *(headers.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
                *extra.values()]
     rows = [[t.number, *(t.params.get(n, "") for n in names),
              len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-",
@@ -151,8 +151,6 @@ PROTOCOL_COLUMNS = ["protocol", "studies", "reached target", "median epochs to t
 def protocol_rows(curves: list[Curve], target: float) -> list[list[str]]:
     """One row per protocol: the median over its studies (seeds). A study that never reached the
     target counts as infinitely late, so the median says "not reached" when half or more did not."""
-    import statistics
-
     rows = []
     for protocol in dict.fromkeys(c.protocol for c in curves):
         group = [c for c in curves if c.protocol == protocol and c.trials]

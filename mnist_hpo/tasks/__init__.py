@@ -1,34 +1,25 @@
 """Model families as tasks, by the ``model.type`` of a study file.
 
-A family is its task class (``tasks/<family>.py``): defining it registers it, with its options,
-its search-space rules, its table headers and its section of the report, so config.py and
-report/ read them from here and name no family.
+A family is its task class (``tasks/<family>.py``, implementing the protocol of
+:mod:`mnist_hpo.tasks.base`): defining it registers it, with its options and its
+search-space rules, so config.py reads them from here and names no family.
 """
 
 from __future__ import annotations
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..train.numerics import flush_denormals
-from .base import REGISTRY, FitResult, Reference, Task, check_device, device_source, pick_device
+from .base import REGISTRY, FitResult, OnEpoch, Task, check_device, device_source, pick_device
+from .checks import check_config
+from .rules import Rule
 
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
-# so that of the report's sections and of the model types an error lists.
+# so that of the model types an error lists.
 from . import autoencoder, denoising, classifier, gan  # noqa: E402,F401  isort: skip
 from . import registry  # noqa: E402  isort: skip
 
 TASKS: dict[str, type[Task]] = REGISTRY
-
-
-def param_headers() -> dict[str, str]:
-    """Every family's parameter column headers (the report's names), for tables of any study."""
-    merged: dict[str, str] = {}
-    for task in TASKS.values():
-        for name, header in task.headers.items():
-            if merged.setdefault(name, header) != header:
-                raise AssertionError(f"{task.model_type} names parameter {name} {header!r}, another family "
-                                     f"{merged[name]!r}: one parameter, one header")
-    return merged
 
 
 def task_class(model_type: str) -> type[Task]:
@@ -43,4 +34,5 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "Reference", "TASKS", "Task", "check_device", "device_source", "make_task", "param_headers", "pick_device", "task_class"]
+__all__ = ["FitResult", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",
+           "pick_device", "task_class"]

@@ -6,13 +6,11 @@ import torch
 from torch import nn
 
 from ..models import Autoencoder
+from ..train.stacked import TrialSpec, fit_stacked
 from ..train.loops import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
-from .base import FitResult, OnEpoch, Reference, Task
+from .base import FitResult, OnEpoch, Task
 from .rules import Rule
 
-
-# The report's columns for Tables 1 and 2 (the autoencoder and the denoising one).
-AE_COLUMNS = ["Enc. Space Dim.", "L2", "Optimizer", "Epochs", "Learn. Rate", "Nh_1", "Valid. loss"]
 
 
 class AutoencoderTask(Task):
@@ -27,15 +25,6 @@ class AutoencoderTask(Task):
         "weight_decay": Rule("float", low=0),
     }
     stackable = True
-    headers = {"latent_dim": "Enc. Space Dim.", "weight_decay": "L2", "optimizer": "Optimizer", "lr": "Learn. Rate",
-               "nh1": "Nh_1"}
-    section, section_title, default_study = "ae", "1 Autoencoder", "ae"
-    reference = Reference(
-        "Table 1", "Autoencoder: the 5 best of 50 random-search combinations", AE_COLUMNS,
-        [[9, 5.1e-05, "Adam", 50, 0.0009, 87, 0.0172], [8, 5.0e-05, "Adam", 50, 0.0019, 122, 0.0174],
-         [9, 3.2e-07, "RMSprop", 50, 0.0019, 75, 0.0181], [8, 3.2e-07, "RMSprop", 50, 0.0019, 137, 0.0182],
-         [9, 3.2e-07, "Adam", 50, 0.0003, 137, 0.0183]],
-        {"test_mse": ("test MSE of the retrained best model", 0.016)})
 
     # The encoder's input where it differs from the clean image (see the denoising task).
     corrupt = None  # per training batch: (clean, generator) -> input
@@ -74,8 +63,6 @@ class AutoencoderTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..train.stacked import TrialSpec, fit_stacked
-
         specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
                            float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
         _, histories = fit_stacked(specs, self.train_images, self.val_images, epochs=epochs,

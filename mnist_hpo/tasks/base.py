@@ -1,13 +1,32 @@
-"""What every model family provides to the objective, the retrain and the export.
+"""The task protocol: what a model family provides, and all it provides, to be tuned.
 
-A task owns a model family's data preparation (done once per process), how to
-build a model from a trial's parameters, how to train it and how to test it. It
-knows nothing of Optuna or of where studies are stored.
+This is what a user implements to tune their own model (subclass :class:`Task`; defining
+the class registers its ``model_type``). A family gives:
+
+- how to build a model from a trial's parameters (:meth:`Task.arch`, :meth:`Task.build`);
+- how to train it, reporting each epoch's validation value (:meth:`Task.fit`);
+- how to test it (:meth:`Task.test`);
+- its metric's name and direction (:attr:`Task.metric`, :attr:`Task.direction`);
+- which parameters and options it accepts (:attr:`Task.space_rules`,
+  :attr:`Task.option_schema`, :attr:`Task.option_rules`).
+
+Everything else is optional, with a default here. A task knows nothing of Optuna, of
+where studies are stored, or of the report: the report's tables, headers and reference
+numbers for a family are the report's (:mod:`mnist_hpo.report.families`, keyed by
+``model_type``); a family without any gets its parameter names as column headers.
+
+Data: ``self.data`` is a :class:`mnist_hpo.data.datasets.Dataset`: ``train_images`` [N, 28, 28]
+and ``test_images`` [M, 28, 28] as ``torch.uint8`` in 0..255 (``to_float`` makes them float32
+in [0, 1]), ``train_labels`` / ``test_labels`` as ``torch.int64`` digits 0..9;
+``self.train_idx`` / ``self.val_idx`` index the validation split of the training images.
+
+Keep this protocol stable: plugins (``examples/``) implement it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
@@ -15,26 +34,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import StudyConfig
+from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, split_indices
 from ..errors import UserError
 from .rules import Rule
 
+# on_epoch(epoch, train_loss, val_value): epoch is 0-based; val_value is the metric the study optimises.
 OnEpoch = Callable[[int, float, float], None]
-@dataclass(frozen=True)
-class Reference:
-    """What the original report printed for one model family's section: its table and its headline numbers."""
-
-    table: str
-    caption: str
-    columns: list[str]
-    rows: list[list]
-    headline: dict[str, tuple[str, float]] = field(default_factory=dict)  # export metric -> (what, value)
-    note: str = ""
 
 
 # Every task class with its own model_type, by it, in the order they are defined (mnist_hpo.tasks imports them).
 REGISTRY: dict[str, type["Task"]] = {}
+# The package's own families, as first defined: a plugin declaring one's model_type cannot replace it here.
+BUILTIN: dict[str, type["Task"]] = {}
 
 
 def check_device(setting: str, what: str = "") -> None:
@@ -75,34 +87,34 @@ class FitResult:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-class Task:
-    """Base class: subclasses set ``model_type``, ``direction`` and ``metric`` and implement the methods."""
+class Task(ABC):
+    """A model family. Subclasses set the class attributes below and implement the four abstract methods."""
 
-    model_type: str = ""
-    direction: str = "minimize"
-    metric: str = "val_loss"  # what the objective returns, as it is named in tables and exports
-    table_columns: dict[str, str] = {}  # trial user attributes shown in the top-5 table: name -> header
-    # What the family accepts: its searchable parameters (any other name in [space] is refused)
-    # and its model options' values; checked when a study file is loaded (config.check_config).
+    # --- required: what the family is -------------------------------------------------------------
+    model_type: str = ""  # the name a study file's model.type gives (defining a subclass with one registers it)
+    metric: str = "val_loss"  # what fit's value and on_epoch's val_value are, named as in tables and exports
+    direction: str = "minimize"  # or "maximize": which way the metric is better
+
+    # --- required: what the family accepts (checked when a study is loaded; mnist_hpo.tasks.check_config) ---
+    # Its searchable parameters: name -> Rule (any other name in [space] is refused; a required one must be searched).
     space_rules: dict[str, Rule] = {}
-    option_rules: dict[str, Rule] = {}
-    # Its [model] options: name -> (accepted TOML types, default, allowed values or None); read by config.py.
+    # Its [model] options: name -> (accepted TOML types, default, allowed values or None).
     option_schema: dict[str, tuple[tuple[type, ...], Any, tuple | None]] = {}
+    # Ranges of those options' values: name -> Rule.
+    option_rules: dict[str, Rule] = {}
+
+    # --- optional ------------------------------------------------------------------------------------
     stackable = False  # whether its trials can train stacked (study.batch_trials > 1; fit_stacked)
-    # The report: its parameters' column headers (name -> header), and its section of the report
-    # (key, title, the original report's numbers, the study it reads by default); no section: None.
-    headers: dict[str, str] = {}
-    section: str | None = None
-    section_title: str = ""
-    reference: Reference | None = None
-    default_study: str = ""
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("model_type"):  # a subclass that only inherits a model_type is no new family
             REGISTRY[cls.model_type] = cls
+            if cls.__module__.startswith("mnist_hpo.") and cls.model_type not in BUILTIN:
+                BUILTIN[cls.model_type] = cls
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
+        """Prepare the family's data once per process: ``self.data`` (the study's subset), the split, the device."""
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         data = data.subset(cfg.train_subset, cfg.test_subset)
@@ -110,6 +122,32 @@ class Task:
         train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
         self.train_idx, self.val_idx = train_idx, val_idx
 
+    # --- required: build, train, test ----------------------------------------------------------------
+    @abstractmethod
+    def arch(self, params: dict) -> dict:
+        """The model's constructor arguments (JSON values), from a trial's parameters; stored in exports."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, arch: dict) -> nn.Module:
+        """The model with the given constructor arguments (also used to load an export, so a classmethod)."""
+
+    @abstractmethod
+    def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
+        """Train a fresh model, seeded by ``seed`` alone; call ``on_epoch`` after every epoch.
+
+        ``full=False``: train on the train split, evaluate on the validation split each epoch
+        (the value passed to ``on_epoch`` is what the study reports and prunes on).
+        ``full=True`` (the final retrain): train on all training images; the per-epoch
+        evaluation is then on the test set, for the curves only (nothing is selected on it).
+        ``on_epoch`` may raise ``optuna.TrialPruned``: let it through.
+        """
+
+    @abstractmethod
+    def test(self, model: nn.Module) -> dict[str, float]:
+        """The trained model's test metrics (JSON values), e.g. ``{"test_mse": 0.0172}``."""
+
+    # --- optional hooks, with their defaults -----------------------------------------------------------
     @classmethod
     def resolve(
         cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict | None = None
@@ -131,24 +169,6 @@ class Task:
         """What a trial's value depends on beyond the study file and the data (``setting -> value``)."""
         return {}
 
-    def arch(self, params: dict) -> dict:
-        """The constructor arguments of the model, from a trial's parameters."""
-        raise NotImplementedError
-
-    @classmethod
-    def build(cls, arch: dict) -> nn.Module:
-        """The model with the given constructor arguments (also used to load an export)."""
-        raise NotImplementedError
-
-    def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
-        """Train a fresh model.
-
-        ``full=False``: train on the train split, evaluate on the validation split each epoch.
-        ``full=True`` (the final retrain): train on all training images; the per-epoch
-        evaluation is then on the test set, for the curves only (nothing is selected on it).
-        """
-        raise NotImplementedError
-
     def fit_stacked(self, params: list[dict], seeds: list[int], *, epochs: int, on_epoch=None) -> list[dict]:
         """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.train.stacked`).
 
@@ -160,9 +180,6 @@ class Task:
     def evaluated_curves(self, history: dict) -> dict[str, str]:
         """Series of ``history`` measured only at the epochs in ``history["eval_epochs"]``: name -> axis label."""
         return {}
-
-    def test(self, model: nn.Module) -> dict[str, float]:
-        raise NotImplementedError
 
     def provenance(self) -> dict:
         """What, besides the weights and the data, the test metrics depend on (recorded in exports)."""

@@ -29,7 +29,8 @@ from ..data.integrity import check_sha256
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
-from .base import FitResult, OnEpoch, Reference, Task
+from ..train.stacked_heads import HeadSpec, fit_stacked_heads
+from .base import FitResult, OnEpoch, Task
 from .rules import Rule
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
@@ -82,7 +83,6 @@ class ClassifierTask(Task):
     model_type = "classifier"
     direction = "minimize"
     metric = "val_ce"
-    table_columns = {"val_accuracy": "Valid. acc."}
     stackable = True
     # encoder_export "" = the latest export of encoder_study.
     option_schema = {
@@ -91,16 +91,6 @@ class ClassifierTask(Task):
         "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
         "finetune": ((bool,), False, None),
     }
-    headers = {"nh1": "Nh_1", "dropout": "Dropout p", "optimizer": "Optimizer", "lr": "Learn. Rate",
-               "weight_decay": "L2"}
-    section, section_title, default_study = "clf", "4 Autoencoder for classification", "clf"
-    reference = Reference(
-        "Table 3", "Classifier on the encoder: the 5 best of the grid (20 epochs)",
-        ["Nh1", "Optimizer", "Epochs", "Lear. Rate", "Dropout p", "Weight_dec", "Valid_loss"],
-        [[184, "RMSprop", 20, 0.001, 0.10, 1e-05, 0.147], [227, "Adam", 20, 0.001, 0.05, 1e-05, 0.148],
-         [227, "Adam", 20, 0.001, 0.05, 0, 0.148], [227, "RMSprop", 20, 0.001, 0.10, 0, 0.149],
-         [227, "Adam", 20, 0.001, 0.10, 0, 0.149]],
-        {"test_accuracy": ("test accuracy of the retrained best model", 0.9485)})
     space_rules = {
         "nh1": Rule("int", low=1),
         "dropout": Rule("float", low=0, high=1, high_open=True),
@@ -203,8 +193,6 @@ class ClassifierTask(Task):
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
-        from ..train.stacked_heads import HeadSpec, fit_stacked_heads
-
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")
         a = self.encoder_arch
@@ -232,7 +220,7 @@ class ClassifierTask(Task):
         }
 
     def write_files(self, model, metrics, folder) -> list[str]:
-        from ..report.figures import confusion_figure
+        from ..core.figures import confusion_figure  # matplotlib (~0.3 s): only an export draws
 
         name = "confusion_matrix.png"
         confusion_figure(metrics["confusion_matrix"], metrics["test_accuracy"], folder / name)

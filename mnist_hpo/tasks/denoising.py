@@ -10,14 +10,11 @@ clean one; ``test_mse_clean`` is the same model fed clean images, for reference.
 
 from __future__ import annotations
 
-
-
 from ..errors import UserError
 from ..data.noise import Noise, fixed_noisy_copy
 from ..train.loops import evaluate_autoencoder
-from .autoencoder import AE_COLUMNS, AutoencoderTask
-from .base import Reference
-from ..train.seeds import derive_seed
+from .autoencoder import AutoencoderTask
+from ..core.seeds import derive_seed
 from .rules import Rule
 
 
@@ -52,15 +49,6 @@ class DenoisingTask(AutoencoderTask):
         "noise_amount": ((int, float), 0.1, None),  # salt-and-pepper: fraction of pixels replaced
         "clip": ((bool,), True, None),  # clip the noisy image to [0, 1]
     }
-    section, section_title, default_study = "dae", "3 Denoising autoencoder", "dae"
-    reference = Reference(
-        "Table 2", "Denoising autoencoder: the 5 best combinations", AE_COLUMNS,
-        [[9, 1.5e-06, "Adam", 50, 1.0e-03, 137, 0.015], [9, 4.2e-06, "Adam", 50, 1.9e-03, 64, 0.017],
-         [8, 5.1e-06, "Adam", 50, 1.8e-03, 136, 0.017], [9, 1.5e-06, "RMSprop", 50, 1.6e-03, 137, 0.018],
-         [9, 4.2e-06, "RMSprop", 50, 1.8e-03, 144, 0.020]],
-        {"test_mse": ("test MSE of the retrained best model", 0.16)},
-        note="The report's Figure 4 caption says MSE = 0.16, ten times its best validation loss 0.015; "
-             "probably a typo for 0.016, shown here as printed.")
     # The noise options' ranges, as mnist_hpo.data.noise.Noise checks them (their kinds: option_schema).
     option_rules = {
         "noise_mean": Rule("float"),

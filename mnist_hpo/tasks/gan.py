@@ -19,13 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import check_config
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN
-from ..analysis.frechet import Scorer, judge_record, load_fidnet
+from ..core.space import resolve_space
+from ..measures.frechet import Scorer, judge_record, load_fidnet
 from ..train.loops import seed_everything
-from .base import FitResult, OnEpoch, Reference, Task
+from .base import FitResult, OnEpoch, Task
+from .checks import check_config
 from .rules import Rule
 
 REPORT_PARAMS = {"lr_d": 5e-4, "lr_g": 2e-4, "dropout": 0.3, "slope": 0.2, "batch_size": 256}
@@ -44,14 +45,6 @@ class GanTask(Task):
         "eval_samples": ((int,), 2000, None),
         "final_samples": ((int,), 10000, None),
     }
-    headers = {"dropout": "Dropout p"}
-    # The section reads the search (make study-gan runs gan-search); make gan's run is added to it.
-    section, section_title, default_study = "gan", "5 GAN", "gan-search"
-    reference = Reference(
-        "Table 4", "GAN hyperparameters (fixed in the report, 400 epochs)",
-        ["", "Input dim.", "Hidden dim. 1", "Hidden dim. 2", "Output dim.", "LReLU slope", "Dropout p", "Optimizer", "Lr"],
-        [["Discr.", 784, 512, 256, 1, 0.2, 0.3, "Adam", 5e-4], ["Gen.", 100, 256, 512, 784, 0.2, 0.3, "Adam", 2e-4]],
-        {"d_loss": ("final discriminator loss", 0.81), "g_loss": ("final generator loss", 1.20)})
     # Every parameter is optional: one left out takes the report's value (REPORT_PARAMS).
     space_rules = {
         "lr_d": Rule("float", low=0, low_open=True, required=False),
@@ -168,8 +161,6 @@ EVALUATED = {"fid": "Fréchet distance (lower is better)", "coverage_tv": "class
 
 def single_point(cfg) -> dict:
     """The one configuration a GAN study file names (each parameter one value), for ``mnist-hpo gan``."""
-    from ..hpo.spaces import resolve_space
-
     params = {}
     for name, values in resolve_space(cfg.space, cfg.seed).items():
         if not isinstance(values, list) or len(set(values)) != 1:

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from ..errors import UserError
-from .base import REGISTRY, Task
+from .base import BUILTIN, REGISTRY, Task
 
 GROUP = "mnist_hpo.tasks"
-# The built-in families, as registered when mnist_hpo.tasks imported them (before this module): a plugin
-# whose class declares a built-in's model_type replaces it in REGISTRY, never here.
-_BUILTIN: dict[str, type[Task]] = {name: cls for name, cls in REGISTRY.items() if cls.__module__.startswith("mnist_hpo.")}
+# The built-in families, as first registered (base.BUILTIN, filled as mnist_hpo.tasks defines them, so
+# whenever this module is imported): a plugin whose class declares a built-in's model_type replaces it
+# in REGISTRY, never here.
+_BUILTIN: dict[str, type[Task]] = BUILTIN
 _trusted: set[str] = set()  # modules (and packages) the user trusts, for this process
 _loaded: dict[str, type[Task]] = {}  # model.type -> its class, once loaded from an entry point or a path
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from ..models import EncoderClassifier
 from .stacked import OnTrialEpoch, StackedOptimizer, end_epoch
 
 
@@ -38,8 +39,6 @@ class StackedHeads:
     """
 
     def __init__(self, specs: list[HeadSpec], device: torch.device | str = "cpu") -> None:
-        from ..models import EncoderClassifier
-
         self.specs = list(specs)
         self.k = len(specs)
         self.hidden = max(s.nh1 for s in specs)

@@ -29,6 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+from torchvision.utils import make_grid
 
 from ..data.integrity import write_text_atomically
 from ..errors import UserError
@@ -46,9 +49,6 @@ REPORT_FINAL_LOSSES = {"d_loss": 0.81, "g_loss": 1.20}
 
 def save_grid(images: torch.Tensor, path: Path, caption: str) -> None:
     """An 8-column grid of [-1, 1] images, scaled x2, with a caption strip, as PNG."""
-    from PIL import Image, ImageDraw
-    from torchvision.utils import make_grid
-
     grid = make_grid((images.detach().cpu().clamp(-1, 1) + 1) / 2, nrow=8, padding=2, pad_value=1.0)
     array = (grid[0] * 255).round().to(torch.uint8).numpy()
     img = Image.fromarray(array, mode="L")
@@ -64,8 +64,6 @@ GIF_LEVELS = 16  # grey levels of the animation: a third of the 256-level file; 
 
 
 def save_gif(grid_dir: Path, path: Path, *, ms_per_frame: int = 300) -> int:
-    from PIL import Image
-
     step = 256 // GIF_LEVELS
     frames = [Image.open(p).convert("L").point(lambda v: v // step * 255 // (GIF_LEVELS - 1))
               for p in sorted(grid_dir.glob("epoch-*.png"))]
@@ -75,8 +73,6 @@ def save_gif(grid_dir: Path, path: Path, *, ms_per_frame: int = 300) -> int:
 
 
 def save_side_by_side(first: Path, last: Path, path: Path) -> None:
-    from PIL import Image
-
     a, b = Image.open(first), Image.open(last)
     canvas = Image.new("L", (a.width + b.width + 16, max(a.height, b.height)), 255)
     canvas.paste(a, (0, 0))
@@ -85,13 +81,9 @@ def save_side_by_side(first: Path, last: Path, path: Path) -> None:
 
 
 def save_loss_plot(history: GanHistory, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = list(range(1, len(history.d_loss) + 1))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    fig = Figure(figsize=(8, 7))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(epochs, history.d_loss, label="discriminator")
     top.plot(epochs, history.g_loss, label="generator")
     for (name, value), color in zip(REPORT_FINAL_LOSSES.items(), ("C0", "C1")):
@@ -114,7 +106,6 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
     bottom.set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -7,10 +7,18 @@ and to estimate, from the record's own speed, how long the rest takes.
 
 from __future__ import annotations
 
+import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
+from optuna.trial import TrialState
+
+from ..artifacts.export import LATEST, load_export, resolve_config
+from ..config import load_study_config, study_path
 from ..errors import UserError
+from ..hpo.storage import best_trial, finished_trials, open_storage
 
 # Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
 # a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).
@@ -75,10 +83,6 @@ def journal_url(out: Path, name: str) -> str:
 
 
 def load_part(part: StudyPart, opts: Options):
-    from ..config import study_path
-    from ..config import load_study_config
-    from ..artifacts.export import resolve_config
-
     cfg = load_study_config(study_path(part.file)).with_overrides(
         name=part.name, seed=part.seed, trials=opts.trials, epochs=opts.epochs, train_subset=opts.subset,
         device=opts.device, trial_figures=None if part.figures else False)
@@ -86,10 +90,6 @@ def load_part(part: StudyPart, opts: Options):
 
 
 def open_part(part: StudyPart, opts: Options):
-    import optuna
-
-    from ..hpo.storage import open_storage
-
     url = journal_url(opts.out, part.name)
     if not Path(url[len("journal:"):]).exists():  # look without creating the file
         return None
@@ -100,15 +100,11 @@ def open_part(part: StudyPart, opts: Options):
 
 
 def finished(study) -> int:
-    from ..hpo.storage import finished_trials
-
     return len(finished_trials(study)) if study is not None else 0
 
 
 def _trained(study) -> list:
     """The study's finished trials that trained at least one epoch (COMPLETE or PRUNED)."""
-    from optuna.trial import TrialState
-
     if study is None:
         return []
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -117,8 +113,6 @@ def _trained(study) -> list:
 
 def _seconds_per_epoch(trials: list, model: str) -> float:
     """The median seconds per epoch (per worker) of these trials, or the default for the model family."""
-    import statistics
-
     rates = [(t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
              for t in trials if t.datetime_start and t.datetime_complete]
     return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
@@ -178,9 +172,6 @@ def load_part_quietly(part: StudyPart, opts: Options):
 
 def export_done(part: StudyPart, opts: Options) -> bool:
     """Whether the latest export of the study is its current best trial, intact."""
-    from ..artifacts.export import LATEST, load_export
-    from ..hpo.storage import best_trial
-
     pointer = opts.out / "exports" / part.name / LATEST
     study = open_part(part, opts)
     if not pointer.exists() or study is None:
@@ -193,11 +184,6 @@ def export_done(part: StudyPart, opts: Options) -> bool:
 
 
 def gan_seconds_left(opts: Options) -> float:
-    import json
-
-    from ..config import study_path
-    from ..config import load_study_config
-
     cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs)  # a run, not a study
     folder = opts.out / "gan" / cfg.name
     done, rate = 0, DEFAULT_SECONDS_PER_EPOCH["gan"]

@@ -17,29 +17,36 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
-import argparse
+import json
 import math
 import os
 import sys
 import time
 from pathlib import Path
 
+from optuna.trial import TrialState
+
+from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
+from ..artifacts.export import export_trial, latest_export
+from ..config import load_study_config, study_path
+from ..data.datasets import load_data
 from ..errors import UserError
+from ..hpo.identity import open_study
+from ..hpo.run import run_study, set_threads
+from ..hpo.spaces import print_space, resolve_space
+from ..hpo.storage import best_trial, open_storage
+from ..hpo.workers import needs_trials, spawn_workers
+from ..report.build import build_report
 from ..report.formatting import fmt_seconds
+from ..tasks import make_task
+from ..tasks.gan import single_point
+from .gan_run import run_gan
 from .record import (  # noqa: F401  (the record's names, importable from here as before)
     Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
 )
 
 
 def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
-    from ..hpo.spaces import print_space
-    from ..artifacts.export import export_trial
-    from ..hpo.spaces import resolve_space
-    from ..hpo.storage import best_trial, open_storage
-    from ..hpo.workers import needs_trials, spawn_workers
-    from ..hpo.identity import open_study
-    from ..hpo.run import run_study
-
     cfg = load_part(part, opts)
     url = journal_url(opts.out, part.name)
     study = open_study(cfg, open_storage(url))
@@ -68,15 +75,10 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
 
 
 def _running(study) -> bool:
-    from optuna.trial import TrialState
-
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
 
 def _explore(part: StudyPart, opts: Options, log) -> None:
-    from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-    from ..artifacts.export import latest_export
-
     folder = latest_export(part.name, opts.out / "exports")
     if (folder / EXPLORE_DIR / "explore.json").exists():
         log(f"   latent space of {folder}: in the record")
@@ -87,21 +89,11 @@ def _explore(part: StudyPart, opts: Options, log) -> None:
 
 
 def run_gan_part(opts: Options, log=print) -> None:
-    from ..config import study_path
-    from ..config import load_study_config
-    from .gan_run import run_gan
-    from ..data.datasets import load_data
-    from ..hpo.run import set_threads
-    from ..tasks import make_task
-    from ..tasks.gan import single_point
-
     cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset,
                                                               device=opts.device)
     folder = opts.out / "gan" / cfg.name
     result = folder / "result.json"
     if result.exists():
-        import json
-
         done = json.loads(result.read_text())
         if done.get("epochs") == cfg.epochs:
             log(f"\n== gan: {cfg.epochs} epochs in the record ({folder})")
@@ -113,8 +105,6 @@ def run_gan_part(opts: Options, log=print) -> None:
 
 
 def run_report_part(opts: Options, log=print) -> None:
-    from ..report.build import build_report
-
     html_path, md_path = build_report(out=opts.out / "report.html", journals=opts.out / "journals")
     log(f"\n== report: {html_path} and {md_path}")
 

@@ -103,10 +103,18 @@ def test_compare_prints_epochs_and_time_to_target_and_draws(storage, tmp_path, c
 
 
 def test_the_time_panel_is_in_hours_for_a_long_study_and_in_minutes_otherwise(storage, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
     from mnist_hpo.analysis import anytime
 
     shown = []
-    monkeypatch.setattr("matplotlib.pyplot.close", shown.append)  # keep the figures to look at
+
+    class Kept(Figure):  # keep the figures to look at
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            shown.append(self)
+
+    monkeypatch.setattr(anytime, "Figure", Kept)
     short = study_curve(fake_study(storage, "short", TPE_TRIALS))  # 330 s
     anytime.compare_figure([short], tmp_path / "a.png")
     slow = [(C, 0.02, [0.05] * 50, 0, 3 * 3600), (C, 0.018, [0.04] * 50, 3 * 3600, 6 * 3600)]

@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from mnist_hpo.analysis import frechet as Q
+from mnist_hpo.measures import frechet as Q
 from mnist_hpo.errors import UserError
 
 from ..conftest import ROOT

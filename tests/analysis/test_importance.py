@@ -27,6 +27,7 @@ def fake_study(url: str, name: str, n: int, *, seed: int = 0) -> optuna.Study:
     """
     rng = random.Random(seed)
     study = optuna.create_study(study_name=name, storage=open_storage(url))
+    study.set_user_attr("model", "autoencoder")  # as run_study records it: the report's headers are the family's
     for _ in range(n):
         params = {k: rng.choice(d.choices) for k, d in SPACE.items()}
         plateau = params["weight_decay"] >= 1e-4

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_hpo.analysis import latent
+from mnist_hpo.measures import latent
 from mnist_hpo.train.classifier import encode
 from mnist_hpo.models import Autoencoder
 

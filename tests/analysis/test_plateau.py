@@ -10,6 +10,7 @@ from mnist_hpo.analysis.plateau import STUCK_SHARE, mean_image_mse, plateau_line
 from mnist_hpo.cli import main
 from mnist_hpo.data.datasets import load_data, split_indices
 from mnist_hpo.hpo.run import run_study
+from mnist_hpo.measures import mean_image
 
 
 @pytest.mark.mnist  # reads the MNIST cache (load_data)
@@ -66,7 +67,7 @@ def test_show_says_a_short_study_is_not_judged(ae_cfg, tiny, storage, capsys):
 
 
 def test_show_prints_the_plateau_table(ae_cfg, tiny, storage, capsys, monkeypatch):
-    monkeypatch.setattr(plateau, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
+    monkeypatch.setattr(mean_image, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
     study = run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     assert main(["show", ae_cfg.name, "--storage", storage]) == 0
     out = capsys.readouterr().out
@@ -91,7 +92,7 @@ def test_no_plateau_table_for_a_classifier_study():
 def test_report_has_the_plateau_table(ae_cfg, tiny, storage, tmp_path, monkeypatch):
     from mnist_hpo.report.build import build_report
 
-    monkeypatch.setattr(plateau, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
+    monkeypatch.setattr(mean_image, "MIN_STEPS", 1)  # judge this 4-step study as if it were long enough
 
     study = run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     _, md_path = build_report(storage, out=tmp_path / "r" / "report.html")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.analysis import recon
+from mnist_hpo.measures import recon
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models import Autoencoder
 

@@ -137,7 +137,7 @@ def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, st
                                                                 baseline, min_steps, stuck):
     """Said only when the model is no better than the mean image after a run long enough to tell:
     this retrain (1 epoch of 600 images at batch 128, 5 steps) is judged only with the bar lowered."""
-    from mnist_hpo.analysis import plateau
+    from mnist_hpo.measures import mean_image as plateau
 
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     monkeypatch.setattr(plateau, "mean_image_test_mse", lambda data: baseline)
@@ -153,7 +153,7 @@ def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, st
 
 
 def test_the_mean_images_test_mse_is_what_a_model_answering_it_scores(tiny):
-    from mnist_hpo.analysis import plateau
+    from mnist_hpo.measures import mean_image as plateau
     from mnist_hpo.data.datasets import to_float
 
     baseline = plateau.mean_image_test_mse(tiny)

@@ -48,7 +48,7 @@ def test_exported_curves_are_named_by_what_they_measured(model_exports):
 
 
 def test_sparse_scores_are_markers_at_their_epochs_on_their_own_axis(monkeypatch, tmp_path):
-    from mnist_hpo.report import figures
+    from mnist_hpo.core import figures
 
     drawn = []
     monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)

@@ -423,7 +423,7 @@ def test_a_journal_stores_each_trials_train_curve_once(ae_cfg, tiny, tmp_path):
 
 def test_a_gan_study_records_its_judge_and_one_made_before_gets_no_new_trials(gan_cfg, mnist, storage):
     """Distances from two quality classifiers are not comparable: the judge is part of a GAN study's identity."""
-    from mnist_hpo.analysis.frechet import load_fidnet
+    from mnist_hpo.measures.frechet import load_fidnet
 
     judge = load_fidnet("mnist", dataset_checksum=mnist.checksum)[1]["sha256"]
     cfg = gan_cfg.with_overrides(study_name=gan_cfg.name, trials=1, epochs=1, train_subset=200)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from mnist_hpo.report import figures
+from mnist_hpo.core import figures
 
 
 def png(path):

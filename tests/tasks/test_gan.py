@@ -45,7 +45,7 @@ def _verify_checks_the_judge_and_rescores(folder, mnist):
     """The export names its judge; another judge fails verify on its own line, and --rescore records the change."""
     import json
 
-    from mnist_hpo.analysis.frechet import SHIPPED_DIR
+    from mnist_hpo.measures.frechet import SHIPPED_DIR
     from mnist_hpo.artifacts.verify import verify_export
 
     meta = json.loads((folder / "export.json").read_text())

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import to_float
-from ..report.figures import image_rows_png
+from ..core.figures import image_rows_png
 
 N_IMAGES = 8
 SEED = 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
+from PIL import Image  # matplotlib's own dependency
 
 DPI = 90
 # One colour per digit, the same in every static and interactive scatter.
@@ -25,8 +26,6 @@ def _save(fig: Figure, path: Path, *, gray: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     if gray:
-        from PIL import Image  # matplotlib's own dependency
-
         with Image.open(path) as im:
             grey = im.convert("RGB").convert("L")
         grey.save(path, "PNG", optimize=True)
@@ -55,7 +54,7 @@ def scatter_png(points: np.ndarray, labels: np.ndarray, path: Path, *, title: st
 
 def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = ""):
     """The same scatter as an interactive plotly figure (one trace per digit, so the legend toggles them)."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # ~0.5 s: only the interactive (HTML) figures need plotly
 
     dims = points.shape[1]
     fig = go.Figure()

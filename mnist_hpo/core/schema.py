@@ -1,0 +1,438 @@
+"""The study file's schema: the dataclasses a study is, and the checks of a file's shape.
+
+A study file has four tables::
+
+    [study]    name, dataset, seed, trials, epochs, batch_size, val_fraction, ...
+    [model]    type = "autoencoder" | ... and that model's own options (its task's option_schema)
+    [sampler]  type = "random" | "grid" | "tpe" | "gp", plus options
+    [pruner]   type = "none" | "median" | "successive_halving" | "hyperband", plus options
+    [space.NAME]  one table per hyperparameter (see :class:`ParamSpec`)
+
+This module knows no model family: whether a value suits the family is checked by
+:func:`mnist_hpo.tasks.check_config`, and :mod:`mnist_hpo.config` loads a file through both.
+Every mistake is one :class:`UserError` line naming the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+SAMPLERS = {
+    "random": {"seed"},
+    "grid": {"seed"},
+    "tpe": {"seed", "n_startup_trials", "multivariate"},
+    "gp": {"seed", "n_startup_trials"},
+}
+PRUNERS = {
+    "none": set(),
+    "median": {"n_startup_trials", "n_warmup_steps"},
+    "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
+    "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
+}
+PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
+# The settings that change what a trial's value means (the study file's part of a study's identity,
+# mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
+NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
+             "test_subset", "objectives", "model_options", "sampler", "pruner", "space")
+# Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
+OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
+OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
+# Objectives a study may add to its model family's validation metric (``[study] objectives``).
+EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One hyperparameter.
+
+    kind ``choices``: an explicit list. ``normal``: ``size`` values drawn from
+    Normal(mean, std), non-positive draws redrawn, ``include`` values put first.
+    ``randint``: ``size`` integers drawn uniformly from [low, high). ``float`` / ``int``:
+    a continuous or integer range [low, high] (``log`` for a log scale), for TPE and GP.
+    """
+
+    name: str
+    kind: str
+    choices: tuple = ()
+    mean: float = 0.0
+    std: float = 0.0
+    size: int = 0
+    include: tuple = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    type: str = "random"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    type: str = "none"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study file: the study's name, model, data, budget, sampler, pruner and search space.
+
+    Made by :func:`~mnist_hpo.config.load_study_config` (or :func:`~mnist_hpo.config.parse_study`
+    from a parsed document); it is frozen, and :meth:`with_overrides` makes a changed copy. The fields
+    are the study file's keys (see ``studies/ae.toml``); ``model_options`` holds the ``[model]`` table's
+    options, ``space`` one :class:`ParamSpec` per hyperparameter.
+
+    >>> from mnist_hpo import load_study_config
+    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg.sampler.type, sorted(cfg.space)
+    ('random', ['latent_dim', 'lr', 'nh1', 'optimizer', 'weight_decay'])
+    >>> StudyConfig.from_dict(cfg.as_dict()) == cfg
+    True
+    """
+
+    name: str
+    model: str
+    dataset: str = "mnist"
+    idx_dir: str | None = None
+    seed: int = 0
+    trials: int = 10
+    epochs: int = 10
+    batch_size: int = 256
+    val_fraction: float = 0.2
+    train_subset: int | None = None
+    test_subset: int | None = None
+    retrain: bool = True
+    device: str = "auto"
+    trial_figures: bool = True  # attach each trained trial's reconstructions (optuna-dashboard shows them)
+    batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see Task.stackable
+    objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
+    enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
+    model_options: dict = field(default_factory=dict)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    space: dict[str, ParamSpec] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    def with_overrides(self, **overrides) -> "StudyConfig":
+        """A copy with some settings replaced, its values checked again.
+
+        The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
+        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
+        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
+        options that were not given can be passed through. Any other keyword is one :class:`UserError`
+        that lists the accepted ones. The values that hold for any family are checked here; those
+        against the model family (:func:`mnist_hpo.tasks.check_config`) where the config is used:
+        ``run_study`` and every task check it before anything trains.
+
+        **A new meaning needs a new name.** Settings that change what a trial's value means (those in
+        :data:`NEW_STUDY`: ``epochs``, ``seed``, ``dataset``, ``train_subset``, ``test_subset``,
+        ``batch_size``, ``val_fraction``, the model's options, the sampler, pruner, space and objectives)
+        make another study, so changing one requires ``study_name=``. Without it the copy would keep the
+        file's name, and running it would create that study with other settings (after which the file's
+        own run is refused as "created with other settings"), or be refused by it. Passing the current
+        name keeps it on purpose (e.g. a GAN run continued for more epochs). Settings that keep trials
+        comparable (``trials``, ``device``, ``batch_trials``, ``retrain``, ``trial_figures``,
+        ``enqueue``) keep the name. The command line's rule is the same: ``--epochs``, ``--subset`` and
+        ``--seed`` need ``--study-name``.
+
+        >>> from mnist_hpo import load_study_config
+        >>> cfg = load_study_config("studies/ae.toml")
+        >>> cfg.with_overrides(trials=3).name
+        'ae'
+        >>> short = cfg.with_overrides(study_name="ae-short", trials=3, epochs=1, subset=2000)
+        >>> short.name, short.trials, short.epochs, short.train_subset
+        ('ae-short', 3, 1, 2000)
+        >>> cfg.with_overrides(epochs=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides(epochs=1) changes what a trial means, so it is another study: name it, e.g. study_name='ae-epochs1' (--study-name on the command line)
+        >>> cfg.with_overrides(epoch=1)
+        Traceback (most recent call last):
+        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
+        """
+        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
+        changes: dict = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            field_name = OVERRIDE_ALIASES.get(key, key)
+            if field_name in changes and changes[field_name] != value:
+                raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
+                                "set the same setting; pass one of them")
+            changes[field_name] = value
+        new = dataclasses.replace(self, **changes)
+        check_values(new, Checker(f"{self.source} (after command-line overrides)"))
+        new_meaning = [k for k in NEW_STUDY if k in changes and changes[k] != getattr(self, k)]
+        if new_meaning and "name" not in changes:
+            shown = ", ".join(f"{k}={changes[k]!r}" for k in new_meaning)
+            suggestion = "-".join([self.name, *(f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
+                                                 for k in new_meaning if isinstance(changes[k], (int, str)))])
+            raise UserError(f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
+                            f"e.g. study_name={suggestion!r} (--study-name on the command line)")
+        return new
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StudyConfig":
+        """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
+        d = dict(d)
+        d["objectives"] = tuple(d.get("objectives", ()))
+        d["enqueue"] = tuple(dict(e) for e in d.get("enqueue", ()))
+        d["sampler"] = SamplerConfig(**d.get("sampler", {}))
+        d["pruner"] = PrunerConfig(**d.get("pruner", {}))
+        d["space"] = {
+            k: ParamSpec(**{**v, "choices": tuple(v.get("choices", ())), "include": tuple(v.get("include", ()))})
+            for k, v in d.get("space", {}).items()
+        }
+        return cls(**d)
+
+
+# --- validation helpers ----------------------------------------------------------------
+
+class Checker:
+    """Raises a study file's mistakes as :class:`UserError` lines that name the file and the key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, msg: str) -> None:
+        raise UserError(f"{self.source}: {key} {msg}")
+
+    def table(self, doc: dict, key: str, required: bool = False) -> dict:
+        if key not in doc:
+            if required:
+                self.fail(f"[{key}]", "table is missing; see studies/ae.toml for an example")
+            return {}
+        value = doc[key]
+        if not isinstance(value, dict):
+            self.fail(key, "must be a table")
+        return value
+
+    def unknown(self, table: dict, allowed: set, prefix: str) -> None:
+        extra = sorted(set(table) - set(allowed))
+        if extra:
+            self.fail(f"{prefix}.{extra[0]}", f"is not a known key; allowed: {', '.join(sorted(allowed))}")
+
+    def get(self, table: dict, key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
+        if key not in table:
+            if default is ...:
+                self.fail(f"{prefix}.{key}", "is required")
+            return default
+        value = table[key]
+        # bool is an int subclass; never accept it where a number is meant.
+        if isinstance(value, bool) and bool not in types:
+            self.fail(f"{prefix}.{key}", f"must be {_type_names(types)}, got {value!r}")
+        if not isinstance(value, types):
+            self.fail(f"{prefix}.{key}", f"must be {_type_names(types)}, got {value!r}")
+        return value
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def check_values(cfg: StudyConfig, c: Checker) -> None:
+    """The values of ``[study]`` that hold for any model family and any data."""
+    if cfg.trials < 1:
+        c.fail("study.trials", f"must be at least 1, got {cfg.trials}")
+    if cfg.epochs < 1:
+        c.fail("study.epochs", f"must be at least 1, got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        c.fail("study.batch_size", f"must be at least 1, got {cfg.batch_size}")
+    if not 0.0 < cfg.val_fraction < 1.0:
+        c.fail("study.val_fraction", f"must be between 0 and 1, got {cfg.val_fraction}")
+    for key in ("train_subset", "test_subset"):
+        value = getattr(cfg, key)
+        if value is not None and value < 10:
+            c.fail(f"study.{key}", f"must be at least 10 images, got {value}")
+    if cfg.batch_trials < 1:
+        c.fail("study.batch_trials", f"must be at least 1, got {cfg.batch_trials}")
+    if cfg.batch_trials > 1 and cfg.model_options.get("finetune"):
+        c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
+    if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
+        c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
+
+
+# --- the shape of a study file ----------------------------------------------------------
+
+STUDIES_DIR = Path("studies")
+
+
+def study_path(arg: str) -> Path:
+    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
+    if arg.endswith(".toml") or "/" in arg:
+        return Path(arg)
+    return STUDIES_DIR / f"{arg}.toml"
+
+
+def read_study_document(path: str | Path) -> dict:
+    """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
+
+    The command line calls it before anything heavy is imported, so such a mistake answers at once.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"study file {path} not found; the study files are in studies/") from None
+    except OSError as e:
+        raise UserError(f"cannot read study file {path} ({e.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
+
+
+# The keys of [study]: the TOML types each accepts. Their defaults are StudyConfig's (one place):
+# a field without a default (name) is required.
+STUDY_TYPES = {
+    "name": (str,), "dataset": (str,), "idx_dir": (str,), "seed": (int,), "trials": (int,), "epochs": (int,),
+    "batch_size": (int,), "val_fraction": (float,), "train_subset": (int,), "test_subset": (int,),
+    "retrain": (bool,), "device": (str,), "batch_trials": (int,), "trial_figures": (bool,),
+    "objectives": (list,), "enqueue": (list,),
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
+STUDY_KEYS = {key: (types, ... if _FIELDS[key].default is dataclasses.MISSING else _FIELDS[key].default)
+              for key, types in STUDY_TYPES.items()}
+
+
+def study_table(c: Checker, doc: dict) -> dict:
+    """The top level and the ``[study]`` table: the values of :class:`StudyConfig`'s own fields."""
+    c.unknown(doc, {"study", "model", "sampler", "pruner", "space"}, "top level")
+    s = c.table(doc, "study", required=True)
+    c.unknown(s, set(STUDY_KEYS), "study")
+    values = {k: c.get(s, k, types, "study", default) for k, (types, default) in STUDY_KEYS.items()}
+    for i, entry in enumerate(values["enqueue"]):
+        if not isinstance(entry, dict):
+            c.fail(f"study.enqueue[{i}]", f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
+    values["objectives"], values["enqueue"] = tuple(values["objectives"]), tuple(values["enqueue"])
+    if not values["name"].replace("-", "").replace("_", "").isalnum():
+        c.fail("study.name", f"may hold letters, digits, '-' and '_' only, got {values['name']!r}")
+    return values
+
+
+def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, str]:
+    """The checks of a study file that need no model family (so no torch): its tables, the ``[study]``
+    keys and their types, and ``model.type`` given; the ``[study]`` values, the ``[model]`` table and its type.
+
+    The command line runs them before it imports anything heavy; :func:`mnist_hpo.config.parse_study`
+    starts with them.
+    """
+    c = Checker(source)
+    values = study_table(c, doc)
+    m = c.table(doc, "model", required=True)
+    return values, m, c.get(m, "type", (str,), "model")
+
+
+def model_options(c: Checker, m: dict, schema: dict) -> dict:
+    """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
+    c.unknown(m, {"type", *schema}, "model")
+    options = {}
+    for key, (types, default, allowed) in schema.items():
+        value = c.get(m, key, types, "model", default)
+        if allowed is not None and value not in allowed:
+            c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        options[key] = value
+    return options
+
+
+def _kind_table(c: Checker, doc: dict, name: str, kinds: dict, default: str, cls):
+    """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
+    t = c.table(doc, name)
+    kind = c.get(t, "type", (str,), name, default)
+    if kind not in kinds:
+        c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
+    c.unknown(t, {"type", *kinds[kind]}, name)
+    return cls(kind, {k: v for k, v in t.items() if k != "type"})
+
+
+def search_tables(c: Checker, doc: dict) -> tuple[SamplerConfig, PrunerConfig, dict[str, ParamSpec]]:
+    """The ``[sampler]``, ``[pruner]`` and ``[space.*]`` tables."""
+    sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
+    pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
+    for key, value in [*sampler.options.items(), *pruner.options.items()]:
+        if key == "multivariate":
+            if not isinstance(value, bool):
+                c.fail("sampler.multivariate", f"must be true or false, got {value!r}")
+        elif key != "max_resource" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            c.fail(key, f"must be a non-negative integer, got {value!r}")
+    space = {name: parse_param(c, name, t) for name, t in c.table(doc, "space").items()}
+    if sampler.type == "grid":
+        for p in space.values():
+            if p.kind in ("float", "int"):
+                c.fail(f"space.{p.name}", "is a range; a grid sampler needs choices or a draw")
+    return sampler, pruner, space
+
+
+def parse_param(c: Checker, name: str, t: Any) -> ParamSpec:
+    """A study file's ``[space.NAME]`` table as a :class:`ParamSpec`; any mistake is one ``c.fail`` line."""
+    prefix = f"space.{name}"
+    if not isinstance(t, dict):
+        c.fail(prefix, "must be a table, e.g. choices = [1, 2, 3]")
+    if "choices" in t:
+        c.unknown(t, {"choices"}, prefix)
+        choices = c.get(t, "choices", (list,), prefix)
+        if not choices:
+            c.fail(f"{prefix}.choices", "must not be empty")
+        for v in choices:
+            if not isinstance(v, (int, float, str, bool)):
+                c.fail(f"{prefix}.choices", f"may hold numbers, strings or booleans, not {v!r}")
+        return ParamSpec(name, "choices", choices=tuple(choices))
+    kind = c.get(t, "draw", (str,), prefix, default=None) or c.get(t, "range", (str,), prefix, default=None)
+    if "draw" in t:
+        if kind == "normal":
+            c.unknown(t, {"draw", "mean", "std", "size", "include"}, prefix)
+            std = float(c.get(t, "std", (int, float), prefix))
+            if std <= 0:
+                c.fail(f"{prefix}.std", f"must be positive, got {std}")
+            size = _positive_int(c, t, "size", prefix)
+            include = c.get(t, "include", (list,), prefix, default=[])
+            for v in include:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    c.fail(f"{prefix}.include", f"must hold numbers, got {v!r}")
+            return ParamSpec(name, "normal", mean=float(c.get(t, "mean", (int, float), prefix)), std=std,
+                             size=size, include=tuple(float(v) for v in include))
+        if kind == "randint":
+            c.unknown(t, {"draw", "low", "high", "size"}, prefix)
+            low = c.get(t, "low", (int,), prefix)
+            high = c.get(t, "high", (int,), prefix)
+            if high <= low:
+                c.fail(f"{prefix}.high", f"must be greater than low ({low}), got {high}")
+            return ParamSpec(name, "randint", low=low, high=high, size=_positive_int(c, t, "size", prefix))
+        c.fail(f"{prefix}.draw", f"must be 'normal' or 'randint', got {kind!r}")
+    if "range" in t:
+        if kind not in ("float", "int"):
+            c.fail(f"{prefix}.range", f"must be 'float' or 'int', got {kind!r}")
+        c.unknown(t, {"range", "low", "high", "log"}, prefix)
+        types = (int, float) if kind == "float" else (int,)
+        low = c.get(t, "low", types, prefix)
+        high = c.get(t, "high", types, prefix)
+        log = c.get(t, "log", (bool,), prefix, default=False)
+        if high <= low:
+            c.fail(f"{prefix}.high", f"must be greater than low ({low}), got {high}")
+        if log and low <= 0:
+            c.fail(f"{prefix}.low", f"must be positive on a log scale, got {low}")
+        return ParamSpec(name, kind, low=low, high=high, log=log)
+    c.fail(prefix, "needs one of: choices = [...], draw = 'normal'|'randint', range = 'float'|'int'")
+    raise AssertionError  # unreachable
+
+
+def _positive_int(c: Checker, t: dict, key: str, prefix: str) -> int:
+    value = c.get(t, key, (int,), prefix)
+    if value < 1:
+        c.fail(f"{prefix}.{key}", f"must be at least 1, got {value}")
+    return value
