@@ -86,6 +86,8 @@ def write_error(e: BaseException) -> int | None:
         for code in NO_SPACE + UNWRITABLE:
             if os.strerror(code) in text:
                 return code
+        if "database or disk is full" in text:  # SQLite's words for ENOSPC
+            return errno.ENOSPC
         e = e.__cause__ or e.__context__
     return None
 

@@ -11,8 +11,11 @@ against the recorded sha256 first.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -26,7 +29,7 @@ from tqdm.auto import tqdm
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
-from ..errors import UserError
+from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from .export_figures import write_export_figures
 from ..core.hardware import hardware
 from ..hpo.objective import objective_names
@@ -37,6 +40,9 @@ from ..hpo.storage import (  # noqa: F401  (study_config: importable from here a
 from ..measures.mean_image import optimizer_steps, retrain_check
 from ..data.datasets import load_data
 from ..tasks import make_task, registry, task_class
+
+_UMASK = os.umask(0o022)  # read once, at import (reading it means setting it; see data.integrity)
+os.umask(_UMASK)
 
 EXPORT_FORMAT = 1
 WEIGHTS = "model.safetensors"
@@ -76,12 +82,27 @@ def export_trial(
         print(f"mnist-hpo: warning: {warning}", file=sys.stderr)
     data = data if data is not None else load_data(cfg)
     # Before the retrain: an unwritable folder should cost seconds, not the retrain.
-    folder = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
+    final = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # Everything is written here first, then renamed into place whole: a full disk, Ctrl-C or a kill
+        # part-way leaves no half-made export where a later run (or `verify`) would take it as made.
+        folder = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     except OSError as e:
-        raise UserError(f"cannot create the export folder {folder} ({e.strerror}); "
+        if write_error(e) in NO_SPACE:
+            raise write_failed(final, "the export", e.errno) from None
+        raise UserError(f"cannot create the export folder {final} ({e.strerror}); "
                         "set MNIST_HPO_STORAGE_DIR to a writable folder") from None
+    try:
+        return _write_export(study, trial, cfg, data, folder, final, progress)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset,
+                  folder: Path, final: Path, progress: bool) -> Path:
+    """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``."""
     task = make_task(cfg, data)
     seed = int(trial.user_attrs.get("seed", cfg.seed))
     bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
@@ -105,11 +126,12 @@ def export_trial(
 
     arch = task.arch(trial.params)
     model_info = {"type": cfg.model, "arch": arch, "options": cfg.model_options}
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        folder / WEIGHTS,
-        metadata={"model": json.dumps(model_info)},
-    )
+    with writing(final, "the export's weights"):
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            folder / WEIGHTS,
+            metadata={"model": json.dumps(model_info)},
+        )
     meta = {
         "format": EXPORT_FORMAT,
         "study": study.study_name,
@@ -138,18 +160,28 @@ def export_trial(
               f"{meta['retrain']['mean_image_test_mse']:.4f}; the trial reached {trial.values[0]:.4f} on its split): "
               f"the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such runs by L2, "
               f"`mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
-    files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
-                                           title=f"{study.study_name} trial {trial.number}")
-    meta.update(fig_info)
-    meta["files"] = task.write_files(result.model, metrics, folder)
-    files += [folder / f for f in meta["files"]]
-    # export.json last, whole or not at all: a folder without it is an export that did not finish
-    write_text_atomically(folder / META, json.dumps(meta, indent=2) + "\n")
-    write_text_atomically(folder.parent / LATEST, folder.name + "\n")
+    with writing(final, "the export's figures"):
+        files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
+                                               title=f"{study.study_name} trial {trial.number}")
+        meta.update(fig_info)
+        meta["files"] = task.write_files(result.model, metrics, folder)
+    files = [final / Path(f).name for f in files] + [final / f for f in meta["files"]]
+    with writing(final, "the export's export.json"):
+        (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
+        # Into place whole (an export of the same trial made before is replaced only now).
+        os.chmod(folder, 0o777 & ~_UMASK)  # mkdtemp makes it 0700
+        if final.exists():
+            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
+            os.replace(final, old / final.name)
+            os.replace(folder, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(folder, final)
+        write_text_atomically(final.parent / LATEST, final.name + "\n")
     # A finished trial cannot take new attributes, so the retrain's figures are attached to the study.
     attach_files(study, files, rename=lambda f: f"{study.study_name}-trial-{trial.number}-{f.name}")
-    study.set_user_attr("latest_export", str(folder))
-    return folder
+    study.set_user_attr("latest_export", str(final))
+    return final
 
 
 def existing_export(study_name: str, number: int, out_root: Path | None = None) -> Path | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import UserError
+from ..errors import UserError, writing
 
 
 def sha256_file(path: Path) -> str:
@@ -51,14 +51,20 @@ def _plain_mode() -> int:
 _PLAIN_MODE = _plain_mode()
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], *, what: str = "a file") -> None:
     """Write ``path`` through a temporary file of its own in the same folder, then rename it into place.
 
     Readers see the old file or the whole new one, never a part, and a writer that fails (or a
     Ctrl-C) leaves the old file as it was; two processes writing the same path at once each write
-    their own temporary file.
+    their own temporary file. A full disk or an unwritable folder is one
+    :class:`~mnist_hpo.errors.WriteFailed` line naming ``path``, ``what`` was being written and the free space.
     """
     path = Path(path)
+    with writing(path, what):
+        _write_atomically(path, write)
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

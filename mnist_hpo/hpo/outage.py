@@ -156,10 +156,13 @@ def _patient_method(name: str, method):
             except Exception as e:
                 code = write_error(e)
                 # A full disk or a folder without permission waits for nobody; a read-only remount may pass.
-                if code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None):
-                    raise write_failed(self._mnist_path, "the study's journal", code) from None
-                reason = unreachable(e)
+                full = code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None)
+                if full and _is_main_thread():
+                    raise write_failed(self._mnist_path, "the study's storage", code) from None
+                reason = None if full else unreachable(e)
                 if reason is None:
+                    if name == "record_heartbeat" and not _is_main_thread():
+                        return None  # a heartbeat thread has no one to tell; the main thread's next write says it
                     raise
                 since = OUTAGE.began(self._mnist_where, reason, self._mnist_patience)
                 if not _is_main_thread() or getattr(_nesting, "impatient", False):

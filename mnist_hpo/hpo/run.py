@@ -193,13 +193,13 @@ def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.stor
     then propagate. Asking and telling are :func:`~mnist_hpo.errors.shielded`: an interrupt
     takes effect after the trial is stored, never half-way through.
     """
-    with warnings.catch_warnings():
-        # ask() warns that heartbeats are meant for optimize(); this trial's heartbeat runs below.
-        warnings.simplefilter("ignore", UserWarning)
-        with shielded():
-            trial = study.ask()
-    state, values = TrialState.COMPLETE, None
+    trial, state, values = None, TrialState.COMPLETE, None
     try:
+        with warnings.catch_warnings():
+            # ask() warns that heartbeats are meant for optimize(); this trial's heartbeat runs below.
+            warnings.simplefilter("ignore", UserWarning)
+            with shielded():  # an interrupt during ask takes effect with `trial` set, so it is cleaned up
+                trial = study.ask()
         with contextlib.ExitStack() as hold:
             hold.enter_context(StackHeartbeat(storage, [trial_id(trial)]))
             if uses_journal:  # the journal's stand-in for heartbeats
@@ -227,6 +227,8 @@ def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.stor
     except (KeyboardInterrupt, Fault):
         # Cut off (not broken): FAIL without an 'error', queued again now; if the storage cannot be
         # reached at once, the trial stays RUNNING and the next run's stale check does the same.
+        if trial is None:
+            raise
         with contextlib.suppress(Exception, Fault), outage.impatient(), shielded():
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             requeue_interrupted(study, [trial.number])

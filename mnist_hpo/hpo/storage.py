@@ -25,7 +25,8 @@ import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
-from ..errors import UserError, require_extra
+from ..data.integrity import write_atomically
+from ..errors import UserError, require_extra, write_error, write_failed
 from . import journal, outage
 from .optuna_compat import optuna_table_names
 from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
@@ -52,10 +53,31 @@ def artifacts_dir() -> Path:
     return storage_dir() / "artifacts"
 
 
+class WholeFileArtifactStore(optuna.artifacts.FileSystemArtifactStore):
+    """Optuna's file artifact store, whose files are written whole or not at all (:func:`write_atomically`):
+    a full disk leaves no half figure, and is one line naming the file."""
+
+    def __init__(self, base_path: Path) -> None:
+        super().__init__(base_path)
+        self.base = Path(base_path)
+
+    def write(self, artifact_id: str, content_body) -> None:
+        path = self.base / artifact_id
+        if path.resolve().parent != self.base.resolve():
+            raise ValueError(f"Invalid artifact_id: {artifact_id}")  # as Optuna's store refuses it
+        write_atomically(path, lambda f: shutil.copyfileobj(content_body, f), what="a figure attached to a trial")
+
+
 def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
     """Files attached to trials live on this machine's disk, next to the database."""
-    artifacts_dir().mkdir(parents=True, exist_ok=True)
-    return optuna.artifacts.FileSystemArtifactStore(artifacts_dir())
+    try:
+        artifacts_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        code = write_error(e)
+        if code is None:
+            raise
+        raise write_failed(artifacts_dir(), "the folder of figures attached to trials", code) from None
+    return WholeFileArtifactStore(artifacts_dir())
 
 
 def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
@@ -204,6 +226,8 @@ def open_storage(
             try:
                 storage = _rdb_storage(url, engine_kwargs, interval, grace_period or GRACE_BEATS * interval,
                                        where=parsed.render_as_string(hide_password=True), patience=patience)
+                if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+                    storage._mnist_path = Path(parsed.database)  # a full disk there: one line naming it
                 if parsed.get_backend_name() == "sqlite":
                     _serialize_sqlite_writes(storage.engine)
                 return storage

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import writing
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import UserError
 from ..models.gan import GAN
@@ -79,6 +80,18 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
     root = folder / "checkpoints"
     final = root / f"epoch-{epoch:04d}"
     tmp = root / f"epoch-{epoch:04d}.tmp"
+    try:
+        # A full disk is one line naming the checkpoint; the previous checkpoint stays the one LATEST names.
+        with writing(final, "a GAN checkpoint"):
+            return _save_checkpoint(root, final, tmp, epoch=epoch, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
+                                    history=history, settings=settings)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g, opt_d,
+                     rng: torch.Generator, history: GanHistory, settings: dict) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
