@@ -161,3 +161,10 @@ def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["True", "torch.uint8", "(60000,", "28,", "28)", "[0,", "255]", "torch.int64"]
+
+
+def test_nothing_in_the_package_names_the_example():
+    """A new family touches no file under mnist_hpo/: the example is found through its entry point alone."""
+    named = [str(p.relative_to(ROOT)) for p in (ROOT / "mnist_hpo").rglob("*.py")
+             if any(word in p.read_text() for word in ("mnist_hpo_vae", "mnist-hpo-vae", "VaeTask"))]
+    assert not named, named

@@ -5,7 +5,7 @@
 1. a built-in family (``autoencoder``, ``denoising``, ``classifier``, ``gan``), or the ``model_type``
    of a :class:`~mnist_hpo.tasks.Task` subclass the running process has already defined;
 2. the name of an entry point in the group :data:`GROUP` (``mnist_hpo.tasks``) that an installed
-   distribution registers, e.g. ``[project.entry-points."mnist_hpo.tasks"] vae = "mnist_hpo_vae.task:VaeTask"``;
+   distribution registers, e.g. ``[project.entry-points."mnist_hpo.tasks"] my-model = "my_package.task:MyTask"``;
 3. ``"package.module:ClassName"``.
 
 Security: importing a module runs its code. Built-ins and installed entry points are code the

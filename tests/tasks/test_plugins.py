@@ -95,20 +95,33 @@ def test_an_export_of_a_plugin_not_installed_names_the_distribution_to_install(t
                           "install the distribution mnist-hpo-nothere==1.2.3")
 
 
-def _stored_evil_study(tmp_path) -> str:
-    """A journal holding a study (one complete trial) whose model type is the import path evilplug:EvilTask."""
+def test_a_stored_study_of_a_plugin_not_installed_names_the_distribution_to_install(tmp_path, capsys):
+    url = _stored_study(tmp_path, "gone", "vae-not-here", {"path": "mnist_hpo_nothere.task:VaeTask",
+                                                          "distribution": "mnist-hpo-nothere", "version": "1.2.3"})
+    for argv in (["rerun", "gone", "0", "--storage", url], ["export", "gone", "--storage", url, "--quiet"]):
+        assert_one_error_line(capsys, argv, "model type 'vae-not-here' comes from the plugin distribution "
+                                            "mnist-hpo-nothere, which is not installed here; install the "
+                                            "distribution mnist-hpo-nothere==1.2.3")
+
+
+def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask", provider: dict | None = None) -> str:
+    """A journal holding a study (one complete trial) of a plugin family, by default the import path evilplug:EvilTask."""
     import optuna
 
     from mnist_hpo.hpo.storage import open_storage
 
-    model = "evilplug:EvilTask"
-    url = f"journal:{tmp_path / 'evil.log'}"
-    study = optuna.create_study(study_name="evil", storage=open_storage(url))
-    config = json.loads(json.dumps(StudyConfig(name="evil", model=model).as_dict(), default=str))
+    provider = provider or {"path": model, "distribution": None, "version": None}
+    url = f"journal:{tmp_path / f'{name}.log'}"
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line in a captured stderr
+    try:
+        study = optuna.create_study(study_name=name, storage=open_storage(url))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    config = json.loads(json.dumps(StudyConfig(name=name, model=model).as_dict(), default=str))
     study.set_user_attr("config", config)
     study.set_user_attr("model", model)
-    study.set_user_attr("identity", {"model.type": model, "plugin.path": model, "plugin.distribution": None,
-                                     "plugin.version": None})
+    study.set_user_attr("identity", {"model.type": model, **{f"plugin.{k}": v for k, v in provider.items()}})
     study.add_trial(optuna.trial.create_trial(
         params={"lr": 0.1}, distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}, value=0.5,
         user_attrs={"seed": 1}))
@@ -122,7 +135,7 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
     plugins.mkdir()
     (plugins / "evilplug.py").write_text(EVIL)
     marker = plugins / "IMPORTED"
-    url = _stored_evil_study(tmp_path)
+    url = _stored_study(tmp_path)
     _fake_export(tmp_path / "exports" / "trial-0", "evilplug:EvilTask",
                  {"path": "evilplug:EvilTask", "distribution": None, "version": None})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),

@@ -1,4 +1,7 @@
-"""The VAE as an mnist-hpo model family: what tuning needs (build, train, test, metric, parameters).
+"""The VAE as an mnist-hpo model family: the task protocol (``mnist_hpo/tasks/base.py``) implemented.
+
+What tuning needs, and all it needs: the parameters it accepts, how to build, train and test the
+model, and the metric's name and direction.
 
 mnist-hpo hands the task the study's dataset (``self.data``: uint8 images [N, 28, 28] in 0..255,
 int64 labels; see docs/plugins.md) and its train/validation split (``self.train_idx``,
@@ -15,8 +18,7 @@ import torch
 from torch import nn
 
 from mnist_hpo.data.datasets import to_float
-from mnist_hpo.tasks import FitResult, Task
-from mnist_hpo.tasks.rules import Rule
+from mnist_hpo.tasks import FitResult, OnEpoch, Rule, Task
 
 from .model import Vae
 
@@ -51,7 +53,7 @@ class VaeTask(Task):
     def build(cls, arch: dict) -> nn.Module:
         return Vae(**arch)
 
-    def fit(self, params, *, seed, epochs, full, on_epoch=None) -> FitResult:
+    def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)  # batch order and the training codes
         model = self.build(self.arch(params)).to(self.device)
