@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -236,3 +242,32 @@ def assert_one_error_line(capsys, argv: list[str], expected: str) -> None:
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("mnist-hpo: error: "), err
     assert expected in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def running_dashboard(storage: str, *, env: dict | None = None, cwd=None):
+    """``mnist-hpo dashboard --storage STORAGE`` on a free loopback port, once it answers: yields its base URL; stopped after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", storage, "--port", str(port)],
+                            cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -10,11 +10,12 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, running_dashboard
 
 EXAMPLE = ROOT / "examples" / "mnist-hpo-vae"
 STUDY_FILE = EXAMPLE / "studies" / "vae.toml"
@@ -50,32 +51,9 @@ def mnist_hpo(tmp_path, installed):
 
 
 def _dashboard_studies(env: dict, storage: str, cwd) -> str:
-    """``mnist-hpo dashboard`` on ``storage`` (a free loopback port): its /api/studies answer; stopped after."""
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", storage, "--port", str(port)],
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
-        while True:
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5).read().decode()
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.5)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """``mnist-hpo dashboard`` on ``storage``: its /api/studies answer; stopped after."""
+    with running_dashboard(storage, env=env, cwd=cwd) as base:
+        return urllib.request.urlopen(f"{base}/api/studies", timeout=5).read().decode()
 
 
 def _ok(p: subprocess.CompletedProcess) -> str:

@@ -8,12 +8,8 @@ with many such values leaves fewer trials to find a good model. This module coun
 L2 value, how many of a study's complete trials ended on the plateau, for ``mnist-hpo
 show`` and the report. Whether an export's retrain ended there is :mod:`mnist_hpo.measures.mean_image`'s.
 
-A run too short to tell is not judged. Every model starts near the mean image, so after a
-few hundred optimizer steps an untrained model and a stuck one look alike. In the record
-(``results/journals/ae.log``: 50 epochs of 188 steps, 48,000 images at batch 256) every trial
-that left the plateau did so within 9 epochs, about 1,700 steps; so a run of fewer than
-:data:`MIN_STEPS` optimizer steps (epochs × batches per epoch) is "too short to tell": its
-export records ``on_plateau: null`` with its step count, and ``show`` says why it counts nothing.
+A run too short to tell (fewer than :data:`MIN_STEPS` optimizer steps) is not judged; why, and
+what counts as too short, is in :mod:`mnist_hpo.measures.mean_image`.
 """
 
 from __future__ import annotations

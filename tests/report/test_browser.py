@@ -1,11 +1,11 @@
 """The report and optuna-dashboard opened in a real browser (Debian's chromium, headless)."""
 
+import hashlib
+import json
+import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +15,8 @@ import pytest
 from matplotlib.image import imread
 
 from mnist_hpo.report.build import build_report
+
+from ..conftest import running_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser  # make test-fast leaves these out
@@ -64,39 +66,12 @@ def test_report_renders_in_chromium(ae_export, monkeypatch, tmp_path):
     assert "Reproduction report" in dom and dom.count("<img") >= 7
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dashboard(ae_export):
     """optuna-dashboard (through our CLI, with the artifact store) on a free loopback port; stopped after."""
     storage_dir, url, _ = ae_export
-    port = free_port()
-    env = {**__import__("os").environ, "MNIST_HPO_STORAGE_DIR": str(storage_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", url, "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.5)
+    with running_dashboard(url, env={**os.environ, "MNIST_HPO_STORAGE_DIR": str(storage_dir)}) as base:
         yield base, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_dashboard_shows_study_and_trial_artifact(dashboard, tmp_path):
@@ -136,40 +111,16 @@ def _pre_names_studies(url: str) -> dict[str, int]:
 def test_dashboard_names_every_objective_and_writes_nothing(tmp_path):
     """The study page says val_mse, and the Pareto study's axes val_mse and params, for studies stored
     before names were recorded; the dashboard, a reader, leaves the storage as it was."""
-    import hashlib
-    import json
-    import os
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
     ids = _pre_names_studies(url)
     before = hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest()
-    port = free_port()
     env = {**os.environ, "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage")}
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", url, "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.5)
+    with running_dashboard(url, env=env) as base:
         detail = json.loads(urllib.request.urlopen(f"{base}/api/studies/{ids['old-pareto']}", timeout=10).read())
         assert detail["objective_names"] == ["val_mse", "params"]
         dom = run_chromium(f"{base}/dashboard/studies/{ids['old-ae']}", "--dump-dom", budget_ms=15_000)
         assert "val_mse" in dom and "Objective 0" not in dom
         dom = run_chromium(f"{base}/dashboard/studies/{ids['old-pareto']}", "--dump-dom", budget_ms=15_000)
         assert "val_mse" in dom and "params" in dom and "Objective 1" not in dom
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     assert hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest() == before
     assert not (tmp_path / "storage").exists()  # no artifacts folder made either
