@@ -110,7 +110,7 @@ def test_cli_gan_trains_and_writes_its_run(fidnet, storage, tmp_path, monkeypatc
     path.write_text(text)
     assert main(["gan", str(path), "--epochs", "1", "--subset", "600", "--run", "short", "--every", "1"]) == 0
     out = capsys.readouterr().out
-    assert "after 1 epochs" in out and "Fréchet distance" in out
+    assert "after 1 epoch:" in out and "Fréchet distance" in out
     assert (tmp_path / "storage" / "gan" / "short" / "result.json").exists()
 
 
