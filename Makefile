@@ -36,7 +36,7 @@ test: data syspkgs ## the import contract of the stages (lint-imports), then the
 
 # The edit-test loop: no PostgreSQL, no chromium, no MNIST cache, no real training (pyproject.toml's markers).
 FAST_MARKERS := not slow and not postgres and not browser and not mnist and not processes
-test-fast: $(STAMP) ## the quick part of the suite: no PostgreSQL, chromium, MNIST cache, training or worker processes (53 s here)
+test-fast: $(STAMP) ## the quick part of the suite: no PostgreSQL, chromium, MNIST cache, training or worker processes (about 40 s here)
 	$(PY) -m pytest -q -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 docs: $(STAMP) ## the documentation site into site/: the CLI reference regenerated from the parser, then mkdocs build --strict
