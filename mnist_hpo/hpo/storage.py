@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
 from ..data.integrity import write_atomically
-from ..errors import UserError, require_extra, write_error, write_failed
+from ..errors import UserError, require_extra, writing
 from . import journal, outage
 from .optuna_compat import optuna_table_names
 from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
@@ -70,13 +70,8 @@ class WholeFileArtifactStore(optuna.artifacts.FileSystemArtifactStore):
 
 def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
     """Files attached to trials live on this machine's disk, next to the database."""
-    try:
+    with writing(artifacts_dir(), "the folder of figures attached to trials"):
         artifacts_dir().mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        code = write_error(e)
-        if code is None:
-            raise
-        raise write_failed(artifacts_dir(), "the folder of figures attached to trials", code) from None
     return WholeFileArtifactStore(artifacts_dir())
 
 
