@@ -239,7 +239,7 @@ def _taken_over(study: optuna.Study, trial: optuna.Trial, error: Exception) -> b
     """Whether ``error`` came from this worker's trial having been failed by another (stale heartbeats); says so."""
     if not isinstance(error, (optuna.exceptions.UpdateFinishedTrialError, ValueError, AssertionError)):
         return False
-    if not taken_over(study, {"number": trial.number}):
+    if not taken_over(study, trial.number):
         return False
     print(f"mnist-hpo: trial {trial.number} missed its heartbeats and was failed by another worker "
           "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)

@@ -99,10 +99,7 @@ def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
             journal.retry(study, trial, interrupted=True)
 
 
-def taken_over(study: optuna.Study, current: dict) -> bool:
-    """Whether this worker's trial was finished by someone else (marked stale while it still ran)."""
-    if "number" not in current:
-        return False
+def taken_over(study: optuna.Study, number: int) -> bool:
+    """Whether this worker's trial ``number`` was finished by someone else (marked stale while it still ran)."""
     # A trial's number is unique within its study, so it identifies the trial as well as its storage id.
-    return any(t.number == current["number"] and t.state != TrialState.RUNNING
-               for t in study.get_trials(deepcopy=False))
+    return any(t.number == number and t.state != TrialState.RUNNING for t in study.get_trials(deepcopy=False))
