@@ -99,8 +99,8 @@ def run_study(
 
     ``max_trials`` caps the trials this call runs (a worker with a time slot); such a
     worker returns as soon as it has run them. ``extra_callbacks`` are called as
-    ``optimize`` calls its callbacks, after each trial; one that calls ``study.stop()``
-    ends this call (not only the current ``optimize``).
+    ``optimize`` calls its callbacks, ``(study, frozen_trial)`` after each trial; one that calls
+    ``study.stop()`` ends this call.
 
     ``warm_start``: the name of another study in the same storage whose ``warm_start_k``
     best complete trials are queued first (like ``cfg.enqueue``; each only once per study,
@@ -247,11 +247,11 @@ def _taken_over(study: optuna.Study, trial: optuna.Trial, error: Exception) -> b
 
 
 class _StudyView:
-    """The study as ``run_study``'s callbacks see it: ``stop()`` ends ``run_study``, not one ``optimize``.
+    """The study as ``run_study``'s callbacks see it: ``stop()`` ends ``run_study``'s loop.
 
-    ``run_study`` calls ``optimize`` in a loop (workers wait for each other's trials), and the
-    stacked loop asks for and tells trials itself, where ``optuna.Study.stop`` does not work;
-    so a callback's ``stop()`` is recorded here and honoured by both. Everything else is the study's.
+    Both loops (one trial at a time, :func:`_run_trial`; stacked, :func:`_run_stacked`) ask for
+    and tell trials themselves, where ``optuna.Study.stop`` does not work; so a callback's
+    ``stop()`` is recorded here and honoured by both. Everything else is the study's.
     """
 
     def __init__(self, study: optuna.Study) -> None:
