@@ -72,23 +72,29 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
+def causes(e: BaseException | None):
+    """``e``, then what caused it (``__cause__``, else ``__context__``), and so on; each once."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
 def write_error(e: BaseException) -> int | None:
     """The errno of a failed write that the user must fix (no space, read-only, no permission); None otherwise.
 
     Also reads the messages of libraries that do not raise OSError (safetensors' SafetensorError).
     """
-    seen = set()
-    while e is not None and id(e) not in seen:  # the error, or what caused it
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in NO_SPACE + UNWRITABLE:
-            return e.errno
-        text = str(e)
+    for err in causes(e):  # the error, or what caused it
+        if isinstance(err, OSError) and err.errno in NO_SPACE + UNWRITABLE:
+            return err.errno
+        text = str(err)
         for code in NO_SPACE + UNWRITABLE:
             if os.strerror(code) in text:
                 return code
         if "database or disk is full" in text:  # SQLite's words for ENOSPC
             return errno.ENOSPC
-        e = e.__cause__ or e.__context__
     return None
 
 

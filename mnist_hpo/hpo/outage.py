@@ -35,7 +35,7 @@ import time
 
 import optuna
 
-from ..errors import Fault, StorageUnavailable, shielded, write_error, write_failed
+from ..errors import Fault, StorageUnavailable, causes, shielded, write_error, write_failed
 
 DEFAULT_PATIENCE = 120.0
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
@@ -47,19 +47,11 @@ TRANSIENT_ERRNOS = {errno.EROFS, errno.EIO, errno.ESTALE, errno.ENOTCONN, errno.
 SQLITE_TRANSIENT = ("locked", "disk i/o error", "readonly", "unable to open")
 
 
-def _chain(e: BaseException):
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        yield e
-        e = e.__cause__ or e.__context__
-
-
 def unreachable(e: BaseException) -> str | None:
     """Why the storage could not be reached, in a few words, if ``e`` (or its cause) means that; else None."""
     import sqlalchemy.exc  # with optuna's RDB storage, already imported
 
-    for err in _chain(e):
+    for err in causes(e):
         if isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS:
             return err.strerror or str(err)
         if isinstance(err, sqlalchemy.exc.DBAPIError):
