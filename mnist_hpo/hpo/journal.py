@@ -40,8 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
 from . import outage
-
-PREFIX = "journal:"
+from .urls import JOURNAL_PREFIX as PREFIX  # one spelling of the prefix, also read by the command line's checks
 MAX_RETRY = 3
 OWNER = "owner"  # the user attribute naming the process that runs a trial
 
