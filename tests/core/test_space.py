@@ -1,5 +1,5 @@
 from mnist_hpo.config import load_study_config
-from mnist_hpo.hpo.spaces import draw_list, grid_space, resolve_space
+from mnist_hpo.core.space import draw_list, grid_space, resolve_space
 
 from ..conftest import ROOT
 

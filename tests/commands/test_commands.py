@@ -10,7 +10,7 @@ import optuna
 from mnist_hpo.cli import build_parser, main
 from mnist_hpo.hpo.run import run_study
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 
 def run(capsys, *argv):
