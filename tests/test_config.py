@@ -42,30 +42,6 @@ def test_bad_values_are_one_clear_line(tmp_path, old, new, message):
     assert "\n" not in str(e.value)
 
 
-def test_malformed_toml(tmp_path):
-    with pytest.raises(UserError, match="is not valid TOML"):
-        load_study_config(write(tmp_path, "[study\nname='x'"))
-
-
-def test_missing_file():
-    with pytest.raises(UserError, match="not found"):
-        load_study_config("studies/nope.toml")
-
-
-def test_overrides_are_validated():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
-    assert cfg.with_overrides(trials=2, epochs=None).trials == 2
-    with pytest.raises(UserError, match="train_subset must be at least 10"):
-        cfg.with_overrides(train_subset=3)
-
-
-def test_config_round_trips_through_dict():
-    from mnist_hpo.config import StudyConfig
-
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
-    assert StudyConfig.from_dict(cfg.as_dict()) == cfg
-
-
 @pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
 def test_every_study_file_loads_and_resolves(path):
     """What `mnist-hpo study FILE` does before any training: validate, then pin stored artefacts."""

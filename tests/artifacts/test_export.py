@@ -150,21 +150,3 @@ def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, st
     err = capsys.readouterr().err
     assert ("ended on the mean-image plateau" in err) is bool(stuck)
     assert (folder / "model.safetensors").exists()
-
-
-def test_the_mean_images_test_mse_is_what_a_model_answering_it_scores(tiny):
-    from mnist_hpo.measures import mean_image as plateau
-    from mnist_hpo.data.datasets import to_float
-
-    baseline = plateau.mean_image_test_mse(tiny)
-    mean = to_float(tiny.train_images).mean(dim=0)
-    answer = mean.expand_as(to_float(tiny.test_images))
-    assert baseline == pytest.approx(float(((answer - to_float(tiny.test_images)) ** 2).mean()), rel=1e-6)
-    assert 0.05 < baseline < 0.09  # MNIST's mean image is about 0.067 from a digit
-    enough = plateau.MIN_STEPS
-    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline}, steps=enough)["on_plateau"] is True
-    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": 0.5 * baseline}, steps=enough)["on_plateau"] is False
-    # too short to tell: no verdict either way
-    assert plateau.retrain_check("autoencoder", tiny, {"test_mse": baseline}, steps=enough - 1)["on_plateau"] is None
-    assert plateau.retrain_check("classifier", tiny, {"test_accuracy": 0.9}, steps=enough) == {}
-    assert plateau.optimizer_steps(48_000, 256, 50) == 9_400 and plateau.optimizer_steps(600, 128, 1) == 5
