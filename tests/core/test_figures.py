@@ -1,7 +1,11 @@
+"""The figures as drawn: what lands where (cells, points, colours, axes), not only a picture that is not blank."""
+
 import re
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 from mnist_hpo.core import figures
@@ -16,6 +20,29 @@ def png(path):
 
 
 @pytest.fixture
+def drawn(monkeypatch):
+    """Every Figure a ``*_png`` function draws, caught as it is saved (and still saved)."""
+    caught = []
+    real_save = figures._save
+
+    def save(fig, path, **kw):
+        caught.append(fig)
+        return real_save(fig, path, **kw)
+
+    monkeypatch.setattr(figures, "_save", save)
+    return caught
+
+
+def pixel_at(fig, ax, x, y):
+    """The RGB colour the rendered figure shows at data point (x, y) of ``ax``."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    px, py = ax.transData.transform((x, y))
+    return rgba[int(round(rgba.shape[0] - py)), int(round(px)), :3] / 255
+
+
+@pytest.fixture
 def scatter_data():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 20)
@@ -23,9 +50,33 @@ def scatter_data():
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_scatter_png(tmp_path, scatter_data, dims):
+def test_scatter_png(tmp_path, scatter_data, drawn, dims):
+    """Each digit's points sit where their coordinates say (column 0 on x, 1 on y, 2 on z), in that digit's colour."""
     points, labels = scatter_data
-    png(figures.scatter_png(points[:, :dims], labels, tmp_path / "s.png", title="t"))
+    points = points[:, :dims] * [1, 10, 100][:dims]  # x, y and z each on a scale of its own: a swap shows
+    png(figures.scatter_png(points, labels, tmp_path / "s.png", title="t"))
+    (fig,) = drawn
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("component 1", "component 2")
+    by_label = {c.get_label(): c for c in ax.collections}
+    assert sorted(by_label) == [str(d) for d in range(10)]
+    for digit in range(10):
+        c = by_label[str(digit)]
+        # a 3-D scatter keeps its data coordinates apart from the 2-D projection it draws
+        xyz = np.column_stack(c._offsets3d) if dims == 3 else c.get_offsets()
+        np.testing.assert_allclose(xyz, points[labels == digit])
+        assert np.allclose(c.get_facecolor()[:, :3], to_rgb(figures.DIGIT_COLOURS[digit]))
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [str(d) for d in range(10)]
+    for digit, handle in enumerate(legend.legend_handles):
+        assert np.allclose(handle.get_facecolor()[0][:3], to_rgb(figures.DIGIT_COLOURS[digit]))
+
+
+def test_scatter_leaves_out_absent_digits(tmp_path, drawn):
+    points, labels = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), np.array([7, 2, 7])
+    figures.scatter_png(points, labels, tmp_path / "s.png")
+    got = {c.get_label(): c.get_offsets().tolist() for c in drawn[0].axes[0].collections}
+    assert got == {"2": [[2.0, 3.0]], "7": [[0.0, 1.0], [4.0, 5.0]]}
 
 
 def test_scatter_rejects_other_dimensions(tmp_path, scatter_data):
@@ -40,6 +91,10 @@ def test_scatter_figure_has_one_trace_per_digit(scatter_data, dims, trace):
     assert [t.name for t in fig.data] == [str(d) for d in range(10)]
     assert {t.type for t in fig.data} == {trace}
     assert sum(len(t.x) for t in fig.data) == len(points)
+    for digit, t in enumerate(fig.data):  # the same points as the PNG's, where their data says, in the same colour
+        xyz = np.column_stack([t.x, t.y, t.z] if dims == 3 else [t.x, t.y])
+        np.testing.assert_array_equal(xyz, points[labels == digit, :dims])
+        assert t.marker.color == figures.DIGIT_COLOURS[digit]
 
 
 def test_scatter_html_needs_no_internet(tmp_path, scatter_data):
@@ -70,22 +125,39 @@ def test_history_png(tmp_path):
         figures.history_png({"seconds": [1.0]}, tmp_path / "x.png")
 
 
-def test_confusion_png(tmp_path):
-    png(figures.confusion_png(np.diag(np.arange(10) + 90), tmp_path / "c.png", title="confusion"))
+def test_confusion_png(tmp_path, drawn):
+    """A known, asymmetric matrix: each count lands in its cell, the true digit's row and the predicted digit's
+    column, in the colour of its count, with the count written there."""
+    m = np.diag(np.arange(10) + 90)
+    m[3, 8] = 60  # true 3 read as 8, often
+    m[8, 3] = 0
+    m[1, 7] = 7  # true 1 read as 7, seldom
+    png(figures.confusion_png(m, tmp_path / "c.png", title="confusion"))
+    (fig,) = drawn
+    ax = fig.axes[0]
+    (image,) = ax.images
+    np.testing.assert_array_equal(image.get_array(), m)
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("true", "predicted")
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # row 0 (true digit 0) at the top
+    written = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert written == {(i, j): str(v) for (i, j), v in np.ndenumerate(m)}
+    for true, pred in [(3, 8), (8, 3), (1, 7), (7, 1), (5, 5), (0, 9)]:
+        # a corner of the cell, clear of the count written at its centre
+        shown = pixel_at(fig, ax, pred - 0.35, true - 0.35)
+        expected = image.cmap(image.norm(m[true, pred]))[:3]
+        assert np.allclose(shown, expected, atol=0.02), (true, pred, shown, expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(d) for d in range(10)]
 
 
-def test_pareto_figure_puts_a_wide_objective_on_a_log_axis_with_plain_labels(tmp_path, monkeypatch):
+def test_pareto_figure_puts_a_wide_objective_on_a_log_axis_with_plain_labels(tmp_path, drawn):
     # the record's ae-pareto: the front sits at 17k-24k parameters, other trials reach 152k
     assert figures.wide_range(np.array([16759, 19763, 23921, 152297]))
     assert not figures.wide_range(np.array([0.0188, 0.0241, 0.0663]))  # 3.5x: stays linear
     assert not figures.wide_range(np.array([0.0, 5.0, 100.0]))  # a zero cannot go on a log axis
-    axes = []
-    real_save = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, path: (axes.append(fig.axes[0]), real_save(fig, path))[1])
     points = np.array([[0.0188, 23921], [0.0192, 19763], [0.0286, 16759], [0.042, 152297]])
     figures.pareto_png(points, np.array([True, True, True, False]), tmp_path / "p.png",
                        labels=("validation loss", "Parameters"), numbers=[41, 44, 40, 3])
-    ax = axes[0]
+    ax = drawn[0].axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
     labels = {ax.yaxis.get_minor_formatter()(v, 0) for v in (20000, 30000, 40000, 50000)}
     assert labels == {"20,000", "30,000", "", "50,000"}
