@@ -3,9 +3,9 @@ import pytest
 from mnist_hpo.config import load_study_config
 from mnist_hpo.errors import UserError
 
-from .conftest import ROOT
+from .conftest import STUDIES
 
-GOOD = (ROOT / "studies" / "ae.toml").read_text()
+GOOD = (STUDIES / "ae.toml").read_text()
 
 
 def write(tmp_path, text):
@@ -15,7 +15,7 @@ def write(tmp_path, text):
 
 
 def test_ae_file_matches_the_report():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert (cfg.trials, cfg.epochs, cfg.val_fraction) == (50, 50, 0.2)
     assert cfg.sampler.type == "random" and cfg.model == "autoencoder"
     assert set(cfg.space) == {"latent_dim", "weight_decay", "optimizer", "lr", "nh1"}
@@ -53,7 +53,7 @@ def test_missing_file():
 
 
 def test_overrides_are_validated():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert cfg.with_overrides(trials=2, epochs=None).trials == 2
     with pytest.raises(UserError, match="train_subset must be at least 10"):
         cfg.with_overrides(train_subset=3)
@@ -62,11 +62,11 @@ def test_overrides_are_validated():
 def test_config_round_trips_through_dict():
     from mnist_hpo.config import StudyConfig
 
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert StudyConfig.from_dict(cfg.as_dict()) == cfg
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((STUDIES).glob("*.toml")), ids=lambda p: p.name)
 def test_every_study_file_loads_and_resolves(path):
     """What `mnist-hpo study FILE` does before any training: validate, then pin stored artefacts."""
     from mnist_hpo.tasks import task_class
@@ -86,9 +86,9 @@ def test_every_study_file_loads_and_resolves(path):
 
 # --- every value of every list and range against the model family (issue 11) ---------------
 
-DAE = (ROOT / "studies" / "dae.toml").read_text()
-CLF = (ROOT / "studies" / "clf.toml").read_text()
-GAN = (ROOT / "studies" / "gan-search.toml").read_text()
+DAE = (STUDIES / "dae.toml").read_text()
+CLF = (STUDIES / "clf.toml").read_text()
+GAN = (STUDIES / "gan-search.toml").read_text()
 
 BAD_SPACES = [
     ("unknown optimizer", GOOD, 'choices = ["Adam", "RMSprop"]', 'choices = ["Adam", "SGD"]',
@@ -147,7 +147,7 @@ def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
     from mnist_hpo.config import ParamSpec
     from mnist_hpo.hpo.run import run_study
 
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     bad = dataclasses.replace(cfg, space={**cfg.space, "lr": ParamSpec("lr", "choices", choices=(-1.0,))})
     url = f"sqlite:///{tmp_path / 'x.db'}"
     with pytest.raises(UserError, match="space.lr holds -1.0"):

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.schema import parse_study_head, read_study_document, study_path
+from ..core.schema import parse_study_head, read_study_document, study_path, study_source
 from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
 from ..hpo.urls import check_storage_url, require_stored
@@ -28,7 +28,7 @@ NEW_STUDY_FLAGS = ("epochs", "subset", "seed")
 
 def check_study_file(args: argparse.Namespace) -> None:
     path = study_path(args.study)
-    parse_study_head(read_study_document(path), source=str(path))  # the model's own options: later, with torch
+    parse_study_head(read_study_document(path), source=study_source(path))  # the model's own options: later, with torch
 
 
 def check_run(args: argparse.Namespace) -> None:
