@@ -53,6 +53,8 @@ def test_user_errors_before_training_import_nothing_heavy(tmp_path):
         ("study", "studies/ea.toml"): "study file studies/ea.toml not found",
         ("study", "ea"): "no study 'ea' ships with mnist-hpo; did you mean 'ae'?",
         ("study", "ae", "--subset", "2000"): "give it a name with --study-name",  # the shipped ae, from any folder
+        ("study", "ae", "--storage", f"sqlite:///{tmp_path}/typo/studies.db"): f"(mkdir -p {tmp_path}/typo)",
+        ("worker", "ae", "--storage", f"journal:{tmp_path}/typo/ae.log"): f"(mkdir -p {tmp_path}/typo)",
         ("worker", str(STUDIES / "ae.toml"), "--storage", "nonsense"): "is malformed",
         ("study", str(STUDIES / "ae.toml"), "--storage", "mysql://u@h/db"): "'mysql' is not supported",
         ("study", str(STUDIES / "ae.toml"), "--subset", "2000"): "give it a name with --study-name",

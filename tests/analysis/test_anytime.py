@@ -131,6 +131,7 @@ def test_the_time_panel_is_in_hours_for_a_long_study_and_in_minutes_otherwise(st
 def test_compare_reads_a_folder_of_journals(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     journals = tmp_path / "journals"
+    journals.mkdir()
     fake_study(f"journal:{journals / 'ae-tpe.log'}", "ae-tpe", TPE_TRIALS)
     fake_study(f"journal:{journals / 'ae.log'}", "ae", RANDOM_TRIALS, sampler="random", pruner="none")
     assert cli.main(["compare", "ae-tpe", "ae", "--journals", str(journals), "--target", "0.02"]) == 0
