@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## create .venv and install the project with its extras at the tested versions (constraints.txt; skipped when unchanged)
 
-data: $(STAMP) ## fetch, check and cache MNIST under data/ and install the shipped Fréchet-distance classifier (about 10 s once; later runs load in <1 s)
+data: $(STAMP) ## fetch, check and cache MNIST once per user (~/.cache/mnist-hpo, or MNIST_HPO_DATA) and install the shipped Fréchet-distance classifier there (about 10 s once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
 test: data syspkgs ## the import contract of the stages (lint-imports), then the whole test suite, as CI does (sets everything up on a fresh machine; not root: says which system packages to install)
@@ -52,7 +52,7 @@ reproduce: data ## every protocol of the report at full size into results/ (jour
 study-ae: data ## the report's autoencoder study: 50 trials x 50 epochs, retrain best, export (WORKERS=N, ARGS=...)
 	$(PY) -m mnist_hpo study ae --workers $(WORKERS) $(ARGS)
 
-study-dae: data ## the report's denoising autoencoder study: 50 trials x 50 epochs, Gaussian noise (see studies/dae.toml), retrain best, export
+study-dae: data ## the report's denoising autoencoder study: 50 trials x 50 epochs, Gaussian noise (see mnist_hpo/studies/dae.toml), retrain best, export
 	$(PY) -m mnist_hpo study dae --workers $(WORKERS) $(ARGS)
 
 study-clf: data ## classifier on the latest 'ae' export's encoder: 216-point grid x 20 epochs, retrain best, export with confusion matrix
@@ -96,6 +96,6 @@ dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.
 bench: data ## speed benchmarks, side by side, medians (see BENCHMARKS.md; ~5 min)
 	$(PY) benchmarks/bench.py $(ARGS)
 
-clean: ## remove caches (keeps .venv, data/ and storage/)
+clean: ## remove build and Python caches (keeps .venv, storage/ and the MNIST cache)
 	rm -rf .pytest_cache build *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +

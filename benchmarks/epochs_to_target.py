@@ -9,7 +9,7 @@ trained up to the first report at or below the target, pruned trials included.
 Each result is also appended as one JSON line to ``--out`` (default
 storage/epochs_to_target.jsonl), so a long run keeps what it measured if it is stopped.
 
-Usage: python benchmarks/epochs_to_target.py studies/ae.toml studies/ae-tpe.toml \
+Usage: python benchmarks/epochs_to_target.py mnist_hpo/studies/ae.toml mnist_hpo/studies/ae-tpe.toml \
           --target 0.0172 --seeds 1 2 3 [--budget E] [--threads T] [--batch-trials K]
           [--subset N] [--epochs E] [--trials T]
 """

@@ -4,7 +4,7 @@ The report trains its classifier heads on a frozen encoder (section 4). This tra
 frozen grid's best head (nh1 271, L2 0, Adam, lr 1e-3, dropout 0.05, measured earlier)
 twice with the same seed on all training images: once on the frozen encoder's codes,
 once with the encoder trained too (``finetune = true``), and prints both test
-accuracies side by side as one JSON object. The classifier settings are studies/clf.toml's.
+accuracies side by side as one JSON object. The classifier settings are the shipped clf study's (mnist_hpo/studies/clf.toml).
 
 Usage: python benchmarks/finetune.py storage/exports/ae/trial-12 [--epochs 20] [--subset N] [--test-subset N]
        [--device auto|cpu|cuda] [--seed S]
@@ -57,7 +57,7 @@ def compare(export: Path, *, epochs: int = 20, subset: int | None = None, test_s
             device: str = "auto", seed: int | None = None, head: dict | None = None) -> dict:
     """Train ``head`` (default ``HEAD``) on ``export``'s encoder frozen and fine-tuned; both test accuracies."""
     head = head or HEAD
-    base = load_study_config(ROOT / "studies" / "clf.toml")
+    base = load_study_config("clf")
     base = base.with_overrides(study_name="finetune", epochs=epochs, train_subset=subset, test_subset=test_subset, device=device, seed=seed)
     data = load_data(base)
     out: dict = {"export": str(export), "head": head, "epochs": epochs, "seed": base.seed,

@@ -3,7 +3,7 @@
 Prints: seconds per autoencoder epoch on 48k images (one trial, through the same
 training loop a one-at-a-time study uses: mnist_hpo.train.loops), trials per minute
 one at a time and stacked (mnist_hpo.train.stacked, K = 10 and 50), and the wall time of
-the whole report protocol (50 trials x 50 epochs, studies/ae.toml) with
+the whole report protocol (50 trials x 50 epochs, mnist_hpo/studies/ae.toml) with
 batch_trials = 50 on a throwaway SQLite file.
 Usage: python benchmarks/gpu.py [--skip-study]
 """
@@ -60,7 +60,7 @@ def main() -> None:
         print(f"K={k:3d}: {per_epoch:.2f} s per epoch of {k} trials; "
               f"{60 / (per_epoch * 50) * k:.1f} trials (x50 epochs) per minute", flush=True)
     if not args.skip_study:
-        cfg = load_study_config("studies/ae.toml").with_overrides(name="gpu", batch_trials=50, retrain=False)
+        cfg = load_study_config("ae").with_overrides(name="gpu", batch_trials=50, retrain=False)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             study = run_study(cfg, storage_url=f"sqlite:///{Path(tmp) / 'g.db'}", data=data, progress=False)

@@ -4,7 +4,7 @@ The public Python API, from a study file to a loaded model (about a minute on tw
 each name's own docstring has a shorter example, and ``tests/test_api.py`` runs them all)::
 
     >>> from mnist_hpo import export_best, latest_export, load_export, load_study_config, run_study
-    >>> cfg = load_study_config("studies/ae.toml").with_overrides(
+    >>> cfg = load_study_config("ae").with_overrides(
     ...     study_name="ae-quick", trials=2, epochs=1, subset=1000, test_subset=500)  # another study: its own name
     >>> study = run_study(cfg, progress=False)      # runs or resumes it, stored in storage/mnist_hpo.db
     >>> len(study.trials)
@@ -19,7 +19,7 @@ each name's own docstring has a shorter example, and ``tests/test_api.py`` runs 
     ['test_mse', 'val_mse']
 
 Overrides that change what a trial means (epochs, subset, seed, ...) need a new ``study_name``
-(:meth:`StudyConfig.with_overrides`): the study ``ae`` stays the one ``studies/ae.toml`` describes.
+(:meth:`StudyConfig.with_overrides`): the study ``ae`` stays the one its shipped file (``mnist_hpo/studies/ae.toml``) describes.
 
 The names are imported when first used (PEP 562 ``__getattr__``): ``import mnist_hpo`` and
 ``mnist-hpo --help`` load no torch or Optuna.

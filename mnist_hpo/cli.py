@@ -78,7 +78,8 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", help="a study file, or its name in studies/ (e.g. ae)")
+    p.add_argument("study", help="a study that ships with mnist-hpo, by name (e.g. ae), or the path of a "
+                   "study file of your own")
     p.add_argument("--trials", type=_positive, help="override the number of trials")
     p.add_argument("--epochs", type=_positive, help="override the epochs per trial (a new study: needs --study-name)")
     p.add_argument("--subset", type=_positive,
@@ -181,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compact", help="rewrite journal files without superseded attribute writes (no worker running)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="journal files, e.g. results/journals/*.log")
 
-    p = sub.add_parser("data", help="prepare a dataset (download, check, cache), install (or train, once) its quality "
-                       "classifier, print a summary")
+    p = sub.add_parser("data", help="prepare a dataset (download, check, cache once per user: $MNIST_HPO_DATA, else "
+                       "~/.cache/mnist-hpo), install (or train, once) its quality classifier, print a summary")
     p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)")
     p.add_argument("--idx-dir", help="read the dataset's IDX files from this folder instead")
 
@@ -212,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust_option(p)
 
     p = sub.add_parser("gan", help="train the report's GAN (one configuration) with checkpoints, grids and scores")
-    p.add_argument("study", nargs="?", default="gan", help="a study file with one value per parameter (default: gan)")
+    p.add_argument("study", nargs="?", default="gan", help="a study with one value per parameter: a shipped one "
+                   "by name, or a file's path (default: gan, the report's)")
     p.add_argument("--epochs", type=_positive, help="override the epochs (a longer run continues a finished one)")
     p.add_argument("--run", help="run folder name under storage/gan/ (default: the study name)")
     p.add_argument("--every", type=_positive, default=10, help="checkpoint and image grid every N epochs")

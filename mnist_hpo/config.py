@@ -1,4 +1,4 @@
-"""Study files: ``studies/*.toml`` loaded, checked against their model family, as a :class:`StudyConfig`.
+"""Study files (``mnist_hpo/studies/*.toml`` shipped, or a path of your own) loaded, checked against their model family, as a :class:`StudyConfig`.
 
 Every mistake in a study file becomes one :class:`UserError` line naming the file,
 the key, the value and what is allowed, before any data is loaded or any training starts.
@@ -16,7 +16,7 @@ from pathlib import Path
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
     NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDIES_DIR, STUDY_KEYS, Checker, ParamSpec,
     PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, read_study_document, search_tables,
-    study_path, study_table,
+    shipped_studies, study_path, study_source, study_table,
 )
 from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
@@ -41,13 +41,17 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
 
 
 def load_study_config(path: str | Path) -> StudyConfig:
-    """Read and validate the study file ``path``; every problem is one :class:`UserError` line.
+    """Read and validate a study file; every problem is one :class:`UserError` line.
 
-    >>> cfg = load_study_config("studies/ae.toml")
+    ``path`` is the name of a study that ships with the package (``"ae"``), or the path of a
+    file of your own (anything with a slash or a ``.toml`` suffix), as ``mnist-hpo study`` takes it.
+
+    >>> cfg = load_study_config("ae")
     >>> cfg.name, cfg.model, cfg.trials, cfg.epochs
     ('ae', 'autoencoder', 50, 50)
     >>> load_study_config("studies/nothing.toml")
     Traceback (most recent call last):
-    mnist_hpo.errors.UserError: study file studies/nothing.toml not found; the study files are in studies/
+    mnist_hpo.errors.UserError: study file studies/nothing.toml not found; check the path (the studies that ship with mnist-hpo are named without one: ...)
     """
-    return parse_study(read_study_document(path), source=str(Path(path)))
+    path = study_path(path)
+    return parse_study(read_study_document(path), source=study_source(path))

@@ -29,7 +29,7 @@ class UserError(Exception):
         ...     load_study_config("studies/ea.toml")
         ... except UserError as e:
         ...     print(e)
-        study file studies/ea.toml not found; the study files are in studies/
+        study file studies/ea.toml not found; check the path (the studies that ship with mnist-hpo are named without one: ...)
     """
 
 

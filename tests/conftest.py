@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_hpo.config import load_study_config
-from mnist_hpo.data.datasets import load_dataset
+from mnist_hpo.config import STUDIES_DIR, load_study_config
+from mnist_hpo.data.datasets import default_data_dir, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+STUDIES = STUDIES_DIR  # the study files that ship with the package
+# The MNIST cache `make data` fills ($MNIST_HPO_DATA, else the user's cache folder), fixed when the suite
+# starts: tests that point MNIST_HPO_DATA elsewhere still read the real data from here.
+DATA = default_data_dir().resolve()
 
 torch.set_num_threads(2)
 
@@ -37,8 +41,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def mnist():
-    """The full MNIST, from the cache under data/ (built on first use)."""
-    return load_dataset("mnist", data_dir=ROOT / "data")
+    """The full MNIST, from the cache `make data` fills (built on first use)."""
+    return load_dataset("mnist", data_dir=DATA)
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +76,8 @@ def storage_snapshot(url: str) -> dict:
 
 @pytest.fixture
 def ae_cfg():
-    """studies/ae.toml cut down to 3 trials x 1 epoch on 600 images."""
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    """The shipped ae cut down to 3 trials x 1 epoch on 600 images."""
+    cfg = load_study_config(STUDIES / "ae.toml")
     return cfg.with_overrides(name="ae-test", trials=3, epochs=1, train_subset=600, test_subset=200, batch_size=128)
 
 
@@ -89,7 +93,7 @@ def ae_export(tmp_path_factory, tiny):
 
     root = tmp_path_factory.mktemp("ae-export")
     url = f"sqlite:///{root / 'storage' / 'mnist_hpo.db'}"
-    cfg = load_study_config(ROOT / "studies" / "ae.toml").with_overrides(
+    cfg = load_study_config(STUDIES / "ae.toml").with_overrides(
         name="ae", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root / "storage"))
@@ -101,20 +105,20 @@ def ae_export(tmp_path_factory, tiny):
 
 @pytest.fixture(scope="session")
 def fidnet(mnist):
-    """The cached quality classifier under data/ (trained once by `make data`, on first use otherwise)."""
+    """The cached quality classifier next to MNIST (installed once by `make data`, on first use otherwise)."""
     from mnist_hpo.measures.frechet import load_fidnet, prepare_fidnet
 
-    prepare_fidnet(mnist, ROOT / "data")
-    return load_fidnet("mnist", ROOT / "data", dataset_checksum=mnist.checksum)[0]
+    prepare_fidnet(mnist, DATA)
+    return load_fidnet("mnist", DATA, dataset_checksum=mnist.checksum)[0]
 
 
 @pytest.fixture
 def gan_cfg(fidnet, monkeypatch):
-    """studies/gan-search.toml cut down to 2 trials x 2 epochs on 400 images, scored on few samples."""
+    """The shipped gan-search cut down to 2 trials x 2 epochs on 400 images, scored on few samples."""
     import dataclasses
 
-    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))  # where the task finds the classifier
-    cfg = load_study_config(ROOT / "studies" / "gan-search.toml")
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))  # where the task finds the classifier
+    cfg = load_study_config(STUDIES / "gan-search.toml")
     cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=400, test_subset=300)
     options = {**cfg.model_options, "eval_samples": 200, "final_samples": 300}
     return dataclasses.replace(cfg, model_options=options)
@@ -181,12 +185,12 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     folders = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root))
-        mp.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
-        dae = load_study_config(ROOT / "studies" / "dae.toml").with_overrides(study_name="dae", trials=1, **small)
+        mp.setenv("MNIST_HPO_DATA", str(DATA))
+        dae = load_study_config(STUDIES / "dae.toml").with_overrides(study_name="dae", trials=1, **small)
         run_study(dae, storage_url=url, data=tiny, progress=False)
         folders["denoising"] = export_best("dae", storage_url=url, data=tiny, progress=False)
 
-        clf = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(study_name="clf", trials=2, **small)
+        clf = load_study_config(STUDIES / "clf.toml").with_overrides(study_name="clf", trials=2, **small)
         space = {**clf.space, "nh1": ParamSpec("nh1", "choices", choices=(16, 32)),
                  **{k: ParamSpec(k, "choices", choices=(v,)) for k, v in
                     (("weight_decay", 0.0), ("optimizer", "Adam"), ("lr", 0.005), ("dropout", 0.0))}}
@@ -196,13 +200,13 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
         run_study(clf, storage_url=url, data=tiny, progress=False)
         folders["classifier"] = export_best("clf", storage_url=url, data=tiny, progress=False)
 
-        gan = load_study_config(ROOT / "studies" / "gan-search.toml").with_overrides(
+        gan = load_study_config(STUDIES / "gan-search.toml").with_overrides(
             study_name="gan-search", trials=1, epochs=2, train_subset=400, test_subset=300)
         gan = dataclasses.replace(gan, model_options={**gan.model_options, **gan_options})
         run_study(gan, storage_url=url, data=mnist, progress=False)
         folders["gan"] = export_best("gan-search", storage_url=url, data=mnist, progress=False)
 
-        report_gan = load_study_config(ROOT / "studies" / "gan.toml").with_overrides(
+        report_gan = load_study_config(STUDIES / "gan.toml").with_overrides(
             study_name="gan", train_subset=300, test_subset=300)
         report_gan = dataclasses.replace(report_gan, model_options={**report_gan.model_options, **gan_options,
                                                                     "eval_every": 2})

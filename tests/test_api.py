@@ -1,8 +1,8 @@
 """The public Python API (``mnist_hpo.__all__``): every name documented with an example, and the examples run.
 
 The examples are doctests, run here in the order a reader meets them (the package's docstring first: it
-makes the short study ``ae-quick`` that the others use), in a folder laid out like a checkout
-(``studies/`` and ``data/`` linked, ``storage/`` new), so they run as written.
+makes the short study ``ae-quick`` that the others use), in an empty folder (``storage/`` new; the study
+files ship with the package, MNIST is read from the user's cache), so they run as written.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import mnist_hpo
 from mnist_hpo.config import load_study_config
 from mnist_hpo.errors import UserError
 
-from .conftest import ROOT
+from .conftest import DATA, STUDIES
 
 # Module, and the names whose examples run, in reading order.
 EXAMPLES = [
@@ -39,11 +39,13 @@ def test_every_public_name_is_documented_with_an_example():
 
 
 @pytest.mark.slow
-@pytest.mark.mnist  # the examples read data/ (make data)
+@pytest.mark.mnist  # the examples read the MNIST cache (make data)
 def test_the_examples_run_as_written(tmp_path, monkeypatch):
-    for folder in ("studies", "data"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "mnist-hpo").symlink_to(DATA)  # the user's cache, where `make data` put MNIST
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
     for var in ("MNIST_HPO_STORAGE", "MNIST_HPO_STORAGE_DIR", "MNIST_HPO_DATA"):
         monkeypatch.delenv(var, raising=False)
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
@@ -63,10 +65,11 @@ def test_the_examples_run_as_written(tmp_path, monkeypatch):
 
     names = [s.study_name for s in optuna.get_all_study_summaries("sqlite:///storage/mnist_hpo.db")]
     assert names == ["ae-quick"]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["storage"]  # no second copy of MNIST
 
 
 def test_overrides_that_change_a_trial_need_a_new_name():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     for change in ({"epochs": 1}, {"subset": 4000}, {"train_subset": 4000}, {"seed": 1}, {"batch_size": 128},
                    {"dataset": "fashion-mnist"}, {"test_subset": 100}, {"val_fraction": 0.25}):
         with pytest.raises(UserError, match="changes what a trial means.*study_name="):
@@ -79,7 +82,7 @@ def test_overrides_that_change_a_trial_need_a_new_name():
 
 
 def test_a_wrong_keyword_is_one_error_listing_the_accepted_ones():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     with pytest.raises(UserError) as e:
         cfg.with_overrides(epoch=1)
     message = str(e.value)

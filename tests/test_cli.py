@@ -4,7 +4,7 @@ import pytest
 
 from mnist_hpo.cli import main
 
-from .conftest import ROOT
+from .conftest import DATA, ROOT, STUDIES
 
 
 def run(capsys, *argv):
@@ -15,7 +15,7 @@ def run(capsys, *argv):
 
 @pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_end_to_end(capsys, storage, tmp_path):
-    code, out, err = run(capsys, "study", str(ROOT / "studies" / "ae.toml"), "--trials", "2", "--epochs", "1",
+    code, out, err = run(capsys, "study", str(STUDIES / "ae.toml"), "--trials", "2", "--epochs", "1",
                          "--subset", "500", "--study-name", "cli", "--storage", storage, "--quiet")
     assert code == 0, err
     assert "Enc. Space Dim." in out and "Valid. loss" in out
@@ -56,7 +56,7 @@ def test_bad_arguments_exit_2(capsys):
 
 # --- every bad input of issue 6: one line, exit 2, no traceback, nothing stored lost ----------
 
-GOOD = (ROOT / "studies" / "ae.toml").read_text()
+GOOD = (STUDIES / "ae.toml").read_text()
 
 
 def _study_file(tmp_path, old, new):
@@ -127,7 +127,7 @@ def test_bad_storage(capsys, storage, tmp_path):
         (f"sqlite:///{not_sqlite}", "is not a SQLite database"),
         (f"sqlite:///{foreign}", "is not an Optuna database (it holds other tables: customers)"),
     ]
-    study = str(ROOT / "studies" / "ae.toml")
+    study = str(STUDIES / "ae.toml")
     for url, expected in cases:
         for argv in (("list", "--storage", url), ("study", study, "--storage", url), ("show", "keeper", "--storage", url)):
             code, _, err = run(capsys, *argv)
@@ -231,7 +231,7 @@ def test_dashboard_beyond_loopback_needs_a_flag(capsys, storage, host):
 
 @pytest.mark.slow
 def test_rerun_gives_the_same_validation_metric(capsys, storage):
-    code, _, err = run(capsys, "study", str(ROOT / "studies" / "ae.toml"), "--trials", "2", "--epochs", "1",
+    code, _, err = run(capsys, "study", str(STUDIES / "ae.toml"), "--trials", "2", "--epochs", "1",
                        "--subset", "500", "--study-name", "again", "--storage", storage, "--quiet", "--no-retrain")
     assert code == 0, err
     for trial in ("0", "1"):
@@ -250,7 +250,7 @@ def test_rerun_gives_the_same_validation_metric(capsys, storage):
 from .test_config import BAD_SPACES  # noqa: E402  (the same edits, here through the command line)
 
 RESUME_ARGS = ("--study-name", "resumed", "--subset", "2000", "--trials", "2", "--epochs", "1", "--quiet", "--no-retrain")
-DAE_TEXT = (ROOT / "studies" / "dae.toml").read_text()
+DAE_TEXT = (STUDIES / "dae.toml").read_text()
 
 
 def _resume(old, new, expected, *flags, base=GOOD):
@@ -266,7 +266,7 @@ ISSUE_11_CASES = {
     "worker --device cuda without CUDA": ("worker", GOOD, "", "", ("--device", "cuda"), "no CUDA device"),
     "--device cuda:3 with 1 GPU": ("study", GOOD, "", "", ("--device", "cuda:3", "cuda-count=1"),
                                    "--device cuda:3: this machine has 1 CUDA device (cuda:0 to cuda:0)"),
-    "gan --device cuda without CUDA": ("gan", (ROOT / "studies" / "gan.toml").read_text(), "", "",
+    "gan --device cuda without CUDA": ("gan", (STUDIES / "gan.toml").read_text(), "", "",
                                        ("--device", "cuda"), "--device cuda: no CUDA device"),
     "resume: --subset 500": _resume("", "", "study.train_subset: stored 2000, now 500", "--subset", "500"),
     "resume: --epochs 2": _resume("", "", "study.epochs: stored 1, now 2", "--epochs", "2"),
@@ -314,7 +314,7 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     flags = tuple(f for f in flags if not f.startswith("cuda-count="))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(count))  # the same on a machine with GPUs
     monkeypatch.setattr(torch.cuda, "device_count", lambda: int(count[0]) if count else 0)
-    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))
     before, files_before = storage_snapshot(storage), _storage_files(tmp_path / "storage")
 
     # Short-run flags first (the case's own flags win): a regression would train minutes, not hours.

@@ -3,9 +3,9 @@ import pytest
 from mnist_hpo.config import load_study_config
 from mnist_hpo.errors import UserError
 
-from .conftest import ROOT
+from .conftest import STUDIES
 
-GOOD = (ROOT / "studies" / "ae.toml").read_text()
+GOOD = (STUDIES / "ae.toml").read_text()
 
 
 def write(tmp_path, text):
@@ -15,7 +15,7 @@ def write(tmp_path, text):
 
 
 def test_ae_file_matches_the_report():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert (cfg.trials, cfg.epochs, cfg.val_fraction) == (50, 50, 0.2)
     assert cfg.sampler.type == "random" and cfg.model == "autoencoder"
     assert set(cfg.space) == {"latent_dim", "weight_decay", "optimizer", "lr", "nh1"}
@@ -42,7 +42,7 @@ def test_bad_values_are_one_clear_line(tmp_path, old, new, message):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((STUDIES).glob("*.toml")), ids=lambda p: p.name)
 def test_every_study_file_loads_and_resolves(path):
     """What `mnist-hpo study FILE` does before any training: validate, then pin stored artefacts."""
     from mnist_hpo.tasks import task_class
@@ -62,9 +62,9 @@ def test_every_study_file_loads_and_resolves(path):
 
 # --- every value of every list and range against the model family (issue 11) ---------------
 
-DAE = (ROOT / "studies" / "dae.toml").read_text()
-CLF = (ROOT / "studies" / "clf.toml").read_text()
-GAN = (ROOT / "studies" / "gan-search.toml").read_text()
+DAE = (STUDIES / "dae.toml").read_text()
+CLF = (STUDIES / "clf.toml").read_text()
+GAN = (STUDIES / "gan-search.toml").read_text()
 
 BAD_SPACES = [
     ("unknown optimizer", GOOD, 'choices = ["Adam", "RMSprop"]', 'choices = ["Adam", "SGD"]',
@@ -123,7 +123,7 @@ def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
     from mnist_hpo.config import ParamSpec
     from mnist_hpo.hpo.run import run_study
 
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     bad = dataclasses.replace(cfg, space={**cfg.space, "lr": ParamSpec("lr", "choices", choices=(-1.0,))})
     url = f"sqlite:///{tmp_path / 'x.db'}"
     with pytest.raises(UserError, match="space.lr holds -1.0"):

@@ -18,7 +18,7 @@ from mnist_hpo.hpo.run import run_study
 from mnist_hpo.config import load_study_config
 from mnist_hpo.artifacts.export import export_best, load_export
 
-from .conftest import ROOT
+from .conftest import STUDIES
 
 pytestmark = [
     pytest.mark.cuda,
@@ -28,7 +28,7 @@ DEVICE = "cuda"
 
 
 def tiny_cfg(study: str, name: str, **options):
-    cfg = load_study_config(ROOT / "studies" / study).with_overrides(
+    cfg = load_study_config(STUDIES / study).with_overrides(
         name=name, trials=2, epochs=1, train_subset=300, test_subset=100, batch_size=100)
     return dataclasses.replace(cfg, device=DEVICE, model_options={**cfg.model_options, **options})
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, running_dashboard
+from .conftest import DATA, ROOT, running_dashboard
 
 EXAMPLE = ROOT / "examples" / "mnist-hpo-vae"
 STUDY_FILE = EXAMPLE / "studies" / "vae.toml"
@@ -40,7 +40,7 @@ def installed():
 def mnist_hpo(tmp_path, installed):
     """Run ``mnist-hpo ARGS`` in a fresh process, in a scratch folder, with this checkout's mnist_hpo."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(ROOT / "data")}
+           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(DATA)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,
@@ -135,7 +135,7 @@ def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
             "d = load_dataset('mnist-binarized')\n"
             "print(is_dataset('mnist-binarized'), d.train_images.dtype, tuple(d.train_images.shape), "
             "sorted(d.train_images.unique().tolist()), d.train_labels.dtype)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(ROOT / "data")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(DATA)}
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["True", "torch.uint8", "(60000,", "28,", "28)", "[0,", "255]", "torch.int64"]

@@ -14,7 +14,7 @@ import pytest
 from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 
-from .conftest import ROOT
+from .conftest import DATA, ROOT
 
 RESULTS = ROOT / "results"
 MAX_FILE = 8 << 20
@@ -62,7 +62,7 @@ def test_every_committed_export_verifies(export, monkeypatch, capsys):
     if export is None:
         pytest.skip("no exports in results/ yet")
     monkeypatch.chdir(ROOT)  # exports name their encoder export relative to the repository
-    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))
     code = main(["verify", str(export.relative_to(ROOT))])
     out, err = capsys.readouterr()
     assert code == 0, out + err

@@ -13,7 +13,7 @@ import pytest
 
 from mnist_hpo.cli import COMMANDS, REPRODUCE_PARTS, build_parser, main
 
-from .conftest import ROOT
+from .conftest import ROOT, STUDIES
 
 HEAVY = ("torch", "optuna", "numpy", "sqlalchemy", "matplotlib", "sklearn", "mnist_hpo.commands.search",
          "mnist_hpo.commands.results", "mnist_hpo.commands.runs")
@@ -44,16 +44,20 @@ def test_help_imports_nothing_heavy(argv, tmp_path):
 
 def test_user_errors_before_training_import_nothing_heavy(tmp_path):
     (tmp_path / "nojournals").write_text("")
-    good = (ROOT / "studies" / "ae.toml").read_text()
+    good = (STUDIES / "ae.toml").read_text()
     (tmp_path / "typo.toml").write_text(good.replace("epochs = 50", "epoch = 50"))
     (tmp_path / "broken.toml").write_text(good.replace('name = "ae"', 'name = "ae'))
     cases = {
         ("study", str(tmp_path / "typo.toml")): "study.epoch is not a known key",
         ("worker", str(tmp_path / "broken.toml")): "is not valid TOML",
         ("study", "studies/ea.toml"): "study file studies/ea.toml not found",
-        ("worker", str(ROOT / "studies" / "ae.toml"), "--storage", "nonsense"): "is malformed",
-        ("study", str(ROOT / "studies" / "ae.toml"), "--storage", "mysql://u@h/db"): "'mysql' is not supported",
-        ("study", str(ROOT / "studies" / "ae.toml"), "--subset", "2000"): "give it a name with --study-name",
+        ("study", "ea"): "no study 'ea' ships with mnist-hpo; did you mean 'ae'?",
+        ("study", "ae", "--subset", "2000"): "give it a name with --study-name",  # the shipped ae, from any folder
+        ("study", "ae", "--storage", f"sqlite:///{tmp_path}/typo/studies.db"): f"(mkdir -p {tmp_path}/typo)",
+        ("worker", "ae", "--storage", f"journal:{tmp_path}/typo/ae.log"): f"(mkdir -p {tmp_path}/typo)",
+        ("worker", str(STUDIES / "ae.toml"), "--storage", "nonsense"): "is malformed",
+        ("study", str(STUDIES / "ae.toml"), "--storage", "mysql://u@h/db"): "'mysql' is not supported",
+        ("study", str(STUDIES / "ae.toml"), "--subset", "2000"): "give it a name with --study-name",
         ("show", "ae", "--storage", f"sqlite:///{tmp_path}/typo/studies.db"): "does not exist",
         ("show", "ae", "--storage", f"journal:{tmp_path}/typo/ae.log"): "does not exist",
         ("export", "ae"): "no studies yet",

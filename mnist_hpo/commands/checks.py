@@ -16,10 +16,10 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.schema import parse_study_head, read_study_document, study_path
+from ..core.schema import parse_study_head, read_study_document, study_path, study_source
 from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
-from ..hpo.urls import check_storage_url, require_stored
+from ..hpo.urls import check_storage_folder, check_storage_url, require_stored
 
 # Command-line overrides that change what a trial means: the study they make needs its own name
 # (StudyConfig.with_overrides has the same rule for the Python API).
@@ -28,7 +28,7 @@ NEW_STUDY_FLAGS = ("epochs", "subset", "seed")
 
 def check_study_file(args: argparse.Namespace) -> None:
     path = study_path(args.study)
-    parse_study_head(read_study_document(path), source=str(path))  # the model's own options: later, with torch
+    parse_study_head(read_study_document(path), source=study_source(path))  # the model's own options: later, with torch
 
 
 def check_run(args: argparse.Namespace) -> None:
@@ -36,6 +36,7 @@ def check_run(args: argparse.Namespace) -> None:
     changed meaning comes with a new name."""
     check_study_file(args)
     check_storage_url(args.storage)
+    check_storage_folder(args.storage)
     changed = [f"--{flag} {getattr(args, flag)}" for flag in NEW_STUDY_FLAGS if getattr(args, flag) is not None]
     if changed and not args.study_name:
         name = Path(args.study).stem

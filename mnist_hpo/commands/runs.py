@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..measures.frechet import load_fidnet, prepare_fidnet
 from ..config import load_study_config, study_path
-from ..data.datasets import load_data, load_dataset
+from ..data.datasets import default_data_dir, load_data, load_dataset
 from ..errors import UserError
 from ..hpo.run import set_threads
 from ..hpo.storage import storage_dir
@@ -27,8 +27,8 @@ from .search import _prepare_training
 def cmd_data(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
-    print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, "
-          f"checksum {ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s")
+    print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, checksum "
+          f"{ds.checksum[:16]}…, loaded in {time.perf_counter() - start:.2f} s (cached in {default_data_dir()})")
     _, judge = load_fidnet(ds.name, prepare_fidnet(ds).parent, dataset_checksum=ds.checksum)
     print(f"{ds.name} quality classifier: {judge['test_accuracy']:.2%} test accuracy")
     return 0
@@ -41,7 +41,7 @@ def cmd_gan(args: argparse.Namespace) -> int:
     cfg = cfg.with_overrides(study_name=cfg.name, epochs=args.epochs, train_subset=args.subset, device=args.device)
     if cfg.model != "gan":
         raise UserError(f"{cfg.source} has model type {cfg.model!r}; 'mnist-hpo gan' needs a GAN study file "
-                        "(e.g. studies/gan.toml)")
+                        "(e.g. 'mnist-hpo gan gan', the report's GAN)")
     check_device(cfg.device, device_source(cfg, args.device))
     params = single_point(cfg)
     set_threads(1)

@@ -16,12 +16,13 @@ Every mistake is one :class:`UserError` line naming the file, the key, the value
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .study_files import (  # noqa: F401  (where study files are found; importable from here as before)
+    STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
+)
 
 SAMPLERS = {
     "random": {"seed"},
@@ -87,11 +88,11 @@ class StudyConfig:
 
     Made by :func:`~mnist_hpo.config.load_study_config` (or :func:`~mnist_hpo.config.parse_study`
     from a parsed document); it is frozen, and :meth:`with_overrides` makes a changed copy. The fields
-    are the study file's keys (see ``studies/ae.toml``); ``model_options`` holds the ``[model]`` table's
+    are the study file's keys (see ``mnist_hpo/studies/ae.toml``); ``model_options`` holds the ``[model]`` table's
     options, ``space`` one :class:`ParamSpec` per hyperparameter.
 
     >>> from mnist_hpo import load_study_config
-    >>> cfg = load_study_config("studies/ae.toml")
+    >>> cfg = load_study_config("ae")
     >>> cfg.sampler.type, sorted(cfg.space)
     ('random', ['latent_dim', 'lr', 'nh1', 'optimizer', 'weight_decay'])
     >>> StudyConfig.from_dict(cfg.as_dict()) == cfg
@@ -144,7 +145,7 @@ class StudyConfig:
         ``--seed`` need ``--study-name``.
 
         >>> from mnist_hpo import load_study_config
-        >>> cfg = load_study_config("studies/ae.toml")
+        >>> cfg = load_study_config("ae")
         >>> cfg.with_overrides(trials=3).name
         'ae'
         >>> short = cfg.with_overrides(study_name="ae-short", trials=3, epochs=1, subset=2000)
@@ -214,7 +215,7 @@ class Checker:
     def table(self, doc: dict, key: str, required: bool = False) -> dict:
         if key not in doc:
             if required:
-                self.fail(f"[{key}]", "table is missing; see studies/ae.toml for an example")
+                self.fail(f"[{key}]", "table is missing; see mnist_hpo/studies/ae.toml for an example")
             return {}
         value = doc[key]
         if not isinstance(value, dict):
@@ -268,34 +269,6 @@ def check_values(cfg: StudyConfig, c: Checker) -> None:
 
 
 # --- the shape of a study file ----------------------------------------------------------
-
-STUDIES_DIR = Path("studies")
-
-
-def study_path(arg: str) -> Path:
-    """``ae`` means ``studies/ae.toml``; anything with a slash or a .toml suffix is a path."""
-    if arg.endswith(".toml") or "/" in arg:
-        return Path(arg)
-    return STUDIES_DIR / f"{arg}.toml"
-
-
-def read_study_document(path: str | Path) -> dict:
-    """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
-
-    The command line calls it before anything heavy is imported, so such a mistake answers at once.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"study file {path} not found; the study files are in studies/") from None
-    except OSError as e:
-        raise UserError(f"cannot read study file {path} ({e.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML ({e}); fix the file and run again") from None
-
 
 # The keys of [study]: the TOML types each accepts. Their defaults are StudyConfig's (one place):
 # a field without a default (name) is required.

@@ -2,8 +2,9 @@
 
 Where the arrays come from (the wheel, IDX files, the restricted unpickler) is
 :mod:`mnist_hpo.data.sources`. Each source is read once into its own cache under
-``<data_dir>`` (:func:`cache_path`), checked against its sidecar checksum on every load,
-and built under a file lock with atomic renames, so processes starting together build it once and never see half a file.
+``<data_dir>`` (:func:`cache_path`; by default one folder per user, :func:`default_data_dir`),
+checked against its sidecar checksum on every load, and built under a file lock with atomic
+renames, so processes starting together build it once and never see half a file.
 
 Images stay resident as one uint8 tensor; :func:`batches` slices float batches
 from it, so there is no per-sample Dataset/PIL path.
@@ -36,8 +37,22 @@ from .sources import (  # noqa: F401  (the sources' names, importable from here 
 # A plugin's own data: an installed distribution's entry point in group DATASET_GROUP (data/names.py) names
 # a function ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (load_plugin_dataset).
 
+CACHE_NAME = "mnist-hpo"  # the folder of this project's data in the user's cache folder
+
+
 def default_data_dir() -> Path:
-    return Path(os.environ.get("MNIST_HPO_DATA", "data"))
+    """Where datasets are cached, once per user, whichever folder a command runs in.
+
+    ``$MNIST_HPO_DATA`` when set; else the XDG cache convention (as torchvision and Hugging Face
+    use it): ``$XDG_CACHE_HOME/mnist-hpo``, or ``~/.cache/mnist-hpo`` when that is unset (or, as the
+    XDG specification says, not an absolute path).
+    """
+    explicit = os.environ.get("MNIST_HPO_DATA")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / CACHE_NAME
 
 
 @dataclass(frozen=True)

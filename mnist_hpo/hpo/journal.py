@@ -41,6 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..errors import UserError
 from . import outage
 from .urls import JOURNAL_PREFIX as PREFIX  # one spelling of the prefix, also read by the command line's checks
+from .urls import storage_folder_ready
 MAX_RETRY = 3
 OWNER = "owner"  # the user attribute naming the process that runs a trial
 
@@ -142,16 +143,14 @@ class WholeLinesBackend(JournalFileBackend):
 
 
 def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
-    """The journal storage at ``journal:PATH`` (created if missing); every problem is one clear line.
+    """The journal storage at ``journal:PATH`` (the file created if missing, its folder only if it is the
+    default storage folder); every problem is one clear line.
 
     Its calls ride out a file system that is away for up to ``patience`` seconds (see :mod:`.outage`).
     """
     path = journal_path(url)
     folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the storage folder {folder} ({e.strerror}); choose a writable journal path")
+    storage_folder_ready(path)  # only the default storage folder is made; any other must exist
     if path.is_dir():
         raise UserError(f"{path} is a folder; --storage journal:PATH needs a file, e.g. {path}/study.log")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):

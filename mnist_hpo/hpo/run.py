@@ -118,7 +118,7 @@ def run_study(
     :mod:`mnist_hpo`, one more trial of ``ae-quick``::
 
         >>> from mnist_hpo import load_study_config
-        >>> cfg = load_study_config("studies/ae.toml").with_overrides(
+        >>> cfg = load_study_config("ae").with_overrides(
         ...     study_name="ae-quick", trials=3, epochs=1, subset=1000, test_subset=500)
         >>> len(run_study(cfg, progress=False).trials)    # trials 0 and 1 kept, trial 2 run
         3

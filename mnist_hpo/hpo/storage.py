@@ -30,6 +30,7 @@ from ..errors import UserError, require_extra, writing
 from . import journal, outage
 from .optuna_compat import optuna_table_names
 from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
+from .urls import storage_folder_ready
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -104,11 +105,8 @@ def _check_sqlite_path(url: sqlalchemy.engine.URL) -> None:
     if not url.database or url.database == ":memory:":
         return
     path = Path(url.database)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the storage folder {folder} ({e.strerror}); choose a writable --storage path")
+    folder = path.parent
+    storage_folder_ready(path)  # only the default storage folder is made; any other must exist
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(f"storage {path} is not writable; fix its permissions or choose another --storage path")
     if path.exists() and path.stat().st_size > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 
 from ..errors import UserError
@@ -58,6 +59,39 @@ def storage_file(url: str | None) -> Path | None:
     if not database.startswith("/") or database in ("/", "/:memory:"):
         return None
     return Path(database[1:])
+
+
+def storage_folder_ready(path: Path, *, create: bool = True) -> None:
+    """Make sure the folder of storage file ``path`` (a SQLite database or a journal) is there.
+
+    Only the default storage folder (:func:`storage_dir`) is made when missing (with ``create``);
+    any other missing folder is one line naming it and the ``mkdir -p`` to run, and nothing is
+    created: a mistyped ``--storage`` path must not leave new folders and an empty study behind.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        return
+    existing = next(p for p in folder.parents if p.exists())  # "." or "/" at the latest
+    if folder.exists() or not existing.is_dir():
+        blocker = folder if folder.exists() else existing
+        raise UserError(f"cannot create the storage folder {folder} ({blocker} is a file, not a folder); "
+                        "choose another --storage path")
+    if folder.resolve() != storage_dir().resolve():
+        raise UserError(f"the storage folder {folder} does not exist; create it first (mkdir -p "
+                        f"{shlex.quote(str(folder))}) or choose another --storage path")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the storage folder {folder} ({e.strerror}); "
+                            "choose a writable --storage path") from None
+
+
+def check_storage_folder(url: str | None) -> None:
+    """:func:`storage_folder_ready` for a URL, creating nothing: what the command line checks at once."""
+    path = storage_file(url)
+    if path is not None:
+        storage_folder_ready(path, create=False)
 
 
 def require_stored(url: str | None, *, record_hint: str = "--storage journal:results/journals/ae.log") -> None:

@@ -16,6 +16,8 @@ from mnist_hpo.hpo.run import run_study
 from mnist_hpo.analysis.anytime import load_curves, median_curve, protocol_of, study_curve
 from mnist_hpo.hpo.sources import Studies
 
+from ..conftest import STUDIES
+
 T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
 
 
@@ -129,6 +131,7 @@ def test_the_time_panel_is_in_hours_for_a_long_study_and_in_minutes_otherwise(st
 def test_compare_reads_a_folder_of_journals(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     journals = tmp_path / "journals"
+    journals.mkdir()
     fake_study(f"journal:{journals / 'ae-tpe.log'}", "ae-tpe", TPE_TRIALS)
     fake_study(f"journal:{journals / 'ae.log'}", "ae", RANDOM_TRIALS, sampler="random", pruner="none")
     assert cli.main(["compare", "ae-tpe", "ae", "--journals", str(journals), "--target", "0.02"]) == 0
@@ -202,13 +205,12 @@ def test_report_shows_importance_latent_table_and_anytime_figure(storage, tmp_pa
 
 
 def test_ae_gp_study_file_validates_and_runs(storage, tiny):
-    """studies/ae-gp.toml: the GP sampler over the report's mixed (categorical) space, 2 trials x 1 epoch."""
+    """The shipped ae-gp: the GP sampler over the report's mixed (categorical) space, 2 trials x 1 epoch."""
     import dataclasses
-    from pathlib import Path
 
     from mnist_hpo.config import SamplerConfig, load_study_config
 
-    cfg = load_study_config(Path(__file__).resolve().parents[2] / "studies" / "ae-gp.toml")
+    cfg = load_study_config(STUDIES / "ae-gp.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.name) == ("gp", "successive_halving", "ae-gp")
     small = cfg.with_overrides(name="ae-gp-test", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
     # One random start, so the second trial is the Gaussian process's own proposal.

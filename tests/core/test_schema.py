@@ -7,7 +7,7 @@ from mnist_hpo.config import load_study_config
 from mnist_hpo.core.schema import StudyConfig, read_study_document
 from mnist_hpo.errors import UserError
 
-from ..conftest import ROOT
+from ..conftest import STUDIES
 
 
 def test_malformed_toml(tmp_path):
@@ -22,12 +22,12 @@ def test_missing_file():
 
 
 def test_overrides_are_validated():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert cfg.with_overrides(trials=2, epochs=None).trials == 2
     with pytest.raises(UserError, match="train_subset must be at least 10"):
         cfg.with_overrides(train_subset=3)
 
 
 def test_config_round_trips_through_dict():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     assert StudyConfig.from_dict(cfg.as_dict()) == cfg

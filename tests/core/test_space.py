@@ -1,11 +1,11 @@
 from mnist_hpo.config import load_study_config
 from mnist_hpo.core.space import draw_list, grid_space, resolve_space
 
-from ..conftest import ROOT
+from ..conftest import STUDIES
 
 
 def test_report_space_is_reproducible_and_positive():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     a = resolve_space(cfg.space, cfg.seed)
     b = resolve_space(cfg.space, cfg.seed)
     assert a == b
@@ -20,7 +20,7 @@ def test_report_space_is_reproducible_and_positive():
 
 
 def test_normal_draws_redraw_non_positive():
-    cfg = load_study_config(ROOT / "studies" / "ae.toml")
+    cfg = load_study_config(STUDIES / "ae.toml")
     spec = cfg.space["weight_decay"]  # Normal(1e-5, 1e-4): about half the raw draws are negative
     for seed in range(20):
         assert all(v > 0 for v in draw_list(spec, seed)[1:])

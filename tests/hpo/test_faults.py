@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from mnist_hpo.cli import main
 from mnist_hpo.hpo.storage import open_storage
 
+from ..conftest import DATA
 from .test_workers import tiny_study, worker
 
 pytestmark = pytest.mark.processes  # worker processes, signals, mounts: make test-fast leaves them out
@@ -352,7 +353,7 @@ def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
     from mnist_hpo.hpo import journal
     from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
-    monkeypatch.setenv("MNIST_HPO_DATA", str(Path(__file__).resolve().parents[2] / "data"))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     fire = {"at": None, "n": 0, "sig": signal.SIGINT, "sent": None}
 
@@ -519,7 +520,7 @@ def one_fault_line(text: str, *parts: str) -> str:
 
 @pytest.fixture
 def full_disk(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNIST_HPO_DATA", str(Path(__file__).resolve().parents[2] / "data"))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))
     with tmpfs(tmp_path / "small", "4m") as mnt:
         yield mnt
 

@@ -44,7 +44,7 @@ def test_a_folder_or_an_empty_path_is_refused(tmp_path, capsys):
 
 
 def test_a_half_written_last_line_is_cut_off_and_the_study_reads(tmp_path, ae_cfg, tiny, capsys):
-    url = f"journal:{tmp_path / 'j' / 'ae.log'}"
+    url = f"journal:{tmp_path / 'ae.log'}"
     run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
     path = journal.journal_path(url)
     whole = path.read_bytes()
@@ -62,7 +62,7 @@ def test_a_half_line_still_being_written_by_another_process_is_not_cut(tmp_path,
     seen ending mid-line is judged again under the writers' lock, once that write has ended."""
     import threading
 
-    url = f"journal:{tmp_path / 'j' / 'ae.log'}"
+    url = f"journal:{tmp_path / 'ae.log'}"
     run_study(ae_cfg.with_overrides(trials=1), storage_url=url, data=tiny, progress=False)
     path = journal.journal_path(url)
     whole = path.read_bytes()

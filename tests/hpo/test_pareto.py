@@ -14,12 +14,12 @@ from mnist_hpo.hpo.storage import pareto_front
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.report.tables import top_table
 
-from ..conftest import ROOT, assert_one_error_line
+from ..conftest import STUDIES, assert_one_error_line
 
 
 @pytest.fixture
 def pareto_cfg():
-    cfg = load_study_config(ROOT / "studies" / "ae-pareto.toml")
+    cfg = load_study_config(STUDIES / "ae-pareto.toml")
     return cfg.with_overrides(name="pareto", trials=3, epochs=1, train_subset=600, test_subset=200, batch_size=128)
 
 
@@ -80,7 +80,7 @@ def test_report_shows_the_pareto_front(pareto_study, storage, tmp_path):
      "study.batch_trials must be 1 with several objectives"),
 ])
 def test_bad_objectives_are_one_error_line(change, expected, capsys, storage, tmp_path):
-    text = (ROOT / "studies" / "ae-pareto.toml").read_text()
+    text = (STUDIES / "ae-pareto.toml").read_text()
     assert change[0] in text
     (tmp_path / "bad.toml").write_text(text.replace(change[0], change[1]))
     assert_one_error_line(capsys, ["study", str(tmp_path / "bad.toml"), "--storage", storage], expected)
@@ -94,7 +94,7 @@ def test_single_objective_identity_is_unchanged(ae_cfg, pareto_cfg):
 
 @pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_prints_the_front_and_exports_nothing(capsys, storage, tmp_path):
-    code = main(["study", str(ROOT / "studies" / "ae-pareto.toml"), "--subset", "600", "--epochs", "1", "--trials",
+    code = main(["study", str(STUDIES / "ae-pareto.toml"), "--subset", "600", "--epochs", "1", "--trials",
                  "2", "--study-name", "pareto-cli", "--storage", storage, "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "Pareto front of study pareto-cli" in out

@@ -168,11 +168,11 @@ def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
 def test_tpe_study_file_is_valid():
     from mnist_hpo.config import load_study_config
 
-    from ..conftest import ROOT
+    from ..conftest import STUDIES
 
-    cfg = load_study_config(ROOT / "studies" / "ae-tpe.toml")
+    cfg = load_study_config(STUDIES / "ae-tpe.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "successive_halving", 50)
-    cfg = load_study_config(ROOT / "studies" / "ae-hyperband.toml")
+    cfg = load_study_config(STUDIES / "ae-hyperband.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
 
 

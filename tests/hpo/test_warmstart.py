@@ -9,7 +9,7 @@ from mnist_hpo.hpo.run import run_study
 from mnist_hpo.hpo.storage import load_existing_study
 from mnist_hpo.report.tables import top_trials
 
-from ..conftest import ROOT, assert_one_error_line
+from ..conftest import STUDIES, assert_one_error_line
 
 TABLE1 = [  # the report's Table 1, as studies/ae-warm.toml enqueues it
     {"latent_dim": 9, "weight_decay": 5.1e-05, "optimizer": "Adam", "lr": 0.0009, "nh1": 87},
@@ -23,13 +23,13 @@ TABLE1 = [  # the report's Table 1, as studies/ae-warm.toml enqueues it
 @pytest.fixture
 def warm_cfg():
     """studies/ae-warm.toml (Table 1 enqueued) cut down to 3 trials x 1 epoch on 600 images, two enqueued."""
-    cfg = load_study_config(ROOT / "studies" / "ae-warm.toml")
+    cfg = load_study_config(STUDIES / "ae-warm.toml")
     cfg = dataclasses.replace(cfg, enqueue=cfg.enqueue[:2])
     return cfg.with_overrides(name="warm", trials=3, epochs=1, train_subset=600, test_subset=200, batch_size=128)
 
 
 def test_the_study_file_enqueues_the_reports_table_1():
-    cfg = load_study_config(ROOT / "studies" / "ae-warm.toml")
+    cfg = load_study_config(STUDIES / "ae-warm.toml")
     assert [dict(e) for e in cfg.enqueue] == TABLE1
     assert cfg.sampler.type == "tpe" and cfg.pruner.type == "successive_halving"
 
@@ -70,7 +70,7 @@ ENTRY = '{latent_dim = 9, weight_decay = 5.1e-05, optimizer = "Adam", lr = 0.000
     ('3', "study.enqueue[1] must be a table of parameter values"),
 ])
 def test_a_bad_enqueue_entry_is_one_error_line_and_creates_nothing(entry, expected, capsys, storage, tmp_path):
-    text = (ROOT / "studies" / "ae-warm.toml").read_text()
+    text = (STUDIES / "ae-warm.toml").read_text()
     start, end = text.index("enqueue = ["), text.index("]\n\n[model]") + 1
     bad = tmp_path / "bad.toml"
     bad.write_text(text[:start] + f"enqueue = [{ENTRY}, {entry}]" + text[end:])
@@ -79,7 +79,7 @@ def test_a_bad_enqueue_entry_is_one_error_line_and_creates_nothing(entry, expect
 
 
 def test_an_off_list_value_names_the_allowed_values(capsys, storage, tmp_path):
-    text = (ROOT / "studies" / "ae.toml").read_text().replace('name = "ae"', 'name = "ae"\nenqueue = [{lr = 0.0009}]')
+    text = (STUDIES / "ae.toml").read_text().replace('name = "ae"', 'name = "ae"\nenqueue = [{lr = 0.0009}]')
     (tmp_path / "ae.toml").write_text(text)
     assert_one_error_line(capsys, ["study", str(tmp_path / "ae.toml"), "--storage", storage],
               "study.enqueue[0].lr is 0.0009, which the space's list does not hold (the sampler can only suggest 0.00")
@@ -88,7 +88,7 @@ def test_an_off_list_value_names_the_allowed_values(capsys, storage, tmp_path):
 
 def test_a_bad_warm_start_study_is_one_error_line(ae_cfg, tiny, storage, capsys):
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
-    argv = ["study", str(ROOT / "studies" / "ae-warm.toml"), "--subset", "600", "--epochs", "1", "--trials", "1",
+    argv = ["study", str(STUDIES / "ae-warm.toml"), "--subset", "600", "--epochs", "1", "--trials", "1",
             "--study-name", "w", "--storage", storage, "--quiet"]
     assert_one_error_line(capsys, [*argv, "--warm-start", "nothing"], "--warm-start nothing: no such study in this storage")
     assert_one_error_line(capsys, [*argv, "--warm-start", "w"], "cannot warm-start from itself")

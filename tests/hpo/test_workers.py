@@ -26,7 +26,7 @@ from mnist_hpo.cli import main
 from mnist_hpo.hpo.samplers import grid_coverage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
-from ..conftest import ROOT, check_killed_trial_retried
+from ..conftest import DATA, ROOT, check_killed_trial_retried
 
 pytestmark = pytest.mark.processes  # real worker processes, killed and resumed: make test-fast leaves them out
 
@@ -75,7 +75,7 @@ def tiny_study(tmp_path, name, *, trials, epochs=2, subset=20, grid=False):
 
 def worker(study_file, storage, *extra, heartbeat=None, workers=4):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_WORKERS": str(workers),
-           "MNIST_HPO_DATA": str(ROOT / "data")}
+           "MNIST_HPO_DATA": str(DATA)}
     if heartbeat:
         env["MNIST_HPO_HEARTBEAT"] = str(heartbeat)
     return subprocess.Popen(
@@ -100,6 +100,7 @@ def backend(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
     if request.param == "journal":
+        (tmp_path / "journals").mkdir()
         return f"journal:{tmp_path / 'journals' / 'shared.log'}"
     return request.getfixturevalue("pg_url")
 

@@ -9,7 +9,7 @@ import torch
 from mnist_hpo.measures import frechet as Q
 from mnist_hpo.errors import UserError
 
-from ..conftest import ROOT
+from ..conftest import DATA
 
 
 def _stats(mean, cov):
@@ -50,7 +50,7 @@ def test_coverage_total_variation():
 
 
 def test_cached_classifier_is_accurate(fidnet, mnist):
-    meta = json.loads(Q.fidnet_path("mnist", ROOT / "data").with_suffix(".json").read_text())
+    meta = json.loads(Q.fidnet_path("mnist", DATA).with_suffix(".json").read_text())
     assert meta["test_accuracy"] >= 0.99 and meta["dataset_checksum"] == mnist.checksum
     assert Q.classifier_accuracy(fidnet, mnist.test_images, mnist.test_labels) == pytest.approx(meta["test_accuracy"])
 
@@ -88,7 +88,7 @@ def test_scale_argument(test_scorer, mnist):
 def test_tampered_or_missing_classifier_is_refused(fidnet, mnist, tmp_path):
     with pytest.raises(UserError, match="mnist-hpo data"):
         Q.load_fidnet("mnist", tmp_path)
-    src = Q.fidnet_path("mnist", ROOT / "data")
+    src = Q.fidnet_path("mnist", DATA)
     shutil.copy(src, tmp_path / src.name)
     shutil.copy(src.with_suffix(".json"), tmp_path / src.with_suffix(".json").name)
     assert Q.load_fidnet("mnist", tmp_path, dataset_checksum=mnist.checksum)[1]["test_accuracy"] >= 0.99

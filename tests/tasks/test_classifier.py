@@ -20,7 +20,7 @@ from mnist_hpo.report.tables import top_table
 from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.classifier import ClassifierTask
 
-from ..conftest import ROOT
+from ..conftest import STUDIES
 
 SMALL_GRID = {  # 2 x 2 x 1 x 1 x 2 = 8 points
     "nh1": ParamSpec("nh1", "choices", choices=(8, 16)),
@@ -35,7 +35,7 @@ SMALL_GRID = {  # 2 x 2 x 1 x 1 x 2 = 8 points
 def ae_export(tmp_path_factory, mnist):
     """A tiny exported autoencoder: 1 trial x 1 epoch on 300 images, under <tmp>/storage/exports/ae-tiny."""
     root = tmp_path_factory.mktemp("ae") / "storage"
-    cfg = load_study_config(ROOT / "studies" / "ae.toml").with_overrides(
+    cfg = load_study_config(STUDIES / "ae.toml").with_overrides(
         name="ae-tiny", trials=1, epochs=1, train_subset=300, test_subset=100, batch_size=100
     )
     url = f"sqlite:///{root.parent / 'ae.db'}"
@@ -46,7 +46,7 @@ def ae_export(tmp_path_factory, mnist):
 
 @pytest.fixture
 def clf_cfg(ae_export):
-    cfg = load_study_config(ROOT / "studies" / "clf.toml").with_overrides(
+    cfg = load_study_config(STUDIES / "clf.toml").with_overrides(
         name="clf-test", epochs=1, train_subset=300, test_subset=100, batch_size=100
     )
     return with_options(cfg, encoder_export=str(ae_export))
@@ -65,7 +65,7 @@ def grid_points(study, states=(TrialState.COMPLETE,)):
 
 
 def test_full_grid_has_216_distinct_points():
-    cfg = load_study_config(ROOT / "studies" / "clf.toml")
+    cfg = load_study_config(STUDIES / "clf.toml")
     grid = grid_space(resolve_space(cfg.space, cfg.seed))
     assert len(grid["nh1"]) == 6 and all(50 <= v < 300 for v in grid["nh1"])
     points = set(itertools.product(*grid.values()))

@@ -12,12 +12,12 @@ from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.denoising import DenoisingTask
 from mnist_hpo.train.loops import evaluate_autoencoder
 
-from ..conftest import ROOT
+from ..conftest import STUDIES
 
 
 @pytest.fixture
 def dae_cfg():
-    cfg = load_study_config(ROOT / "studies" / "dae.toml")
+    cfg = load_study_config(STUDIES / "dae.toml")
     return cfg.with_overrides(name="dae-test", trials=1, epochs=1, train_subset=300, test_subset=100, batch_size=100)
 
 

@@ -16,7 +16,7 @@ from mnist_hpo.artifacts.export import export_trial, load_export
 from mnist_hpo.models.gan import GAN
 from mnist_hpo.tasks.gan import REPORT_PARAMS, GanTask, single_point
 
-from ..conftest import ROOT
+from ..conftest import DATA, STUDIES
 
 
 @pytest.mark.slow
@@ -82,10 +82,10 @@ def test_scored_epochs_follow_eval_every(gan_cfg, mnist, storage):
 
 
 def test_report_settings_file_is_one_point_and_search_file_is_not():
-    assert single_point(load_study_config(ROOT / "studies" / "gan.toml")) == REPORT_PARAMS
-    assert load_study_config(ROOT / "studies" / "gan.toml").epochs == 400
+    assert single_point(load_study_config(STUDIES / "gan.toml")) == REPORT_PARAMS
+    assert load_study_config(STUDIES / "gan.toml").epochs == 400
     with pytest.raises(UserError, match="several values"):
-        single_point(load_study_config(ROOT / "studies" / "gan-search.toml"))
+        single_point(load_study_config(STUDIES / "gan-search.toml"))
 
 
 def test_bad_gan_options_are_one_line_errors(gan_cfg, mnist):
@@ -102,8 +102,8 @@ def test_bad_gan_options_are_one_line_errors(gan_cfg, mnist):
 
 @pytest.mark.slow
 def test_cli_gan_trains_and_writes_its_run(fidnet, storage, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MNIST_HPO_DATA", str(ROOT / "data"))
-    text = (ROOT / "studies" / "gan.toml").read_text()
+    monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))
+    text = (STUDIES / "gan.toml").read_text()
     text = text.replace("eval_samples = 2000", "eval_samples = 200\nfinal_samples = 300")
     text = text.replace("batch_size = 256\n", "batch_size = 256\ntest_subset = 300\n", 1)
     path = tmp_path / "gan.toml"
@@ -115,7 +115,7 @@ def test_cli_gan_trains_and_writes_its_run(fidnet, storage, tmp_path, monkeypatc
 
 
 def test_cli_gan_refuses_a_search_or_another_model(capsys):
-    assert main(["gan", str(ROOT / "studies" / "gan-search.toml")]) == 2
+    assert main(["gan", str(STUDIES / "gan-search.toml")]) == 2
     assert "several values" in capsys.readouterr().err
-    assert main(["gan", str(ROOT / "studies" / "ae.toml")]) == 2
+    assert main(["gan", str(STUDIES / "ae.toml")]) == 2
     assert "has model type 'autoencoder'" in capsys.readouterr().err

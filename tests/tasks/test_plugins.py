@@ -15,7 +15,7 @@ from mnist_hpo.errors import UserError
 from mnist_hpo.tasks import registry
 from mnist_hpo.tasks.base import REGISTRY
 
-from ..conftest import ROOT, assert_one_error_line
+from ..conftest import DATA, ROOT, assert_one_error_line
 
 TOY = '''
 from mnist_hpo.tasks import Task
@@ -139,7 +139,7 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
     _fake_export(tmp_path / "exports" / "trial-0", "evilplug:EvilTask",
                  {"path": "evilplug:EvilTask", "distribution": None, "version": None})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(ROOT / "data")}
+           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(DATA)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,

@@ -16,11 +16,11 @@ from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.workflows.reproduce import journal_url
 
-from ..conftest import ROOT, check_killed_trial_retried
+from ..conftest import DATA, ROOT, check_killed_trial_retried
 
 
 def _reproduce(out, *extra):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(ROOT / "data")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(DATA)}
     cmd = [sys.executable, "-m", "mnist_hpo", "reproduce", "--only", "ae", "--out", str(out), "--trials", "3",
            "--epochs", "3", "--subset", "400", "--workers", "1", "--quiet", *extra]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
