@@ -21,6 +21,9 @@ STUDIES = STUDIES_DIR  # the study files that ship with the package
 # The MNIST cache `make data` fills ($MNIST_HPO_DATA, else the user's cache folder), fixed when the suite
 # starts: tests that point MNIST_HPO_DATA elsewhere still read the real data from here.
 DATA = default_data_dir().resolve()
+# Plugins of the test suite's own, named by import path (tinyplug.task:TinyTask): never installed, put on
+# the path of the processes that use them (tests/plugins/tinyplug).
+PLUGINS = ROOT / "tests" / "plugins"
 
 torch.set_num_threads(2)
 
@@ -37,6 +40,49 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.mnist)
         if "pg_database" in names:
             item.add_marker(pytest.mark.postgres)
+
+
+TINYPLUG_SPACE = """
+[space.hidden]
+range = "int"
+low = 4
+high = 16
+
+[space.lr]
+range = "float"
+low = 0.01
+high = 1.0
+log = true
+
+[space.activation]
+choices = ["relu", "tanh"]
+"""
+
+
+def tinyplug_study(task: str = "TinyTask", **study) -> str:
+    """A study file of the tests' own plugin ``tinyplug.task:TASK`` (tests/plugins), with these ``[study]`` keys."""
+    import json
+
+    keys = "".join(f"{key} = {json.dumps(value)}\n" for key, value in study.items())  # JSON's scalars are TOML's
+    return f'[study]\n{keys}\n[model]\ntype = "tinyplug.task:{task}"\n{TINYPLUG_SPACE}'
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo what a test trusts, loads or registers in the task registry (it is per process), and the
+    plugin modules it imported (toyplug, tinyplug, my_package: the tests' own)."""
+    from mnist_hpo.tasks import registry
+    from mnist_hpo.tasks.base import REGISTRY
+
+    trusted, loaded, families = set(registry._trusted), dict(registry._loaded), dict(REGISTRY)
+    modules = set(sys.modules)
+    yield
+    registry._trusted.clear(), registry._trusted.update(trusted)
+    registry._loaded.clear(), registry._loaded.update(loaded)
+    REGISTRY.clear(), REGISTRY.update(families)
+    for name in set(sys.modules) - modules:
+        if name.split(".")[0] in ("toyplug", "tinyplug", "my_package"):
+            del sys.modules[name]
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from ..errors import UserError
 from ..hpo.journal import OWNER
+from ..hpo.objective import study_metric_names
 
 REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -39,6 +40,7 @@ class Curve:
     epochs: list[int]  # cumulative epochs trained after each trial
     seconds: list[float]  # cumulative trial time after each trial
     best: list[float]  # best complete value after each trial (inf / -inf before the first)
+    metric: str | None = None  # the objective's stored name (e.g. "val_mse"); None if the study stored none
 
     @property
     def trials(self) -> int:
@@ -98,7 +100,8 @@ def study_curve(study: optuna.Study) -> Curve:
         epochs.append(e)
         seconds.append(s)
         best.append(b)
-    return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best)
+    metric = (study_metric_names(study) or [None])[0]
+    return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best, metric)
 
 
 def step_at(xs: list[float], ys: list[float], grid, worst: float):
@@ -154,7 +157,9 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     values = [b for c in curves for b in c.best if math.isfinite(b)]
     if values and (min(values) > 0):
         axes[0].set_yscale("log")
-    axes[0].set_ylabel("best validation value so far")
+    metrics = {c.metric for c in curves}
+    named = next(iter(metrics)) if len(metrics) == 1 else None  # the studies' one stored metric name
+    axes[0].set_ylabel(f"best {named or 'validation value'} so far")
     axes[0].legend(fontsize=8)
     fig.suptitle("Anytime performance: " + ", ".join(c.study for c in curves), fontsize=10)
     fig.tight_layout()

@@ -18,7 +18,7 @@ from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
 from ..config import load_study_config, study_path
 from ..errors import UserError, require_extra
 from ..hpo.compact import compact_journal
-from ..hpo.objective import stored_metric_names
+from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads
 from ..hpo.spaces import print_space, resolve_space
 from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, exports_dir, is_multi_objective,
@@ -107,8 +107,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
     if not summaries:
         print("no studies yet")
+    # Each best value named by the study's stored metric (a plugin's study is read without its code).
+    metrics = {s.study_name: study_metric_names(s) for s in storage.get_all_studies()}
     for s in summaries:
-        best = f"best {s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else \
+        metric = f"{metrics[s.study_name][0]} " if metrics.get(s.study_name) else ""
+        best = f"best {metric}{s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else \
             f"{count(len(s.directions), 'objective')} (see 'mnist-hpo show {s.study_name}')" if len(s.directions) > 1 \
             else "no complete trial"
         print(f"{s.study_name}: {count(s.n_trials, 'trial')}, {best}")
@@ -192,10 +195,8 @@ def named_objectives(storage):
     def get_all_studies():
         studies = read_all()
         for s in studies:
-            if "study:metric_names" not in s.system_attrs:
-                names = stored_metric_names(s.user_attrs, len(s.directions))
-                if names:
-                    s.system_attrs["study:metric_names"] = names  # this copy only (Optuna's key for them)
+            if METRIC_NAMES not in s.system_attrs and (names := study_metric_names(s)):
+                s.system_attrs[METRIC_NAMES] = names  # this copy only
         return studies
 
     storage.get_all_studies = get_all_studies  # the one call optuna-dashboard reads studies through

@@ -28,6 +28,9 @@ from .optuna_compat import StackHeartbeat, trial_id
 from .spaces import Resolved, suggest
 
 
+METRIC_NAMES = "study:metric_names"  # the system attribute Optuna's set_metric_names writes
+
+
 def objective_names(cfg, task: Task | type[Task]) -> list[str]:
     """What a study's trials return, in order: the family's metric alone, or ``cfg.objectives``."""
     return list(cfg.objectives) or [task.metric]
@@ -45,6 +48,17 @@ def stored_metric_names(user_attrs: dict, n_objectives: int) -> list[str] | None
     return names if names and len(names) == n_objectives else None
 
 
+def study_metric_names(study) -> list[str] | None:
+    """A stored study's objective names, read without its model's code (a plugin's may not be imported).
+
+    ``study``: an ``optuna.Study``, or a storage's frozen study (``storage.get_all_studies()``).
+    The names stored with it (``set_metric_names``, when it was created or next run), else those its
+    stored config implies (a study made before names were stored); None when neither says.
+    """
+    names = study.metric_names if isinstance(study, optuna.Study) else study.system_attrs.get(METRIC_NAMES)
+    return names or stored_metric_names(study.user_attrs, len(study.directions))
+
+
 def record_metric_names(study: optuna.Study) -> None:
     """Name the study's objectives (``study.set_metric_names``) when it has no names yet.
 
@@ -53,7 +67,7 @@ def record_metric_names(study: optuna.Study) -> None:
     the study's identity, so a study stored before they existed gets them, unchanged otherwise, the
     next time trials are run in it (``run_study``, a worker, a resume that adds trials). Opening a
     study does not write them (``make reproduce`` opens every part of a complete record), nor does a
-    command that only reads (``mnist-hpo dashboard`` shows them from :func:`stored_metric_names`).
+    command that only reads (``mnist-hpo dashboard`` shows them from :func:`study_metric_names`).
     """
     if study.metric_names is None and (names := stored_metric_names(study.user_attrs, len(study.directions))):
         set_metric_names(study, names)

@@ -7,7 +7,6 @@ stale trials and failures in a row are :mod:`mnist_hpo.hpo.supervision`'s busine
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import tempfile
 import sys
@@ -166,7 +165,8 @@ def run_study(
         while not (max_trials and ran >= max_trials) and not view.stopped:
             fail_stale_trials(study)
             if needs_trials(study, cfg):
-                finished = _run_trial(study, objective, storage=storage, uses_journal=uses_journal)
+                finished = _run_trial(study, objective, storage=storage, uses_journal=uses_journal,
+                                      on_failure=guard.failed)
                 if finished is None:
                     continue  # taken over by another worker (said so): not one of this worker's trials
                 ran += 1
@@ -183,8 +183,10 @@ def run_study(
 
 
 def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.storages.BaseStorage,
-               uses_journal: bool) -> FrozenTrial | None:
+               uses_journal: bool, on_failure: Callable[[optuna.Trial, Exception], None]) -> FrozenTrial | None:
     """Ask for one trial, run the objective under a heartbeat, tell its result; the finished trial.
+
+    ``on_failure(trial, error)`` says that the objective raised (:meth:`FailureGuard.failed`).
 
     Optuna's ``optimize`` does the same, but here every fault has its one line: a trial that
     another worker failed meanwhile (its heartbeats stalled) returns None after one line, without
@@ -212,9 +214,7 @@ def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.stor
                 if _taken_over(study, trial, e):
                     return None
                 state = TrialState.FAIL
-                logging.getLogger("optuna.study._optimize").warning(
-                    f"Trial {trial.number} failed with parameters: {trial.params} because of the following error: "
-                    f"{e!r}.", exc_info=True)
+                on_failure(trial, e)
         try:
             with shielded():
                 if state == TrialState.COMPLETE:

@@ -7,6 +7,8 @@ worker processes is :mod:`.workers`'.
 
 from __future__ import annotations
 
+import logging
+import traceback
 import warnings
 from collections import Counter
 
@@ -21,13 +23,34 @@ from .samplers import CoverGridSampler
 
 
 MAX_CONSECUTIVE_FAILURES = 3
+LOG = logging.getLogger("optuna.study._optimize")  # where Optuna's optimize() says a trial failed
 
 
 class FailureGuard:
-    """Stops the study when several trials in a row fail (every trial failing means a bug, not bad luck)."""
+    """Stops the study when several trials in a row fail (every trial failing means a bug, not bad luck).
+
+    It also says each failure (:meth:`failed`): the first of its kind with its traceback, which is what
+    fixing the bug needs; a later one raised at the same place in one line that points back to it.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit, self.run, self.last_error = limit, 0, ""
+        self.traceback_of: dict[tuple, int] = {}  # an error's kind -> the trial whose printed traceback shows it
+        self.last_traceback: int | None = None  # the trial whose traceback shows the latest failure's error
+
+    def failed(self, trial: optuna.Trial, error: Exception) -> None:
+        """Say that ``trial`` failed with ``error``, as Optuna's ``optimize`` does (its logger, a warning)."""
+        # Its kind: its type and the lines it passed through (the message may differ, e.g. with the shapes).
+        kind = (type(error), *((f.filename, f.lineno) for f in traceback.extract_tb(error.__traceback__)))
+        shown = self.traceback_of.get(kind)
+        said = f"Trial {trial.number} failed with parameters: {trial.params} because of the following error: {error!r}"
+        if shown is None:
+            LOG.warning(f"{said}.", exc_info=error)
+            if LOG.isEnabledFor(logging.WARNING):  # printed: later failures of its kind can point here
+                self.traceback_of[kind] = shown = trial.number
+        else:
+            LOG.warning(f"{said} (raised where trial {shown}'s was; its traceback is above).")
+        self.last_traceback = shown
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.FAIL:
@@ -40,9 +63,11 @@ class FailureGuard:
 
     def raise_if_tripped(self) -> None:
         if self.run >= self.limit:
+            where = "" if self.last_traceback is None else \
+                f"; its full traceback is printed above, where trial {self.last_traceback} failed"
             raise UserError(
                 f"{self.limit} trials in a row failed, so the study stopped "
-                f"(last error: {self.last_error}); finished trials are kept; "
+                f"(last error: {self.last_error}{where}); finished trials are kept; "
                 "fix the cause and run again to resume"
             )
 

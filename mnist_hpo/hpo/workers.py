@@ -16,6 +16,7 @@ import optuna
 from ..core.schema import StudyConfig
 from ..data.datasets import load_data
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
+from ..tasks import registry
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .run import run_study
@@ -37,6 +38,8 @@ class WorkerSettings:
     ``config`` is the study exactly as the parent resolved it (overrides applied, exports pinned),
     so a worker cannot disagree with its parent; it reaches the child through multiprocessing's
     ``spawn`` start method (a fresh interpreter, nothing inherited from the parent's threads).
+    ``trusted_plugins`` are the modules the parent trusts (:func:`mnist_hpo.tasks.registry.trusted`):
+    running a study file that names an import path trusts it, and the parent's workers run that file too.
     """
 
     config: StudyConfig
@@ -44,11 +47,13 @@ class WorkerSettings:
     workers: int  # how many share this machine: each takes its share of the cores
     max_trials: int | None = None
     storage_patience: float | None = None
+    trusted_plugins: tuple[str, ...] = ()
 
 
 def run_worker(settings: WorkerSettings) -> int:
     """One worker: run the study until its target is met; the exit status (each fault its one line)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's bar says what INFO lines would
+    registry.trust(settings.trusted_plugins)  # before the study's model type is resolved
     try:
         with terminate_as_interrupt():
             run_study(settings.config, storage_url=settings.storage, progress=False, workers=settings.workers,
@@ -116,7 +121,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     if needs_trials(study, cfg):
         refuse_new_trials_if_unrecorded(cfg, study)
     settings = WorkerSettings(config=cfg, storage=storage, workers=workers, max_trials=max_trials,
-                              storage_patience=storage_patience)
+                              storage_patience=storage_patience, trusted_plugins=registry.trusted())
     print(f"starting {workers} workers for study {cfg.name}")
     procs = [start_worker(settings) for _ in range(workers)]
     try:

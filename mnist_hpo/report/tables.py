@@ -9,24 +9,26 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
+from ..hpo.objective import study_metric_names
 from ..hpo.storage import pareto_front
-from ..tasks import registry
 from .families import family, study_headers
 from .formatting import count, fmt_seconds
 
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").
 METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", "val_fid": "Valid. Fréchet distance"}
+UNNAMED = "Value"  # the header of an objective whose study stored no name for it
 
 
 def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
-    """The objective's header and the extra user-attribute columns of the study's model family."""
-    model = str(study.user_attrs.get("model", ""))
-    # A plugin's class only if an installed entry point or a trusted path provides it (never an untrusted import).
-    task = registry.find(model)
-    if task is None:
-        return "Valid. loss", {}
-    return METRIC_HEADERS.get(task.metric, task.metric), dict(family(model).table_columns)
+    """The objective's header and the extra user-attribute columns of the study's model family.
+
+    Both are read from what the study stored (its metric's name, its ``model``), never from the
+    model's code: a plugin's study is shown without importing the plugin.
+    """
+    names = study_metric_names(study)
+    header = METRIC_HEADERS.get(names[0], names[0]) if names else UNNAMED
+    return header, dict(family(str(study.user_attrs.get("model", ""))).table_columns)
 
 
 def _last(value):
@@ -55,7 +57,7 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial
 def objective_headers(study: optuna.Study, metric: str | None = None) -> list[str]:
     """The objective columns: the family's metric, then (several objectives) the others by name."""
     default_metric, _ = _task_columns(study)
-    names = (study.user_attrs.get("config") or {}).get("objectives") or []
+    names = study_metric_names(study) or []
     extra = [OBJECTIVE_HEADERS.get(n, n) for n in names[1:]] if len(study.directions) > 1 else []
     return [metric or default_metric, *extra]
 

@@ -2,13 +2,16 @@
 
 A family is its task class (``tasks/<family>.py``, implementing the protocol of
 :mod:`mnist_hpo.tasks.base`): defining it registers it, with its options and its
-search-space rules, so config.py reads them from here and names no family.
+search-space rules, so config.py reads them from here and names no family. What a plugin's
+task class needs is importable from here (docs/plugins.md): ``Task``, ``FitResult``, ``OnEpoch``,
+``Rule`` and ``NonFiniteLoss``.
 """
 
 from __future__ import annotations
 
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
+from ..train.loops import NonFiniteLoss  # a plugin's fit raises it when its loss diverges
 from ..train.numerics import flush_denormals
 from .base import REGISTRY, FitResult, OnEpoch, Task, check_device, device_source, pick_device
 from .checks import check_config
@@ -34,5 +37,5 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",
+__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",
            "pick_device", "task_class"]

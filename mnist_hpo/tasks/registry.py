@@ -60,6 +60,11 @@ def trust(modules) -> None:
     _trusted.update(m.strip() for m in modules if m and m.strip())
 
 
+def trusted() -> tuple[str, ...]:
+    """The modules this process trusts (:func:`trust`): what a worker process it starts must trust too."""
+    return tuple(sorted(_trusted))
+
+
 def trust_study_file(model_type: str) -> None:
     """A study file the user runs may name an import path: running the file is asking for it."""
     if is_path(model_type):
@@ -154,14 +159,6 @@ def resolve(model_type: str, *, recorded: dict | None = None) -> type[Task]:
         cls = _import(model_type, model_type, recorded)
     _loaded[model_type] = cls
     return cls
-
-
-def find(model_type: str) -> type[Task] | None:
-    """The task class if it can be had without importing anything untrusted, else None (for reading commands)."""
-    try:
-        return resolve(model_type)
-    except UserError:
-        return None
 
 
 def provider(model_type: str) -> Provider:

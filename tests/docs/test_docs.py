@@ -317,3 +317,4 @@ def test_every_public_name_is_on_the_python_api_page():
     page = (DOCS / "python-api.md").read_text()
     missing = [name for name in mnist_hpo.__all__ if f"`{name}" not in page]
     assert not missing, f"not in docs/python-api.md: {missing}"
+

@@ -13,9 +13,8 @@ import pytest
 from mnist_hpo.config import StudyConfig, parse_study
 from mnist_hpo.errors import UserError
 from mnist_hpo.tasks import registry
-from mnist_hpo.tasks.base import REGISTRY
 
-from ..conftest import DATA, ROOT, assert_one_error_line
+from ..conftest import DATA, PLUGINS, ROOT, assert_one_error_line, tinyplug_study
 
 TOY = '''
 from mnist_hpo.tasks import Task
@@ -33,20 +32,6 @@ from pathlib import Path
 
 Path(__file__).with_name("IMPORTED").write_text("the plugin's code ran")
 '''
-
-
-@pytest.fixture
-def clean_registry():
-    """Undo what a test trusts, loads or registers (the registry is per process)."""
-    trusted, loaded, families = set(registry._trusted), dict(registry._loaded), dict(REGISTRY)
-    modules = set(sys.modules)
-    yield
-    registry._trusted.clear(), registry._trusted.update(trusted)
-    registry._loaded.clear(), registry._loaded.update(loaded)
-    REGISTRY.clear(), REGISTRY.update(families)
-    for name in set(sys.modules) - modules:
-        if name.startswith("toyplug"):
-            del sys.modules[name]
 
 
 def _doc(model_type: str) -> dict:
@@ -104,8 +89,10 @@ def test_a_stored_study_of_a_plugin_not_installed_names_the_distribution_to_inst
                                             "distribution mnist-hpo-nothere==1.2.3")
 
 
-def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask", provider: dict | None = None) -> str:
-    """A journal holding a study (one complete trial) of a plugin family, by default the import path evilplug:EvilTask."""
+def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask", provider: dict | None = None,
+                  direction: str = "minimize", values: tuple[float, ...] = (0.5,)) -> str:
+    """A journal holding a study (a complete trial per value) of a plugin family, by default the import path
+    evilplug:EvilTask."""
     import optuna
 
     from mnist_hpo.hpo.storage import open_storage
@@ -115,16 +102,17 @@ def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask"
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line in a captured stderr
     try:
-        study = optuna.create_study(study_name=name, storage=open_storage(url))
+        study = optuna.create_study(study_name=name, storage=open_storage(url), direction=direction)
     finally:
         optuna.logging.set_verbosity(verbosity)
     config = json.loads(json.dumps(StudyConfig(name=name, model=model).as_dict(), default=str))
     study.set_user_attr("config", config)
     study.set_user_attr("model", model)
     study.set_user_attr("identity", {"model.type": model, **{f"plugin.{k}": v for k, v in provider.items()}})
-    study.add_trial(optuna.trial.create_trial(
-        params={"lr": 0.1}, distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}, value=0.5,
-        user_attrs={"seed": 1}))
+    for value in values:
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.1}, distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}, value=value,
+            user_attrs={"seed": 1}))
     return url
 
 
@@ -161,3 +149,119 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
     trusted = run("rerun", "evil", "0", "--storage", url, "--trust-plugin", "evilplug")
     assert marker.exists(), trusted.stderr
     assert "has no task class 'EvilTask'" in trusted.stderr
+
+
+# --- a plugin named by import path, run from a study file: its workers, its failures, its stored names ---------
+
+@pytest.fixture
+def tiny_plugin(tmp_path, monkeypatch, clean_registry):
+    """``write(name, task, trials)``: a study file of tests/plugins/tinyplug's ``task`` on 40 random images.
+
+    tests/plugins is on sys.path, as on the PYTHONPATH of a user developing a plugin; the data cache is new.
+    """
+    import numpy as np
+
+    from ..data.test_datasets import _idx_folder
+
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
+    rng = np.random.default_rng(0)
+    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+                      rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+
+    def write(name: str, task: str = "TinyTask", trials: int = 2):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(tinyplug_study(task, name=name, seed=0, trials=trials, epochs=1, batch_size=16,
+                                       train_subset=40, retrain=False, idx_dir=str(idx)))
+        return path
+
+    return write
+
+
+def test_the_workers_of_a_study_file_inherit_its_trust_in_an_import_path(tiny_plugin, tmp_path, monkeypatch, capsys):
+    """``study FILE --workers 2``: each worker resolves the file's import path as the command did.
+
+    The stand-in runs the worker's body (run_worker) with its typed settings in this process, after
+    forgetting what this process trusts and imported: what a freshly spawned interpreter has.
+    """
+    from mnist_hpo.cli import main
+    from mnist_hpo.hpo import workers
+
+    seen = []
+
+    class FreshWorker:
+        def __init__(self, settings):
+            seen.append(settings)
+            registry._trusted.clear(), registry._loaded.clear()
+            for name in [m for m in sys.modules if m.split(".")[0] == "tinyplug"]:
+                del sys.modules[name]
+            self.code = workers.run_worker(settings)
+
+        def wait(self, timeout=None):
+            return self.code
+
+    monkeypatch.setattr(workers, "start_worker", FreshWorker)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    code = main(["study", str(tiny_plugin("inherits")), "--workers", "2", "--storage", url, "--quiet", "--no-retrain"])
+    assert code == 0, capsys.readouterr().err
+    assert [s.trusted_plugins for s in seen] == [("tinyplug.task",)] * 2
+    assert "study inherits: 2 complete" in capsys.readouterr().out
+
+
+def test_a_failing_plugin_shows_its_traceback_once_and_the_stop_line_says_where(tiny_plugin, tmp_path):
+    """A forward that raises: the first failure's warning carries the traceback, the next ones are one line
+    each that point back to it, and the line that stops the study says where the traceback was printed."""
+    import logging
+
+    from mnist_hpo.config import load_study_config
+    from mnist_hpo.hpo.run import run_study
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    keep, logger = Keep(), logging.getLogger("optuna.study._optimize")
+    logger.addHandler(keep)
+    try:
+        with pytest.raises(UserError) as e:
+            run_study(load_study_config(tiny_plugin("broken", "BrokenTask", trials=6)),
+                      storage_url=f"sqlite:///{tmp_path / 'studies.db'}", progress=False)
+    finally:
+        logger.removeHandler(keep)
+    failed = [r for r in keep.records if "failed with parameters" in r.getMessage()]
+    assert [r.exc_info is not None for r in failed] == [True, False, False]
+    assert failed[0].exc_info[0] is ValueError and "the plugin's forward has a bug" in failed[0].getMessage()
+    for r in failed[1:]:
+        assert "the plugin's forward has a bug" in r.getMessage()
+        assert "raised where trial 0's was; its traceback is above" in r.getMessage()
+    assert "3 trials in a row failed" in str(e.value)
+    assert "its full traceback is printed above, where trial 0 failed" in str(e.value)
+
+
+def test_reading_commands_name_a_plugin_study_by_its_stored_metric_and_direction(tmp_path, capsys):
+    """``show``, ``list`` and ``compare``'s curves, without the plugin's code: its metric by name, best first."""
+    import optuna
+
+    from mnist_hpo.analysis.anytime import study_curve
+    from mnist_hpo.cli import main
+    from mnist_hpo.hpo.objective import set_metric_names
+    from mnist_hpo.hpo.storage import open_storage
+
+    url = _stored_study(tmp_path, direction="maximize", values=(0.2, 0.9, 0.5))
+    study = optuna.load_study(study_name="evil", storage=open_storage(url))
+    set_metric_names(study, ["val_acc"])  # as a study is created (hpo.identity)
+    assert main(["show", "evil", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("Trial"))
+    assert header.split()[-1] == "val_acc" and "loss" not in out
+    rows = [line.split() for line in out.splitlines() if line[:5].strip().isdigit()]
+    assert [r[0] for r in rows] == ["1", "2", "0"]  # 0.9, 0.5, 0.2: maximised
+    assert main(["list", "--storage", url]) == 0
+    assert "evil: 3 trials, best val_acc 0.9 (trial 1)" in capsys.readouterr().out
+    assert study_curve(study).metric == "val_acc"
+    assert "evilplug" not in sys.modules
