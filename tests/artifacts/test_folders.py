@@ -148,3 +148,30 @@ def test_delete_of_a_stored_unsafe_name_removes_nothing_outside_its_exports(name
     assert main(["delete", name, "--storage", url, "--yes"]) == 0, capsys.readouterr().err
     assert not mine.exists() and not home.exists()
     assert all((d / "model.safetensors").read_bytes() == WEIGHTS for d in decoys)
+
+
+def test_the_migration_tool_adopts_a_records_exports_once(tmp_path, monkeypatch, capsys):
+    """tools/adopt_exports.py on a record made before UUIDs: run twice, the second changes no byte."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("adopt_exports", ROOT / "tools" / "adopt_exports.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "journals").mkdir()
+    mine = _study("journal:journals/s.log")
+    other = _study("journal:journals/t.log", "t")  # exported, but its folder holds an export of another trial
+    legacy = _export(Path("exports") / "s" / "trial-0", "s")
+    foreign = _export(Path("exports") / "t" / "trial-0", "t", x=0.75)
+    argv = ["--journals", "journals", "--exports", "exports"]
+    assert tool.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "study 's': UUID" in out and "(given now); adopted its 1 export(s) in exports/s" in out
+    assert "exports/t holds exports that are not all of this study's trials: left as they are" in out
+    meta = json.loads((legacy / "export.json").read_text())
+    assert meta["study_uuid"] == study_uuid(mine) and meta["storage"] == "journal:journals/s.log"
+    assert "study_uuid" not in json.loads((foreign / "export.json").read_text()) and study_uuid(other)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".lock")}
+    assert tool.main(argv) == 0
+    assert "given now" not in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in files} == files
