@@ -175,3 +175,11 @@ def test_the_migration_tool_adopts_a_records_exports_once(tmp_path, monkeypatch,
     assert tool.main(argv) == 0
     assert "given now" not in capsys.readouterr().out
     assert {p: p.read_bytes() for p in files} == files
+
+
+def test_an_export_records_its_storage_without_the_password():
+    from mnist_hpo.hpo.storage import storage_label
+
+    rdb = optuna.storages.RDBStorage.__new__(optuna.storages.RDBStorage)  # its URL is all that is read
+    rdb.url = "postgresql+psycopg://hpo:s3cret@db.example.org:5432/studies"
+    assert storage_label(rdb) == "postgresql+psycopg://hpo:***@db.example.org:5432/studies"
