@@ -19,7 +19,8 @@ from ..artifacts.export import export_or_reuse, read_export_meta
 from ..artifacts.rerun import rerun_trial
 from ..artifacts.folders import apart_note
 from ..artifacts.verify import verify_export
-from ..core.names import check_name
+from ..core.names import is_safe_name, shown
+from ..errors import UserError
 from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
@@ -83,7 +84,9 @@ def _origin_url(args: argparse.Namespace) -> str | None:
     if args.journals is None:
         return args.storage
     name = read_export_meta(args.path).get("study")
-    check_name(name, "the study name its export.json records")  # joined into a path below
+    if not is_safe_name(name):  # it would be joined into a path below
+        raise UserError(f"{args.path}: its export.json names the study {shown(name)}, which is no safe file name "
+                        "to look for in --journals; pass its journal with --storage journal:PATH instead")
     return f"journal:{Path(args.journals) / f'{name}.log'}"
 
 

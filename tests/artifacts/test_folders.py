@@ -183,3 +183,12 @@ def test_an_export_records_its_storage_without_the_password():
     rdb = optuna.storages.RDBStorage.__new__(optuna.storages.RDBStorage)  # its URL is all that is read
     rdb.url = "postgresql+psycopg://hpo:s3cret@db.example.org:5432/studies"
     assert storage_label(rdb) == "postgresql+psycopg://hpo:***@db.example.org:5432/studies"
+
+
+def test_verify_never_joins_an_unsafe_recorded_name_into_a_journal_path(tmp_path, capsys):
+    (tmp_path / "journals").mkdir()
+    (tmp_path / "x.log").write_text("")  # where ../x.log would point
+    folder = _export(tmp_path / "exports" / "odd" / "trial-0", "../x", study_uuid="0" * 32)
+    assert main(["verify", str(folder), "--journals", str(tmp_path / "journals")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names the study '../x', which is no safe file name" in err, err
