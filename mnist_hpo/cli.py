@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--storage", metavar="URL",
+                       help="the storage the export came from: check that its study (by UUID) and trial are there")
+    where.add_argument("--journals", metavar="DIR",
+                       help="the same for a folder of journal files, one per study (DIR/<study>.log), e.g. "
+                            "results/journals")
     p.add_argument("--rescore", action="store_true",
                    help="a GAN export scored by another quality classifier: score it again with this machine's and "
                         "rewrite its export.json (the previous values kept)")

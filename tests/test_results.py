@@ -56,6 +56,23 @@ def _exports() -> list[Path]:
     return sorted(p.parent for p in root.glob("*/trial-*/export.json")) if root.exists() else []
 
 
+@pytest.mark.parametrize("export", _exports() or [None], ids=lambda p: f"{p.parent.name}/{p.name}" if p else "none")
+def test_every_committed_export_is_of_its_journals_study(export, monkeypatch):
+    """By the study's UUID, not its name: the record was made before UUIDs, and tools/adopt_exports.py gave them."""
+    import json
+
+    from mnist_hpo.artifacts.verify import origin_failure
+
+    if export is None:
+        pytest.skip("no exports in results/ yet")
+    monkeypatch.chdir(ROOT)
+    meta = json.loads((export / "export.json").read_text())
+    url = f"journal:results/journals/{meta['study']}.log"
+    assert meta["storage"] == url and json.loads((export.parent / "study.json").read_text())["study_uuid"] == \
+        meta["study_uuid"]
+    assert origin_failure(meta, url)[0] is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("export", _exports() or [None], ids=lambda p: f"{p.parent.name}/{p.name}" if p else "none")
 def test_every_committed_export_verifies(export, monkeypatch, capsys):

@@ -2,10 +2,11 @@
 
 An export is a folder ``storage/exports/<study>/trial-<N>/`` holding
 ``model.safetensors`` (the weights; their config is in the file's metadata too)
-and ``export.json`` (study, trial, parameters, architecture, metrics, curves, seed,
-dataset checksum, package versions, the whole study config and the weights' sha256).
-Nothing is unpickled on load: weights come from safetensors and are checked
-against the recorded sha256 first.
+and ``export.json`` (study, its UUID and storage, trial, parameters, architecture, metrics,
+curves, seed, dataset checksum, package versions, the whole study config and the weights'
+sha256). ``<study>`` is the study's home folder (:mod:`.folders`): its name, unless another
+study of that name already exports there. Nothing is unpickled on load: weights come from
+safetensors and are checked against the recorded sha256 first.
 """
 
 from __future__ import annotations
@@ -26,28 +27,27 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.hardware import hardware
+from ..core.names import file_stem, slug
 from ..core.schema import StudyConfig
-from ..data.datasets import Dataset
+from ..data.datasets import Dataset, load_data
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
-from .export_figures import write_export_figures
-from ..core.hardware import hardware
-from ..hpo.objective import objective_names
 from ..hpo.journal import is_journal_url, journal_path
+from ..hpo.objective import objective_names
 from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
-    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config,
-)
+    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config)
 from ..measures.mean_image import optimizer_steps, retrain_check
-from ..data.datasets import load_data
 from ..tasks import make_task, registry, task_class
+from .export_figures import write_export_figures
+from .folders import (  # noqa: F401  (EXPORT_FORMAT, META, LATEST, read_export_meta: importable from here as before)
+    EXPORT_FORMAT, LATEST, META, claim_home, find_export, home_of, homes_by_name, latest_in, read_export_meta,
+    release, study_record)
 
 _UMASK = os.umask(0o022)  # read once, at import (reading it means setting it; see data.integrity)
 os.umask(_UMASK)
 
-EXPORT_FORMAT = 1
 WEIGHTS = "model.safetensors"
-META = "export.json"
-LATEST = "LATEST"
 
 
 def package_versions() -> dict[str, str]:
@@ -82,13 +82,16 @@ def export_trial(
         print(f"mnist-hpo: warning: {warning}", file=sys.stderr)
     data = data if data is not None else load_data(cfg)
     # Before the retrain: an unwritable folder should cost seconds, not the retrain.
-    final = (out_root or exports_dir()) / study.study_name / f"trial-{trial.number}"
+    final, claimed = (out_root or exports_dir()) / slug(study.study_name) / f"trial-{trial.number}", False
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        home, claimed = claim_home(study, out_root)
+        final = home / final.name
         # Everything is written here first, then renamed into place whole: a full disk, Ctrl-C or a kill
         # part-way leaves no half-made export where a later run (or `verify`) would take it as made.
-        folder = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        folder = Path(tempfile.mkdtemp(dir=home, prefix=f".{final.name}.", suffix=".tmp"))
     except OSError as e:
+        if claimed:
+            release(final.parent)
         if write_error(e) in NO_SPACE:
             raise write_failed(final, "the export", e.errno) from None
         raise UserError(f"cannot create the export folder {final} ({e.strerror}); "
@@ -97,6 +100,8 @@ def export_trial(
         return _write_export(study, trial, cfg, data, folder, final, progress)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        if claimed:  # the study's first export, interrupted: no empty home is left behind
+            release(home)
         raise
 
 
@@ -135,6 +140,7 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
     meta = {
         "format": EXPORT_FORMAT,
         "study": study.study_name,
+        **study_record(study),  # which study of that name, in which storage
         "trial": trial.number,
         "params": trial.params,
         "model": model_info,
@@ -179,23 +185,9 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
             os.replace(folder, final)
         write_text_atomically(final.parent / LATEST, final.name + "\n")
     # A finished trial cannot take new attributes, so the retrain's figures are attached to the study.
-    attach_files(study, files, rename=lambda f: f"{study.study_name}-trial-{trial.number}-{f.name}")
+    attach_files(study, files, rename=lambda f: f"{file_stem(study.study_name)}-trial-{trial.number}-{f.name}")
     study.set_user_attr("latest_export", str(final))
     return final
-
-
-def existing_export(study_name: str, number: int, out_root: Path | None = None) -> Path | None:
-    """The export of trial ``number`` of ``study_name`` if one is there, after checking its weights against
-    the sha256 recorded in its export.json (a mismatch is a :class:`UserError`); None when there is none."""
-    folder = (out_root or exports_dir()) / study_name / f"trial-{number}"
-    if not (folder / META).exists():
-        return None
-    meta = read_export_meta(folder)
-    check_sha256(folder / meta["weights"]["file"], meta["weights"]["sha256"],
-                 where="the sha256 recorded at export time",
-                 hint=f"it was changed; export it again with 'mnist-hpo export {study_name} --trial {number} --redo' "
-                      "(redo=True in Python)")
-    return folder
 
 
 def export_or_reuse(
@@ -205,10 +197,10 @@ def export_or_reuse(
     redo: bool = False,
     **options,
 ) -> tuple[Path, bool]:
-    """``trial``'s existing export (checked, see :func:`existing_export`) or a new one (:func:`export_trial`,
+    """``trial``'s existing export (checked, see :func:`.folders.find_export`) or a new one (:func:`export_trial`,
     given ``options``); and whether it was the existing one. ``redo=True`` always exports anew."""
     if not redo:
-        folder = existing_export(study.study_name, trial.number, options.get("out_root"))
+        folder = find_export(study, trial.number, options.get("out_root"))
         if folder is not None:
             return folder, True
     return export_trial(study, trial, **options), False
@@ -258,11 +250,13 @@ def export_study_trial(study_name: str, number: int, **options) -> Path:
     return export_best(study_name, trial=number, **options)
 
 
-def latest_export(study_name: str, out_root: Path | None = None) -> Path:
+def latest_export(study_name: str, out_root: Path | None = None, *, study: optuna.Study | None = None) -> Path:
     """Public API: the folder of the study's most recent export; a :class:`UserError` when there is none.
 
     Every export writes its folder's name to ``storage/exports/<study>/LATEST`` (``out_root``
     replaces ``storage/exports``); ``mnist-hpo explore`` and the classifier's encoder use it.
+    ``study`` (a loaded study) finds that study's own exports; by name alone, several studies of
+    that name with exports here (from several storages) are a :class:`UserError` naming their folders.
 
         >>> latest_export("ae-quick").parent.name
         'ae-quick'
@@ -270,44 +264,39 @@ def latest_export(study_name: str, out_root: Path | None = None) -> Path:
         Traceback (most recent call last):
         mnist_hpo.errors.UserError: no export of study 'no-such-study' under storage/exports; run 'mnist-hpo export no-such-study' first
     """
-    root = (out_root or exports_dir()) / study_name
-    pointer = root / LATEST
-    if not pointer.exists():
-        raise UserError(f"no export of study {study_name!r} under {root.parent}; run 'mnist-hpo export {study_name}' first")
-    return root / pointer.read_text().strip()
+    root = out_root or exports_dir()
+    homes = [home_of(study, root)] if study is not None else homes_by_name(study_name, root)
+    if len(homes) > 1:
+        raise UserError(f"several studies named {study_name!r} have exports under {root} "
+                        f"({', '.join(h.name for h in homes)}): name the export folder itself, e.g. {homes[0]}/trial-N")
+    return latest_in(homes[0] if homes else None, study_name, root)
 
 
 def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyConfig:
     """Public API: ``cfg`` with its model options that refer to exports pinned (see ``Task.resolve``).
 
-    E.g. the classifier's encoder, by default the latest export of study ``ae``. A study
-    that already exists under ``cfg.name`` keeps what it was started with.
+    E.g. the classifier's encoder, by default the latest export of study ``ae``: of the study
+    ``ae`` in the same storage when it is there, else of the one study of that name with exports
+    here. A study that already exists under ``cfg.name`` keeps what it was started with.
     """
-    stored = {}
+    stored, storage = {}, None
     # Opening a journal creates its file: a study that was never started is not looked up.
     if not (storage_url and is_journal_url(storage_url) and not journal_path(storage_url).exists()):
+        storage = open_storage(storage_url)
         try:
-            stored = optuna.load_study(study_name=cfg.name, storage=open_storage(storage_url)).user_attrs
+            stored = optuna.load_study(study_name=cfg.name, storage=storage).user_attrs
         except KeyError:
             pass
     pinned = (stored.get("config") or {}).get("model_options")
-    return task_class(cfg.model).resolve(cfg, latest_export=latest_export, pinned=pinned)
 
+    def latest(name: str) -> Path:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage) if storage is not None else None
+        except KeyError:  # not in this storage (the record keeps each study in a journal of its own)
+            study = None
+        return latest_export(name, study=study)
 
-def read_export_meta(path: str | Path) -> dict:
-    folder = Path(path)
-    if folder.is_file():
-        folder = folder.parent
-    try:
-        meta = json.loads((folder / META).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{folder} is not an export (no {META}); pass a folder under storage/exports/") from None
-    except ValueError as e:
-        raise UserError(f"{folder / META} is corrupt ({e}); export the study again") from None
-    if meta.get("format") != EXPORT_FORMAT:
-        raise UserError(f"{folder} has export format {meta.get('format')!r}, this version reads {EXPORT_FORMAT}")
-    meta["_folder"] = str(folder)
-    return meta
+    return task_class(cfg.model).resolve(cfg, latest_export=latest, pinned=pinned)
 
 
 def exported_provider(meta: dict) -> dict | None:

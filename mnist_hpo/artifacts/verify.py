@@ -1,7 +1,9 @@
 """``mnist-hpo verify``: check an export against what it records, and say what differs.
 
-Three checks, in order; the first that fails ends the verification:
+Up to four checks, in order; the first that fails ends the verification:
 
+0. given the storage it came from (``--storage URL`` or ``--journals DIR``), that the study it
+   names (by UUID, not by name) and its trial are that storage's (:func:`origin_failure`);
 1. the weights file against the sha256 recorded at export time;
 2. the dataset the export was tested on (its recorded content checksum) against the
    data here, which the test metrics are recomputed on;
@@ -32,10 +34,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import optuna
+from optuna.trial import TrialState
+
+from ..core.names import shown
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
 from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
+from ..hpo.identity import UUID_ATTR
+from ..hpo.storage import open_storage, require_stored
 from ..tasks import make_task, registry
 from .export import META, exported_provider, load_export, read_export_meta
 
@@ -130,14 +138,51 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: bool = False) -> Verification:
+def origin_failure(meta: dict, storage_url: str) -> tuple[str | None, str]:
+    """(why the export is not of a study and trial of ``storage_url``, or None; the check that held).
+
+    The study is found by the UUID the export records, never by its name: another storage's study
+    of the same name is another study. Its trial must be complete, with the export's parameters.
+    """
+    require_stored(storage_url)  # a missing file is one line, not a new empty storage
+    storage = open_storage(storage_url)
+    name, number, recorded = meta.get("study"), meta.get("trial"), meta.get("study_uuid")
+    if not isinstance(recorded, str):
+        return (f"export.json records no study UUID (exported before studies had one); "
+                f"'mnist-hpo export {name} --trial {number} --storage {storage_url}' records it, without a retrain "
+                "when the export is of that study's trial", "")
+    studies = storage.get_all_studies()
+    found = [s for s in studies if s.user_attrs.get(UUID_ATTR) == recorded]
+    if not found:
+        same = [str(s.user_attrs.get(UUID_ATTR, "none"))[:8] for s in studies if s.study_name == name]
+        there = (f"its study {shown(name)} is another one of that name (UUID {same[0]}…)" if same
+                 else f"it holds no study {shown(name)}")
+        return (f"the export is of study {shown(name)} with UUID {recorded[:8]}… (from {meta.get('storage', '?')}), "
+                f"not of {storage_url}: {there}; verify it against the storage it came from", "")
+    study = optuna.load_study(study_name=found[0].study_name, storage=storage)
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None or trial.state != TrialState.COMPLETE or trial.params != meta.get("params"):
+        state = "no such trial" if trial is None else f"trial {number} is {trial.state.name} with {trial.params}"
+        return (f"study {shown(study.study_name)} of {storage_url} has no complete trial {number} with the export's "
+                f"parameters {meta.get('params')} ({state})", "")
+    return None, f"study {shown(study.study_name)} {recorded[:8]}… and its trial {number} are {storage_url}'s"
+
+
+def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: bool = False,
+                  storage_url: str | None = None) -> Verification:
     """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on.
 
     ``rescore``: score a GAN export whose judge differs from this machine's again, and record it.
+    ``storage_url``: the storage it came from; its study and trial must be that storage's (check 0).
     """
     meta = read_export_meta(path)  # not an export: UserError
     folder = Path(meta["_folder"])
     v = Verification(str(folder))
+    if storage_url is not None:
+        v.failure, held = origin_failure(meta, storage_url)
+        if v.failure:
+            return v
+        v.checks.append(held)
     try:
         weights = folder / meta["weights"]["file"]
         recorded_sha = meta["weights"]["sha256"]

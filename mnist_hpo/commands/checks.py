@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.names import check_name
 from ..core.schema import parse_study_head, read_study_document, study_path, study_source
 from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
@@ -34,6 +35,8 @@ def check_study_file(args: argparse.Namespace) -> None:
 def check_run(args: argparse.Namespace) -> None:
     """``study`` and ``worker``: the study file can be read, the storage URL has a known form, and a
     changed meaning comes with a new name."""
+    if args.study_name is not None:
+        check_name(args.study_name, "--study-name")
     check_study_file(args)
     check_storage_url(args.storage)
     check_storage_folder(args.storage)
@@ -97,6 +100,18 @@ def check_verify(args: argparse.Namespace) -> None:
     folder = path.parent if path.is_file() else path
     if not (folder / "export.json").is_file():
         raise UserError(f"{folder} is not an export (no export.json); pass a folder under storage/exports/")
+    if args.storage is not None:
+        check_reader(args)
+    if args.journals is not None and not Path(args.journals).is_dir():
+        raise UserError(f"--journals {args.journals}: no such folder; pass the folder that holds the <study>.log "
+                        "files, e.g. --journals results/journals")
+
+
+def check_gan(args: argparse.Namespace) -> None:
+    """``gan``: the study file, and a ``--run`` name that becomes a folder under storage/gan/."""
+    if args.run is not None:
+        check_name(args.run, "--run", "short")
+    check_study_file(args)
 
 
 def check_data(args: argparse.Namespace) -> None:
@@ -119,7 +134,7 @@ def check_dashboard(args: argparse.Namespace) -> None:
 CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "study": check_run,
     "worker": check_run,
-    "gan": check_study_file,
+    "gan": check_gan,
     "export": check_reader,
     "show": check_reader,
     "rerun": check_reader,

@@ -17,7 +17,10 @@ from ..analysis.importance import importance_lines, latent_lines
 from ..analysis.plateau import plateau_lines
 from ..artifacts.export import export_or_reuse, read_export_meta
 from ..artifacts.rerun import rerun_trial
+from ..artifacts.folders import apart_note
 from ..artifacts.verify import verify_export
+from ..core.names import is_safe_name, shown
+from ..errors import UserError
 from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
@@ -37,7 +40,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"trial {meta['trial']} of {args.name} is already exported to {folder} (its weights match their "
               f"sha256; --redo retrains it): {metrics}")
     else:
-        print(f"exported trial {meta['trial']} of {args.name} to {folder}: {metrics}")
+        print(f"exported trial {meta['trial']} of {args.name} to {folder}{apart_note(folder, args.name)}: {metrics}")
     return 0
 
 
@@ -76,8 +79,19 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0 if r.holds else 1
 
 
+def _origin_url(args: argparse.Namespace) -> str | None:
+    """The storage ``verify`` checks the export's study against: ``--storage``, or its journal in ``--journals``."""
+    if args.journals is None:
+        return args.storage
+    name = read_export_meta(args.path).get("study")
+    if not is_safe_name(name):  # it would be joined into a path below
+        raise UserError(f"{args.path}: its export.json names the study {shown(name)}, which is no safe file name "
+                        "to look for in --journals; pass its journal with --storage journal:PATH instead")
+    return f"journal:{Path(args.journals) / f'{name}.log'}"
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    v = verify_export(args.path, rescore=args.rescore)
+    v = verify_export(args.path, rescore=args.rescore, storage_url=_origin_url(args))
     for line in v.warnings:
         print(f"mnist-hpo: warning: {line}", file=sys.stderr)
     for line in v.checks:

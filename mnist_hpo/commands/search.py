@@ -15,14 +15,16 @@ from pathlib import Path
 import optuna
 
 from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
+from ..artifacts.folders import apart_note, disown, home_of, study_exports
+from ..core.names import shown
 from ..config import load_study_config, study_path
 from ..errors import UserError, require_extra
 from ..hpo.compact import compact_journal
 from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads
 from ..hpo.spaces import print_space, resolve_space
-from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, exports_dir, is_multi_objective,
-                           load_existing_study, open_storage)
+from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, is_multi_objective, load_existing_study,
+                           open_storage)
 from ..hpo.urls import default_storage_url, storage_file
 from ..hpo.workers import spawn_workers
 from ..report.formatting import count
@@ -85,7 +87,7 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
         print(f"\nbest trial {meta['trial']} was already exported (its weights match their sha256): {metrics}")
     else:
         print(f"\nbest trial {meta['trial']} retrained on {meta['retrain']['train_images']} images: {metrics}")
-    print(f"exported to {folder}")
+    print(f"exported to {folder}{apart_note(folder, cfg.name)}")
     for name in meta.get("files", []):
         print(f"  with {name}")
     return 0
@@ -118,23 +120,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_exports(study: optuna.Study) -> list[Path]:
-    """The export folders of this study's trials: storage/exports/<study>/trial-<N> whose export.json names
-    this study and trial N with the parameters trial N has here (not another storage's study of that name)."""
-    root = exports_dir() / study.study_name
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    mine = []
-    for folder in sorted(root.glob("trial-*")) if root.is_dir() else []:
-        try:
-            meta = read_export_meta(folder)
-        except UserError:
-            continue
-        trial = trials.get(meta.get("trial"))
-        if meta.get("study") == study.study_name and trial is not None and meta.get("params") == trial.params:
-            mine.append(folder)
-    return mine
-
-
 def _study_artifacts(study: optuna.Study) -> list[str]:
     """The ids of the files attached to the study and to its trials (they live under storage/artifacts/)."""
     metas = list(optuna.artifacts.get_all_artifact_meta(study))
@@ -145,10 +130,11 @@ def _study_artifacts(study: optuna.Study) -> list[str]:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     study = load_existing_study(args.name, args.storage)  # a clear error if it does not exist
-    exports = _study_exports(study)
+    home = home_of(study)  # never a path made of the name as typed or stored: see artifacts.folders
+    exports = study_exports(study)
     artifacts = [a for a in _study_artifacts(study) if (artifacts_dir() / a).exists()]
-    what = (f"study {args.name!r} with its {count(len(study.trials), 'trial')}, "
-            f"{count(len(exports), 'export')} under {exports_dir() / args.name} and "
+    what = (f"study {shown(args.name)} with its {count(len(study.trials), 'trial')}, "
+            f"{count(len(exports), 'export')}{f' under {home}' if home else ''} and "
             f"{count(len(artifacts), 'attached file')} under {artifacts_dir()}")
     if not args.yes:
         if not sys.stdin.isatty():
@@ -162,17 +148,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
         store.remove(artifact_id)
     for folder in exports:
         shutil.rmtree(folder)
-    root = exports_dir() / args.name
-    if root.is_dir():
-        latest = root / "LATEST"
-        if latest.exists() and not (root / latest.read_text().strip()).exists():
-            latest.unlink()
-        if not any(root.iterdir()):
-            root.rmdir()
+    if home is not None:
+        disown(home)
     print(f"deleted {what}")
-    left = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    left = sorted(p.name for p in home.iterdir()) if home is not None and home.is_dir() else []
     if left:
-        print(f"kept in {root}: {', '.join(left)} (not this study's exports: another storage's study of that name)")
+        print(f"kept in {home}: {', '.join(left)} (not this study's exports)")
     return 0
 
 

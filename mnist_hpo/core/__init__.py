@@ -1,7 +1,9 @@
 """The bottom stage: what every other stage may use and that knows none of them.
 
 The study file's schema (:mod:`.schema`: the dataclasses and the checks of a file's shape),
-where a study file is found (:mod:`.study_files`: shipped with the package, or a path), the values a search-space entry stands for (:mod:`.space`), seed derivation (:mod:`.seeds`),
+where a study file is found (:mod:`.study_files`: shipped with the package, or a path), the values a
+search-space entry stands for (:mod:`.space`), the rule for names that become paths (:mod:`.names`),
+seed derivation (:mod:`.seeds`),
 the hardware probe (:mod:`.hardware`) and the drawing helpers (:mod:`.figures`). Nothing here
 imports another stage of mnist_hpo but :mod:`mnist_hpo.errors` (``pyproject.toml``'s
 import-linter contract checks it).

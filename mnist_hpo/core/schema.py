@@ -23,6 +23,7 @@ from ..errors import UserError
 from .study_files import (  # noqa: F401  (where study files are found; importable from here as before)
     STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
 )
+from .names import RULE, name_problem, shown
 
 SAMPLERS = {
     "random": {"seed"},
@@ -241,6 +242,13 @@ class Checker:
         return value
 
 
+def check_study_name(c: Checker, name: str) -> None:
+    """A name that will be joined into paths: the safe set of :mod:`mnist_hpo.core.names`."""
+    problem = name_problem(name)
+    if problem:
+        c.fail("study.name", f"{shown(name)} {problem}; {RULE}")
+
+
 def _type_names(types: tuple[type, ...]) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
     return " or ".join(names.get(t, t.__name__) for t in types)
@@ -248,6 +256,7 @@ def _type_names(types: tuple[type, ...]) -> str:
 
 def check_values(cfg: StudyConfig, c: Checker) -> None:
     """The values of ``[study]`` that hold for any model family and any data."""
+    check_study_name(c, cfg.name)
     if cfg.trials < 1:
         c.fail("study.trials", f"must be at least 1, got {cfg.trials}")
     if cfg.epochs < 1:
@@ -293,8 +302,7 @@ def study_table(c: Checker, doc: dict) -> dict:
         if not isinstance(entry, dict):
             c.fail(f"study.enqueue[{i}]", f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
     values["objectives"], values["enqueue"] = tuple(values["objectives"]), tuple(values["enqueue"])
-    if not values["name"].replace("-", "").replace("_", "").isalnum():
-        c.fail("study.name", f"may hold letters, digits, '-' and '_' only, got {values['name']!r}")
+    check_study_name(c, values["name"])
     return values
 
 

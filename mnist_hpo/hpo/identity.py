@@ -2,14 +2,20 @@
 
 A resume may change only :data:`MAY_CHANGE`; anything else would make old and new trials
 incomparable, so :func:`open_study` refuses it with one line saying what differs.
+
+Apart from its settings, each study has a UUID of its own, its user attribute ``uuid`` (see
+:func:`ensure_uuid`): two studies of one name in two storages are told apart by it, and every
+export records it (``docs/storage.md``).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import optuna
 
+from ..core.names import check_name
 from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..data.datasets import load_data
@@ -139,6 +145,33 @@ def check_identity(cfg: StudyConfig, attrs: dict, identity: dict) -> None:
         )
 
 
+UUID_ATTR = "uuid"
+
+
+def study_uuid(study: optuna.Study) -> str | None:
+    """The study's UUID (its user attribute ``uuid``), or None for a study that has none yet."""
+    value = study.user_attrs.get(UUID_ATTR)
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def ensure_uuid(study: optuna.Study) -> str:
+    """The study's UUID, given to it now if it has none (a write to its storage).
+
+    A study gets one when it is created (:func:`open_study`). One made before UUIDs existed, or by
+    another tool (Optuna's CLI), gets one the first time mnist-hpo writes for it: a run, a worker
+    joining, an export. Two processes doing so at once both write one; the one stored last holds,
+    and whatever is keyed by it reads it back from the storage.
+    """
+    current = study_uuid(study)
+    if current is None:
+        study.set_user_attr(UUID_ATTR, str(uuid.uuid4()))
+        current = study_uuid(study)
+    return current
+
+
 def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
                dataset_checksum: str | None = None) -> optuna.Study:
     """Create the study, or load it and check that it was made with the same settings (nothing stored if not).
@@ -156,7 +189,9 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
     sampler, pruner = make_sampler(cfg, resolved), make_pruner(cfg)
     if existing is not None:  # load, not create: create_study appends a no-op line to a journal every time
         check_identity(cfg, existing.user_attrs, identity)
+        ensure_uuid(existing)  # a study made before studies had one
         return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner)
+    check_name(cfg.name)  # the name becomes folder and file names (a config made in Python is not checked)
     study = optuna.create_study(
         storage=storage,
         study_name=cfg.name,
@@ -165,6 +200,7 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
         pruner=pruner,
         load_if_exists=True,
     )
+    study.set_user_attr(UUID_ATTR, str(uuid.uuid4()))
     study.set_user_attr("identity", identity)
     study.set_user_attr("config", json.loads(json.dumps(cfg.as_dict(), default=str)))
     study.set_user_attr("space", _jsonable_space(resolved))

@@ -48,6 +48,18 @@ def exports_dir() -> Path:
     return storage_dir() / "exports"
 
 
+def storage_label(storage: optuna.storages.BaseStorage) -> str:
+    """Where an open storage is, as an export records it: ``journal:PATH``, or the database URL without
+    its password (``postgresql+psycopg://user:***@host/db``)."""
+    if isinstance(storage, optuna.storages.JournalStorage):
+        path = getattr(storage, "_mnist_path", None)
+        return f"journal:{path}" if path is not None else "journal"
+    storage = getattr(storage, "_backend", storage)  # Optuna wraps an RDB storage in a cache
+    if isinstance(storage, optuna.storages.RDBStorage):
+        return sqlalchemy.engine.make_url(storage.url).render_as_string(hide_password=True)
+    return type(storage).__name__  # e.g. an InMemoryStorage made in Python
+
+
 # --- artifacts (figures attached to trials; optuna-dashboard shows them) ----------------
 
 def artifacts_dir() -> Path:

@@ -12,7 +12,8 @@ import optuna
 from ..errors import UserError
 from ..analysis.anytime import busy_seconds
 from ..analysis.explore import EXPLORE_DIR, read_explore
-from ..artifacts.export import LATEST, read_export_meta
+from ..artifacts.export import LATEST, latest_export, read_export_meta
+from ..artifacts.folders import read_owner
 from ..core.hardware import hardware
 from ..hpo.sources import Studies
 from ..hpo.storage import exports_dir, storage_dir
@@ -106,11 +107,12 @@ def headline_table(meta: dict | None, ref: Reference) -> Table | None:
     return Table("Headline numbers", ["", "this project", "the report's"], rows)
 
 
-def find_latest_export(study_name: str, root: Path) -> Path | None:
-    pointer = root / study_name / LATEST
-    if not pointer.exists():
+def find_latest_export(study_name: str, root: Path, study: optuna.Study | None = None) -> Path | None:
+    """The latest export of ``study`` (by its UUID), or, when it is not stored here, of the study of that name."""
+    try:
+        folder = latest_export(study_name, root, study=study)
+    except UserError:
         return None
-    folder = root / study_name / pointer.read_text().strip()
     return folder if (folder / "export.json").exists() else None
 
 
@@ -208,7 +210,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
     ref = REFERENCES[key]
     blocks: list = [Heading(2, f"{title} (study {study_name!r})")]
     study = studies.load(study_name)
-    folder = find_latest_export(study_name, root)
+    folder = find_latest_export(study_name, root, study)
     runs = gan_run_blocks(ref) if key == "gan" else []
     if study is None and folder is None:
         if runs:
@@ -258,7 +260,8 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
 
 def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
     stored = [n for n in studies.names() if n not in named]
-    exported = {p.name for p in root.iterdir() if (p / LATEST).exists()} if root.exists() else set()
+    exported = {(read_owner(p) or {}).get("study") or p.name for p in root.iterdir() if (p / LATEST).exists()} \
+        if root.exists() else set()
     names = sorted(set(stored) | (exported - named))
     if not names:
         return []
@@ -272,7 +275,7 @@ def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
             elif t := top_table(study):
                 blocks.append(t)
             blocks.append(study_protocol(study))
-        folder = find_latest_export(name, root)
+        folder = find_latest_export(name, root, study)
         if folder:
             meta = read_export_meta(folder)
             blocks.append(Facts("Metrics of the retrained model", [(k, fmt(v)) for k, v in meta["metrics"].items()

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from ..hpo.storage import pareto_front
 from .document import Image, Table
 from ..core.figures import pareto_png
+from ..core.names import file_stem
 from .families import study_headers
 from .tables import objective_headers
 
@@ -42,7 +43,7 @@ def pareto_image(study: optuna.Study, folder: Path) -> Image | None:
     points = np.array([t.values[:2] for t in trials], dtype=float)
     mask = np.array([t.number in front for t in trials])
     labels = objective_headers(study, "validation loss")[:2]
-    path = pareto_png(points, mask, folder / f"{study.study_name}-pareto.png", labels=(labels[0], labels[1]),
+    path = pareto_png(points, mask, folder / f"{file_stem(study.study_name)}-pareto.png", labels=(labels[0], labels[1]),
                       numbers=[t.number for t in trials], title=f"{study.study_name}: {len(trials)} complete trials")
     return Image(path, f"Study {study.study_name!r}: every complete trial's objectives, the Pareto front in red "
                        "(labelled with trial numbers)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..artifacts.export import LATEST, load_export, resolve_config
+from ..artifacts.export import latest_export, load_export, resolve_config
 from ..config import load_study_config, study_path
 from ..errors import UserError
 from ..hpo.storage import best_trial, finished_trials, open_storage
@@ -171,13 +171,12 @@ def load_part_quietly(part: StudyPart, opts: Options):
 
 
 def export_done(part: StudyPart, opts: Options) -> bool:
-    """Whether the latest export of the study is its current best trial, intact."""
-    pointer = opts.out / "exports" / part.name / LATEST
+    """Whether the latest export of the study (its own, found by its UUID) is its current best trial, intact."""
     study = open_part(part, opts)
-    if not pointer.exists() or study is None:
+    if study is None:
         return False
     try:
-        _, meta = load_export(pointer.parent / pointer.read_text().strip())
+        _, meta = load_export(latest_export(part.name, opts.out / "exports", study=study))
         return meta["trial"] == best_trial(study).number
     except (UserError, KeyError):
         return False

@@ -27,7 +27,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-from ..artifacts.export import export_trial, latest_export
+from ..artifacts.export import export_trial, find_export, latest_export
 from ..config import load_study_config, study_path
 from ..data.datasets import load_data
 from ..errors import UserError
@@ -63,23 +63,23 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
     if not part.export:
         return
     study = open_study(cfg, open_storage(url))
-    if export_done(part, opts):
-        log(f"   export of trial {best_trial(study).number}: in the record, weights checked")
+    best = best_trial(study)
+    if find_export(study, best.number) is not None:  # (one made before studies had UUIDs is adopted)
+        log(f"   export of trial {best.number}: in the record, weights checked")
     else:
-        best = best_trial(study)
         log(f"   retraining trial {best.number} on all training images, testing, exporting")
         folder = export_trial(study, best, cfg=cfg, progress=opts.progress)
         log(f"   exported to {folder}")
     if part.explore:
-        _explore(part, opts, log)
+        _explore(study, opts, log)
 
 
 def _running(study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
 
-def _explore(part: StudyPart, opts: Options, log) -> None:
-    folder = latest_export(part.name, opts.out / "exports")
+def _explore(study, opts: Options, log) -> None:
+    folder = latest_export(study.study_name, opts.out / "exports", study=study)
     if (folder / EXPLORE_DIR / "explore.json").exists():
         log(f"   latent space of {folder}: in the record")
         return

@@ -11,6 +11,8 @@ from mnist_hpo.train import gan as T
 from mnist_hpo.errors import UserError
 from mnist_hpo.tasks.gan import GanTask
 
+from ..conftest import STUDIES
+
 PARAMS = GanTask.with_report_defaults({"batch_size": 128})
 
 
@@ -167,3 +169,15 @@ def test_the_animation_keeps_every_grid_in_16_grey_levels(tmp_path):
     # Each frame is its grid, quantized: no pixel moves by more than one level's width.
     grid = np.asarray(Image.open(tmp_path / "grids" / "epoch-0010.png"), dtype=np.int16)
     assert np.abs(grid - frames[1].astype(np.int16)).max() < 256 // GIF_LEVELS + 1
+
+
+@pytest.mark.parametrize("run", ["/abs", "..", "../x", "a/b", "a\nb", "x" * 300], ids=repr)
+def test_a_gan_run_name_that_is_not_safe_is_one_line_and_makes_nothing(run, tmp_path, monkeypatch, capsys):
+    from mnist_hpo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
+    run = run.replace("/abs", str(tmp_path / "abs"))
+    assert main(["gan", str(STUDIES / "gan.toml"), "--run", run, "--epochs", "1", "--subset", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mnist-hpo: error: --run ") and list(tmp_path.iterdir()) == []
