@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.workflows.reproduce import journal_url
@@ -109,7 +110,7 @@ def test_sigterm_stops_the_workers_and_queues_their_trials_again(tmp_path):
             break
         try:
             trials = _trials(out)
-        except (KeyError, FileNotFoundError):
+        except (KeyError, FileNotFoundError, UserError):  # the record's folders are not made yet
             continue
         running = [t for t in trials.values() if t.state == TrialState.RUNNING and t.intermediate_values]
     assert running, proc.communicate()[0] if proc.poll() is not None else "never got mid-trial"
