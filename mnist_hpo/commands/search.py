@@ -16,7 +16,7 @@ import optuna
 
 from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
 from ..config import load_study_config, study_path
-from ..errors import UserError, require_extra
+from ..errors import UserError, on_interrupt_say, require_extra
 from ..hpo.compact import compact_journal
 from ..hpo.objective import stored_metric_names
 from ..hpo.run import run_study, set_threads
@@ -78,7 +78,12 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
               f"'mnist-hpo export {cfg.name} --trial N'")
         return 0
 
-    folder, reused = export_or_reuse(study, best_trial(study), cfg=cfg, progress=progress)
+    best = best_trial(study)
+    again = f"'mnist-hpo export {cfg.name}{f' --storage {args.storage}' if args.storage else ''}'"
+    with on_interrupt_say(f"the retrain of best trial {best.number} stopped before it was exported; study "
+                          f"{cfg.name} keeps all {count(len(study.trials), 'trial')}; run the same command again, "
+                          f"or {again}, to retrain and export it"):
+        folder, reused = export_or_reuse(study, best, cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
     if reused:
