@@ -282,6 +282,24 @@ def test_dashboard_beyond_loopback_needs_a_flag(capsys, storage, host):
     _assert_one_line(code, err, "add --allow-remote")
 
 
+def test_dashboard_on_a_port_in_use_is_one_line(capsys, storage):
+    import signal
+    import socket
+
+    import optuna
+
+    optuna.create_study(storage=storage, study_name="shown")
+    capsys.readouterr()  # Optuna's own line about it
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "dashboard", "--storage", storage, "--port", str(port))
+    _assert_one_line(code, err, f"port {port} on 127.0.0.1 is in use; pick another with --port N")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
+
+
 @pytest.mark.slow
 def test_rerun_gives_the_same_validation_metric(capsys, storage):
     code, _, err = run(capsys, "study", str(ROOT / "studies" / "ae.toml"), "--trials", "2", "--epochs", "1",
