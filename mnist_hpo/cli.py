@@ -18,7 +18,7 @@ import os
 import sys
 
 from .commands.checks import CHECKS
-from .errors import Fault, UserError, report, terminate_as_interrupt
+from .errors import Fault, UserError, did_you_mean, report, terminate_as_interrupt
 
 DESCRIPTION = """\
 Hyperparameter studies with Optuna for the models of an MNIST unsupervised-learning report
@@ -241,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> UserError:
+    """The one line for arguments that no option of ``command`` takes, with the closest option when one is close.
+
+    argparse's own message names neither the command nor what was meant, and comes after the usage.
+    """
+    # argparse keeps its actions private; reading them is the only way to know a command's option strings.
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = [s for a in commands[command]._actions for s in a.option_strings]
+    hint = next((h for arg in extra if arg.startswith("-") and (h := did_you_mean(arg.split("=", 1)[0], options))), "")
+    return UserError(f"unrecognized argument{'s' if len(extra) > 1 else ''} for {command}: {' '.join(extra)}; "
+                     f"{hint}'mnist-hpo {command} --help' lists its options")
+
+
 def command(name: str):
     """The function that runs command ``name``: its module is imported here, the one place that loads the stack."""
     module, _, function = COMMANDS[name].partition(":")
@@ -250,10 +263,12 @@ def command(name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except SystemExit as e:  # argparse already printed its one-line usage error
         return int(e.code or 0)
     try:
+        if extra:
+            raise unrecognized(parser, args.command, extra)
         check = CHECKS.get(args.command)
         if check is not None:
             check(args)  # the mistakes found without torch or Optuna: they answer at once

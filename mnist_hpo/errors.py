@@ -8,6 +8,7 @@ never leaves a write half done.
 """
 
 import contextlib
+import difflib
 import errno
 import importlib.util
 import os
@@ -31,6 +32,15 @@ class UserError(Exception):
         ...     print(e)
         study file studies/ea.toml not found; check the path (the studies that ship with mnist-hpo are named without one: ...)
     """
+
+
+def did_you_mean(word: str, choices, shown: str = "{}") -> str:
+    """``"did you mean X? "`` for the one of ``choices`` closest to a mistyped ``word`` (difflib's ratio of at
+    least 0.6), written as ``shown.format(X)``; ``""`` when none is close. A message puts it before its list:
+    ``--trails`` gives ``"…; did you mean --trials? 'mnist-hpo study --help' lists its options"``.
+    """
+    near = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {shown.format(near[0])}? " if near else ""
 
 
 def require_extra(module: str, extra: str, what: str) -> None:
@@ -201,6 +211,18 @@ def terminate_as_interrupt():
         _pending.clear()
 
 
+@contextlib.contextmanager
+def on_interrupt_say(message: str):
+    """An interrupt (Ctrl-C, SIGTERM) inside the block is reported as ``message`` instead of the line about a
+    study's trials (:func:`report`): for work that runs no trial, such as a retrain, that line would be untrue."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if str(e):  # already says what happened
+            raise
+        raise type(e)(message) from None
+
+
 def report(e: BaseException) -> int:
     """Print the one line for a :class:`UserError`, a :class:`Fault` or an interrupt; its exit status.
 
@@ -214,7 +236,8 @@ def report(e: BaseException) -> int:
         return e.exit_code
     if isinstance(e, KeyboardInterrupt):
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        print(f"\nmnist-hpo: {what}; finished trials are stored, the running one is marked failed and "
-              "queued again; run the same command again to resume", file=sys.stderr)
+        said = str(e) or ("finished trials are stored, the running one is marked failed and queued again; "
+                          "run the same command again to resume")
+        print(f"\nmnist-hpo: {what}; {said}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     raise e

@@ -294,25 +294,32 @@ def assert_one_error_line(capsys, argv: list[str], expected: str) -> None:
     assert expected in lines[0], lines[0]
 
 
-@contextlib.contextmanager
-def running_dashboard(storage: str, *, env: dict | None = None, cwd=None):
-    """``mnist-hpo dashboard --storage STORAGE`` on a free loopback port, once it answers: yields its base URL; stopped after."""
+def start_dashboard(storage: str, *, env: dict | None = None, cwd=None, **popen) -> tuple[subprocess.Popen, str]:
+    """``mnist-hpo dashboard --storage STORAGE`` on a free loopback port: the process and its base URL, once it
+    answers. ``popen``: more options for ``subprocess.Popen``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", storage, "--port", str(port)],
-                            cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
+            return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the dashboard did not start: {proc.communicate()[1].decode()[-2000:]}")
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running_dashboard(storage: str, *, env: dict | None = None, cwd=None):
+    """``mnist-hpo dashboard --storage STORAGE`` on a free loopback port, once it answers: yields its base URL; stopped after."""
+    proc, base = start_dashboard(storage, env=env, cwd=cwd)
     try:
-        deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.5)
         yield base
     finally:
         proc.terminate()

@@ -114,3 +114,31 @@ def test_export_best_returns_an_existing_export_after_checking_it(ae_cfg, tiny, 
             export.export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
     assert export.export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False, redo=True) == folder
     assert export.load_export(folder)[1]["study"] == ae_cfg.name  # written again, whole
+
+
+def test_run_study_keeps_optunas_info_lines_back_unless_asked(ae_cfg, tiny, storage):
+    """As quiet as the command line: no "A new study created in RDB …"; optuna_logs=True shows it, and
+    Optuna's verbosity is what it was before either call."""
+    import logging
+
+    import optuna
+
+    from mnist_hpo import run_study
+
+    logged: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = logged.append  # what Optuna's own handler would print (its logger does not propagate)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's own default, whatever ran before in this process
+    logging.getLogger("optuna").addHandler(catcher)
+    try:
+        run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
+        assert not [r.getMessage() for r in logged if r.levelno < logging.WARNING]
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        run_study(ae_cfg.with_overrides(study_name="told", trials=1), storage_url=storage, data=tiny, progress=False,
+                  optuna_logs=True)
+        assert "A new study created in RDB with name: told" in [r.getMessage() for r in logged]
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        logging.getLogger("optuna").removeHandler(catcher)
+        optuna.logging.set_verbosity(before)

@@ -54,6 +54,59 @@ def test_bad_arguments_exit_2(capsys):
     assert code == 2 and "expected a whole number" in err
 
 
+@pytest.mark.parametrize("argv,expected", [
+    (("study", "ae", "--trails", "5"), "unrecognized arguments for study: --trails 5; did you mean --trials? "
+                                       "'mnist-hpo study --help' lists its options"),
+    (("study", "ae", "--trails=5"), "did you mean --trials?"),
+    (("worker", "ae", "--max-trails", "2"), "did you mean --max-trials?"),
+    (("export", "ae", "--trail", "3"), "did you mean --trial?"),
+    (("show", "ae", "--colour"), "unrecognized argument for show: --colour; 'mnist-hpo show --help' lists its options"),
+    (("show", "ae", "extra"), "unrecognized argument for show: extra;"),
+])
+def test_a_mistyped_flag_names_the_closest_option(capsys, argv, expected):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "usage:" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnist-hpo: error: ") and expected in lines[0], err
+
+
+def test_a_new_meaning_suggests_a_name_from_the_studys_own(capsys, tmp_path):
+    """The file int.toml holds the study mlpae-int: the suggested name grows from the study's name."""
+    path = tmp_path / "int.toml"
+    path.write_text(GOOD.replace('name = "ae"', 'name = "mlpae-int"', 1))
+    code, _, err = run(capsys, "study", str(path), "--epochs", "3")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--study-name mlpae-int-short (the study 'mlpae-int' keeps its settings)" in err, err
+
+
+def test_ctrl_c_in_the_final_retrain_says_what_happened(capsys, storage, monkeypatch):
+    """Ctrl-C after the search of `study --workers 2`, while the best trial is retrained: no trial was
+    running, so none was queued again; the line says the retrain stopped, the trials are kept, and how to
+    export later."""
+    import optuna
+
+    from mnist_hpo.commands import search
+
+    def searched(args, cfg, workers):  # the workers' search, done: two complete trials
+        study = optuna.create_study(storage=storage, study_name=cfg.name)
+        for value, lr in ((0.03, 1e-3), (0.02, 2e-3)):
+            study.add_trial(optuna.trial.create_trial(
+                params={"lr": lr}, distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)},
+                value=value))
+        return study
+
+    def retrain(*args, **kwargs):
+        raise KeyboardInterrupt  # what Ctrl-C raises in the retrain
+
+    monkeypatch.setattr(search, "run_workers", searched)
+    monkeypatch.setattr(search, "export_or_reuse", retrain)
+    code, _, err = run(capsys, "study", "ae", "--trials", "2", "--workers", "2", "--storage", storage, "--quiet")
+    assert code == 130 and "queued again" not in err, err
+    assert err.strip() == (f"mnist-hpo: interrupted; the retrain of best trial 1 stopped before it was exported; "
+                           f"study ae keeps all 2 trials; run the same command again, or "
+                           f"'mnist-hpo export ae --storage {storage}', to retrain and export it"), err
+
+
 # --- every bad input of issue 6: one line, exit 2, no traceback, nothing stored lost ----------
 
 GOOD = (STUDIES / "ae.toml").read_text()
@@ -227,6 +280,24 @@ def test_missing_optional_extra_is_one_line(capsys, storage, monkeypatch, module
 def test_dashboard_beyond_loopback_needs_a_flag(capsys, storage, host):
     code, _, err = run(capsys, "dashboard", "--host", host, "--storage", storage)
     _assert_one_line(code, err, "add --allow-remote")
+
+
+def test_dashboard_on_a_port_in_use_is_one_line(capsys, storage):
+    import signal
+    import socket
+
+    import optuna
+
+    optuna.create_study(storage=storage, study_name="shown")
+    capsys.readouterr()  # Optuna's own line about it
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "dashboard", "--storage", storage, "--port", str(port))
+    _assert_one_line(code, err, f"port {port} on 127.0.0.1 is in use; pick another with --port N")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
 
 
 @pytest.mark.slow

@@ -42,6 +42,31 @@ def test_bad_values_are_one_clear_line(tmp_path, old, new, message):
     assert "\n" not in str(e.value)
 
 
+MISTYPED_KEYS = [
+    ("section", "[sampler]", "[sampeler]", "[sampeler] is not a known section; did you mean [sampler]? allowed: "
+                                           "[study], [model], [sampler], [pruner], [space]"),
+    ("space section", "[space.lr]", "[spcae.lr]", "[spcae] is not a known section; did you mean [space]?"),
+    ("unlike any section", "[pruner]", "[foo]", "[foo] is not a known section; allowed: [study]"),
+    ("key above every section", "[study]", "trials = 3\n[study]", "trials is above every section; put it under [study]"),
+    ("study key", "epochs = 50", "epoch = 50", "study.epoch is not a known key; did you mean epochs? allowed: "),
+    ("sampler key", 'type = "random"', 'type = "tpe"\nn_startup_trails = 5',
+     "sampler.n_startup_trails is not a known key; did you mean n_startup_trials?"),
+    ("space key", "std = 1e-3", "sdt = 1e-3", "space.lr.sdt is not a known key; did you mean std?"),
+    ("parameter", "[space.nh1]", "[space.nh_1]",
+     "space.nh_1 is not a parameter of the autoencoder model; did you mean nh1? it has latent_dim"),
+    ("unlike any key", "seed = 2020", "seed = 2020\ncolour = 1", "study.colour is not a known key; allowed: "),
+]
+
+
+@pytest.mark.parametrize("what,old,new,message", MISTYPED_KEYS, ids=[c[0] for c in MISTYPED_KEYS])
+def test_a_mistyped_key_names_the_closest_valid_one(tmp_path, what, old, new, message):
+    assert old in GOOD
+    with pytest.raises(UserError) as e:
+        load_study_config(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert "top level" not in str(e.value)
+
+
 @pytest.mark.parametrize("path", sorted((STUDIES).glob("*.toml")), ids=lambda p: p.name)
 def test_every_study_file_loads_and_resolves(path):
     """What `mnist-hpo study FILE` does before any training: validate, then pin stored artefacts."""

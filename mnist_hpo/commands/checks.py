@@ -27,9 +27,11 @@ from ..hpo.urls import check_storage_folder, check_storage_url, require_stored
 NEW_STUDY_FLAGS = ("epochs", "subset", "seed")
 
 
-def check_study_file(args: argparse.Namespace) -> None:
+def check_study_file(args: argparse.Namespace) -> str:
+    """The study file can be read and its shape is right; the study's name (``[study] name``)."""
     path = study_path(args.study)
-    parse_study_head(read_study_document(path), source=study_source(path))  # the model's own options: later, with torch
+    values, _, _ = parse_study_head(read_study_document(path), source=study_source(path))  # model options: later, with torch
+    return values["name"]
 
 
 def check_run(args: argparse.Namespace) -> None:
@@ -37,12 +39,11 @@ def check_run(args: argparse.Namespace) -> None:
     changed meaning comes with a new name."""
     if args.study_name is not None:
         check_name(args.study_name, "--study-name")
-    check_study_file(args)
+    name = check_study_file(args)  # the study's own name, not its file's: int.toml may name 'mlpae-int'
     check_storage_url(args.storage)
     check_storage_folder(args.storage)
     changed = [f"--{flag} {getattr(args, flag)}" for flag in NEW_STUDY_FLAGS if getattr(args, flag) is not None]
     if changed and not args.study_name:
-        name = Path(args.study).stem
         raise UserError(f"{' '.join(changed)} changes what a trial means, so it makes another study: give it a name "
                         f"with --study-name, e.g. --study-name {name}-short (the study '{name}' keeps its settings)")
 
@@ -131,7 +132,7 @@ def check_dashboard(args: argparse.Namespace) -> None:
     check_reader(args)
 
 
-CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
+CHECKS: dict[str, Callable[[argparse.Namespace], object]] = {
     "study": check_run,
     "worker": check_run,
     "gan": check_gan,

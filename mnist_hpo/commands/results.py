@@ -20,7 +20,7 @@ from ..artifacts.rerun import rerun_trial
 from ..artifacts.folders import apart_note
 from ..artifacts.verify import verify_export
 from ..core.names import is_safe_name, shown
-from ..errors import UserError
+from ..errors import UserError, on_interrupt_say
 from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
@@ -32,7 +32,9 @@ from ..report.tables import compare_table, state_counts, top_table
 def cmd_export(args: argparse.Namespace) -> int:
     study = load_existing_study(args.name, args.storage)
     trial = best_trial(study) if args.trial is None else chosen_trial(study, args.trial)
-    folder, reused = export_or_reuse(study, trial, progress=not args.quiet, redo=args.redo)
+    with on_interrupt_say(f"the retrain of trial {trial.number} of {args.name} stopped before it was exported; "
+                          "the study is unchanged; run the same command again to retrain and export it"):
+        folder, reused = export_or_reuse(study, trial, progress=not args.quiet, redo=args.redo)
     meta = read_export_meta(folder)
     metrics = ", ".join(f"{k} = {v:.0f}" if float(v).is_integer() else f"{k} = {v:.4f}"
                         for k, v in meta["metrics"].items() if isinstance(v, float))

@@ -7,10 +7,16 @@ Imported by :mod:`mnist_hpo.cli` only when one of them runs: the imports below l
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
+import signal
+import socket
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
+from wsgiref.simple_server import WSGIServer, make_server
 
 import optuna
 
@@ -18,7 +24,7 @@ from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
 from ..artifacts.folders import apart_note, disown, home_of, study_exports
 from ..core.names import shown
 from ..config import load_study_config, study_path
-from ..errors import UserError, require_extra
+from ..errors import UserError, on_interrupt_say, require_extra
 from ..hpo.compact import compact_journal
 from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads
@@ -80,7 +86,12 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
               f"'mnist-hpo export {cfg.name} --trial N'")
         return 0
 
-    folder, reused = export_or_reuse(study, best_trial(study), cfg=cfg, progress=progress)
+    best = best_trial(study)
+    again = f"'mnist-hpo export {cfg.name}{f' --storage {args.storage}' if args.storage else ''}'"
+    with on_interrupt_say(f"the retrain of best trial {best.number} stopped before it was exported; study "
+                          f"{cfg.name} keeps all {count(len(study.trials), 'trial')}; run the same command again, "
+                          f"or {again}, to retrain and export it"):
+        folder, reused = export_or_reuse(study, best, cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
     if reused:
@@ -184,13 +195,57 @@ def named_objectives(storage):
     return storage
 
 
-def cmd_dashboard(args: argparse.Namespace) -> int:
+# How often an idle dashboard looks whether it was asked to stop: it exits this long after SIGTERM or Ctrl-C.
+STOP_POLL_SECONDS = 0.2
+
+
+class IPv6Server(WSGIServer):
+    address_family = socket.AF_INET6
+
+
+def serve_until_stopped(app, host: str, port: int) -> None:
+    """Serve the WSGI ``app`` (optuna-dashboard) on ``host:port`` until SIGINT or SIGTERM.
+
+    A request in progress is answered first; a second signal does not wait for it. (optuna-dashboard's
+    own ``run_server`` stops on an exception raised by the signal, which the WSGI server swallows when
+    it lands inside a request, and then serves on.)
+    """
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():  # asked twice: the request in progress takes too long
+            os._exit(128 + signum)
+        stop.set()
+
+    # A process started with SIGINT ignored (nohup, `cmd &`) keeps ignoring it.
+    signals = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    previous = {signum: signal.signal(signum, on_signal) for signum in signals}
+    try:
+        with make_server(host, port, app, IPv6Server if ":" in host else WSGIServer) as server:
+            print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+            server.timeout = STOP_POLL_SECONDS
+            while not stop.is_set():
+                server.handle_request()
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise UserError(f"port {port} on {host} is in use; pick another with --port N") from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
     require_extra("optuna_dashboard", "dashboard", "the dashboard")
-    from optuna_dashboard import run_server  # an optional extra: imported only once it is known to be there
+    from optuna_dashboard import wsgi  # an optional extra: imported only once it is known to be there
 
     storage = named_objectives(open_storage(args.storage))
     # The dashboard shows attached files from this store; a storage without any gets none, and no folder.
     store = artifact_store() if artifacts_dir().is_dir() else None
-    print(f"optuna-dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    run_server(storage, host=args.host, port=args.port, artifact_store=store)
-    return 0
+    app = wsgi(storage, artifact_store=store)
+    serve_until_stopped(app, args.host, args.port)
+    # Tearing down the interpreter after torch, Optuna and SQLAlchemy takes seconds, for nothing: each
+    # write the dashboard made is committed, and no file is open for writing. So leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

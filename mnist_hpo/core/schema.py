@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from .study_files import (  # noqa: F401  (where study files are found; importable from here as before)
     STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
 )
@@ -37,6 +37,7 @@ PRUNERS = {
     "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
     "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
+SECTIONS = ("study", "model", "sampler", "pruner", "space")  # a study file's tables, in the order it writes them
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 # The settings that change what a trial's value means (the study file's part of a study's identity,
 # mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
@@ -224,9 +225,22 @@ class Checker:
         return value
 
     def unknown(self, table: dict, allowed: set, prefix: str) -> None:
+        """Fail on the first key of ``table`` (the table ``[prefix]``) that is not ``allowed``, naming the closest."""
         extra = sorted(set(table) - set(allowed))
         if extra:
-            self.fail(f"{prefix}.{extra[0]}", f"is not a known key; allowed: {', '.join(sorted(allowed))}")
+            self.fail(f"{prefix}.{extra[0]}", f"is not a known key; {did_you_mean(extra[0], allowed)}"
+                                              f"allowed: {', '.join(sorted(allowed))}")
+
+    def sections(self, doc: dict) -> None:
+        """Fail on the first top-level name that is not one of :data:`SECTIONS`, naming the closest section."""
+        extra = sorted(set(doc) - set(SECTIONS))
+        if not extra:
+            return
+        key, listed = extra[0], ", ".join(f"[{s}]" for s in SECTIONS)
+        if not isinstance(doc[key], dict):  # a key above every table: its section's header is missing
+            home = "[study]" if key in STUDY_TYPES else f"its section ({listed})"
+            self.fail(key, f"is above every section; put it under {home}")
+        self.fail(f"[{key}]", f"is not a known section; {did_you_mean(key, SECTIONS, '[{}]')}allowed: {listed}")
 
     def get(self, table: dict, key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
         if key not in table:
@@ -294,7 +308,7 @@ STUDY_KEYS = {key: (types, ... if _FIELDS[key].default is dataclasses.MISSING el
 
 def study_table(c: Checker, doc: dict) -> dict:
     """The top level and the ``[study]`` table: the values of :class:`StudyConfig`'s own fields."""
-    c.unknown(doc, {"study", "model", "sampler", "pruner", "space"}, "top level")
+    c.sections(doc)
     s = c.table(doc, "study", required=True)
     c.unknown(s, set(STUDY_KEYS), "study")
     values = {k: c.get(s, k, types, "study", default) for k, (types, default) in STUDY_KEYS.items()}

@@ -26,7 +26,7 @@ from ..errors import Fault, shielded
 from . import journal, outage
 from . import storage as settings  # looked up at call time: tests shorten the heartbeat
 from .identity import open_study, refuse_new_trials_if_unrecorded
-from .progress import study_bar, update_bar
+from .progress import optuna_info_held_back, study_bar, update_bar
 from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
 from .supervision import (
@@ -84,6 +84,7 @@ def run_study(
     warm_start: str | None = None,
     warm_start_k: int = 5,
     storage_patience: float | None = None,
+    optuna_logs: bool = False,
 ) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
@@ -112,6 +113,10 @@ def run_study(
     KeyboardInterrupt after the interrupted trial is marked failed and queued again; finished
     trials are in storage. A :class:`~mnist_hpo.errors.Fault` propagates the same way.
 
+    Optuna's INFO lines ("A new study created in RDB …") are held back while it runs, as on the command
+    line (``progress`` shows a bar instead); ``optuna_logs=True`` shows them, at the verbosity set with
+    ``optuna.logging.set_verbosity``. Optuna's warnings are always shown.
+
     The study is stored under ``cfg.name`` in ``storage_url`` (default: ``$MNIST_HPO_STORAGE``,
     else ``storage/mnist_hpo.db``); running it again resumes it. After the example of
     :mod:`mnist_hpo`, one more trial of ``ae-quick``::
@@ -122,6 +127,15 @@ def run_study(
         >>> len(run_study(cfg, progress=False).trials)    # trials 0 and 1 kept, trial 2 run
         3
     """
+    with optuna_info_held_back(not optuna_logs):
+        return _run_study(cfg, storage_url=storage_url, data=data, progress=progress, workers=workers,
+                          max_trials=max_trials, extra_callbacks=extra_callbacks, on_open=on_open,
+                          warm_start=warm_start, warm_start_k=warm_start_k, storage_patience=storage_patience)
+
+
+def _run_study(cfg: StudyConfig, *, storage_url, data, progress, workers, max_trials, extra_callbacks, on_open,
+               warm_start, warm_start_k, storage_patience) -> optuna.Study:
+    """:func:`run_study`, given all its options."""
     # Everything that can be refused is, before the study is created or changed.
     check_config(cfg)  # a config built in Python is checked as a study file is
     quiet_interrupted_trials()

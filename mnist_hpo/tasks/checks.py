@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..core.schema import EXTRA_OBJECTIVES, Checker, StudyConfig, check_values
 from ..core.space import check_enqueue, draw_list
 from ..data.names import dataset_names, is_dataset
+from ..errors import did_you_mean
 from . import registry
 from .base import REGISTRY
 
@@ -41,7 +42,8 @@ def check_family(cfg: StudyConfig, c: Checker) -> None:
     rules = task.space_rules
     for name, spec in cfg.space.items():
         if name not in rules:
-            c.fail(f"space.{name}", f"is not a parameter of {family}; it has {', '.join(rules)}")
+            c.fail(f"space.{name}", f"is not a parameter of {family}; {did_you_mean(name, rules)}"
+                                    f"it has {', '.join(rules)}")
         rule = rules[name]
         if spec.kind in ("float", "int"):
             if rule.kind == "choice":

@@ -1,16 +1,20 @@
 """What the commands say and leave behind: counts in agreement, read-only commands that create nothing,
-`delete` that says what it removes and removes it, `make compare` that works with no arguments."""
+`delete` that says what it removes and removes it, `make compare` that works with no arguments, a
+dashboard that stops when asked."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 
 import optuna
+import pytest
 
 from mnist_hpo.cli import build_parser, main
 from mnist_hpo.hpo.run import run_study
 
-from ..conftest import ROOT
+from ..conftest import ROOT, start_dashboard
 
 
 def run(capsys, *argv):
@@ -98,3 +102,28 @@ def test_counts_agree_with_their_nouns(capsys, ae_cfg):
     print_space(ae_cfg.with_overrides(trials=1), resolve_space(ae_cfg.space, ae_cfg.seed))  # 1 trial x 1 epoch
     assert "1 trial x 1 epoch," in capsys.readouterr().out
     assert "1 duplicate trial, 1 point re-run" in str(GridCoverage(points=4, covered=2, duplicates=1, reruns=1))
+
+
+# The dashboard is to exit within 1 s of SIGTERM or Ctrl-C; the test allows 3 s, for a loaded machine
+# (it took 5-9 s before: the interpreter's teardown after torch, Optuna and SQLAlchemy).
+DASHBOARD_STOP_SECONDS = 3.0
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_the_dashboard_stops_within_a_second_of_being_asked(tmp_path, signum):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(storage=storage, study_name="shown")
+    # Ctrl-C as from a terminal, even where this test runs with SIGINT ignored (a background job).
+    proc, _ = start_dashboard(storage, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        asked = time.monotonic()
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+        took = time.monotonic() - asked
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err = proc.communicate()[1].decode()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert took < DASHBOARD_STOP_SECONDS, f"the dashboard took {took:.1f} s to stop"
