@@ -18,6 +18,7 @@ from ..analysis.plateau import plateau_lines
 from ..artifacts.export import export_or_reuse, read_export_meta
 from ..artifacts.rerun import rerun_trial
 from ..artifacts.verify import verify_export
+from ..hpo.pbt import schedule_lines
 from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
@@ -53,6 +54,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\n" + "\n".join(latent))
     if plateau := plateau_lines(study):
         print("\n" + "\n".join(plateau))
+    if schedule := schedule_lines(study):  # population-based training: the best member's schedule
+        print("\n" + "\n".join(schedule))
     return 0
 
 

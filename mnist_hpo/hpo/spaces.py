@@ -26,6 +26,19 @@ def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
     return params
 
 
+def distributions(resolved: Resolved) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The distribution :func:`suggest` gives each parameter (for values set without a suggestion)."""
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for name, values in resolved.items():
+        if isinstance(values, ParamSpec) and values.kind == "float":
+            out[name] = optuna.distributions.FloatDistribution(values.low, values.high, log=values.log)
+        elif isinstance(values, ParamSpec):
+            out[name] = optuna.distributions.IntDistribution(int(values.low), int(values.high), log=values.log)
+        else:
+            out[name] = optuna.distributions.CategoricalDistribution(list(dict.fromkeys(values)))
+    return out
+
+
 def print_space(cfg, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
     print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
