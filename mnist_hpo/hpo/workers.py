@@ -19,6 +19,7 @@ from ..data.datasets import load_data
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
+from .pbt import queue_population
 from .run import needs_more, run_study
 from .storage import load_existing_study, open_storage
 from .supervision import (  # noqa: F401  (importable from here as before)
@@ -116,6 +117,8 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     apply_warm_start(study, cfg, warm)
     if needs_more(study, cfg):
         refuse_new_trials_if_unrecorded(cfg, study)
+        if cfg.pbt is not None:
+            queue_population(study, cfg)  # from here, once: the workers do not race to make the first members
     settings = WorkerSettings(config=cfg, storage=storage, workers=workers, max_trials=max_trials,
                               storage_patience=storage_patience)
     print(f"starting {workers} workers for study {cfg.name}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..train.numerics import flush_denormals
-from .base import REGISTRY, FitResult, OnEpoch, Task, check_device, device_source, pick_device
+from .base import REGISTRY, FitResult, OnEpoch, Task, Training, check_device, device_source, pick_device
 from .checks import check_config
 from .rules import Rule
 
@@ -34,5 +34,5 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",
-           "pick_device", "task_class"]
+__all__ = ["FitResult", "OnEpoch", "Rule", "TASKS", "Task", "Training", "check_config", "check_device", "device_source",
+           "make_task", "pick_device", "task_class"]

@@ -18,10 +18,10 @@ from ._figure import attach_figure, schedule_figure
 from ._lineage import lineage, lineage_record, schedule_lines
 from ._member import member_export, rerun_segment
 from ._records import DISCARDED, END, PBT, Population, is_final, is_segment
-from ._run import queue_next, run_population, segment_seed
+from ._run import queue_next, queue_population, run_population, segment_seed
 
 __all__ = [
     "DISCARDED", "END", "NoParent", "PBT", "Plan", "Population", "attach_figure", "explore", "is_final", "is_segment",
-    "lineage", "lineage_record", "load_checkpoint", "member_export", "plan", "queue_next", "ranking", "rerun_segment",
+    "lineage", "lineage_record", "load_checkpoint", "member_export", "plan", "queue_next", "queue_population", "ranking", "rerun_segment",
     "run_population", "save_checkpoint", "schedule_figure", "schedule_lines", "segment_seed", "train_segment",
 ]

@@ -35,10 +35,26 @@ def _steps(segments: list[FrozenTrial], value) -> tuple[list, list]:
     return xs, ys
 
 
-def _curve(segments: list[FrozenTrial]) -> tuple[list, list]:
-    """The metric at every epoch it was reported, along ``segments``."""
-    points = sorted((epoch + 1, v) for t in segments for epoch, v in t.intermediate_values.items())
-    return [x for x, _ in points], [y for _, y in points]
+def _curve(segments: list[FrozenTrial], *, lineage: bool = False) -> tuple[list, list]:
+    """The metric at every epoch it was reported, along ``segments``; a member's line breaks where it took
+    another's weights (a lineage's does not: its weights go on)."""
+    xs, ys = [], []
+    for t in segments:
+        if xs and t.user_attrs[PBT].get("exploited") and not lineage:
+            xs.append(None)
+            ys.append(None)
+        for epoch, value in sorted(t.intermediate_values.items()):
+            xs.append(epoch + 1)
+            ys.append(value)
+    return xs, ys
+
+
+def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[list, list]:
+    """Where each exploit shows: at its first reported value (the metric), or where its parameter changed."""
+    if name == metric:
+        firsts = [min(t.intermediate_values.items()) if t.intermediate_values else (None, None) for t in jumps]
+        return [None if e is None else e + 1 for e, _ in firsts], [v for _, v in firsts]
+    return [t.user_attrs[PBT]["epochs"][0] + 0.5 for t in jumps], [t.params[name] for t in jumps]
 
 
 def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str) -> go.Figure:
@@ -57,15 +73,13 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": colour}, opacity=0.6,
                                      name=f"member {m}", legendgroup=f"member {m}", showlegend=row == 1), row, 1)
             jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
+            xs, ys = _exploit_marks(jumps, name, metric)
             fig.add_trace(go.Scatter(
-                x=[t.user_attrs[PBT]["epochs"][0] + 0.5 for t in jumps],
-                y=[(min(t.intermediate_values.items())[1] if t.intermediate_values else None) if name == metric
-                   else t.params[name] for t in jumps],
-                mode="markers", marker={"symbol": "x", "size": 9, "color": colour}, legendgroup=f"member {m}",
+                x=xs, y=ys, mode="markers", marker={"symbol": "x", "size": 9, "color": colour}, legendgroup=f"member {m}",
                 showlegend=False, hovertext=[f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
                                              f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
                                              f"{t.user_attrs[PBT]['epochs'][0]}" for t in jumps]), row, 1)
-        xs, ys = _curve(chain) if name == metric else _steps(chain, lambda t: t.params[name])
+        xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, lambda t: t.params[name])
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 4, "color": "black"},
                                  name=f"best: member {best.user_attrs[PBT]['member']}'s lineage",
                                  legendgroup="best", showlegend=row == 1), row, 1)

@@ -207,10 +207,24 @@ def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
         return
     if Population(cfg, study.get_trials(deepcopy=False)).by_key.get((member, generation + 1)):
         return
+    _queue(study, cfg, member, generation + 1)
+
+
+def queue_population(study: optuna.Study, cfg) -> None:
+    """Queue generation 0's missing members at once: for one process to call before it starts its workers.
+
+    Workers that find none queued make them one by one as they go (:func:`_claim_next`); workers
+    starting together on a new study would then often make one too many, discarded unrun.
+    """
+    population = Population(cfg, study.get_trials(deepcopy=False))
+    for member in range(len(population.originals), population.size):
+        _queue(study, cfg, member, 0)
+
+
+def _queue(study: optuna.Study, cfg, member: int, generation: int) -> None:
     study.add_trial(optuna.create_trial(
-        state=TrialState.WAITING,
-        user_attrs={PBT: {"member": member, "generation": generation + 1},
-                    "seed": segment_seed(cfg.seed, member, generation + 1)}))
+        state=TrialState.WAITING, user_attrs={PBT: {"member": member, "generation": generation},
+                                              "seed": segment_seed(cfg.seed, member, generation)}))
 
 
 def _requeue_lost(study: optuna.Study, cfg, population: Population) -> bool:

@@ -1,0 +1,53 @@
+"""Fixtures of the search stage's tests: stored trials of a population-based study, made by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from mnist_hpo.config import load_study_config
+
+from ..conftest import ROOT
+
+
+@pytest.fixture
+def pbt_cfg():
+    """studies/ae-pbt.toml as 4 members x 3 segments of 1 epoch."""
+    cfg = load_study_config(ROOT / "studies" / "ae-pbt.toml")
+    return cfg.with_overrides(study_name="pbt-test", epochs=3,
+                              pbt=dataclasses.replace(cfg.pbt, population=4, interval=1))
+
+
+@pytest.fixture
+def segment():
+    """``segment(number, member, generation, state, value=..., **attrs)``: a stored trial of a population-based study.
+
+    ``member=None``: a trial of generation 0 made before it recorded its member; ``error``: it failed with
+    one; ``failed_trial``/``retry_history``: it is a retry; ``end``: the sha256 of the checkpoint it ended with.
+    """
+    def make(number: int, member: int | None, generation: int = 0, state: TrialState = TrialState.COMPLETE, *,
+             value: float | None = None, params: dict | None = None, error: str | None = None,
+             failed_trial: int | None = None, retry_history: list | None = None, end: str | None = None,
+             started: bool = True, discarded: str | None = None) -> FrozenTrial:
+        user_attrs: dict = {}
+        if member is not None:
+            user_attrs["pbt"] = {"member": member, "generation": generation}
+            if started:
+                user_attrs["pbt"].update(epochs=[generation, generation + 1], parent=None, start=None)
+        if error:
+            user_attrs["error"] = error
+        if discarded:
+            user_attrs["pbt_discarded"] = discarded
+        if end or state == TrialState.COMPLETE:
+            user_attrs["pbt_end"] = {"artifact": f"a{number}", "sha256": end or f"{number:064x}"}
+        system_attrs = {}
+        if failed_trial is not None:
+            system_attrs = {"failed_trial": failed_trial, "retry_history": retry_history or [failed_trial]}
+        if value is None and state == TrialState.COMPLETE:
+            value = 1.0 + number
+        return FrozenTrial(number, state, value, None, None, dict(params or {}), {}, user_attrs, system_attrs, {},
+                           number)
+
+    return make
