@@ -2,14 +2,88 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from mnist_hpo.config import load_study_config
 
 from ..conftest import ROOT
+
+
+# A population-based study small enough for tests: 4 members x 3 segments of 1 epoch on 200 images.
+TINY_PBT = """
+[study]
+name = "{name}"
+seed = 3
+epochs = {epochs}
+batch_size = 32
+train_subset = {subset}
+test_subset = 50
+trial_figures = false
+
+[model]
+type = "autoencoder"
+
+[pbt]
+population = 4
+interval = {interval}
+mutable = ["lr", "weight_decay"]
+
+[space.latent_dim]
+choices = [2, 3]
+
+[space.nh1]
+choices = [16]
+
+[space.optimizer]
+choices = ["Adam", "RMSprop"]
+
+[space.lr]
+range = "float"
+low = 1e-4
+high = 1e-2
+log = true
+
+[space.weight_decay]
+choices = [0.0, 1e-5, 1e-4]
+"""
+
+
+def tiny_pbt_file(folder, name: str = "tiny-pbt", *, epochs: int = 3, interval: int = 1, subset: int = 200):
+    path = folder / f"{name}.toml"
+    path.write_text(TINY_PBT.format(name=name, epochs=epochs, interval=interval, subset=subset))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_population(tmp_path_factory, mnist):
+    """A finished study of TINY_PBT on SQLite, run in this process: (storage folder, URL, config, data)."""
+    from mnist_hpo.hpo.run import run_study
+
+    root = tmp_path_factory.mktemp("pbt")
+    cfg = load_study_config(tiny_pbt_file(root))
+    url = f"sqlite:///{root / 'pbt.db'}"
+    data = mnist.subset(200, 50)
+    with pytest.MonkeyPatch.context() as mp, one_thread():
+        mp.setenv("MNIST_HPO_STORAGE_DIR", str(root / "storage"))
+        run_study(cfg, storage_url=url, data=data, progress=False)
+    return root / "storage", url, cfg, data
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Train with one torch thread (recorded with each trial, so reruns use it too): tiny models gain nothing
+    from two, and lose much on a machine that is busy with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture
