@@ -196,7 +196,8 @@ def _check_retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: St
     """Record the retrain's hardware and whether it ended on the mean-image plateau (warned about here)."""
     meta["retrain"]["hardware"] = hardware(str(task.device))
     steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
-    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics, steps=steps))
+    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics,
+                                         steps=steps))
     if meta["retrain"].get("on_plateau"):
         print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
               f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "

@@ -63,7 +63,8 @@ class Rerun:
 
     @property
     def identical(self) -> bool:
-        same = self.value == self.stored or (self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
+        same = self.value == self.stored or (
+            self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
         return same and self.same_checkpoint is not False
 
     @property

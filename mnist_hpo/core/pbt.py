@@ -80,7 +80,7 @@ def check_pbt(cfg: StudyConfig, c: Checker) -> None:
     if not 1 <= p.interval <= cfg.epochs:
         c.fail("pbt.interval", f"must be between 1 and study.epochs ({cfg.epochs}), got {p.interval}")
     if not 0 < p.quantile <= 0.5:
-        c.fail("pbt.quantile", f"must be in (0, 0.5] (the top and the bottom share of the population), got {p.quantile}")
+        c.fail("pbt.quantile", f"must be in (0, 0.5] (the share of the top and of the bottom), got {p.quantile}")
     if not 0 <= p.resample_probability <= 1:
         c.fail("pbt.resample_probability", f"must be between 0 and 1, got {p.resample_probability}")
     if not (0 < p.factors[0] < 1 < p.factors[1]):
@@ -93,7 +93,8 @@ def check_pbt(cfg: StudyConfig, c: Checker) -> None:
     if len(set(p.mutable)) != len(p.mutable):
         c.fail("pbt.mutable", f"names a parameter twice: {list(p.mutable)}")
     if cfg.pruner.type != "none":
-        c.fail("pruner.type", f"must be \"none\" with [pbt] (exploit replaces the worst members), got {cfg.pruner.type!r}")
+        c.fail("pruner.type", f"must be \"none\" with [pbt] (exploit replaces the worst members), "
+                              f"got {cfg.pruner.type!r}")
     if cfg.sampler.type == "grid":
         c.fail("sampler.type", "cannot be \"grid\" with [pbt]: the population is drawn, then explored")
     for key, bad, what in (("batch_trials", cfg.batch_trials > 1, "1"), ("objectives", len(cfg.objectives) > 1, "one"),

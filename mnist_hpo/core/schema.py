@@ -208,7 +208,8 @@ class StudyConfig:
         d["sampler"] = SamplerConfig(**d.get("sampler", {}))
         d["pruner"] = PrunerConfig(**d.get("pruner", {}))
         pbt = d.get("pbt")
-        d["pbt"] = PbtConfig(**{**pbt, "mutable": tuple(pbt["mutable"]), "factors": tuple(pbt["factors"])}) if pbt else None
+        d["pbt"] = PbtConfig(**{**pbt, "mutable": tuple(pbt["mutable"]),
+                                "factors": tuple(pbt["factors"])}) if pbt else None
         d["space"] = {
             k: ParamSpec(**{**v, "choices": tuple(v.get("choices", ())), "include": tuple(v.get("include", ()))})
             for k, v in d.get("space", {}).items()

@@ -227,7 +227,8 @@ def _attempts(trial: FrozenTrial, interrupted: bool) -> tuple[list[int], list[in
 
 
 def retried(trial: FrozenTrial, *, max_retry: int = MAX_RETRY, interrupted: bool = False) -> bool:
-    """Whether :func:`retry` queues ``trial`` (FAIL) again: an interruption always, a crash up to ``max_retry`` times."""
+    """Whether :func:`retry` queues ``trial`` (FAIL) again: after an interruption always, after a crash
+    up to ``max_retry`` times."""
     history, interruptions = _attempts(trial, interrupted)
     return len(history) - len(interruptions) <= max_retry
 

@@ -32,8 +32,8 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials",
-           "claim_trial", "new_trial", "set_params"]
+__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
+           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 

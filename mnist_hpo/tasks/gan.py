@@ -129,7 +129,8 @@ class GanTask(Task):
         """``full``: on all training images, scored against the test set (:meth:`fit`'s final retrain)."""
         model, split = training.model, "test" if full else "val"
         history = fit_gan(
-            model.generator, model.discriminator, training.optimizers["generator"], training.optimizers["discriminator"],
+            model.generator, model.discriminator,
+            training.optimizers["generator"], training.optimizers["discriminator"],
             self.train_all if full else self.train_images,
             epochs=epochs, batch_size=int(self.with_report_defaults(params)["batch_size"]), latent_dim=model.latent_dim,
             rng=training.generator, evaluate=self.evaluator(model, split, epochs=epochs), on_epoch=on_epoch,

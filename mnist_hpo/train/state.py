@@ -77,7 +77,8 @@ class TrainingState:
         return {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
 
 
-def capture(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], extras: dict | None = None) -> TrainingState:
+def capture(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+            extras: dict | None = None) -> TrainingState:
     """The state of ``model`` and ``optimizers`` (by name), with ``extras`` (JSON values), copied to the CPU."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     trees = {name: encode(opt.state_dict(), f"optimizers.{name}", tensors) for name, opt in optimizers.items()}
@@ -103,7 +104,10 @@ def restore(state: TrainingState, model: nn.Module, optimizers: dict[str, torch.
 
 
 def state_bytes(state: TrainingState) -> bytes:
-    """One safetensors file holding the tensors, with the JSON in its header's metadata (the same state, the same bytes)."""
+    """One safetensors file holding the tensors, with the JSON in its header's metadata.
+
+    The same state always gives the same bytes.
+    """
     return save_tensors(state.tensors, metadata={_META_KEY: json.dumps(state.meta, sort_keys=True)})
 
 

@@ -1,4 +1,5 @@
-"""A study file's ``[pbt]`` table (mnist_hpo/core/pbt.py): read, checked against the study and its family, one line each."""
+"""A study file's ``[pbt]`` table (mnist_hpo/core/pbt.py): read, and checked against the study and its family,
+each mistake in one line."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def test_quantiles_hold_at_least_one_member_and_at_most_half():
     (("factors = [0.8, 1.2]", "factors = [1.2, 0.8]"), "pbt.factors must be [a, b] with 0 < a < 1 < b"),
     (("factors = [0.8, 1.2]", "factors = [0.8]"), "pbt.factors must be two numbers"),
     (("resample_probability = 0.25", "resample_probability = 2"), "pbt.resample_probability must be between 0 and 1"),
-    (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "momentum"]'), "pbt.mutable names 'momentum', which is not in [space]"),
+    (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "momentum"]'),
+     "pbt.mutable names 'momentum', which is not in [space]"),
     (('mutable = ["lr", "weight_decay"]', "mutable = []"), "pbt.mutable must name at least one parameter"),
     (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "lr"]'), "pbt.mutable names a parameter twice"),
     (("quantile = 0.25", "quantile = 0.25\nsize = 3"), "pbt.size is not a known key; allowed: factors, interval, "

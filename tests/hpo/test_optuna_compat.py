@@ -171,7 +171,8 @@ def test_a_queued_trial_of_ones_choosing_is_claimed_once(tmp_path, kind):
     other = optuna.load_study(study_name="claims", storage=open_storage(url))  # another worker
     second = study.get_trials(deepcopy=False)[1]
     fresh = C.new_trial(study)  # the queue is left alone
-    assert fresh.number == 2 and [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2 + [TrialState.RUNNING]
+    assert fresh.number == 2
+    assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2 + [TrialState.RUNNING]
     mine = C.claim_trial(study, second)
     assert mine is not None and mine.number == 1 and mine.user_attrs == {"n": 1}
     assert C.claim_trial(other, other.get_trials(deepcopy=False)[1]) is None  # taken: the other worker gets None

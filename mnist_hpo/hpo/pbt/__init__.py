@@ -22,6 +22,7 @@ from ._run import queue_next, queue_population, run_population, segment_seed
 
 __all__ = [
     "DISCARDED", "END", "NoParent", "PBT", "Plan", "Population", "attach_figure", "explore", "is_final", "is_segment",
-    "lineage", "lineage_record", "load_checkpoint", "member_export", "plan", "queue_next", "queue_population", "ranking", "rerun_segment",
-    "run_population", "save_checkpoint", "schedule_figure", "schedule_lines", "segment_seed", "train_segment",
+    "lineage", "lineage_record", "load_checkpoint", "member_export", "plan", "queue_next", "queue_population",
+    "ranking", "rerun_segment", "run_population", "save_checkpoint", "schedule_figure", "schedule_lines",
+    "segment_seed", "train_segment",
 ]

@@ -75,7 +75,8 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
             jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
             xs, ys = _exploit_marks(jumps, name, metric)
             fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="markers", marker={"symbol": "x", "size": 9, "color": colour}, legendgroup=f"member {m}",
+                x=xs, y=ys, mode="markers", marker={"symbol": "x", "size": 9, "color": colour},
+                legendgroup=f"member {m}",
                 showlegend=False, hovertext=[f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
                                              f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
                                              f"{t.user_attrs[PBT]['epochs'][0]}" for t in jumps]), row, 1)

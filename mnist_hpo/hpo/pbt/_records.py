@@ -82,7 +82,8 @@ class Population:
         return next((t for t in self.by_key.get((member, generation), []) if not _crashed(t)), None)
 
     def status(self, member: int, generation: int) -> str:
-        """``pending`` (queued, running or about to be retried), ``done``, ``broken`` (failed or diverged) or ``missing``."""
+        """``pending`` (queued, running or about to be retried), ``done``, ``broken`` (failed or diverged)
+        or ``missing``."""
         trial = self.canonical(member, generation)
         if trial is not None:
             return {TrialState.COMPLETE: DONE, TrialState.WAITING: PENDING,

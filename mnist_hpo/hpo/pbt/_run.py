@@ -1,4 +1,5 @@
-"""A worker's loop over a population-based study: claim the next segment that may run, plan it, train it, queue the next.
+"""A worker's loop over a population-based study: claim the next segment that may run, plan it, train it,
+queue the next.
 
 Any number of workers (processes, machines) run this on one storage; they share nothing else.
 Each decision is made from the stored trials (:class:`~._records.Population`) and taken with the
