@@ -10,7 +10,7 @@ from mnist_hpo.core.pbt import generations, planned_trials, quantile_size, segme
 from mnist_hpo.core.schema import StudyConfig
 from mnist_hpo.errors import UserError
 
-from ..conftest import ROOT, assert_one_error_line
+from ..conftest import ROOT, TINY_PBT, assert_one_error_line
 
 AE_PBT = (ROOT / "studies" / "ae-pbt.toml").read_text()
 
@@ -100,37 +100,10 @@ def test_an_override_that_breaks_the_table_is_refused_before_anything_runs():
         check_config(cfg)
 
 
-CLASSIFIER_PBT = """
-[study]
-name = "clf-pbt"
-epochs = 4
-
-[model]
-type = "classifier"
-
-[pbt]
-population = 4
-interval = 2
-mutable = ["lr"]
-
-[space.nh1]
-choices = [16]
-
-[space.dropout]
-choices = [0.0]
-
-[space.optimizer]
-choices = ["Adam"]
-
-[space.lr]
-range = "float"
-low = 1e-4
-high = 1e-2
-log = true
-
-[space.weight_decay]
-choices = [0.0]
-"""
+# The tiny population's study file with the classifier's model and space.
+CLASSIFIER_PBT = TINY_PBT.format(name="clf-pbt", epochs=3, interval=1, subset=200).replace(
+    'type = "autoencoder"', 'type = "classifier"').replace("[space.latent_dim]\nchoices = [2, 3]",
+                                                          "[space.dropout]\nchoices = [0.0]")
 
 
 def test_a_family_without_the_hooks_is_refused_in_one_line(tmp_path, capsys):

@@ -1,8 +1,9 @@
 """Population-based training end to end, in this process (mnist_hpo/hpo/pbt): a tiny population trained,
 its exploits and explores checked against its checkpoints, a segment rerun, the best member exported.
 
-The study (tests/hpo/conftest.py: ``tiny_population``) is 4 autoencoders x 3 segments of 1 epoch
-on 200 images; workers in separate processes, and a kill, are tests/hpo/test_pbt_workers.py's.
+The study (tests/hpo/conftest.py: ``tiny_population``, of tests/conftest.py's ``TINY_PBT``) is
+4 autoencoders x 3 segments of 1 epoch on 200 images; workers in separate processes, and a kill, are
+tests/hpo/test_pbt_workers.py's.
 """
 
 from __future__ import annotations

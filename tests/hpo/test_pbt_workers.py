@@ -1,7 +1,7 @@
 """Population-based training with real worker processes, on a journal and on PostgreSQL: two workers share a
 population; a worker killed mid-segment loses only that segment.
 
-The workers are ``python -m mnist_hpo`` processes on a tiny population (tests/hpo/conftest.py:
+The workers are ``python -m mnist_hpo`` processes on a tiny population (tests/conftest.py:
 ``TINY_PBT``). Each test prints one ``RELIABILITY`` line, as tests/hpo/test_workers.py's do.
 """
 
@@ -22,8 +22,7 @@ from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.pbt import DISCARDED, END, PBT, Population
 from mnist_hpo.hpo.storage import open_storage
 
-from ..conftest import ROOT
-from .conftest import tiny_pbt_file
+from ..conftest import ROOT, tiny_pbt_file
 
 pytestmark = pytest.mark.processes
 
