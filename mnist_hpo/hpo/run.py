@@ -118,6 +118,9 @@ def run_study(
     ``storage_patience``: how long, in seconds, a storage outage is ridden out before the run
     stops with :class:`~mnist_hpo.errors.StorageUnavailable` (see :mod:`.outage`).
 
+    A config with ``pbt`` (a study file's ``[pbt]``) trains a population instead, one trial per
+    segment, until every member has trained ``cfg.epochs`` epochs (:mod:`.pbt`, docs/pbt.md).
+
     Ctrl-C (SIGTERM inside :func:`~mnist_hpo.errors.terminate_as_interrupt`) propagates as
     KeyboardInterrupt after the interrupted trial is marked failed and queued again; finished
     trials are in storage. A :class:`~mnist_hpo.errors.Fault` propagates the same way.

@@ -288,6 +288,8 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
 def best_trial(study: optuna.Study) -> FrozenTrial:
     """The best complete trial with a finite value; a clear error when there is none.
 
+    Of a population-based study: the best of the segments that end a member's training.
+
     A study with several objectives has no single best trial: the error names its Pareto front.
     """
     if is_multi_objective(study):

@@ -63,12 +63,14 @@ def _fmt(value) -> str:
 
 def schedule_lines(study: optuna.Study) -> list[str]:
     """``show``'s account of a population-based study: its size, its exploits, and the best member's schedule."""
+    if not (study.user_attrs.get("config") or {}).get("pbt"):
+        return []  # not population-based (or not made by mnist-hpo at all)
     cfg = study_config(study)
     try:
         best = best_trial(study)  # among the segments that end a member's training
     except UserError:
         return []
-    if cfg.pbt is None or not is_segment(best):
+    if not is_segment(best):
         return []
     trials = study.get_trials(deepcopy=False)
     population = Population(cfg, trials)
