@@ -174,16 +174,9 @@ def run_study(
     callbacks = [on_trial, guard, *(extra_callbacks or [])]
     uses_journal = isinstance(storage, optuna.storages.JournalStorage)
     if cfg.pbt is not None:  # population-based training: segments of members instead of independent trials
-        def after_trial(finished: FrozenTrial) -> None:
-            for callback in callbacks:
-                callback(view, finished)
-            guard.raise_if_tripped()
-
         try:
-            run_population(study, cfg, task, after_trial=after_trial, stopped=lambda: view.stopped,
-                           max_trials=max_trials, run_trial=lambda objective, trial: _run_trial(
-                               study, objective, storage=storage, uses_journal=uses_journal, ask=lambda: trial))
-            return study
+            return _run_population(study, cfg, task, storage=storage, view=view, callbacks=callbacks, guard=guard,
+                                   max_trials=max_trials)
         finally:
             bar.close()
     ran = 0
@@ -205,6 +198,25 @@ def run_study(
         return study
     finally:
         bar.close()
+
+
+def _run_population(study: optuna.Study, cfg: StudyConfig, task, *, storage: optuna.storages.BaseStorage,
+                    view: "_StudyView", callbacks: list[Callable], guard: FailureGuard,
+                    max_trials: int | None) -> optuna.Study:
+    """The loop of a population-based study (:func:`~.pbt.run_population`), its trials run and told as any other."""
+    uses_journal = isinstance(storage, optuna.storages.JournalStorage)
+
+    def after_trial(finished: FrozenTrial) -> None:
+        for callback in callbacks:
+            callback(view, finished)
+        guard.raise_if_tripped()
+
+    def run_trial(objective: Callable, trial: optuna.Trial) -> FrozenTrial | None:
+        return _run_trial(study, objective, storage=storage, uses_journal=uses_journal, ask=lambda: trial)
+
+    run_population(study, cfg, task, run_trial=run_trial, after_trial=after_trial, stopped=lambda: view.stopped,
+                   max_trials=max_trials)
+    return study
 
 
 def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.storages.BaseStorage,
