@@ -49,6 +49,7 @@ def test_every_member_trains_every_epoch_one_segment_per_trial(population):
     study, pop, _, cfg, _ = population
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 12 and pop.finished
     assert sorted(pop.key(t) for t in study.trials) == [(m, g) for m in range(4) for g in range(3)]
+    assert [pop.canonical(m, 0).number for m in range(4)] == [0, 1, 2, 3]  # queued first: the sampler's first draws
     exploits = 0
     for t in study.trials:
         member, generation = pop.key(t)

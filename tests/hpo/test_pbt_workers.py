@@ -49,7 +49,7 @@ def finished(proc: subprocess.Popen, timeout: float = 300) -> str:
     return out
 
 
-def test_two_workers_train_one_population(backend, tmp_path, request):
+def test_two_workers_train_one_population(backend, tmp_path, request, tiny_population):
     name = f"pbt2-{request.node.callspec.id}"
     path = tiny_pbt_file(tmp_path, name)
     out = finished(mnist_hpo(tmp_path, "study", str(path), "--workers", "2", "--storage", backend))
@@ -59,6 +59,10 @@ def test_two_workers_train_one_population(backend, tmp_path, request):
     pop = Population(cfg, trials)
     assert pop.finished and [t.state for t in trials] == [TrialState.COMPLETE] * 12  # nothing discarded or lost
     assert sorted(pop.key(t) for t in trials) == [(m, g) for m in range(4) for g in range(3)]
+    # members 0-3 are the study's first trials, as in one process: the sampler drew the same population
+    _, alone_url, alone_cfg, _ = tiny_population
+    alone = Population(alone_cfg, optuna.load_study(study_name=alone_cfg.name, storage=open_storage(alone_url)).trials)
+    assert [pop.canonical(m, 0).params for m in range(4)] == [alone.canonical(m, 0).params for m in range(4)]
     for t in trials:
         if t.user_attrs[PBT]["generation"]:
             assert t.user_attrs[PBT]["start"] == pop.canonical(t.user_attrs[PBT]["parent_member"],

@@ -70,6 +70,8 @@ def run_population(study: optuna.Study, cfg, task: Task, *, run_trial: RunTrial,
     """
     resolved = resolve_space(cfg.space, cfg.seed)
     objective = _objective(study, cfg, task, resolved)
+    if not study.get_trials(deepcopy=False):
+        queue_population(study, cfg)
     ran = 0
     while not stopped() and not (max_trials and ran >= max_trials):
         fail_stale_trials(study)
@@ -212,10 +214,13 @@ def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
 
 
 def queue_population(study: optuna.Study, cfg) -> None:
-    """Queue generation 0's missing members at once: for one process to call before it starts its workers.
+    """Queue generation 0's missing members at once, so that members 0, 1, ... are the study's first trials.
 
-    Workers that find none queued make them one by one as they go (:func:`_claim_next`); workers
-    starting together on a new study would then often make one too many, discarded unrun.
+    The sampler then draws the same population however many workers run the study (a random
+    sampler's draws follow the trial numbers). ``study --workers N`` calls it before it starts its
+    workers, and a worker that finds the study empty; two workers starting on a new study at the same
+    instant both queue the members, and the copies are discarded unrun. Members still missing
+    after that (a worker that died while queueing them) are made one by one (:func:`_claim_next`).
     """
     population = Population(cfg, study.get_trials(deepcopy=False))
     for member in range(len(population.originals), population.size):
