@@ -12,9 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
-from plotly.subplots import make_subplots
 
 from ...core.figures import DIGIT_COLOURS
 from ...core.schema import ParamSpec, StudyConfig
@@ -57,8 +55,11 @@ def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[li
     return [t.user_attrs[PBT]["epochs"][0] + 0.5 for t in jumps], [t.params[name] for t in jumps]
 
 
-def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str) -> go.Figure:
+def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str):
     """The figure (see the module docstring) of a population whose best member's last segment is ``best``."""
+    import plotly.graph_objects as go  # ~0.5 s: only an export draws it, not the workers that train
+    from plotly.subplots import make_subplots
+
     population = Population(cfg, trials)
     rows = [*cfg.pbt.mutable, metric]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=rows)
@@ -92,7 +93,7 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
     return fig
 
 
-def attach_figure(study: optuna.Study, fig: go.Figure, folder: Path) -> Path:
+def attach_figure(study: optuna.Study, fig, folder: Path) -> Path:
     """Write ``fig`` as ``pbt-schedule.html`` in ``folder``, and put it on the study's dashboard page."""
     path = folder / "pbt-schedule.html"
     fig.write_html(path, include_plotlyjs="cdn", full_html=True)
