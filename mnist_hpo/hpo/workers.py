@@ -16,6 +16,7 @@ import optuna
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..data.datasets import load_data
+from ..tasks import check_config
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
@@ -108,6 +109,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
     The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
+    check_config(cfg)  # as run_study does first: a mistake is one line here, not one per worker
     # Build the data cache, create the study and queue its warm start once, before the workers race
     # to (or refuse it once, if its settings differ).
     checksum = load_data(cfg).checksum
