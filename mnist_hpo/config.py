@@ -18,6 +18,7 @@ from .core.schema import (  # noqa: F401  (the schema's names, importable from h
     PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, read_study_document, search_tables,
     shipped_studies, study_path, study_source, study_table,
 )
+from .core.pbt import pbt_table
 from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
 
@@ -33,9 +34,8 @@ def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
         raise UserError(f"{source}: {e}") from None
     options = model_options(c, m, task.option_schema)  # the family's own options (its task class)
     sampler, pruner, space = search_tables(c, doc)
-    cfg = StudyConfig(
-        model=model, model_options=options, sampler=sampler, pruner=pruner, space=space, source=source, **values
-    )
+    cfg = StudyConfig(model=model, model_options=options, sampler=sampler, pruner=pruner, space=space,
+                      pbt=pbt_table(c, doc), source=source, **values)
     check_config(cfg)
     return cfg
 

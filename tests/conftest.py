@@ -262,6 +262,51 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     return root, url, folders
 
 
+# A population-based study small enough for tests: 4 members x 3 segments of 1 epoch on 200 images.
+TINY_PBT = """
+[study]
+name = "{name}"
+seed = 3
+epochs = {epochs}
+batch_size = 32
+train_subset = {subset}
+test_subset = 50
+trial_figures = false
+
+[model]
+type = "autoencoder"
+
+[pbt]
+population = 4
+interval = {interval}
+mutable = ["lr", "weight_decay"]
+
+[space.latent_dim]
+choices = [2, 3]
+
+[space.nh1]
+choices = [16]
+
+[space.optimizer]
+choices = ["Adam", "RMSprop"]
+
+[space.lr]
+range = "float"
+low = 1e-4
+high = 1e-2
+log = true
+
+[space.weight_decay]
+choices = [0.0, 1e-5, 1e-4]
+"""
+
+
+def tiny_pbt_file(folder, name: str = "tiny-pbt", *, epochs: int = 3, interval: int = 1, subset: int = 200):
+    path = folder / f"{name}.toml"
+    path.write_text(TINY_PBT.format(name=name, epochs=epochs, interval=interval, subset=subset))
+    return path
+
+
 def check_killed_trial_retried(before: dict, after: dict, killed: int):
     """After a kill mid-trial and a resume (trials by number, before and after).
 

@@ -128,6 +128,30 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
         "made with mnist-hpo-vae 0.0.1, this environment has mnist-hpo-vae 0.1.0" in lines[0], rerun.stderr
 
 
+@pytest.mark.slow
+def test_the_example_plugin_trains_as_a_population(tmp_path, mnist_hpo):
+    """Population-based training of the plugin's VAE: two hooks in its task (start_training, train_epochs)."""
+    journal = f"journal:{tmp_path / 'vae-pbt.log'}"
+    out = _ok(mnist_hpo("study", str(EXAMPLE / "studies" / "vae-pbt.toml"), "--workers", "2", "--epochs", "4",
+                        "--subset", "500", "--study-name", "vae-pbt", "--storage", journal, "--quiet"))
+    assert "best member" in out and "exported with its lineage" in out, out
+
+    import optuna
+
+    from mnist_hpo.hpo.storage import open_storage
+
+    study = optuna.load_study(study_name="vae-pbt", storage=open_storage(journal))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == len(study.trials) == 12  # 6 members x 2 segments of 2 epochs
+    shown = _ok(mnist_hpo("show", "vae-pbt", "--storage", journal))
+    assert "population-based training: 6 members x 2 segments of 2 epochs (4 epochs each)" in shown
+    folder = next(line.split("exported to ", 1)[1].strip() for line in out.splitlines() if "exported to" in line)
+    assert _ok(mnist_hpo("verify", folder)).rstrip().endswith("verified")
+    exploited = next(t.number for t in complete if t.user_attrs["pbt"].get("exploited"))
+    rerun = _ok(mnist_hpo("rerun", "vae-pbt", str(exploited), "--storage", journal))
+    assert "identical, and so is the checkpoint it ended with" in rerun, rerun
+
+
 @pytest.mark.mnist  # loads the full MNIST cache (in a child process, so no fixture marks it)
 def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
     """The data hook: an entry point in group mnist_hpo.datasets, its arrays checked as the built-in ones are."""

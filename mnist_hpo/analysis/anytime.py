@@ -2,7 +2,8 @@
 
 A study's *anytime curve*: its finished trials (complete, pruned, failed) in the order they
 finished; after each, the epochs trained so far (every trial's reported epochs, i.e. its
-intermediate values, pruned and failed trials included) and the trial time so far (the sum
+intermediate values, pruned and failed trials included; a segment of population-based training:
+the epochs it covers) and the trial time so far (the sum
 of the trials' durations, ``datetime_complete - datetime_start``, or up to the last heartbeat
 of a trial whose process died: busy time, so pauses between resumed runs and idle workers do
 not count), and the best complete value so far.
@@ -59,9 +60,12 @@ class Curve:
 
 
 def protocol_of(study: optuna.Study) -> str:
-    """``sampler + pruner`` as stored with the study (its identity, else its creation config)."""
+    """``sampler + pruner`` as stored with the study (its identity, else its creation config); population-based
+    training: ``pbt (N members)``."""
     attrs = study.user_attrs
     identity = attrs.get("identity") or {}
+    if "pbt.population" in identity:
+        return f"pbt ({identity['pbt.population']} members)"
     cfg = attrs.get("config") or {}
     sampler = identity.get("sampler.type") or (cfg.get("sampler") or {}).get("type") or "?"
     pruner = identity.get("pruner.type") or (cfg.get("pruner") or {}).get("type") or "?"
@@ -93,7 +97,9 @@ def study_curve(study: optuna.Study) -> Curve:
     epochs, seconds, best = [], [], []
     e, s, b = 0, 0.0, -math.inf if maximize else math.inf
     for t in trials:
-        e += len(t.intermediate_values)
+        # a segment of population-based training records the epochs it covers (a GAN's reports only some)
+        first, stop = (t.user_attrs.get("pbt") or {}).get("epochs") or (0, len(t.intermediate_values))
+        e += stop - first
         s += busy_seconds(t)
         if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
             b = max(b, t.value) if maximize else min(b, t.value)

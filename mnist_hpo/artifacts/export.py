@@ -35,6 +35,7 @@ from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from ..hpo.journal import is_journal_url, journal_path
 from ..hpo.objective import objective_names
+from ..hpo.pbt import is_segment, member_export
 from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
     attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config)
 from ..measures.mean_image import optimizer_steps, retrain_check
@@ -110,24 +111,15 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
     """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``."""
     task = make_task(cfg, data)
     seed = int(trial.user_attrs.get("seed", cfg.seed))
-    bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
-
-    def on_epoch(epoch: int, train_loss: float, test_loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(train=f"{train_loss:.4f}", test=f"{test_loss:.4f}")
-
-    start = time.perf_counter()
-    try:
-        result = task.fit(trial.params, seed=seed, epochs=cfg.epochs, full=True, on_epoch=on_epoch)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
+    extra: list[Path] = []
+    if is_segment(trial):  # population-based training: the member's own weights and lineage, no retrain (docs/pbt.md)
+        result, lineage, extra = member_export(study, trial, task, folder, cfg)
+        history, trained = result.history, {"pbt": lineage}
+    else:
+        result, history, trained = _retrain(task, trial, cfg, data, seed, progress)
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
     metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **task.test(result.model)}
     model = result.model.cpu()
-    # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
-    # the classifier's val_accuracy -> test_accuracy).
-    history = {(f"test_{k[4:]}" if k.startswith("val_") else k): v for k, v in result.history.items()}
 
     arch = task.arch(trial.params)
     model_info = {"type": cfg.model, "arch": arch, "options": cfg.model_options}
@@ -148,8 +140,7 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "metrics": metrics,
         **task.provenance(),
         "history": history,
-        "retrain": {"epochs": cfg.epochs, "train_images": len(data.subset(cfg.train_subset).train_images),
-                    "seconds": round(seconds, 2), "device": str(task.device)},
+        **trained,
         "seed": seed,
         "dataset": {"name": data.name, "checksum": data.checksum},
         "versions": package_versions(),
@@ -157,21 +148,15 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    meta["retrain"]["hardware"] = hardware(str(task.device))
-    steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
-    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics, steps=steps))
-    if meta["retrain"].get("on_plateau"):
-        print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
-              f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
-              f"{meta['retrain']['mean_image_test_mse']:.4f}; the trial reached {trial.values[0]:.4f} on its split): "
-              f"the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such runs by L2, "
-              f"`mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
+    if "retrain" in meta:
+        _check_retrain(study, trial, cfg, data, task, meta, metrics)
     with writing(final, "the export's figures"):
         files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
-                                               title=f"{study.study_name} trial {trial.number}")
+                                               title=f"{study.study_name} trial {trial.number}",
+                                               retrained="retrain" in meta)
         meta.update(fig_info)
         meta["files"] = task.write_files(result.model, metrics, folder)
-    files = [final / Path(f).name for f in files] + [final / f for f in meta["files"]]
+    files = [final / Path(f).name for f in [*files, *extra]] + [final / f for f in meta["files"]]
     with writing(final, "the export's export.json"):
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
         # Into place whole (an export of the same trial made before is replaced only now).
@@ -188,6 +173,43 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
     attach_files(study, files, rename=lambda f: f"{file_stem(study.study_name)}-trial-{trial.number}-{f.name}")
     study.set_user_attr("latest_export", str(final))
     return final
+
+
+def _retrain(task, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset, seed: int,
+             progress: bool) -> tuple:
+    """The trial's configuration trained on the full training set: the result, its history, and ``retrain``'s record."""
+    bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
+
+    def on_epoch(epoch: int, train_loss: float, test_loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.4f}", test=f"{test_loss:.4f}")
+
+    start = time.perf_counter()
+    try:
+        result = task.fit(trial.params, seed=seed, epochs=cfg.epochs, full=True, on_epoch=on_epoch)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
+    # the classifier's val_accuracy -> test_accuracy).
+    history = {(f"test_{k[4:]}" if k.startswith("val_") else k): v for k, v in result.history.items()}
+    return result, history, {"retrain": {"epochs": cfg.epochs, "seconds": round(seconds, 2), "device": str(task.device),
+                                         "train_images": len(data.subset(cfg.train_subset).train_images)}}
+
+
+def _check_retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset, task,
+                   meta: dict, metrics: dict) -> None:
+    """Record the retrain's hardware and whether it ended on the mean-image plateau (warned about here)."""
+    meta["retrain"]["hardware"] = hardware(str(task.device))
+    steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
+    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics,
+                                         steps=steps))
+    if meta["retrain"].get("on_plateau"):
+        print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
+              f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
+              f"{meta['retrain']['mean_image_test_mse']:.4f}; the trial reached {trial.values[0]:.4f} on its split): "
+              f"the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such runs by L2, "
+              f"`mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
 
 
 def export_or_reuse(

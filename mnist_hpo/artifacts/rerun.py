@@ -12,7 +12,10 @@ whether CPU arithmetic flushed denormals, see :mod:`mnist_hpo.train.numerics`; s
   where the pruner stopped it) and that epoch's value compared with its last
   intermediate value, not with a full-length run;
 * the rerun uses the stored thread count and denormal mode; a stacked trial is trained through the
-  stacked path (a stack of one).
+  stacked path (a stack of one);
+* a segment of population-based training is trained from the checkpoint it started from
+  (checked against its recorded sha256) for the epochs it covered, and the checkpoint it ends
+  with is compared too: byte for byte, when the value is compared exactly.
 
 On a CPU, alone (or in a stack of one), with the stored thread count, training is
 bit-reproducible, so the values must be identical. Otherwise (a stack of several, whose
@@ -31,6 +34,7 @@ import torch
 from ..data.datasets import Dataset
 from ..errors import UserError
 from ..data.datasets import load_data
+from ..hpo.pbt import PBT, is_segment, rerun_segment
 from ..hpo.storage import load_existing_study, study_config
 from ..tasks import make_task, registry
 from .export import study_provider
@@ -55,10 +59,13 @@ class Rerun:
     tolerance: float = 0.0  # relative; 0 = must be identical
     diverged: str = ""
     warning: str = ""  # e.g. the study's plugin is installed here in another version
+    same_checkpoint: bool | None = None  # a population-based segment: whether it ended with its recorded checkpoint
 
     @property
     def identical(self) -> bool:
-        return self.value == self.stored or (self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
+        same = self.value == self.stored or (
+            self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
+        return same and self.same_checkpoint is not False
 
     @property
     def holds(self) -> bool:
@@ -69,8 +76,12 @@ class Rerun:
     def verdict(self) -> str:
         if self.value is None:
             return f"the rerun diverged before that epoch ({self.diverged})"
+        if self.identical and self.same_checkpoint:
+            return "identical, and so is the checkpoint it ended with"
         if self.identical:
             return "identical"
+        if self.value == self.stored and not self.tolerance:
+            return "the same value, but DIFFERS: the checkpoint it ended with is not the recorded one"
         diff = abs(self.value - self.stored)
         bound = "exact match expected" if not self.tolerance else f"tolerance {self.tolerance:.0%} of the stored value"
         return f"{'within' if self.holds else 'DIFFERS, beyond'} {bound}: differs by {diff:.3g}"
@@ -109,7 +120,13 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
     task = make_task(cfg, data if data is not None else load_data(cfg))
     seed = int(trial.user_attrs["seed"])
     attrs = trial.user_attrs
-    if state == optuna.trial.TrialState.PRUNED:
+    segment = is_segment(trial)
+    if segment:
+        first, stop_epoch = trial.user_attrs[PBT]["epochs"]
+        stop, stored = None, float(trial.value)
+        compared = (f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
+                    f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)")
+    elif state == optuna.trial.TrialState.PRUNED:
         stop = max(trial.intermediate_values)
         stored = float(trial.intermediate_values[stop])
         compared = f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
@@ -139,11 +156,13 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
 
     reported: dict[int, float] = {}
     value: float | None = None
-    diverged = ""
+    diverged, same_checkpoint = "", None
     torch.set_num_threads(threads)
     flush_denormals(flush)
     try:
-        if stacked:
+        if segment:
+            value, same_checkpoint = rerun_segment(task, trial, where=f"study {study_name} trial {number}")
+        elif stacked:
             def on_stacked_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
                 reported[epoch] = val_loss
                 return stop is None or epoch < stop
@@ -171,4 +190,4 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
     if stop is not None and value is not None and stop not in reported:
         value, diverged = None, f"it never reported epoch {stop + 1}"
     return Rerun(trial.number, seed, task.metric, compared, conditions, stored, value,
-                 UNLIKE_REL_TOL if unlike else 0.0, diverged, warning)
+                 UNLIKE_REL_TOL if unlike else 0.0, diverged, warning, same_checkpoint)

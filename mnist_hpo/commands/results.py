@@ -21,6 +21,7 @@ from ..artifacts.folders import apart_note
 from ..artifacts.verify import verify_export
 from ..core.names import is_safe_name, shown
 from ..errors import UserError, on_interrupt_say
+from ..hpo.pbt import schedule_lines
 from ..hpo.samplers import grid_coverage
 from ..hpo.sources import Studies
 from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
@@ -58,6 +59,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\n" + "\n".join(latent))
     if plateau := plateau_lines(study):
         print("\n" + "\n".join(plateau))
+    if schedule := schedule_lines(study):  # population-based training: the best member's schedule
+        print("\n" + "\n".join(schedule))
     return 0
 
 

@@ -96,6 +96,8 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
     if reused:
         print(f"\nbest trial {meta['trial']} was already exported (its weights match their sha256): {metrics}")
+    elif "pbt" in meta:  # population-based training: the member's own weights, not a retrain
+        print(f"\nbest member {meta['pbt']['member']} (trial {meta['trial']}) exported with its lineage: {metrics}")
     else:
         print(f"\nbest trial {meta['trial']} retrained on {meta['retrain']['train_images']} images: {metrics}")
     print(f"exported to {folder}{apart_note(folder, cfg.name)}")

@@ -7,6 +7,7 @@ A study file has four tables::
     [sampler]  type = "random" | "grid" | "tpe" | "gp", plus options
     [pruner]   type = "none" | "median" | "successive_halving" | "hyperband", plus options
     [space.NAME]  one table per hyperparameter (see :class:`ParamSpec`)
+    [pbt]      optional: population-based training (:mod:`mnist_hpo.core.pbt`)
 
 This module knows no model family: whether a value suits the family is checked by
 :func:`mnist_hpo.tasks.check_config`, and :mod:`mnist_hpo.config` loads a file through both.
@@ -37,12 +38,12 @@ PRUNERS = {
     "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"},
     "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
 }
-SECTIONS = ("study", "model", "sampler", "pruner", "space")  # a study file's tables, in the order it writes them
+SECTIONS = ("study", "model", "sampler", "pruner", "space", "pbt")  # a study file's tables, in the order it writes them
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 # The settings that change what a trial's value means (the study file's part of a study's identity,
 # mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
 NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
-             "test_subset", "objectives", "model_options", "sampler", "pruner", "space")
+             "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
 # Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
 OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
@@ -85,6 +86,18 @@ class PrunerConfig:
 
 
 @dataclass(frozen=True)
+class PbtConfig:
+    """A ``[pbt]`` table: population-based training's settings (defaults: Ray Tune's; :mod:`mnist_hpo.core.pbt`)."""
+
+    population: int
+    interval: int  # epochs per segment
+    mutable: tuple = ()  # the parameters explore may change; the others are fixed at the start
+    quantile: float = 0.25
+    resample_probability: float = 0.25
+    factors: tuple = (0.8, 1.2)
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated study file: the study's name, model, data, budget, sampler, pruner and search space.
 
@@ -122,6 +135,7 @@ class StudyConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     space: dict[str, ParamSpec] = field(default_factory=dict)
+    pbt: PbtConfig | None = None  # population-based training instead of independent trials
     source: str = "<memory>"
 
     def with_overrides(self, **overrides) -> "StudyConfig":
@@ -158,7 +172,7 @@ class StudyConfig:
         mnist_hpo.errors.UserError: with_overrides(epochs=1) changes what a trial means, so it is another study: name it, e.g. study_name='ae-epochs1' (--study-name on the command line)
         >>> cfg.with_overrides(epoch=1)
         Traceback (most recent call last):
-        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
+        mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pbt, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
         """
         accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
         unknown = sorted(set(overrides) - accepted)
@@ -196,6 +210,9 @@ class StudyConfig:
         d["enqueue"] = tuple(dict(e) for e in d.get("enqueue", ()))
         d["sampler"] = SamplerConfig(**d.get("sampler", {}))
         d["pruner"] = PrunerConfig(**d.get("pruner", {}))
+        pbt = d.get("pbt")
+        d["pbt"] = PbtConfig(**{**pbt, "mutable": tuple(pbt["mutable"]),
+                                "factors": tuple(pbt["factors"])}) if pbt else None
         d["space"] = {
             k: ParamSpec(**{**v, "choices": tuple(v.get("choices", ())), "include": tuple(v.get("include", ()))})
             for k, v in d.get("space", {}).items()

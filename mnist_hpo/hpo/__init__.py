@@ -1,1 +1,1 @@
-"""Stage 5, hyperparameter search: spaces, objective, samplers and pruners, storage (SQLite, PostgreSQL, journal files), the run loops and worker supervision. The only stage that knows Optuna storage."""
+"""Stage 5, hyperparameter search: spaces, objective, samplers and pruners, storage (SQLite, PostgreSQL, journal files), the run loops and worker supervision, population-based training (:mod:`.pbt`). The only stage that knows Optuna storage."""

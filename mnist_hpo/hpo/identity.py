@@ -70,6 +70,8 @@ def _identity(config: dict, space: dict | None, dataset_checksum: str | None) ->
         out["dataset.sha256"] = dataset_checksum
     for key, value in (config.get("model_options") or {}).items():
         out[f"model.{key}"] = value
+    for key, value in (config.get("pbt") or {}).items():  # none for a study of independent trials
+        out[f"pbt.{key}"] = value
     for part in ("sampler", "pruner"):
         if part not in config:
             continue

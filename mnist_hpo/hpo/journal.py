@@ -219,6 +219,19 @@ def is_stale(trial: FrozenTrial, *, grace: float, now: float | None = None) -> b
     return now - float(owner.get("beat", 0)) > grace
 
 
+def _attempts(trial: FrozenTrial, interrupted: bool) -> tuple[list[int], list[int]]:
+    """The numbers of the trial's attempts so far (its retry history and itself), and those of them interrupted."""
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    return history, [*trial.system_attrs.get("interrupted", []), *([trial.number] if interrupted else [])]
+
+
+def retried(trial: FrozenTrial, *, max_retry: int = MAX_RETRY, interrupted: bool = False) -> bool:
+    """Whether :func:`retry` queues ``trial`` (FAIL) again: after an interruption always, after a crash
+    up to ``max_retry`` times."""
+    history, interruptions = _attempts(trial, interrupted)
+    return len(history) - len(interruptions) <= max_retry
+
+
 def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY,
           interrupted: bool = False) -> int | None:
     """Queue ``trial`` (FAIL) again with its parameters and user attributes; the retry's number, or None.
@@ -230,11 +243,10 @@ def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY
     record resumed over many sessions is) is listed in the system attribute ``interrupted`` and
     queued again however often that happens, so no draw of the study is ever lost to it.
     """
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    interruptions = [*trial.system_attrs.get("interrupted", []), *([trial.number] if interrupted else [])]
-    crashes = len(history) - len(interruptions)
-    if crashes > max_retry:
-        print(f"mnist-hpo: trial {trial.number} of study {study.study_name}: its process died {crashes} times "
+    history, interruptions = _attempts(trial, interrupted)
+    if not retried(trial, max_retry=max_retry, interrupted=interrupted):
+        print(f"mnist-hpo: trial {trial.number} of study {study.study_name}: its process died "
+              f"{len(history) - len(interruptions)} times "
               f"(trials {', '.join(str(n) for n in history if n not in interruptions)}); not retried again, "
               "its parameters stay in the study as FAIL trials", file=sys.stderr)
         return None

@@ -12,6 +12,11 @@ a change fails that test loudly instead of a study misbehaving at run time.
   The stale-trial check asks the same (``storage_of``) whether a study is on a journal.
 * Heartbeats for trials run outside ``Study.optimize`` (``RDBStorage.record_heartbeat``,
   a method of Optuna's internal ``BaseHeartbeat`` mixin, documented as not for users).
+* Choosing which queued trial to run (``Study.ask`` runs the first queued one, whatever it is):
+  population-based training claims a queued segment only once the generation before it has
+  finished (:func:`claim_trial`, :func:`new_trial`: what ``ask`` does, through the storage's
+  public calls, and ``Study._thread_local``, the samplers' cache of the study's trials, reset
+  as ``ask`` resets it), and gives it the parameters explore chose (:func:`set_params`).
 * The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
   interrupted trial's failure there with the KeyboardInterrupt's traceback; an interrupt is
   the user's own doing, so it is kept to Optuna's one line (``quiet_interrupted_trials``).
@@ -27,7 +32,8 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials"]
+__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
+           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -59,6 +65,36 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
 def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:
     """Store a system attribute on ``trial`` from a sampler's ``before_trial`` (as ``GridSampler`` does)."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def claim_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial | None:
+    """Run the queued (WAITING) ``trial``: it is this process's if no other claimed it first (else None).
+
+    The same atomic step as ``Study.ask``'s (WAITING to RUNNING, which only one process wins, on
+    RDB storage and on a journal alike), for a trial of the caller's choosing.
+    """
+    try:
+        if not study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.RUNNING):
+            return None
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, trial._trial_id)
+
+
+def new_trial(study: optuna.Study) -> optuna.Trial:
+    """A new RUNNING trial, as ``Study.ask`` makes one when nothing is queued, leaving queued trials alone."""
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+
+
+def set_params(trial: optuna.Trial, params: dict, distributions: dict) -> None:
+    """Give a running trial these parameter values, each in its distribution (as a suggestion stores one)."""
+    for name, value in params.items():
+        dist = distributions[name]
+        trial.storage.set_trial_param(trial._trial_id, name, dist.to_internal_repr(value), dist)
+        trial._cached_frozen_trial.params[name] = value
+        trial._cached_frozen_trial.distributions[name] = dist
 
 
 class StackHeartbeat:

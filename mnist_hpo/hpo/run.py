@@ -19,6 +19,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..tasks import check_config
 from ..data.datasets import Dataset
@@ -37,6 +38,7 @@ from ..data.datasets import load_data
 from ..core.hardware import hardware
 from .objective import make_objective, record_metric_names, run_stacked_trials
 from .optuna_compat import StackHeartbeat, quiet_interrupted_trials, trial_id
+from .pbt import Population, run_population
 from .spaces import resolve_space
 from ..tasks import check_device, device_source, make_task, task_class
 
@@ -60,6 +62,13 @@ def _attach_reconstruction(task):
 
     return after_fit
 
+
+
+def needs_more(study: optuna.Study, cfg: StudyConfig) -> bool:
+    """Whether a worker has anything to run: trials short of the target, or a population still training."""
+    if cfg.pbt is not None:
+        return not Population(cfg, study.get_trials(deepcopy=False)).finished
+    return needs_trials(study, cfg)
 
 
 def set_threads(workers: int) -> int:
@@ -109,6 +118,9 @@ def run_study(
     ``storage_patience``: how long, in seconds, a storage outage is ridden out before the run
     stops with :class:`~mnist_hpo.errors.StorageUnavailable` (see :mod:`.outage`).
 
+    A config with ``pbt`` (a study file's ``[pbt]``) trains a population instead, one trial per
+    segment, until every member has trained ``cfg.epochs`` epochs (:mod:`.pbt`, docs/pbt.md).
+
     Ctrl-C (SIGTERM inside :func:`~mnist_hpo.errors.terminate_as_interrupt`) propagates as
     KeyboardInterrupt after the interrupted trial is marked failed and queued again; finished
     trials are in storage. A :class:`~mnist_hpo.errors.Fault` propagates the same way.
@@ -149,7 +161,7 @@ def _run_study(cfg: StudyConfig, *, storage_url, data, progress, workers, max_tr
     if on_open is not None:
         on_open(study)
     fail_stale_trials(study)
-    if not needs_trials(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if not needs_more(study, cfg) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         return study
     refuse_new_trials_if_unrecorded(cfg, study)
     # A study stored before metric names were recorded gets them now, as it is about to be written to
@@ -161,7 +173,7 @@ def _run_study(cfg: StudyConfig, *, storage_url, data, progress, workers, max_tr
     objective = make_objective(task, resolve_space(cfg.space, cfg.seed), epochs=cfg.epochs, progress=progress,
                                after_fit=_attach_reconstruction(task) if cfg.trial_figures else None)
 
-    bar = study_bar(cfg.name, cfg.trials, study, progress=progress)
+    bar = study_bar(cfg.name, planned_trials(cfg), study, progress=progress)
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         update_bar(bar, study)
@@ -174,6 +186,12 @@ def _run_study(cfg: StudyConfig, *, storage_url, data, progress, workers, max_tr
     view = _StudyView(study)
     callbacks = [on_trial, guard, *(extra_callbacks or [])]
     uses_journal = isinstance(storage, optuna.storages.JournalStorage)
+    if cfg.pbt is not None:  # population-based training: segments of members instead of independent trials
+        try:
+            return _run_population(study, cfg, task, storage=storage, view=view, callbacks=callbacks, guard=guard,
+                                   max_trials=max_trials)
+        finally:
+            bar.close()
     ran = 0
     try:
         while not (max_trials and ran >= max_trials) and not view.stopped:
@@ -196,9 +214,31 @@ def _run_study(cfg: StudyConfig, *, storage_url, data, progress, workers, max_tr
         bar.close()
 
 
+def _run_population(study: optuna.Study, cfg: StudyConfig, task, *, storage: optuna.storages.BaseStorage,
+                    view: "_StudyView", callbacks: list[Callable], guard: FailureGuard,
+                    max_trials: int | None) -> optuna.Study:
+    """The loop of a population-based study (:func:`~.pbt.run_population`), its trials run and told as any other."""
+    uses_journal = isinstance(storage, optuna.storages.JournalStorage)
+
+    def after_trial(finished: FrozenTrial) -> None:
+        for callback in callbacks:
+            callback(view, finished)
+        guard.raise_if_tripped()
+
+    def run_trial(objective: Callable, trial: optuna.Trial) -> FrozenTrial | None:
+        return _run_trial(study, objective, storage=storage, uses_journal=uses_journal, on_failure=guard.failed,
+                          ask=lambda: trial)
+
+    run_population(study, cfg, task, run_trial=run_trial, after_trial=after_trial, stopped=lambda: view.stopped,
+                   max_trials=max_trials)
+    return study
+
+
 def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.storages.BaseStorage,
-               uses_journal: bool, on_failure: Callable[[optuna.Trial, Exception], None]) -> FrozenTrial | None:
-    """Ask for one trial, run the objective under a heartbeat, tell its result; the finished trial.
+               uses_journal: bool, on_failure: Callable[[optuna.Trial, Exception], None],
+               ask: Callable[[], optuna.Trial] | None = None) -> FrozenTrial | None:
+    """Ask for one trial (``ask()`` if given: population-based training claims its own), run the objective
+    under a heartbeat, tell its result; the finished trial.
 
     ``on_failure(trial, error)`` says that the objective raised (:meth:`FailureGuard.failed`).
 
@@ -215,7 +255,7 @@ def _run_trial(study: optuna.Study, objective: Callable, *, storage: optuna.stor
             # ask() warns that heartbeats are meant for optimize(); this trial's heartbeat runs below.
             warnings.simplefilter("ignore", UserWarning)
             with shielded():  # an interrupt during ask takes effect with `trial` set, so it is cleaned up
-                trial = study.ask()
+                trial = (ask or study.ask)()
         with contextlib.ExitStack() as hold:
             hold.enter_context(StackHeartbeat(storage, [trial_id(trial)]))
             if uses_journal:  # the journal's stand-in for heartbeats

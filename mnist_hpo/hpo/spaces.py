@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import optuna
 
+from ..core.pbt import planned_trials
 from ..core.schema import ParamSpec
 from ..core.space import Resolved, draw_list, grid_space, resolve_space  # noqa: F401  (importable from here)
 
@@ -26,11 +27,26 @@ def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
     return params
 
 
+def distributions(resolved: Resolved) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The distribution :func:`suggest` gives each parameter (for values set without a suggestion)."""
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for name, values in resolved.items():
+        if isinstance(values, ParamSpec) and values.kind == "float":
+            out[name] = optuna.distributions.FloatDistribution(values.low, values.high, log=values.log)
+        elif isinstance(values, ParamSpec):
+            out[name] = optuna.distributions.IntDistribution(int(values.low), int(values.high), log=values.log)
+        else:
+            out[name] = optuna.distributions.CategoricalDistribution(list(dict.fromkeys(values)))
+    return out
+
+
 def print_space(cfg, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
-    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, "
-          f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, "
-          f"seed {cfg.seed}")
+    runs = f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
+    if cfg.pbt is not None:
+        runs = (f"population-based training: {cfg.pbt.population} members x {cfg.epochs} epochs in segments of "
+                f"{cfg.pbt.interval} ({planned_trials(cfg)} trials), mutable: {', '.join(cfg.pbt.mutable)}")
+    print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, {runs}, seed {cfg.seed}")
     for name, values in resolved.items():
         if isinstance(values, list):
             print(f"  {name}: {values}")

@@ -298,6 +298,8 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
 def best_trial(study: optuna.Study) -> FrozenTrial:
     """The best complete trial with a finite value; a clear error when there is none.
 
+    Of a population-based study: the best of the segments that end a member's training.
+
     A study with several objectives has no single best trial: the error names its Pareto front.
     """
     if is_multi_objective(study):
@@ -306,8 +308,9 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
             raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
         raise UserError(f"study {study.study_name!r} has several objectives, so no single best trial; choose one "
                         f"of its Pareto front with --trial N (trials {', '.join(str(t.number) for t in front)})")
+    # Population-based training: a member is judged where its training ends (its last segment; hpo.pbt).
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.value is not None and math.isfinite(t.value)]
+              if t.value is not None and math.isfinite(t.value) and t.user_attrs.get("pbt", {}).get("final", True)]
     if not trials:
         raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE

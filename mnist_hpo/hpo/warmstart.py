@@ -48,6 +48,8 @@ def warm_start_trials(cfg: StudyConfig, storage: optuna.storages.BaseStorage, so
     """
     if source == cfg.name:
         raise UserError(f"--warm-start {source}: a study cannot warm-start from itself; name another stored study")
+    if cfg.pbt is not None:
+        raise UserError(f"--warm-start {source}: a population-based study draws its own population; leave it out")
     try:
         other = optuna.load_study(study_name=source, storage=storage)
     except KeyError:

@@ -13,13 +13,16 @@ from dataclasses import dataclass
 
 import optuna
 
+from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..data.datasets import load_data
+from ..tasks import check_config
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
 from ..tasks import registry
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
-from .run import run_study
+from .pbt import queue_population
+from .run import needs_more, run_study
 from .storage import load_existing_study, open_storage
 from .supervision import (  # noqa: F401  (importable from here as before)
     MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
@@ -87,7 +90,7 @@ class WorkerProcess:
 
 def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
     """Wait for every worker; meanwhile update the bar from the storage every few seconds."""
-    bar = study_bar(cfg.name, cfg.trials, study, progress=progress)
+    bar = study_bar(cfg.name, planned_trials(cfg), study, progress=progress)
     try:
         codes = []
         for p in procs:
@@ -111,6 +114,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
     The workers run quiet; this process shows the study's progress bar, read from the storage.
     """
+    check_config(cfg)  # as run_study does first: a mistake is one line here, not one per worker
     # Build the data cache, create the study and queue its warm start once, before the workers race
     # to (or refuse it once, if its settings differ).
     checksum = load_data(cfg).checksum
@@ -118,8 +122,10 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
     warm = warm_start_trials(cfg, opened, warm_start, warm_start_k) if warm_start else None
     study = open_study(cfg, opened, dataset_checksum=checksum)
     apply_warm_start(study, cfg, warm)
-    if needs_trials(study, cfg):
+    if needs_more(study, cfg):
         refuse_new_trials_if_unrecorded(cfg, study)
+        if cfg.pbt is not None:
+            queue_population(study, cfg)  # from here, once: the workers do not race to make the first members
     settings = WorkerSettings(config=cfg, storage=storage, workers=workers, max_trials=max_trials,
                               storage_patience=storage_patience, trusted_plugins=registry.trusted())
     print(f"starting {workers} workers for study {cfg.name}")
@@ -140,7 +146,7 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
                                      "workers; the trials they were running will be retried with their parameters "
                                      "and seeds; run the same command again once the storage is back")
         study = open_study(cfg, open_storage(storage, patience=storage_patience), dataset_checksum=checksum)
-        if not needs_trials(study, cfg):
+        if not needs_more(study, cfg):
             # A killed worker's trial was failed and re-run by the others: the study is complete.
             print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
                   f"(exit codes {codes}); the others finished the study", file=sys.stderr)

@@ -13,7 +13,7 @@ from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..train.loops import NonFiniteLoss  # a plugin's fit raises it when its loss diverges
 from ..train.numerics import flush_denormals
-from .base import REGISTRY, FitResult, OnEpoch, Task, check_device, device_source, pick_device
+from .base import REGISTRY, FitResult, OnEpoch, Task, Training, check_device, device_source, pick_device
 from .checks import check_config
 from .rules import Rule
 
@@ -37,5 +37,5 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "TASKS", "Task", "check_config", "check_device", "device_source", "make_task",
-           "pick_device", "task_class"]
+__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "TASKS", "Task", "Training", "check_config", "check_device",
+           "device_source", "make_task", "pick_device", "task_class"]

@@ -8,7 +8,7 @@ from torch import nn
 from ..models import Autoencoder
 from ..train.stacked import TrialSpec, fit_stacked
 from ..train.loops import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
-from .base import FitResult, OnEpoch, Task
+from .base import FitResult, OnEpoch, Task, Training
 from .rules import Rule
 
 
@@ -25,6 +25,7 @@ class AutoencoderTask(Task):
         "weight_decay": Rule("float", low=0),
     }
     stackable = True
+    pbt_mutable = ("lr", "weight_decay")  # the optimizer's settings; the rest shapes the model or picks its optimizer
 
     # The encoder's input where it differs from the clean image (see the denoising task).
     corrupt = None  # per training batch: (clean, generator) -> input
@@ -47,20 +48,28 @@ class AutoencoderTask(Task):
         return Autoencoder(**arch)
 
     def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
+                                 on_epoch=on_epoch)
+
+    def start_training(self, params, *, seed) -> Training:
         generator = seed_everything(seed)
         # channels_last: the small convolutions run ~1.5x faster on CPU (BENCHMARKS.md), same arithmetic.
         model = self.build(self.arch(params)).to(self.device, memory_format=torch.channels_last)
         optimizer = make_optimizer(
             params["optimizer"], model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
         )
+        return Training(model, {"optimizer": optimizer}, generator)
+
+    def train_epochs(self, training, params, *, epochs, on_epoch: OnEpoch | None = None, full=False) -> FitResult:
+        """``full``: on all training images, evaluated on the test set (:meth:`fit`'s final retrain)."""
         history = fit_autoencoder(
-            model, optimizer,
+            training.model, training.optimizers["optimizer"],
             self.train_all if full else self.train_images,
             self.test_images if full else self.val_images,
-            epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+            epochs=epochs, batch_size=self.cfg.batch_size, generator=training.generator, on_epoch=on_epoch,
             corrupt=self.corrupt, val_inputs=self.test_inputs if full else self.val_inputs,
         )
-        return FitResult(model, history.val_loss[-1], history.as_dict())
+        return FitResult(training.model, history.val_loss[-1], history.as_dict())
 
     def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
         specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),

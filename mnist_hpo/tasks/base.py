@@ -10,7 +10,10 @@ the class registers its ``model_type``). A family gives:
 - which parameters and options it accepts (:attr:`Task.space_rules`,
   :attr:`Task.option_schema`, :attr:`Task.option_rules`).
 
-Everything else is optional, with a default here. A task knows nothing of Optuna, of
+Everything else is optional, with a default here. A family that can also start a training,
+train it for some epochs and save and restore its state (:meth:`Task.start_training`,
+:meth:`Task.train_epochs`, :meth:`Task.save_state`, :meth:`Task.restore_state`) can be trained
+by population-based training (a study file's ``[pbt]``; see docs/pbt.md). A task knows nothing of Optuna, of
 where studies are stored, or of the report: the report's tables, headers and reference
 numbers for a family are the report's (:mod:`mnist_hpo.report.families`, keyed by
 ``model_type``); a family without any gets its parameter names as column headers.
@@ -37,6 +40,7 @@ from torch import nn
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, split_indices
 from ..errors import UserError
+from ..train.state import TrainingState, capture, restore
 from .rules import Rule
 
 # on_epoch(epoch, train_loss, val_value): epoch is 0-based; val_value is the metric the study optimises.
@@ -85,6 +89,21 @@ class FitResult:
     model: nn.Module
     value: float
     history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class Training:
+    """A model being trained, with what its training needs to go on (population-based training's hooks).
+
+    ``optimizers`` by name (their state is saved with the weights); ``generator`` draws the batch
+    order (and any noise) of the epochs to come; ``extras``: JSON values the family carries from
+    one segment to the next (saved too).
+    """
+
+    model: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    generator: torch.Generator
+    extras: dict = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -188,3 +207,35 @@ class Task(ABC):
     def write_files(self, model: nn.Module, metrics: dict, folder: Path) -> list[str]:
         """Extra files for the export folder (e.g. figures of the test metrics); returns their names."""
         return []
+
+    # --- optional: population-based training (a study file's [pbt]; docs/pbt.md) ----------------------
+    # The parameters that may change between two segments of a member's training (learning rates,
+    # say), which explore may perturb; every other parameter shapes the model and is fixed at the start.
+    pbt_mutable: tuple[str, ...] = ()
+
+    def start_training(self, params: dict, *, seed: int) -> Training:
+        """A fresh model and its optimizers for ``params``, everything seeded by ``seed`` alone."""
+        raise NotImplementedError(f"{self.model_type} cannot be trained by population-based training")
+
+    def train_epochs(self, training: Training, params: dict, *, epochs: int,
+                     on_epoch: OnEpoch | None = None) -> FitResult:
+        """Train ``training`` ``epochs`` more epochs on the train split, evaluating on the validation split.
+
+        As :meth:`fit` with ``full=False``, from wherever ``training`` stands; ``on_epoch``'s epochs
+        count from 0 within this call, and the result's ``value`` is the metric after its last epoch.
+        """
+        raise NotImplementedError(f"{self.model_type} cannot be trained by population-based training")
+
+    def save_state(self, training: Training) -> TrainingState:
+        """What :meth:`restore_state` needs to go on: by default the weights, the optimizers' state and the extras."""
+        return capture(training.model, training.optimizers, training.extras)
+
+    def restore_state(self, training: Training, state: TrainingState) -> None:
+        """Load ``state`` into a :meth:`start_training` result, keeping its optimizers' hyperparameters."""
+        restore(state, training.model, training.optimizers)
+        training.extras = dict(state.extras)
+
+    @classmethod
+    def trains_in_segments(cls) -> bool:
+        """Whether the family has the hooks population-based training needs."""
+        return cls.start_training is not Task.start_training and cls.train_epochs is not Task.train_epochs

@@ -3,11 +3,13 @@
 :func:`check_config` is what every study passes before anything trains: the values that
 hold for any family (:func:`mnist_hpo.core.schema.check_values`), the dataset's name, then
 the family's own constraints (its :class:`~mnist_hpo.tasks.rules.Rule` s, whether it can
-stack trials, its metric among the objectives) and the warm-start values.
+stack trials or be trained by population-based training, its metric among the objectives) and the
+warm-start values.
 """
 
 from __future__ import annotations
 
+from ..core.pbt import check_pbt
 from ..core.schema import EXTRA_OBJECTIVES, Checker, StudyConfig, check_values
 from ..core.space import check_enqueue, draw_list
 from ..data.names import dataset_names, is_dataset
@@ -27,6 +29,8 @@ def check_config(cfg: StudyConfig, where: str | None = None) -> None:
         if not registry.resolve(cfg.model).stackable:
             c.fail("study.batch_trials", f"above 1 is supported for {' and '.join(stackable)} studies, not {cfg.model}")
     check_family(cfg, c)
+    check_pbt(cfg, c)
+    check_pbt_family(cfg, c)
     check_objectives(cfg, c)
     check_enqueue(cfg, c)
 
@@ -62,6 +66,23 @@ def check_family(cfg: StudyConfig, c: Checker) -> None:
     missing = [name for name, rule in rules.items() if rule.required and name not in cfg.space]
     if missing:
         c.fail(f"space.{missing[0]}", f"is missing; {family} needs {', '.join(n for n, r in rules.items() if r.required)}")
+
+
+def check_pbt_family(cfg: StudyConfig, c: Checker) -> None:
+    """``[pbt]``: the family has the hooks population-based training needs, and lets each mutable parameter change."""
+    if cfg.pbt is None:
+        return
+    task = registry.resolve(cfg.model)
+    if not task.trains_in_segments():
+        able = [name for name, t in REGISTRY.items() if t.trains_in_segments() and registry.is_builtin(name)]
+        c.fail("[pbt]", f"needs a model family that can save and restore its training state; {cfg.model} cannot "
+                        f"(population-based training supports {', '.join(able)} and plugins with the hooks of "
+                        "docs/plugins.md); remove [pbt] to run independent trials")
+    for name in cfg.pbt.mutable:
+        if name not in task.pbt_mutable:
+            allowed = ", ".join(task.pbt_mutable) or "none"
+            c.fail("pbt.mutable", f"names {name!r}, which cannot change while {cfg.model} trains (it shapes the model "
+                                  f"or its optimizer); it may change: {allowed}")
 
 
 def check_objectives(cfg: StudyConfig, c: Checker) -> None:

@@ -25,7 +25,7 @@ from ..models.gan import GAN
 from ..core.space import resolve_space
 from ..measures.frechet import Scorer, judge_record, load_fidnet
 from ..train.loops import seed_everything
-from .base import FitResult, OnEpoch, Task
+from .base import FitResult, OnEpoch, Task, Training
 from .checks import check_config
 from .rules import Rule
 
@@ -53,6 +53,8 @@ class GanTask(Task):
         "slope": Rule("float", low=0, high=1, high_open=True, required=False),  # LeakyReLU's negative slope
         "batch_size": Rule("int", low=1, required=False),
     }
+    # Population-based training may change these between segments; dropout and slope shape the networks.
+    pbt_mutable = ("lr_d", "lr_g", "batch_size")
     option_rules = {
         "latent_dim": Rule("int", low=1),
         "eval_every": Rule("int", low=1),
@@ -113,17 +115,27 @@ class GanTask(Task):
         return evaluate
 
     def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
+                                 on_epoch=on_epoch)
+
+    def start_training(self, params, *, seed) -> Training:
         p = self.with_report_defaults(params)
         rng = seed_everything(seed)
         model = self.build(self.arch(p)).to(self.device)
         opt_g, opt_d = self.optimizers(model, p)
+        return Training(model, {"generator": opt_g, "discriminator": opt_d}, rng)
+
+    def train_epochs(self, training, params, *, epochs, on_epoch: OnEpoch | None = None, full=False) -> FitResult:
+        """``full``: on all training images, scored against the test set (:meth:`fit`'s final retrain)."""
+        model, split = training.model, "test" if full else "val"
         history = fit_gan(
-            model.generator, model.discriminator, opt_g, opt_d,
+            model.generator, model.discriminator,
+            training.optimizers["generator"], training.optimizers["discriminator"],
             self.train_all if full else self.train_images,
-            epochs=epochs, batch_size=int(p["batch_size"]), latent_dim=model.latent_dim, rng=rng,
-            evaluate=self.evaluator(model, "test" if full else "val", epochs=epochs), on_epoch=on_epoch,
+            epochs=epochs, batch_size=int(self.with_report_defaults(params)["batch_size"]), latent_dim=model.latent_dim,
+            rng=training.generator, evaluate=self.evaluator(model, split, epochs=epochs), on_epoch=on_epoch,
         )
-        return FitResult(model, history.fid[-1], curves(history, "test" if full else "val"))
+        return FitResult(model, history.fid[-1], curves(history, split))
 
     def evaluated_curves(self, history: dict) -> dict[str, str]:
         return {k: label for k in history for name, label in EVALUATED.items() if k.endswith(f"_{name}")}

@@ -22,42 +22,10 @@ from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import UserError
 from ..models.gan import GAN
 from ..train.gan import GanHistory
+from ..train.state import decode, encode
 
 CHECKPOINT_FORMAT = 2  # 1: one state.safetensors (still read); 2: shards
 SHARD_BYTES = 6 << 20
-
-
-def _encode(obj, path: str, tensors: dict[str, torch.Tensor]):
-    """A JSON-able tree of ``obj`` with each tensor replaced by the key it is stored under in ``tensors``."""
-    if isinstance(obj, torch.Tensor):
-        tensors[path] = obj.detach().cpu().contiguous()
-        return {"$tensor": path}
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj):
-            return {"$dict": {k: _encode(v, f"{path}.{k}", tensors) for k, v in obj.items()}}
-        # Optimizer state is keyed by integer parameter ids; JSON would turn them into strings.
-        return {"$items": [[k, _encode(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        items = [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(obj)]
-        return {"$tuple": items} if isinstance(obj, tuple) else items
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} at {path} in a checkpoint")
-
-
-def _decode(tree, tensors: dict[str, torch.Tensor]):
-    if isinstance(tree, list):
-        return [_decode(v, tensors) for v in tree]
-    if isinstance(tree, dict):
-        if "$tensor" in tree:
-            return tensors[tree["$tensor"]]
-        if "$dict" in tree:
-            return {k: _decode(v, tensors) for k, v in tree["$dict"].items()}
-        if "$items" in tree:
-            return {k: _decode(v, tensors) for k, v in tree["$items"]}
-        if "$tuple" in tree:
-            return tuple(_decode(v, tensors) for v in tree["$tuple"])
-    return tree
 
 
 def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -97,8 +65,8 @@ def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: G
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors["rng.shuffle"] = rng.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
-    optimizers = {"opt_g": _encode(opt_g.state_dict(), "opt_g", tensors),
-                  "opt_d": _encode(opt_d.state_dict(), "opt_d", tensors)}
+    optimizers = {"opt_g": encode(opt_g.state_dict(), "opt_g", tensors),
+                  "opt_d": encode(opt_d.state_dict(), "opt_d", tensors)}
     shards = []
     for i, part in enumerate(_shards(tensors)):
         name = f"state-{i:02d}.safetensors"
@@ -142,8 +110,8 @@ def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Genera
         check_sha256(weights, shard["sha256"], where="its sha256 in state.json", hint=hint)
         tensors.update(load_file(weights))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_g.load_state_dict(_decode(meta["optimizers"]["opt_g"], tensors))
-    opt_d.load_state_dict(_decode(meta["optimizers"]["opt_d"], tensors))
+    opt_g.load_state_dict(decode(meta["optimizers"]["opt_g"], tensors))
+    opt_d.load_state_dict(decode(meta["optimizers"]["opt_d"], tensors))
     rng.set_state(tensors["rng.shuffle"])
     torch.set_rng_state(tensors["rng.torch"])
     return int(meta["epoch"]), GanHistory.from_dict(meta["history"])

@@ -72,6 +72,22 @@ def test_protocol_from_the_creation_config(storage):
     assert protocol_of(study) == "random + none"
 
 
+def test_a_population_counts_the_epochs_its_segments_cover(storage):
+    # a GAN's segments of 5 epochs report one value each (scored at the segment's end): 5 epochs, not 1
+    study = fake_study(storage, "gan-pbt", [(C, 60.0, [60.0], 0, 50), (C, 50.0, [50.0], 50, 100)])
+    study.set_user_attr("identity", {"sampler.type": "random", "pruner.type": "none", "pbt.population": 2})
+    plain = study_curve(study)
+    assert plain.protocol == "pbt (2 members)" and plain.epochs == [1, 2]  # without the segments' records
+    segments = fake_study(storage, "gan-pbt-2", [])
+    segments.set_user_attr("identity", {"pbt.population": 2})
+    for i, value in enumerate([60.0, 50.0]):
+        t = optuna.create_trial(state=C, value=value, intermediate_values={5 * i + 4: value},
+                                user_attrs={"pbt": {"member": i, "generation": 0, "epochs": [0, 5]}})
+        t.datetime_start, t.datetime_complete = T0, T0 + dt.timedelta(seconds=50 * (i + 1))
+        segments.add_trial(t)
+    assert study_curve(segments).epochs == [5, 10]
+
+
 def test_median_of_a_protocol(storage):
     a = study_curve(fake_study(storage, "a", [(C, 0.03, [0.1] * 10, 0, 10), (C, 0.02, [0.1] * 10, 10, 20)]))
     b = study_curve(fake_study(storage, "b", [(C, 0.05, [0.1] * 5, 0, 10), (C, 0.01, [0.1] * 20, 10, 20)]))

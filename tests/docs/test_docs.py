@@ -250,6 +250,9 @@ def test_every_study_file_key_is_on_its_page(tmp_path):
         d = study("ae")
         d["space"]["latent_dim"] = {**form, "zz_unknown": 1}
         need(allowed_keys(d, tmp_path), "## `[space.NAME]`: the hyperparameters", "[space.NAME]")
+    d = study("ae-pbt")
+    d["pbt"]["zz_unknown"] = 1
+    need(allowed_keys(d, tmp_path), "## `[pbt]`: population-based training", "[pbt]")
     assert not missing, f"not documented in docs/study-files.md: {missing}"
 
 

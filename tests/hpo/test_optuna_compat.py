@@ -158,3 +158,28 @@ def test_an_interrupted_trial_is_logged_by_optimize_in_one_line_without_tracebac
     assert len(failed) == 2, [r.getMessage() for r in keep.records]
     assert "KeyboardInterrupt()" in failed[0].getMessage() and failed[0].exc_info is None
     assert failed[1].exc_info is not None and failed[1].exc_info[0] is ZeroDivisionError
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_queued_trial_of_ones_choosing_is_claimed_once(tmp_path, kind):
+    """Population-based training claims queued trials itself (claim_trial), makes new ones without taking a
+    queued one (new_trial), and sets the parameters explore chose (set_params)."""
+    url = f"sqlite:///{tmp_path / 'c.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'c.log'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="claims")
+    for n in range(2):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, user_attrs={"n": n}))
+    other = optuna.load_study(study_name="claims", storage=open_storage(url))  # another worker
+    second = study.get_trials(deepcopy=False)[1]
+    fresh = C.new_trial(study)  # the queue is left alone
+    assert fresh.number == 2
+    assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 2 + [TrialState.RUNNING]
+    mine = C.claim_trial(study, second)
+    assert mine is not None and mine.number == 1 and mine.user_attrs == {"n": 1}
+    assert C.claim_trial(other, other.get_trials(deepcopy=False)[1]) is None  # taken: the other worker gets None
+    study.tell(mine, 1.0)
+    assert C.claim_trial(other, study.get_trials(deepcopy=False)[1]) is None  # finished: None too
+    dist = {"lr": FloatDistribution(1e-4, 1e-2, log=True), "opt": CategoricalDistribution(["Adam", "RMSprop"])}
+    C.set_params(fresh, {"lr": 1.2e-3, "opt": "RMSprop"}, dist)
+    assert fresh.params == {"lr": 1.2e-3, "opt": "RMSprop"}
+    stored = other.get_trials(deepcopy=False)[2]
+    assert stored.params == {"lr": 1.2e-3, "opt": "RMSprop"} and stored.distributions == dist

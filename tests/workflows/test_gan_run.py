@@ -25,25 +25,6 @@ def task(gan_cfg, mnist):
     return GanTask(gan_cfg.with_overrides(study_name=gan_cfg.name, train_subset=300), mnist)
 
 
-def test_state_encoding_round_trips_optimizer_state():
-    torch.manual_seed(0)
-    net = torch.nn.Linear(3, 2)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.9))
-    net(torch.randn(4, 3)).sum().backward()
-    opt.step()
-    tensors: dict = {}
-    tree = json.loads(json.dumps(C._encode(opt.state_dict(), "opt", tensors)))
-    decoded = C._decode(tree, tensors)
-    original = opt.state_dict()
-    assert decoded["param_groups"] == original["param_groups"]  # tuples (betas) and ints survive JSON
-    assert set(decoded["state"]) == {0, 1}
-    for pid, state in original["state"].items():
-        for key, value in state.items():
-            assert torch.equal(decoded["state"][pid][key], value)
-    fresh = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.9))
-    fresh.load_state_dict(decoded)  # accepted by torch as-is
-
-
 @pytest.mark.slow
 def test_interrupted_run_resumes_from_its_checkpoint_as_if_never_stopped(task, tmp_path, monkeypatch):
     straight = R.run_gan(task, PARAMS, tmp_path / "a", epochs=3, seed=1, every=1, log=quiet)

@@ -1,7 +1,10 @@
 """The VAE as an mnist-hpo model family: the task protocol (``mnist_hpo/tasks/base.py``) implemented.
 
 What tuning needs, and all it needs: the parameters it accepts, how to build, train and test the
-model, and the metric's name and direction.
+model, and the metric's name and direction. With :meth:`VaeTask.start_training` and
+:meth:`VaeTask.train_epochs` it can also be trained by population-based training (a study file's
+``[pbt]``, ``studies/vae-pbt.toml``): the task protocol's default ``save_state``/``restore_state``
+keep its weights and its optimizer's state between segments.
 
 mnist-hpo hands the task the study's dataset (``self.data``: uint8 images [N, 28, 28] in 0..255,
 int64 labels; see docs/plugins.md) and its train/validation split (``self.train_idx``,
@@ -18,7 +21,7 @@ import torch
 from torch import nn
 
 from mnist_hpo.data.datasets import to_float
-from mnist_hpo.tasks import FitResult, OnEpoch, Rule, Task
+from mnist_hpo.tasks import FitResult, OnEpoch, Rule, Task, Training
 
 from .model import Vae
 
@@ -37,6 +40,9 @@ class VaeTask(Task):
         "lr": Rule("float", low=0, low_open=True),
         "beta": Rule("float", low=0, required=False),
     }
+    # What population-based training may change between segments: the rest shapes the model, and beta
+    # weighs the metric itself (members are ranked on it, so each must be scored the same way).
+    pbt_mutable = ("lr",)
 
     def __init__(self, cfg, data) -> None:
         super().__init__(cfg, data)  # device, the study's subset, the seeded train/validation split
@@ -54,10 +60,20 @@ class VaeTask(Task):
         return Vae(**arch)
 
     def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
+        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
+                                 on_epoch=on_epoch)
+
+    def start_training(self, params: dict, *, seed: int) -> Training:
+        """A fresh model and its optimizer, seeded by ``seed`` (population-based training's first hook)."""
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)  # batch order and the training codes
         model = self.build(self.arch(params)).to(self.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
+        return Training(model, {"adam": torch.optim.Adam(model.parameters(), lr=float(params["lr"]))}, generator)
+
+    def train_epochs(self, training: Training, params: dict, *, epochs: int, on_epoch: OnEpoch | None = None,
+                     full: bool = False) -> FitResult:
+        """``epochs`` more epochs of ``training`` (its second hook; ``full``: on all images, as ``fit``'s retrain)."""
+        model, optimizer, generator = training.model, training.optimizers["adam"], training.generator
         beta = float(params.get("beta", 1.0))
         train = self.train_all if full else self.train_images
         val = self.test_images if full else self.val_images
