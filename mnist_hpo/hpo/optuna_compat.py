@@ -12,6 +12,9 @@ a change fails that test loudly instead of a study misbehaving at run time.
   The stale-trial check asks the same (``storage_of``) whether a study is on a journal.
 * Heartbeats for trials run outside ``Study.optimize`` (``RDBStorage.record_heartbeat``,
   a method of Optuna's internal ``BaseHeartbeat`` mixin, documented as not for users).
+* Which trials have a heartbeat (``beating_trial_ids``): Optuna's RDB storage keeps them in its
+  table ``trial_heartbeats`` and has no public query; the stale check of :mod:`.rdb` needs
+  them to find RUNNING trials that never beat.
 * The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
   interrupted trial's failure there with the KeyboardInterrupt's traceback; an interrupt is
   the user's own doing, so it is kept to Optuna's one line (``quiet_interrupted_trials``).
@@ -27,7 +30,8 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names", "quiet_interrupted_trials"]
+__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
+           "quiet_interrupted_trials", "beating_trial_ids"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -104,6 +108,18 @@ class StackHeartbeat:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
+
+
+def beating_trial_ids(storage: optuna.storages.RDBStorage, trial_ids: Iterable[int]) -> set[int]:
+    """Those of ``trial_ids`` that have a heartbeat recorded in ``storage`` (Optuna's ``trial_heartbeats`` table)."""
+    import sqlalchemy  # only RDB storages need it (see optuna_table_names)
+
+    ids = list(trial_ids)
+    if not ids:
+        return set()
+    beats = sqlalchemy.table("trial_heartbeats", sqlalchemy.column("trial_id"))
+    with storage.engine.connect() as connection:
+        return set(connection.scalars(sqlalchemy.select(beats.c.trial_id).where(beats.c.trial_id.in_(ids))))
 
 
 @functools.lru_cache(maxsize=1)

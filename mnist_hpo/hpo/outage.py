@@ -179,7 +179,7 @@ def _patient_method(name: str, method):
 
 
 # The private methods of RDBStorage that Optuna's own callers use (its cache layer, _CachedStorage, and
-# fail_stale_trials): they reach the database too. tests/hpo/test_faults.py checks they exist.
+# fail_stale_trials): they reach the database too. tests/hpo/test_optuna_compat.py checks they exist.
 PRIVATE_CALLS = ("_get_stale_trial_ids", "_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param")
 # Methods that only read settings held in memory: nothing to retry.
 _LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_failed_trial_callback",

@@ -29,6 +29,7 @@ from ..data.integrity import write_atomically
 from ..errors import UserError, require_extra, writing
 from . import journal, outage
 from .optuna_compat import optuna_table_names
+from .rdb import WorkerRDBStorage
 from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
 
 
@@ -170,7 +171,7 @@ def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int, *, wh
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return outage.make_patient(
-            optuna.storages.RDBStorage,
+            WorkerRDBStorage,
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
