@@ -49,18 +49,15 @@ def watch_deadline(patience: float) -> float:
 def postgres_connect_args(patience: float, given: Mapping[str, str] | None = None) -> dict:
     """psycopg 3 connection arguments that bound every wait (see the module docstring).
 
-    ``given`` are the URL's query arguments: a setting the URL makes wins, and its ``options``
-    are kept after ours.
+    ``given`` are the URL's query arguments: a setting the URL makes wins, ``options`` included
+    (a connection pooler that refuses startup options, such as PgBouncer, needs ``?options=``).
     """
-    given = given or {}
     t = call_timeout(patience)
     ms = int(t * 1000)
     args = {"connect_timeout": math.ceil(t), "keepalives": 1, "keepalives_idle": max(1, int(t // 3)),
-            "keepalives_interval": max(1, int(t // 6)), "keepalives_count": 3, "tcp_user_timeout": ms}
-    args = {k: v for k, v in args.items() if k not in given}
-    server = f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
-    args["options"] = f"{server} {given.get('options', '')}".strip()
-    return args
+            "keepalives_interval": max(1, int(t // 6)), "keepalives_count": 3, "tcp_user_timeout": ms,
+            "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"}
+    return {k: v for k, v in args.items() if k not in (given or {})}
 
 
 def sqlite_busy_timeout(patience: float) -> float:

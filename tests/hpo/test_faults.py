@@ -181,7 +181,7 @@ def test_postgres_partition_past_patience_exits_75_then_resumes(pg_url, proxy, t
     for o in outs:
         last = [line for line in o.splitlines() if line.startswith("mnist-hpo:")][-1]
         assert "retried with its parameters and seed" in last and "run the same command again" in last, o
-    assert took < 8 + 20, took  # the patience, one connection attempt (2 s) and a loaded machine's slack
+    assert took < 8 + 40, took  # the patience, a last connection attempt (2 s), and exiting on a loaded machine
     before = outcome(name, pg_url)
     assert before["running"] >= 1
     resumed = worker(study_file, url, heartbeat=1, workers=1)
