@@ -80,7 +80,7 @@ def test_a_call_nobody_answers_ends_past_the_patience_with_one_error(pg_url, pro
         rescue.cancel()
     took = time.monotonic() - started
     assert 7 <= took < 8 + 2 + 5, took  # the patience, one connection attempt (2 s at least), slack
-    assert "unreachable for 8 s" in str(e.value) and "no answer within" in str(e.value)
+    assert "unreachable for 8 s (--storage-patience; last error: " in str(e.value)
 
 
 @pytest.mark.postgres
@@ -88,11 +88,11 @@ def test_a_call_nobody_answers_is_retried_until_the_network_is_back(pg_url, prox
     """A partition shorter than the patience (9 s, patience 20): the call is cut at 7 s, retried, and returns
     once the proxy forwards again; the outage is one line, and over."""
     storage = open_storage(proxy.route(pg_url), patience=20)
-    storage.get_all_studies()
+    studies = len(storage.get_all_studies())
     proxy.partition()
     threading.Timer(9, proxy.heal).start()
     started = time.monotonic()
-    assert storage.get_all_studies() == []
+    assert len(storage.get_all_studies()) == studies
     took = time.monotonic() - started
     assert 7 <= took < 20, took
     assert outage.OUTAGE.count == 1 and outage.OUTAGE.since is None
