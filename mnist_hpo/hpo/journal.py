@@ -39,7 +39,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
-from . import outage
+from . import outage, timeouts
 from .urls import JOURNAL_PREFIX as PREFIX  # one spelling of the prefix, also read by the command line's checks
 from .urls import storage_folder_ready
 MAX_RETRY = 3
@@ -58,9 +58,14 @@ def journal_path(url: str) -> Path:
 
 
 @contextmanager
-def journal_lock(path: Path) -> Iterator[None]:
-    """Hold the lock that Optuna's file backend takes for every append (``PATH.lock``)."""
-    lock = JournalFileOpenLock(str(path))
+def journal_lock(path: Path, grace: int | None = None) -> Iterator[None]:
+    """Hold the lock that Optuna's file backend takes for every append (``PATH.lock``).
+
+    A lock file nobody released for ``grace`` seconds (default: at the default patience) is taken
+    for one left by a dead process and removed (:func:`.timeouts.journal_lock_grace`).
+    """
+    grace = timeouts.journal_lock_grace(outage.DEFAULT_PATIENCE) if grace is None else grace
+    lock = JournalFileOpenLock(str(path), grace_period=grace)
     lock.acquire()
     try:
         yield
@@ -117,13 +122,13 @@ class WholeLinesBackend(JournalFileBackend):
     """Optuna's file backend, whose append is whole or nothing: a write that fails part-way (a full disk)
     is cut back to where the file ended, so the journal never holds a torn line for a live process to read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_grace: int | None = None) -> None:
         super().__init__(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        self.path = path
+        self.path, self.lock_grace = path, lock_grace
 
     def append_logs(self, logs: list[dict]) -> None:
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
-        with journal_lock(self.path):
+        with journal_lock(self.path, self.lock_grace):
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
                 size = os.fstat(fd).st_size
@@ -158,7 +163,8 @@ def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
     if path.exists():
         _check_journal_file(path)
         _repair_tail(path)
-    backend = WholeLinesBackend(path)
+    backend = WholeLinesBackend(
+        path, timeouts.journal_lock_grace(outage.DEFAULT_PATIENCE if patience is None else patience))
     try:
         return outage.make_patient(JournalStorage, backend, where=str(path), patience=patience, path=path)
     except (ValueError, KeyError) as e:

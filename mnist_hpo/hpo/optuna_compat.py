@@ -17,6 +17,9 @@ a change fails that test loudly instead of a study misbehaving at run time.
   finished (:func:`claim_trial`, :func:`new_trial`: what ``ask`` does, through the storage's
   public calls, and ``Study._thread_local``, the samplers' cache of the study's trials, reset
   as ``ask`` resets it), and gives it the parameters explore chose (:func:`set_params`).
+* Which trials have a heartbeat (``beating_trial_ids``): Optuna's RDB storage keeps them in its
+  table ``trial_heartbeats`` and has no public query; the stale check of :mod:`.rdb` needs
+  them to find RUNNING trials that never beat.
 * The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
   interrupted trial's failure there with the KeyboardInterrupt's traceback; an interrupt is
   the user's own doing, so it is kept to Optuna's one line (``quiet_interrupted_trials``).
@@ -33,7 +36,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 __all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
-           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params"]
+           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params", "beating_trial_ids"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -140,6 +143,18 @@ class StackHeartbeat:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
+
+
+def beating_trial_ids(storage: optuna.storages.RDBStorage, trial_ids: Iterable[int]) -> set[int]:
+    """Those of ``trial_ids`` that have a heartbeat recorded in ``storage`` (Optuna's ``trial_heartbeats`` table)."""
+    import sqlalchemy  # only RDB storages need it (see optuna_table_names)
+
+    ids = list(trial_ids)
+    if not ids:
+        return set()
+    beats = sqlalchemy.table("trial_heartbeats", sqlalchemy.column("trial_id"))
+    with storage.engine.connect() as connection:
+        return set(connection.scalars(sqlalchemy.select(beats.c.trial_id).where(beats.c.trial_id.in_(ids))))
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,9 @@ attributes, the final ``tell``, heartbeats) goes through :func:`patient`'s subcl
 storage class. When a call fails because the storage cannot be reached, the worker keeps what it
 has (the model in memory, the trial's state) and tries the call again with a growing pause, for
 up to the patience (``--storage-patience``, default :data:`DEFAULT_PATIENCE` s, counted from the
-outage's first failure). Training waits meanwhile: a report is stored when the connection
+start of the outage's first failed call). Each call is bounded too (:mod:`.timeouts`): one that gets
+no answer fails within its deadline, which in an outage is cut to what is left of the patience,
+and is retried like any other. Training waits meanwhile: a report is stored when the connection
 returns, in order, so nothing is lost and nothing is stored out of order. One line says the
 outage started, one that the storage is back.
 
@@ -78,11 +80,12 @@ class _Outage:
         self.ended: float = float("-inf")
         self.count = 0  # outages seen by this process (tests read it)
 
-    def began(self, where: str, reason: str, patience: float) -> float:
-        """Note a failed call; the outage's start (monotonic). Prints the first line of an outage."""
+    def began(self, where: str, reason: str, patience: float, *, since: float | None = None) -> float:
+        """Note a failed call, made at ``since`` (monotonic; default now); the outage's start. Prints the first
+        line of an outage."""
         with self._lock:
             if self.since is None:
-                self.since = time.monotonic()
+                self.since = time.monotonic() if since is None else since
                 self.count += 1
                 print(f"mnist-hpo: storage {where} unreachable ({reason}); keeping the running trial and retrying "
                       f"for up to {patience:.0f} s (--storage-patience)", file=sys.stderr, flush=True)
@@ -124,6 +127,15 @@ def _is_main_thread() -> bool:
 _nesting = threading.local()  # a storage method calling another is retried once, as a whole, by the outer one
 
 
+def _bounded(storage):
+    """The deadline of one call of ``storage`` (:mod:`.timeouts`), cut to what is left of the patience in an outage."""
+    watch = getattr(storage, "_mnist_watch", None)
+    if watch is None:
+        return contextlib.nullcontext()
+    since = OUTAGE.since
+    return watch.call(None if since is None else since + storage._mnist_patience - time.monotonic())
+
+
 def _patient_method(name: str, method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -131,10 +143,11 @@ def _patient_method(name: str, method):
             return method(self, *args, **kwargs)
         pause, retried = FIRST_PAUSE, False
         while True:
+            started, watched = time.monotonic(), None
             try:
                 _nesting.depth = 1
                 try:
-                    with shielded():
+                    with shielded(), _bounded(self) as watched:
                         result = method(self, *args, **kwargs)
                 finally:
                     _nesting.depth = 0
@@ -151,12 +164,12 @@ def _patient_method(name: str, method):
                 full = code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None)
                 if full and _is_main_thread():
                     raise write_failed(self._mnist_path, "the study's storage", code) from None
-                reason = None if full else unreachable(e)
+                reason = None if full else watched.reason if watched is not None and watched.cut else unreachable(e)
                 if reason is None:
                     if name == "record_heartbeat" and not _is_main_thread():
                         return None  # a heartbeat thread has no one to tell; the main thread's next write says it
                     raise
-                since = OUTAGE.began(self._mnist_where, reason, self._mnist_patience)
+                since = OUTAGE.began(self._mnist_where, reason, self._mnist_patience, since=started)
                 if not _is_main_thread() or getattr(_nesting, "impatient", False):
                     if name == "record_heartbeat":
                         return None  # a missed beat; the next one tries again
@@ -179,7 +192,7 @@ def _patient_method(name: str, method):
 
 
 # The private methods of RDBStorage that Optuna's own callers use (its cache layer, _CachedStorage, and
-# fail_stale_trials): they reach the database too. tests/hpo/test_faults.py checks they exist.
+# fail_stale_trials): they reach the database too. tests/hpo/test_optuna_compat.py checks they exist.
 PRIVATE_CALLS = ("_get_stale_trial_ids", "_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param")
 # Methods that only read settings held in memory: nothing to retry.
 _LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_failed_trial_callback",
@@ -222,6 +235,7 @@ def make_patient(cls: type, *args, where: str, patience: float | None, path=None
     storage._mnist_where = where
     storage._mnist_patience = DEFAULT_PATIENCE if patience is None else float(patience)
     storage._mnist_path = path
+    storage._mnist_watch = None  # a PostgreSQL storage gets a timeouts.CallWatch
     storage._mnist_back = functools.partial(_back, path)
     return storage
 

@@ -27,8 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 from ..core.schema import StudyConfig
 from ..data.integrity import write_atomically
 from ..errors import UserError, require_extra, writing
-from . import journal, outage
+from . import journal, outage, timeouts
 from .optuna_compat import optuna_table_names
+from .rdb import WorkerRDBStorage
 from .urls import default_storage_url, require_stored, storage_dir  # noqa: F401  (importable from here as before)
 from .urls import storage_folder_ready
 
@@ -41,7 +42,6 @@ HEARTBEAT_INTERVAL = int(os.environ.get("MNIST_HPO_HEARTBEAT", "20"))
 GRACE_BEATS = 3
 MAX_RETRY = 3
 OPEN_ATTEMPTS = 5
-SQLITE_BUSY_TIMEOUT = 60  # seconds a worker waits for another's write to SQLite
 
 
 def exports_dir() -> Path:
@@ -175,12 +175,12 @@ class RetryStaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
 
 
 def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int, *, where: str,
-                 patience: float | None) -> optuna.storages.RDBStorage:
+                 patience: float) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return outage.make_patient(
-            optuna.storages.RDBStorage,
+            WorkerRDBStorage,
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
@@ -202,6 +202,7 @@ def open_storage(
     url = url or default_storage_url()
     if journal.is_journal_url(url):
         return journal.open_journal(url, patience=patience)
+    patience = outage.DEFAULT_PATIENCE if patience is None else float(patience)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
@@ -211,17 +212,16 @@ def open_storage(
     engine_kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_path(parsed)
-        # Several workers share one file: wait up to a minute for the lock instead of failing at once,
+        # Several workers share one file: wait for the lock (up to a minute) instead of failing at once,
         # and let SQLAlchemy, not the sqlite3 module, open transactions (see _serialize_sqlite_writes).
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
+        engine_kwargs["connect_args"] = {"timeout": timeouts.sqlite_busy_timeout(patience), "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() == "psycopg":
             require_extra("psycopg", "postgres", "PostgreSQL storage")
         # A pooled connection that a server restart closed is tested and replaced before use, not an error;
-        # keepalives notice a server gone silent (a failover) in seconds, not at the TCP timeout.
+        # every wait (connecting, a statement, a silent network) is bounded by the patience (see timeouts).
         engine_kwargs["pool_pre_ping"] = True
-        engine_kwargs["connect_args"] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
-                                         "keepalives_interval": 5, "keepalives_count": 3}
+        engine_kwargs["connect_args"] = timeouts.postgres_connect_args(patience, parsed.query)
     else:
         raise UserError(f"storage backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql")
     interval = heartbeat_interval or HEARTBEAT_INTERVAL
@@ -235,6 +235,8 @@ def open_storage(
                     storage._mnist_path = Path(parsed.database)  # a full disk there: one line naming it
                 if parsed.get_backend_name() == "sqlite":
                     _serialize_sqlite_writes(storage.engine)
+                else:
+                    storage._mnist_watch = timeouts.CallWatch(storage.engine, timeouts.watch_deadline(patience))
                 return storage
             except sqlalchemy.exc.SQLAlchemyError as e:
                 # Workers starting together on a new database race to create Optuna's tables

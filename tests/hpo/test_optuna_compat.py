@@ -66,6 +66,26 @@ def test_stack_heartbeat_keeps_trials_alive_and_lets_them_go_stale(rdb):
         assert beat._thread is None
 
 
+def test_beating_trial_ids_reads_optunas_heartbeat_table(rdb):
+    study = optuna.create_study(storage=rdb, study_name="beating")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        beaten, unbeaten = study.ask(), study.ask()
+    rdb.record_heartbeat(C.trial_id(beaten))
+    assert C.beating_trial_ids(rdb, [C.trial_id(beaten), C.trial_id(unbeaten)]) == {C.trial_id(beaten)}
+    assert C.beating_trial_ids(rdb, []) == set()
+
+
+def test_the_private_rdb_methods_wrapped_or_overridden_here_exist():
+    """outage.PRIVATE_CALLS are wrapped to ride out outages; rdb.WorkerRDBStorage overrides two of them (what
+    Optuna's stale check and its cache layer call: tests/hpo/test_rdb.py checks that they still are called)."""
+    from mnist_hpo.hpo.outage import PRIVATE_CALLS
+
+    assert {"_get_stale_trial_ids", "_create_new_trial"} <= set(PRIVATE_CALLS)
+    for name in PRIVATE_CALLS:
+        assert callable(getattr(optuna.storages.RDBStorage, name, None)), name
+
+
 def test_optuna_table_names_match_its_models():
     from optuna.storages._rdb.models import BaseModel
 
