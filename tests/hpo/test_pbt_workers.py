@@ -30,6 +30,7 @@ pytestmark = pytest.mark.processes
 @pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request, tmp_path):
     if request.param == "journal":
+        (tmp_path / "journals").mkdir()  # an explicit storage's folder is never made for it
         return f"journal:{tmp_path / 'journals' / 'pbt.log'}"
     return request.getfixturevalue("pg_url")
 
