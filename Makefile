@@ -87,7 +87,7 @@ worker: data ## one more worker for a running study: make worker STUDY=ae STORAG
 
 reliability: data ## the multi-worker and fault tests (PostgreSQL, SQLite, journal), with the figures of RELIABILITY.md
 	@mkdir -p storage
-	@$(PY) -m pytest -q -s tests/hpo/test_workers.py tests/hpo/test_faults.py tests/hpo/test_pg_restart.py tests/test_cli.py tests/data/test_datasets.py tests/hpo/test_journal.py tests/hpo/test_compact.py tests/workflows/test_reproduce.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
+	@$(PY) -m pytest -q -s tests/hpo/test_workers.py tests/storages/test_faults.py tests/storages/test_pg_restart.py tests/test_cli.py tests/data/test_datasets.py tests/storages/test_journal.py tests/storages/test_compact.py tests/workflows/test_reproduce.py $(PYTEST_ARGS) > storage/reliability.log 2>&1; \
 	  status=$$?; grep -E 'RELIABILITY|passed|failed|Error' storage/reliability.log; exit $$status
 
 dashboard: $(STAMP) ## optuna-dashboard on storage/mnist_hpo.db at http://127.0.0.1:8080/

@@ -23,7 +23,7 @@ from mnist_hpo.data.datasets import load_dataset, split_indices
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.train.loops import evaluate_autoencoder, make_optimizer, seed_everything, train_autoencoder_epoch
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import best_trial
+from mnist_hpo.hpo.queries import best_trial
 
 
 def main() -> None:

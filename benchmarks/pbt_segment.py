@@ -20,7 +20,7 @@ from mnist_hpo.config import load_study_config
 from mnist_hpo.core.pbt import generations
 from mnist_hpo.data.datasets import load_data
 from mnist_hpo.hpo.pbt import train_segment
-from mnist_hpo.hpo.spaces import resolve_space
+from mnist_hpo.core.space import resolve_space
 from mnist_hpo.tasks import make_task
 from mnist_hpo.train.state import state_bytes, state_from_bytes
 

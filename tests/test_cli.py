@@ -367,7 +367,7 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
 
     from mnist_hpo.hpo.identity import open_study
 
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
     from mnist_hpo.config import load_study_config
 
     from .conftest import storage_snapshot

@@ -70,7 +70,7 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
 
     import optuna
 
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
 
     study = optuna.load_study(study_name="vae", storage=open_storage(journal))
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 4
@@ -138,7 +138,7 @@ def test_the_example_plugin_trains_as_a_population(tmp_path, mnist_hpo):
 
     import optuna
 
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
 
     study = optuna.load_study(study_name="vae-pbt", storage=open_storage(journal))
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

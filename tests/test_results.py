@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
 
 from .conftest import DATA, ROOT
@@ -94,7 +94,7 @@ def test_every_recorded_study_still_resumes_with_todays_code(journal, monkeypatc
     import json
 
     from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
-    from mnist_hpo.hpo.spaces import resolve_space
+    from mnist_hpo.core.space import resolve_space
     from mnist_hpo.workflows.reproduce import Options, load_part, study_parts
 
     if journal is None:

@@ -21,7 +21,7 @@ import optuna
 
 from mnist_hpo.artifacts.folders import adopt_study
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo.storage import exports_dir, open_storage, require_stored
+from mnist_hpo.storages import exports_dir, open_storage, require_stored
 
 
 def storages(args: argparse.Namespace) -> list[str]:

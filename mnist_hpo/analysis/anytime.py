@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
 from ..errors import UserError
-from ..hpo.journal import OWNER
 from ..hpo.objective import study_metric_names
+from ..storages import OWNER
 
 REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -175,7 +175,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
 
 
 def load_curves(names: list[str], studies) -> list[Curve]:
-    """The curves of the named studies from a :class:`mnist_hpo.hpo.sources.Studies`; a missing one is a user error."""
+    """The curves of the named studies from a :class:`mnist_hpo.storages.Studies`; a missing one is a user error."""
     seen: set[str] = set()
     curves = []
     for name in names:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import optuna
 
-from ..hpo.storage import study_config
+from ..hpo.queries import study_config
 from ..measures.mean_image import (  # noqa: F401  (importable from here as before)
     MIN_STEPS, MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, optimizer_steps, retrain_check, too_short,
     trial_steps,

@@ -33,12 +33,12 @@ from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
 from ..data.integrity import check_sha256, sha256_file, write_text_atomically
 from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
-from ..hpo.journal import is_journal_url, journal_path
 from ..hpo.objective import objective_names
 from ..hpo.pbt import is_segment, member_export
-from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
-    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config)
+from ..hpo.queries import best_trial, chosen_trial, study_config
 from ..measures.mean_image import optimizer_steps, retrain_check
+from ..storages import (attach_files, exports_dir, is_journal_url, journal_path, load_existing_study,
+                        open_storage)
 from ..tasks import make_task, registry, task_class
 from .export_figures import write_export_figures
 from .folders import (  # noqa: F401  (EXPORT_FORMAT, META, LATEST, read_export_meta: importable from here as before)

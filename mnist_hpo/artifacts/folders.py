@@ -1,7 +1,7 @@
 """Export folders on disk: each study's home under ``storage/exports/``, and how an export is found in it.
 
 A study's exports live in one folder, its *home*, claimed for it by ``study.json`` (the study's
-name, UUID and storage; the UUID is the study's own, :func:`mnist_hpo.hpo.identity.ensure_uuid`).
+name, UUID and storage; the UUID is the study's own, :func:`mnist_hpo.storages.ensure_uuid`).
 The home is ``<name>/`` when the name is safe (:mod:`mnist_hpo.core.names`) and that folder is
 free or already the study's; otherwise ``<slug>-<8 hex of the UUID>/``. So two studies of one
 name in two storages export apart, and a name read from a storage never becomes a path. An
@@ -30,9 +30,8 @@ from optuna.trial import TrialState
 from ..core.names import is_safe_name, safe_folder, shown, slug
 from ..data.integrity import check_sha256, write_text_atomically
 from ..errors import UserError
-from ..hpo.identity import ensure_uuid, study_uuid
 from ..hpo.objective import stored_metric_names
-from ..hpo.storage import exports_dir, storage_label
+from ..storages import ensure_uuid, exports_dir, storage_label, storage_of, study_uuid
 
 EXPORT_FORMAT = 1
 META = "export.json"
@@ -59,7 +58,7 @@ def read_export_meta(path: str | Path) -> dict:
 
 def study_record(study: optuna.Study) -> dict:
     """What an export and a home record of their study: its UUID and storage (given a UUID now if it has none)."""
-    return {"study_uuid": ensure_uuid(study), "storage": storage_label(study._storage)}
+    return {"study_uuid": ensure_uuid(study), "storage": storage_label(storage_of(study))}
 
 
 def read_owner(folder: Path) -> dict | None:

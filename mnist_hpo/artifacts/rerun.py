@@ -35,7 +35,8 @@ from ..data.datasets import Dataset
 from ..errors import UserError
 from ..data.datasets import load_data
 from ..hpo.pbt import PBT, is_segment, rerun_segment
-from ..hpo.storage import load_existing_study, study_config
+from ..hpo.queries import study_config
+from ..storages import load_existing_study
 from ..tasks import make_task, registry
 from .export import study_provider
 from ..train.loops import NonFiniteLoss

@@ -42,8 +42,7 @@ from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
 from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
-from ..hpo.identity import UUID_ATTR
-from ..hpo.storage import open_storage, require_stored
+from ..storages import UUID_ATTR, open_storage, require_stored
 from ..tasks import make_task, registry
 from .export import META, exported_provider, load_export, read_export_meta
 

@@ -20,7 +20,7 @@ from ..core.names import check_name
 from ..core.schema import parse_study_head, read_study_document, study_path, study_source
 from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
-from ..hpo.urls import check_storage_folder, check_storage_url, require_stored
+from ..storages import check_storage_folder, check_storage_url, require_stored
 
 # Command-line overrides that change what a trial means: the study they make needs its own name
 # (StudyConfig.with_overrides has the same rule for the Python API).

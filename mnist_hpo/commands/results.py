@@ -23,8 +23,8 @@ from ..core.names import is_safe_name, shown
 from ..errors import UserError, on_interrupt_say
 from ..hpo.pbt import schedule_lines
 from ..hpo.samplers import grid_coverage
-from ..hpo.sources import Studies
-from ..hpo.storage import best_trial, chosen_trial, load_existing_study, storage_dir
+from ..hpo.queries import best_trial, chosen_trial
+from ..storages import Studies, load_existing_study, storage_dir
 from ..report.build import build_report
 from ..report.families import study_headers
 from ..report.tables import compare_table, state_counts, top_table

@@ -15,7 +15,7 @@ from ..config import load_study_config, study_path
 from ..data.datasets import default_data_dir, load_data, load_dataset
 from ..errors import UserError
 from ..hpo.run import set_threads
-from ..hpo.storage import storage_dir
+from ..storages import storage_dir
 from ..report.formatting import count
 from ..tasks import check_device, device_source, make_task
 from ..tasks.gan import single_point

@@ -25,13 +25,13 @@ from ..artifacts.folders import apart_note, disown, home_of, study_exports
 from ..core.names import shown
 from ..config import load_study_config, study_path
 from ..errors import UserError, on_interrupt_say, require_extra
-from ..hpo.compact import compact_journal
 from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads
-from ..hpo.spaces import print_space, resolve_space
-from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, is_multi_objective, load_existing_study,
-                           open_storage)
-from ..hpo.urls import default_storage_url, storage_file
+from ..core.space import resolve_space
+from ..hpo.queries import best_trial, is_multi_objective
+from ..hpo.suggestions import print_space
+from ..storages import (artifact_store, artifacts_dir, compact_journal, default_storage_url, load_existing_study,
+                        open_storage, storage_file)
 from ..hpo.workers import spawn_workers
 from ..report.formatting import count
 from ..report.tables import state_counts, top_table

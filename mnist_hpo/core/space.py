@@ -7,7 +7,7 @@ A normal draw can be zero or negative, which is no valid learning rate or weight
 decay: such draws are redrawn until positive (the lists are therefore draws from
 the normal truncated at zero). Explicit ``include`` values (the report's ``[0] +``)
 are kept as given. Numpy only: the checks of a study file use it as the search does
-(:mod:`mnist_hpo.hpo.spaces` suggests from it).
+(:mod:`mnist_hpo.hpo.suggestions` suggests from it).
 """
 
 from __future__ import annotations

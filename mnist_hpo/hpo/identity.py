@@ -3,9 +3,8 @@
 A resume may change only :data:`MAY_CHANGE`; anything else would make old and new trials
 incomparable, so :func:`open_study` refuses it with one line saying what differs.
 
-Apart from its settings, each study has a UUID of its own, its user attribute ``uuid`` (see
-:func:`ensure_uuid`): two studies of one name in two storages are told apart by it, and every
-export records it (``docs/storage.md``).
+Apart from its settings, each study has a UUID of its own (:func:`mnist_hpo.storages.ensure_uuid`),
+given to it here when it is created.
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ import optuna
 
 from ..core.names import check_name
 from ..core.schema import StudyConfig
-from ..errors import UserError
+from ..core.space import Resolved, resolve_space
 from ..data.datasets import load_data
+from ..errors import UserError
+from ..storages import UUID_ATTR, ensure_uuid
+from ..tasks import registry, task_class
 from .objective import objective_directions, objective_names, set_metric_names
 from .samplers import make_pruner, make_sampler
-from .spaces import Resolved, resolve_space
-from ..tasks import registry, task_class
 
 
 def _jsonable_space(resolved: Resolved) -> dict:
@@ -145,33 +145,6 @@ def check_identity(cfg: StudyConfig, attrs: dict, identity: dict) -> None:
             f"not be comparable with new ones, and only {', '.join(MAY_CHANGE)} may change; use --study-name NEW "
             f"to start a separate study, or 'mnist-hpo delete {cfg.name} --yes' to discard this one"
         )
-
-
-UUID_ATTR = "uuid"
-
-
-def study_uuid(study: optuna.Study) -> str | None:
-    """The study's UUID (its user attribute ``uuid``), or None for a study that has none yet."""
-    value = study.user_attrs.get(UUID_ATTR)
-    try:
-        return str(uuid.UUID(value)) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def ensure_uuid(study: optuna.Study) -> str:
-    """The study's UUID, given to it now if it has none (a write to its storage).
-
-    A study gets one when it is created (:func:`open_study`). One made before UUIDs existed, or by
-    another tool (Optuna's CLI), gets one the first time mnist-hpo writes for it: a run, a worker
-    joining, an export. Two processes doing so at once both write one; the one stored last holds,
-    and whatever is keyed by it reads it back from the storage.
-    """
-    current = study_uuid(study)
-    if current is None:
-        study.set_user_attr(UUID_ATTR, str(uuid.uuid4()))
-        current = study_uuid(study)
-    return current
 
 
 def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,

@@ -23,9 +23,10 @@ from ..errors import Fault, shielded
 from ..tasks import TASKS, FitResult, Task
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed
-from . import outage
-from .optuna_compat import StackHeartbeat, trial_id
-from .spaces import Resolved, suggest
+from ..core.space import Resolved
+from ..storages import StackHeartbeat, trial_id
+from ..storages import _outage as outage  # as the body names it (public: storages.impatient)
+from .suggestions import suggest
 
 
 METRIC_NAMES = "study:metric_names"  # the system attribute Optuna's set_metric_names writes

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from .storage import finished_trials, pareto_front
+from .queries import finished_trials, pareto_front
 
 
 def study_bar(name: str, trials: int, study: optuna.Study, *, progress: bool) -> tqdm:

@@ -24,11 +24,11 @@ from ..core.schema import StudyConfig
 from ..tasks import check_config
 from ..data.datasets import Dataset
 from ..errors import Fault, shielded
-from . import journal, outage
-from . import storage as settings  # looked up at call time: tests shorten the heartbeat
+from ..storages import StackHeartbeat, attach_files, open_storage, quiet_interrupted_trials, trial_id
+from ..storages import _heartbeat as settings  # looked up at call time: tests shorten the heartbeat
+from ..storages import _journal as journal, _outage as outage  # as the body names them (storages.keep_alive, ...)
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import optuna_info_held_back, study_bar, update_bar
-from .storage import attach_files, open_storage
 from .warmstart import apply_warm_start, warm_start_trials
 from .supervision import (
     MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
@@ -37,9 +37,8 @@ from .supervision import (
 from ..data.datasets import load_data
 from ..core.hardware import hardware
 from .objective import make_objective, record_metric_names, run_stacked_trials
-from .optuna_compat import StackHeartbeat, quiet_interrupted_trials, trial_id
 from .pbt import Population, run_population
-from .spaces import resolve_space
+from ..core.space import resolve_space
 from ..tasks import check_device, device_source, make_task, task_class
 
 

@@ -37,9 +37,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
 from ..errors import UserError
-from .optuna_compat import set_trial_system_attr
-from .spaces import Resolved, grid_space
 from ..core.seeds import derive_seed, seed_sequence
+from ..core.space import Resolved, grid_space
+from ..storages import set_trial_system_attr
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
 CLAIMED = (TrialState.RUNNING, TrialState.WAITING)
@@ -50,7 +50,7 @@ class CoverGridSampler(optuna.samplers.GridSampler):
 
     It keeps its own copy of the shuffled grid (built exactly as ``GridSampler`` builds it,
     so point N is the same parameters for both) instead of reading ``GridSampler``'s private
-    fields; tests/hpo/test_optuna_compat.py checks that the two orders still agree.
+    fields; tests/storages/test_optuna_compat.py checks that the two orders still agree.
     """
 
     def __init__(self, search_space: Mapping[str, Sequence], seed: int | None = None) -> None:
@@ -169,7 +169,7 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
     uninterrupted run would. It draws as Optuna's ``RandomSampler`` does (one uniform
     number per parameter in its transformed space, one per choice for a categorical)
     from a generator of its own for each (draw, parameter), using only the
-    distributions' public fields; tests/hpo/test_optuna_compat.py checks the draws agree.
+    distributions' public fields; tests/storages/test_optuna_compat.py checks the draws agree.
     """
 
     def __init__(self, seed: int) -> None:

@@ -17,13 +17,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
 from ..errors import UserError
-from . import journal, outage, storage
-from .optuna_compat import storage_of
+from .. import storages
 from .samplers import CoverGridSampler
 
 
 MAX_CONSECUTIVE_FAILURES = 3
-LOG = logging.getLogger("optuna.study._optimize")  # where Optuna's optimize() says a trial failed
+LOG = logging.getLogger(storages.OPTIMIZE_LOGGER)  # where Optuna's optimize() says a trial failed
 
 
 class FailureGuard:
@@ -103,25 +102,25 @@ def fail_stale_trials(study: optuna.Study) -> None:
     """Mark trials whose worker stopped sending heartbeats FAIL and queue their retries.
 
     RDB storage: Optuna's heartbeats. Journal storage has none: trials claimed by a process
-    that is gone (see :mod:`mnist_hpo.hpo.journal`); on RDB storage no trial is claimed that way.
+    that is gone (see :mod:`mnist_hpo.storages`' journal); on RDB storage no trial is claimed that way.
     """
-    grace = storage.GRACE_BEATS * storage.HEARTBEAT_INTERVAL
-    if outage.recently_back(grace):
+    grace = storages.stale_grace()
+    if storages.recently_back(grace):
         return  # the other workers' beats could not be stored either: give them a grace period to beat again
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    if isinstance(storage_of(study), optuna.storages.JournalStorage):
+    if isinstance(storages.storage_of(study), optuna.storages.JournalStorage):
         # Only a journal's trials are claimed by a process; on RDB storage every trial would look unclaimed,
         # so stale once it ran longer than the grace period, and a live worker's long trial be failed.
-        journal.fail_stale_trials(study, grace=grace)
+        storages.fail_stale_trials(study, grace=grace)
 
 
 def requeue_interrupted(study: optuna.Study, numbers: list[int]) -> None:
     """After Ctrl-C: queue this process's interrupted trials again (same parameters and seed), so no draw is lost."""
     for trial in study.get_trials(deepcopy=False):
         if trial.number in numbers and trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
-            journal.retry(study, trial, interrupted=True)
+            storages.retry(study, trial, interrupted=True)
 
 
 def taken_over(study: optuna.Study, number: int) -> bool:

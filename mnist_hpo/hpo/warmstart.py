@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import ParamSpec, StudyConfig
+from ..core.space import Resolved, resolve_space
 from ..errors import UserError
-from .spaces import Resolved, resolve_space
 
 WarmStart = tuple[str, list[dict]]  # (the key recorded once applied, the configurations)
 

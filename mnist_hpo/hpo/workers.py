@@ -16,14 +16,13 @@ import optuna
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..data.datasets import load_data
-from ..tasks import check_config
+from ..tasks import check_config, registry
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
-from ..tasks import registry
+from ..storages import load_existing_study, open_storage
 from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .pbt import queue_population
 from .run import needs_more, run_study
-from .storage import load_existing_study, open_storage
 from .supervision import (  # noqa: F401  (importable from here as before)
     MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
     trials_wanted,

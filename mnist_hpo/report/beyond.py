@@ -11,8 +11,8 @@ from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows
 from ..analysis.plateau import (
     PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps,
 )
-from ..hpo.sources import Studies
-from ..hpo.storage import study_config
+from ..hpo.queries import study_config
+from ..storages import Studies
 from .document import Heading, Image, Para, Table
 from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from ..hpo.storage import storage_dir
+from ..storages import storage_dir
 from .document import render_html, render_markdown
 from .gather import build_blocks
 

@@ -15,8 +15,7 @@ from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import LATEST, latest_export, read_export_meta
 from ..artifacts.folders import read_owner
 from ..core.hardware import hardware
-from ..hpo.sources import Studies
-from ..hpo.storage import exports_dir, storage_dir
+from ..storages import Studies, exports_dir, storage_dir
 from .beyond import beyond_blocks
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import top_rows

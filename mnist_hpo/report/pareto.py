@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from ..hpo.storage import pareto_front
+from ..hpo.queries import pareto_front
 from .document import Image, Table
 from ..core.figures import pareto_png
 from ..core.names import file_stem

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
 from ..hpo.objective import study_metric_names
-from ..hpo.storage import pareto_front
+from ..hpo.queries import pareto_front
 from .families import family, study_headers
 from .formatting import count, fmt_seconds
 

@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 from ..artifacts.export import latest_export, load_export, resolve_config
 from ..config import load_study_config, study_path
 from ..errors import UserError
-from ..hpo.storage import best_trial, finished_trials, open_storage
+from ..hpo.queries import best_trial, finished_trials
+from ..storages import open_storage
 
 # Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
 # a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).

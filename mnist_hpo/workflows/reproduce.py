@@ -29,15 +29,17 @@ from optuna.trial import TrialState
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
 from ..artifacts.export import export_trial, find_export, latest_export
 from ..config import load_study_config, study_path
+from ..core.space import resolve_space
 from ..data.datasets import load_data
 from ..errors import UserError
 from ..hpo.identity import open_study
+from ..hpo.queries import best_trial
 from ..hpo.run import run_study, set_threads
-from ..hpo.spaces import print_space, resolve_space
-from ..hpo.storage import best_trial, open_storage
+from ..hpo.suggestions import print_space
 from ..hpo.workers import needs_trials, spawn_workers
 from ..report.build import build_report
 from ..report.formatting import fmt_seconds
+from ..storages import open_storage
 from ..tasks import make_task
 from ..tasks.gan import single_point
 from .gan_run import run_gan

@@ -11,10 +11,9 @@ from optuna.trial import TrialState
 
 from mnist_hpo import cli
 from mnist_hpo.hpo.samplers import make_sampler
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage, Studies
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.analysis.anytime import load_curves, median_curve, protocol_of, study_curve
-from mnist_hpo.hpo.sources import Studies
 
 from ..conftest import STUDIES
 

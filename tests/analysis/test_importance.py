@@ -10,7 +10,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from mnist_hpo import cli
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.analysis.importance import importance_figure, importance_lines, latent_rows, param_importance
 

@@ -5,7 +5,7 @@ import pytest
 from matplotlib.image import imread
 from optuna.artifacts import get_all_artifact_meta
 
-from mnist_hpo.hpo.storage import artifacts_dir
+from mnist_hpo.storages import artifacts_dir
 
 
 def test_export_writes_figures_and_attaches_artifacts(ae_export):

@@ -7,9 +7,8 @@ import pytest
 
 from mnist_hpo.artifacts.export import export_study_trial
 from mnist_hpo.cli import main
-from mnist_hpo.hpo.identity import study_uuid
+from mnist_hpo.storages import study_uuid, exports_dir, open_storage
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import exports_dir, open_storage
 
 
 def _files(root):

@@ -20,8 +20,7 @@ from mnist_hpo.artifacts.verify import origin_failure
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo.identity import ensure_uuid, study_uuid
-from mnist_hpo.hpo.storage import exports_dir, open_storage
+from mnist_hpo.storages import ensure_uuid, study_uuid, exports_dir, open_storage
 
 from ..conftest import ROOT, STUDIES
 
@@ -178,7 +177,7 @@ def test_the_migration_tool_adopts_a_records_exports_once(tmp_path, monkeypatch,
 
 
 def test_an_export_records_its_storage_without_the_password():
-    from mnist_hpo.hpo.storage import storage_label
+    from mnist_hpo.storages import storage_label
 
     rdb = optuna.storages.RDBStorage.__new__(optuna.storages.RDBStorage)  # its URL is all that is read
     rdb.url = "postgresql+psycopg://hpo:s3cret@db.example.org:5432/studies"

@@ -52,7 +52,7 @@ def test_read_only_commands_create_no_storage(capsys, tmp_path, monkeypatch):
 
 def test_delete_says_what_it_removes_and_removes_it(capsys, storage, ae_cfg, tiny, tmp_path):
     from mnist_hpo.artifacts.export import export_best
-    from mnist_hpo.hpo.storage import artifacts_dir, exports_dir
+    from mnist_hpo.storages import artifacts_dir, exports_dir
 
     run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
     folder = export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
@@ -93,7 +93,8 @@ def test_counts_agree_with_their_nouns(capsys, ae_cfg):
     import doctest
 
     from mnist_hpo.hpo.samplers import GridCoverage
-    from mnist_hpo.hpo.spaces import print_space, resolve_space
+    from mnist_hpo.hpo.suggestions import print_space
+    from mnist_hpo.core.space import resolve_space
     from mnist_hpo.report import formatting
     from mnist_hpo.report.formatting import count
 

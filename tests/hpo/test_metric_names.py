@@ -8,7 +8,7 @@ import optuna
 from mnist_hpo.hpo.identity import open_study
 from mnist_hpo.hpo.objective import stored_metric_names
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 
 def test_a_new_study_names_its_objectives(ae_cfg, storage, tiny):

@@ -9,8 +9,8 @@ from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.identity import study_identity
 from mnist_hpo.hpo.objective import parameter_count
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.spaces import resolve_space
-from mnist_hpo.hpo.storage import pareto_front
+from mnist_hpo.core.space import resolve_space
+from mnist_hpo.hpo.queries import pareto_front
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.report.tables import top_table
 

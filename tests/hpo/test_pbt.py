@@ -25,7 +25,7 @@ from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.pbt import END, PBT, Population, load_checkpoint, ranking, segment_seed
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import artifacts_dir, open_storage
+from mnist_hpo.storages import artifacts_dir, open_storage
 
 from .conftest import one_thread
 

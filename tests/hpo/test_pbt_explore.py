@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from mnist_hpo.core.schema import ParamSpec
 from mnist_hpo.hpo.pbt import NoParent, Population, explore, plan, ranking
-from mnist_hpo.hpo.spaces import resolve_space
+from mnist_hpo.core.space import resolve_space
 
 PARAMS = [{"latent_dim": d, "nh1": 60 + d, "optimizer": "Adam", "lr": lr, "weight_decay": wd}
           for d, lr, wd in [(2, 1e-3, 0.0), (3, 2e-3, 1e-5), (4, 3e-3, 2e-5), (5, 4e-3, 3e-5)]]

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.pbt import DISCARDED, PBT, queue_next, queue_population, run_population
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 
 class Claimed(Exception):

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from mnist_hpo.artifacts.rerun import rerun_trial
 from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.pbt import DISCARDED, END, PBT, Population
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 from ..conftest import DATA, ROOT, tiny_pbt_file
 

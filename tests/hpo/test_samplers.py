@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import journal
+from mnist_hpo import storages
 from mnist_hpo.hpo.samplers import TrialSeededGPSampler, TrialSeededRandomSampler, TrialSeededTPESampler, draw_index
 
 
@@ -29,7 +29,7 @@ def _interrupted_run(sampler, n: int, *, interrupt_at: tuple[int, ...], crash: b
             trial = study.ask()
             objective(trial)  # it drew its parameters, then its process was stopped
             study.tell(trial, state=TrialState.FAIL)
-            journal.retry(study, study.trials[-1], interrupted=not crash)
+            storages.retry(study, study.trials[-1], interrupted=not crash)
         study.optimize(objective, n_trials=1)
     return study
 

@@ -10,9 +10,10 @@ from mnist_hpo.hpo.run import run_study
 
 from mnist_hpo.hpo.samplers import make_sampler
 
-from mnist_hpo.hpo.spaces import resolve_space
+from mnist_hpo.core.space import resolve_space
 
-from mnist_hpo.hpo.storage import best_trial, finished_trials, open_storage
+from mnist_hpo.hpo.queries import best_trial, finished_trials
+from mnist_hpo.storages import open_storage
 from mnist_hpo.train import loops as training
 from mnist_hpo.errors import UserError
 
@@ -70,7 +71,7 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
     with pytest.raises(KeyboardInterrupt):
         run_study(ae_cfg, storage_url=storage, data=tiny, progress=False)
     study = optuna.load_study(study_name=ae_cfg.name, storage=storage)
-    # The interrupted trial is queued again with its parameters (tests/hpo/test_journal.py checks the seed).
+    # The interrupted trial is queued again with its parameters (tests/storages/test_journal.py checks the seed).
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
     assert study.trials[2].params == study.trials[1].params
     first_value = study.trials[0].value
@@ -269,7 +270,7 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
 @pytest.mark.parametrize("kind", ["tpe", "gp"])
 def test_workers_started_together_propose_different_first_trials(ae_cfg, storage, tmp_path, kind):
     from mnist_hpo.config import SamplerConfig
-    from mnist_hpo.hpo.spaces import suggest
+    from mnist_hpo.hpo.suggestions import suggest
 
     cfg = _changed(ae_cfg, sampler=SamplerConfig(kind, {"n_startup_trials": 2}))
     resolved = resolve_space(cfg.space, cfg.seed)

@@ -8,8 +8,8 @@ import pytest
 
 from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo.identity import UUID_ATTR, ensure_uuid, open_study, study_uuid
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import UUID_ATTR, ensure_uuid, study_uuid, open_storage
+from mnist_hpo.hpo.identity import open_study
 
 from ..conftest import STUDIES, storage_snapshot
 

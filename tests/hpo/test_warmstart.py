@@ -6,7 +6,7 @@ import pytest
 
 from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import load_existing_study
+from mnist_hpo.storages import load_existing_study
 from mnist_hpo.report.tables import top_trials
 
 from ..conftest import STUDIES, assert_one_error_line

@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 
 from mnist_hpo.hpo.run import run_study
 
-from mnist_hpo.hpo.storage import best_trial, open_storage
+from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.hpo.samplers import grid_coverage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
@@ -145,7 +146,7 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
     finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
 
     # Resume: another worker (here in-process) fails the stale trial, re-runs it and finishes the study.
-    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.storages._heartbeat.HEARTBEAT_INTERVAL", 1)
     assert main(["worker", str(study_file), "--storage", backend, "--quiet"]) == 0
     after = {t.number: t for t in optuna.load_study(study_name=name, storage=open_storage(backend)).get_trials()}
     retries = [check_killed_trial_retried(before, after, killed)]

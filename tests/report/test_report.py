@@ -13,7 +13,7 @@ def no_external_references(html: str) -> bool:
 
 
 def test_report_with_no_study_run(storage, tmp_path, capsys):
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
 
     open_storage(storage)  # an empty storage (a missing one is an error: the report only reads)
     assert main(["report", "--storage", storage, "--out", str(tmp_path / "r" / "report.html")]) == 0

@@ -15,7 +15,7 @@ from mnist_hpo.config import ParamSpec, load_study_config
 from mnist_hpo.errors import UserError
 from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
 from mnist_hpo.models import EncoderClassifier
-from mnist_hpo.hpo.spaces import grid_space, resolve_space
+from mnist_hpo.core.space import grid_space, resolve_space
 from mnist_hpo.report.tables import top_table
 from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.classifier import ClassifierTask

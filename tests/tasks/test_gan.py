@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from mnist_hpo.hpo.run import run_study
 
-from mnist_hpo.hpo.storage import best_trial
+from mnist_hpo.hpo.queries import best_trial
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config, parse_study
 from mnist_hpo.errors import UserError

@@ -12,12 +12,11 @@ import pytest
 
 from mnist_hpo.config import StudyConfig, parse_study
 from mnist_hpo.errors import UserError
-from mnist_hpo.tasks import registry
+from mnist_hpo.tasks import registry, Task
 
 from ..conftest import DATA, PLUGINS, ROOT, assert_one_error_line, tinyplug_study
 
 TOY = '''
-from mnist_hpo.tasks import Task
 from mnist_hpo.tasks.rules import Rule
 
 
@@ -95,7 +94,7 @@ def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask"
     evilplug:EvilTask."""
     import optuna
 
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
 
     provider = provider or {"path": model, "distribution": None, "version": None}
     url = f"journal:{tmp_path / f'{name}.log'}"
@@ -250,7 +249,7 @@ def test_reading_commands_name_a_plugin_study_by_its_stored_metric_and_direction
     from mnist_hpo.analysis.anytime import study_curve
     from mnist_hpo.cli import main
     from mnist_hpo.hpo.objective import set_metric_names
-    from mnist_hpo.hpo.storage import open_storage
+    from mnist_hpo.storages import open_storage
 
     url = _stored_study(tmp_path, direction="maximize", values=(0.2, 0.9, 0.5))
     study = optuna.load_study(study_name="evil", storage=open_storage(url))

@@ -7,7 +7,7 @@ from mnist_hpo.hpo.identity import open_study
 
 from mnist_hpo.hpo.run import run_study
 
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.train.stacked import StackedAutoencoders, TrialSpec, fit_stacked
 from mnist_hpo.errors import UserError
 from mnist_hpo.models import Autoencoder
@@ -102,7 +102,7 @@ def test_stack_beats_with_one_thread(ae_cfg, tiny, storage, monkeypatch):
 
     from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
-    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.storages._heartbeat.HEARTBEAT_INTERVAL", 1)
     before = set(threading.enumerate())
     during = []
     real = AutoencoderTask.fit_stacked
@@ -123,9 +123,9 @@ def test_stacked_loop_waits_for_a_trial_running_elsewhere(ae_cfg, tiny, storage,
 
     The stacked loop returns only when no trial of the study is RUNNING or queued, as the single-trial loop does.
     """
-    from mnist_hpo.hpo.optuna_compat import trial_id
+    from mnist_hpo.storages import trial_id
 
-    monkeypatch.setattr("mnist_hpo.hpo.storage.HEARTBEAT_INTERVAL", 1)
+    monkeypatch.setattr("mnist_hpo.storages._heartbeat.HEARTBEAT_INTERVAL", 1)
     cfg = ae_cfg.with_overrides(batch_trials=2, trials=2)
     storage_obj = open_storage(storage)
     elsewhere = open_study(cfg, storage_obj).ask()  # a worker that asked for a trial, beat once, then died

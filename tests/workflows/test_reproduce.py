@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.workflows.reproduce import journal_url
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import optuna
 
 from ...errors import UserError
+from ...storages import artifact_store, artifacts_dir, attach_files
 from ...tasks import FitResult, OnEpoch, Task
 from ...train.state import TrainingState, state_bytes, state_from_bytes
-from ..storage import artifact_store, artifacts_dir, attach_files
 
 
 def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dict:

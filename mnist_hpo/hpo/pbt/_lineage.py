@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from ...core.pbt import generations
 from ...core.schema import StudyConfig
 from ...errors import UserError
-from ..storage import best_trial, study_config
+from ..queries import best_trial, study_config
 from ._records import END, PBT, Population, is_segment
 
 

@@ -23,7 +23,7 @@ from ...core.schema import StudyConfig
 from ...errors import UserError
 from ...tasks import FitResult, Task
 from ...train.state import state_bytes
-from ..storage import study_config
+from ..queries import study_config
 from ._checkpoints import load_checkpoint, train_segment
 from ._figure import attach_figure, schedule_figure
 from ._lineage import lineage, lineage_record

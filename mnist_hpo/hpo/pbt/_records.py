@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ...core.pbt import generations
 from ...core.schema import StudyConfig
-from ..journal import retried
+from ...storages import retried
 
 PBT = "pbt"  # user attribute: the segment's place and start
 END = "pbt_end"  # user attribute: {"artifact": id, "sha256": hex} of the checkpoint the segment ended with

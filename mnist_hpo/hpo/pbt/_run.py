@@ -30,14 +30,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ...core.pbt import generations, segment_epochs
 from ...core.seeds import derive_seed
+from ...core.space import resolve_space
 from ...errors import UserError
+from ...storages import claim_trial, heartbeat_interval, new_trial, retry, set_params
 from ...tasks import Task
 from ...train.loops import NonFiniteLoss
-from .. import journal
-from .. import storage as settings  # looked up at call time: tests shorten the heartbeat
 from ..objective import record_conditions, store_curves
-from ..optuna_compat import claim_trial, new_trial, set_params
-from ..spaces import distributions, resolve_space, suggest
+from ..suggestions import distributions, suggest
 from ..supervision import fail_stale_trials
 from ._checkpoints import load_checkpoint, save_checkpoint, train_segment
 from ._explore import plan
@@ -82,7 +81,7 @@ def run_population(study: optuna.Study, cfg, task: Task, *, run_trial: RunTrial,
         trial = _claim_next(study, cfg, population)
         if trial is None:
             if population.running():
-                time.sleep(min(settings.HEARTBEAT_INTERVAL, 2))  # segments running elsewhere: wait for them
+                time.sleep(min(heartbeat_interval(), 2))  # segments running elsewhere: wait for them
             elif not _requeue_lost(study, cfg, population):
                 raise UserError(f"study {study.study_name}: its population stands still (no segment queued, none "
                                 "running, none lost); 'mnist-hpo show " + study.study_name + "' lists its trials")
@@ -239,5 +238,5 @@ def _requeue_lost(study: optuna.Study, cfg, population: Population) -> bool:
     for member, generation in unqueued:
         queue_next(study, cfg, member, generation - 1)
     for trial in unretried:
-        journal.retry(study, trial)
+        retry(study, trial)
     return bool(unqueued or unretried)

@@ -4,8 +4,8 @@ from optuna.trial import TrialState
 
 from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo import compact
-from mnist_hpo.hpo.journal import OWNER, open_journal, this_process
+from mnist_hpo.storages import _compact as compact
+from mnist_hpo.storages import OWNER, open_journal, this_process
 
 
 def _journal_with_rewrites(path, *, running=False):

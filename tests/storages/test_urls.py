@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_hpo.errors import UserError
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 from ..conftest import assert_one_error_line
 

@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from mnist_hpo.hpo import journal
+from mnist_hpo.storages import _journal as journal
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
@@ -169,7 +169,7 @@ def test_only_crashes_use_up_retries_interruptions_never_do(callback, capsys):
     """A record resumed over many sessions is interrupted again and again; its draws must survive that."""
     from optuna.distributions import IntDistribution
 
-    from mnist_hpo.hpo.storage import MAX_RETRY, RetryStaleTrials
+    from mnist_hpo.storages import MAX_RETRY, RetryStaleTrials
 
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     crash = (lambda s, t: RetryStaleTrials(max_retry=MAX_RETRY)(s, t)) if callback == "rdb" else journal.retry

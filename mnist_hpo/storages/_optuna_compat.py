@@ -1,9 +1,10 @@
 """The few places where this project needs more of Optuna than its public API offers.
 
 Everything else goes through Optuna's public API. What is here reads or calls private
-names, so a new Optuna release may break it; ``tests/hpo/test_optuna_compat.py`` checks each
-one against the installed Optuna (that the names exist and behave as used here), so such
-a change fails that test loudly instead of a study misbehaving at run time.
+names, so a new Optuna release may break it. :data:`PRIVATE_NAMES` lists every one that the
+package uses, in one place; ``tests/storages/test_optuna_compat.py`` checks each against the
+installed Optuna (that it exists, with the parameters used here, and behaves as used here),
+so such a change fails that test loudly, by name, instead of a study misbehaving at run time.
 
 * A trial's storage id (``Trial._trial_id``, ``FrozenTrial._trial_id``): Optuna has no
   public accessor; heartbeats and system attributes are keyed by it.
@@ -18,11 +19,18 @@ a change fails that test loudly instead of a study misbehaving at run time.
   public calls, and ``Study._thread_local``, the samplers' cache of the study's trials, reset
   as ``ask`` resets it), and gives it the parameters explore chose (:func:`set_params`).
 * Which trials have a heartbeat (``beating_trial_ids``): Optuna's RDB storage keeps them in its
-  table ``trial_heartbeats`` and has no public query; the stale check of :mod:`.rdb` needs
+  table ``trial_heartbeats`` and has no public query; the stale check of :mod:`._rdb` needs
   them to find RUNNING trials that never beat.
 * The logger ``optuna.study._optimize`` (a module path): ``Study.optimize`` logs an
   interrupted trial's failure there with the KeyboardInterrupt's traceback; an interrupt is
   the user's own doing, so it is kept to Optuna's one line (``quiet_interrupted_trials``).
+* The storage calls that ride out an outage (:mod:`._outage`): Optuna's cache layer over an
+  RDB storage (``_CachedStorage``) calls five private methods of ``RDBStorage``
+  (:data:`RDB_PRIVATE_CALLS`), which reach the database like the public ones; :mod:`._rdb`
+  overrides two of them. The RDB storage's logger (:data:`RDB_LOGGER`) is quieted in an outage.
+* The RDB storage under Optuna's cache layer (``_CachedStorage._backend``, :func:`backend_of`),
+  a stored study's id (``FrozenStudy._study_id``, :func:`study_id`), and the journal's op codes
+  of attribute writes (:data:`JOURNAL_ATTR_OPS`, what compaction drops).
 """
 
 from __future__ import annotations
@@ -36,9 +44,46 @@ import optuna
 from optuna.trial import FrozenTrial
 
 __all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
-           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params", "beating_trial_ids"]
+           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params", "beating_trial_ids", "backend_of",
+           "study_id", "PRIVATE_NAMES", "RDB_PRIVATE_CALLS", "RDB_LOGGER", "OPTIMIZE_LOGGER", "JOURNAL_ATTR_OPS"]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
+RDB_LOGGER = "optuna.storages._rdb.storage"
+# The private methods of RDBStorage that Optuna's cache layer (and fail_stale_trials) calls, with their
+# parameters after self: the outage layer wraps them, as they reach the database.
+RDB_PRIVATE_CALLS: dict[str, tuple[str, ...]] = {
+    "_get_stale_trial_ids": ("study_id",),
+    "_get_trials": ("study_id", "states", "included_trial_ids", "trial_id_greater_than"),
+    "_create_new_trial": ("study_id", "template_trial"),
+    "_get_best_trial_id": ("study_id", "direction"),
+    "_set_trial_param": ("trial_id", "param_name", "param_value_internal", "distribution", "previous_distribution"),
+}
+# The journal file's op codes (JournalOperation) of SET_TRIAL_USER_ATTR and SET_TRIAL_SYSTEM_ATTR, and the
+# key of the attributes each line sets.
+JOURNAL_ATTR_OPS = {8: "user_attr", 9: "system_attr"}
+
+# Every private name of Optuna the package uses, and where (a check for each in tests/storages/test_optuna_compat.py).
+PRIVATE_NAMES: dict[str, str] = {
+    "Trial._trial_id": "trial_id, claim_trial, set_params",
+    "FrozenTrial._trial_id": "trial_id, set_trial_system_attr",
+    "Trial._cached_frozen_trial": "set_params",
+    "Study._storage": "storage_of, set_trial_system_attr, claim_trial, new_trial",
+    "Study._study_id": "new_trial",
+    "Study._thread_local": "claim_trial, new_trial",
+    "FrozenStudy._study_id": "study_id",
+    "_CachedStorage._backend": "backend_of",
+    "optuna.study._optimize": "OPTIMIZE_LOGGER",
+    "optuna.storages._rdb.storage": "RDB_LOGGER",
+    "JournalOperation": "JOURNAL_ATTR_OPS",
+    "trial_heartbeats": "beating_trial_ids (a table of the RDB storage)",
+    # hpo.samplers reseeds the random streams of Optuna's model-based samplers per trial (a LazyRandomState's .rng).
+    "TPESampler._rng": "hpo.samplers.TrialSeededTPESampler",
+    "TPESampler._random_sampler": "hpo.samplers.TrialSeededTPESampler",
+    "GPSampler._rng": "hpo.samplers.TrialSeededGPSampler",
+    "GPSampler._independent_sampler": "hpo.samplers.TrialSeededGPSampler",
+    "RandomSampler._rng": "hpo.samplers (the inner samplers' stream)",
+    **{f"RDBStorage.{name}": "RDB_PRIVATE_CALLS" for name in RDB_PRIVATE_CALLS},
+}
 
 
 class _NoInterruptTraceback(logging.Filter):
@@ -58,6 +103,16 @@ def quiet_interrupted_trials() -> None:
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of ``trial`` (unique across studies, unlike ``trial.number``)."""
     return trial._trial_id
+
+
+def study_id(study: optuna.study.FrozenStudy) -> int:
+    """The storage's id of a stored study (what its trials are read by)."""
+    return study._study_id
+
+
+def backend_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage under Optuna's cache layer (which wraps an RDB storage a study is opened on); others as they are."""
+    return getattr(storage, "_backend", storage)
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:

@@ -24,10 +24,8 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import TrialState
 
 from ..errors import UserError
-from .journal import OWNER, _alive_here, _check_journal_file, _repair_tail, journal_lock
-
-# The journal file format's op codes for SET_TRIAL_USER_ATTR and SET_TRIAL_SYSTEM_ATTR (Optuna's JournalOperation).
-_ATTR_OPS = {8: "user_attr", 9: "system_attr"}
+from ._journal import OWNER, _alive_here, _check_journal_file, _repair_tail, journal_lock
+from ._optuna_compat import JOURNAL_ATTR_OPS, study_id
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def superseded_lines(lines: list[str]) -> set[int]:
     parsed = []
     for i, line in enumerate(lines):
         op = json.loads(line)
-        kind = _ATTR_OPS.get(op.get("op_code"))
+        kind = JOURNAL_ATTR_OPS.get(op.get("op_code"))
         keys = [(kind, op["trial_id"], key) for key in op.get(kind, {})] if kind else []
         parsed.append(keys)
         for k in keys:
@@ -58,7 +56,7 @@ def _snapshot(path: Path) -> dict:
     for s in storage.get_all_studies():
         out[s.study_name] = {"user_attrs": s.user_attrs, "system_attrs": s.system_attrs,
                              "directions": s.directions,
-                             "trials": storage.get_all_trials(s._study_id, deepcopy=False)}
+                             "trials": storage.get_all_trials(study_id(s), deepcopy=False)}
     return out
 
 

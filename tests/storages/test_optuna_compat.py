@@ -1,4 +1,4 @@
-"""The private Optuna names this project relies on still exist and behave as used (see mnist_hpo/hpo/optuna_compat.py).
+"""The private Optuna names this project relies on still exist and behave as used (see mnist_hpo/storages/_optuna_compat.py).
 
 A new Optuna that renames or changes one of them fails here, by name, rather than a
 study misbehaving. The sampler checks compare our own copies (the grid order, the random
@@ -7,6 +7,8 @@ draws) with what Optuna's own samplers do, through their private fields on purpo
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
 import time
 import types
@@ -19,11 +21,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import optuna_compat as C
-from mnist_hpo.hpo.samplers import TrialSeededRandomSampler
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.hpo.samplers import CoverGridSampler, TrialSeededRandomSampler
 from mnist_hpo.hpo.workers import fail_stale_trials
-from mnist_hpo.hpo.samplers import CoverGridSampler
+from mnist_hpo.storages import _optuna_compat as C
+from mnist_hpo.storages import open_storage
 
 
 @pytest.fixture
@@ -76,14 +77,68 @@ def test_beating_trial_ids_reads_optunas_heartbeat_table(rdb):
     assert C.beating_trial_ids(rdb, []) == set()
 
 
-def test_the_private_rdb_methods_wrapped_or_overridden_here_exist():
-    """outage.PRIVATE_CALLS are wrapped to ride out outages; rdb.WorkerRDBStorage overrides two of them (what
-    Optuna's stale check and its cache layer call: tests/hpo/test_rdb.py checks that they still are called)."""
-    from mnist_hpo.hpo.outage import PRIVATE_CALLS
+def _has_parameters(owner: type, name: str, expected: tuple[str, ...]) -> bool:
+    """Whether ``owner.name`` is a method whose parameters after ``self`` are ``expected``, in that order."""
+    method = getattr(owner, name, None)
+    return callable(method) and tuple(inspect.signature(method).parameters)[1:] == expected
 
-    assert {"_get_stale_trial_ids", "_create_new_trial"} <= set(PRIVATE_CALLS)
-    for name in PRIVATE_CALLS:
-        assert callable(getattr(optuna.storages.RDBStorage, name, None)), name
+
+def _private_name_checks(rdb) -> dict:
+    """One check per name of C.PRIVATE_NAMES, against the installed Optuna: True when it holds."""
+    study = optuna.create_study(storage=rdb, study_name="private-names")
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)[0]
+    (summary,) = rdb.get_all_studies()
+    tpe, gp = optuna.samplers.TPESampler(seed=0), optuna.samplers.GPSampler(seed=0)
+    journal_ops = optuna.storages.journal._storage.JournalOperation
+    checks = {
+        "Trial._trial_id": isinstance(trial._trial_id, int),
+        "FrozenTrial._trial_id": frozen._trial_id == trial._trial_id,
+        "Trial._cached_frozen_trial": isinstance(trial._cached_frozen_trial, optuna.trial.FrozenTrial),
+        "Study._storage": isinstance(study._storage, optuna.storages.BaseStorage),
+        "Study._study_id": study._study_id == summary._study_id,
+        "Study._thread_local": hasattr(study._thread_local, "cached_all_trials"),
+        "FrozenStudy._study_id": rdb.get_study_id_from_name("private-names") == summary._study_id,
+        "_CachedStorage._backend": study._storage._backend is rdb,
+        "optuna.study._optimize": logging.getLogger(C.OPTIMIZE_LOGGER) is optuna.study._optimize._logger,
+        "optuna.storages._rdb.storage": logging.getLogger(C.RDB_LOGGER) is optuna.storages._rdb.storage._logger,
+        "JournalOperation": {journal_ops.SET_TRIAL_USER_ATTR.value: "user_attr",
+                             journal_ops.SET_TRIAL_SYSTEM_ATTR.value: "system_attr"} == C.JOURNAL_ATTR_OPS,
+        "trial_heartbeats": "trial_heartbeats" in C.optuna_table_names(),
+        "TPESampler._rng": hasattr(tpe._rng, "rng"),
+        "TPESampler._random_sampler": isinstance(tpe._random_sampler, optuna.samplers.RandomSampler),
+        "GPSampler._rng": hasattr(gp._rng, "rng"),
+        "GPSampler._independent_sampler": isinstance(gp._independent_sampler, optuna.samplers.RandomSampler),
+        "RandomSampler._rng": hasattr(optuna.samplers.RandomSampler(0)._rng, "rng"),
+    }
+    for name, parameters in C.RDB_PRIVATE_CALLS.items():
+        checks[f"RDBStorage.{name}"] = _has_parameters(optuna.storages.RDBStorage, name, parameters)
+    return checks
+
+
+def test_every_private_optuna_name_in_use_is_listed_and_still_there(rdb):
+    """C.PRIVATE_NAMES lists every private Optuna name the package uses; each is checked here against the
+    installed Optuna (a new name without a check fails too). The RDB methods of RDB_PRIVATE_CALLS keep their
+    parameters: the outage layer wraps them, rdb.WorkerRDBStorage overrides two (tests/storages/test_rdb.py
+    checks Optuna still calls those)."""
+    checks = _private_name_checks(rdb)
+    assert set(checks) == set(C.PRIVATE_NAMES)
+    assert [name for name, ok in checks.items() if not ok] == []
+    assert {"_get_stale_trial_ids", "_create_new_trial"} <= set(C.RDB_PRIVATE_CALLS)
+
+
+def test_the_outage_layer_wraps_the_private_calls_and_keeps_its_state_apart(rdb):
+    """The patient RDB storage wraps exactly the public methods and C.RDB_PRIVATE_CALLS, and Optuna's object
+    carries no attribute of ours: the outage layer's state is its own Link."""
+    from mnist_hpo.storages import _outage
+
+    for name in C.RDB_PRIVATE_CALLS:
+        assert name in type(rdb).__dict__, name
+    assert not [n for n in type(rdb).__dict__ if n.startswith("_") and not n.startswith("__")
+                and n not in C.RDB_PRIVATE_CALLS and n != "_abc_impl"]  # _abc_impl: every subclass of an ABC
+    assert not [n for n in vars(rdb) if "mnist" in n]
+    link = _outage.link_of(rdb)
+    assert link is not None and link.where.startswith("sqlite:///") and link.path is not None and not link.journal
 
 
 def test_optuna_table_names_match_its_models():
@@ -143,8 +198,6 @@ def test_seeded_random_draws_match_randomsampler():
 
 
 def test_an_interrupted_trial_is_logged_by_optimize_in_one_line_without_traceback():
-    import logging
-
     class Keep(logging.Handler):
         records: list = []
 

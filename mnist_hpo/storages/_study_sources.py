@@ -10,8 +10,8 @@ from pathlib import Path
 
 import optuna
 
-from .storage import open_storage
-from .urls import default_storage_url
+from ._open import open_storage
+from ._urls import default_storage_url
 
 
 class Studies:

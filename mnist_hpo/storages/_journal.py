@@ -39,10 +39,12 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
-from . import outage, timeouts
-from .urls import JOURNAL_PREFIX as PREFIX  # one spelling of the prefix, also read by the command line's checks
-from .urls import storage_folder_ready
-MAX_RETRY = 3
+from ._heartbeat import MAX_RETRY
+from ._outage import DEFAULT_PATIENCE, make_patient
+from ._timeouts import journal_lock_grace
+from ._urls import JOURNAL_PREFIX as PREFIX  # one spelling of the prefix, also read by the command line's checks
+from ._urls import storage_folder_ready
+
 OWNER = "owner"  # the user attribute naming the process that runs a trial
 
 
@@ -62,9 +64,9 @@ def journal_lock(path: Path, grace: int | None = None) -> Iterator[None]:
     """Hold the lock that Optuna's file backend takes for every append (``PATH.lock``).
 
     A lock file nobody released for ``grace`` seconds (default: at the default patience) is taken
-    for one left by a dead process and removed (:func:`.timeouts.journal_lock_grace`).
+    for one left by a dead process and removed (:func:`._timeouts.journal_lock_grace`).
     """
-    grace = timeouts.journal_lock_grace(outage.DEFAULT_PATIENCE) if grace is None else grace
+    grace = journal_lock_grace(DEFAULT_PATIENCE) if grace is None else grace
     lock = JournalFileOpenLock(str(path), grace_period=grace)
     lock.acquire()
     try:
@@ -151,7 +153,7 @@ def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
     """The journal storage at ``journal:PATH`` (the file created if missing, its folder only if it is the
     default storage folder); every problem is one clear line.
 
-    Its calls ride out a file system that is away for up to ``patience`` seconds (see :mod:`.outage`).
+    Its calls ride out a file system that is away for up to ``patience`` seconds (see :mod:`._outage`).
     """
     path = journal_path(url)
     folder = path.parent
@@ -164,9 +166,9 @@ def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
         _check_journal_file(path)
         _repair_tail(path)
     backend = WholeLinesBackend(
-        path, timeouts.journal_lock_grace(outage.DEFAULT_PATIENCE if patience is None else patience))
+        path, journal_lock_grace(DEFAULT_PATIENCE if patience is None else patience))
     try:
-        return outage.make_patient(JournalStorage, backend, where=str(path), patience=patience, path=path)
+        return make_patient(JournalStorage, backend, where=str(path), patience=patience, path=path, journal=True)
     except (ValueError, KeyError) as e:
         raise UserError(f"{path} is not a readable Optuna journal ({e}); point --storage at another file") from None
 

@@ -1,7 +1,7 @@
 """Suggesting a study's search space to Optuna, and printing it.
 
 What each entry of the space stands for (the report's drawn lists, made reproducible from
-the study seed) is :mod:`mnist_hpo.core.space`'s; its names are importable from here as before.
+the study seed) is :mod:`mnist_hpo.core.space`'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import optuna
 
 from ..core.pbt import planned_trials
 from ..core.schema import ParamSpec
-from ..core.space import Resolved, draw_list, grid_space, resolve_space  # noqa: F401  (importable from here)
+from ..core.space import Resolved
 
 
 def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:

@@ -20,10 +20,10 @@ import pytest
 from optuna.trial import TrialState
 
 from mnist_hpo.cli import main
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 from ..conftest import DATA
-from .test_workers import tiny_study, worker
+from ..hpo.test_workers import tiny_study, worker
 
 pytestmark = pytest.mark.processes  # worker processes, signals, mounts: make test-fast leaves them out
 
@@ -333,7 +333,7 @@ def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
 
     import sqlalchemy
 
-    from mnist_hpo.hpo import journal
+    from mnist_hpo.storages import _journal as journal
     from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
     monkeypatch.setenv("MNIST_HPO_DATA", str(DATA))

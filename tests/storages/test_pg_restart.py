@@ -24,10 +24,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import open_storage
 
 from .test_faults import check_retries_same_draw, outcome, tracebacks
-from .test_workers import tiny_study, worker
+from ..hpo.test_workers import tiny_study, worker
 
 pytestmark = [pytest.mark.processes, pytest.mark.postgres, pytest.mark.pgrestart]
 

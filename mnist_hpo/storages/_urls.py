@@ -2,7 +2,7 @@
 
 ``mnist-hpo`` checks a ``--storage`` URL's form, and that the storage a read-only command
 reads exists, before it imports torch and Optuna (about 2 s), so such a mistake costs a
-fraction of a second. Opening the storage itself is :func:`mnist_hpo.hpo.storage.open_storage`,
+fraction of a second. Opening the storage itself is :func:`mnist_hpo.storages.open_storage`,
 which checks the same forms again (and everything that needs a connection).
 """
 
@@ -24,6 +24,16 @@ _URL = re.compile(r"^(?P<dialect>[\w]+)(\+[\w]+)?://(?P<rest>.*)$", re.DOTALL)
 def storage_dir() -> Path:
     """The folder of the default database, its artifacts and exports (``$MNIST_HPO_STORAGE_DIR`` or ``storage``)."""
     return Path(os.environ.get("MNIST_HPO_STORAGE_DIR", "storage"))
+
+
+def exports_dir() -> Path:
+    """The folder of the studies' exports (``storage/exports``)."""
+    return storage_dir() / "exports"
+
+
+def artifacts_dir() -> Path:
+    """The folder of the files attached to trials and studies (``storage/artifacts``)."""
+    return storage_dir() / "artifacts"
 
 
 def default_storage_url() -> str:

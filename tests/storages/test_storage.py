@@ -1,9 +1,9 @@
-"""Files attached to studies and trials (``mnist_hpo.hpo.storage.attach_files``)."""
+"""Files attached to studies and trials (``mnist_hpo.storages.attach_files``)."""
 
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 
-from mnist_hpo.hpo.storage import artifacts_dir, attach_files
+from mnist_hpo.storages import artifacts_dir, attach_files
 
 
 def test_a_study_file_attached_again_replaces_the_first(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ attributes, the final ``tell``, heartbeats) goes through :func:`patient`'s subcl
 storage class. When a call fails because the storage cannot be reached, the worker keeps what it
 has (the model in memory, the trial's state) and tries the call again with a growing pause, for
 up to the patience (``--storage-patience``, default :data:`DEFAULT_PATIENCE` s, counted from the
-start of the outage's first failed call). Each call is bounded too (:mod:`.timeouts`): one that gets
+start of the outage's first failed call). Each call is bounded too (:mod:`._timeouts`): one that gets
 no answer fails within its deadline, which in an outage is cut to what is left of the patience,
 and is retried like any other. Training waits meanwhile: a report is stored when the connection
 returns, in order, so nothing is lost and nothing is stored out of order. One line says the
@@ -22,6 +22,11 @@ period (:func:`recently_back`): their heartbeats could not be stored during the 
 
 Each call is also :func:`~mnist_hpo.errors.shielded`: Ctrl-C or SIGTERM arriving during a write
 takes effect once the write has ended, so an interrupt never leaves a write half done.
+
+What this layer knows of a storage (its name in messages, its patience, its file, its call
+deadlines) is a :class:`Link` of its own, found by :func:`link_of`; nothing is set on Optuna's
+object. The only private Optuna names it needs are the RDB storage methods that Optuna's own
+cache layer calls (:data:`~._optuna_compat.RDB_PRIVATE_CALLS`) and the logger it quiets.
 """
 
 from __future__ import annotations
@@ -34,10 +39,15 @@ import os
 import sys
 import threading
 import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 
 from ..errors import Fault, StorageUnavailable, causes, shielded, write_error, write_failed
+from ._optuna_compat import RDB_LOGGER, RDB_PRIVATE_CALLS
+from ._timeouts import CallWatch
 
 DEFAULT_PATIENCE = 120.0
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
@@ -127,19 +137,69 @@ def _is_main_thread() -> bool:
 _nesting = threading.local()  # a storage method calling another is retried once, as a whole, by the outer one
 
 
-def _bounded(storage):
-    """The deadline of one call of ``storage`` (:mod:`.timeouts`), cut to what is left of the patience in an outage."""
-    watch = getattr(storage, "_mnist_watch", None)
-    if watch is None:
-        return contextlib.nullcontext()
-    since = OUTAGE.since
-    return watch.call(None if since is None else since + storage._mnist_patience - time.monotonic())
+@dataclass
+class Link:
+    """What the outage layer knows of one storage: kept here, so Optuna's object carries nothing of ours."""
+
+    where: str  # the storage as messages name it
+    patience: float
+    path: Path | None = None  # its file (SQLite, journal): a full disk there is one line naming it
+    journal: bool = False  # a journal's reads still work on a read-only file system: they do not show it is back
+    watch: CallWatch | None = None  # PostgreSQL: the deadline of every call
+
+    def bounded(self):
+        """The deadline of one call (:mod:`._timeouts`), cut to what is left of the patience in an outage."""
+        if self.watch is None:
+            return contextlib.nullcontext()
+        since = OUTAGE.since
+        return self.watch.call(None if since is None else since + self.patience - time.monotonic())
+
+    def back(self, name: str) -> bool:
+        """Whether a call ``name`` that succeeded shows the storage is back: any call to a database; on a
+        journal a write, or a read while its folder is writable again (a read-only file system still reads)."""
+        if not self.journal or name.startswith(("set_", "create_", "delete_", "_set", "_create")):
+            return True
+        return os.access(os.path.dirname(os.path.abspath(self.path)), os.W_OK)
+
+
+_LINKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # storage -> its Link, gone with the storage
+
+
+def link_of(storage) -> Link | None:
+    """The :class:`Link` of a storage made by :func:`make_patient` (None for any other)."""
+    return _LINKS.get(storage)
+
+
+def _unreachable_reason(link: Link, e: Exception, watched) -> str | None:
+    """Why a failed call means the storage is unreachable, or None: the error is the caller's to see.
+
+    A full disk or a folder without permission waits for nobody (one line naming the file, from the
+    main thread); a read-only remount may pass.
+    """
+    code = write_error(e)
+    full = code is not None and code not in TRANSIENT_ERRNOS and link.path
+    if full and _is_main_thread():
+        raise write_failed(link.path, "the study's storage", code) from None
+    return None if full else watched.reason if watched is not None and watched.cut else unreachable(e)
+
+
+def _wait(link: Link, reason: str, since: float, pause: float) -> None:
+    """Sleep ``pause`` before the next try, or stop the worker once the outage has lasted the patience."""
+    left = since + link.patience - time.monotonic()
+    if left <= 0:
+        raise StorageUnavailable(
+            f"storage {link.where} unreachable for {link.patience:.0f} s "
+            f"(--storage-patience; last error: {reason}); this worker stops; the trial it was running "
+            "will be retried with its parameters and seed; run the same command again once the "
+            "storage is back") from None
+    time.sleep(min(pause, left))
 
 
 def _patient_method(name: str, method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
-        if getattr(_nesting, "depth", 0):
+        link = _LINKS.get(self)
+        if link is None or getattr(_nesting, "depth", 0):
             return method(self, *args, **kwargs)
         pause, retried = FIRST_PAUSE, False
         while True:
@@ -147,7 +207,7 @@ def _patient_method(name: str, method):
             try:
                 _nesting.depth = 1
                 try:
-                    with shielded(), _bounded(self) as watched:
+                    with shielded(), link.bounded() as watched:
                         result = method(self, *args, **kwargs)
                 finally:
                     _nesting.depth = 0
@@ -159,41 +219,26 @@ def _patient_method(name: str, method):
                     return True
                 raise
             except Exception as e:
-                code = write_error(e)
-                # A full disk or a folder without permission waits for nobody; a read-only remount may pass.
-                full = code is not None and code not in TRANSIENT_ERRNOS and getattr(self, "_mnist_path", None)
-                if full and _is_main_thread():
-                    raise write_failed(self._mnist_path, "the study's storage", code) from None
-                reason = None if full else watched.reason if watched is not None and watched.cut else unreachable(e)
+                reason = _unreachable_reason(link, e, watched)
                 if reason is None:
                     if name == "record_heartbeat" and not _is_main_thread():
                         return None  # a heartbeat thread has no one to tell; the main thread's next write says it
                     raise
-                since = OUTAGE.began(self._mnist_where, reason, self._mnist_patience, since=started)
+                since = OUTAGE.began(link.where, reason, link.patience, since=started)
                 if not _is_main_thread() or getattr(_nesting, "impatient", False):
                     if name == "record_heartbeat":
                         return None  # a missed beat; the next one tries again
                     raise
-                left = since + self._mnist_patience - time.monotonic()
-                if left <= 0:
-                    raise StorageUnavailable(
-                        f"storage {self._mnist_where} unreachable for {self._mnist_patience:.0f} s "
-                        f"(--storage-patience; last error: {reason}); this worker stops; the trial it was running "
-                        "will be retried with its parameters and seed; run the same command again once the "
-                        "storage is back") from None
-                time.sleep(min(pause, left))
+                _wait(link, reason, since, pause)
                 pause, retried = min(pause * 2, LONGEST_PAUSE), True
                 continue
-            if OUTAGE.since is not None and self._mnist_back(name):
-                OUTAGE.over(self._mnist_where)
+            if OUTAGE.since is not None and link.back(name):
+                OUTAGE.over(link.where)
             return result
 
     return call
 
 
-# The private methods of RDBStorage that Optuna's own callers use (its cache layer, _CachedStorage, and
-# fail_stale_trials): they reach the database too. tests/hpo/test_optuna_compat.py checks they exist.
-PRIVATE_CALLS = ("_get_stale_trial_ids", "_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param")
 # Methods that only read settings held in memory: nothing to retry.
 _LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_failed_trial_callback",
           "remove_session", "is_heartbeat_enabled"}
@@ -203,10 +248,11 @@ _LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_f
 def patient(cls: type) -> type:
     """A subclass of the storage class ``cls`` whose storage calls ride out outages (see the module docstring).
 
-    Still an instance of ``cls`` (Optuna's checks for RDB and journal storage hold). Make it with
-    :func:`make_patient`.
+    Its public methods are wrapped, and the private ones of :data:`~._optuna_compat.RDB_PRIVATE_CALLS` that it
+    has (Optuna's cache layer calls them on an RDB storage; they reach the database too). Still an instance of
+    ``cls`` (Optuna's checks for RDB and journal storage hold). Make it with :func:`make_patient`.
     """
-    names = [n for n in dir(cls) if (not n.startswith("_") or n in PRIVATE_CALLS)
+    names = [n for n in dir(cls) if (not n.startswith("_") or n in RDB_PRIVATE_CALLS)
              and n not in _LOCAL and callable(getattr(cls, n)) and not isinstance(getattr(cls, n), type)]
     return type(f"Patient{cls.__name__}", (cls,), {n: _patient_method(n, getattr(cls, n)) for n in names})
 
@@ -222,27 +268,16 @@ class _QuietFallbackOnOutage(logging.Filter):
 
 
 def _quiet_optuna_fallback() -> None:
-    logger = logging.getLogger("optuna.storages._rdb.storage")
+    logger = logging.getLogger(RDB_LOGGER)
     if not any(isinstance(f, _QuietFallbackOnOutage) for f in logger.filters):
         logger.addFilter(_QuietFallbackOnOutage())
 
 
-def make_patient(cls: type, *args, where: str, patience: float | None, path=None, **kwargs):
-    """``cls(*args, **kwargs)`` as its :func:`patient` subclass; ``where`` names the storage in messages,
-    ``path`` is the journal file (a full disk there is one :class:`~mnist_hpo.errors.WriteFailed` line)."""
+def make_patient(cls: type, *args, where: str, patience: float | None, path: Path | None = None,
+                 journal: bool = False, **kwargs):
+    """``cls(*args, **kwargs)`` as its :func:`patient` subclass, with its :class:`Link` (see there for ``where``,
+    ``path`` and ``journal``); :func:`link_of` finds the link, e.g. to give it a :class:`~._timeouts.CallWatch`."""
     _quiet_optuna_fallback()
     storage = patient(cls)(*args, **kwargs)
-    storage._mnist_where = where
-    storage._mnist_patience = DEFAULT_PATIENCE if patience is None else float(patience)
-    storage._mnist_path = path
-    storage._mnist_watch = None  # a PostgreSQL storage gets a timeouts.CallWatch
-    storage._mnist_back = functools.partial(_back, path)
+    _LINKS[storage] = Link(where, DEFAULT_PATIENCE if patience is None else float(patience), path, journal)
     return storage
-
-
-def _back(path, name: str) -> bool:
-    """Whether a call that succeeded shows the storage is back: any call to a database; on a journal a write,
-    or a read while its folder is writable again (a read-only file system still reads)."""
-    if path is None or name.startswith(("set_", "create_", "delete_", "_set", "_create")):
-        return True
-    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)

@@ -16,8 +16,9 @@ trial's start, which another machine's clock wrote.
 A queued retry (a ``retry_history`` system attribute) whose creation is retried after such a
 lost reply is found, not queued a second time: its draw would run twice.
 
-Both override private methods of ``RDBStorage`` (``_get_stale_trial_ids``, ``_create_new_trial``);
-``tests/hpo/test_optuna_compat.py`` checks they exist, ``tests/hpo/test_rdb.py`` that Optuna calls them.
+Both override private methods of ``RDBStorage`` (``_get_stale_trial_ids``, ``_create_new_trial``, listed in
+:data:`._optuna_compat.RDB_PRIVATE_CALLS`); ``tests/storages/test_optuna_compat.py`` checks they exist with
+those parameters, ``tests/storages/test_rdb.py`` that Optuna calls them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial
 
-from .optuna_compat import beating_trial_ids, trial_id
+from ._optuna_compat import beating_trial_ids, trial_id
 
 
 class WorkerRDBStorage(optuna.storages.RDBStorage):

@@ -1,4 +1,4 @@
-"""The bounds on every storage call (mnist_hpo/hpo/timeouts.py): what they are for a patience, that the storages
+"""The bounds on every storage call (mnist_hpo/storages/_timeouts.py): what they are for a patience, that the storages
 carry them, and that a call nobody answers ends at its deadline instead of waiting for ever."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import optuna
 import pytest
 
 from mnist_hpo.errors import StorageUnavailable
-from mnist_hpo.hpo import journal, outage
-from mnist_hpo.hpo import timeouts as T
-from mnist_hpo.hpo.storage import open_storage
+from mnist_hpo.storages import _journal as journal, _outage as outage, _timeouts as T
+from mnist_hpo.storages import open_storage
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +59,7 @@ def test_postgres_connections_carry_their_bounds(pg_url):
         assert c.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
         assert c.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "5s"
         assert c.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "5"
-    assert storage._mnist_watch.seconds == 7
+    assert outage.link_of(storage).watch.seconds == 7
 
 
 @pytest.mark.postgres

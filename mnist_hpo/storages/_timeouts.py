@@ -1,6 +1,6 @@
 """How long one storage call may wait: the bounds on every call, derived from ``--storage-patience``.
 
-A worker rides out an outage for up to its patience (:mod:`.outage`), but only if each call it
+A worker rides out an outage for up to its patience (:mod:`._outage`), but only if each call it
 makes ends: a call that waits for ever never reaches the retry. So every wait has a bound, a
 quarter of the patience within 5 to 30 s (:func:`call_timeout`, 30 s at the default 120 s):
 

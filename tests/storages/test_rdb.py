@@ -1,4 +1,4 @@
-"""Optuna's RDB storage as the workers use it (mnist_hpo/hpo/rdb.py): a trial that never beat is failed and queued
+"""Optuna's RDB storage as the workers use it (mnist_hpo/storages/_rdb.py): a trial that never beat is failed and queued
 again, so no worker waits for it for ever; a queued retry whose reply was lost is queued once."""
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo import journal, outage
-from mnist_hpo.hpo import storage as settings
-from mnist_hpo.hpo.optuna_compat import StackHeartbeat, trial_id
+from mnist_hpo.storages import _heartbeat as settings, _journal as journal, _outage as outage
+from mnist_hpo.storages import StackHeartbeat, trial_id, open_storage
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import open_storage
 from mnist_hpo.hpo.supervision import fail_stale_trials
 
 
