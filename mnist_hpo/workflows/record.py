@@ -183,13 +183,14 @@ def load_part_quietly(part: StudyPart, opts: Options):
 
 
 def export_done(part: StudyPart, opts: Options) -> bool:
-    """Whether the latest export of the study (its own, found by its UUID) is its current best trial, intact."""
+    """Whether the latest export of the study (its own, found by its UUID) is its current best trial's, intact."""
     study = open_part(part, opts)
     if study is None:
         return False
     try:
         _, meta = load_export(latest_export(part.name, opts.out / "exports", study=study))
-        return meta["trial"] == best_trial(study).number
+        best = best_trial(study).number  # exported itself, or in its place when its retrain stayed on the plateau
+        return best in (meta["trial"], ((meta.get("retrain") or {}).get("fallback") or {}).get("from_trial"))
     except (UserError, KeyError):
         return False
 
