@@ -30,8 +30,8 @@ from ..hpo.run import run_study, set_threads
 from ..core.space import resolve_space
 from ..hpo.queries import best_trial, is_multi_objective
 from ..hpo.suggestions import print_space
-from ..storages import (artifact_store, artifacts_dir, compact_journal, default_storage_url, load_existing_study,
-                        open_storage, storage_file)
+from ..storages import (artifact_store, artifacts_dir, checkpoints_dir, compact_journal, default_storage_url,
+                        load_existing_study, open_storage, storage_file)
 from ..hpo.workers import spawn_workers
 from ..report.formatting import count
 from ..report.tables import state_counts, top_table
@@ -145,10 +145,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     study = load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     home = home_of(study)  # never a path made of the name as typed or stored: see artifacts.folders
     exports = study_exports(study)
-    artifacts = [a for a in _study_artifacts(study) if (artifacts_dir() / a).exists()]
+    # Figures and (population-based studies) checkpoints: two stores, one id space.
+    artifacts = [(folder, a) for a in _study_artifacts(study) for folder in (artifacts_dir(), checkpoints_dir())
+                 if (folder / a).exists()]
     what = (f"study {shown(args.name)} with its {count(len(study.trials), 'trial')}, "
             f"{count(len(exports), 'export')}{f' under {home}' if home else ''} and "
-            f"{count(len(artifacts), 'attached file')} under {artifacts_dir()}")
+            f"{count(len(artifacts), 'attached file')} under {artifacts_dir().parent}")
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(f"refusing to delete {what} without --yes")
@@ -156,9 +158,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
             print("kept")
             return 1
     optuna.delete_study(study_name=args.name, storage=study._storage)
-    store = artifact_store() if artifacts else None
-    for artifact_id in artifacts:
-        store.remove(artifact_id)
+    for folder, artifact_id in artifacts:
+        artifact_store(folder).remove(artifact_id)
     for folder in exports:
         shutil.rmtree(folder)
     if home is not None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "_urls": ("JOURNAL_PREFIX", "artifacts_dir", "check_storage_folder", "check_storage_url", "default_storage_url",
-              "exports_dir", "require_stored", "storage_dir", "storage_file", "storage_folder_ready"),
+    "_urls": ("JOURNAL_PREFIX", "artifacts_dir", "check_storage_folder", "check_storage_url", "checkpoints_dir",
+              "default_storage_url", "exports_dir", "require_stored", "storage_dir", "storage_file",
+              "storage_folder_ready"),
     "_open": ("RetryStaleTrials", "load_existing_study", "open_storage", "storage_label"),
     "_journal": ("OWNER", "fail_stale_trials", "is_journal_url", "is_stale", "journal_lock", "journal_path",
                  "keep_alive", "open_journal", "retried", "retry", "this_process"),

@@ -1,8 +1,8 @@
 """Files attached to trials and studies (figures, checkpoints), as optuna-dashboard shows them.
 
 They live on this machine's disk, in ``storage/artifacts`` next to the database
-(:func:`~._urls.artifacts_dir`), in Optuna's file artifact store; each file is written whole
-or not at all.
+(:func:`~._urls.artifacts_dir`; population-based training's checkpoints in ``storage/checkpoints``),
+in Optuna's file artifact store; each file is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -34,20 +34,23 @@ class WholeFileArtifactStore(optuna.artifacts.FileSystemArtifactStore):
         write_atomically(path, lambda f: shutil.copyfileobj(content_body, f), what="a figure attached to a trial")
 
 
-def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
-    """Files attached to trials live on this machine's disk, next to the database."""
-    with writing(artifacts_dir(), "the folder of figures attached to trials"):
-        artifacts_dir().mkdir(parents=True, exist_ok=True)
-    return WholeFileArtifactStore(artifacts_dir())
+def artifact_store(folder: Path | None = None) -> optuna.artifacts.FileSystemArtifactStore:
+    """Files attached to trials live on this machine's disk, next to the database (``folder``:
+    another store than the figures', e.g. :func:`~._urls.checkpoints_dir`)."""
+    folder = artifacts_dir() if folder is None else folder
+    with writing(folder, "the folder of files attached to trials"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return WholeFileArtifactStore(folder)
 
 
-def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
+def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None,
+                 folder: Path | None = None) -> list[str]:
     """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids.
 
     A study's file of the same name is replaced in place (a re-export's figures): Optuna's artifact
     metadata is an attribute that can be set but not removed, so a new upload would list it twice.
     """
-    store = artifact_store()
+    store = artifact_store(folder)
     existing = ({a.filename: a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(target)}
                 if isinstance(target, optuna.Study) else {})
     ids = []

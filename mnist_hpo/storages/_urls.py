@@ -36,6 +36,12 @@ def artifacts_dir() -> Path:
     return storage_dir() / "artifacts"
 
 
+def checkpoints_dir() -> Path:
+    """Population-based training's checkpoints: an artifact store of their own beside the figures',
+    as they are large (13 MB a segment for the MLP GAN) and a record keeps its figures but not them."""
+    return storage_dir() / "checkpoints"
+
+
 def default_storage_url() -> str:
     """``$MNIST_HPO_STORAGE``, else the SQLite database ``storage/mnist_hpo.db``."""
     return os.environ.get("MNIST_HPO_STORAGE") or f"sqlite:///{storage_dir() / 'mnist_hpo.db'}"
