@@ -6,7 +6,7 @@ the command's module (``mnist_hpo.commands.<module>``, which loads the whole sta
 What needs the stack (a study file's model options, a study missing from an existing storage,
 a database that is not Optuna's) is still found by the command itself, before any training.
 Only light modules may be imported here: the standard library, :mod:`mnist_hpo.errors`,
-:mod:`mnist_hpo.config` and :mod:`mnist_hpo.hpo.urls`.
+:mod:`mnist_hpo.core`, :mod:`mnist_hpo.data.names` and :mod:`mnist_hpo.hpo.urls`.
 """
 
 from __future__ import annotations

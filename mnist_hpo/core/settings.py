@@ -1,7 +1,7 @@
 """The ``[study]`` settings, one row each: the TOML types a study file may give and the flag that overrides it.
 
 Everything that names a study setting reads this table: the study file's check of ``[study]``
-(:mod:`mnist_hpo.core.study_file`), :meth:`StudyConfig.with_overrides <mnist_hpo.core.schema.StudyConfig.with_overrides>`
+(:mod:`mnist_hpo.core.parse`), :meth:`StudyConfig.with_overrides <mnist_hpo.core.schema.StudyConfig.with_overrides>`
 (a flag's name is also a keyword there: ``subset=`` for ``train_subset``), the command line's flags
 (:func:`mnist_hpo.cli.build_parser` makes one per row that has a :class:`Flag`) and its light checks
 (:mod:`mnist_hpo.commands.checks`: a flag that changes what a trial means needs ``--study-name``).

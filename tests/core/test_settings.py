@@ -34,6 +34,8 @@ def test_each_row_with_a_flag_is_an_option_of_the_commands_it_names():
             action = options.get(setting.flag.name)
             assert action is not None and action.dest == setting.key and action.help == help, (command, setting)
     assert [s.key for s, _ in flags_on("gan")] == ["epochs", "train_subset", "device"]
+    # The record's options name each of these (mnist_hpo.commands.runs.options_from): a new one goes there too.
+    assert [s.key for s, _ in flags_on("reproduce")] == ["trials", "epochs", "train_subset", "device"]
     assert "--seed" not in _options("reproduce") and "--batch-trials" not in _options("gan")
 
 
