@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .core.parse import model_options, parse_study_head, search_tables
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
-    NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, Checker, ParamSpec, PrunerConfig, SamplerConfig,
+    NEW_STUDY, PARAM_KINDS, PRUNERS, SAMPLERS, Checker, ParamSpec, PrunerConfig, SamplerConfig,
     StudyConfig,
 )
 from .core.study_files import (  # noqa: F401  (importable from here as before)

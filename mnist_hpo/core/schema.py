@@ -44,8 +44,6 @@ PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 # mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
 NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
              "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
-# Other names StudyConfig.with_overrides accepts: the command line's words for settings (study_name, subset).
-OVERRIDE_ALIASES = FLAG_KEYWORDS
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
 EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
@@ -142,8 +140,9 @@ class StudyConfig:
         """A copy with some settings replaced, its values checked again.
 
         The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
-        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
-        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
+        ``seed``, ``device``, ...), plus the names of their command-line flags where they differ
+        (:data:`mnist_hpo.core.settings.FLAG_KEYWORDS`): ``study_name`` (the same as ``name``) and ``subset``
+        (the same as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
         options that were not given can be passed through. Any other keyword is one :class:`UserError`
         that lists the accepted ones. The values that hold for any family are checked here; those
         against the model family (:func:`mnist_hpo.tasks.check_config`) where the config is used:
@@ -174,7 +173,7 @@ class StudyConfig:
         Traceback (most recent call last):
         mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pbt, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
         """
-        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
+        accepted = {f.name for f in dataclasses.fields(self)} | set(FLAG_KEYWORDS)
         unknown = sorted(set(overrides) - accepted)
         if unknown:
             raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
@@ -183,7 +182,7 @@ class StudyConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            field_name = OVERRIDE_ALIASES.get(key, key)
+            field_name = FLAG_KEYWORDS.get(key, key)
             if field_name in changes and changes[field_name] != value:
                 raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
                                 "set the same setting; pass one of them")
