@@ -1,6 +1,8 @@
 """The ``mnist-hpo`` command line: the parser, the checks made before any heavy import, and ``main``.
 
-``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script.
+``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script. The flags that
+override a study setting are made from the settings' table (:mod:`mnist_hpo.core.settings`); the
+parsed command line becomes the command's typed arguments (:mod:`mnist_hpo.commands.args`) here, once.
 Every user mistake is one ``mnist-hpo: error: …`` line and exit status 2; Ctrl-C
 is exit status 130 with the finished trials kept.
 
@@ -47,24 +49,10 @@ REPRODUCE_PARTS = ("ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-g
 
 # The body of each command, imported by main() only when that command runs: those modules import
 # torch, Optuna and NumPy at module level (about 2 s here), which --help and a usage error never need.
-COMMANDS = {
-    "study": "mnist_hpo.commands.search:cmd_study",
-    "worker": "mnist_hpo.commands.search:cmd_worker",
-    "export": "mnist_hpo.commands.results:cmd_export",
-    "show": "mnist_hpo.commands.results:cmd_show",
-    "compare": "mnist_hpo.commands.results:cmd_compare",
-    "rerun": "mnist_hpo.commands.results:cmd_rerun",
-    "verify": "mnist_hpo.commands.results:cmd_verify",
-    "list": "mnist_hpo.commands.search:cmd_list",
-    "delete": "mnist_hpo.commands.search:cmd_delete",
-    "compact": "mnist_hpo.commands.search:cmd_compact",
-    "data": "mnist_hpo.commands.runs:cmd_data",
-    "dashboard": "mnist_hpo.commands.search:cmd_dashboard",
-    "explore": "mnist_hpo.commands.results:cmd_explore",
-    "report": "mnist_hpo.commands.results:cmd_report",
-    "gan": "mnist_hpo.commands.runs:cmd_gan",
-    "reproduce": "mnist_hpo.commands.runs:cmd_reproduce",
-}
+COMMANDS = {name: f"mnist_hpo.commands.{module}:cmd_{name}" for module, names in (
+    ("search", ("study", "worker", "list", "delete", "compact", "dashboard")),
+    ("results", ("export", "show", "compare", "rerun", "verify", "explore", "report")),
+    ("runs", ("data", "gan", "reproduce"))) for name in names}
 
 
 def _positive(text: str) -> int:
