@@ -45,7 +45,7 @@ STORAGE_HELP = ("where studies are stored: sqlite:///PATH.db, postgresql+psycopg
 QUIET_HELP = "no progress bars"
 # The record's parts in order (mnist_hpo.workflows.record.PARTS, which a test compares with this).
 REPRODUCE_PARTS = ("ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-gp,ae-pareto,"
-                   "dae-hyperband,dae-sp,dae-mix,gan-dcgan,report")
+                   "dae-hyperband,dae-sp,dae-mix,gan-dcgan,ae-pbt,gan-pbt,report")
 
 # The body of each command, imported by main() only when that command runs: those modules import
 # torch, Optuna and NumPy at module level (about 2 s here), which --help and a usage error never need.

@@ -17,7 +17,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -25,9 +24,7 @@ from pathlib import Path
 import optuna
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..core.hardware import hardware
 from ..core.names import file_stem, slug
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
@@ -36,14 +33,14 @@ from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from ..hpo.journal import is_journal_url, journal_path
 from ..hpo.objective import objective_names
 from ..hpo.pbt import is_segment, member_export
-from ..hpo.storage import (  # noqa: F401  (study_config: importable from here as before)
-    attach_files, best_trial, chosen_trial, exports_dir, load_existing_study, open_storage, study_config)
-from ..measures.mean_image import optimizer_steps, retrain_check
+from ..hpo.storage import (attach_files, best_trial, chosen_trial, exports_dir, is_multi_objective,
+                           load_existing_study, open_storage, study_config)
 from ..tasks import make_task, registry, task_class
 from .export_figures import write_export_figures
 from .folders import (  # noqa: F401  (EXPORT_FORMAT, META, LATEST, read_export_meta: importable from here as before)
-    EXPORT_FORMAT, LATEST, META, claim_home, find_export, home_of, homes_by_name, latest_in, read_export_meta,
-    release, study_record)
+    EXPORT_FORMAT, LATEST, META, claim_home, fallback_export, find_export, home_of, homes_by_name, latest_in,
+    read_export_meta, release, study_record)
+from .retrain import retrain, say_outcome, trial_seed
 
 _UMASK = os.umask(0o022)  # read once, at import (reading it means setting it; see data.integrity)
 os.umask(_UMASK)
@@ -108,17 +105,22 @@ def export_trial(
 
 def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset,
                   folder: Path, final: Path, progress: bool) -> Path:
-    """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``."""
+    """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``
+    (``trial-<M>`` beside it when the retrain fell back to trial M: :mod:`.retrain`)."""
     task = make_task(cfg, data)
-    seed = int(trial.user_attrs.get("seed", cfg.seed))
     extra: list[Path] = []
     if is_segment(trial):  # population-based training: the member's own weights and lineage, no retrain (docs/pbt.md)
         result, lineage, extra = member_export(study, trial, task, folder, cfg)
-        history, trained = result.history, {"pbt": lineage}
+        history, trained, seed, test_metrics = result.history, {"pbt": lineage}, trial_seed(trial, cfg), None
     else:
-        result, history, trained = _retrain(task, trial, cfg, data, seed, progress)
+        done = retrain(study, trial, cfg, data, task, progress=progress,
+                       best=not is_multi_objective(study) and best_trial(study).number == trial.number)
+        say_outcome(study, trial, done)
+        trial, final = done.trial, final.parent / f"trial-{done.trial.number}"
+        result, history, trained, seed, test_metrics = done.result, done.history, {"retrain": done.record}, \
+            done.seed, done.test_metrics
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
-    metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **task.test(result.model)}
+    metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **(test_metrics or task.test(result.model))}
     model = result.model.cpu()
 
     arch = task.arch(trial.params)
@@ -148,8 +150,6 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if "retrain" in meta:
-        _check_retrain(study, trial, cfg, data, task, meta, metrics)
     with writing(final, "the export's figures"):
         files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
                                                title=f"{study.study_name} trial {trial.number}",
@@ -159,57 +159,25 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
     files = [final / Path(f).name for f in [*files, *extra]] + [final / f for f in meta["files"]]
     with writing(final, "the export's export.json"):
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
-        # Into place whole (an export of the same trial made before is replaced only now).
-        os.chmod(folder, 0o777 & ~_UMASK)  # mkdtemp makes it 0700
-        if final.exists():
-            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
-            os.replace(final, old / final.name)
-            os.replace(folder, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(folder, final)
-        write_text_atomically(final.parent / LATEST, final.name + "\n")
+        _into_place(folder, final)
     # A finished trial cannot take new attributes, so the retrain's figures are attached to the study.
     attach_files(study, files, rename=lambda f: f"{file_stem(study.study_name)}-trial-{trial.number}-{f.name}")
     study.set_user_attr("latest_export", str(final))
     return final
 
 
-def _retrain(task, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset, seed: int,
-             progress: bool) -> tuple:
-    """The trial's configuration trained on the full training set: the result, its history, and ``retrain``'s record."""
-    bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
-
-    def on_epoch(epoch: int, train_loss: float, test_loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(train=f"{train_loss:.4f}", test=f"{test_loss:.4f}")
-
-    start = time.perf_counter()
-    try:
-        result = task.fit(trial.params, seed=seed, epochs=cfg.epochs, full=True, on_epoch=on_epoch)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
-    # the classifier's val_accuracy -> test_accuracy).
-    history = {(f"test_{k[4:]}" if k.startswith("val_") else k): v for k, v in result.history.items()}
-    return result, history, {"retrain": {"epochs": cfg.epochs, "seconds": round(seconds, 2), "device": str(task.device),
-                                         "train_images": len(data.subset(cfg.train_subset).train_images)}}
-
-
-def _check_retrain(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset, task,
-                   meta: dict, metrics: dict) -> None:
-    """Record the retrain's hardware and whether it ended on the mean-image plateau (warned about here)."""
-    meta["retrain"]["hardware"] = hardware(str(task.device))
-    steps = optimizer_steps(meta["retrain"]["train_images"], cfg.batch_size, cfg.epochs)
-    meta["retrain"].update(retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), metrics,
-                                         steps=steps))
-    if meta["retrain"].get("on_plateau"):
-        print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {trial.number} ended on the mean-image "
-              f"plateau (test MSE {metrics['test_mse']:.4f}; the mean image's is "
-              f"{meta['retrain']['mean_image_test_mse']:.4f}; the trial reached {trial.values[0]:.4f} on its split): "
-              f"the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such runs by L2, "
-              f"`mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
+def _into_place(folder: Path, final: Path) -> None:
+    """Rename the finished ``folder`` to ``final`` whole (an export of the same trial made before is replaced
+    only now), and point ``LATEST`` at it."""
+    os.chmod(folder, 0o777 & ~_UMASK)  # mkdtemp makes it 0700
+    if final.exists():
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
+        os.replace(final, old / final.name)
+        os.replace(folder, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(folder, final)
+    write_text_atomically(final.parent / LATEST, final.name + "\n")
 
 
 def export_or_reuse(
@@ -222,7 +190,9 @@ def export_or_reuse(
     """``trial``'s existing export (checked, see :func:`.folders.find_export`) or a new one (:func:`export_trial`,
     given ``options``); and whether it was the existing one. ``redo=True`` always exports anew."""
     if not redo:
-        folder = find_export(study, trial.number, options.get("out_root"))
+        root = options.get("out_root")
+        # An export that fell back from this trial exists only because this trial's own retrain was stuck.
+        folder = fallback_export(study, trial.number, root) or find_export(study, trial.number, root)
         if folder is not None:
             return folder, True
     return export_trial(study, trial, **options), False

@@ -235,6 +235,19 @@ def find_export(study: optuna.Study, number: int, root: Path | None = None) -> P
     return folder
 
 
+def fallback_export(study: optuna.Study, number: int, root: Path | None = None) -> Path | None:
+    """The study's export made in place of trial ``number``'s, whose retrain stayed on the mean-image plateau
+    (``retrain.fallback.from_trial``, :mod:`.retrain`), its weights checked; None when there is none."""
+    for folder in study_exports(study, root):
+        try:
+            meta = read_export_meta(folder)
+        except UserError:
+            continue
+        if ((meta.get("retrain") or {}).get("fallback") or {}).get("from_trial") == number:
+            return find_export(study, int(meta["trial"]), root)
+    return None
+
+
 def study_exports(study: optuna.Study, root: Path | None = None) -> list[Path]:
     """The export folders of this study's trials (in its home, recording its UUID, or adoptable legacy ones)."""
     home = home_of(study, root)

@@ -28,8 +28,8 @@ from ..hpo.compact import compact_journal
 from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads
 from ..hpo.spaces import print_space, resolve_space
-from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, is_multi_objective, load_existing_study,
-                           open_storage)
+from ..hpo.storage import (artifact_store, artifacts_dir, best_trial, checkpoints_dir, is_multi_objective,
+                           load_existing_study, open_storage)
 from ..hpo.urls import default_storage_url, storage_file
 from ..hpo.workers import spawn_workers
 from ..report.formatting import count
@@ -140,10 +140,12 @@ def cmd_delete(args: DeleteArgs) -> int:
     study = load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     home = home_of(study)  # never a path made of the name as typed or stored: see artifacts.folders
     exports = study_exports(study)
-    artifacts = [a for a in _study_artifacts(study) if (artifacts_dir() / a).exists()]
+    # Figures and (population-based studies) checkpoints: two stores, one id space.
+    artifacts = [(folder, a) for a in _study_artifacts(study) for folder in (artifacts_dir(), checkpoints_dir())
+                 if (folder / a).exists()]
     what = (f"study {shown(args.name)} with its {count(len(study.trials), 'trial')}, "
             f"{count(len(exports), 'export')}{f' under {home}' if home else ''} and "
-            f"{count(len(artifacts), 'attached file')} under {artifacts_dir()}")
+            f"{count(len(artifacts), 'attached file')} under {artifacts_dir().parent}")
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(f"refusing to delete {what} without --yes")
@@ -151,9 +153,8 @@ def cmd_delete(args: DeleteArgs) -> int:
             print("kept")
             return 1
     optuna.delete_study(study_name=args.name, storage=study._storage)
-    store = artifact_store() if artifacts else None
-    for artifact_id in artifacts:
-        store.remove(artifact_id)
+    for folder, artifact_id in artifacts:
+        artifact_store(folder).remove(artifact_id)
     for folder in exports:
         shutil.rmtree(folder)
     if home is not None:

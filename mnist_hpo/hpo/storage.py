@@ -81,20 +81,29 @@ class WholeFileArtifactStore(optuna.artifacts.FileSystemArtifactStore):
         write_atomically(path, lambda f: shutil.copyfileobj(content_body, f), what="a figure attached to a trial")
 
 
-def artifact_store() -> optuna.artifacts.FileSystemArtifactStore:
-    """Files attached to trials live on this machine's disk, next to the database."""
-    with writing(artifacts_dir(), "the folder of figures attached to trials"):
-        artifacts_dir().mkdir(parents=True, exist_ok=True)
-    return WholeFileArtifactStore(artifacts_dir())
+def checkpoints_dir() -> Path:
+    """Population-based training's checkpoints: an artifact store of their own beside the figures',
+    as they are large (13 MB a segment for the MLP GAN) and a record keeps its figures but not them."""
+    return storage_dir() / "checkpoints"
 
 
-def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None) -> list[str]:
+def artifact_store(folder: Path | None = None) -> optuna.artifacts.FileSystemArtifactStore:
+    """Files attached to trials live on this machine's disk, next to the database (``folder``:
+    another store than the figures', e.g. :func:`checkpoints_dir`)."""
+    folder = artifacts_dir() if folder is None else folder
+    with writing(folder, "the folder of files attached to trials"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return WholeFileArtifactStore(folder)
+
+
+def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None,
+                 folder: Path | None = None) -> list[str]:
     """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids.
 
     A study's file of the same name is replaced in place (a re-export's figures): Optuna's artifact
     metadata is an attribute that can be set but not removed, so a new upload would list it twice.
     """
-    store = artifact_store()
+    store = artifact_store(folder)
     existing = ({a.filename: a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(target)}
                 if isinstance(target, optuna.Study) else {})
     ids = []

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from ..artifacts.export import latest_export, load_export, resolve_config
 from ..config import load_study_config, study_path
+from ..core.pbt import planned_trials
 from ..errors import UserError
 from ..hpo.storage import best_trial, finished_trials, open_storage
 
@@ -27,6 +28,8 @@ DEFAULT_SECONDS_PER_EPOCH = {"autoencoder": 4.6, "denoising": 4.8, "classifier":
 PROTOCOL_SEEDS = (2020, 2021, 2022)
 # The rows the report leaves open (its conclusion's other noises, one model for all, a convolutional GAN).
 OPEN_ROWS = ("dae-hyperband", "dae-sp", "dae-mix", "gan-dcgan")
+# Population-based training beside the protocols it is compared with (docs/pbt.md).
+PBT_ROWS = ("ae-pbt", "gan-pbt")
 IMPROVED_PROTOCOLS = ("ae-tpe", "ae-hyperband", "ae-gp")  # study files; the first seed's ae-tpe is exported
 
 
@@ -56,14 +59,14 @@ def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
     # Two objectives: no single best trial to export (``mnist-hpo export ae-pareto --trial N`` picks one).
     parts.append(StudyPart("ae-pareto", "ae-pareto", "ae-pareto", export=False, figures=False))
     # The report's open rows: the DAE by the best protocol, every noise it names, the convolutional GAN.
-    for name in OPEN_ROWS:
+    for name in OPEN_ROWS + PBT_ROWS:
         parts.append(StudyPart(name, name, name, figures=False))
     return parts
 
 
 # The report's protocols first, in its order; then what goes beyond it (issue 14); then the report.
 PARTS = ("ae", "ae-table1", "dae", "clf", "gan", "ae-tpe", "gan-search", "ae-hyperband", "ae-gp", "ae-pareto",
-         *OPEN_ROWS, "report")
+         *OPEN_ROWS, *PBT_ROWS, "report")
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ def estimate(opts: Options, parts: list[StudyPart]) -> list[tuple[str, float]]:
                        and c.pruner.type == cfg.pruner.type for t in trials]
         rate = _seconds_per_epoch(own or same_file, cfg.model)
         per_trial = min(cfg.epochs, _epochs_per_trial(same_file or same_pruner, cfg))
+        if cfg.pbt is not None:  # segments of ``interval`` epochs; the export is a member's own weights
+            rows.append((part.name, max(0, planned_trials(cfg) - done[part.name]) * cfg.pbt.interval * rate / parallel))
+            continue
         seconds = max(0, cfg.trials - done[part.name]) * per_trial * rate / parallel
         if part.export and not export_done(part, opts):
             seconds += cfg.epochs * rate * (2 if cfg.model == "gan" else 1)
@@ -177,13 +183,14 @@ def load_part_quietly(part: StudyPart, opts: Options):
 
 
 def export_done(part: StudyPart, opts: Options) -> bool:
-    """Whether the latest export of the study (its own, found by its UUID) is its current best trial, intact."""
+    """Whether the latest export of the study (its own, found by its UUID) is its current best trial's, intact."""
     study = open_part(part, opts)
     if study is None:
         return False
     try:
         _, meta = load_export(latest_export(part.name, opts.out / "exports", study=study))
-        return meta["trial"] == best_trial(study).number
+        best = best_trial(study).number  # exported itself, or in its place when its retrain stayed on the plateau
+        return best in (meta["trial"], ((meta.get("retrain") or {}).get("fallback") or {}).get("from_trial"))
     except (UserError, KeyError):
         return False
 

@@ -26,7 +26,7 @@ import time
 from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-from ..artifacts.export import export_trial, find_export, latest_export
+from ..artifacts.export import export_trial, fallback_export, find_export, latest_export
 from ..config import load_study_config, study_path
 from ..data.datasets import load_data
 from ..errors import UserError
@@ -63,8 +63,10 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
         return
     study = open_study(cfg, open_storage(url))
     best = best_trial(study)
-    if find_export(study, best.number) is not None:  # (one made before studies had UUIDs is adopted)
-        log(f"   export of trial {best.number}: in the record, weights checked")
+    # (one made before studies had UUIDs is adopted; one made in the best trial's place is the best's)
+    folder = fallback_export(study, best.number) or find_export(study, best.number)
+    if folder is not None:
+        log(f"   export of trial {best.number}: in the record ({folder.name}), weights checked")
     else:
         log(f"   retraining trial {best.number} on all training images, testing, exporting")
         folder = export_trial(study, best, cfg=cfg, progress=opts.progress)

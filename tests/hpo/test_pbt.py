@@ -25,7 +25,7 @@ from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.pbt import END, PBT, Population, load_checkpoint, ranking, segment_seed
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.storage import artifacts_dir, open_storage
+from mnist_hpo.hpo.storage import checkpoints_dir, open_storage
 
 from .conftest import one_thread
 
@@ -75,7 +75,7 @@ def test_an_exploit_copies_exactly_its_parents_checkpoint(population):
         assert pop.key(parent)[0] == order[0] and t.user_attrs[PBT]["member"] == order[-1]
         start = t.user_attrs[PBT]["start"]
         assert start["sha256"] == parent.user_attrs[END]["sha256"]
-        data = (artifacts_dir() / start["artifact"]).read_bytes()
+        data = (checkpoints_dir() / start["artifact"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == start["sha256"]
         copied, own = load_checkpoint(start, "child"), load_checkpoint(parent.user_attrs[END], "parent")
         assert copied.tensors.keys() == own.tensors.keys()
@@ -107,7 +107,7 @@ def test_rerun_of_a_segment_is_identical_and_checks_its_start_checkpoint(populat
     assert "identical, and so is the checkpoint it ended with" in r.describe()
     assert f"from the checkpoint it started from" in r.compared
     # a start checkpoint changed on disk is found before anything trains from it
-    path = artifacts_dir() / exploited.user_attrs[PBT]["start"]["artifact"]
+    path = checkpoints_dir() / exploited.user_attrs[PBT]["start"]["artifact"]
     saved = path.read_bytes()
     try:
         path.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))

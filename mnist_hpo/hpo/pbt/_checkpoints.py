@@ -2,7 +2,7 @@
 
 A checkpoint is one safetensors file (:mod:`mnist_hpo.train.state`: the model's weights, its
 optimizers' state, the family's extras as JSON in the header), attached to the trial that
-ended with it and recorded there with its sha256 (user attribute ``pbt_end``). A segment
+ended with it (in the storage folder's ``checkpoints/``) and recorded there with its sha256 (user attribute ``pbt_end``). A segment
 that starts from it records the same sha256 (``pbt.start``), and the file is checked against
 it before it is loaded: an exploit copies exactly its parent's checkpoint, and ``rerun``
 loads exactly what the segment started from. Nothing is unpickled.
@@ -19,7 +19,7 @@ import optuna
 from ...errors import UserError
 from ...tasks import FitResult, OnEpoch, Task
 from ...train.state import TrainingState, state_bytes, state_from_bytes
-from ..storage import artifact_store, artifacts_dir, attach_files
+from ..storage import artifact_store, attach_files, checkpoints_dir
 
 
 def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dict:
@@ -28,19 +28,19 @@ def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        (artifact,) = attach_files(trial, [path])
+        (artifact,) = attach_files(trial, [path], folder=checkpoints_dir())
     return {"artifact": artifact, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def load_checkpoint(record: dict, where: str) -> TrainingState:
     """The checkpoint ``record`` names, after checking its sha256; ``where`` names whose it is in an error."""
-    path = artifacts_dir() / record["artifact"]
+    path = checkpoints_dir() / record["artifact"]
     try:
-        with artifact_store().open_reader(record["artifact"]) as f:
+        with artifact_store(checkpoints_dir()).open_reader(record["artifact"]) as f:
             data = f.read()
     except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
         raise UserError(f"{where}: its checkpoint {path} is missing (a population-based study's checkpoints live in "
-                        "its storage folder's artifacts/, MNIST_HPO_STORAGE_DIR); copy them there with the "
+                        "its storage folder's checkpoints/, MNIST_HPO_STORAGE_DIR); copy them there with the "
                         "study") from None
     sha = hashlib.sha256(data).hexdigest()
     if sha != record["sha256"]:
