@@ -1,6 +1,8 @@
 """The ``mnist-hpo`` command line: the parser, the checks made before any heavy import, and ``main``.
 
-``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script.
+``main(argv) -> int`` is what tests call; ``entrypoint`` is the console script. The flags that
+override a study setting are made from the settings' table (:mod:`mnist_hpo.core.settings`); the
+parsed command line becomes the command's typed arguments (:mod:`mnist_hpo.commands.args`) here, once.
 Every user mistake is one ``mnist-hpo: error: …`` line and exit status 2; Ctrl-C
 is exit status 130 with the finished trials kept.
 
@@ -13,11 +15,14 @@ second. A command's body is imported from :data:`COMMANDS` only when it runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import sys
 
+from .commands.args import ARGS
 from .commands.checks import CHECKS
+from .core.settings import flags_on
 from .errors import Fault, UserError, did_you_mean, report, terminate_as_interrupt
 
 DESCRIPTION = """\
@@ -44,24 +49,10 @@ REPRODUCE_PARTS = ("ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-g
 
 # The body of each command, imported by main() only when that command runs: those modules import
 # torch, Optuna and NumPy at module level (about 2 s here), which --help and a usage error never need.
-COMMANDS = {
-    "study": "mnist_hpo.commands.search:cmd_study",
-    "worker": "mnist_hpo.commands.search:cmd_worker",
-    "export": "mnist_hpo.commands.results:cmd_export",
-    "show": "mnist_hpo.commands.results:cmd_show",
-    "compare": "mnist_hpo.commands.results:cmd_compare",
-    "rerun": "mnist_hpo.commands.results:cmd_rerun",
-    "verify": "mnist_hpo.commands.results:cmd_verify",
-    "list": "mnist_hpo.commands.search:cmd_list",
-    "delete": "mnist_hpo.commands.search:cmd_delete",
-    "compact": "mnist_hpo.commands.search:cmd_compact",
-    "data": "mnist_hpo.commands.runs:cmd_data",
-    "dashboard": "mnist_hpo.commands.search:cmd_dashboard",
-    "explore": "mnist_hpo.commands.results:cmd_explore",
-    "report": "mnist_hpo.commands.results:cmd_report",
-    "gan": "mnist_hpo.commands.runs:cmd_gan",
-    "reproduce": "mnist_hpo.commands.runs:cmd_reproduce",
-}
+COMMANDS = {name: f"mnist_hpo.commands.{module}:cmd_{name}" for module, names in (
+    ("search", ("study", "worker", "list", "delete", "compact", "dashboard")),
+    ("results", ("export", "show", "compare", "rerun", "verify", "explore", "report")),
+    ("runs", ("data", "gan", "reproduce"))) for name in names}
 
 
 def _positive(text: str) -> int:
@@ -74,25 +65,34 @@ def _positive(text: str) -> int:
     return value
 
 
+# What a setting flag's kind (mnist_hpo.core.settings.Flag) reads its value as.
+FLAG_TYPES = {"count": _positive, "int": int, "text": str}
+
+
 def _add_storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+
+
+def _add_setting_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """The flags of ``command`` that override a study setting, made from the table (mnist_hpo.core.settings)."""
+    for setting, text in flags_on(command):
+        flag = setting.flag
+        if flag.kind == "off":  # given, it sets the setting to False; not given, the study file's value stands
+            p.add_argument(flag.name, dest=setting.key, action="store_const", const=False, default=None, help=text)
+        else:
+            p.add_argument(flag.name, dest=setting.key, type=FLAG_TYPES[flag.kind], metavar=flag.metavar, help=text)
+
+
+def _add_run_options(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("study", help="a study that ships with mnist-hpo, by name (e.g. ae), or the path of a "
                    "study file of your own")
-    p.add_argument("--trials", type=_positive, help="override the number of trials")
-    p.add_argument("--epochs", type=_positive, help="override the epochs per trial (a new study: needs --study-name)")
-    p.add_argument("--subset", type=_positive,
-                   help="use only the first N training images, a short run (a new study: needs --study-name)")
-    p.add_argument("--batch-trials", type=_positive, help="train N trials at once, stacked (autoencoder, classifier)")
-    p.add_argument("--study-name", help="store under this study name instead of the file's")
-    p.add_argument("--seed", type=int, help="override the study seed (a new study: needs --study-name)")
+    _add_setting_flags(p, command)
     _add_storage(p)
-    p.add_argument("--device", help="auto, cpu or cuda[:N] (default: the study file's, else auto)")
-    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-    p.add_argument("--no-trial-figures", action="store_true",
-                   help="attach no reconstruction figure to each trial (smaller storage)")
+    _add_quiet(p)
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
     p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
                    help="how many of its best complete trials (default 5)")
@@ -106,95 +106,85 @@ def _add_trust_option(p: argparse.ArgumentParser) -> None:
                         "installed distribution registers: import MODULE (runs its code; see docs/plugins.md)")
 
 
-def _add_reproduce_options(p: argparse.ArgumentParser) -> None:
-    # Here rather than beside the workflow (mnist_hpo.workflows.reproduce), which imports the stages.
-    p.add_argument("--out", default="results", help="the record's folder (default: results)")
-    p.add_argument("--only", help=f"comma-separated parts, in any order (default: all of {REPRODUCE_PARTS})")
-    p.add_argument("--workers", type=_positive, help="worker processes per study (default: one per core)")
-    p.add_argument("--trials", type=_positive, help="override every study's trials (a short record)")
-    p.add_argument("--epochs", type=_positive, help="override every study's epochs (a short record)")
-    p.add_argument("--subset", type=_positive, help="train on the first N images only (a short record)")
-    p.add_argument("--gan-epochs", type=_positive, help="override the GAN run's 400 epochs")
-    p.add_argument("--device", help="auto, cpu or cuda[:N]")
-    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+def _add_origin(p: argparse.ArgumentParser, storage_help: str, journals_help: str, journals_metavar=None) -> None:
+    """``--storage`` or ``--journals``, not both: where the studies are read from."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--storage", metavar="URL", help=storage_help)
+    where.add_argument("--journals", metavar=journals_metavar, help=journals_help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnist-hpo", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("study", help="run or resume a study, then retrain, test and export its best trial")
-    _add_run_options(p)
+def _study_parser(p: argparse.ArgumentParser) -> None:
+    _add_run_options(p, "study")
     p.add_argument("--workers", type=_positive, default=1, help="run N worker processes on this machine")
     p.add_argument("--no-retrain", action="store_true", help="skip the retrain and export after the search")
 
-    p = sub.add_parser("worker", help="run one worker of a study (several may share one storage)")
-    _add_run_options(p)
+
+def _worker_parser(p: argparse.ArgumentParser) -> None:
+    _add_run_options(p, "worker")
     p.add_argument("--max-trials", type=_positive, help="run at most N trials in this worker, then exit")
 
-    p = sub.add_parser("export", help="retrain, test and export a study's best trial (or --trial N)")
+
+def _export_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="study name")
     p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (it must be COMPLETE)")
     p.add_argument("--redo", action="store_true",
                    help="retrain and export again even if the trial is already exported (by default an existing "
                         "export is checked against its sha256 and kept)")
     _add_storage(p)
-    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_quiet(p)
     _add_trust_option(p)
 
-    p = sub.add_parser("show", help="a study's trial counts and top-5 table")
+
+def _show_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="study name")
     _add_storage(p)
     p.add_argument("-k", type=_positive, default=5, help="how many trials to list (default 5)")
     _add_trust_option(p)
 
-    p = sub.add_parser("compare", help="anytime curves of several studies by protocol (PNG) and epochs/time to a target")
+
+def _compare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
-    where.add_argument("--journals", help="a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals")
+    _add_origin(p, STORAGE_HELP, "a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals")
     p.add_argument("--out", help="the PNG to write (default: storage/compare.png)")
     p.add_argument("--target", type=float, default=0.0172,
                    help="the value to reach (default 0.0172: the report's best validation MSE)")
     _add_trust_option(p)
 
-    p = sub.add_parser("rerun", help="train one stored trial again as it ran (seed, threads, epochs) and compare the metric")
+
+def _rerun_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="study name")
     p.add_argument("trial", type=int, help="trial number")
     _add_storage(p)
     _add_trust_option(p)
 
-    p = sub.add_parser("verify", help="check an export's weights and dataset against their checksums, test them again, compare")
+
+def _verify_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--storage", metavar="URL",
-                       help="the storage the export came from: check that its study (by UUID) and trial are there")
-    where.add_argument("--journals", metavar="DIR",
-                       help="the same for a folder of journal files, one per study (DIR/<study>.log), e.g. "
-                            "results/journals")
+    _add_origin(p, "the storage the export came from: check that its study (by UUID) and trial are there",
+                "the same for a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals",
+                "DIR")
     p.add_argument("--rescore", action="store_true",
                    help="a GAN export scored by another quality classifier: score it again with this machine's and "
                         "rewrite its export.json (the previous values kept)")
     _add_trust_option(p)
 
-    p = sub.add_parser("list", help="the studies in the storage")
-    _add_storage(p)
 
-    p = sub.add_parser("delete", help="delete a study and all its trials, with its exports and attached files")
+def _delete_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="study name")
     _add_storage(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    p = sub.add_parser("compact", help="rewrite journal files without superseded attribute writes (no worker running)")
+
+def _compact_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="journal files, e.g. results/journals/*.log")
 
-    p = sub.add_parser("data", help="prepare a dataset (download, check, cache once per user: $MNIST_HPO_DATA, else "
-                       "~/.cache/mnist-hpo), install (or train, once) its quality classifier, print a summary")
+
+def _data_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)")
     p.add_argument("--idx-dir", help="read the dataset's IDX files from this folder instead")
 
-    p = sub.add_parser("explore", help="latent space of an exported autoencoder: Table 5, PCA/t-SNE, k-NN, new images")
+
+def _explore_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", help="an export folder (default: the latest export of --study)")
     p.add_argument("--study", default="ae", help="whose latest export to use (default: ae)")
     p.add_argument("--points", type=_positive, default=10_000, help="test images to encode (default: all 10000)")
@@ -210,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <export>/explore)")
     _add_trust_option(p)
 
-    p = sub.add_parser("report", help="the reproduction report (HTML + Markdown) from the database and exports")
+
+def _report_parser(p: argparse.ArgumentParser) -> None:
     _add_storage(p)
     p.add_argument("--out", help="the HTML file to write (default: storage/report.html; the .md beside it)")
     p.add_argument("--journals", help="a folder of journal files, one per study (e.g. results/journals), "
@@ -219,26 +210,76 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
     _add_trust_option(p)
 
-    p = sub.add_parser("gan", help="train the report's GAN (one configuration) with checkpoints, grids and scores")
+
+def _gan_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", nargs="?", default="gan", help="a study with one value per parameter: a shipped one "
                    "by name, or a file's path (default: gan, the report's)")
-    p.add_argument("--epochs", type=_positive, help="override the epochs (a longer run continues a finished one)")
+    _add_setting_flags(p, "gan")
     p.add_argument("--run", help="run folder name under storage/gan/ (default: the study name)")
     p.add_argument("--every", type=_positive, default=10, help="checkpoint and image grid every N epochs")
-    p.add_argument("--subset", type=_positive, help="use only the first N training images (a short run)")
     p.add_argument("--fresh", action="store_true", help="discard the run's checkpoints and start from epoch 0")
-    p.add_argument("--device", help="auto, cpu or cuda[:N]")
 
-    p = sub.add_parser("reproduce", help="every protocol of the report at full size, as a resumable record (results/)")
-    _add_reproduce_options(p)
 
-    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
+def _reproduce_parser(p: argparse.ArgumentParser) -> None:
+    # Here rather than beside the workflow (mnist_hpo.workflows.reproduce), which imports the stages.
+    p.add_argument("--out", default="results", help="the record's folder (default: results)")
+    p.add_argument("--only", help=f"comma-separated parts, in any order (default: all of {REPRODUCE_PARTS})")
+    p.add_argument("--workers", type=_positive, help="worker processes per study (default: one per core)")
+    _add_setting_flags(p, "reproduce")
+    p.add_argument("--gan-epochs", type=_positive, help="override the GAN run's 400 epochs")
+    _add_quiet(p)
+
+
+def _dashboard_parser(p: argparse.ArgumentParser) -> None:
     _add_storage(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1, this machine only; another needs --allow-remote)")
     p.add_argument("--port", type=_positive, default=8080, help="the port to listen on (default 8080)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+
+
+# Each command: its help line and what adds its arguments, in the order --help lists them.
+PARSERS = {
+    "study": ("run or resume a study, then retrain, test and export its best trial", _study_parser),
+    "worker": ("run one worker of a study (several may share one storage)", _worker_parser),
+    "export": ("retrain, test and export a study's best trial (or --trial N)", _export_parser),
+    "show": ("a study's trial counts and top-5 table", _show_parser),
+    "compare": ("anytime curves of several studies by protocol (PNG) and epochs/time to a target", _compare_parser),
+    "rerun": ("train one stored trial again as it ran (seed, threads, epochs) and compare the metric", _rerun_parser),
+    "verify": ("check an export's weights and dataset against their checksums, test them again, compare",
+               _verify_parser),
+    "list": ("the studies in the storage", _add_storage),
+    "delete": ("delete a study and all its trials, with its exports and attached files", _delete_parser),
+    "compact": ("rewrite journal files without superseded attribute writes (no worker running)", _compact_parser),
+    "data": ("prepare a dataset (download, check, cache once per user: $MNIST_HPO_DATA, else ~/.cache/mnist-hpo), "
+             "install (or train, once) its quality classifier, print a summary", _data_parser),
+    "explore": ("latent space of an exported autoencoder: Table 5, PCA/t-SNE, k-NN, new images", _explore_parser),
+    "report": ("the reproduction report (HTML + Markdown) from the database and exports", _report_parser),
+    "gan": ("train the report's GAN (one configuration) with checkpoints, grids and scores", _gan_parser),
+    "reproduce": ("every protocol of the report at full size, as a resumable record (results/)", _reproduce_parser),
+    "dashboard": ("serve optuna-dashboard on the storage", _dashboard_parser),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnist-hpo", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, add_arguments) in PARSERS.items():
+        add_arguments(sub.add_parser(name, help=text))
     return parser
+
+
+def typed(args: argparse.Namespace):
+    """The parsed command line as its command's typed arguments (:mod:`mnist_hpo.commands.args`).
+
+    The flags that override study settings are gathered into ``overrides`` (setting -> value), the ones given only.
+    """
+    values = vars(args)
+    overrides = {s.key: values[s.key] for s, _ in flags_on(args.command) if values[s.key] is not None}
+    cls = ARGS[args.command]
+    return cls(**{f.name: overrides if f.name == "overrides" else values[f.name]
+                  for f in dataclasses.fields(cls) if f.name == "overrides" or f.name in values})
 
 
 def unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> UserError:
@@ -269,16 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if extra:
             raise unrecognized(parser, args.command, extra)
+        settings = typed(args)
         check = CHECKS.get(args.command)
         if check is not None:
-            check(args)  # the mistakes found without torch or Optuna: they answer at once
+            check(settings)  # the mistakes found without torch or Optuna: they answer at once
         if getattr(args, "trust_plugin", None):
             from .tasks.registry import trust  # the task registry loads torch: only when a plugin is trusted
 
             trust(args.trust_plugin)
         run = command(args.command)
         with terminate_as_interrupt():
-            return run(args)
+            return run(settings)
     except (UserError, Fault, KeyboardInterrupt) as e:
         return report(e)  # one line; a fault of the infrastructure has its own status (75: storage away)
 

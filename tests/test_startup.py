@@ -105,3 +105,26 @@ def test_reproduce_parts_in_the_help_are_the_records():
     from mnist_hpo.workflows.record import PARTS
 
     assert REPRODUCE_PARTS == ",".join(PARTS)
+
+
+MINIMAL_ARGV = {"study": ["ae"], "worker": ["ae"], "export": ["x"], "show": ["x"], "compare": ["x"], "rerun": ["x", "0"],
+                "verify": ["p"], "delete": ["x"], "compact": ["p"]}
+
+
+def test_every_option_reaches_the_commands_typed_arguments():
+    """What cli.typed makes of each command's parse: its class, with every option parsed (none dropped on the way)."""
+    import dataclasses
+
+    from mnist_hpo.cli import typed
+    from mnist_hpo.commands.args import ARGS
+    from mnist_hpo.core.settings import flags_on
+
+    for name in COMMANDS:
+        args = build_parser().parse_args([name, *MINIMAL_ARGV.get(name, [])])
+        settings = typed(args)
+        assert type(settings) is ARGS[name], name
+        fields = {f.name for f in dataclasses.fields(settings)}
+        # the setting flags are gathered into overrides; --trust-plugin is acted on by cli.main itself
+        options = set(vars(args)) - {"command", "trust_plugin"} - {s.key for s, _ in flags_on(name)}
+        assert options <= fields, (name, options - fields)
+        assert ("overrides" in fields) == bool(flags_on(name)), name

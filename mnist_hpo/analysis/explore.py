@@ -53,30 +53,16 @@ def default_export(study: str = "ae") -> Path:
 def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, out: Path | None = None,
                 data=None, log=print) -> dict:
     """Explore the latent space of the autoencoder exported in ``export``; returns what explore.json holds."""
-    model, meta = load_export(export)
-    if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
-        raise UserError(f"{export} holds a {meta['model']['type']}, not an autoencoder; pass an autoencoder export")
+    model, meta, data = _autoencoder_export(export, data)
     out = Path(out) if out else Path(meta["_folder"]) / EXPLORE_DIR
     out.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        data = load_data(StudyConfig.from_dict(meta["config"]))
-    if data.checksum != meta["dataset"]["checksum"]:
-        raise UserError(f"the dataset here ({data.name}, checksum {data.checksum[:12]}…) is not the one the export "
-                        f"was trained on ({meta['dataset']['checksum'][:12]}…)")
     s = settings
     n = min(s.points, len(data.test_images))
     if n < 20:
         raise UserError(f"--points {s.points}: need at least 20 test images to measure clusters")
     images, labels = data.test_images[:n], data.test_labels[:n].numpy()
-    seconds: dict[str, float] = {}
-
-    def timed(key, fn, *args, **kw):
-        start = time.perf_counter()
-        value = fn(*args, **kw)
-        seconds[key] = round(time.perf_counter() - start, 3)
-        return value
-
-    codes = timed("encode", lambda: encode(model.encoder, images, batch_size=2048).cpu().numpy())
+    timer = _Timer()
+    codes = timer.timed("encode", lambda: encode(model.encoder, images, batch_size=2048).cpu().numpy())
     result: dict = {
         "export": meta["_folder"], "study": meta["study"], "trial": meta["trial"],
         "weights_sha256": meta["weights"]["sha256"], "dataset": meta["dataset"],
@@ -84,21 +70,59 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
         "latent_dim": int(codes.shape[1]),
         "table5": latent.first_codes(codes, labels, 5),
         "pca_explained_variance": latent.pca_explained(codes, min(3, codes.shape[1])),
-        "metrics": {}, "figures": {}, "seconds": seconds,
+        "metrics": {}, "figures": {}, "seconds": timer.seconds,
     }
     metrics = result["metrics"]
     metrics["latent"] = _cluster_metrics(codes, labels, s)
     log(f"encoded {n} test images to {codes.shape[1]} dims: k-NN accuracy {metrics['latent']['knn_accuracy']:.3f}, "
         f"silhouette {metrics['latent']['silhouette']:.3f}")
+    _maps(codes, labels, s, out, timer, result, log)
+    result["figures"]["noise"] = _noise_figure(model, codes, labels, s, out)
+    result["figures"]["interpolation"] = _interpolation_figure(model, codes, labels, s, out)
+    result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    (out / EXPLORE_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {out}")
+    return result
 
-    m = min(s.tsne_points, n)
+
+def _autoencoder_export(export: Path, data):
+    """The export's model and metadata, and the data it was trained on (``data``, or its config's)."""
+    model, meta = load_export(export)
+    if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
+        raise UserError(f"{export} holds a {meta['model']['type']}, not an autoencoder; pass an autoencoder export")
+    if data is None:
+        data = load_data(StudyConfig.from_dict(meta["config"]))
+    if data.checksum != meta["dataset"]["checksum"]:
+        raise UserError(f"the dataset here ({data.name}, checksum {data.checksum[:12]}…) is not the one the export "
+                        f"was trained on ({meta['dataset']['checksum'][:12]}…)")
+    return model, meta, data
+
+
+class _Timer:
+    """Seconds per step, rounded to the millisecond, as explore.json records them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def timed(self, key: str, fn, *args, **kw):
+        start = time.perf_counter()
+        value = fn(*args, **kw)
+        self.seconds[key] = round(time.perf_counter() - start, 3)
+        return value
+
+
+def _maps(codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path, timer: _Timer, result: dict,
+          log) -> None:
+    """PCA and t-SNE maps in 2 and 3 dimensions (PNG + HTML), and the cluster measures of the 2-D ones."""
+    metrics = result["metrics"]
+    m = min(s.tsne_points, len(codes))
     for method, dims in (("pca", 2), ("pca", 3), ("tsne", 2), ("tsne", 3)):
         if dims > codes.shape[1] and method == "pca":
             continue  # PCA cannot make more components than the code has
         subset = slice(None) if method == "pca" else slice(0, m)
         key = f"{method}{dims}"
-        points = timed(key, latent.embed, codes[subset], method, dims, seed=s.seed, max_iter=s.tsne_iter,
-                       threads=s.threads)
+        points = timer.timed(key, latent.embed, codes[subset], method, dims, seed=s.seed, max_iter=s.tsne_iter,
+                             threads=s.threads)
         lab = labels[subset]
         name = "PCA" if method == "pca" else "t-SNE"
         title = f"{name}, {dims} components ({len(points)} test images)"
@@ -108,26 +132,29 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
                                   "shape": list(points.shape)}
         if dims == 2:
             metrics[key] = _cluster_metrics(points, lab, s)
-        log(f"{title}: {seconds[key]:.1f} s" + (f", k-NN accuracy {metrics[key]['knn_accuracy']:.3f}" if dims == 2 else ""))
+        log(f"{title}: {timer.seconds[key]:.1f} s"
+            + (f", k-NN accuracy {metrics[key]['knn_accuracy']:.3f}" if dims == 2 else ""))
 
-    idx = min(s.sample_index, n - 1)
+
+def _noise_figure(model, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path) -> dict:
+    """New images decoded from one test image's code plus noise (the report's Figure 3)."""
+    idx = min(s.sample_index, len(codes) - 1)
     noisy = latent.noise_codes(codes[idx], n=s.noise_images, mean=s.noise_mean, std=s.noise_std, seed=s.seed)
     image_grid_png(latent.decode(model.decoder, noisy), out / "noise.png", ncols=4,
                    title=f"test image {idx} (digit {labels[idx]}) + N({s.noise_mean:g}, {s.noise_std:g}) noise, decoded")
-    result["figures"]["noise"] = {"png": "noise.png", "title": "New images from noisy codes (the report's Figure 3)",
-                                  "shape": [s.noise_images, 28, 28]}
+    return {"png": "noise.png", "title": "New images from noisy codes (the report's Figure 3)",
+            "shape": [s.noise_images, 28, 28]}
 
+
+def _interpolation_figure(model, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path) -> dict:
+    """Images decoded along the line between the codes of two digits' first test images."""
     a, b = (_first_of(labels, d) for d in s.interpolate)
     line = latent.interpolate_codes(codes[a], codes[b], s.steps)
     image_grid_png(latent.decode(model.decoder, line), out / "interpolation.png", ncols=s.steps,
                    title=f"linear interpolation in latent space: digit {s.interpolate[0]} -> {s.interpolate[1]}",
                    captions=[f"{t:.2f}" for t in np.linspace(0, 1, s.steps)])
-    result["figures"]["interpolation"] = {"png": "interpolation.png", "shape": [s.steps, 28, 28],
-                                          "title": f"Interpolation from test image {a} to {b}"}
-    result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    (out / EXPLORE_JSON).write_text(json.dumps(result, indent=2) + "\n")
-    log(f"wrote {out}")
-    return result
+    return {"png": "interpolation.png", "shape": [s.steps, 28, 28],
+            "title": f"Interpolation from test image {a} to {b}"}
 
 
 def _cluster_metrics(points: np.ndarray, labels: np.ndarray, s: ExploreSettings) -> dict:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import optuna
 import torch
 
+from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..errors import UserError
 from ..data.datasets import load_data
@@ -104,8 +105,30 @@ class _Stop(Exception):
 def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None, data: Dataset | None = None) -> Rerun:
     """Train trial ``number`` of ``study_name`` again as it ran; the stored and the new value."""
     study = load_existing_study(study_name, storage_url)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    trial = trials[0] if trials else None
+    trial = _finished_trial(study, study_name, number)
+    cfg = study_config(study)
+    # A plugin family: installed (or trusted) first; another version than the study's is a warning.
+    _, warning = registry.check_recorded(cfg.model, study_provider(study), f"study {study_name}")
+    saved_threads, saved_flush = torch.get_num_threads(), denormals_flushed()  # make_task sets the mode
+    task = make_task(cfg, data if data is not None else load_data(cfg))
+    seed = int(trial.user_attrs["seed"])
+    stop, stored, compared = _what_to_compare(trial, cfg)
+    how = _Conditions.of(trial.user_attrs, cfg, task)
+    torch.set_num_threads(how.threads)
+    flush_denormals(how.flush)
+    try:
+        value, diverged, same_checkpoint = _train_again(task, trial, cfg.epochs, seed, stop, how.stacked,
+                                                        where=f"study {study_name} trial {number}")
+    finally:
+        torch.set_num_threads(saved_threads)
+        flush_denormals(saved_flush)
+    return Rerun(trial.number, seed, task.metric, compared, how.describe(task), stored, value,
+                 UNLIKE_REL_TOL if how.unlike else 0.0, diverged, warning, same_checkpoint)
+
+
+def _finished_trial(study: optuna.Study, study_name: str, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number``, finished with a value and a seed; any other is one :class:`UserError` line."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     state = trial.state if trial else None
     usable = trial is not None and "seed" in trial.user_attrs and (
         (state == optuna.trial.TrialState.COMPLETE and trial.value is not None)
@@ -114,61 +137,73 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
         raise UserError(f"study {study_name!r} has no finished trial {number} with a value and a seed "
                         f"(a complete trial, or a pruned one that reported a value); "
                         f"'mnist-hpo show {study_name}' lists its trials")
-    cfg = study_config(study)
-    # A plugin family: installed (or trusted) first; another version than the study's is a warning.
-    _, warning = registry.check_recorded(cfg.model, study_provider(study), f"study {study_name}")
-    saved_threads, saved_flush = torch.get_num_threads(), denormals_flushed()  # make_task sets the mode
-    task = make_task(cfg, data if data is not None else load_data(cfg))
-    seed = int(trial.user_attrs["seed"])
-    attrs = trial.user_attrs
-    segment = is_segment(trial)
-    if segment:
+    return trial
+
+
+def _what_to_compare(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> tuple[int | None, float, str]:
+    """The epoch to stop after (None: train them all), the stored value to compare with, and which value it is."""
+    if is_segment(trial):
         first, stop_epoch = trial.user_attrs[PBT]["epochs"]
-        stop, stored = None, float(trial.value)
-        compared = (f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
-                    f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)")
-    elif state == optuna.trial.TrialState.PRUNED:
+        return None, float(trial.value), (
+            f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
+            f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)")
+    if trial.state == optuna.trial.TrialState.PRUNED:
         stop = max(trial.intermediate_values)
-        stored = float(trial.intermediate_values[stop])
-        compared = f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
-    else:
-        stop = None
-        stored = float(trial.value)
-        compared = f"after epoch {cfg.epochs} of {cfg.epochs}"
+        return stop, float(trial.intermediate_values[stop]), f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
+    return None, float(trial.value), f"after epoch {cfg.epochs} of {cfg.epochs}"
 
-    recorded = "threads" in attrs
-    threads = int(attrs["threads"]) if recorded else torch.get_num_threads()
-    # Trials from before the mode was recorded trained with denormals kept (torch's default).
-    flush = bool(attrs.get("flush_denormal", False))
-    stacked = int(attrs.get("stacked", 0)) if recorded else (cfg.batch_trials if cfg.batch_trials > 1 else 0)
-    unlike = []
-    if not recorded:
-        unlike.append("the trial's thread count and device were not recorded")
-    if stacked > 1:
-        unlike.append(f"it trained in a stack of {stacked}")
-    if task.device.type != "cpu":
-        unlike.append(f"{task.device.type} kernels are not bit-reproducible")
-    elif recorded and attrs.get("device", "cpu") != "cpu":
-        unlike.append(f"it trained on {attrs['device']}")
-    path = "through the stacked path (a stack of one)" if stacked else "alone"
-    conditions = f"{path} with {threads} torch thread{'s' if threads != 1 else ''} on {task.device.type}" + (
-        ", denormals flushed" if flush else "") + (
-        f", compared within a tolerance because {'; '.join(unlike)}" if unlike else ", compared exactly")
 
+@dataclass(frozen=True)
+class _Conditions:
+    """How the trial trained, as recorded: torch's threads, the denormal mode, the stack; and why the
+    rerun cannot be compared exactly (``unlike``, empty when it can)."""
+
+    threads: int
+    flush: bool
+    stacked: int
+    unlike: tuple[str, ...]
+
+    @classmethod
+    def of(cls, attrs: dict, cfg: StudyConfig, task) -> "_Conditions":
+        recorded = "threads" in attrs
+        threads = int(attrs["threads"]) if recorded else torch.get_num_threads()
+        # Trials from before the mode was recorded trained with denormals kept (torch's default).
+        flush = bool(attrs.get("flush_denormal", False))
+        stacked = int(attrs.get("stacked", 0)) if recorded else (cfg.batch_trials if cfg.batch_trials > 1 else 0)
+        unlike = []
+        if not recorded:
+            unlike.append("the trial's thread count and device were not recorded")
+        if stacked > 1:
+            unlike.append(f"it trained in a stack of {stacked}")
+        if task.device.type != "cpu":
+            unlike.append(f"{task.device.type} kernels are not bit-reproducible")
+        elif recorded and attrs.get("device", "cpu") != "cpu":
+            unlike.append(f"it trained on {attrs['device']}")
+        return cls(threads, flush, stacked, tuple(unlike))
+
+    def describe(self, task) -> str:
+        path = "through the stacked path (a stack of one)" if self.stacked else "alone"
+        return f"{path} with {self.threads} torch thread{'s' if self.threads != 1 else ''} on {task.device.type}" + (
+            ", denormals flushed" if self.flush else "") + (
+            f", compared within a tolerance because {'; '.join(self.unlike)}" if self.unlike else ", compared exactly")
+
+
+def _train_again(task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, stop: int | None, stacked: int,
+                 where: str) -> tuple[float | None, str, bool | None]:
+    """Train the trial again up to ``stop`` (None: all ``epochs``): its value (None: it diverged first), why it
+    diverged, and for a population-based segment whether it ended with its recorded checkpoint."""
     reported: dict[int, float] = {}
     value: float | None = None
     diverged, same_checkpoint = "", None
-    torch.set_num_threads(threads)
-    flush_denormals(flush)
     try:
-        if segment:
-            value, same_checkpoint = rerun_segment(task, trial, where=f"study {study_name} trial {number}")
+        if is_segment(trial):
+            value, same_checkpoint = rerun_segment(task, trial, where=where)
         elif stacked:
             def on_stacked_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
                 reported[epoch] = val_loss
                 return stop is None or epoch < stop
 
-            (history,) = task.fit_stacked([trial.params], [seed], epochs=cfg.epochs, on_epoch=on_stacked_epoch)
+            (history,) = task.fit_stacked([trial.params], [seed], epochs=epochs, on_epoch=on_stacked_epoch)
             if "error" in history:
                 diverged = history["error"]
             else:
@@ -180,15 +215,11 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
                     raise _Stop
 
             try:
-                value = float(task.fit(trial.params, seed=seed, epochs=cfg.epochs, full=False, on_epoch=on_epoch).value)
+                value = float(task.fit(trial.params, seed=seed, epochs=epochs, full=False, on_epoch=on_epoch).value)
             except _Stop:
                 value = float(reported[stop])
     except NonFiniteLoss as e:
         diverged = str(e)
-    finally:
-        torch.set_num_threads(saved_threads)
-        flush_denormals(saved_flush)
     if stop is not None and value is not None and stop not in reported:
         value, diverged = None, f"it never reported epoch {stop + 1}"
-    return Rerun(trial.number, seed, task.metric, compared, conditions, stored, value,
-                 UNLIKE_REL_TOL if unlike else 0.0, diverged, warning, same_checkpoint)
+    return value, diverged, same_checkpoint

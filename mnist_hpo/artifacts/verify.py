@@ -167,6 +167,10 @@ def origin_failure(meta: dict, storage_url: str) -> tuple[str | None, str]:
     return None, f"study {shown(study.study_name)} {recorded[:8]}… and its trial {number} are {storage_url}'s"
 
 
+class _Failed(Exception):
+    """A check that did not hold: what differs, both values (it becomes :attr:`Verification.failure`)."""
+
+
 def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: bool = False,
                   storage_url: str | None = None) -> Verification:
     """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on.
@@ -177,11 +181,41 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
     meta = read_export_meta(path)  # not an export: UserError
     folder = Path(meta["_folder"])
     v = Verification(str(folder))
-    if storage_url is not None:
-        v.failure, held = origin_failure(meta, storage_url)
-        if v.failure:
-            return v
-        v.checks.append(held)
+    try:
+        if storage_url is not None:
+            failure, held = origin_failure(meta, storage_url)
+            if failure:
+                raise _Failed(failure)
+            v.checks.append(held)
+        v.checks.append(_weights_check(folder, meta))
+        cfg, recorded_data, recorded_metrics = _recorded(folder, meta)
+        # A plugin family: installed (or trusted) before anything is loaded; another version is a warning,
+        # and the recomputed numbers decide.
+        _, warning = registry.check_recorded(str(meta.get("model", {}).get("type", cfg.model)),
+                                             exported_provider(meta), str(folder))
+        if warning:
+            v.warnings.append(warning)
+        data = data if data is not None else load_data(cfg)
+        v.checks.append(_data_check(data, recorded_data))
+        model, _ = load_export(folder)
+        task = make_task(cfg, data)
+        here = task.provenance().get("judge")
+        rescoring = _judge_check(v, folder, meta, here, rescore)
+        recomputed = task.test(model.to(task.device))
+        if rescoring:
+            v.checks += _rescore(folder, recomputed, here, meta.get("judge"), recorded_metrics)
+            v.rescored = True
+        else:
+            n_images = len(task.data.test_images)
+            for line in _metric_checks(recomputed, recorded_metrics, n_images):  # the ones before a failure kept
+                v.checks.append(line)
+    except _Failed as e:
+        v.failure = str(e)
+    return v
+
+
+def _weights_check(folder: Path, meta: dict) -> str:
+    """Check 1: the weights file against its recorded sha256."""
     try:
         weights = folder / meta["weights"]["file"]
         recorded_sha = meta["weights"]["sha256"]
@@ -189,77 +223,74 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
         raise UserError(f"{folder / 'export.json'} records no weights file and sha256 ({e}); "
                         "export the study again") from None
     if not weights.exists():
-        v.failure = f"{weights} is missing (export.json records sha256 {recorded_sha[:16]}…)"
-        return v
+        raise _Failed(f"{weights} is missing (export.json records sha256 {recorded_sha[:16]}…)")
     sha = sha256_file(weights)
     if sha != recorded_sha:
-        v.failure = f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time {recorded_sha[:16]}…"
-        return v
-    v.checks.append(f"{weights.name} matches its recorded sha256 {sha[:16]}…")
+        raise _Failed(f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time "
+                      f"{recorded_sha[:16]}…")
+    return f"{weights.name} matches its recorded sha256 {sha[:16]}…"
+
+
+def _recorded(folder: Path, meta: dict) -> tuple[StudyConfig, str, dict]:
+    """What the export records of its config, its dataset's checksum and its test metrics."""
     try:
-        recorded_data = meta["dataset"]["checksum"]
-        recorded_metrics = meta["metrics"]
-        cfg = StudyConfig.from_dict(meta["config"])
+        return StudyConfig.from_dict(meta["config"]), meta["dataset"]["checksum"], meta["metrics"]
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
                         "export the study again") from None
 
-    # A plugin family: installed (or trusted) before anything is loaded; another version is a warning,
-    # and the recomputed numbers decide.
-    _, warning = registry.check_recorded(str(meta.get("model", {}).get("type", cfg.model)), exported_provider(meta),
-                                         str(folder))
-    if warning:
-        v.warnings.append(warning)
-    data = data if data is not None else load_data(cfg)
-    if data.checksum != recorded_data:
-        v.failure = (f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "
-                     f"on {recorded_data[:16]}…")
-        return v
-    v.checks.append(f"dataset {data.name} matches the recorded checksum {recorded_data[:16]}…")
 
-    model, _ = load_export(folder)
-    task = make_task(cfg, data)
-    here = task.provenance().get("judge")
+def _data_check(data: Dataset, recorded: str) -> str:
+    """Check 2: the data here is the data the export was tested on."""
+    if data.checksum != recorded:
+        raise _Failed(f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "
+                      f"on {recorded[:16]}…")
+    return f"dataset {data.name} matches the recorded checksum {recorded[:16]}…"
+
+
+def _judge_check(v: Verification, folder: Path, meta: dict, here: dict | None, rescore: bool) -> bool:
+    """The quality classifier that scores the metrics (``here``, None where none does) against the recorded one;
+    whether the export is to be rescored."""
     if here is None and rescore:
         raise UserError(f"{folder}: nothing to rescore: its test metrics depend on no quality classifier; "
                         "verify it without --rescore")
+    if here is None:
+        return False
     recorded_judge = meta.get("judge")
     recorded_sha = recorded_judge.get("sha256") if isinstance(recorded_judge, dict) else None
-    rescoring = False
-    if here is not None:
-        if recorded_sha == here["sha256"]:
-            v.checks.append(f"quality classifier matches the recorded sha256 {recorded_sha[:16]}…")
-        elif rescore:
-            rescoring = True
-        elif recorded_sha is None:
-            v.checks.append("export.json records no quality classifier (exported before they were recorded); "
-                            f"scoring with this machine's, sha256 {here['sha256'][:16]}…")
-        else:
-            v.failure = (f"its Fréchet distances were scored by quality classifier {recorded_sha[:16]}…, this "
-                         f"machine's is {here['sha256'][:16]}…: classifiers trained apart score a few percent apart; "
-                         "run 'mnist-hpo data' to install the shipped one, or 'mnist-hpo verify --rescore' to "
-                         "score the export with this one")
-            return v
-    recomputed = task.test(model.to(task.device))
-    n_images = len(task.data.test_images)
-    if rescoring:
-        _rewrite_scores(folder, recomputed, here, recorded_judge)
-        before = recorded_sha[:16] + "…" if recorded_sha else "not recorded"
-        for name, value in recomputed.items():
-            v.checks.append(f"{name}: recorded {_fmt(recorded_metrics.get(name))} (quality classifier {before}), "
-                            f"rescored {_fmt(value)}")
-        v.rescored = True
-        return v
+    if recorded_sha == here["sha256"]:
+        v.checks.append(f"quality classifier matches the recorded sha256 {recorded_sha[:16]}…")
+        return False
+    if rescore:
+        return True
+    if recorded_sha is None:
+        v.checks.append("export.json records no quality classifier (exported before they were recorded); "
+                        f"scoring with this machine's, sha256 {here['sha256'][:16]}…")
+        return False
+    raise _Failed(f"its Fréchet distances were scored by quality classifier {recorded_sha[:16]}…, this "
+                  f"machine's is {here['sha256'][:16]}…: classifiers trained apart score a few percent apart; "
+                  "run 'mnist-hpo data' to install the shipped one, or 'mnist-hpo verify --rescore' to "
+                  "score the export with this one")
+
+
+def _metric_checks(recomputed: dict, recorded: dict, n_images: int):
+    """Check 3: each recomputed test metric against the recorded one, a line for each that holds."""
     for name, value in recomputed.items():
-        if name not in recorded_metrics:
-            v.failure = f"{name}: recomputed {_fmt(value)}, but export.json records no {name}"
-            return v
-        why = compare_metric(name, recorded_metrics[name], value, n_images)
+        if name not in recorded:
+            raise _Failed(f"{name}: recomputed {_fmt(value)}, but export.json records no {name}")
+        why = compare_metric(name, recorded[name], value, n_images)
         if why:
-            v.failure = f"{name} on {n_images} test images: {why}"
-            return v
-        v.checks.append(f"{name}: recorded {_fmt(recorded_metrics[name])}, recomputed {_fmt(value)}")
-    return v
+            raise _Failed(f"{name} on {n_images} test images: {why}")
+        yield f"{name}: recorded {_fmt(recorded[name])}, recomputed {_fmt(value)}"
+
+
+def _rescore(folder: Path, recomputed: dict, here: dict, recorded_judge, recorded_metrics: dict) -> list[str]:
+    """``export.json`` rewritten with the metrics as this machine's judge scores them; a line for each."""
+    _rewrite_scores(folder, recomputed, here, recorded_judge)
+    recorded_sha = recorded_judge.get("sha256") if isinstance(recorded_judge, dict) else None
+    before = recorded_sha[:16] + "…" if recorded_sha else "not recorded"
+    return [f"{name}: recorded {_fmt(recorded_metrics.get(name))} (quality classifier {before}), "
+            f"rescored {_fmt(value)}" for name, value in recomputed.items()]
 
 
 def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> None:

@@ -7,7 +7,6 @@ Their argument checks that need none of it are in :mod:`mnist_hpo.commands.check
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,9 +27,10 @@ from ..storages import Studies, load_existing_study, storage_dir
 from ..report.build import build_report
 from ..report.families import study_headers
 from ..report.tables import compare_table, state_counts, top_table
+from .args import CompareArgs, ExploreArgs, ExportArgs, RerunArgs, ReportArgs, ShowArgs, VerifyArgs
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: ExportArgs) -> int:
     study = load_existing_study(args.name, args.storage)
     trial = best_trial(study) if args.trial is None else chosen_trial(study, args.trial)
     with on_interrupt_say(f"the retrain of trial {trial.number} of {args.name} stopped before it was exported; "
@@ -47,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(args: ShowArgs) -> int:
     study = load_existing_study(args.name, args.storage)
     print(f"study {args.name}: {state_counts(study)}")
     coverage = grid_coverage(study)
@@ -64,7 +64,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def cmd_compare(args: CompareArgs) -> int:
     journals = Path(args.journals) if args.journals else None
     out = Path(args.out) if args.out else storage_dir() / "compare.png"
     curves = load_curves(args.studies, Studies(args.storage, journals))
@@ -74,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rerun(args: argparse.Namespace) -> int:
+def cmd_rerun(args: RerunArgs) -> int:
     r = rerun_trial(args.name, args.trial, storage_url=args.storage)
     if r.warning:
         print(f"mnist-hpo: warning: {r.warning}", file=sys.stderr)
@@ -84,7 +84,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0 if r.holds else 1
 
 
-def _origin_url(args: argparse.Namespace) -> str | None:
+def _origin_url(args: VerifyArgs) -> str | None:
     """The storage ``verify`` checks the export's study against: ``--storage``, or its journal in ``--journals``."""
     if args.journals is None:
         return args.storage
@@ -95,7 +95,7 @@ def _origin_url(args: argparse.Namespace) -> str | None:
     return f"journal:{Path(args.journals) / f'{name}.log'}"
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(args: VerifyArgs) -> int:
     v = verify_export(args.path, rescore=args.rescore, storage_url=_origin_url(args))
     for line in v.warnings:
         print(f"mnist-hpo: warning: {line}", file=sys.stderr)
@@ -109,7 +109,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_explore(args: argparse.Namespace) -> int:
+def cmd_explore(args: ExploreArgs) -> int:
     settings = ExploreSettings(
         points=args.points, tsne_points=args.tsne_points, tsne_iter=args.tsne_iter, noise_mean=args.noise_mean,
         noise_std=args.noise_std, sample_index=args.sample, interpolate=tuple(args.interpolate),
@@ -119,7 +119,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: ReportArgs) -> int:
     studies = dict(item.partition("=")[::2] for item in args.study)  # SECTION=NAME, checked by the command line
     journals = Path(args.journals) if args.journals else None
     html_path, md_path = build_report(args.storage, out=Path(args.out) if args.out else None, studies=studies,

@@ -6,7 +6,7 @@ Imported by :mod:`mnist_hpo.cli` only when one of them runs: the imports below l
 
 from __future__ import annotations
 
-import argparse
+import os
 import time
 from pathlib import Path
 
@@ -20,11 +20,13 @@ from ..report.formatting import count
 from ..tasks import check_device, device_source, make_task
 from ..tasks.gan import single_point
 from ..workflows.gan_run import run_gan
-from ..workflows.reproduce import main as reproduce_main
+from ..workflows.record import PARTS, Options
+from ..workflows.reproduce import reproduce
+from .args import DataArgs, GanArgs, ReproduceArgs
 from .search import _prepare_training
 
 
-def cmd_data(args: argparse.Namespace) -> int:
+def cmd_data(args: DataArgs) -> int:
     start = time.perf_counter()
     ds = load_dataset(args.dataset, idx_dir=Path(args.idx_dir) if args.idx_dir else None)
     print(f"{ds.name}: {len(ds.train_images)} train + {len(ds.test_images)} test images, checksum "
@@ -34,15 +36,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gan(args: argparse.Namespace) -> int:
+def cmd_gan(args: GanArgs) -> int:
     cfg = load_study_config(study_path(args.study))
     # A GAN run is no study: its folder (--run, by default the file's name) keeps it, and more --epochs
     # continue it, so the name stays.
-    cfg = cfg.with_overrides(study_name=cfg.name, epochs=args.epochs, train_subset=args.subset, device=args.device)
+    cfg = cfg.with_overrides(**{**args.overrides, "name": cfg.name})
     if cfg.model != "gan":
         raise UserError(f"{cfg.source} has model type {cfg.model!r}; 'mnist-hpo gan' needs a GAN study file "
                         "(e.g. 'mnist-hpo gan gan', the report's GAN)")
-    check_device(cfg.device, device_source(cfg, args.device))
+    check_device(cfg.device, device_source(cfg, args.overrides.get("device")))
     params = single_point(cfg)
     set_threads(1)
     task = make_task(cfg, load_data(cfg))
@@ -58,6 +60,17 @@ def cmd_gan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reproduce(args: argparse.Namespace) -> int:
+def options_from(args: ReproduceArgs) -> Options:
+    """The record's options: ``--only`` split into parts, a worker per core unless ``--workers`` says otherwise."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    only = tuple(p.strip() for p in args.only.split(",") if p.strip()) if args.only else PARTS
+    given = args.overrides
+    return Options(out=Path(args.out), only=only, workers=args.workers or cores, trials=given.get("trials"),
+                   epochs=given.get("epochs"), subset=given.get("train_subset"), gan_epochs=args.gan_epochs,
+                   device=given.get("device"), progress=not args.quiet)
+
+
+def cmd_reproduce(args: ReproduceArgs) -> int:
     _prepare_training()
-    return reproduce_main(args)
+    reproduce(options_from(args))
+    return 0

@@ -6,7 +6,6 @@ Imported by :mod:`mnist_hpo.cli` only when one of them runs: the imports below l
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import shutil
@@ -36,16 +35,12 @@ from ..hpo.workers import spawn_workers
 from ..report.formatting import count
 from ..report.tables import state_counts, top_table
 from ..tasks import check_device, device_source
+from .args import CompactArgs, DashboardArgs, DeleteArgs, ListArgs, RunArgs
 
 
-def _load_cfg(args: argparse.Namespace):
-    cfg = load_study_config(study_path(args.study))
-    cfg = cfg.with_overrides(
-        trials=args.trials, epochs=args.epochs, train_subset=args.subset, study_name=args.study_name,
-        device=args.device, batch_trials=args.batch_trials, seed=args.seed,
-        trial_figures=False if getattr(args, "no_trial_figures", False) else None,
-    )
-    check_device(cfg.device, device_source(cfg, args.device))  # before the storage is opened
+def _load_cfg(args: RunArgs):
+    cfg = load_study_config(study_path(args.study)).with_overrides(**args.overrides)
+    check_device(cfg.device, device_source(cfg, args.overrides.get("device")))  # before the storage is opened
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
@@ -55,11 +50,11 @@ def _prepare_training() -> None:
     set_threads(int(os.environ.get("MNIST_HPO_WORKERS", "1")))
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def cmd_worker(args: RunArgs) -> int:
     return cmd_study(args, worker=True)
 
 
-def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
+def cmd_study(args: RunArgs, *, worker: bool = False) -> int:
     _prepare_training()
     cfg = _load_cfg(args)
     progress = not args.quiet
@@ -72,7 +67,7 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
                 print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
         study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=getattr(args, "max_trials", None), on_open=on_open,
+                          max_trials=args.max_trials, on_open=on_open,
                           warm_start=args.warm_start, warm_start_k=args.warm_start_trials,
                           storage_patience=args.storage_patience)
     if worker:
@@ -106,14 +101,14 @@ def cmd_study(args: argparse.Namespace, *, worker: bool = False) -> int:
     return 0
 
 
-def run_workers(args: argparse.Namespace, cfg, workers: int):
+def run_workers(args: RunArgs, cfg, workers: int):
     """Start ``workers`` worker processes on this machine with this command's options, and wait for them."""
     return spawn_workers(cfg, workers, storage=args.storage, warm_start=args.warm_start,
-                         warm_start_k=args.warm_start_trials, progress=not getattr(args, "quiet", False),
+                         warm_start_k=args.warm_start_trials, progress=not args.quiet,
                          storage_patience=args.storage_patience)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: ListArgs) -> int:
     path = storage_file(args.storage)
     if path is not None and not path.exists():  # the default storage before the first study: create nothing
         print(f"no studies yet ({default_storage_url()} does not exist; 'mnist-hpo study ae' makes it)")
@@ -141,7 +136,7 @@ def _study_artifacts(study: optuna.Study) -> list[str]:
     return [m.artifact_id for m in metas]
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
+def cmd_delete(args: DeleteArgs) -> int:
     study = load_existing_study(args.name, args.storage)  # a clear error if it does not exist
     home = home_of(study)  # never a path made of the name as typed or stored: see artifacts.folders
     exports = study_exports(study)
@@ -171,7 +166,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compact(args: argparse.Namespace) -> int:
+def cmd_compact(args: CompactArgs) -> int:
     for path in args.paths:
         c = compact_journal(Path(path))
         print(f"{c.path}: {c.bytes_before / 1e6:.2f} MB -> {c.bytes_after / 1e6:.2f} MB "
@@ -238,7 +233,7 @@ def serve_until_stopped(app, host: str, port: int) -> None:
             signal.signal(signum, handler)
 
 
-def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
+def cmd_dashboard(args: DashboardArgs) -> NoReturn:
     require_extra("optuna_dashboard", "dashboard", "the dashboard")
     from optuna_dashboard import wsgi  # an optional extra: imported only once it is known to be there
 

@@ -1,6 +1,8 @@
 """The bottom stage: what every other stage may use and that knows none of them.
 
-The study file's schema (:mod:`.schema`: the dataclasses and the checks of a file's shape),
+The study file's schema (:mod:`.schema`: the dataclasses and the checks of their values), its
+``[study]`` settings with their command-line flags (:mod:`.settings`), the reading of a file's tables
+(:mod:`.parse`),
 where a study file is found (:mod:`.study_files`: shipped with the package, or a path), the values a
 search-space entry stands for (:mod:`.space`), the rule for names that become paths (:mod:`.names`),
 seed derivation (:mod:`.seeds`),

@@ -1,6 +1,6 @@
-"""The study file's schema: the dataclasses a study is, and the checks of a file's shape.
+"""The study file's schema: the dataclasses a study is, and the checks of their values.
 
-A study file has four tables::
+A study file has these tables::
 
     [study]    name, dataset, seed, trials, epochs, batch_size, val_fraction, ...
     [model]    type = "autoencoder" | ... and that model's own options (its task's option_schema)
@@ -9,6 +9,8 @@ A study file has four tables::
     [space.NAME]  one table per hyperparameter (see :class:`ParamSpec`)
     [pbt]      optional: population-based training (:mod:`mnist_hpo.core.pbt`)
 
+The ``[study]`` keys, their types and their command-line flags are one table,
+:data:`mnist_hpo.core.settings.STUDY_SETTINGS`; a file's tables are read by :mod:`mnist_hpo.core.parse`.
 This module knows no model family: whether a value suits the family is checked by
 :func:`mnist_hpo.tasks.check_config`, and :mod:`mnist_hpo.config` loads a file through both.
 Every mistake is one :class:`UserError` line naming the file, the key, the value and what is allowed.
@@ -21,10 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError, did_you_mean
-from .study_files import (  # noqa: F401  (where study files are found; importable from here as before)
-    STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
-)
 from .names import RULE, name_problem, shown
+from .settings import FLAG_KEYWORDS
 
 SAMPLERS = {
     "random": {"seed"},
@@ -44,8 +44,6 @@ PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 # mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
 NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
              "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
-# Other names StudyConfig.with_overrides accepts: the API's and the command line's words for two settings.
-OVERRIDE_ALIASES = {"study_name": "name", "subset": "train_subset"}
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
 EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
@@ -142,8 +140,9 @@ class StudyConfig:
         """A copy with some settings replaced, its values checked again.
 
         The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
-        ``seed``, ``device``, ...), plus ``study_name`` (the same as ``name``) and ``subset`` (the same
-        as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
+        ``seed``, ``device``, ...), plus the names of their command-line flags where they differ
+        (:data:`mnist_hpo.core.settings.FLAG_KEYWORDS`): ``study_name`` (the same as ``name``) and ``subset``
+        (the same as ``train_subset``, like ``--subset``). A value of ``None`` leaves that setting as it is, so
         options that were not given can be passed through. Any other keyword is one :class:`UserError`
         that lists the accepted ones. The values that hold for any family are checked here; those
         against the model family (:func:`mnist_hpo.tasks.check_config`) where the config is used:
@@ -174,7 +173,7 @@ class StudyConfig:
         Traceback (most recent call last):
         mnist_hpo.errors.UserError: with_overrides: unknown setting 'epoch'; accepted: batch_size, batch_trials, dataset, device, enqueue, epochs, idx_dir, model, model_options, name, objectives, pbt, pruner, retrain, sampler, seed, source, space, study_name, subset, test_subset, train_subset, trial_figures, trials, val_fraction
         """
-        accepted = {f.name for f in dataclasses.fields(self)} | set(OVERRIDE_ALIASES)
+        accepted = {f.name for f in dataclasses.fields(self)} | set(FLAG_KEYWORDS)
         unknown = sorted(set(overrides) - accepted)
         if unknown:
             raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
@@ -183,7 +182,7 @@ class StudyConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            field_name = OVERRIDE_ALIASES.get(key, key)
+            field_name = FLAG_KEYWORDS.get(key, key)
             if field_name in changes and changes[field_name] != value:
                 raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
                                 "set the same setting; pass one of them")
@@ -248,17 +247,6 @@ class Checker:
             self.fail(f"{prefix}.{extra[0]}", f"is not a known key; {did_you_mean(extra[0], allowed)}"
                                               f"allowed: {', '.join(sorted(allowed))}")
 
-    def sections(self, doc: dict) -> None:
-        """Fail on the first top-level name that is not one of :data:`SECTIONS`, naming the closest section."""
-        extra = sorted(set(doc) - set(SECTIONS))
-        if not extra:
-            return
-        key, listed = extra[0], ", ".join(f"[{s}]" for s in SECTIONS)
-        if not isinstance(doc[key], dict):  # a key above every table: its section's header is missing
-            home = "[study]" if key in STUDY_TYPES else f"its section ({listed})"
-            self.fail(key, f"is above every section; put it under {home}")
-        self.fail(f"[{key}]", f"is not a known section; {did_you_mean(key, SECTIONS, '[{}]')}allowed: {listed}")
-
     def get(self, table: dict, key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
         if key not in table:
             if default is ...:
@@ -306,145 +294,3 @@ def check_values(cfg: StudyConfig, c: Checker) -> None:
         c.fail("study.batch_trials", "above 1 needs the frozen encoder; set it to 1 with model.finetune = true")
     if cfg.device not in ("auto", "cpu", "cuda") and not (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()):
         c.fail("study.device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
-
-
-# --- the shape of a study file ----------------------------------------------------------
-
-# The keys of [study]: the TOML types each accepts. Their defaults are StudyConfig's (one place):
-# a field without a default (name) is required.
-STUDY_TYPES = {
-    "name": (str,), "dataset": (str,), "idx_dir": (str,), "seed": (int,), "trials": (int,), "epochs": (int,),
-    "batch_size": (int,), "val_fraction": (float,), "train_subset": (int,), "test_subset": (int,),
-    "retrain": (bool,), "device": (str,), "batch_trials": (int,), "trial_figures": (bool,),
-    "objectives": (list,), "enqueue": (list,),
-}
-_FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
-STUDY_KEYS = {key: (types, ... if _FIELDS[key].default is dataclasses.MISSING else _FIELDS[key].default)
-              for key, types in STUDY_TYPES.items()}
-
-
-def study_table(c: Checker, doc: dict) -> dict:
-    """The top level and the ``[study]`` table: the values of :class:`StudyConfig`'s own fields."""
-    c.sections(doc)
-    s = c.table(doc, "study", required=True)
-    c.unknown(s, set(STUDY_KEYS), "study")
-    values = {k: c.get(s, k, types, "study", default) for k, (types, default) in STUDY_KEYS.items()}
-    for i, entry in enumerate(values["enqueue"]):
-        if not isinstance(entry, dict):
-            c.fail(f"study.enqueue[{i}]", f"must be a table of parameter values, e.g. {{lr = 0.001}}, got {entry!r}")
-    values["objectives"], values["enqueue"] = tuple(values["objectives"]), tuple(values["enqueue"])
-    check_study_name(c, values["name"])
-    return values
-
-
-def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, str]:
-    """The checks of a study file that need no model family (so no torch): its tables, the ``[study]``
-    keys and their types, and ``model.type`` given; the ``[study]`` values, the ``[model]`` table and its type.
-
-    The command line runs them before it imports anything heavy; :func:`mnist_hpo.config.parse_study`
-    starts with them.
-    """
-    c = Checker(source)
-    values = study_table(c, doc)
-    m = c.table(doc, "model", required=True)
-    return values, m, c.get(m, "type", (str,), "model")
-
-
-def model_options(c: Checker, m: dict, schema: dict) -> dict:
-    """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
-    c.unknown(m, {"type", *schema}, "model")
-    options = {}
-    for key, (types, default, allowed) in schema.items():
-        value = c.get(m, key, types, "model", default)
-        if allowed is not None and value not in allowed:
-            c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
-        options[key] = value
-    return options
-
-
-def _kind_table(c: Checker, doc: dict, name: str, kinds: dict, default: str, cls):
-    """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
-    t = c.table(doc, name)
-    kind = c.get(t, "type", (str,), name, default)
-    if kind not in kinds:
-        c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
-    c.unknown(t, {"type", *kinds[kind]}, name)
-    return cls(kind, {k: v for k, v in t.items() if k != "type"})
-
-
-def search_tables(c: Checker, doc: dict) -> tuple[SamplerConfig, PrunerConfig, dict[str, ParamSpec]]:
-    """The ``[sampler]``, ``[pruner]`` and ``[space.*]`` tables."""
-    sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
-    pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
-    for key, value in [*sampler.options.items(), *pruner.options.items()]:
-        if key == "multivariate":
-            if not isinstance(value, bool):
-                c.fail("sampler.multivariate", f"must be true or false, got {value!r}")
-        elif key != "max_resource" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            c.fail(key, f"must be a non-negative integer, got {value!r}")
-    space = {name: parse_param(c, name, t) for name, t in c.table(doc, "space").items()}
-    if sampler.type == "grid":
-        for p in space.values():
-            if p.kind in ("float", "int"):
-                c.fail(f"space.{p.name}", "is a range; a grid sampler needs choices or a draw")
-    return sampler, pruner, space
-
-
-def parse_param(c: Checker, name: str, t: Any) -> ParamSpec:
-    """A study file's ``[space.NAME]`` table as a :class:`ParamSpec`; any mistake is one ``c.fail`` line."""
-    prefix = f"space.{name}"
-    if not isinstance(t, dict):
-        c.fail(prefix, "must be a table, e.g. choices = [1, 2, 3]")
-    if "choices" in t:
-        c.unknown(t, {"choices"}, prefix)
-        choices = c.get(t, "choices", (list,), prefix)
-        if not choices:
-            c.fail(f"{prefix}.choices", "must not be empty")
-        for v in choices:
-            if not isinstance(v, (int, float, str, bool)):
-                c.fail(f"{prefix}.choices", f"may hold numbers, strings or booleans, not {v!r}")
-        return ParamSpec(name, "choices", choices=tuple(choices))
-    kind = c.get(t, "draw", (str,), prefix, default=None) or c.get(t, "range", (str,), prefix, default=None)
-    if "draw" in t:
-        if kind == "normal":
-            c.unknown(t, {"draw", "mean", "std", "size", "include"}, prefix)
-            std = float(c.get(t, "std", (int, float), prefix))
-            if std <= 0:
-                c.fail(f"{prefix}.std", f"must be positive, got {std}")
-            size = _positive_int(c, t, "size", prefix)
-            include = c.get(t, "include", (list,), prefix, default=[])
-            for v in include:
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    c.fail(f"{prefix}.include", f"must hold numbers, got {v!r}")
-            return ParamSpec(name, "normal", mean=float(c.get(t, "mean", (int, float), prefix)), std=std,
-                             size=size, include=tuple(float(v) for v in include))
-        if kind == "randint":
-            c.unknown(t, {"draw", "low", "high", "size"}, prefix)
-            low = c.get(t, "low", (int,), prefix)
-            high = c.get(t, "high", (int,), prefix)
-            if high <= low:
-                c.fail(f"{prefix}.high", f"must be greater than low ({low}), got {high}")
-            return ParamSpec(name, "randint", low=low, high=high, size=_positive_int(c, t, "size", prefix))
-        c.fail(f"{prefix}.draw", f"must be 'normal' or 'randint', got {kind!r}")
-    if "range" in t:
-        if kind not in ("float", "int"):
-            c.fail(f"{prefix}.range", f"must be 'float' or 'int', got {kind!r}")
-        c.unknown(t, {"range", "low", "high", "log"}, prefix)
-        types = (int, float) if kind == "float" else (int,)
-        low = c.get(t, "low", types, prefix)
-        high = c.get(t, "high", types, prefix)
-        log = c.get(t, "log", (bool,), prefix, default=False)
-        if high <= low:
-            c.fail(f"{prefix}.high", f"must be greater than low ({low}), got {high}")
-        if log and low <= 0:
-            c.fail(f"{prefix}.low", f"must be positive on a log scale, got {low}")
-        return ParamSpec(name, kind, low=low, high=high, log=log)
-    c.fail(prefix, "needs one of: choices = [...], draw = 'normal'|'randint', range = 'float'|'int'")
-    raise AssertionError  # unreachable
-
-
-def _positive_int(c: Checker, t: dict, key: str, prefix: str) -> int:
-    value = c.get(t, key, (int,), prefix)
-    if value < 1:
-        c.fail(f"{prefix}.{key}", f"must be at least 1, got {value}")
-    return value

@@ -25,6 +25,7 @@ import json
 import shutil
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -110,6 +111,75 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
 
 # --- the run ----------------------------------------------------------------------------------
 
+@dataclass
+class _Run:
+    """What one run trains and writes: the model, its optimizers and RNG, its settings and its folder."""
+
+    task: GanTask
+    folder: Path
+    params: dict
+    settings: dict
+    model: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng: torch.Generator
+    fixed_noise: torch.Tensor
+
+    @classmethod
+    def start(cls, task: GanTask, params: dict, folder: Path, seed: int) -> "_Run":
+        p = task.with_report_defaults(params)
+        arch = task.arch(p)
+        settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
+                    "train_images": len(task.train_all), "eval_every": task.options["eval_every"],
+                    "eval_samples": task.options["eval_samples"]}
+        rng = seed_everything(seed)
+        model = task.build(arch).to(task.device)
+        opt_g, opt_d = task.optimizers(model, p)
+        fixed_noise = sample_sphere(GRID_SIZE, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1),
+                                    device=task.device)
+        return cls(task, folder, p, settings, model, opt_g, opt_d, rng, fixed_noise)
+
+    @property
+    def grids(self) -> Path:
+        return self.folder / "grids"
+
+    def grid(self, epoch: int) -> None:
+        self.model.generator.eval()
+        with torch.no_grad():
+            save_grid(self.model.generator(self.fixed_noise), self.grids / f"epoch-{epoch:04d}.png", f"epoch {epoch}")
+        self.model.generator.train()
+
+    def restore(self) -> tuple[int, GanHistory] | None:
+        return load_checkpoint(self.folder, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng,
+                               settings=self.settings)
+
+    def checkpoint(self, epoch: int, history: GanHistory) -> None:
+        save_checkpoint(self.folder, epoch=epoch, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng,
+                        history=history, settings=self.settings)
+
+    def fit(self, start: int, history: GanHistory, *, epochs: int, every: int, log) -> GanHistory:
+        """Train from epoch ``start`` to ``epochs``: a grid after the first epoch, a grid and a checkpoint every
+        ``every`` epochs and at the end."""
+        def after_epoch(epoch: int, hist: GanHistory) -> None:
+            done = epoch + 1
+            if done == 1 or done % every == 0 or done == epochs:
+                self.grid(done)
+            if done % every == 0 or done == epochs:
+                self.checkpoint(done, hist)
+                fid = f", Fréchet distance {hist.fid[-1]:.2f}" if hist.eval_epochs and hist.eval_epochs[-1] == epoch \
+                    else ""
+                log(f"epoch {done}/{epochs}: D {hist.d_loss[-1]:.3f}, G {hist.g_loss[-1]:.3f}{fid} "
+                    f"({hist.seconds[-1]:.1f} s/epoch)")
+
+        model = self.model
+        return fit_gan(
+            model.generator, model.discriminator, self.opt_g, self.opt_d, self.task.train_all,
+            epochs=epochs, batch_size=int(self.params["batch_size"]), latent_dim=model.latent_dim, rng=self.rng,
+            start_epoch=start, history=history, evaluate=self.task.evaluator(model, "test", epochs=epochs),
+            after_epoch=after_epoch,
+        )
+
+
 def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int, every: int = 10,
             fresh: bool = False, log=print) -> dict:
     """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
@@ -118,65 +188,22 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
     if fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    p = task.with_report_defaults(params)
-    arch = task.arch(p)
-    settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
-                "train_images": len(task.train_all), "eval_every": task.options["eval_every"],
-                "eval_samples": task.options["eval_samples"]}
-    rng = seed_everything(seed)
-    model = task.build(arch).to(task.device)
-    opt_g, opt_d = task.optimizers(model, p)
-    fixed_noise = sample_sphere(GRID_SIZE, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1),
-                                device=task.device)
-    grids = folder / "grids"
-
-    def grid(epoch: int) -> None:
-        model.generator.eval()
-        with torch.no_grad():
-            save_grid(model.generator(fixed_noise), grids / f"epoch-{epoch:04d}.png", f"epoch {epoch}")
-        model.generator.train()
-
-    restored = load_checkpoint(folder, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng, settings=settings)
+    run = _Run.start(task, params, folder, seed)
+    restored = run.restore()
     start, history = restored if restored is not None else (0, GanHistory())
     if restored is None:
-        grid(0)
+        run.grid(0)
     else:
         log(f"resuming {folder} from its checkpoint after epoch {start}")
-
-    def after_epoch(epoch: int, hist: GanHistory) -> None:
-        done = epoch + 1
-        if done == 1 or done % every == 0 or done == epochs:
-            grid(done)
-        if done % every == 0 or done == epochs:
-            save_checkpoint(folder, epoch=done, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
-                            history=hist, settings=settings)
-            fid = f", Fréchet distance {hist.fid[-1]:.2f}" if hist.eval_epochs and hist.eval_epochs[-1] == epoch else ""
-            log(f"epoch {done}/{epochs}: D {hist.d_loss[-1]:.3f}, G {hist.g_loss[-1]:.3f}{fid} "
-                f"({hist.seconds[-1]:.1f} s/epoch)")
-
     start_time = time.perf_counter()
     if start < epochs:
-        history = fit_gan(
-            model.generator, model.discriminator, opt_g, opt_d, task.train_all,
-            epochs=epochs, batch_size=int(p["batch_size"]), latent_dim=model.latent_dim, rng=rng,
-            start_epoch=start, history=history, evaluate=task.evaluator(model, "test", epochs=epochs),
-            after_epoch=after_epoch,
-        )
+        history = run.fit(start, history, epochs=epochs, every=every, log=log)
     trained = len(history.d_loss)
-    final = task.test(model)
-    try:
-        previous = json.loads((folder / "result.json").read_text())
-    except (OSError, ValueError):
-        previous = {}
-    save_loss_plot(history, folder / "losses.png")
-    frames = save_gif(grids, folder / "progress.gif")
-    first = grids / "epoch-0001.png"
-    last = grids / f"epoch-{trained:04d}.png"
-    if first.exists() and last.exists():
-        save_side_by_side(first, last, folder / "first_vs_final.png")
+    final = task.test(run.model)
+    frames = _pictures(history, folder, run.grids)
     result = {
         "epochs": trained,
-        "settings": settings,
+        "settings": run.settings,
         "final": {"d_loss": history.d_loss[-1] if trained else None,
                   "g_loss": history.g_loss[-1] if trained else None, **final},
         **task.provenance(),
@@ -187,13 +214,33 @@ def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int
         "gif_frames": frames,
         "history": history.as_dict(),
     }
-    # Asked again for the epochs it has, a run is scored again; by another judge, the earlier scores are kept.
+    _keep_earlier_scores(result, folder / "result.json", final)
+    write_text_atomically(folder / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _pictures(history: GanHistory, folder: Path, grids: Path) -> int:
+    """The losses' plot, the grids' animation and the first grid beside the last; the animation's frames."""
+    save_loss_plot(history, folder / "losses.png")
+    frames = save_gif(grids, folder / "progress.gif")
+    first = grids / "epoch-0001.png"
+    last = grids / f"epoch-{len(history.d_loss):04d}.png"
+    if first.exists() and last.exists():
+        save_side_by_side(first, last, folder / "first_vs_final.png")
+    return frames
+
+
+def _keep_earlier_scores(result: dict, path: Path, final: dict) -> None:
+    """Asked again for the epochs it has, a run is scored again; by another judge, the earlier scores are kept
+    (``result["rescored"]``, from the ``result.json`` at ``path``)."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = {}
     result["rescored"] = previous.get("rescored", []) if isinstance(previous.get("rescored"), list) else []
-    if previous.get("epochs") == trained and previous.get("judge") != result.get("judge"):
+    if previous.get("epochs") == result["epochs"] and previous.get("judge") != result.get("judge"):
         result["rescored"].append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                    "judge_before": previous.get("judge"),
                                    "final_before": {k: previous.get("final", {}).get(k) for k in final}})
     if not result["rescored"]:
         del result["rescored"]
-    write_text_atomically(folder / "result.json", json.dumps(result, indent=2) + "\n")
-    return result

@@ -22,7 +22,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 from optuna.trial import TrialState
 
@@ -140,19 +139,6 @@ def reproduce(opts: Options, log=print) -> None:
                 if part.part == name:
                     run_study_part(part, opts, log)
     log(f"\nreproduce: {', '.join(order)} done in {fmt_seconds(time.perf_counter() - start)}")
-
-
-def options_from(args: argparse.Namespace) -> Options:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    only = tuple(p.strip() for p in args.only.split(",") if p.strip()) if args.only else PARTS
-    return Options(out=Path(args.out), only=only, workers=args.workers or cores, trials=args.trials,
-                   epochs=args.epochs, subset=args.subset, gan_epochs=args.gan_epochs, device=args.device,
-                   progress=not args.quiet)
-
-
-def main(args: argparse.Namespace) -> int:
-    reproduce(options_from(args))
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

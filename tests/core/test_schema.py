@@ -4,7 +4,8 @@ configuration's overrides and dictionary form."""
 import pytest
 
 from mnist_hpo.config import load_study_config
-from mnist_hpo.core.schema import StudyConfig, read_study_document
+from mnist_hpo.core.schema import StudyConfig
+from mnist_hpo.core.study_files import read_study_document
 from mnist_hpo.errors import UserError
 
 from ..conftest import STUDIES
