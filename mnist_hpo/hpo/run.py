@@ -81,21 +81,10 @@ class WarmStart:
     k: int = 5
 
 
-def run_study(
-    cfg: StudyConfig,
-    *,
-    storage_url: str | None = None,
-    data: Dataset | None = None,
-    progress: bool = True,
-    workers: int | None = None,
-    max_trials: int | None = None,
-    extra_callbacks: list[Callable] | None = None,
-    on_open: Callable[[optuna.Study], None] | None = None,
-    warm_start: str | None = None,
-    warm_start_k: int = 5,
-    storage_patience: float | None = None,
-    optuna_logs: bool = False,
-) -> optuna.Study:
+def run_study(cfg: StudyConfig, *, storage_url: str | None = None, data: Dataset | None = None, progress: bool = True,
+              workers: int | None = None, max_trials: int | None = None, extra_callbacks: list[Callable] | None = None,
+              on_open: Callable[[optuna.Study], None] | None = None, warm_start: str | None = None,
+              warm_start_k: int = 5, storage_patience: float | None = None, optuna_logs: bool = False) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
     Only missing trials are run, and any number of these calls (workers) may share

@@ -42,7 +42,8 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 
 
 def claim_seed(trial: optuna.Trial, default: int) -> int:
-    """The trial's seed, stored on it: a retry's is its original's (it inherits the user attributes), else ``default``."""
+    """The trial's seed, stored on it: a retry's is its original's (inherited with the user attributes), else
+    ``default``."""
     seed = trial.user_attrs.get("seed")
     if seed is None:
         seed = default
@@ -99,7 +100,8 @@ class RunningStudy(optuna.Study):
 
     The run asks for and tells its trials itself (a stack shares one heartbeat, a journal claims its
     trials), outside ``optimize``, where Optuna's own ``stop`` refuses to work; so a callback's
-    ``stop()`` is recorded here and the run honours it, as ``optimize`` would.
+    ``stop()`` is recorded here and the run honours it, as ``optimize`` would. It is the same study on
+    the same storage object (``optuna.load_study`` builds its study with the same constructor).
     """
 
     def __init__(self, study: optuna.Study) -> None:
@@ -258,7 +260,8 @@ class TrialLoop:
         """Ask for ``k`` trials (or take the ``claimed`` one), train them, tell each; those told here, in order."""
         batch = Batch(self.study, self.storage)
         try:
-            with shielded():  # an interrupt during ask takes effect once the batch holds the trials, so they are cut off
+            # An interrupt during ask takes effect once the batch holds the trials, so that they are cut off.
+            with shielded():
                 if claimed is None:
                     batch.ask(k)
                 else:
