@@ -1,11 +1,11 @@
 """Re-run one stored trial as it ran, and compare the metric it reported with the new one.
 
 A trial's seed is derived from the study seed and the trial number and stored as the
-trial's user attribute ``seed`` (a retried trial inherits it). The objective also stores
+trial's user attribute ``seed`` (a retried trial inherits it). Every trial also stores
 the conditions that change the last digits of a loss (``threads``: torch's thread count,
 ``device``, ``stacked``: the size of the stack it trained in, 0 = alone; ``flush_denormal``:
 whether CPU arithmetic flushed denormals, see :mod:`mnist_hpo.train.numerics`; see
-``objective.record_conditions``). Like is compared with like:
+``mnist_hpo.hpo.trials.record_conditions``). Like is compared with like:
 
 * a COMPLETE trial is trained for the study's epochs and its objective compared;
 * a PRUNED trial is trained up to the epoch it last reported (the same run, stopped

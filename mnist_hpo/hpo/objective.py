@@ -1,32 +1,27 @@
-"""The Optuna objective, the same for every model family.
+"""What a trial computes, the same for every model family: the objective of a trial trained alone, and
+the training of a stack of trials (``batch_trials`` > 1); and the names of a study's objectives.
 
-Suggest parameters from the study's declared space, train through the task,
-report the validation metric each epoch, prune when told. A diverging trial ends
-as pruned with its reason stored; it is never chosen as best.
+Suggest parameters from the study's declared space, train through the task, report the validation
+metric each epoch, prune when told. A diverging trial ends as pruned with its reason stored; it is
+never chosen as best. How a trial starts, is stored and is told is :mod:`.trials`' business.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
 import warnings
 from collections.abc import Callable
 
 import optuna
-import torch
+from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from ..core.schema import EXTRA_OBJECTIVES
-from ..core.seeds import derive_seed
-from ..errors import Fault, shielded
+from ..errors import shielded
 from ..tasks import TASKS, FitResult, Task
 from ..train.loops import NonFiniteLoss
-from ..train.numerics import denormals_flushed
 from ..core.space import Resolved
-from ..storages import StackHeartbeat, trial_id
-from ..storages import _outage as outage  # as the body names it (public: storages.impatient)
-from .suggestions import suggest
+from .trials import Batch, start_trial, store_curves, store_history
 
 
 METRIC_NAMES = "study:metric_names"  # the system attribute Optuna's set_metric_names writes
@@ -89,58 +84,20 @@ def parameter_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def trial_seed(study_seed: int, trial_number: int) -> int:
-    """A trial's seed, derived from the study seed and the trial number (stable across machines)."""
-    return derive_seed(study_seed, trial_number)
-
-
-def record_conditions(trial: optuna.Trial, task: Task, *, stacked: int = 0) -> None:
-    """Store what a rerun must reproduce besides the seed: torch's thread count, the device, the stack size,
-    whether denormals were flushed.
-
-    ``stacked``: the number of trials trained together (``run_stacked_trials``), 0 = alone.
-
-    The thread count changes how sums are split, so the last digits of a loss; a rerun
-    uses the stored one to compare exactly (see :mod:`mnist_hpo.artifacts.rerun`).
-    """
-    trial.set_user_attr("threads", torch.get_num_threads())
-    trial.set_user_attr("flush_denormal", denormals_flushed())
-    trial.set_user_attr("device", task.device.type)
-    trial.set_user_attr("stacked", stacked)
-
-
-def store_curves(trial: optuna.Trial, **curves: list[float] | None) -> None:
-    """Store a trial's per-epoch curves once, when it ends (completed, pruned, failed or cut off).
-
-    Not per epoch: a journal keeps every write, so re-storing the growing list each epoch
-    made its size grow with the square of the epochs (two thirds of a 50-epoch study's log).
-    """
-    try:
-        for key, values in curves.items():
-            if values is not None:
-                trial.set_user_attr(key, list(values))
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # another worker failed it meanwhile (stale heartbeat); its retry stores its own
-
-
 def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
                    after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
-    """``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure).
+    """The objective of a trial trained alone: suggest, train, report each epoch, prune when told, return.
 
+    ``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure).
     With several objectives the objective returns a tuple (the metric, then the model's
     parameter count); Optuna cannot prune such trials, so per-epoch values are not reported.
+    Why a trial failed is stored by its batch (:meth:`~.trials.Batch.fail`), as for a stack.
     """
     names = objective_names(task.cfg, task)
     multi = len(names) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
-        params = suggest(trial, resolved)
-        # A retried trial inherits its original's user attributes, so it reuses the same seed.
-        seed = trial.user_attrs.get("seed")
-        if seed is None:
-            seed = trial_seed(task.cfg.seed, trial.number)
-            trial.set_user_attr("seed", seed)
-        record_conditions(trial, task)
+        params, seed = start_trial(trial, task, resolved)
         train_curve: list[float] = []
         val_curve: list[float] = []  # kept as an attribute where Optuna takes no intermediate values
         bar = tqdm(total=epochs, desc=f"trial {trial.number}", unit="epoch", leave=False, disable=not progress)
@@ -161,18 +118,10 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
         except NonFiniteLoss as e:
             trial.set_user_attr("fail_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
-        except optuna.TrialPruned:
-            raise
-        except Exception as e:
-            # Optuna does not store why a trial failed; keep it with the trial for 'show' and the dashboard.
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-            raise
         finally:
             bar.close()
             store_curves(trial, train_loss=train_curve, val_loss=val_curve if multi else None)
-        for key, values in result.history.items():
-            if key not in ("train_loss", "val_loss"):
-                trial.set_user_attr(key, values)
+        store_history(trial, result.history)
         if not math.isfinite(result.value):
             # Optuna would store inf as a COMPLETE value (and NaN as FAIL without a reason); neither may be best.
             trial.set_user_attr("fail_reason", f"objective became {result.value}")
@@ -187,106 +136,46 @@ def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: boo
     return objective
 
 
-def run_stacked_trials(study: optuna.Study, task: Task, resolved: Resolved, *, epochs: int, k: int,
-                       storage: optuna.storages.BaseStorage, progress: bool = True,
-                       started: list[int] | None = None, claim: Callable | None = None) -> list[int]:
-    """Ask Optuna for ``k`` trials, train them together (``task.fit_stacked``), tell each its result.
+def train_stack(batch: Batch, *, task: Task, resolved: Resolved, epochs: int, progress: bool = True) -> None:
+    """Train the batch's trials together (``task.fit_stacked``) and tell each its result.
 
-    Returns the numbers of the trials it ran. ``storage`` is the study's storage (the one
-    it was opened with): one heartbeat thread beats there for the whole stack.
-
-    Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and
-    pruning decision; a pruned or diverged trial leaves the stack, the others go on.
-    A trial that another worker failed meanwhile (its heartbeats stalled, so it was
-    retried elsewhere) also leaves the stack; the others go on.
-
-    ``started``, if given, receives the trials' numbers as soon as they exist (so the caller
-    can queue them again after Ctrl-C); ``claim(trials)``, if given, is a context manager held
-    while they train (the journal storage's stand-in for heartbeats). Ctrl-C fails the stack's
-    trials without an ``error``: they were cut off, not broken.
+    Each is a separate Optuna trial: its own parameters, seed, per-epoch reports and pruning
+    decision; a pruned, diverged or handed-over trial leaves the stack, the others go on.
     """
-    with warnings.catch_warnings():
-        # ask() warns that heartbeats are meant for optimize(); the stack's heartbeat runs below.
-        warnings.simplefilter("ignore", UserWarning)
-        trials = [study.ask() for _ in range(k)]
-    if started is not None:
-        started.extend(t.number for t in trials)
-    params, seeds, told = [], [], set()
-    for trial in trials:
-        params.append(suggest(trial, resolved))
-        seed = trial.user_attrs.get("seed")
-        if seed is None:
-            seed = trial_seed(task.cfg.seed, trial.number)
-            trial.set_user_attr("seed", seed)
-        seeds.append(seed)
-        record_conditions(trial, task, stacked=k)
+    trials = batch.trials
+    started = [start_trial(trial, task, resolved, stacked=len(trials)) for trial in trials]
+    curves: list[list[float]] = [[] for _ in trials]
     bar = tqdm(total=epochs, desc=f"trials {trials[0].number}-{trials[-1].number}", unit="epoch", leave=False,
                disable=not progress)
-    curves: list[list[float]] = [[] for _ in trials]
-
-    def taken_over(i: int) -> None:
-        told.add(i)
-        heartbeat.discard(trial_id(trials[i]))
-        print(f"mnist-hpo: trial {trials[i].number} missed its heartbeats and was failed by another worker "
-              "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
 
     def on_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
         trial = trials[i]
-        if i == max(set(range(len(trials))) - told):
+        if trial is batch.unfinished[-1]:  # once an epoch: the last trial still training ends it
             bar.update(1)
         curves[i].append(train_loss)
-        try:
+        with batch.writing(trial):
             trial.report(val_loss, epoch)
             if trial.should_prune():
                 store_curves(trial, train_loss=curves[i])
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-                told.add(i)
-                heartbeat.discard(trial_id(trial))
-                return False
-        except optuna.exceptions.UpdateFinishedTrialError:
-            taken_over(i)
-            return False
-        return True
+                batch.tell(trial, TrialState.PRUNED)
+        return batch.running(trial)
 
-    with contextlib.ExitStack() as hold:
-        heartbeat = hold.enter_context(StackHeartbeat(storage, [trial_id(t) for t in trials]))
-        if claim is not None:
-            hold.enter_context(claim(trials))
-        try:
-            histories = task.fit_stacked(params, seeds, epochs=epochs, on_epoch=on_epoch)
-        except BaseException as e:  # Ctrl-C or a crash: no trial may stay RUNNING
-            cut_off = isinstance(e, (KeyboardInterrupt, Fault))  # not broken: queued again without an 'error'
-            for i, trial in enumerate(trials):
-                if i not in told:
-                    try:
-                        # At once or not at all when cut off (the next run's stale check fails what is left).
-                        with outage.impatient() if cut_off else contextlib.nullcontext(), shielded():
-                            if not cut_off:
-                                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-                            store_curves(trial, train_loss=curves[i])
-                            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-                    except optuna.exceptions.UpdateFinishedTrialError:
-                        pass  # already failed by another worker
-                    except (Exception, Fault):
-                        if not cut_off:
-                            raise
-            raise
-        finally:
-            bar.close()
-        with shielded():  # the stack's results are stored whole before an interrupt takes effect
-            for i, (trial, history) in enumerate(zip(trials, histories)):
-                if i in told:
-                    continue
-                try:
-                    store_curves(trial, train_loss=curves[i])
-                    if "error" in history:
-                        trial.set_user_attr("fail_reason", history["error"])
-                        study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-                    else:
-                        for key, values in history.items():
-                            if key not in ("train_loss", "val_loss"):
-                                trial.set_user_attr(key, values)
-                        study.tell(trial, history["val_loss"][-1], skip_if_finished=True)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    taken_over(i)
-    return [t.number for t in trials]
+    try:
+        histories = task.fit_stacked([p for p, _ in started], [s for _, s in started], epochs=epochs,
+                                     on_epoch=on_epoch)
+    finally:
+        bar.close()
+        for trial, curve in zip(trials, curves):
+            if batch.running(trial):
+                store_curves(trial, train_loss=curve)
+    with shielded():  # the stack's results are stored whole before an interrupt takes effect
+        for trial, history in zip(trials, histories):
+            if not batch.running(trial):
+                continue
+            with batch.writing(trial):
+                if "error" in history:
+                    trial.set_user_attr("fail_reason", history["error"])
+                    batch.tell(trial, TrialState.PRUNED)
+                else:
+                    store_history(trial, history)
+                    batch.tell(trial, values=history["val_loss"][-1])

@@ -7,7 +7,7 @@ and what exploit and explore did. ``pbt_end`` records the checkpoint it ended wi
 
 Workers decide from this snapshot only, so any number of them, anywhere, agree:
 
-* Generation 0's trials are made as trials are asked for (:func:`~..optuna_compat.new_trial`);
+* Generation 0's trials are made as trials are asked for (:func:`~mnist_hpo.storages.new_trial`);
   the first ``population`` of them, by number, are the members 0, 1, ... (a trial made
   beyond them while another worker made one too is *surplus*, and discarded unrun).
 * Every later segment is queued (WAITING) by whoever ran the member's segment before it, before

@@ -35,9 +35,9 @@ from ...errors import UserError
 from ...storages import claim_trial, heartbeat_interval, new_trial, retry, set_params
 from ...tasks import Task
 from ...train.loops import NonFiniteLoss
-from ..objective import record_conditions, store_curves
 from ..suggestions import distributions, suggest
 from ..supervision import fail_stale_trials
+from ..trials import claim_seed, record_conditions, store_curves, store_history
 from ._checkpoints import load_checkpoint, save_checkpoint, train_segment
 from ._explore import plan
 from ._records import BROKEN, DISCARDED, END, PBT, Population
@@ -64,7 +64,7 @@ def run_population(study: optuna.Study, cfg, task: Task, *, run_trial: RunTrial,
     """Run segments of the study until its population has trained all its epochs (or ``max_trials`` here).
 
     ``run_trial(objective, trial)`` runs a claimed trial under a heartbeat and tells its result
-    (:func:`mnist_hpo.hpo.run.run_study`'s, as for every other trial); ``after_trial(frozen)`` sees each
+    (:meth:`mnist_hpo.hpo.trials.TrialLoop.run_trial`, as for every other trial); ``after_trial(frozen)`` sees each
     finished one; ``stopped()`` ends the loop.
     """
     resolved = resolve_space(cfg.space, cfg.seed)
@@ -155,19 +155,14 @@ def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
         set_params(trial, params, distributions(resolved))
         record.update(parent=p.parent.number, parent_member=population.key(p.parent)[0], exploited=p.exploited,
                       explored=p.explored, start=p.parent.user_attrs[END])
-    seed = int(trial.user_attrs.get("seed", segment_seed(cfg.seed, member, generation)))
-    trial.set_user_attr("seed", seed)
+    seed = claim_seed(trial, segment_seed(cfg.seed, member, generation))
     trial.set_user_attr(PBT, record)
     return Segment(member, generation, params, seed, record["start"], (first, stop))
 
 
 def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
-        try:
-            s = _start(study, cfg, trial, resolved)
-        except Exception as e:
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-            raise
+        s = _start(study, cfg, trial, resolved)
         where = f"trial {trial.number} (member {s.member}, generation {s.generation})"
         record_conditions(trial, task)
         curve: list[float] = []
@@ -186,15 +181,12 @@ def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optu
             trial.set_user_attr("fail_reason", str(e))
             queue_next(study, cfg, s.member, s.generation)
             raise optuna.TrialPruned(str(e)) from None
-        except Exception as e:
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+        except Exception:  # broken (its batch stores the error): the member goes on all the same
             queue_next(study, cfg, s.member, s.generation)
             raise
         finally:
             store_curves(trial, train_loss=curve)
-        for key, values in result.history.items():  # the curves an export of the member joins up (train_loss: above)
-            if key != "train_loss":
-                trial.set_user_attr(key, values)
+        store_history(trial, result.history, besides=("train_loss",))  # the curves an export of the member joins up
         name = f"member-{s.member}-generation-{s.generation}.safetensors"
         trial.set_user_attr(END, {**save_checkpoint(trial, end, name), "curves": list(result.history)})
         queue_next(study, cfg, s.member, s.generation)
