@@ -12,18 +12,21 @@ named by ``model.type`` and reads that family's options.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
-    NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDIES_DIR, STUDY_KEYS, Checker, ParamSpec,
-    PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, read_study_document, search_tables,
-    shipped_studies, study_path, study_source, study_table,
+    NEW_STUDY, OVERRIDE_ALIASES, PARAM_KINDS, PRUNERS, SAMPLERS, STUDY_KEYS, Checker, ParamSpec,
+    PrunerConfig, SamplerConfig, StudyConfig, model_options, parse_study_head, search_tables, study_table,
+)
+from .core.study_files import (  # noqa: F401  (importable from here as before)
+    STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
 )
 from .core.pbt import pbt_table
 from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
 
 
-def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
+def parse_study(doc: dict[str, Any], source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = Checker(source)
     values, m, model = parse_study_head(doc, source)

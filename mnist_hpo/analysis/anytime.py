@@ -81,6 +81,8 @@ def searched(study: optuna.Study) -> bool:
 def busy_seconds(t: optuna.trial.FrozenTrial) -> float:
     """How long ``t`` trained. A trial whose process died is marked FAIL only when the study is next
     opened, maybe hours later; its last heartbeat (the journal ``owner``'s ``beat``) says when it stopped."""
+    if t.datetime_start is None or t.datetime_complete is None:
+        raise ValueError(f"trial {t.number} has not finished")
     end = t.datetime_complete.timestamp()
     if t.state == TrialState.FAIL:
         beat = (t.user_attrs.get(OWNER) or {}).get("beat")
@@ -106,7 +108,8 @@ def study_curve(study: optuna.Study) -> Curve:
         epochs.append(e)
         seconds.append(s)
         best.append(b)
-    metric = (study_metric_names(study) or [None])[0]
+    names = study_metric_names(study)
+    metric = names[0] if names else None
     return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best, metric)
 
 

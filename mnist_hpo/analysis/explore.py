@@ -15,10 +15,12 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from ..measures import latent
+from ..models import Autoencoder
 from ..train.classifier import encode
 from ..core.schema import StudyConfig
 from ..errors import UserError
@@ -56,6 +58,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     model, meta = load_export(export)
     if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
         raise UserError(f"{export} holds a {meta['model']['type']}, not an autoencoder; pass an autoencoder export")
+    model = cast(Autoencoder, model)  # (or any model with an encoder and a decoder, checked above)
     out = Path(out) if out else Path(meta["_folder"]) / EXPLORE_DIR
     out.mkdir(parents=True, exist_ok=True)
     if data is None:

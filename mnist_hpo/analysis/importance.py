@@ -43,9 +43,17 @@ def first_value(trial: optuna.trial.FrozenTrial) -> float | None:
     return trial.values[0] if trial.values else None
 
 
+def metric_value(trial: optuna.trial.FrozenTrial) -> float:
+    """:func:`first_value` of a trial that has one (any of :func:`complete_trials`)."""
+    value = first_value(trial)
+    if value is None:
+        raise ValueError(f"trial {trial.number} has no value")
+    return value
+
+
 def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if first_value(t) is not None and math.isfinite(first_value(t))]
+            if (v := first_value(t)) is not None and math.isfinite(v)]
 
 
 def ped_quantile(n: int) -> float:
@@ -62,7 +70,7 @@ def param_importance(study: optuna.Study) -> Importance | None:
     with warnings.catch_warnings():
         # Optuna warns when every parameter comes out equal (e.g. a constant objective); the numbers show it.
         warnings.simplefilter("ignore")
-        target = first_value if len(study.directions) > 1 else None  # several objectives: the model's metric
+        target = metric_value if len(study.directions) > 1 else None  # several objectives: the model's metric
         fanova = optuna.importance.get_param_importances(
             study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED), target=target)
         ped = optuna.importance.get_param_importances(
@@ -151,7 +159,7 @@ def latent_rows(study: optuna.Study) -> list[list] | None:
     for size in sizes:
         done = [t for t in complete_trials(study) if t.params.get("latent_dim") == size]
         pruned = sum(1 for t in trials if t.state == TrialState.PRUNED and t.params.get("latent_dim") == size)
-        best = (max if maximize else min)(done, key=first_value) if done else None
+        best = (max if maximize else min)(done, key=metric_value) if done else None
         rows.append([size, first_value(best) if best else None, best.number if best else None, len(done), pruned])
     return rows
 

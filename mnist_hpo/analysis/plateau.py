@@ -21,7 +21,7 @@ from ..measures.mean_image import (  # noqa: F401  (importable from here as befo
     MIN_STEPS, MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, optimizer_steps, retrain_check, too_short,
     trial_steps,
 )
-from .importance import complete_trials, first_value
+from .importance import complete_trials, metric_value
 
 PARAM = "weight_decay"
 PLATEAU_COLUMNS = ["L2", "complete trials", "on the plateau", "share", "best valid. value"]
@@ -39,8 +39,8 @@ def plateau_rows(study: optuna.Study, baseline: float) -> list[list]:
     rows = []
     for value in sorted({t.params[PARAM] for t in trials}):
         done = [t for t in trials if t.params[PARAM] == value]
-        stuck = sum(1 for t in done if first_value(t) >= STUCK_SHARE * baseline)
-        rows.append([value, len(done), stuck, stuck / len(done), min(first_value(t) for t in done)])
+        stuck = sum(1 for t in done if metric_value(t) >= STUCK_SHARE * baseline)
+        rows.append([value, len(done), stuck, stuck / len(done), min(metric_value(t) for t in done)])
     return rows
 
 

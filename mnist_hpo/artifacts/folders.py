@@ -127,7 +127,7 @@ def claim_home(study: optuna.Study, root: Path | None = None) -> tuple[Path, boo
         return home, False
     plain = _plain(study.study_name, root)
     free = plain is not None and read_owner(plain) is None and not _exports_in(plain)
-    for folder in ([plain] if free else []) + [root / safe_folder(study.study_name, uuid)]:
+    for folder in ([plain] if free and plain is not None else []) + [root / safe_folder(study.study_name, uuid)]:
         if _claim(folder, study):
             return folder, True
     raise UserError(f"{folder} is claimed by another study (its {OWNER}); move that folder aside and export again")
@@ -276,7 +276,7 @@ def homes_by_name(study_name: str, root: Path) -> list[Path]:
 def latest_in(home: Path | None, study_name: str, root: Path) -> Path:
     """The export that ``home/LATEST`` names; a :class:`UserError` when there is none."""
     pointer = home / LATEST if home is not None else None
-    if pointer is None or not pointer.exists():
+    if home is None or pointer is None or not pointer.exists():
         raise UserError(f"no export of study {shown(study_name)} under {root}; "
                         f"run 'mnist-hpo export {study_name}' first")
     name = pointer.read_text().strip()

@@ -28,18 +28,18 @@ PBT_KEYS = {"population", "interval", "mutable", "quantile", "resample_probabili
 
 def generations(cfg: StudyConfig) -> int:
     """How many segments each member trains: ``study.epochs`` cut into ``interval``-epoch pieces."""
-    return math.ceil(cfg.epochs / _pbt(cfg).interval)
+    return math.ceil(cfg.epochs / pbt_settings(cfg).interval)
 
 
 def segment_epochs(cfg: StudyConfig, generation: int) -> tuple[int, int]:
     """The epochs segment ``generation`` covers, 0-based, as ``range(start, stop)``."""
-    interval = _pbt(cfg).interval
+    interval = pbt_settings(cfg).interval
     start = generation * interval
     return start, min(start + interval, cfg.epochs)
 
 
-def _pbt(cfg: StudyConfig) -> PbtConfig:
-    """The study's ``[pbt]`` table; only a population-based study asks for its segments."""
+def pbt_settings(cfg: StudyConfig) -> PbtConfig:
+    """The ``[pbt]`` table of a study known to be population-based (a ValueError for any other)."""
     if cfg.pbt is None:
         raise ValueError(f"study {cfg.name!r} has no [pbt] table")
     return cfg.pbt

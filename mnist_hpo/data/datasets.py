@@ -21,6 +21,7 @@ from importlib import metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -100,7 +101,8 @@ def content_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
+    # (cast: numpy's stubs take **arrays for its allow_pickle flag too)
+    write_atomically(path, lambda f: np.savez_compressed(f, **cast(dict[str, Any], arrays)))
     meta = {"file_sha256": sha256_file(path), "content_sha256": content_checksum(arrays), "source": source}
     # The sidecar last: a reader takes the cache only once both are there (see _load_cache).
     write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")

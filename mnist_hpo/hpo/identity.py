@@ -171,6 +171,7 @@ def ensure_uuid(study: optuna.Study) -> str:
     if current is None:
         study.set_user_attr(UUID_ATTR, str(uuid.uuid4()))
         current = study_uuid(study)
+        assert current is not None  # a valid UUID was just stored (by this process or another)
     return current
 
 

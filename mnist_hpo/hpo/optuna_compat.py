@@ -31,6 +31,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Protocol, cast
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -100,6 +101,14 @@ def set_params(trial: optuna.Trial, params: dict, distributions: dict) -> None:
         trial._cached_frozen_trial.distributions[name] = dist
 
 
+class _Heartbeats(Protocol):
+    """A storage with heartbeats (RDB, journal): what :class:`StackHeartbeat` calls."""
+
+    def get_heartbeat_interval(self) -> int | None: ...
+
+    def record_heartbeat(self, trial_id: int) -> None: ...
+
+
 class StackHeartbeat:
     """One thread that beats for several running trials (a stack trained together).
 
@@ -109,11 +118,11 @@ class StackHeartbeat:
     """
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: Iterable[int]) -> None:
-        self._storage = storage
+        self._storage = cast(_Heartbeats, storage)  # used only where it has them (hasattr below)
         self._ids = set(trial_ids)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        interval = storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+        interval = self._storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
         self._interval = interval
         self._thread = threading.Thread(target=self._beat, name="mnist-hpo-heartbeat", daemon=True) if interval else None
 

@@ -29,7 +29,8 @@ def update_bar(bar: tqdm, study: optuna.Study) -> None:
     bar.n = len(finished_trials(study))
     if len(study.directions) > 1:
         bar.set_postfix(pareto_front=len(pareto_front(study)), refresh=False)
-    elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]:
+    elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.value is not None]:
         bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}", refresh=False)
     bar.refresh()
 

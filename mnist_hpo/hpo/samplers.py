@@ -29,6 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import optuna
@@ -223,9 +224,10 @@ class _ReseededPerTrial:
     """
 
     _inner: str  # the attribute holding the sampler's own RandomSampler (startup and fallback draws)
+    _rng: Any  # the sampler's own random state (Optuna's private LazyRandomState)
 
-    def __init__(self, seed: int, **options) -> None:
-        super().__init__(seed=seed, **options)
+    def __init__(self, seed: int, **options: Any) -> None:
+        super().__init__(seed=seed, **options)  # type: ignore[call-arg]  # a mixin: the sampler after it takes these
         self._base_seed = seed
         # Optuna's private attributes, checked here so that a renamed one fails loudly, not silently.
         assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
@@ -234,7 +236,7 @@ class _ReseededPerTrial:
         model_state, random_state = seed_sequence(self._base_seed, draw_index(study, trial)).generate_state(2)
         self._rng.rng.seed(int(model_state))
         getattr(self, self._inner)._rng.rng.seed(int(random_state))
-        super().before_trial(study, trial)
+        super().before_trial(study, trial)  # type: ignore[misc]  # a mixin: the sampler after it has one
 
 
 class TrialSeededTPESampler(_ReseededPerTrial, optuna.samplers.TPESampler):

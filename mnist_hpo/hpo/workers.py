@@ -6,6 +6,7 @@ doing a trial twice or losing one is :mod:`.supervision` (its names are importab
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import subprocess
 import sys
@@ -81,7 +82,8 @@ class WorkerProcess:
     def wait(self, timeout: float | None = None) -> int:
         self.process.join(timeout)
         if self.process.exitcode is None:
-            raise subprocess.TimeoutExpired(self.process.name, timeout)
+            # (timeout is set here: without one, join returns only once the process has ended)
+            raise subprocess.TimeoutExpired(self.process.name, timeout if timeout is not None else math.inf)
         return self.process.exitcode
 
     def terminate(self) -> None:

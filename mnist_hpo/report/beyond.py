@@ -25,8 +25,9 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     least two autoencoder studies, their anytime curves beside the report's best (figures
     written under ``figures``).
     """
-    loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
-    loaded = [(n, s) for n, s in loaded if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
+    candidates = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
+    loaded = [(n, s) for n, s in candidates
+              if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
     if not loaded:
         return []
     blocks: list = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]

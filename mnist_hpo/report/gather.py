@@ -44,7 +44,9 @@ def study_protocol(study: optuna.Study) -> Facts:
                          f"{cfg.get('train_subset') or 'all'} ({1 - float(cfg.get('val_fraction', 0.2)):.0%} train / "
                          f"{float(cfg.get('val_fraction', 0.2)):.0%} validation), batch {batch}")]
     if done:
-        span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+        starts = [t.datetime_start for t in done if t.datetime_start is not None]  # every one of done's
+        ends = [t.datetime_complete for t in done if t.datetime_complete is not None]
+        span = (max(ends) - min(starts)).total_seconds()
         items.append(("wall time", f"{fmt_seconds(busy)} of trial time over {fmt_seconds(span)} "
                                    f"({len(done)} finished trials, {fmt_seconds(busy / len(done))} each)"))
     hw = attrs.get("hardware")
@@ -240,6 +242,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
         blocks.append(Para(f"No export of {study_name!r} yet: run `mnist-hpo export {study_name}` to retrain, "
                            "test and export its best trial.", "missing"))
         return blocks + runs
+    assert folder is not None  # meta was read from it
     if meta.get("retrain", {}).get("on_plateau"):
         m = meta["metrics"]
         blocks.append(Para(

@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
+from ..analysis.importance import metric_value
 from ..hpo.objective import study_metric_names
 from ..hpo.storage import pareto_front
 from .families import family, study_headers
@@ -51,7 +52,7 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.value is not None and math.isfinite(t.value)]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.value, reverse=reverse)[:k]
+    return sorted(trials, key=metric_value, reverse=reverse)[:k]
 
 
 def objective_headers(study: optuna.Study, metric: str | None = None) -> list[str]:

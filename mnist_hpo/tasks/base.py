@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from pathlib import Path
 
 import torch
@@ -114,7 +114,7 @@ class Task(ABC):
     # --- required: what the family is -------------------------------------------------------------
     model_type: str = ""  # the name a study file's model.type gives (defining a subclass with one registers it)
     metric: str = "val_loss"  # what fit's value and on_epoch's val_value are, named as in tables and exports
-    direction: str = "minimize"  # or "maximize": which way the metric is better
+    direction: Literal["minimize", "maximize"] = "minimize"  # or "maximize": which way the metric is better
 
     # --- required: what the family accepts (checked when a study is loaded; mnist_hpo.tasks.check_config) ---
     # Its searchable parameters: name -> Rule (any other name in [space] is refused; a required one must be searched).
@@ -165,7 +165,7 @@ class Task(ABC):
         """
 
     @abstractmethod
-    def test(self, model: nn.Module) -> dict[str, float]:
+    def test(self, model: nn.Module) -> dict[str, Any]:
         """The trained model's test metrics (JSON values), e.g. ``{"test_mse": 0.0172}``."""
 
     # --- optional hooks, with their defaults -----------------------------------------------------------

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -112,8 +113,11 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "seconds": self.seconds}
+
+
+HistoryT = TypeVar("HistoryT", bound=History)
 
 
 def fit_autoencoder(
@@ -146,13 +150,13 @@ def fit_autoencoder(
 
 
 def run_epochs(
-    history: History,
+    history: HistoryT,
     epochs: int,
     *,
     train_one: Callable[[], float],
     evaluate: Callable[[], dict[str, float]] | None,
     on_epoch: OnEpoch | None,
-) -> History:
+) -> HistoryT:
     """The epoch loop every ``fit_*`` shares: train, evaluate, record, call ``on_epoch``.
 
     ``evaluate`` returns ``val_loss`` and any further per-epoch metrics, each appended to the

@@ -111,7 +111,9 @@ def fit_stacked_heads(
     codes, labels = train
     device = codes.device
     stack = StackedHeads(specs, device)
-    opt = StackedOptimizer(stack)
+    # StackedOptimizer uses only .params and .specs, which StackedHeads has too (its annotation, in stacked.py, says
+    # StackedAutoencoders: to be widened there)
+    opt = StackedOptimizer(stack)  # type: ignore[arg-type]
     gens = [torch.Generator().manual_seed(s.seed) for s in specs]
     alive = list(range(len(specs)))
     histories: list[dict] = [{"train_loss": [], "val_loss": [], "val_accuracy": []} for _ in specs]

@@ -17,12 +17,14 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from optuna.trial import TrialState
 
@@ -39,7 +41,7 @@ from ..hpo.workers import needs_trials, spawn_workers
 from ..report.build import build_report
 from ..report.formatting import fmt_seconds
 from ..tasks import make_task
-from ..tasks.gan import single_point
+from ..tasks.gan import GanTask, single_point
 from .gan_run import run_gan
 from .record import (  # noqa: F401  (the record's names, importable from here as before)
     Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
@@ -101,7 +103,7 @@ def run_gan_part(opts: Options, log=print) -> None:
             log(f"\n== gan: {cfg.epochs} epochs in the record ({folder})")
             return
     set_threads(1)
-    task = make_task(cfg, load_data(cfg))
+    task = cast(GanTask, make_task(cfg, load_data(cfg)))  # the study file's model is the GAN
     log(f"\n== gan: the report's GAN, {cfg.epochs} epochs on {len(task.train_all)} images, in {folder}")
     run_gan(task, single_point(cfg), folder, epochs=cfg.epochs, seed=cfg.seed, every=10, log=log)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ...core.pbt import generations, segment_epochs
+from ...core.pbt import generations, pbt_settings, segment_epochs
 from ...core.seeds import derive_seed
 from ...errors import UserError
 from ...tasks import Task
@@ -97,7 +97,7 @@ def _refuse_dead_generation(study: optuna.Study, population: Population) -> None
     for g in range(population.generations):
         if population.ended(g) and all(population.status(m, g) == BROKEN for m in range(population.size)):
             errors = [t.user_attrs.get("error") or t.user_attrs.get("fail_reason") for t in population.trials
-                      if population.key(t) and population.key(t)[1] == g]
+                      if (key := population.key(t)) and key[1] == g]
             last = next((e for e in reversed(errors) if e), "no error recorded")
             raise UserError(f"study {study.study_name}: every member's segment of generation {g} failed or diverged "
                             f"(last: {last}), so no checkpoint is left to go on from; fix the cause and start a "
@@ -138,7 +138,9 @@ def _runnable(study: optuna.Study, cfg, trial: optuna.Trial) -> bool:
 def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
     """The claimed trial's segment: planned now and recorded on the trial, or, for a retry, as recorded."""
     population = Population(cfg, study.get_trials(deepcopy=False))
-    member, generation = population.key(next(t for t in population.trials if t.number == trial.number))
+    key = population.key(next(t for t in population.trials if t.number == trial.number))
+    assert key is not None  # a claimed trial that _runnable let through is a segment
+    member, generation = key
     record = trial.user_attrs.get(PBT, {})
     if "epochs" in record:  # a retry: the crashed attempt's parameters, seed and start checkpoint
         return Segment(member, generation, dict(trial.params), int(trial.user_attrs["seed"]), record["start"],
@@ -150,11 +152,13 @@ def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
     if generation == 0:
         params = suggest(trial, resolved)  # the study's sampler draws the initial population
     else:
-        p = plan(population, cfg.pbt, resolved, member=member, generation=generation, study_seed=cfg.seed,
+        p = plan(population, pbt_settings(cfg), resolved, member=member, generation=generation, study_seed=cfg.seed,
                  maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
         params = p.params
         set_params(trial, params, distributions(resolved))
-        record.update(parent=p.parent.number, parent_member=population.key(p.parent)[0], exploited=p.exploited,
+        parent_key = population.key(p.parent)
+        assert parent_key is not None  # a planned parent is a canonical segment
+        record.update(parent=p.parent.number, parent_member=parent_key[0], exploited=p.exploited,
                       explored=p.explored, start=p.parent.user_attrs[END])
     seed = int(trial.user_attrs.get("seed", segment_seed(cfg.seed, member, generation)))
     trial.set_user_attr("seed", seed)
