@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def default_export(study: str = "ae") -> Path:
 
 
 def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, out: Path | None = None,
-                data=None, log=print) -> dict:
+                data=None, log=print) -> dict[str, Any]:
     """Explore the latent space of the autoencoder exported in ``export``; returns what explore.json holds."""
     model, meta = load_export(export)
     if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
@@ -80,7 +80,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
         return value
 
     codes = timed("encode", lambda: encode(model.encoder, images, batch_size=2048).cpu().numpy())
-    result: dict = {
+    result: dict[str, Any] = {
         "export": meta["_folder"], "study": meta["study"], "trial": meta["trial"],
         "weights_sha256": meta["weights"]["sha256"], "dataset": meta["dataset"],
         "settings": {**asdict(s), "points": n, "tsne_points": min(s.tsne_points, n)},
@@ -133,7 +133,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     return result
 
 
-def _cluster_metrics(points: np.ndarray, labels: np.ndarray, s: ExploreSettings) -> dict:
+def _cluster_metrics(points: np.ndarray, labels: np.ndarray, s: ExploreSettings) -> dict[str, Any]:
     return {"knn_accuracy": latent.knn_accuracy(points, labels, k=s.knn_k, seed=s.seed),
             "silhouette": latent.silhouette(points, labels, seed=s.seed), "points": len(points), "k": s.knn_k}
 
@@ -145,7 +145,7 @@ def _first_of(labels: np.ndarray, digit: int) -> int:
     return int(hits[0])
 
 
-def read_explore(export_folder: Path) -> dict | None:
+def read_explore(export_folder: Path) -> dict[str, Any] | None:
     """The explore results stored with an export, or None when ``make explore`` has not been run on it."""
     path = Path(export_folder) / EXPLORE_DIR / EXPLORE_JSON
     if not path.exists():

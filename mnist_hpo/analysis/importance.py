@@ -9,6 +9,7 @@ of those is always shown with them. ``mnist-hpo show`` prints them, the report d
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import warnings
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def param_importance(study: optuna.Study) -> Importance | None:
                       {k: float(v) for k, v in ped.items()}, q)
 
 
-def no_ranking(study: optuna.Study, trials: list | None = None) -> str | None:
+def no_ranking(study: optuna.Study, trials: list[Any] | None = None) -> str | None:
     """Why the study's parameters cannot be ranked (one line), or None when they can."""
     trials = complete_trials(study) if trials is None else trials
     n = len(trials)

@@ -18,6 +18,7 @@ exports is never claimed.
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from ..core.names import is_safe_name, safe_folder, shown, slug
 from ..data.integrity import check_sha256, write_text_atomically
@@ -41,7 +42,7 @@ OWNER = "study.json"
 _TRIAL = re.compile(r"trial-\d+")
 
 
-def read_export_meta(path: str | Path) -> dict:
+def read_export_meta(path: str | Path) -> dict[str, Any]:
     folder = Path(path)
     if folder.is_file():
         folder = folder.parent
@@ -57,12 +58,12 @@ def read_export_meta(path: str | Path) -> dict:
     return meta
 
 
-def study_record(study: optuna.Study) -> dict:
+def study_record(study: optuna.Study) -> dict[str, Any]:
     """What an export and a home record of their study: its UUID and storage (given a UUID now if it has none)."""
     return {"study_uuid": ensure_uuid(study), "storage": storage_label(study._storage)}
 
 
-def read_owner(folder: Path) -> dict | None:
+def read_owner(folder: Path) -> dict[str, Any] | None:
     """The study that claimed ``folder`` (``{}`` when its study.json is unreadable); None when none has."""
     try:
         owner = json.loads((folder / OWNER).read_text())
@@ -153,9 +154,9 @@ def disown(home: Path) -> None:
         pass
 
 
-def _belongs(meta: dict, study: optuna.Study, trials: dict) -> bool:
+def _belongs(meta: dict[str, Any], study: optuna.Study, trials: dict[int, FrozenTrial]) -> bool:
     """Whether a legacy export (no UUID) is of this study's trial: its name, parameters and objective values."""
-    trial = trials.get(meta.get("trial"))
+    trial = trials.get(meta["trial"]) if "trial" in meta else None
     if "study_uuid" in meta or meta.get("study") != study.study_name or trial is None:
         return False
     if trial.state != TrialState.COMPLETE or trial.params != meta.get("params"):
@@ -208,7 +209,7 @@ def record_study(folder: Path, study: optuna.Study) -> None:
     """Write the study's UUID and storage into an export's export.json, after its name (nothing else changes)."""
     path = folder / META
     meta = json.loads(path.read_text())
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, value in meta.items():
         if key not in ("study_uuid", "storage"):
             out[key] = value

@@ -31,7 +31,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -92,7 +92,7 @@ def new_trial(study: optuna.Study) -> optuna.Trial:
     return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
 
 
-def set_params(trial: optuna.Trial, params: dict, distributions: dict) -> None:
+def set_params(trial: optuna.Trial, params: dict[str, Any], distributions: dict[str, Any]) -> None:
     """Give a running trial these parameter values, each in its distribution (as a suggestion stores one)."""
     for name, value in params.items():
         dist = distributions[name]

@@ -6,6 +6,7 @@ the study seed) is :mod:`mnist_hpo.core.space`'s; its names are importable from 
 
 from __future__ import annotations
 
+from typing import Any
 import optuna
 
 from ..core.pbt import planned_trials
@@ -13,7 +14,7 @@ from ..core.schema import ParamSpec
 from ..core.space import Resolved, draw_list, grid_space, resolve_space  # noqa: F401  (importable from here)
 
 
-def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
+def suggest(trial: optuna.Trial, resolved: Resolved) -> dict[str, Any]:
     """Ask the trial for every parameter of the space; returns name -> value."""
     params = {}
     for name, values in resolved.items():

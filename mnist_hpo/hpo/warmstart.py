@@ -9,6 +9,7 @@ of another study in the same storage. Each source is queued once per study (Optu
 
 from __future__ import annotations
 
+from typing import Any
 import hashlib
 import json
 import math
@@ -23,7 +24,7 @@ from .spaces import Resolved, resolve_space
 WarmStart = tuple[str, list[dict]]  # (the key recorded once applied, the configurations)
 
 
-def _fits(values: list | ParamSpec, value) -> bool:
+def _fits(values: list[Any] | ParamSpec, value) -> bool:
     if isinstance(values, ParamSpec):
         types = (int,) if values.kind == "int" else (int, float)
         return not isinstance(value, bool) and isinstance(value, types) and values.low <= value <= values.high
@@ -67,7 +68,7 @@ def warm_start_trials(cfg: StudyConfig, storage: optuna.storages.BaseStorage, so
     return f"study {source}, best {k}", configs
 
 
-def _file_key(entries: tuple) -> str:
+def _file_key(entries: tuple[Any, ...]) -> str:
     digest = hashlib.sha256(json.dumps(list(entries), sort_keys=True).encode()).hexdigest()[:12]
     return f"study file enqueue {digest}"
 

@@ -6,6 +6,7 @@ doing a trial twice or losing one is :mod:`.supervision` (its names are importab
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import multiprocessing
 import subprocess
@@ -90,7 +91,7 @@ class WorkerProcess:
         self.process.terminate()
 
 
-def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
+def _wait_showing_progress(procs: list[Any], cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
     """Wait for every worker; meanwhile update the bar from the storage every few seconds."""
     bar = study_bar(cfg.name, planned_trials(cfg), study, progress=progress)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from pathlib import Path
 
 import optuna
@@ -17,7 +18,7 @@ from .document import Heading, Image, Para, Table
 from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
-def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
+def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any]:
     """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
 
     Per study with a finished trial: the parameter importances (a figure, or one line when
@@ -30,7 +31,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
               if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
     if not loaded:
         return []
-    blocks: list = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
+    blocks: list[Any] = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
     for name, study in loaded:
         blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
         imp = param_importance(study)
@@ -66,7 +67,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     return blocks
 
 
-def plateau_blocks(study) -> list:
+def plateau_blocks(study) -> list[Any]:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
     if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import base64
 import html
 import mimetypes
@@ -50,8 +51,8 @@ class Facts:
 class Pair:
     """Two blocks side by side (ours, the report's)."""
 
-    left: list
-    right: list
+    left: list[Any]
+    right: list[Any]
 
 
 CSS = """
@@ -96,7 +97,7 @@ def _html_block(b) -> str:
     raise TypeError(type(b))
 
 
-def render_html(blocks: list) -> str:
+def render_html(blocks: list[Any]) -> str:
     title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
     body = "\n".join(_html_block(b) for b in blocks)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -128,6 +129,6 @@ def _md_block(b, md_dir: Path) -> str:
     raise TypeError(type(b))
 
 
-def render_markdown(blocks: list, md_dir: Path) -> str:
+def render_markdown(blocks: list[Any], md_dir: Path) -> str:
     return "\n\n".join(_md_block(b, md_dir) for b in blocks) + "\n"
 

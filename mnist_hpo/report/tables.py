@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import statistics
 
@@ -109,7 +110,7 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     n_params = len(header) - 2 - len(objective_headers(study, metric)) - len(extra)
     value = _value if multi else (lambda v: f"{v:.4f}")
 
-    def cells(r: list) -> list[str]:
+    def cells(r: list[Any]) -> list[str]:
         n_values = len(r) - 2 - n_params - len(extra)
         return [f(v) for f, v in zip([str, *[_fmt] * n_params, str, *[value] * n_values, *[_fmt] * len(extra)], r)]
 

@@ -9,6 +9,7 @@ to a temporary folder and renamed, so a run killed mid-write leaves the previous
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import os
 import shutil
@@ -43,7 +44,7 @@ def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
 
 
 def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    history: GanHistory, settings: dict) -> Path:
+                    history: GanHistory, settings: dict[str, Any]) -> Path:
     """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
     root = folder / "checkpoints"
     final = root / f"epoch-{epoch:04d}"
@@ -59,7 +60,7 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
 
 
 def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g, opt_d,
-                     rng: torch.Generator, history: GanHistory, settings: dict) -> Path:
+                     rng: torch.Generator, history: GanHistory, settings: dict[str, Any]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -85,7 +86,7 @@ def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: G
 
 
 def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    settings: dict) -> tuple[int, GanHistory] | None:
+                    settings: dict[str, Any]) -> tuple[int, GanHistory] | None:
     """Restore the newest checkpoint into the given objects; ``None`` when the run has none yet."""
     root = folder / "checkpoints"
     if not (root / "LATEST").exists():

@@ -21,6 +21,7 @@ Nothing is unpickled: checkpoints (:mod:`mnist_hpo.workflows.checkpoints`) are s
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import shutil
 import statistics
@@ -110,8 +111,8 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
 
 # --- the run ----------------------------------------------------------------------------------
 
-def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int, every: int = 10,
-            fresh: bool = False, log=print) -> dict:
+def run_gan(task: GanTask, params: dict[str, Any], folder: Path, *, epochs: int, seed: int, every: int = 10,
+            fresh: bool = False, log=print) -> dict[str, Any]:
     """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
     if every < 1:
         raise UserError(f"--every must be at least 1, got {every}")

@@ -7,6 +7,7 @@ and to estimate, from the record's own speed, how long the rest takes.
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import statistics
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ def finished(study) -> int:
     return len(finished_trials(study)) if study is not None else 0
 
 
-def _trained(study) -> list:
+def _trained(study) -> list[Any]:
     """The study's finished trials that trained at least one epoch (COMPLETE or PRUNED)."""
     if study is None:
         return []
@@ -120,14 +121,14 @@ def _trained(study) -> list:
             if t.intermediate_values]
 
 
-def _seconds_per_epoch(trials: list, model: str) -> float:
+def _seconds_per_epoch(trials: list[Any], model: str) -> float:
     """The median seconds per epoch (per worker) of these trials, or the default for the model family."""
     rates = [(t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
              for t in trials if t.datetime_start and t.datetime_complete]
     return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
 
 
-def _epochs_per_trial(trials: list, cfg) -> float:
+def _epochs_per_trial(trials: list[Any], cfg) -> float:
     """The mean epochs a trial of this protocol trains: what a pruner leaves differs by protocol
     (TPE + successive halving ~12 of 50 in the record, Hyperband ~30), so a guess is a last resort."""
     if trials:

@@ -20,6 +20,7 @@ undone (a next segment never queued, a retry never queued) and queues it.
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import time
 from collections.abc import Callable
@@ -50,9 +51,9 @@ RunTrial = Callable[[Callable[[optuna.Trial], float], optuna.Trial], "FrozenTria
 class Segment:
     member: int
     generation: int
-    params: dict
+    params: dict[str, Any]
     seed: int
-    start: dict | None  # the checkpoint it starts from ({"artifact", "sha256"}); None for generation 0
+    start: dict[str, Any] | None  # the checkpoint it starts from ({"artifact", "sha256"}); None for generation 0
     epochs: tuple[int, int]  # range(start, stop), 0-based, of the member's epochs
 
 
