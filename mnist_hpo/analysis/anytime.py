@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import numpy.typing as npt
 import optuna
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
@@ -26,6 +27,7 @@ from optuna.trial import TrialState
 from ..errors import UserError
 from ..hpo.journal import OWNER
 from ..hpo.objective import study_metric_names
+from ..hpo.sources import Studies
 
 REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -113,14 +115,14 @@ def study_curve(study: optuna.Study) -> Curve:
     return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best, metric)
 
 
-def step_at(xs: list[float], ys: list[float], grid, worst: float):
+def step_at(xs: list[float], ys: list[float], grid: npt.ArrayLike, worst: float) -> np.ndarray:
     """The step function (value after the last point at or before x) on ``grid``; ``worst`` before the first."""
     idx = np.searchsorted(np.asarray(xs, dtype=float), np.asarray(grid, dtype=float), side="right") - 1
     values = np.asarray(ys, dtype=float)
     return np.where(idx >= 0, values[np.clip(idx, 0, None)] if len(values) else worst, worst)
 
 
-def median_curve(curves: list[Curve], axis: str):
+def median_curve(curves: list[Curve], axis: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """The protocol's median best-so-far, on the union of its seeds' points, up to where every seed has data."""
     curves = [c for c in curves if c.trials]
     if not curves:
@@ -152,7 +154,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
         for p in protocols:
             group = [c for c in curves if c.protocol == p]
             grid, med = median_curve(group, axis)
-            if grid is None:
+            if grid is None or med is None:  # (both or neither)
                 continue
             ok = np.isfinite(med)
             if ok.any():
@@ -177,7 +179,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     return path
 
 
-def load_curves(names: list[str], studies) -> list[Curve]:
+def load_curves(names: list[str], studies: Studies) -> list[Curve]:
     """The curves of the named studies from a :class:`mnist_hpo.hpo.sources.Studies`; a missing one is a user error."""
     seen: set[str] = set()
     curves = []

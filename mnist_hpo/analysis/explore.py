@@ -10,12 +10,13 @@ timings, so the report can use it as part of the export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -26,7 +27,9 @@ from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..artifacts.export import latest_export, load_export
 from ..core.figures import image_grid_png, scatter_html, scatter_png
-from ..data.datasets import load_data
+from ..data.datasets import Dataset, load_data
+
+T = TypeVar("T")
 
 EXPLORE_DIR = "explore"
 EXPLORE_JSON = "explore.json"
@@ -53,7 +56,7 @@ def default_export(study: str = "ae") -> Path:
 
 
 def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, out: Path | None = None,
-                data=None, log=print) -> dict[str, Any]:
+                data: Dataset | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Explore the latent space of the autoencoder exported in ``export``; returns what explore.json holds."""
     model, meta = load_export(export)
     if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
@@ -73,7 +76,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     images, labels = data.test_images[:n], data.test_labels[:n].numpy()
     seconds: dict[str, float] = {}
 
-    def timed(key, fn, *args, **kw):
+    def timed(key: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         start = time.perf_counter()
         value = fn(*args, **kw)
         seconds[key] = round(time.perf_counter() - start, 3)

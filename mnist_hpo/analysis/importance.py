@@ -145,7 +145,7 @@ def importance_figure(imp: Importance, path: Path, title: str, headers: dict[str
 LATENT_COLUMNS = ["Enc. Space Dim.", "best valid. value", "trial", "complete trials", "pruned trials"]
 
 
-def latent_rows(study: optuna.Study) -> list[list] | None:
+def latent_rows(study: optuna.Study) -> list[list[Any]] | None:
     """Per latent size tried: the best complete value, its trial, and how many trials ran at that size.
 
     None when the study has no ``latent_dim`` parameter. A size whose trials were all

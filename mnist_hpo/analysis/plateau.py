@@ -14,6 +14,7 @@ what counts as too short, is in :mod:`mnist_hpo.measures.mean_image`.
 
 from __future__ import annotations
 
+from typing import Any
 import optuna
 
 from ..hpo.storage import study_config
@@ -33,7 +34,7 @@ def applies(study: optuna.Study) -> bool:
             and any(PARAM in t.params for t in complete_trials(study)))
 
 
-def plateau_rows(study: optuna.Study, baseline: float) -> list[list]:
+def plateau_rows(study: optuna.Study, baseline: float) -> list[list[Any]]:
     """Per L2 value tried: complete trials, how many ended on the plateau, their share, the best value."""
     trials = [t for t in complete_trials(study) if PARAM in t.params]
     rows = []
@@ -44,7 +45,7 @@ def plateau_rows(study: optuna.Study, baseline: float) -> list[list]:
     return rows
 
 
-def summary(rows: list[list], baseline: float) -> str:
+def summary(rows: list[list[Any]], baseline: float) -> str:
     done, stuck = sum(r[1] for r in rows), sum(r[2] for r in rows)
     return (f"{stuck} of {done} complete trials ended on the mean-image plateau (validation MSE at least "
             f"{STUCK_SHARE:.0%} of the mean image's {baseline:.4f})")

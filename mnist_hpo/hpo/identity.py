@@ -90,7 +90,7 @@ def _identity(config: dict[str, Any], space: dict[str, Any] | None, dataset_chec
     return out
 
 
-def stored_identity(attrs: dict[str, Any]) -> tuple[dict, bool]:
+def stored_identity(attrs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """(the identity a study was created with, whether it is complete).
 
     Studies made before the ``identity`` attribute existed have their creation config and

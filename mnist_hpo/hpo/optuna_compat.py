@@ -66,7 +66,7 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
 
-def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:
+def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
     """Store a system attribute on ``trial`` from a sampler's ``before_trial`` (as ``GridSampler`` does)."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
@@ -148,7 +148,7 @@ class StackHeartbeat:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()

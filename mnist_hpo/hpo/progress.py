@@ -7,6 +7,7 @@ The bar says what Optuna's INFO lines would, so those are held back (:func:`optu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 
 import optuna
@@ -36,7 +37,7 @@ def update_bar(bar: tqdm, study: optuna.Study) -> None:
 
 
 @contextlib.contextmanager
-def optuna_info_held_back(held: bool = True):
+def optuna_info_held_back(held: bool = True) -> Iterator[None]:
     """While the block runs, Optuna logs warnings and errors only (not "A new study created …"); after it,
     Optuna's verbosity is what it was. ``held=False`` leaves it as it is. Optuna's verbosity is one setting
     per process: another thread running Optuna meanwhile is held back too.

@@ -54,7 +54,7 @@ class CoverGridSampler(optuna.samplers.GridSampler):
     fields; tests/hpo/test_optuna_compat.py checks that the two orders still agree.
     """
 
-    def __init__(self, search_space: Mapping[str, Sequence], seed: int | None = None) -> None:
+    def __init__(self, search_space: Mapping[str, Sequence[Any]], seed: int | None = None) -> None:
         super().__init__(search_space, seed=seed)
         self.search_space = {name: list(values) for name, values in sorted(search_space.items())}
         self.param_names = list(self.search_space)
@@ -78,19 +78,21 @@ class CoverGridSampler(optuna.samplers.GridSampler):
         set_trial_system_attr(study, trial, "search_space", self.search_space)
         set_trial_system_attr(study, trial, "grid_id", grid_id)
 
-    def sample_independent(self, study, trial, param_name, param_distribution):
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
         if "grid_id" not in trial.system_attrs:
             raise ValueError("All parameters must be specified when using GridSampler with enqueue_trial.")
         if param_name not in self.search_space:
             raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
         return self.grid[trial.system_attrs["grid_id"]][self.param_names.index(param_name)]
 
-    def after_trial(self, study, trial, state, values) -> None:
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
         # Stopping is the study runner's job (it knows the target and waits for retries).
         return None
 
-    def _same_space(self, space: Mapping[str, Sequence]) -> bool:
-        def same(a, b) -> bool:
+    def _same_space(self, space: Mapping[str, Sequence[Any]]) -> bool:
+        def same(a: Any, b: Any) -> bool:
             return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
         return set(space) == set(self.search_space) and all(
@@ -182,7 +184,8 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         self._index[trial.number] = draw_index(study, trial)
         super().before_trial(study, trial)
 
-    def sample_independent(self, study, trial, param_name, param_distribution):
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
         index = self._index.get(trial.number)
         if index is None:  # asked outside Study.optimize/ask, without before_trial
             index = draw_index(study, trial)
@@ -190,7 +193,7 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         return _uniform_draw(np.random.RandomState(seed), param_distribution)
 
 
-def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
+def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution) -> Any:
     """One draw of ``RandomSampler`` from ``d``: uniform in log space for log ranges, rounded to steps."""
     if isinstance(d, CategoricalDistribution):
         return d.choices[int(rng.uniform(np.zeros(len(d.choices)), np.ones(len(d.choices))).argmax())]

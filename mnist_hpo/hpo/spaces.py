@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 
 from ..core.pbt import planned_trials
-from ..core.schema import ParamSpec
+from ..core.schema import ParamSpec, StudyConfig
 from ..core.space import Resolved, draw_list, grid_space, resolve_space  # noqa: F401  (importable from here)
 
 
@@ -41,7 +41,7 @@ def distributions(resolved: Resolved) -> dict[str, optuna.distributions.BaseDist
     return out
 
 
-def print_space(cfg, resolved: Resolved) -> None:
+def print_space(cfg: StudyConfig, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
     runs = f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
     if cfg.pbt is not None:

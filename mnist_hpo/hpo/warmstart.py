@@ -21,10 +21,10 @@ from ..core.schema import ParamSpec, StudyConfig
 from ..errors import UserError
 from .spaces import Resolved, resolve_space
 
-WarmStart = tuple[str, list[dict]]  # (the key recorded once applied, the configurations)
+WarmStart = tuple[str, list[dict[str, Any]]]  # (the key recorded once applied, the configurations)
 
 
-def _fits(values: list[Any] | ParamSpec, value) -> bool:
+def _fits(values: list[Any] | ParamSpec, value: Any) -> bool:
     if isinstance(values, ParamSpec):
         types = (int,) if values.kind == "int" else (int, float)
         return not isinstance(value, bool) and isinstance(value, types) and values.low <= value <= values.high

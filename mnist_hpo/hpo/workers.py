@@ -111,7 +111,7 @@ def _wait_showing_progress(procs: list[Any], cfg: StudyConfig, study: optuna.Stu
 
 def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_trials: int | None = None,
                   warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True,
-                  storage_patience: float | None = None):
+                  storage_patience: float | None = None) -> optuna.Study:
     """Start ``workers`` worker processes on this machine (:class:`WorkerSettings`) and wait for them.
 
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).

@@ -55,7 +55,7 @@ def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Modu
 
 
 def reconstruction_png(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], path: Path, *,
-                       corrupt=None, title: str = "") -> Path:
+                       corrupt: Corrupt | None = None, title: str = "") -> Path:
     return image_rows_png(reconstruction_rows(images, snapshots, corrupt=corrupt), path, title=title)
 
 

@@ -67,7 +67,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any
     return blocks
 
 
-def plateau_blocks(study) -> list[Any]:
+def plateau_blocks(study: optuna.Study) -> list[Any]:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
     if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []

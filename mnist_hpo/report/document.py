@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 import base64
 import html
@@ -31,7 +32,7 @@ class Para:
 class Table:
     caption: str
     columns: list[str]
-    rows: list[list]
+    rows: list[list[Any]]
     kind: str = ""  # "ref": the report's numbers
 
 
@@ -71,7 +72,7 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{f
 """
 
 
-def _html_block(b) -> str:
+def _html_block(b: Any) -> str:
     e = html.escape
     if isinstance(b, Heading):
         return f"<h{b.level}>{e(b.text)}</h{b.level}>"
@@ -104,11 +105,11 @@ def render_html(blocks: list[Any]) -> str:
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def _md_cell(v, cell=fmt) -> str:
+def _md_cell(v: Any, cell: Callable[[Any], str] = fmt) -> str:
     return cell(v).replace("|", "\\|")
 
 
-def _md_block(b, md_dir: Path) -> str:
+def _md_block(b: Any, md_dir: Path) -> str:
     if isinstance(b, Heading):
         return "#" * b.level + " " + b.text
     if isinstance(b, Para):

@@ -73,7 +73,7 @@ def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)
 
 
-def _count(n, noun: str) -> str:
+def _count(n: int, noun: str) -> str:
     """``count`` for a value read from a file, which may be missing ("? epochs")."""
     return count(n, noun) if isinstance(n, int) and not isinstance(n, bool) else f"? {noun}s"
 

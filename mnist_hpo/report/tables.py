@@ -33,11 +33,11 @@ def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
     return header, dict(family(str(study.user_attrs.get("model", ""))).table_columns)
 
 
-def _last(value):
+def _last(value: Any) -> Any:
     return value[-1] if isinstance(value, list) and value else value
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value == 0:
             return "0"
@@ -72,7 +72,7 @@ def _value(v: float) -> str:
 
 
 def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
-             extra: dict[str, str] | None = None) -> tuple[list[str], list[list]]:
+             extra: dict[str, str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """(columns, rows) of the best ``k`` complete trials, values unformatted; ``([], [])`` when there are none.
 
     Each row: trial number, each parameter, epochs trained, the objective value(s), then the

@@ -43,7 +43,7 @@ def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
     return groups
 
 
-def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
+def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator,
                     history: GanHistory, settings: dict[str, Any]) -> Path:
     """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
     root = folder / "checkpoints"
@@ -59,7 +59,8 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
         raise
 
 
-def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g, opt_d,
+def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g: torch.optim.Optimizer,
+                     opt_d: torch.optim.Optimizer,
                      rng: torch.Generator, history: GanHistory, settings: dict[str, Any]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -85,7 +86,7 @@ def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: G
     return final
 
 
-def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Generator,
+def load_checkpoint(folder: Path, *, model: GAN, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator,
                     settings: dict[str, Any]) -> tuple[int, GanHistory] | None:
     """Restore the newest checkpoint into the given objects; ``None`` when the run has none yet."""
     root = folder / "checkpoints"

@@ -21,6 +21,7 @@ Nothing is unpickled: checkpoints (:mod:`mnist_hpo.workflows.checkpoints`) are s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 import json
 import shutil
@@ -112,7 +113,7 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
 # --- the run ----------------------------------------------------------------------------------
 
 def run_gan(task: GanTask, params: dict[str, Any], folder: Path, *, epochs: int, seed: int, every: int = 10,
-            fresh: bool = False, log=print) -> dict[str, Any]:
+            fresh: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
     if every < 1:
         raise UserError(f"--every must be at least 1, got {every}")

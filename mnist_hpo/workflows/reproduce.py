@@ -17,6 +17,7 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import argparse
 import json
 import math
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 from typing import cast
 
+import optuna
 from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
@@ -47,8 +49,10 @@ from .record import (  # noqa: F401  (the record's names, importable from here a
     Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
 )
 
+Log = Callable[[str], None]  # where progress lines go (print)
 
-def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
+
+def run_study_part(part: StudyPart, opts: Options, log: Log = print) -> None:
     cfg = load_part(part, opts)
     url = journal_url(opts.out, part.name)
     study = open_study(cfg, open_storage(url))
@@ -78,11 +82,11 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
         _explore(study, opts, log)
 
 
-def _running(study) -> bool:
+def _running(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
 
-def _explore(study, opts: Options, log) -> None:
+def _explore(study: optuna.Study, opts: Options, log: Log) -> None:
     folder = latest_export(study.study_name, opts.out / "exports", study=study)
     if (folder / EXPLORE_DIR / "explore.json").exists():
         log(f"   latent space of {folder}: in the record")
@@ -92,7 +96,7 @@ def _explore(study, opts: Options, log) -> None:
     run_explore(folder, settings, log=(lambda *a: None) if not opts.progress else print)
 
 
-def run_gan_part(opts: Options, log=print) -> None:
+def run_gan_part(opts: Options, log: Log = print) -> None:
     cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset,
                                                               device=opts.device)
     folder = opts.out / "gan" / cfg.name
@@ -108,12 +112,12 @@ def run_gan_part(opts: Options, log=print) -> None:
     run_gan(task, single_point(cfg), folder, epochs=cfg.epochs, seed=cfg.seed, every=10, log=log)
 
 
-def run_report_part(opts: Options, log=print) -> None:
+def run_report_part(opts: Options, log: Log = print) -> None:
     html_path, md_path = build_report(out=opts.out / "report.html", journals=opts.out / "journals")
     log(f"\n== report: {html_path} and {md_path}")
 
 
-def reproduce(opts: Options, log=print) -> None:
+def reproduce(opts: Options, log: Log = print) -> None:
     """Run the parts of ``opts.only`` in the report's order, each resumed from the record."""
     unknown = [p for p in opts.only if p not in PARTS]
     if unknown:

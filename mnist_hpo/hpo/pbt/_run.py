@@ -30,7 +30,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ...core.pbt import generations, pbt_settings, segment_epochs
+from ...core.schema import StudyConfig
 from ...core.seeds import derive_seed
+from ...core.space import Resolved
 from ...errors import UserError
 from ...tasks import Task
 from ...train.loops import NonFiniteLoss
@@ -61,7 +63,8 @@ def segment_seed(study_seed: int, member: int, generation: int) -> int:
     return derive_seed(study_seed, "pbt", member, generation)
 
 
-def run_population(study: optuna.Study, cfg, task: Task, *, run_trial: RunTrial, after_trial: Callable,
+def run_population(study: optuna.Study, cfg: StudyConfig, task: Task, *, run_trial: RunTrial,
+                   after_trial: Callable[[FrozenTrial], object],
                    stopped: Callable[[], bool], max_trials: int | None = None) -> None:
     """Run segments of the study until its population has trained all its epochs (or ``max_trials`` here).
 
@@ -105,7 +108,7 @@ def _refuse_dead_generation(study: optuna.Study, population: Population) -> None
                             "new study (--study-name NEW)")
 
 
-def _claim_next(study: optuna.Study, cfg, population: Population) -> optuna.Trial | None:
+def _claim_next(study: optuna.Study, cfg: StudyConfig, population: Population) -> optuna.Trial | None:
     """The next trial this worker runs (claimed), or None when nothing may run now."""
     queued = [t for t in population.trials if t.state == TrialState.WAITING
               and (population.ready(t) or population.key(t) is None)]
@@ -121,7 +124,7 @@ def _claim_next(study: optuna.Study, cfg, population: Population) -> optuna.Tria
     return None
 
 
-def _runnable(study: optuna.Study, cfg, trial: optuna.Trial) -> bool:
+def _runnable(study: optuna.Study, cfg: StudyConfig, trial: optuna.Trial) -> bool:
     """Whether a claimed trial is a segment to run; a surplus or duplicate one is discarded (FAIL, unrun)."""
     population = Population(cfg, study.get_trials(deepcopy=False))
     frozen = next(t for t in population.trials if t.number == trial.number)
@@ -136,7 +139,7 @@ def _runnable(study: optuna.Study, cfg, trial: optuna.Trial) -> bool:
     return False
 
 
-def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
+def _start(study: optuna.Study, cfg: StudyConfig, trial: optuna.Trial, resolved: Resolved) -> Segment:
     """The claimed trial's segment: planned now and recorded on the trial, or, for a retry, as recorded."""
     population = Population(cfg, study.get_trials(deepcopy=False))
     key = population.key(next(t for t in population.trials if t.number == trial.number))
@@ -167,7 +170,7 @@ def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
     return Segment(member, generation, params, seed, record["start"], (first, stop))
 
 
-def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optuna.Trial], float]:
+def _objective(study: optuna.Study, cfg: StudyConfig, task: Task, resolved: Resolved) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         try:
             s = _start(study, cfg, trial, resolved)
@@ -209,7 +212,7 @@ def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optu
     return objective
 
 
-def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
+def queue_next(study: optuna.Study, cfg: StudyConfig, member: int, generation: int) -> None:
     """Queue the member's segment after ``generation`` (once: an earlier attempt may have queued it)."""
     if generation + 1 >= generations(cfg):
         return
@@ -218,7 +221,7 @@ def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
     _queue(study, cfg, member, generation + 1)
 
 
-def queue_population(study: optuna.Study, cfg) -> None:
+def queue_population(study: optuna.Study, cfg: StudyConfig) -> None:
     """Queue generation 0's missing members at once, so that members 0, 1, ... are the study's first trials.
 
     The sampler then draws the same population however many workers run the study (a random
@@ -232,13 +235,13 @@ def queue_population(study: optuna.Study, cfg) -> None:
         _queue(study, cfg, member, 0)
 
 
-def _queue(study: optuna.Study, cfg, member: int, generation: int) -> None:
+def _queue(study: optuna.Study, cfg: StudyConfig, member: int, generation: int) -> None:
     study.add_trial(optuna.create_trial(
         state=TrialState.WAITING, user_attrs={PBT: {"member": member, "generation": generation},
                                               "seed": segment_seed(cfg.seed, member, generation)}))
 
 
-def _requeue_lost(study: optuna.Study, cfg, population: Population) -> bool:
+def _requeue_lost(study: optuna.Study, cfg: StudyConfig, population: Population) -> bool:
     """Queue what workers that died for good left undone; whether there was any."""
     unqueued, unretried = population.lost()
     for member, generation in unqueued:
