@@ -99,7 +99,7 @@ class CoverGridSampler(optuna.samplers.GridSampler):
             len(space[k]) == len(self.search_space[k]) and all(map(same, space[k], self.search_space[k]))
             for k in space)
 
-    def _points(self, study: optuna.Study, states) -> set[int]:
+    def _points(self, study: optuna.Study, states: tuple[TrialState, ...]) -> set[int]:
         return {
             t.system_attrs["grid_id"]
             for t in study.get_trials(deepcopy=False, states=states)
