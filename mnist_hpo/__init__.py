@@ -27,8 +27,8 @@ The names are imported when first used (PEP 562 ``__getattr__``): ``import mnist
 
 from __future__ import annotations
 
-from typing import Any
 import importlib
+from typing import Any
 
 # Where each public name lives; importing those modules loads torch and Optuna (about 2 s), so
 # it happens on first use of a name, not on `import mnist_hpo` (which every command does).

@@ -9,11 +9,11 @@ of those is always shown with them. ``mnist-hpo show`` prints them, the report d
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna

@@ -18,12 +18,12 @@ exports is never claimed.
 
 from __future__ import annotations
 
-from typing import Any
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState

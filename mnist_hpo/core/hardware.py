@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import torch
 

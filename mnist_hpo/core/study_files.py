@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 

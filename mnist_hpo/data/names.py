@@ -3,8 +3,8 @@ against them (:mod:`mnist_hpo.config`, and the command line before it loads anyt
 
 from __future__ import annotations
 
-from typing import Any
 from importlib import metadata
+from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
 DATASET_GROUP = "mnist_hpo.datasets"  # the entry-point group a plugin registers its dataset in

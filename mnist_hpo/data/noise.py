@@ -19,8 +19,8 @@ for an autoencoder that removes all of them, not one at a time).
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 

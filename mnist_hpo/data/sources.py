@@ -10,7 +10,6 @@ what these return is :mod:`mnist_hpo.data.datasets`.
 
 from __future__ import annotations
 
-from typing import Any
 import gzip
 import hashlib
 import io
@@ -20,6 +19,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy._core.multiarray import _reconstruct  # numpy >= 2 (pyproject.toml)

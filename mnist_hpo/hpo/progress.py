@@ -7,8 +7,8 @@ The bar says what Optuna's INFO lines would, so those are held back (:func:`optu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import contextlib
+from collections.abc import Iterator
 
 import optuna
 from optuna.trial import TrialState

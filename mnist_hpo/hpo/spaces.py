@@ -7,6 +7,7 @@ the study seed) is :mod:`mnist_hpo.core.space`'s; its names are importable from 
 from __future__ import annotations
 
 from typing import Any
+
 import optuna
 
 from ..core.pbt import planned_trials

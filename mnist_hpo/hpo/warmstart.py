@@ -9,10 +9,10 @@ of another study in the same storage. Each source is queued once per study (Optu
 
 from __future__ import annotations
 
-from typing import Any
 import hashlib
 import json
 import math
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState

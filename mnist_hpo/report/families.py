@@ -9,8 +9,8 @@ may name one parameter differently: each study's table uses its own family's nam
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 import math
+from typing import Any
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

@@ -14,11 +14,11 @@ bookkeeping arrive as callbacks.
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn

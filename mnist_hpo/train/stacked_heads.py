@@ -7,8 +7,8 @@ the hidden width ``nh1`` is zero-padded to the largest. Nothing here knows about
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.nn import functional as F

@@ -12,10 +12,10 @@ metadata, so a single sha256 covers both, and the same state always gives the sa
 
 from __future__ import annotations
 
-from typing import Any
 import json
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from safetensors import SafetensorError

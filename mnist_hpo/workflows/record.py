@@ -7,11 +7,11 @@ and to estimate, from the record's own speed, how long the rest takes.
 
 from __future__ import annotations
 
-from typing import Any
 import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState

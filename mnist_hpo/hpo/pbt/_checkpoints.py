@@ -10,10 +10,10 @@ loads exactly what the segment started from. Nothing is unpickled.
 
 from __future__ import annotations
 
-from typing import Any
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import optuna
 
