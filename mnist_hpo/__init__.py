@@ -28,6 +28,7 @@ The names are imported when first used (PEP 562 ``__getattr__``): ``import mnist
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 # Where each public name lives; importing those modules loads torch and Optuna (about 2 s), so
 # it happens on first use of a name, not on `import mnist_hpo` (which every command does).
@@ -46,7 +47,7 @@ __all__ = sorted(_API)
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'mnist_hpo' has no attribute {name!r}")

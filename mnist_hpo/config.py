@@ -12,6 +12,7 @@ named by ``model.type`` and reads that family's options.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .core.parse import model_options, parse_study_head, search_tables
 from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
@@ -26,7 +27,7 @@ from .errors import UserError
 from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
 
 
-def parse_study(doc: dict, source: str = "<memory>") -> StudyConfig:
+def parse_study(doc: dict[str, Any], source: str = "<memory>") -> StudyConfig:
     """Validate a parsed TOML document and build its :class:`StudyConfig`."""
     c = Checker(source)
     values, m, model = parse_study_head(doc, source)

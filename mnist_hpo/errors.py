@@ -16,7 +16,9 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 
 
 class UserError(Exception):
@@ -34,7 +36,7 @@ class UserError(Exception):
     """
 
 
-def did_you_mean(word: str, choices, shown: str = "{}") -> str:
+def did_you_mean(word: str, choices: Iterable[str], shown: str = "{}") -> str:
     """``"did you mean X? "`` for the one of ``choices`` closest to a mistyped ``word`` (difflib's ratio of at
     least 0.6), written as ``shown.format(X)``; ``""`` when none is close. A message puts it before its list:
     ``--trails`` gives ``"…; did you mean --trials? 'mnist-hpo study --help' lists its options"``.
@@ -82,9 +84,9 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
-def causes(e: BaseException | None):
+def causes(e: BaseException | None) -> Iterator[BaseException]:
     """``e``, then what caused it (``__cause__``, else ``__context__``), and so on; each once."""
-    seen = set()
+    seen: set[int] = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         yield e
@@ -114,7 +116,7 @@ def free_space(path: Path) -> str:
     while not path.exists() and path != path.parent:
         path = path.parent
     try:
-        free = shutil.disk_usage(path).free
+        free: float = shutil.disk_usage(path).free
     except OSError:
         return "free space unknown"
     for unit in ("bytes", "KiB", "MiB", "GiB"):
@@ -132,7 +134,7 @@ def write_failed(path: Path, what: str, code: int) -> WriteFailed:
 
 
 @contextlib.contextmanager
-def writing(path: Path, what: str):
+def writing(path: Path, what: str) -> Iterator[None]:
     """Turn a failed write of ``what`` to ``path`` for want of space or permission into one :class:`WriteFailed` line."""
     try:
         yield
@@ -156,7 +158,7 @@ _pending: list[type[KeyboardInterrupt]] = []  # an interrupt held back by `shiel
 
 
 @contextlib.contextmanager
-def shielded():
+def shielded() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while the block runs (a write to the storage), and raise them after it.
 
     Only inside :func:`terminate_as_interrupt` and in the main thread (where Python runs signal
@@ -176,14 +178,14 @@ def shielded():
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt():
+def terminate_as_interrupt() -> Iterator[None]:
     """Inside, SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated` in the main thread, once each,
     held back while :func:`shielded` is on; the old handlers are restored after.
 
     Later SIGTERMs are ignored so that the cleanup it starts (failing and re-queueing the
     running trial, waiting for workers) is not itself cut off.
     """
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         kind = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         if signum == signal.SIGTERM:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -212,7 +214,7 @@ def terminate_as_interrupt():
 
 
 @contextlib.contextmanager
-def on_interrupt_say(message: str):
+def on_interrupt_say(message: str) -> Iterator[None]:
     """An interrupt (Ctrl-C, SIGTERM) inside the block is reported as ``message`` instead of the line about a
     study's trials (:func:`report`): for work that runs no trial, such as a retrain, that line would be untrue."""
     try:

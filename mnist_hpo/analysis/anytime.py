@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import numpy.typing as npt
 import optuna
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
@@ -81,6 +82,8 @@ def searched(study: optuna.Study) -> bool:
 def busy_seconds(t: optuna.trial.FrozenTrial) -> float:
     """How long ``t`` trained. A trial whose process died is marked FAIL only when the study is next
     opened, maybe hours later; its last heartbeat (the journal ``owner``'s ``beat``) says when it stopped."""
+    if t.datetime_start is None or t.datetime_complete is None:
+        raise ValueError(f"trial {t.number} has not finished")
     end = t.datetime_complete.timestamp()
     if t.state == TrialState.FAIL:
         beat = (t.user_attrs.get(OWNER) or {}).get("beat")
@@ -106,18 +109,19 @@ def study_curve(study: optuna.Study) -> Curve:
         epochs.append(e)
         seconds.append(s)
         best.append(b)
-    metric = (study_metric_names(study) or [None])[0]
+    names = study_metric_names(study)
+    metric = names[0] if names else None
     return Curve(study.study_name, protocol_of(study), maximize, epochs, seconds, best, metric)
 
 
-def step_at(xs: list[float], ys: list[float], grid, worst: float):
+def step_at(xs: list[float], ys: list[float], grid: npt.ArrayLike, worst: float) -> np.ndarray:
     """The step function (value after the last point at or before x) on ``grid``; ``worst`` before the first."""
     idx = np.searchsorted(np.asarray(xs, dtype=float), np.asarray(grid, dtype=float), side="right") - 1
     values = np.asarray(ys, dtype=float)
     return np.where(idx >= 0, values[np.clip(idx, 0, None)] if len(values) else worst, worst)
 
 
-def median_curve(curves: list[Curve], axis: str):
+def median_curve(curves: list[Curve], axis: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """The protocol's median best-so-far, on the union of its seeds' points, up to where every seed has data."""
     curves = [c for c in curves if c.trials]
     if not curves:
@@ -149,7 +153,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
         for p in protocols:
             group = [c for c in curves if c.protocol == p]
             grid, med = median_curve(group, axis)
-            if grid is None:
+            if grid is None or med is None:  # (both or neither)
                 continue
             ok = np.isfinite(med)
             if ok.any():

@@ -10,11 +10,13 @@ timings, so the report can use it as part of the export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,7 +26,9 @@ from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..artifacts.export import latest_export, load_export
 from ..core.figures import image_grid_png, scatter_html, scatter_png
-from ..data.datasets import load_data
+from ..data.datasets import Dataset, load_data
+
+T = TypeVar("T")
 
 EXPLORE_DIR = "explore"
 EXPLORE_JSON = "explore.json"
@@ -51,7 +55,7 @@ def default_export(study: str = "ae") -> Path:
 
 
 def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, out: Path | None = None,
-                data=None, log=print) -> dict:
+                data: Dataset | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Explore the latent space of the autoencoder exported in ``export``; returns what explore.json holds."""
     model, meta, data = _autoencoder_export(export, data)
     out = Path(out) if out else Path(meta["_folder"]) / EXPLORE_DIR
@@ -157,7 +161,7 @@ def _interpolation_figure(model, codes: np.ndarray, labels: np.ndarray, s: Explo
             "title": f"Interpolation from test image {a} to {b}"}
 
 
-def _cluster_metrics(points: np.ndarray, labels: np.ndarray, s: ExploreSettings) -> dict:
+def _cluster_metrics(points: np.ndarray, labels: np.ndarray, s: ExploreSettings) -> dict[str, Any]:
     return {"knn_accuracy": latent.knn_accuracy(points, labels, k=s.knn_k, seed=s.seed),
             "silhouette": latent.silhouette(points, labels, seed=s.seed), "points": len(points), "k": s.knn_k}
 
@@ -169,7 +173,7 @@ def _first_of(labels: np.ndarray, digit: int) -> int:
     return int(hits[0])
 
 
-def read_explore(export_folder: Path) -> dict | None:
+def read_explore(export_folder: Path) -> dict[str, Any] | None:
     """The explore results stored with an export, or None when ``make explore`` has not been run on it."""
     path = Path(export_folder) / EXPLORE_DIR / EXPLORE_JSON
     if not path.exists():

@@ -13,6 +13,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -43,9 +44,17 @@ def first_value(trial: optuna.trial.FrozenTrial) -> float | None:
     return trial.values[0] if trial.values else None
 
 
+def metric_value(trial: optuna.trial.FrozenTrial) -> float:
+    """:func:`first_value` of a trial that has one (any of :func:`complete_trials`)."""
+    value = first_value(trial)
+    if value is None:
+        raise ValueError(f"trial {trial.number} has no value")
+    return value
+
+
 def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if first_value(t) is not None and math.isfinite(first_value(t))]
+            if (v := first_value(t)) is not None and math.isfinite(v)]
 
 
 def ped_quantile(n: int) -> float:
@@ -62,7 +71,7 @@ def param_importance(study: optuna.Study) -> Importance | None:
     with warnings.catch_warnings():
         # Optuna warns when every parameter comes out equal (e.g. a constant objective); the numbers show it.
         warnings.simplefilter("ignore")
-        target = first_value if len(study.directions) > 1 else None  # several objectives: the model's metric
+        target = metric_value if len(study.directions) > 1 else None  # several objectives: the model's metric
         fanova = optuna.importance.get_param_importances(
             study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED), target=target)
         ped = optuna.importance.get_param_importances(
@@ -71,7 +80,7 @@ def param_importance(study: optuna.Study) -> Importance | None:
                       {k: float(v) for k, v in ped.items()}, q)
 
 
-def no_ranking(study: optuna.Study, trials: list | None = None) -> str | None:
+def no_ranking(study: optuna.Study, trials: list[Any] | None = None) -> str | None:
     """Why the study's parameters cannot be ranked (one line), or None when they can."""
     trials = complete_trials(study) if trials is None else trials
     n = len(trials)
@@ -136,7 +145,7 @@ def importance_figure(imp: Importance, path: Path, title: str, headers: dict[str
 LATENT_COLUMNS = ["Enc. Space Dim.", "best valid. value", "trial", "complete trials", "pruned trials"]
 
 
-def latent_rows(study: optuna.Study) -> list[list] | None:
+def latent_rows(study: optuna.Study) -> list[list[Any]] | None:
     """Per latent size tried: the best complete value, its trial, and how many trials ran at that size.
 
     None when the study has no ``latent_dim`` parameter. A size whose trials were all
@@ -151,7 +160,7 @@ def latent_rows(study: optuna.Study) -> list[list] | None:
     for size in sizes:
         done = [t for t in complete_trials(study) if t.params.get("latent_dim") == size]
         pruned = sum(1 for t in trials if t.state == TrialState.PRUNED and t.params.get("latent_dim") == size)
-        best = (max if maximize else min)(done, key=first_value) if done else None
+        best = (max if maximize else min)(done, key=metric_value) if done else None
         rows.append([size, first_value(best) if best else None, best.number if best else None, len(done), pruned])
     return rows
 

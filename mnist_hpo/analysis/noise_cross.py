@@ -51,7 +51,7 @@ def noisy_inputs(test_images: torch.Tensor, seed: int = RECORD_SEED) -> dict[str
     return {**copies, CLEAN: to_float(test_images)}
 
 
-def cross_table(models: list[Denoiser], test_images: torch.Tensor, seed: int = RECORD_SEED) -> dict[str, dict]:
+def cross_table(models: list[Denoiser], test_images: torch.Tensor, seed: int = RECORD_SEED) -> dict[str, dict[str, float]]:
     """``{model label: {noise: test MSE against the clean images}}``, the clean images included as a noise."""
     inputs = noisy_inputs(test_images, seed)
     with torch.no_grad():
@@ -59,7 +59,7 @@ def cross_table(models: list[Denoiser], test_images: torch.Tensor, seed: int = R
                 for m in models}
 
 
-def table_rows(table: dict[str, dict]) -> tuple[list[str], list[list]]:
+def table_rows(table: dict[str, dict[str, float]]) -> tuple[list[str], list[list[str]]]:
     """The table's columns and rows, each noise's best model marked with a star."""
     noises = [*NOISES, CLEAN]
     best = {n: min(table, key=lambda label: table[label][n]) for n in noises}

@@ -14,6 +14,7 @@ what counts as too short, is in :mod:`mnist_hpo.measures.mean_image`.
 
 from __future__ import annotations
 
+from typing import Any
 import optuna
 
 from ..hpo.queries import study_config
@@ -21,7 +22,7 @@ from ..measures.mean_image import (  # noqa: F401  (importable from here as befo
     MIN_STEPS, MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, optimizer_steps, retrain_check, too_short,
     trial_steps,
 )
-from .importance import complete_trials, first_value
+from .importance import complete_trials, metric_value
 
 PARAM = "weight_decay"
 PLATEAU_COLUMNS = ["L2", "complete trials", "on the plateau", "share", "best valid. value"]
@@ -33,18 +34,18 @@ def applies(study: optuna.Study) -> bool:
             and any(PARAM in t.params for t in complete_trials(study)))
 
 
-def plateau_rows(study: optuna.Study, baseline: float) -> list[list]:
+def plateau_rows(study: optuna.Study, baseline: float) -> list[list[Any]]:
     """Per L2 value tried: complete trials, how many ended on the plateau, their share, the best value."""
     trials = [t for t in complete_trials(study) if PARAM in t.params]
     rows = []
     for value in sorted({t.params[PARAM] for t in trials}):
         done = [t for t in trials if t.params[PARAM] == value]
-        stuck = sum(1 for t in done if first_value(t) >= STUCK_SHARE * baseline)
-        rows.append([value, len(done), stuck, stuck / len(done), min(first_value(t) for t in done)])
+        stuck = sum(1 for t in done if metric_value(t) >= STUCK_SHARE * baseline)
+        rows.append([value, len(done), stuck, stuck / len(done), min(metric_value(t) for t in done)])
     return rows
 
 
-def summary(rows: list[list], baseline: float) -> str:
+def summary(rows: list[list[Any]], baseline: float) -> str:
     done, stuck = sum(r[1] for r in rows), sum(r[2] for r in rows)
     return (f"{stuck} of {done} complete trials ended on the mean-image plateau (validation MSE at least "
             f"{STUCK_SHARE:.0%} of the mean image's {baseline:.4f})")

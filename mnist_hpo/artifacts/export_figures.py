@@ -10,24 +10,27 @@ members' too): its curves are its lineage's, and its reconstructions those of it
 
 from __future__ import annotations
 
+from typing import Any
 import math
 from pathlib import Path
 
 from ..measures import recon
+from ..tasks.base import FitResult, Task
 from ..core.figures import curve_keys, history_png
 
 LOSS_PNG = "loss.png"
 RECON_PNG = "reconstructions.png"
 
 
-def write_export_figures(task, params: dict, seed: int, result, history: dict, folder: Path,
-                         title: str, retrained: bool = True) -> tuple[list[Path], dict]:
+def write_export_figures(task: Task, params: dict[str, Any], seed: int, result: FitResult, history: dict[str, Any],
+                         folder: Path,
+                         title: str, retrained: bool = True) -> tuple[list[Path], dict[str, Any]]:
     """Write the export's figures; returns their paths and what to record about them in export.json.
 
     ``retrained``: ``result`` is a retrain from the seed (False: a member of population-based training).
     """
     files: list[Path] = []
-    info: dict = {}
+    info: dict[str, Any] = {}
     if curve_keys(history):
         files.append(history_png(history, folder / LOSS_PNG, evaluated=task.evaluated_curves(history),
                                  title=f"{title}: per epoch ({'retrain' if retrained else 'its lineage'})"))
@@ -41,7 +44,7 @@ def write_export_figures(task, params: dict, seed: int, result, history: dict, f
     return files, info
 
 
-def _first_epoch(task, params: dict, seed: int, history: dict, info: dict) -> tuple:
+def _first_epoch(task: Task, params: dict[str, Any], seed: int, history: dict[str, Any], info: dict[str, Any]) -> tuple[Any, ...]:
     """The retrain's first epoch, trained again from the seed; whether its loss matched is recorded in ``info``."""
     losses: list[float] = []
     first = task.fit(params, seed=seed, epochs=1, full=True, on_epoch=lambda e, tr, va: losses.append(tr)).model

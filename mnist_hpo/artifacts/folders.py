@@ -23,9 +23,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from ..core.names import is_safe_name, safe_folder, shown, slug
 from ..data.integrity import check_sha256, write_text_atomically
@@ -40,7 +41,7 @@ OWNER = "study.json"
 _TRIAL = re.compile(r"trial-\d+")
 
 
-def read_export_meta(path: str | Path) -> dict:
+def read_export_meta(path: str | Path) -> dict[str, Any]:
     folder = Path(path)
     if folder.is_file():
         folder = folder.parent
@@ -56,12 +57,12 @@ def read_export_meta(path: str | Path) -> dict:
     return meta
 
 
-def study_record(study: optuna.Study) -> dict:
+def study_record(study: optuna.Study) -> dict[str, Any]:
     """What an export and a home record of their study: its UUID and storage (given a UUID now if it has none)."""
     return {"study_uuid": ensure_uuid(study), "storage": storage_label(storage_of(study))}
 
 
-def read_owner(folder: Path) -> dict | None:
+def read_owner(folder: Path) -> dict[str, Any] | None:
     """The study that claimed ``folder`` (``{}`` when its study.json is unreadable); None when none has."""
     try:
         owner = json.loads((folder / OWNER).read_text())
@@ -126,7 +127,7 @@ def claim_home(study: optuna.Study, root: Path | None = None) -> tuple[Path, boo
         return home, False
     plain = _plain(study.study_name, root)
     free = plain is not None and read_owner(plain) is None and not _exports_in(plain)
-    for folder in ([plain] if free else []) + [root / safe_folder(study.study_name, uuid)]:
+    for folder in ([plain] if free and plain is not None else []) + [root / safe_folder(study.study_name, uuid)]:
         if _claim(folder, study):
             return folder, True
     raise UserError(f"{folder} is claimed by another study (its {OWNER}); move that folder aside and export again")
@@ -152,9 +153,9 @@ def disown(home: Path) -> None:
         pass
 
 
-def _belongs(meta: dict, study: optuna.Study, trials: dict) -> bool:
+def _belongs(meta: dict[str, Any], study: optuna.Study, trials: dict[int, FrozenTrial]) -> bool:
     """Whether a legacy export (no UUID) is of this study's trial: its name, parameters and objective values."""
-    trial = trials.get(meta.get("trial"))
+    trial = trials.get(meta["trial"]) if "trial" in meta else None
     if "study_uuid" in meta or meta.get("study") != study.study_name or trial is None:
         return False
     if trial.state != TrialState.COMPLETE or trial.params != meta.get("params"):
@@ -207,7 +208,7 @@ def record_study(folder: Path, study: optuna.Study) -> None:
     """Write the study's UUID and storage into an export's export.json, after its name (nothing else changes)."""
     path = folder / META
     meta = json.loads(path.read_text())
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, value in meta.items():
         if key not in ("study_uuid", "storage"):
             out[key] = value
@@ -275,7 +276,7 @@ def homes_by_name(study_name: str, root: Path) -> list[Path]:
 def latest_in(home: Path | None, study_name: str, root: Path) -> Path:
     """The export that ``home/LATEST`` names; a :class:`UserError` when there is none."""
     pointer = home / LATEST if home is not None else None
-    if pointer is None or not pointer.exists():
+    if home is None or pointer is None or not pointer.exists():
         raise UserError(f"no export of study {shown(study_name)} under {root}; "
                         f"run 'mnist-hpo export {study_name}' first")
     name = pointer.read_text().strip()

@@ -8,10 +8,16 @@ workers and tests without a display.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from mpl_toolkits.mplot3d.axes3d import Axes3D
 from PIL import Image  # matplotlib's own dependency
 
 DPI = 90
@@ -41,19 +47,27 @@ def scatter_png(points: np.ndarray, labels: np.ndarray, path: Path, *, title: st
     ax = fig.add_subplot(projection="3d" if dims == 3 else None)
     for digit in range(10):
         sel = labels == digit
-        if sel.any():
-            ax.scatter(*points[sel].T, s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit), linewidths=0)
+        if not sel.any():
+            continue
+        p = points[sel]
+        if isinstance(ax, Axes3D):
+            ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit),
+                       linewidths=0)
+        else:
+            ax.scatter(p[:, 0], p[:, 1], s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit), linewidths=0)
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
-    if dims == 3:
+    if isinstance(ax, Axes3D):
         ax.set_zlabel("component 3")
     ax.legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     ax.set_title(title)
     return _save(fig, path)
 
 
-def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = ""):
-    """The same scatter as an interactive plotly figure (one trace per digit, so the legend toggles them)."""
+def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = "") -> Any:
+    """The same scatter as an interactive plotly figure (one trace per digit, so the legend toggles them).
+
+    A ``plotly.graph_objects.Figure`` (plotly ships no types, hence ``Any``)."""
     import plotly.graph_objects as go  # ~0.5 s: only the interactive (HTML) figures need plotly
 
     dims = points.shape[1]
@@ -123,14 +137,14 @@ def image_rows_png(rows: list[tuple[str, np.ndarray]], path: Path, *, title: str
 EVAL_EPOCHS = "eval_epochs"  # the 0-based epochs at which a history's sparse series were measured
 
 
-def curve_keys(history: dict) -> list[str]:
+def curve_keys(history: dict[str, Any]) -> list[str]:
     """The series of an export's history worth plotting (every list of numbers but the timings and epoch indices)."""
     return [k for k, v in history.items()
             if k not in ("seconds", EVAL_EPOCHS) and isinstance(v, list) and v
             and all(isinstance(x, (int, float)) for x in v)]
 
 
-def history_png(history: dict, path: Path, *, title: str = "", evaluated: dict[str, str] | None = None) -> Path:
+def history_png(history: dict[str, Any], path: Path, *, title: str = "", evaluated: dict[str, str] | None = None) -> Path:
     """Per-epoch curves: losses (left), any other per-epoch series, e.g. accuracy (middle), and sparse scores (right).
 
     ``evaluated`` names the series measured only at the epochs in ``history["eval_epochs"]``
@@ -151,7 +165,7 @@ def history_png(history: dict, path: Path, *, title: str = "", evaluated: dict[s
         ax = fig.add_subplot(1, len(panels), i + 1)
         if evaluated and group == list(evaluated):
             x = [e + 1 for e in history[EVAL_EPOCHS]]
-            handles = []
+            handles: list[Line2D] = []
             for j, k in enumerate(group):
                 axis = ax if j == 0 else ax.twinx()
                 if j > 1:
@@ -159,7 +173,7 @@ def history_png(history: dict, path: Path, *, title: str = "", evaluated: dict[s
                 handles += axis.plot(x, history[k], linestyle="none", marker="os^v"[j % 4], ms=5,
                                      color=f"C{j + 2}", label=f"{k} (at {len(x)} evaluated epochs)")
                 axis.set_ylabel(evaluated[k], color=f"C{j + 2}")
-            ax.legend(handles, [h.get_label() for h in handles], fontsize=8)
+            ax.legend(handles, [str(h.get_label()) for h in handles], fontsize=8)
             ax.set_title("scored at the evaluated epochs", fontsize=9)
         else:
             for k in group:
@@ -204,7 +218,7 @@ def wide_range(values: np.ndarray, ratio: float = 5.0) -> bool:
     return values.size > 0 and values.min() > 0 and values.max() / values.min() >= ratio
 
 
-def _log_axis(ax, axis) -> None:
+def _log_axis(ax: Axes, axis: Axis) -> None:
     """A log axis labelled in plain numbers (20,000, not 2×10⁴), at 1, 2, 3 and 5 of each decade."""
     (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
     plain = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
@@ -213,12 +227,13 @@ def _log_axis(ax, axis) -> None:
         lambda v, _: plain(v) if f"{v:e}"[0] in "235" else ""))
 
 
-def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tuple[str, str], numbers=None,
+def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tuple[str, str],
+               numbers: npt.ArrayLike | None = None,
                title: str = "") -> Path:
     """Two objectives of every trial [N, 2], the Pareto front (boolean mask ``front``) highlighted and joined."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
-    ax.scatter(*points[~front].T, s=14, color="#9a9a9a", alpha=0.7, label="other trials", linewidths=0)
+    ax.scatter(points[~front][:, 0], points[~front][:, 1], s=14, color="#9a9a9a", alpha=0.7, label="other trials", linewidths=0)
     order = np.argsort(points[front][:, 0])
     ax.plot(*points[front][order].T, "-o", color="#d62728", markersize=5, label="Pareto front")
     if numbers is not None:

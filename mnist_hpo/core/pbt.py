@@ -19,6 +19,7 @@ the study with the family's checks (:func:`check_pbt`, from :func:`mnist_hpo.tas
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .schema import Checker, PbtConfig, StudyConfig
 
@@ -27,13 +28,21 @@ PBT_KEYS = {"population", "interval", "mutable", "quantile", "resample_probabili
 
 def generations(cfg: StudyConfig) -> int:
     """How many segments each member trains: ``study.epochs`` cut into ``interval``-epoch pieces."""
-    return math.ceil(cfg.epochs / cfg.pbt.interval)
+    return math.ceil(cfg.epochs / pbt_settings(cfg).interval)
 
 
 def segment_epochs(cfg: StudyConfig, generation: int) -> tuple[int, int]:
     """The epochs segment ``generation`` covers, 0-based, as ``range(start, stop)``."""
-    start = generation * cfg.pbt.interval
-    return start, min(start + cfg.pbt.interval, cfg.epochs)
+    interval = pbt_settings(cfg).interval
+    start = generation * interval
+    return start, min(start + interval, cfg.epochs)
+
+
+def pbt_settings(cfg: StudyConfig) -> PbtConfig:
+    """The ``[pbt]`` table of a study known to be population-based (a ValueError for any other)."""
+    if cfg.pbt is None:
+        raise ValueError(f"study {cfg.name!r} has no [pbt] table")
+    return cfg.pbt
 
 
 def planned_trials(cfg: StudyConfig) -> int:
@@ -47,7 +56,7 @@ def quantile_size(population: int, fraction: float) -> int:
     return n if n <= population / 2 else population // 2
 
 
-def pbt_table(c: Checker, doc: dict) -> PbtConfig | None:
+def pbt_table(c: Checker, doc: dict[str, Any]) -> PbtConfig | None:
     """The ``[pbt]`` table of a study file, its keys and types checked; None when the file has none."""
     if "pbt" not in doc:
         return None

@@ -12,15 +12,17 @@ are kept as given. Numpy only: the checks of a study file use it as the search d
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .schema import Checker, ParamSpec, StudyConfig
 from .seeds import seed_sequence
 
-Resolved = dict[str, list | ParamSpec]  # categorical lists, or range specs left for the sampler
+Resolved = dict[str, list[Any] | ParamSpec]  # categorical lists, or range specs left for the sampler
 
 
-def draw_list(spec: ParamSpec, seed: int) -> list:
+def draw_list(spec: ParamSpec, seed: int) -> list[Any]:
     """The concrete list of values for a ``choices``/``normal``/``randint`` parameter."""
     if spec.kind == "choices":
         return list(spec.choices)
@@ -33,7 +35,7 @@ def draw_list(spec: ParamSpec, seed: int) -> list:
                 values.append(float(f"{v:.6g}"))  # 6 significant digits: readable, still distinct
         return [*spec.include, *values]
     if spec.kind == "randint":
-        return [int(v) for v in rng.integers(spec.low, spec.high, size=spec.size)]
+        return [int(v) for v in rng.integers(int(spec.low), int(spec.high), size=spec.size)]
     raise ValueError(f"{spec.name}: {spec.kind} is a range, not a list")
 
 
@@ -41,9 +43,9 @@ def resolve_space(space: dict[str, ParamSpec], seed: int) -> Resolved:
     return {name: (spec if spec.kind in ("float", "int") else draw_list(spec, seed)) for name, spec in space.items()}
 
 
-def grid_space(resolved: Resolved) -> dict[str, list]:
+def grid_space(resolved: Resolved) -> dict[str, list[Any]]:
     """The search space as GridSampler wants it; duplicates inside a drawn list are dropped."""
-    grid = {}
+    grid: dict[str, list[Any]] = {}
     for name, values in resolved.items():
         if isinstance(values, ParamSpec):
             raise ValueError(f"{name} is a range and cannot be gridded")
@@ -61,6 +63,7 @@ def check_enqueue(cfg: StudyConfig, c: Checker) -> None:
             spec = cfg.space.get(name)
             if spec is None:
                 c.fail(f"{where}.{name}", f"is not a parameter of the study's space; it has {', '.join(cfg.space)}")
+                continue  # not reached: fail raises
             if spec.kind in ("float", "int"):
                 types = (int,) if spec.kind == "int" else (int, float)
                 if isinstance(value, bool) or not isinstance(value, types) or not spec.low <= value <= spec.high:

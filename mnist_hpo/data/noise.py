@@ -20,6 +20,7 @@ for an autoencoder that removes all of them, not one at a time).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -72,9 +73,9 @@ class Noise:
             out = torch.where(use_gauss.view(-1, *([1] * (clean.dim() - 1))), g, sp)
         return out.clamp_(0.0, 1.0) if self.clip else out
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """What the export records: the noise the model was trained and tested on."""
-        d: dict = {"kind": self.kind, "clip": self.clip}
+        d: dict[str, Any] = {"kind": self.kind, "clip": self.clip}
         if self.kind in ("gaussian", "mix"):
             d.update(mean=self.mean, std=self.std)
         if self.kind in ("salt_and_pepper", "mix"):

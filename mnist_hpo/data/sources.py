@@ -19,6 +19,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy._core.multiarray import _reconstruct  # numpy >= 2 (pyproject.toml)
@@ -37,7 +38,7 @@ IMAGE_SHAPE = (28, 28)
 
 # --- restricted unpickling -------------------------------------------------------------
 
-def _safe_dtype(*args):
+def _safe_dtype(*args: Any) -> np.dtype[Any]:
     dt = np.dtype(*args)
     if dt.hasobject:
         raise pickle.UnpicklingError("object arrays are not allowed")
@@ -54,14 +55,14 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): lambda: _safe_dtype,
     }
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         factory = self._allowed.get((module, name))
         if factory is None:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
         return factory()
 
 
-def restricted_unpickle(data: bytes):
+def restricted_unpickle(data: bytes) -> Any:
     return NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
 
 

@@ -9,6 +9,7 @@ given to it here when it is created.
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import uuid
 
@@ -25,7 +26,7 @@ from .objective import objective_directions, objective_names, set_metric_names
 from .samplers import make_pruner, make_sampler
 
 
-def _jsonable_space(resolved: Resolved) -> dict:
+def _jsonable_space(resolved: Resolved) -> dict[str, Any]:
     return {k: (v if isinstance(v, list) else {"range": v.kind, "low": v.low, "high": v.high, "log": v.log})
             for k, v in resolved.items()}
 
@@ -40,7 +41,7 @@ LATER = ("judge.sha256",)
 _STUDY_SETTINGS = ("dataset", "idx_dir", "train_subset", "test_subset", "batch_size", "val_fraction", "seed", "epochs")
 
 
-def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) -> dict:
+def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) -> dict[str, Any]:
     """Everything that decides what a trial's value means, as ``setting -> value`` (JSON-able).
 
     Stored as the study's user attribute ``identity`` when it is created and compared on every
@@ -56,9 +57,9 @@ def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) 
             **task_class(cfg.model).identity_extras(cfg, dataset_checksum)}
 
 
-def _identity(config: dict, space: dict | None, dataset_checksum: str | None) -> dict:
+def _identity(config: dict[str, Any], space: dict[str, Any] | None, dataset_checksum: str | None) -> dict[str, Any]:
     """The identity of a config as stored (``StudyConfig.as_dict``); what the config lacks is left out."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if "model" in config:
         out["model.type"] = config["model"]
     for key in _STUDY_SETTINGS:
@@ -89,7 +90,7 @@ def _identity(config: dict, space: dict | None, dataset_checksum: str | None) ->
     return out
 
 
-def stored_identity(attrs: dict) -> tuple[dict, bool]:
+def stored_identity(attrs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """(the identity a study was created with, whether it is complete).
 
     Studies made before the ``identity`` attribute existed have their creation config and
@@ -105,11 +106,11 @@ def stored_identity(attrs: dict) -> tuple[dict, bool]:
     return identity, False
 
 
-def identity_differences(stored: dict, now: dict, *, complete: bool = True) -> list[str]:
+def identity_differences(stored: dict[str, Any], now: dict[str, Any], *, complete: bool = True) -> list[str]:
     """``key: stored X, now Y`` for every setting that differs (only the stored keys unless ``complete``)."""
     keys = sorted(set(stored) | set(now)) if complete else sorted(stored)
 
-    def shown(d: dict, key: str) -> str:
+    def shown(d: dict[str, Any], key: str) -> str:
         return json.dumps(d[key]) if key in d else "unset"
 
     return [f"{key}: stored {shown(stored, key)}, now {shown(now, key)}"
@@ -135,7 +136,7 @@ def refuse_new_trials_if_unrecorded(cfg: StudyConfig, study: optuna.Study) -> No
         )
 
 
-def check_identity(cfg: StudyConfig, attrs: dict, identity: dict) -> None:
+def check_identity(cfg: StudyConfig, attrs: dict[str, Any], identity: dict[str, Any]) -> None:
     """Refuse to add trials to a study created with other settings; one line naming each difference."""
     stored, complete = stored_identity(attrs)
     differences = identity_differences(stored, json.loads(json.dumps(identity)), complete=complete)

@@ -8,6 +8,7 @@ The bar says what Optuna's INFO lines would, so those are held back (:func:`optu
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -29,13 +30,14 @@ def update_bar(bar: tqdm, study: optuna.Study) -> None:
     bar.n = len(finished_trials(study))
     if len(study.directions) > 1:
         bar.set_postfix(pareto_front=len(pareto_front(study)), refresh=False)
-    elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]:
+    elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.value is not None]:
         bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}", refresh=False)
     bar.refresh()
 
 
 @contextlib.contextmanager
-def optuna_info_held_back(held: bool = True):
+def optuna_info_held_back(held: bool = True) -> Iterator[None]:
     """While the block runs, Optuna logs warnings and errors only (not "A new study created …"); after it,
     Optuna's verbosity is what it was. ``held=False`` leaves it as it is. Optuna's verbosity is one setting
     per process: another thread running Optuna meanwhile is held back too.

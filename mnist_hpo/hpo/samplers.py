@@ -29,6 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import optuna
@@ -53,7 +54,7 @@ class CoverGridSampler(optuna.samplers.GridSampler):
     fields; tests/storages/test_optuna_compat.py checks that the two orders still agree.
     """
 
-    def __init__(self, search_space: Mapping[str, Sequence], seed: int | None = None) -> None:
+    def __init__(self, search_space: Mapping[str, Sequence[Any]], seed: int | None = None) -> None:
         super().__init__(search_space, seed=seed)
         self.search_space = {name: list(values) for name, values in sorted(search_space.items())}
         self.param_names = list(self.search_space)
@@ -77,26 +78,28 @@ class CoverGridSampler(optuna.samplers.GridSampler):
         set_trial_system_attr(study, trial, "search_space", self.search_space)
         set_trial_system_attr(study, trial, "grid_id", grid_id)
 
-    def sample_independent(self, study, trial, param_name, param_distribution):
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
         if "grid_id" not in trial.system_attrs:
             raise ValueError("All parameters must be specified when using GridSampler with enqueue_trial.")
         if param_name not in self.search_space:
             raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
         return self.grid[trial.system_attrs["grid_id"]][self.param_names.index(param_name)]
 
-    def after_trial(self, study, trial, state, values) -> None:
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
         # Stopping is the study runner's job (it knows the target and waits for retries).
         return None
 
-    def _same_space(self, space: Mapping[str, Sequence]) -> bool:
-        def same(a, b) -> bool:
+    def _same_space(self, space: Mapping[str, Sequence[Any]]) -> bool:
+        def same(a: Any, b: Any) -> bool:
             return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
         return set(space) == set(self.search_space) and all(
             len(space[k]) == len(self.search_space[k]) and all(map(same, space[k], self.search_space[k]))
             for k in space)
 
-    def _points(self, study: optuna.Study, states) -> set[int]:
+    def _points(self, study: optuna.Study, states: tuple[TrialState, ...]) -> set[int]:
         return {
             t.system_attrs["grid_id"]
             for t in study.get_trials(deepcopy=False, states=states)
@@ -181,7 +184,8 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         self._index[trial.number] = draw_index(study, trial)
         super().before_trial(study, trial)
 
-    def sample_independent(self, study, trial, param_name, param_distribution):
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
         index = self._index.get(trial.number)
         if index is None:  # asked outside Study.optimize/ask, without before_trial
             index = draw_index(study, trial)
@@ -189,7 +193,7 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         return _uniform_draw(np.random.RandomState(seed), param_distribution)
 
 
-def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution):
+def _uniform_draw(rng: np.random.RandomState, d: optuna.distributions.BaseDistribution) -> Any:
     """One draw of ``RandomSampler`` from ``d``: uniform in log space for log ranges, rounded to steps."""
     if isinstance(d, CategoricalDistribution):
         return d.choices[int(rng.uniform(np.zeros(len(d.choices)), np.ones(len(d.choices))).argmax())]
@@ -223,9 +227,10 @@ class _ReseededPerTrial:
     """
 
     _inner: str  # the attribute holding the sampler's own RandomSampler (startup and fallback draws)
+    _rng: Any  # the sampler's own random state (Optuna's private LazyRandomState)
 
-    def __init__(self, seed: int, **options) -> None:
-        super().__init__(seed=seed, **options)
+    def __init__(self, seed: int, **options: Any) -> None:
+        super().__init__(seed=seed, **options)  # type: ignore[call-arg]  # a mixin: the sampler after it takes these
         self._base_seed = seed
         # Optuna's private attributes, checked here so that a renamed one fails loudly, not silently.
         assert hasattr(self, "_rng") and isinstance(getattr(self, self._inner), optuna.samplers.RandomSampler)
@@ -234,7 +239,7 @@ class _ReseededPerTrial:
         model_state, random_state = seed_sequence(self._base_seed, draw_index(study, trial)).generate_state(2)
         self._rng.rng.seed(int(model_state))
         getattr(self, self._inner)._rng.rng.seed(int(random_state))
-        super().before_trial(study, trial)
+        super().before_trial(study, trial)  # type: ignore[misc]  # a mixin: the sampler after it has one
 
 
 class TrialSeededTPESampler(_ReseededPerTrial, optuna.samplers.TPESampler):

@@ -6,14 +6,16 @@ the study seed) is :mod:`mnist_hpo.core.space`'s.
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 
 from ..core.pbt import planned_trials
-from ..core.schema import ParamSpec
+from ..core.schema import ParamSpec, StudyConfig
 from ..core.space import Resolved
 
 
-def suggest(trial: optuna.Trial, resolved: Resolved) -> dict:
+def suggest(trial: optuna.Trial, resolved: Resolved) -> dict[str, Any]:
     """Ask the trial for every parameter of the space; returns name -> value."""
     params = {}
     for name, values in resolved.items():
@@ -40,7 +42,7 @@ def distributions(resolved: Resolved) -> dict[str, optuna.distributions.BaseDist
     return out
 
 
-def print_space(cfg, resolved: Resolved) -> None:
+def print_space(cfg: StudyConfig, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
     runs = f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
     if cfg.pbt is not None:

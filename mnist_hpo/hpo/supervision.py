@@ -7,6 +7,7 @@ worker processes is :mod:`.workers`'.
 
 from __future__ import annotations
 
+from typing import Any
 import logging
 import traceback
 import warnings
@@ -34,7 +35,7 @@ class FailureGuard:
 
     def __init__(self, limit: int) -> None:
         self.limit, self.run, self.last_error = limit, 0, ""
-        self.traceback_of: dict[tuple, int] = {}  # an error's kind -> the trial whose printed traceback shows it
+        self.traceback_of: dict[tuple[Any, ...], int] = {}  # an error's kind -> the trial whose printed traceback shows it
         self.last_traceback: int | None = None  # the trial whose traceback shows the latest failure's error
 
     def failed(self, trial: optuna.Trial, error: Exception) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,10 +21,10 @@ from ..core.schema import ParamSpec, StudyConfig
 from ..core.space import Resolved, resolve_space
 from ..errors import UserError
 
-WarmStart = tuple[str, list[dict]]  # (the key recorded once applied, the configurations)
+WarmStart = tuple[str, list[dict[str, Any]]]  # (the key recorded once applied, the configurations)
 
 
-def _fits(values: list | ParamSpec, value) -> bool:
+def _fits(values: list[Any] | ParamSpec, value: Any) -> bool:
     if isinstance(values, ParamSpec):
         types = (int,) if values.kind == "int" else (int, float)
         return not isinstance(value, bool) and isinstance(value, types) and values.low <= value <= values.high
@@ -67,7 +68,7 @@ def warm_start_trials(cfg: StudyConfig, storage: optuna.storages.BaseStorage, so
     return f"study {source}, best {k}", configs
 
 
-def _file_key(entries: tuple) -> str:
+def _file_key(entries: tuple[Any, ...]) -> str:
     digest = hashlib.sha256(json.dumps(list(entries), sort_keys=True).encode()).hexdigest()[:12]
     return f"study file enqueue {digest}"
 

@@ -6,6 +6,8 @@ doing a trial twice or losing one is :mod:`.supervision` (its names are importab
 
 from __future__ import annotations
 
+from typing import Any
+import math
 import multiprocessing
 import subprocess
 import sys
@@ -80,14 +82,15 @@ class WorkerProcess:
     def wait(self, timeout: float | None = None) -> int:
         self.process.join(timeout)
         if self.process.exitcode is None:
-            raise subprocess.TimeoutExpired(self.process.name, timeout)
+            # (timeout is set here: without one, join returns only once the process has ended)
+            raise subprocess.TimeoutExpired(self.process.name, timeout if timeout is not None else math.inf)
         return self.process.exitcode
 
     def terminate(self) -> None:
         self.process.terminate()
 
 
-def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
+def _wait_showing_progress(procs: list[Any], cfg: StudyConfig, study: optuna.Study, progress: bool) -> list[int]:
     """Wait for every worker; meanwhile update the bar from the storage every few seconds."""
     bar = study_bar(cfg.name, planned_trials(cfg), study, progress=progress)
     try:
@@ -107,7 +110,7 @@ def _wait_showing_progress(procs: list, cfg: StudyConfig, study: optuna.Study, p
 
 def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_trials: int | None = None,
                   warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True,
-                  storage_patience: float | None = None):
+                  storage_patience: float | None = None) -> optuna.Study:
     """Start ``workers`` worker processes on this machine (:class:`WorkerSettings`) and wait for them.
 
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).

@@ -24,6 +24,8 @@ and every score records the judge's sha256 (:func:`judge_record`).
 
 from __future__ import annotations
 
+from typing import Any
+from collections.abc import Callable, Iterable
 import json
 import shutil
 import time
@@ -66,7 +68,7 @@ def shipped_fidnet(dataset: str, dataset_checksum: str) -> Path | None:
     return path if path.exists() and meta.get("dataset_checksum") == dataset_checksum else None
 
 
-def judge_record(meta: dict) -> dict:
+def judge_record(meta: dict[str, Any]) -> dict[str, Any]:
     """What a score records about the judge that made it (the sidecar's sha256 and test accuracy)."""
     return {"sha256": meta["sha256"], "test_accuracy": meta.get("test_accuracy")}
 
@@ -101,7 +103,7 @@ def train_fidnet(data: Dataset, *, epochs: int = FIDNET_EPOCHS, seed: int = FIDN
     return net.eval(), classifier_accuracy(net, data.test_images, data.test_labels)
 
 
-def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log=print) -> Path:
+def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log: Callable[[str], None] = print) -> Path:
     """Make sure the cached judge for ``data`` exists and is sound; train it (once) when missing."""
     path = fidnet_path(data.name, data_dir)
     shipped = shipped_fidnet(data.name, data.checksum)
@@ -129,7 +131,7 @@ def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log=print) ->
     return path
 
 
-def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log) -> Path:
+def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log: Callable[[str], None]) -> Path:
     """Copy the shipped judge to ``path`` unless the same one is there; replaces one trained here."""
     meta = json.loads(shipped.with_suffix(".json").read_text())
     check_sha256(shipped, meta["sha256"], where=f"its checksum in {shipped.with_suffix('.json')}",
@@ -153,7 +155,7 @@ def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log) -> Path:
 
 
 def load_fidnet(dataset: str = "mnist", data_dir: Path | None = None, *,
-                dataset_checksum: str | None = None) -> tuple[FidNet, dict]:
+                dataset_checksum: str | None = None) -> tuple[FidNet, dict[str, Any]]:
     """The cached judge (eval mode) and its sidecar; a clear error when it is missing or altered."""
     path = fidnet_path(dataset, data_dir)
     meta_path = path.with_suffix(".json")
@@ -238,7 +240,7 @@ class Scorer:
         self.reference = FeatureStats.of(feats)
 
     @torch.inference_mode()
-    def _run(self, chunks) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(self, chunks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         feats, preds = [], []
         for x in chunks:
             f = self.net.features(x.to(self.device, torch.float32))
@@ -255,20 +257,21 @@ class Scorer:
         images = (images + 1) / 2 if scale == "tanh" else images
         return self._run(images[idx] for idx in batches(len(images), self.batch_size, shuffle=False))
 
-    def score_features(self, feats: torch.Tensor, preds: torch.Tensor) -> dict:
+    def score_features(self, feats: torch.Tensor, preds: torch.Tensor) -> dict[str, Any]:
         hist = class_histogram(preds)
         return {"fid": frechet_distance(FeatureStats.of(feats), self.reference),
                 "coverage_tv": coverage_tv(hist), "class_histogram": [round(float(p), 4) for p in hist],
                 "samples": len(feats)}
 
-    def score_images(self, images: torch.Tensor, *, scale: str = "tanh") -> dict:
+    def score_images(self, images: torch.Tensor, *, scale: str = "tanh") -> dict[str, Any]:
         return self.score_features(*self.features(images, scale=scale))
 
-    def score_u8(self, images_u8: torch.Tensor) -> dict:
+    def score_u8(self, images_u8: torch.Tensor) -> dict[str, Any]:
         return self.score_features(*self.features_u8(images_u8))
 
     @torch.no_grad()
-    def score_generator(self, sample, n: int, *, seed: int = 0, batch_size: int = 1000) -> dict:
+    def score_generator(self, sample: Callable[[int, torch.Generator], torch.Tensor], n: int, *, seed: int = 0,
+                        batch_size: int = 1000) -> dict[str, Any]:
         """Score ``n`` samples of ``sample(count, generator) -> images in [-1, 1]`` drawn with a fixed seed."""
         g = torch.Generator().manual_seed(seed)
         feats, preds = [], []

@@ -6,6 +6,7 @@ paths. Dimensionality reduction and the cluster measures are scikit-learn's.
 
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -68,7 +69,7 @@ def silhouette(points: np.ndarray, labels: np.ndarray, *, sample_size: int | Non
     return float(silhouette_score(points, labels, sample_size=size, random_state=seed))
 
 
-def first_codes(codes: np.ndarray, labels: np.ndarray, n: int = 5) -> dict:
+def first_codes(codes: np.ndarray, labels: np.ndarray, n: int = 5) -> dict[str, Any]:
     """The report's Table 5: the first ``n`` encoded test samples and their labels."""
     d = codes.shape[1]
     return {

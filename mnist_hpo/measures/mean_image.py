@@ -15,8 +15,12 @@ export records ``on_plateau: null`` with its step count, and ``show`` says why i
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from ..data.datasets import load_data, split_indices, to_float
+import torch
+
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset, load_data, split_indices, to_float
 
 # A final validation MSE above this share of the mean image's means the trial learned next to
 # nothing: in the record the stuck trials end at 0.89-0.92 of it, the others at 0.72 or below.
@@ -26,7 +30,7 @@ MIN_STEPS = 2000
 MODELS = ("autoencoder", "denoising")  # families whose metric is a reconstruction MSE of clean images
 
 
-def mean_image_mse(cfg) -> float:
+def mean_image_mse(cfg: StudyConfig) -> float:
     """Validation MSE of always answering the mean training image, on the study's own split."""
     data = load_data(cfg).subset(cfg.train_subset, cfg.test_subset)
     train_idx, val_idx = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)
@@ -34,12 +38,12 @@ def mean_image_mse(cfg) -> float:
     return _mse_to_mean(images[train_idx], images[val_idx])
 
 
-def _mse_to_mean(train, other) -> float:
+def _mse_to_mean(train: torch.Tensor, other: torch.Tensor) -> float:
     """MSE on ``other`` of always answering the mean image of ``train`` (float images)."""
     return float(((other - train.mean(dim=0)) ** 2).mean())
 
 
-def mean_image_test_mse(data) -> float:
+def mean_image_test_mse(data: Dataset) -> float:
     """Test MSE of always answering the mean training image: the plateau's level for a retrained model."""
     return _mse_to_mean(to_float(data.train_images), to_float(data.test_images))
 
@@ -58,7 +62,7 @@ def too_short(steps: int) -> str:
             "did so within about 1,700)")
 
 
-def retrain_check(model: str, data, metrics: dict, *, steps: int) -> dict:
+def retrain_check(model: str, data: Dataset, metrics: dict[str, Any], *, steps: int) -> dict[str, Any]:
     """For a reconstruction model retrained on ``data`` for ``steps`` optimizer steps: the mean image's test
     MSE and whether the retrain ended near it (``on_plateau``; None when the run is too short to tell, see
     :data:`MIN_STEPS`). A trial can leave the plateau on its split and the retrain, with other batches, stay
@@ -71,7 +75,7 @@ def retrain_check(model: str, data, metrics: dict, *, steps: int) -> dict:
             "on_plateau": bool(metrics["test_mse"] >= STUCK_SHARE * baseline) if judged else None}
 
 
-def trial_steps(cfg) -> int:
+def trial_steps(cfg: StudyConfig) -> int:
     """The optimizer steps of one trial of study ``cfg``: its epochs over its split's training part."""
     data = load_data(cfg).subset(cfg.train_subset, cfg.test_subset)
     train_idx, _ = split_indices(len(data.train_images), cfg.val_fraction, cfg.seed)

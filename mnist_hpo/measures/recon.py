@@ -9,13 +9,15 @@ epoch" figure (test images). A model reconstructs when it has an ``encoder`` and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data.datasets import to_float
+from ..data.datasets import Dataset, to_float
 from ..core.figures import image_rows_png
+from ..train.loops import Corrupt
 
 N_IMAGES = 8
 SEED = 0
@@ -26,7 +28,7 @@ def reconstructs(model: nn.Module) -> bool:
 
 
 @torch.inference_mode()
-def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt=None, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt: Corrupt | None = None, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images [N, 28, 28] -> (encoder inputs, reconstructions), both float [N, 28, 28] in [0, 1]."""
     was_training = model.training
     model.eval()
@@ -40,7 +42,8 @@ def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt=None, seed: i
     return inputs.reshape(-1, 28, 28).clamp(0, 1).cpu().numpy(), out.reshape(-1, 28, 28).cpu().numpy()
 
 
-def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], *, corrupt=None) -> list:
+def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], *,
+                        corrupt: Corrupt | None = None) -> list[tuple[str, np.ndarray]]:
     """Rows for :func:`image_rows_png`: the images, their corrupted versions (if any), one row per model."""
     rows = [("images", images.float().numpy() / 255.0)]
     for i, (label, model) in enumerate(snapshots):
@@ -52,20 +55,27 @@ def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Modu
 
 
 def reconstruction_png(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], path: Path, *,
-                       corrupt=None, title: str = "") -> Path:
+                       corrupt: Corrupt | None = None, title: str = "") -> Path:
     return image_rows_png(reconstruction_rows(images, snapshots, corrupt=corrupt), path, title=title)
 
 
-def task_corruption(task):
+class TaskData(Protocol):
+    """What these helpers read of a task (:class:`mnist_hpo.tasks.Task`, a stage above this one)."""
+
+    data: Dataset
+    val_idx: torch.Tensor
+
+
+def task_corruption(task: object) -> Corrupt | None:
     """The task's input corruption (a denoising task), or None."""
     corrupt = getattr(task, "corrupt", None)
     return corrupt if callable(corrupt) else None
 
 
-def validation_images(task, n: int = N_IMAGES) -> torch.Tensor:
+def validation_images(task: TaskData, n: int = N_IMAGES) -> torch.Tensor:
     """The first ``n`` validation images of a task (the same for every trial of a study)."""
     return task.data.train_images[task.val_idx[:n]].cpu()
 
 
-def test_images(task, n: int = N_IMAGES) -> torch.Tensor:
+def test_images(task: TaskData, n: int = N_IMAGES) -> torch.Tensor:
     return task.data.test_images[:n].cpu()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from pathlib import Path
 
 import optuna
@@ -17,7 +18,7 @@ from .document import Heading, Image, Para, Table
 from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
-def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
+def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any]:
     """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
 
     Per study with a finished trial: the parameter importances (a figure, or one line when
@@ -25,11 +26,12 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     least two autoencoder studies, their anytime curves beside the report's best (figures
     written under ``figures``).
     """
-    loaded = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
-    loaded = [(n, s) for n, s in loaded if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
+    candidates = [(n, studies.load(n)) for n in dict.fromkeys([*first, *studies.names()])]
+    loaded = [(n, s) for n, s in candidates
+              if s is not None and s.get_trials(deepcopy=False, states=FINISHED_STATES)]
     if not loaded:
         return []
-    blocks: list = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
+    blocks: list[Any] = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
     for name, study in loaded:
         blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
         imp = param_importance(study)
@@ -65,7 +67,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list:
     return blocks
 
 
-def plateau_blocks(study) -> list:
+def plateau_blocks(study: optuna.Study) -> list[Any]:
     """How many trials ended on the mean-image plateau, per L2 value (autoencoder studies)."""
     if not applies(study) or too_short(trial_steps(study_config(study))):  # a short run cannot be judged
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 import base64
 import html
 import mimetypes
@@ -30,7 +32,7 @@ class Para:
 class Table:
     caption: str
     columns: list[str]
-    rows: list[list]
+    rows: list[list[Any]]
     kind: str = ""  # "ref": the report's numbers
 
 
@@ -50,8 +52,8 @@ class Facts:
 class Pair:
     """Two blocks side by side (ours, the report's)."""
 
-    left: list
-    right: list
+    left: list[Any]
+    right: list[Any]
 
 
 CSS = """
@@ -70,7 +72,7 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{f
 """
 
 
-def _html_block(b) -> str:
+def _html_block(b: Any) -> str:
     e = html.escape
     if isinstance(b, Heading):
         return f"<h{b.level}>{e(b.text)}</h{b.level}>"
@@ -96,18 +98,18 @@ def _html_block(b) -> str:
     raise TypeError(type(b))
 
 
-def render_html(blocks: list) -> str:
+def render_html(blocks: list[Any]) -> str:
     title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
     body = "\n".join(_html_block(b) for b in blocks)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def _md_cell(v, cell=fmt) -> str:
+def _md_cell(v: Any, cell: Callable[[Any], str] = fmt) -> str:
     return cell(v).replace("|", "\\|")
 
 
-def _md_block(b, md_dir: Path) -> str:
+def _md_block(b: Any, md_dir: Path) -> str:
     if isinstance(b, Heading):
         return "#" * b.level + " " + b.text
     if isinstance(b, Para):
@@ -128,6 +130,6 @@ def _md_block(b, md_dir: Path) -> str:
     raise TypeError(type(b))
 
 
-def render_markdown(blocks: list, md_dir: Path) -> str:
+def render_markdown(blocks: list[Any], md_dir: Path) -> str:
     return "\n\n".join(_md_block(b, md_dir) for b in blocks) + "\n"
 

@@ -10,6 +10,9 @@ may name one parameter differently: each study's table uses its own family's nam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class Reference:
     table: str
     caption: str
     columns: list[str]
-    rows: list[list]
+    rows: list[list[Any]]
     headline: dict[str, tuple[str, float]] = field(default_factory=dict)  # export metric -> (what, value)
     note: str = ""
 
@@ -91,6 +94,6 @@ def param_headers(model_type: str | None) -> dict[str, str]:
     return dict(family(model_type).headers)
 
 
-def study_headers(study) -> dict[str, str]:
+def study_headers(study: optuna.Study) -> dict[str, str]:
     """:func:`param_headers` of the family a stored study trained (its ``model`` user attribute)."""
     return param_headers(study.user_attrs.get("model"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -14,7 +15,7 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def fmt(value) -> str:
+def fmt(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
@@ -35,7 +36,7 @@ def fmt_seconds(s: float) -> str:
 
 
 
-def fmt_list(v) -> str:
+def fmt_list(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
     return str(v)

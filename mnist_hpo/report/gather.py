@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from typing import Any
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +43,9 @@ def study_protocol(study: optuna.Study) -> Facts:
                          f"{cfg.get('train_subset') or 'all'} ({1 - float(cfg.get('val_fraction', 0.2)):.0%} train / "
                          f"{float(cfg.get('val_fraction', 0.2)):.0%} validation), batch {batch}")]
     if done:
-        span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+        starts = [t.datetime_start for t in done if t.datetime_start is not None]  # every one of done's
+        ends = [t.datetime_complete for t in done if t.datetime_complete is not None]
+        span = (max(ends) - min(starts)).total_seconds()
         items.append(("wall time", f"{fmt_seconds(busy)} of trial time over {fmt_seconds(span)} "
                                    f"({len(done)} finished trials, {fmt_seconds(busy / len(done))} each)"))
     hw = attrs.get("hardware")
@@ -54,7 +56,7 @@ def study_protocol(study: optuna.Study) -> Facts:
     return Facts(f"Protocol of study {study.study_name!r}", items)
 
 
-def _hw(hw: dict) -> str:
+def _hw(hw: dict[str, Any]) -> str:
     out = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads, " \
           f"device {hw.get('device', '?')}"
     return out + (f" ({hw['gpu']})" if hw.get("gpu") else "")
@@ -69,12 +71,12 @@ def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)
 
 
-def _count(n, noun: str) -> str:
+def _count(n: int, noun: str) -> str:
     """``count`` for a value read from a file, which may be missing ("? epochs")."""
     return count(n, noun) if isinstance(n, int) and not isinstance(n, bool) else f"? {noun}s"
 
 
-def export_protocol(meta: dict) -> Facts:
+def export_protocol(meta: dict[str, Any]) -> Facts:
     r = meta.get("retrain", {})
     items = [("export", f"{meta['study']} trial {meta['trial']} ({meta.get('created', '?')})"),
              ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in meta.get("params", {}).items())),
@@ -92,7 +94,7 @@ def export_protocol(meta: dict) -> Facts:
     return Facts("Protocol of the retrained model", items)
 
 
-def headline_table(meta: dict | None, ref: Reference) -> Table | None:
+def headline_table(meta: dict[str, Any] | None, ref: Reference) -> Table | None:
     if not ref.headline:
         return None
     metrics = (meta or {}).get("metrics", {})
@@ -115,11 +117,11 @@ def find_latest_export(study_name: str, root: Path, study: optuna.Study | None =
     return folder if (folder / "export.json").exists() else None
 
 
-def gan_run_blocks(ref: Reference) -> list:
+def gan_run_blocks(ref: Reference) -> list[Any]:
     """The runs of ``make gan`` (``storage/gan/<run>/result.json`` and its pictures), newest last."""
     root = storage_dir() / GAN_RUNS_DIR
     runs = sorted(root.glob("*/result.json"), key=lambda p: p.stat().st_mtime) if root.exists() else []
-    blocks: list = []
+    blocks: list[Any] = []
     for path in runs:
         run = path.parent
         try:
@@ -164,13 +166,13 @@ def export_figures(folder: Path) -> list[Image]:
     return [Image(p, FIGURE_CAPTIONS.get(p.name, p.stem.replace("_", " ").replace("-", " "))) for p in files]
 
 
-def explore_blocks(folder: Path, meta: dict) -> list:
+def explore_blocks(folder: Path, meta: dict[str, Any]) -> list[Any]:
     ex = read_explore(folder)
     if ex is None:
         return [Heading(3, "2 Latent space exploration"),
                 Para(f"No latent-space exploration of this export yet: run `make explore` "
                      f"(or `mnist-hpo explore --export {folder}`).", "missing")]
-    blocks: list = [Heading(3, "2 Latent space exploration")]
+    blocks: list[Any] = [Heading(3, "2 Latent space exploration")]
     if ex.get("weights_sha256") != meta["weights"]["sha256"]:
         blocks.append(Para("These latent-space results were computed from other weights than this export's; "
                            "run `make explore` again.", "missing"))
@@ -205,9 +207,9 @@ def _ref_table(ref: Reference) -> Table:
     return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
 
 
-def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list:
+def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list[Any]:
     ref = REFERENCES[key]
-    blocks: list = [Heading(2, f"{title} (study {study_name!r})")]
+    blocks: list[Any] = [Heading(2, f"{title} (study {study_name!r})")]
     study = studies.load(study_name)
     folder = find_latest_export(study_name, root, study)
     runs = gan_run_blocks(ref) if key == "gan" else []
@@ -222,7 +224,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
         if key == "ae":
             blocks.append(Para("Latent space (section 2, Table 5) needs this study's export.", "missing"))
         return blocks
-    ours: list = []
+    ours: list[Any] = []
     if study is not None:
         t = top_table(study)
         ours.append(t if t else Para(f"Study {study_name!r} has no complete trial yet.", "missing"))
@@ -239,6 +241,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
         blocks.append(Para(f"No export of {study_name!r} yet: run `mnist-hpo export {study_name}` to retrain, "
                            "test and export its best trial.", "missing"))
         return blocks + runs
+    assert folder is not None  # meta was read from it
     if meta.get("retrain", {}).get("on_plateau"):
         m = meta["metrics"]
         blocks.append(Para(
@@ -257,14 +260,14 @@ def section_blocks(key: str, title: str, study_name: str, studies: "Studies", ro
     return blocks + runs
 
 
-def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
+def other_blocks(studies: Studies, root: Path, named: set[str]) -> list[Any]:
     stored = [n for n in studies.names() if n not in named]
     exported = {(read_owner(p) or {}).get("study") or p.name for p in root.iterdir() if (p / LATEST).exists()} \
         if root.exists() else set()
     names = sorted(set(stored) | (exported - named))
     if not names:
         return []
-    blocks: list = [Heading(2, "Other studies in the database")]
+    blocks: list[Any] = [Heading(2, "Other studies in the database")]
     for name in names:
         blocks.append(Heading(3, name))
         study = studies.load(name)
@@ -287,7 +290,7 @@ def other_blocks(studies: Studies, root: Path, named: set[str]) -> list:
 
 
 def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | None = None,
-                 journals: Path | None = None, figures: Path | None = None) -> list:
+                 journals: Path | None = None, figures: Path | None = None) -> list[Any]:
     """The report's blocks; ``journals``: a folder of journal files (one per study) instead of ``storage_url``.
 
     ``figures``: where the report's own figures are written (default ``storage/report-figures``).
@@ -299,7 +302,7 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
     where = Studies(storage_url, journals)
     root = exports_dir()
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    blocks: list = [
+    blocks: list[Any] = [
         Heading(1, "Reproduction report: Homework 2, Unsupervised Learning (MNIST)"),
         Para(f"Generated {now} by mnist-hpo from the study database and the exports under {root}. Tables and "
              "numbers marked \"the report's\" are typed in from the original report; everything else is "

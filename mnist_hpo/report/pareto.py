@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import math
 from pathlib import Path
 
@@ -49,5 +50,5 @@ def pareto_image(study: optuna.Study, folder: Path) -> Image | None:
                        "(labelled with trial numbers)")
 
 
-def pareto_blocks(study: optuna.Study, folder: Path) -> list:
+def pareto_blocks(study: optuna.Study, folder: Path) -> list[Any]:
     return [b for b in (pareto_table(study), pareto_image(study, folder)) if b is not None]

@@ -21,10 +21,10 @@ TABLE5_REFERENCE = Reference(
          "not the values, with another trained encoder.")
 # Each model family's section of the report, in the order of .families:
 # its key (--study KEY=NAME), title, the report's own numbers and the study it reads by default.
-_FAMILIES = [f for f in FAMILIES.values() if f.section]
-REFERENCES: dict[str, Reference] = {f.section: f.reference for f in _FAMILIES}
-SECTIONS = [(f.section, f.title) for f in _FAMILIES]
-DEFAULT_STUDIES = {f.section: f.default_study for f in _FAMILIES}
+_FAMILIES = [(f.section, f) for f in FAMILIES.values() if f.section]
+REFERENCES: dict[str, Reference] = {key: f.reference for key, f in _FAMILIES if f.reference}  # every section has one
+SECTIONS = [(key, f.title) for key, f in _FAMILIES]
+DEFAULT_STUDIES = {key: f.default_study for key, f in _FAMILIES}
 GAN_RUNS_DIR = "gan"  # storage/gan/<run>/ holds the runs of 'make gan' (mnist_hpo.workflows.gan_run)
 GAN_RUN_FIGURES = {"losses.png": "Discriminator and generator losses per epoch (the report's Figure 6), with the "
                                  "Fréchet distance and class coverage at the evaluated epochs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import statistics
 
@@ -9,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.anytime import Curve
+from ..analysis.importance import metric_value
 from ..hpo.objective import study_metric_names
 from ..hpo.queries import pareto_front
 from .families import family, study_headers
@@ -31,11 +33,11 @@ def _task_columns(study: optuna.Study) -> tuple[str, dict[str, str]]:
     return header, dict(family(str(study.user_attrs.get("model", ""))).table_columns)
 
 
-def _last(value):
+def _last(value: Any) -> Any:
     return value[-1] if isinstance(value, list) and value else value
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value == 0:
             return "0"
@@ -51,7 +53,7 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.value is not None and math.isfinite(t.value)]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.value, reverse=reverse)[:k]
+    return sorted(trials, key=metric_value, reverse=reverse)[:k]
 
 
 def objective_headers(study: optuna.Study, metric: str | None = None) -> list[str]:
@@ -70,7 +72,7 @@ def _value(v: float) -> str:
 
 
 def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
-             extra: dict[str, str] | None = None) -> tuple[list[str], list[list]]:
+             extra: dict[str, str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """(columns, rows) of the best ``k`` complete trials, values unformatted; ``([], [])`` when there are none.
 
     Each row: trial number, each parameter, epochs trained, the objective value(s), then the
@@ -108,7 +110,7 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     n_params = len(header) - 2 - len(objective_headers(study, metric)) - len(extra)
     value = _value if multi else (lambda v: f"{v:.4f}")
 
-    def cells(r: list) -> list[str]:
+    def cells(r: list[Any]) -> list[str]:
         n_values = len(r) - 2 - n_params - len(extra)
         return [f(v) for f, v in zip([str, *[_fmt] * n_params, str, *[value] * n_values, *[_fmt] * len(extra)], r)]
 

@@ -39,6 +39,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any, Protocol, cast
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -120,7 +121,7 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
 
-def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value) -> None:
+def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
     """Store a system attribute on ``trial`` from a sampler's ``before_trial`` (as ``GridSampler`` does)."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
@@ -146,13 +147,21 @@ def new_trial(study: optuna.Study) -> optuna.Trial:
     return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
 
 
-def set_params(trial: optuna.Trial, params: dict, distributions: dict) -> None:
+def set_params(trial: optuna.Trial, params: dict[str, Any], distributions: dict[str, Any]) -> None:
     """Give a running trial these parameter values, each in its distribution (as a suggestion stores one)."""
     for name, value in params.items():
         dist = distributions[name]
         trial.storage.set_trial_param(trial._trial_id, name, dist.to_internal_repr(value), dist)
         trial._cached_frozen_trial.params[name] = value
         trial._cached_frozen_trial.distributions[name] = dist
+
+
+class _Heartbeats(Protocol):
+    """A storage with heartbeats (RDB, journal): what :class:`StackHeartbeat` calls."""
+
+    def get_heartbeat_interval(self) -> int | None: ...
+
+    def record_heartbeat(self, trial_id: int) -> None: ...
 
 
 class StackHeartbeat:
@@ -164,11 +173,11 @@ class StackHeartbeat:
     """
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: Iterable[int]) -> None:
-        self._storage = storage
+        self._storage = cast(_Heartbeats, storage)  # used only where it has them (hasattr below)
         self._ids = set(trial_ids)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        interval = storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+        interval = self._storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
         self._interval = interval
         self._thread = threading.Thread(target=self._beat, name="mnist-hpo-heartbeat", daemon=True) if interval else None
 
@@ -194,7 +203,7 @@ class StackHeartbeat:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()

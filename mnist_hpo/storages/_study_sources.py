@@ -25,9 +25,10 @@ class Studies:
     def names(self) -> list[str]:
         if self.journals is not None:
             return sorted(p.stem for p in self.journals.glob("*.log"))
+        assert self.storage is not None  # opened when there is no folder of journals
         return [s.study_name for s in optuna.get_all_study_summaries(self.storage)]
 
-    def storage_of(self, name: str):
+    def storage_of(self, name: str) -> optuna.storages.BaseStorage | None:
         if self.journals is None:
             return self.storage
         path = self.journals / f"{name}.log"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset
 from ..models import Autoencoder
 from ..train.stacked import TrialSpec, fit_stacked
-from ..train.loops import OPTIMIZERS, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
-from .base import FitResult, OnEpoch, Task, Training
+from ..train.loops import OPTIMIZERS, Corrupt, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
+from .base import FitResult, OnEpoch, OnStackedEpoch, Task, Training
 from .rules import Rule
 
 
@@ -28,11 +32,11 @@ class AutoencoderTask(Task):
     pbt_mutable = ("lr", "weight_decay")  # the optimizer's settings; the rest shapes the model or picks its optimizer
 
     # The encoder's input where it differs from the clean image (see the denoising task).
-    corrupt = None  # per training batch: (clean, generator) -> input
+    corrupt: Corrupt | None = None  # per training batch: (clean, generator) -> input
     val_inputs: torch.Tensor | None = None  # fixed float inputs for the validation images
     test_inputs: torch.Tensor | None = None  # and for the test images
 
-    def __init__(self, cfg, data) -> None:
+    def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         super().__init__(cfg, data)
         # Resident on the training device once, sliced per batch afterwards.
         self.train_all = self.data.train_images.to(self.device)
@@ -40,27 +44,30 @@ class AutoencoderTask(Task):
         self.val_images = self.train_all[self.val_idx.to(self.device)]
         self.test_images = self.data.test_images.to(self.device)
 
-    def arch(self, params: dict) -> dict:
+    def arch(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"latent_dim": int(params["latent_dim"]), "nh1": int(params["nh1"])}
 
     @classmethod
-    def build(cls, arch: dict) -> nn.Module:
+    def build(cls, arch: dict[str, Any]) -> nn.Module:
         return Autoencoder(**arch)
 
-    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
+            on_epoch: OnEpoch | None = None) -> FitResult:
         return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
                                  on_epoch=on_epoch)
 
-    def start_training(self, params, *, seed) -> Training:
+    def start_training(self, params: dict[str, Any], *, seed: int) -> Training:
         generator = seed_everything(seed)
         # channels_last: the small convolutions run ~1.5x faster on CPU (BENCHMARKS.md), same arithmetic.
-        model = self.build(self.arch(params)).to(self.device, memory_format=torch.channels_last)
+        # (torch's stubs lack Module.to's device-and-memory_format form, which it documents and accepts)
+        model = cast(Any, self.build(self.arch(params))).to(self.device, memory_format=torch.channels_last)
         optimizer = make_optimizer(
             params["optimizer"], model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
         )
         return Training(model, {"optimizer": optimizer}, generator)
 
-    def train_epochs(self, training, params, *, epochs, on_epoch: OnEpoch | None = None, full=False) -> FitResult:
+    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
+                     on_epoch: OnEpoch | None = None, full: bool = False) -> FitResult:
         """``full``: on all training images, evaluated on the test set (:meth:`fit`'s final retrain)."""
         history = fit_autoencoder(
             training.model, training.optimizers["optimizer"],
@@ -71,7 +78,8 @@ class AutoencoderTask(Task):
         )
         return FitResult(training.model, history.val_loss[-1], history.as_dict())
 
-    def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
+    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
+                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
         specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
                            float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
         _, histories = fit_stacked(specs, self.train_images, self.val_images, epochs=epochs,

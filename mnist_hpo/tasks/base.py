@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from pathlib import Path
 
 import torch
@@ -45,6 +45,8 @@ from .rules import Rule
 
 # on_epoch(epoch, train_loss, val_value): epoch is 0-based; val_value is the metric the study optimises.
 OnEpoch = Callable[[int, float, float], None]
+# fit_stacked's on_epoch(i, epoch, train_loss, val_loss) -> keep training trial i?
+OnStackedEpoch = Callable[[int, int, float, float], bool]
 
 
 # Every task class with its own model_type, by it, in the order they are defined (mnist_hpo.tasks imports them).
@@ -103,7 +105,7 @@ class Training:
     model: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     generator: torch.Generator
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -112,20 +114,20 @@ class Task(ABC):
     # --- required: what the family is -------------------------------------------------------------
     model_type: str = ""  # the name a study file's model.type gives (defining a subclass with one registers it)
     metric: str = "val_loss"  # what fit's value and on_epoch's val_value are, named as in tables and exports
-    direction: str = "minimize"  # or "maximize": which way the metric is better
+    direction: Literal["minimize", "maximize"] = "minimize"  # or "maximize": which way the metric is better
 
     # --- required: what the family accepts (checked when a study is loaded; mnist_hpo.tasks.check_config) ---
     # Its searchable parameters: name -> Rule (any other name in [space] is refused; a required one must be searched).
     space_rules: dict[str, Rule] = {}
     # Its [model] options: name -> (accepted TOML types, default, allowed values or None).
-    option_schema: dict[str, tuple[tuple[type, ...], Any, tuple | None]] = {}
+    option_schema: dict[str, tuple[tuple[type, ...], Any, tuple[Any, ...] | None]] = {}
     # Ranges of those options' values: name -> Rule.
     option_rules: dict[str, Rule] = {}
 
     # --- optional ------------------------------------------------------------------------------------
     stackable = False  # whether its trials can train stacked (study.batch_trials > 1; fit_stacked)
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("model_type"):  # a subclass that only inherits a model_type is no new family
             REGISTRY[cls.model_type] = cls
@@ -143,16 +145,16 @@ class Task(ABC):
 
     # --- required: build, train, test ----------------------------------------------------------------
     @abstractmethod
-    def arch(self, params: dict) -> dict:
+    def arch(self, params: dict[str, Any]) -> dict[str, Any]:
         """The model's constructor arguments (JSON values), from a trial's parameters; stored in exports."""
 
     @classmethod
     @abstractmethod
-    def build(cls, arch: dict) -> nn.Module:
+    def build(cls, arch: dict[str, Any]) -> nn.Module:
         """The model with the given constructor arguments (also used to load an export, so a classmethod)."""
 
     @abstractmethod
-    def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
         """Train a fresh model, seeded by ``seed`` alone; call ``on_epoch`` after every epoch.
 
         ``full=False``: train on the train split, evaluate on the validation split each epoch
@@ -163,13 +165,13 @@ class Task(ABC):
         """
 
     @abstractmethod
-    def test(self, model: nn.Module) -> dict[str, float]:
+    def test(self, model: nn.Module) -> dict[str, Any]:
         """The trained model's test metrics (JSON values), e.g. ``{"test_mse": 0.0172}``."""
 
     # --- optional hooks, with their defaults -----------------------------------------------------------
     @classmethod
     def resolve(
-        cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict | None = None
+        cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict[str, Any] | None = None
     ) -> StudyConfig:
         """Pin model options that refer to stored artefacts to concrete values, before the study opens.
 
@@ -184,11 +186,12 @@ class Task(ABC):
         """Raise UserError if ``cfg`` still needs :meth:`resolve`; called before a study is created."""
 
     @classmethod
-    def identity_extras(cls, cfg: StudyConfig, dataset_checksum: str) -> dict:
+    def identity_extras(cls, cfg: StudyConfig, dataset_checksum: str) -> dict[str, Any]:
         """What a trial's value depends on beyond the study file and the data (``setting -> value``)."""
         return {}
 
-    def fit_stacked(self, params: list[dict], seeds: list[int], *, epochs: int, on_epoch=None) -> list[dict]:
+    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
+                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
         """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.train.stacked`).
 
         ``on_epoch(i, epoch, train_loss, val_loss) -> bool`` (False drops trial i). Returns
@@ -196,15 +199,15 @@ class Task(ABC):
         """
         raise NotImplementedError(f"{self.model_type} trials cannot be trained stacked; set batch_trials = 1")
 
-    def evaluated_curves(self, history: dict) -> dict[str, str]:
+    def evaluated_curves(self, history: dict[str, Any]) -> dict[str, str]:
         """Series of ``history`` measured only at the epochs in ``history["eval_epochs"]``: name -> axis label."""
         return {}
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         """What, besides the weights and the data, the test metrics depend on (recorded in exports)."""
         return {}
 
-    def write_files(self, model: nn.Module, metrics: dict, folder: Path) -> list[str]:
+    def write_files(self, model: nn.Module, metrics: dict[str, Any], folder: Path) -> list[str]:
         """Extra files for the export folder (e.g. figures of the test metrics); returns their names."""
         return []
 
@@ -213,11 +216,11 @@ class Task(ABC):
     # say), which explore may perturb; every other parameter shapes the model and is fixed at the start.
     pbt_mutable: tuple[str, ...] = ()
 
-    def start_training(self, params: dict, *, seed: int) -> Training:
+    def start_training(self, params: dict[str, Any], *, seed: int) -> Training:
         """A fresh model and its optimizers for ``params``, everything seeded by ``seed`` alone."""
         raise NotImplementedError(f"{self.model_type} cannot be trained by population-based training")
 
-    def train_epochs(self, training: Training, params: dict, *, epochs: int,
+    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
                      on_epoch: OnEpoch | None = None) -> FitResult:
         """Train ``training`` ``epochs`` more epochs on the train split, evaluating on the validation split.
 

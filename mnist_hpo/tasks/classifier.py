@@ -18,28 +18,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset
 from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
 from ..data.integrity import check_sha256
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
 from ..train.stacked_heads import HeadSpec, fit_stacked_heads
-from .base import FitResult, OnEpoch, Task
+from .base import FitResult, OnEpoch, OnStackedEpoch, Task
 from .rules import Rule
 
 # Exports whose model has an ``encoder`` of the autoencoder's shape.
 ENCODER_SOURCES = ("autoencoder", "denoising")
 # Codes of the frozen encoder per (weights, dataset, subset, device): computed once per process.
-_CODES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_CODES: dict[tuple[str, str, int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def read_encoder_export(path: str | Path) -> tuple[dict, Path]:
+def read_encoder_export(path: str | Path) -> tuple[dict[str, Any], Path]:
     """The export.json of an autoencoder export folder, checked; and the weights file."""
     folder = Path(path)
     if folder.is_file():
@@ -58,7 +62,7 @@ def read_encoder_export(path: str | Path) -> tuple[dict, Path]:
     return meta, folder / meta["weights"]["file"]
 
 
-def load_encoder(path: str | Path, expect_sha256: str = "") -> tuple[dict, dict, str]:
+def load_encoder(path: str | Path, expect_sha256: str = "") -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
     """(encoder state dict, autoencoder arch, weights sha256) of an export; nothing is unpickled.
 
     The weights are checked against the sha256 recorded at export time, and against
@@ -100,7 +104,8 @@ class ClassifierTask(Task):
     }
 
     @classmethod
-    def resolve(cls, cfg, *, latest_export, pinned=None):
+    def resolve(cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path],
+                pinned: dict[str, Any] | None = None) -> StudyConfig:
         opts = dict(cfg.model_options)
         if not opts.get("encoder_export"):
             if pinned and pinned.get("encoder_export"):
@@ -114,12 +119,12 @@ class ClassifierTask(Task):
         return dataclasses.replace(cfg, model_options=opts)
 
     @classmethod
-    def check_resolved(cls, cfg) -> None:
+    def check_resolved(cls, cfg: StudyConfig) -> None:
         if not cfg.model_options.get("encoder_export"):
             raise UserError(f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
                             "from Python call mnist_hpo.artifacts.export.resolve_config(cfg) first")
 
-    def __init__(self, cfg, data) -> None:
+    def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         self.check_resolved(cfg)
         opts = cfg.model_options
         self.encoder_state, self.encoder_arch, self.encoder_sha256 = load_encoder(
@@ -152,7 +157,7 @@ class ClassifierTask(Task):
         model.encoder.load_state_dict(self.encoder_state)
         return model.encoder
 
-    def arch(self, params: dict) -> dict:
+    def arch(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "latent_dim": int(self.encoder_arch["latent_dim"]),
             "encoder_nh1": int(self.encoder_arch["nh1"]),
@@ -161,10 +166,11 @@ class ClassifierTask(Task):
         }
 
     @classmethod
-    def build(cls, arch: dict) -> nn.Module:
+    def build(cls, arch: dict[str, Any]) -> EncoderClassifier:
         return EncoderClassifier(**arch)
 
-    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
+            on_epoch: OnEpoch | None = None) -> FitResult:
         generator = seed_everything(seed)
         model = self.build(self.arch(params)).to(self.device)
         model.encoder.load_state_dict(self.encoder_state)
@@ -192,7 +198,8 @@ class ClassifierTask(Task):
             torch.set_num_threads(threads)
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
-    def fit_stacked(self, params, seeds, *, epochs, on_epoch=None):
+    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
+                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")
         a = self.encoder_arch
@@ -207,7 +214,7 @@ class ClassifierTask(Task):
             torch.set_num_threads(threads)
         return histories
 
-    def test(self, model: nn.Module) -> dict:
+    def test(self, model: nn.Module) -> dict[str, Any]:
         """Accuracy, cross-entropy and confusion matrix of the whole model on the test images."""
         device = next(model.parameters()).device  # wherever the caller keeps it; not moved
         labels = self.test_y.to(device)
@@ -219,7 +226,7 @@ class ClassifierTask(Task):
             "confusion_matrix": confusion_matrix(labels, predicted),
         }
 
-    def write_files(self, model, metrics, folder) -> list[str]:
+    def write_files(self, model: nn.Module, metrics: dict[str, Any], folder: Path) -> list[str]:
         from ..core.figures import confusion_figure  # matplotlib (~0.3 s): only an export draws
 
         name = "confusion_matrix.png"

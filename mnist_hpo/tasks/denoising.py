@@ -10,6 +10,14 @@ clean one; ``test_mse_clean`` is the same model fed clean images, for reference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset
 from ..errors import UserError
 from ..data.noise import Noise, fixed_noisy_copy
 from ..train.loops import evaluate_autoencoder
@@ -18,7 +26,7 @@ from ..core.seeds import derive_seed
 from .rules import Rule
 
 
-def noise_from_options(options: dict, source: str = "model") -> Noise:
+def noise_from_options(options: dict[str, Any], source: str = "model") -> Noise:
     """The study file's ``[model]`` noise settings as a :class:`Noise`; a bad value is a UserError."""
     try:
         return Noise(
@@ -57,18 +65,19 @@ class DenoisingTask(AutoencoderTask):
     }
 
     @classmethod
-    def resolve(cls, cfg, *, latest_export, pinned=None):
+    def resolve(cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path],
+                pinned: dict[str, Any] | None = None) -> StudyConfig:
         noise_from_options(cfg.model_options, cfg.source)  # a bad noise setting fails before the study is stored
         return cfg
 
-    def __init__(self, cfg, data) -> None:
+    def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         self.noise = noise_from_options(cfg.model_options, cfg.source)
         super().__init__(cfg, data)
         self.corrupt = self.noise
         self.val_inputs = fixed_noisy_copy(self.val_images, self.noise, _seed(cfg.seed, "validation noise"))
         self.test_inputs = fixed_noisy_copy(self.test_images, self.noise, _seed(cfg.seed, "test noise"))
 
-    def test(self, model) -> dict[str, float]:
+    def test(self, model: nn.Module) -> dict[str, float]:
         return {
             "test_mse": evaluate_autoencoder(model, self.test_images, inputs=self.test_inputs),
             "test_mse_clean": evaluate_autoencoder(model, self.test_images),

@@ -16,11 +16,15 @@ trial reports and is pruned on.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 
+from ..core.schema import StudyConfig
+from ..data.datasets import Dataset
 from ..errors import UserError
-from ..train.gan import GanHistory, fit_gan
+from ..train.gan import Evaluate, GanHistory, fit_gan
 from ..models.gan import GAN
 from ..core.space import resolve_space
 from ..measures.frechet import Scorer, judge_record, load_fidnet
@@ -62,7 +66,7 @@ class GanTask(Task):
         "final_samples": Rule("int", low=2),
     }
 
-    def __init__(self, cfg, data) -> None:
+    def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         check_config(cfg)  # a config built in Python, not loaded from a file, is checked here too
         super().__init__(cfg, data)
         self.options = cfg.model_options
@@ -80,32 +84,32 @@ class GanTask(Task):
         return self._scorers[which]
 
     @staticmethod
-    def with_report_defaults(params: dict) -> dict:
+    def with_report_defaults(params: dict[str, Any]) -> dict[str, Any]:
         """A trial's parameters with the report's values for any the study does not search."""
         return {**REPORT_PARAMS, **params}
 
-    def arch(self, params: dict) -> dict:
+    def arch(self, params: dict[str, Any]) -> dict[str, Any]:
         p = self.with_report_defaults(params)
         return {"arch": self.options["arch"], "latent_dim": int(self.options["latent_dim"]),
                 "slope": float(p["slope"]), "dropout": float(p["dropout"])}
 
     @classmethod
-    def build(cls, arch: dict) -> nn.Module:
+    def build(cls, arch: dict[str, Any]) -> GAN:
         return GAN(**arch)
 
     @staticmethod
-    def optimizers(model: GAN, params: dict) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    def optimizers(model: GAN, params: dict[str, Any]) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """(generator's, discriminator's) Adam optimizers."""
         p = GanTask.with_report_defaults(params)
         return (torch.optim.Adam(model.generator.parameters(), lr=float(p["lr_g"])),
                 torch.optim.Adam(model.discriminator.parameters(), lr=float(p["lr_d"])))
 
-    def evaluator(self, model: GAN, which: str, *, epochs: int):
+    def evaluator(self, model: GAN, which: str, *, epochs: int) -> Evaluate:
         """``evaluate(epoch)`` for :func:`fit_gan`: every ``eval_every`` epochs, and always at the last."""
         every, n_eval, n_final = (self.options[k] for k in ("eval_every", "eval_samples", "final_samples"))
         scorer = self.scorer(which)
 
-        def evaluate(epoch: int) -> dict | None:
+        def evaluate(epoch: int) -> dict[str, Any] | None:
             last = epoch == epochs - 1
             if not last and (epoch + 1) % every:
                 return None
@@ -114,20 +118,23 @@ class GanTask(Task):
 
         return evaluate
 
-    def fit(self, params, *, seed, epochs, full, on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
+            on_epoch: OnEpoch | None = None) -> FitResult:
         return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
                                  on_epoch=on_epoch)
 
-    def start_training(self, params, *, seed) -> Training:
+    def start_training(self, params: dict[str, Any], *, seed: int) -> Training:
         p = self.with_report_defaults(params)
         rng = seed_everything(seed)
-        model = self.build(self.arch(p)).to(self.device)
+        model = self.build(self.arch(p))
+        model.to(self.device)  # in place
         opt_g, opt_d = self.optimizers(model, p)
         return Training(model, {"generator": opt_g, "discriminator": opt_d}, rng)
 
-    def train_epochs(self, training, params, *, epochs, on_epoch: OnEpoch | None = None, full=False) -> FitResult:
+    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
+                     on_epoch: OnEpoch | None = None, full: bool = False) -> FitResult:
         """``full``: on all training images, scored against the test set (:meth:`fit`'s final retrain)."""
-        model, split = training.model, "test" if full else "val"
+        model, split = cast(GAN, training.model), "test" if full else "val"  # start_training's
         history = fit_gan(
             model.generator, model.discriminator,
             training.optimizers["generator"], training.optimizers["discriminator"],
@@ -137,26 +144,27 @@ class GanTask(Task):
         )
         return FitResult(model, history.fid[-1], curves(history, split))
 
-    def evaluated_curves(self, history: dict) -> dict[str, str]:
+    def evaluated_curves(self, history: dict[str, Any]) -> dict[str, str]:
         return {k: label for k in history for name, label in EVALUATED.items() if k.endswith(f"_{name}")}
 
-    def test(self, model: nn.Module) -> dict:
-        s = self.scorer("test").score_generator(lambda n, g: model.sample(n, generator=g),
+    def test(self, model: nn.Module) -> dict[str, Any]:
+        gan = cast(GAN, model)  # build's
+        s = self.scorer("test").score_generator(lambda n, g: gan.sample(n, generator=g),
                                                 self.options["final_samples"], seed=SCORE_SEED)
         return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
 
     @classmethod
-    def identity_extras(cls, cfg, dataset_checksum: str) -> dict:
+    def identity_extras(cls, cfg: StudyConfig, dataset_checksum: str) -> dict[str, Any]:
         # A trial's distance is the judge's: trials scored by two judges are not comparable.
         _, meta = load_fidnet(cfg.dataset, dataset_checksum=dataset_checksum)
         return {"judge.sha256": meta["sha256"]}
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         # Another judge gives distances a few percent apart: a score is only checked against its own.
         return {"judge": judge_record(self.judge)}
 
 
-def curves(history: GanHistory, split: str) -> dict[str, list]:
+def curves(history: GanHistory, split: str) -> dict[str, list[Any]]:
     """The history as the objective and the export store it, each series named by what it measured.
 
     ``d_loss``, ``g_loss`` and ``seconds`` have one value per epoch; ``<split>_fid`` and
@@ -171,9 +179,9 @@ def curves(history: GanHistory, split: str) -> dict[str, list]:
 EVALUATED = {"fid": "Fréchet distance (lower is better)", "coverage_tv": "class coverage TV (0 = uniform)"}
 
 
-def single_point(cfg) -> dict:
+def single_point(cfg: StudyConfig) -> dict[str, Any]:
     """The one configuration a GAN study file names (each parameter one value), for ``mnist-hpo gan``."""
-    params = {}
+    params: dict[str, Any] = {}
     for name, values in resolve_space(cfg.space, cfg.seed).items():
         if not isinstance(values, list) or len(set(values)) != 1:
             raise UserError(f"{cfg.source}: space.{name} has several values; 'mnist-hpo gan' trains one "

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 from ..errors import UserError
 from .base import BUILTIN, REGISTRY, Task
@@ -47,7 +49,7 @@ class Provider:
     distribution: str | None  # None: no installed distribution provides the module (a local file)
     version: str | None
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, str | None]:
         return {"path": self.path, "distribution": self.distribution, "version": self.version}
 
     def describe(self) -> str:
@@ -55,7 +57,7 @@ class Provider:
         return f"{self.path} ({dist})"
 
 
-def trust(modules) -> None:
+def trust(modules: Iterable[str]) -> None:
     """Allow importing these modules (and their submodules) when a stored study or export names them."""
     _trusted.update(m.strip() for m in modules if m and m.strip())
 
@@ -87,7 +89,7 @@ def is_builtin(model_type: str) -> bool:
     return model_type in _BUILTIN
 
 
-def entry_points() -> dict:
+def entry_points() -> dict[str, metadata.EntryPoint]:
     """The installed distributions' entry points in :data:`GROUP`, by name."""
     return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
 
@@ -96,14 +98,14 @@ def _is_trusted(module: str) -> bool:
     return any(module == t or module.startswith(t + ".") for t in _trusted)
 
 
-def _unknown(model_type: str, eps: dict) -> UserError:
+def _unknown(model_type: str, eps: dict[str, metadata.EntryPoint]) -> UserError:
     plugins = f"an installed plugin ({', '.join(sorted(eps))})" if eps else \
         f"an installed plugin (none is: a distribution registers one as an entry point in group {GROUP})"
     return UserError(f"model.type must be one of {', '.join(builtin_names())}, {plugins}, or an import path "
                      f"\"package.module:ClassName\", got {model_type!r}")
 
 
-def _import(model_type: str, path: str, recorded: dict | None) -> type[Task]:
+def _import(model_type: str, path: str, recorded: dict[str, Any] | None) -> type[Task]:
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -117,7 +119,7 @@ def _import(model_type: str, path: str, recorded: dict | None) -> type[Task]:
     return cls
 
 
-def _install_hint(recorded: dict | None, module_name: str) -> str:
+def _install_hint(recorded: dict[str, Any] | None, module_name: str) -> str:
     dist = (recorded or {}).get("distribution")
     if dist:
         version = (recorded or {}).get("version")
@@ -126,7 +128,7 @@ def _install_hint(recorded: dict | None, module_name: str) -> str:
     return f"install the distribution that provides {module_name.split('.')[0]} and run again"
 
 
-def resolve(model_type: str, *, recorded: dict | None = None) -> type[Task]:
+def resolve(model_type: str, *, recorded: dict[str, Any] | None = None) -> type[Task]:
     """The task class ``model_type`` names (see the module docstring); one :class:`UserError` line if none.
 
     ``recorded``: what a stored study or export recorded of its provider (:meth:`Provider.record`),
@@ -169,8 +171,8 @@ def provider(model_type: str) -> Provider:
     eps = {} if _is_builtin_class(cls) else entry_points()
     if _is_builtin_class(cls):
         dist = "mnist-hpo"
-    elif not is_path(model_type) and model_type in eps and eps[model_type].dist is not None:
-        dist = eps[model_type].dist.name
+    elif not is_path(model_type) and model_type in eps and (ep_dist := eps[model_type].dist) is not None:
+        dist = ep_dist.name
     else:
         for ep in eps.values():  # an installed entry point names this class
             if ep.value.replace(" ", "") == path and ep.dist is not None:
@@ -188,7 +190,7 @@ def provider(model_type: str) -> Provider:
     return Provider(path, dist, version)
 
 
-def identity(model_type: str) -> dict:
+def identity(model_type: str) -> dict[str, Any]:
     """What a study's identity records of its family's provider: nothing for a built-in (identities unchanged)."""
     if is_builtin(model_type):
         return {}
@@ -196,7 +198,7 @@ def identity(model_type: str) -> dict:
     return {"plugin.path": p.path, "plugin.distribution": p.distribution, "plugin.version": p.version}
 
 
-def recorded_in_identity(identity: dict) -> dict | None:
+def recorded_in_identity(identity: dict[str, Any]) -> dict[str, Any] | None:
     """The provider a stored study's identity records (:func:`identity`), or None (a built-in)."""
     if "plugin.path" not in identity:
         return None
@@ -204,7 +206,7 @@ def recorded_in_identity(identity: dict) -> dict | None:
             "version": identity.get("plugin.version")}
 
 
-def check_recorded(model_type: str, recorded: dict | None, where: str) -> tuple[type[Task], str]:
+def check_recorded(model_type: str, recorded: dict[str, Any] | None, where: str) -> tuple[type[Task], str]:
     """Resolve ``model_type`` as read from a stored study or export (``where`` names it).
 
     Returns (the class, a warning line or "") — the warning when the installed plugin's version or

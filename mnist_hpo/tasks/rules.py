@@ -28,7 +28,7 @@ class Rule:
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
-    choices: tuple = ()
+    choices: tuple[Any, ...] = ()
     required: bool = True  # a study of the family must search it (it has no default)
 
     def describe(self) -> str:

@@ -9,6 +9,7 @@ knows about Optuna.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -71,7 +72,7 @@ def encode(encoder: nn.Module, images: torch.Tensor, *, batch_size: int = 4096) 
 class ClassifierHistory(History):
     val_accuracy: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "val_accuracy": self.val_accuracy}
 
 

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,20 +98,20 @@ class GanHistory:
     fid: list[float] = field(default_factory=list)
     coverage_tv: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: list(v) for k, v in self.__dict__.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GanHistory":
+    def from_dict(cls, d: dict[str, Any]) -> "GanHistory":
         return cls(**{k: list(d.get(k, [])) for k in cls.__dataclass_fields__})
 
-    def record(self, epoch: int, scores: dict) -> None:
+    def record(self, epoch: int, scores: dict[str, Any]) -> None:
         self.eval_epochs.append(epoch)
         self.fid.append(float(scores["fid"]))
         self.coverage_tv.append(float(scores["coverage_tv"]))
 
 
-Evaluate = Callable[[int], "dict | None"]  # epoch -> scores with "fid" and "coverage_tv", or None: not this epoch
+Evaluate = Callable[[int], "dict[str, Any] | None"]  # epoch -> scores with "fid" and "coverage_tv", or None: not this epoch
 
 
 def fit_gan(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ class NonFiniteLoss(ArithmeticError):
     """Training diverged: a loss became NaN or infinite."""
 
 
-def make_optimizer(name: str, params, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     try:
         cls = OPTIMIZERS[name]
     except KeyError:
@@ -112,8 +113,11 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "seconds": self.seconds}
+
+
+HistoryT = TypeVar("HistoryT", bound=History)
 
 
 def fit_autoencoder(
@@ -146,13 +150,13 @@ def fit_autoencoder(
 
 
 def run_epochs(
-    history: History,
+    history: HistoryT,
     epochs: int,
     *,
     train_one: Callable[[], float],
     evaluate: Callable[[], dict[str, float]] | None,
     on_epoch: OnEpoch | None,
-) -> History:
+) -> HistoryT:
     """The epoch loop every ``fit_*`` shares: train, evaluate, record, call ``on_epoch``.
 
     ``evaluate`` returns ``val_loss`` and any further per-epoch metrics, each appended to the

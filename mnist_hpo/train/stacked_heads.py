@@ -8,6 +8,7 @@ the hidden width ``nh1`` is zero-padded to the largest. Nothing here knows about
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -86,7 +87,7 @@ class StackedHeads:
 
 @torch.inference_mode()
 def _evaluate_heads(stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor,
-                    chunk: int = 2048) -> tuple[list, list]:
+                    chunk: int = 2048) -> tuple[list[float], list[float]]:
     # In chunks: all K heads' hidden activations for every code at once would take gigabytes.
     ce = torch.zeros(stack.k, device=codes.device)
     correct = torch.zeros(stack.k, device=codes.device)
@@ -106,15 +107,17 @@ def fit_stacked_heads(
     epochs: int,
     batch_size: int,
     on_epoch: OnTrialEpoch | None = None,
-) -> tuple[StackedHeads, list[dict]]:
+) -> tuple[StackedHeads, list[dict[str, Any]]]:
     """Train the heads of ``specs`` together on cached codes; histories hold train/val CE and val accuracy."""
     codes, labels = train
     device = codes.device
     stack = StackedHeads(specs, device)
-    opt = StackedOptimizer(stack)
+    # StackedOptimizer uses only .params and .specs, which StackedHeads has too (its annotation, in stacked.py, says
+    # StackedAutoencoders: to be widened there)
+    opt = StackedOptimizer(stack)  # type: ignore[arg-type]
     gens = [torch.Generator().manual_seed(s.seed) for s in specs]
     alive = list(range(len(specs)))
-    histories: list[dict] = [{"train_loss": [], "val_loss": [], "val_accuracy": []} for _ in specs]
+    histories: list[dict[str, Any]] = [{"train_loss": [], "val_loss": [], "val_accuracy": []} for _ in specs]
     n = len(codes)
     for epoch in range(epochs):
         if not alive:

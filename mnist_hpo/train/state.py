@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -26,7 +27,7 @@ STATE_FORMAT = 1
 _META_KEY = "mnist_hpo.state"
 
 
-def encode(obj, path: str, tensors: dict[str, torch.Tensor]):
+def encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     """A JSON-able tree of ``obj`` with each tensor replaced by the key it is stored under in ``tensors``."""
     if isinstance(obj, torch.Tensor):
         tensors[path] = obj.detach().cpu().contiguous()
@@ -44,7 +45,7 @@ def encode(obj, path: str, tensors: dict[str, torch.Tensor]):
     raise TypeError(f"cannot store {type(obj).__name__} at {path} in a checkpoint")
 
 
-def decode(tree, tensors: dict[str, torch.Tensor]):
+def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     """The inverse of :func:`encode`."""
     if isinstance(tree, list):
         return [decode(v, tensors) for v in tree]
@@ -66,10 +67,10 @@ class TrainingState:
     trees, the family's ``extras``)."""
 
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def extras(self) -> dict:
+    def extras(self) -> dict[str, Any]:
         return self.meta.get("extras", {})
 
     def model_weights(self) -> dict[str, torch.Tensor]:
@@ -78,7 +79,7 @@ class TrainingState:
 
 
 def capture(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
-            extras: dict | None = None) -> TrainingState:
+            extras: dict[str, Any] | None = None) -> TrainingState:
     """The state of ``model`` and ``optimizers`` (by name), with ``extras`` (JSON values), copied to the CPU."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     trees = {name: encode(opt.state_dict(), f"optimizers.{name}", tensors) for name, opt in optimizers.items()}

@@ -9,6 +9,7 @@ to a temporary folder and renamed, so a run killed mid-write leaves the previous
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import os
 import shutil
@@ -42,8 +43,8 @@ def _shards(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
     return groups
 
 
-def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    history: GanHistory, settings: dict) -> Path:
+def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator,
+                    history: GanHistory, settings: dict[str, Any]) -> Path:
     """Write ``folder/checkpoints/epoch-NNNN/`` (epoch = epochs completed), point ``LATEST`` at it, drop older ones."""
     root = folder / "checkpoints"
     final = root / f"epoch-{epoch:04d}"
@@ -58,8 +59,9 @@ def save_checkpoint(folder: Path, *, epoch: int, model: GAN, opt_g, opt_d, rng: 
         raise
 
 
-def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g, opt_d,
-                     rng: torch.Generator, history: GanHistory, settings: dict) -> Path:
+def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: GAN, opt_g: torch.optim.Optimizer,
+                     opt_d: torch.optim.Optimizer,
+                     rng: torch.Generator, history: GanHistory, settings: dict[str, Any]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -84,8 +86,8 @@ def _save_checkpoint(root: Path, final: Path, tmp: Path, *, epoch: int, model: G
     return final
 
 
-def load_checkpoint(folder: Path, *, model: GAN, opt_g, opt_d, rng: torch.Generator,
-                    settings: dict) -> tuple[int, GanHistory] | None:
+def load_checkpoint(folder: Path, *, model: GAN, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator,
+                    settings: dict[str, Any]) -> tuple[int, GanHistory] | None:
     """Restore the newest checkpoint into the given objects; ``None`` when the run has none yet."""
     root = folder / "checkpoints"
     if not (root / "LATEST").exists():

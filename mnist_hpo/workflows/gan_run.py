@@ -53,7 +53,7 @@ def save_grid(images: torch.Tensor, path: Path, caption: str) -> None:
     grid = make_grid((images.detach().cpu().clamp(-1, 1) + 1) / 2, nrow=8, padding=2, pad_value=1.0)
     array = (grid[0] * 255).round().to(torch.uint8).numpy()
     img = Image.fromarray(array, mode="L")
-    img = img.resize((img.width * 2, img.height * 2), Image.NEAREST)
+    img = img.resize((img.width * 2, img.height * 2), Image.Resampling.NEAREST)
     canvas = Image.new("L", (img.width, img.height + 18), 255)
     canvas.paste(img, (0, 18))
     ImageDraw.Draw(canvas).text((4, 3), caption, fill=0)

@@ -11,6 +11,7 @@ import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -18,6 +19,7 @@ from optuna.trial import TrialState
 from ..artifacts.export import latest_export, load_export, resolve_config
 from ..config import load_study_config, study_path
 from ..core.pbt import planned_trials
+from ..core.schema import StudyConfig
 from ..errors import UserError
 from ..hpo.queries import best_trial, finished_trials
 from ..storages import open_storage
@@ -92,14 +94,14 @@ def journal_url(out: Path, name: str) -> str:
     return f"journal:{out / 'journals' / f'{name}.log'}"
 
 
-def load_part(part: StudyPart, opts: Options):
+def load_part(part: StudyPart, opts: Options) -> StudyConfig:
     cfg = load_study_config(study_path(part.file)).with_overrides(
         name=part.name, seed=part.seed, trials=opts.trials, epochs=opts.epochs, train_subset=opts.subset,
         device=opts.device, trial_figures=None if part.figures else False)
     return resolve_config(cfg, journal_url(opts.out, part.name))
 
 
-def open_part(part: StudyPart, opts: Options):
+def open_part(part: StudyPart, opts: Options) -> optuna.Study | None:
     url = journal_url(opts.out, part.name)
     if not Path(url[len("journal:"):]).exists():  # look without creating the file
         return None
@@ -109,11 +111,11 @@ def open_part(part: StudyPart, opts: Options):
         return None
 
 
-def finished(study) -> int:
+def finished(study: optuna.Study | None) -> int:
     return len(finished_trials(study)) if study is not None else 0
 
 
-def _trained(study) -> list:
+def _trained(study: optuna.Study | None) -> list[Any]:
     """The study's finished trials that trained at least one epoch (COMPLETE or PRUNED)."""
     if study is None:
         return []
@@ -121,14 +123,14 @@ def _trained(study) -> list:
             if t.intermediate_values]
 
 
-def _seconds_per_epoch(trials: list, model: str) -> float:
+def _seconds_per_epoch(trials: list[Any], model: str) -> float:
     """The median seconds per epoch (per worker) of these trials, or the default for the model family."""
     rates = [(t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
              for t in trials if t.datetime_start and t.datetime_complete]
     return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
 
 
-def _epochs_per_trial(trials: list, cfg) -> float:
+def _epochs_per_trial(trials: list[Any], cfg: StudyConfig) -> float:
     """The mean epochs a trial of this protocol trains: what a pruner leaves differs by protocol
     (TPE + successive halving ~12 of 50 in the record, Hyperband ~30), so a guess is a last resort."""
     if trials:
@@ -176,7 +178,7 @@ def estimate(opts: Options, parts: list[StudyPart]) -> list[tuple[str, float]]:
     return rows
 
 
-def load_part_quietly(part: StudyPart, opts: Options):
+def load_part_quietly(part: StudyPart, opts: Options) -> StudyConfig | None:
     try:
         return load_part(part, opts)
     except UserError:  # e.g. the classifier's encoder export does not exist yet

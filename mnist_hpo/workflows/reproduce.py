@@ -17,12 +17,15 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import math
 import os
 import sys
 import time
+from typing import cast
 
+import optuna
 from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
@@ -40,14 +43,16 @@ from ..report.build import build_report
 from ..report.formatting import fmt_seconds
 from ..storages import open_storage
 from ..tasks import make_task
-from ..tasks.gan import single_point
+from ..tasks.gan import GanTask, single_point
 from .gan_run import run_gan
 from .record import (  # noqa: F401  (the record's names, importable from here as before)
     Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
 )
 
+Log = Callable[[str], None]  # where progress lines go (print)
 
-def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
+
+def run_study_part(part: StudyPart, opts: Options, log: Log = print) -> None:
     cfg = load_part(part, opts)
     url = journal_url(opts.out, part.name)
     study = open_study(cfg, open_storage(url))
@@ -77,11 +82,11 @@ def run_study_part(part: StudyPart, opts: Options, log=print) -> None:
         _explore(study, opts, log)
 
 
-def _running(study) -> bool:
+def _running(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
 
-def _explore(study, opts: Options, log) -> None:
+def _explore(study: optuna.Study, opts: Options, log: Log) -> None:
     folder = latest_export(study.study_name, opts.out / "exports", study=study)
     if (folder / EXPLORE_DIR / "explore.json").exists():
         log(f"   latent space of {folder}: in the record")
@@ -91,7 +96,7 @@ def _explore(study, opts: Options, log) -> None:
     run_explore(folder, settings, log=(lambda *a: None) if not opts.progress else print)
 
 
-def run_gan_part(opts: Options, log=print) -> None:
+def run_gan_part(opts: Options, log: Log = print) -> None:
     cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset,
                                                               device=opts.device)
     folder = opts.out / "gan" / cfg.name
@@ -102,17 +107,17 @@ def run_gan_part(opts: Options, log=print) -> None:
             log(f"\n== gan: {cfg.epochs} epochs in the record ({folder})")
             return
     set_threads(1)
-    task = make_task(cfg, load_data(cfg))
+    task = cast(GanTask, make_task(cfg, load_data(cfg)))  # the study file's model is the GAN
     log(f"\n== gan: the report's GAN, {cfg.epochs} epochs on {len(task.train_all)} images, in {folder}")
     run_gan(task, single_point(cfg), folder, epochs=cfg.epochs, seed=cfg.seed, every=10, log=log)
 
 
-def run_report_part(opts: Options, log=print) -> None:
+def run_report_part(opts: Options, log: Log = print) -> None:
     html_path, md_path = build_report(out=opts.out / "report.html", journals=opts.out / "journals")
     log(f"\n== report: {html_path} and {md_path}")
 
 
-def reproduce(opts: Options, log=print) -> None:
+def reproduce(opts: Options, log: Log = print) -> None:
     """Run the parts of ``opts.only`` in the report's order, each resumed from the record."""
     unknown = [p for p in opts.only if p not in PARTS]
     if unknown:

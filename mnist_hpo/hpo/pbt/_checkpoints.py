@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -22,7 +23,7 @@ from ...tasks import FitResult, OnEpoch, Task
 from ...train.state import TrainingState, state_bytes, state_from_bytes
 
 
-def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dict:
+def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dict[str, Any]:
     """Attach ``state`` to the running ``trial`` as file ``name``; its record: ``{"artifact", "sha256"}``."""
     data = state_bytes(state)
     with tempfile.TemporaryDirectory() as tmp:
@@ -32,7 +33,7 @@ def save_checkpoint(trial: optuna.Trial, state: TrainingState, name: str) -> dic
     return {"artifact": artifact, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def load_checkpoint(record: dict, where: str) -> TrainingState:
+def load_checkpoint(record: dict[str, Any], where: str) -> TrainingState:
     """The checkpoint ``record`` names, after checking its sha256; ``where`` names whose it is in an error."""
     path = checkpoints_dir() / record["artifact"]
     try:
@@ -52,7 +53,7 @@ def load_checkpoint(record: dict, where: str) -> TrainingState:
         raise UserError(f"{where}: checkpoint {path} cannot be read ({e})") from None
 
 
-def train_segment(task: Task, params: dict, *, seed: int, start: TrainingState | None, epochs: int,
+def train_segment(task: Task, params: dict[str, Any], *, seed: int, start: TrainingState | None, epochs: int,
                   on_epoch: OnEpoch | None = None) -> tuple[FitResult, TrainingState]:
     """Train one segment: a fresh start seeded by ``seed``, ``start`` loaded into it (None: generation 0),
     ``epochs`` epochs; the result and the state it ended in."""

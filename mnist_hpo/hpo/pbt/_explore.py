@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from optuna.trial import FrozenTrial
@@ -41,18 +42,19 @@ class Plan:
     """Segment ``(member, generation)``'s start: the trial whose checkpoint it loads, its parameters, and why."""
 
     parent: FrozenTrial
-    params: dict
+    params: dict[str, Any]
     exploited: bool = False
-    explored: dict = field(default_factory=dict)  # name -> [parent's value, new value]
+    explored: dict[str, list[Any]] = field(default_factory=dict)  # name -> [parent's value, new value]
 
 
 def ranking(population: Population, generation: int, *, maximize: bool) -> list[int]:
     """The members, best first, by the value their segment of ``generation`` ended with (failed ones last)."""
-    def key(m: int) -> tuple:
+    def key(m: int) -> tuple[int, float, int]:
         trial = population.canonical(m, generation)
-        done = trial is not None and trial.value is not None and math.isfinite(trial.value) \
-            and population.status(m, generation) == "done"
-        return (0, -trial.value if maximize else trial.value, m) if done else (1, 0.0, m)
+        value = trial.value if trial is not None else None
+        if value is not None and math.isfinite(value) and population.status(m, generation) == "done":
+            return (0, -value if maximize else value, m)
+        return (1, 0.0, m)
 
     return sorted(range(population.size), key=key)
 
@@ -67,17 +69,20 @@ def plan(population: Population, pbt: PbtConfig, resolved: Resolved, *, member: 
     top, bottom = usable[:n], order[len(order) - n:]
     own = population.canonical(member, before)
     if member not in bottom and member in usable:
+        assert own is not None  # a usable member's segment is done, so it has one
         return Plan(own, dict(own.params))
     if not top:
         raise NoParent(f"every member's segment of generation {before} failed or diverged, so no checkpoint is "
                        "left to go on from")
     rng = np.random.default_rng(seed_sequence(study_seed, "pbt", generation, member))
     parent = population.canonical(top[int(rng.integers(len(top)))], before)
+    assert parent is not None  # the top members are usable ones
     params, explored = explore(parent.params, pbt, resolved, rng)
     return Plan(parent, params, exploited=True, explored=explored)
 
 
-def explore(params: dict, pbt: PbtConfig, resolved: Resolved, rng: np.random.Generator) -> tuple[dict, dict]:
+def explore(params: dict[str, Any], pbt: PbtConfig, resolved: Resolved,
+            rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """``params`` with each mutable parameter perturbed or drawn afresh; the changes as name -> [old, new]."""
     new = dict(params)
     for name in pbt.mutable:
@@ -89,7 +94,7 @@ def explore(params: dict, pbt: PbtConfig, resolved: Resolved, rng: np.random.Gen
     return new, {k: [params[k], new[k]] for k in pbt.mutable if new[k] != params[k]}
 
 
-def _draw(space: list | ParamSpec, rng: np.random.Generator):
+def _draw(space: list[Any] | ParamSpec, rng: np.random.Generator) -> Any:
     """A fresh value from the parameter's space (uniform, or log-uniform on a log scale)."""
     if not isinstance(space, ParamSpec):
         values = list(dict.fromkeys(space))
@@ -100,7 +105,7 @@ def _draw(space: list | ParamSpec, rng: np.random.Generator):
     return min(max(int(round(x)), int(space.low)), int(space.high)) if space.kind == "int" else float(x)
 
 
-def _perturb(value, space: list | ParamSpec, factor: float):
+def _perturb(value: Any, space: list[Any] | ParamSpec, factor: float) -> Any:
     """``value`` times ``factor`` in its range; in a list, the neighbouring value (down for a factor below 1)."""
     if not isinstance(space, ParamSpec):
         values = list(dict.fromkeys(space))

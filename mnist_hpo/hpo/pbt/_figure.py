@@ -9,12 +9,15 @@ weights, saying whose. Plotly, so the dashboard shows it on the study's page (op
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from ...core.figures import DIGIT_COLOURS
+from ...core.pbt import pbt_settings
 from ...core.schema import ParamSpec, StudyConfig
 from ...core.space import resolve_space
 from ._lineage import lineage
@@ -23,9 +26,10 @@ from ._records import PBT, Population
 GRAPH_ID = "pbt-schedule"  # the figure's id on the study's dashboard page (a new figure replaces it)
 
 
-def _steps(segments: list[FrozenTrial], value) -> tuple[list, list]:
+def _steps(segments: list[FrozenTrial], value: Callable[[FrozenTrial], Any]) -> tuple[list[float | None], list[Any]]:
     """x (epochs, 1-based) and y of a step line through ``segments``: ``value(trial)`` over each one's epochs."""
-    xs, ys = [], []
+    xs: list[float | None] = []
+    ys: list[Any] = []
     for t in segments:
         first, stop = t.user_attrs[PBT]["epochs"]
         xs += [first + 0.5, stop + 0.5, None]
@@ -33,10 +37,11 @@ def _steps(segments: list[FrozenTrial], value) -> tuple[list, list]:
     return xs, ys
 
 
-def _curve(segments: list[FrozenTrial], *, lineage: bool = False) -> tuple[list, list]:
+def _curve(segments: list[FrozenTrial], *, lineage: bool = False) -> tuple[list[float | None], list[float | None]]:
     """The metric at every epoch it was reported, along ``segments``; a member's line breaks where it took
     another's weights (a lineage's does not: its weights go on)."""
-    xs, ys = [], []
+    xs: list[float | None] = []
+    ys: list[float | None] = []
     for t in segments:
         if xs and t.user_attrs[PBT].get("exploited") and not lineage:
             xs.append(None)
@@ -47,7 +52,7 @@ def _curve(segments: list[FrozenTrial], *, lineage: bool = False) -> tuple[list,
     return xs, ys
 
 
-def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[list, list]:
+def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[list[float | None], list[Any]]:
     """Where each exploit shows: at its first reported value (the metric), or where its parameter changed."""
     if name == metric:
         firsts = [min(t.intermediate_values.items()) if t.intermediate_values else (None, None) for t in jumps]
@@ -55,13 +60,13 @@ def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[li
     return [t.user_attrs[PBT]["epochs"][0] + 0.5 for t in jumps], [t.params[name] for t in jumps]
 
 
-def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str):
+def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str) -> Any:
     """The figure (see the module docstring) of a population whose best member's last segment is ``best``."""
     import plotly.graph_objects as go  # ~0.5 s: only an export draws it, not the workers that train
     from plotly.subplots import make_subplots
 
     population = Population(cfg, trials)
-    rows = [*cfg.pbt.mutable, metric]
+    rows = [*pbt_settings(cfg).mutable, metric]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=rows)
     space = resolve_space(cfg.space, cfg.seed)
     members = {m: [t for g in range(population.generations) if (t := population.canonical(m, g)) is not None
@@ -85,7 +90,7 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 4, "color": "black"},
                                  name=f"best: member {best.user_attrs[PBT]['member']}'s lineage",
                                  legendgroup="best", showlegend=row == 1), row, 1)
-        if name != metric and isinstance(space[name], ParamSpec) and space[name].log:
+        if name != metric and isinstance(spec := space[name], ParamSpec) and spec.log:
             fig.update_yaxes(type="log", row=row, col=1)
     fig.update_xaxes(title_text="epoch", row=len(rows), col=1)
     fig.update_layout(title=f"study {cfg.name}: population-based training (x: a member took another's weights)",
@@ -93,7 +98,7 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
     return fig
 
 
-def attach_figure(study: optuna.Study, fig, folder: Path) -> Path:
+def attach_figure(study: optuna.Study, fig: Any, folder: Path) -> Path:
     """Write ``fig`` as ``pbt-schedule.html`` in ``folder``, and put it on the study's dashboard page."""
     path = folder / "pbt-schedule.html"
     fig.write_html(path, include_plotlyjs="cdn", full_html=True)

@@ -9,10 +9,12 @@ weights the member took, when. ``export`` records it, ``show`` prints it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial
 
-from ...core.pbt import generations
+from ...core.pbt import generations, pbt_settings
 from ...core.schema import StudyConfig
 from ...errors import UserError
 from ..queries import best_trial, study_config
@@ -28,7 +30,7 @@ def lineage(trials: list[FrozenTrial], last: FrozenTrial) -> list[FrozenTrial]:
     return chain[::-1]
 
 
-def lineage_record(cfg: StudyConfig, trials: list[FrozenTrial], last: FrozenTrial) -> dict:
+def lineage_record(cfg: StudyConfig, trials: list[FrozenTrial], last: FrozenTrial) -> dict[str, Any]:
     """What an export records of a member: its segments, the schedule of each parameter, the checkpoint it ends with.
 
     ``segments``: one per generation, with the epochs it covered (1-based, both ends included),
@@ -36,7 +38,8 @@ def lineage_record(cfg: StudyConfig, trials: list[FrozenTrial], last: FrozenTria
     when that was another's: an exploit) and ``explored`` (the parameters explore changed).
     ``schedule``: for each parameter, the values it held, each ``from_epoch`` on.
     """
-    segments, schedule = [], {}
+    segments: list[dict[str, Any]] = []
+    schedule: dict[str, list[dict[str, Any]]] = {}
     for t in lineage(trials, last):
         info = t.user_attrs[PBT]
         first, stop = info["epochs"]
@@ -50,14 +53,14 @@ def lineage_record(cfg: StudyConfig, trials: list[FrozenTrial], last: FrozenTria
             held = schedule.setdefault(name, [])
             if not held or held[-1]["value"] != value:
                 held.append({"from_epoch": first + 1, "value": value})
-    p = cfg.pbt
+    p = pbt_settings(cfg)
     return {"member": last.user_attrs[PBT]["member"], "population": p.population, "interval": p.interval,
             "epochs": cfg.epochs, "mutable": list(p.mutable), "quantile": p.quantile,
             "resample_probability": p.resample_probability, "factors": list(p.factors),
             "checkpoint": last.user_attrs[END], "segments": segments, "schedule": schedule}
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -74,24 +77,25 @@ def schedule_lines(study: optuna.Study) -> list[str]:
         return []
     trials = study.get_trials(deepcopy=False)
     population = Population(cfg, trials)
+    pbt = pbt_settings(cfg)
     exploits = sum(1 for t in population.trials if t.user_attrs.get(PBT, {}).get("exploited")
                    and population.duplicate_of(t) is None and population.key(t) is not None)
     metric = (study.metric_names or ["value"])[0]
     member = best.user_attrs[PBT]["member"]
-    lines = [f"population-based training: {cfg.pbt.population} members x {generations(cfg)} segments of "
-             f"{cfg.pbt.interval} epochs ({cfg.epochs} epochs each); {exploits} exploits; mutable: "
-             f"{', '.join(cfg.pbt.mutable)}",
+    lines = [f"population-based training: {pbt.population} members x {generations(cfg)} segments of "
+             f"{pbt.interval} epochs ({cfg.epochs} epochs each); {exploits} exploits; mutable: "
+             f"{', '.join(pbt.mutable)}",
              f"best member {member}: trial {best.number}, {metric} {best.value:.6g} after epoch "
              f"{best.user_attrs[PBT]['epochs'][1]}; the schedule its weights grew from:"]
     for seg in lineage_record(cfg, trials, best)["segments"]:
-        shown = " ".join(f"{k}={_fmt(v)}" for k, v in seg["params"].items() if k in cfg.pbt.mutable)
+        shown = " ".join(f"{k}={_fmt(v)}" for k, v in seg["params"].items() if k in pbt.mutable)
         took = (f", took member {seg['took_weights_of']}'s weights (trial {seg['parent_trial']})"
                 if seg["took_weights_of"] is not None else "")
         explored = "; explored " + ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in seg["explored"].items()) \
             if seg["explored"] else ""
         lines.append(f"  epochs {seg['first_epoch']}-{seg['last_epoch']}: member {seg['member']}, trial "
                      f"{seg['trial']}{took}{explored}; {shown}; {metric} {_fmt(seg['value'])}")
-    fixed = {k: v for k, v in best.params.items() if k not in cfg.pbt.mutable}
+    fixed = {k: v for k, v in best.params.items() if k not in pbt.mutable}
     if fixed:
         lines.append("  fixed from the start: " + ", ".join(f"{k}={_fmt(v)}" for k, v in fixed.items()))
     return lines

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -31,8 +32,8 @@ from ._records import END, PBT
 
 
 def member_export(study: optuna.Study, trial: FrozenTrial, task: Task, folder: Path,
-                  cfg: StudyConfig | None = None) -> tuple[FitResult, dict, dict, list[Path]]:
-    """The member whose last segment is ``trial``: (its weights as a result, its lineage's curves,
+                  cfg: StudyConfig | None = None) -> tuple[FitResult, dict[str, Any], list[Path]]:
+    """The member whose last segment is ``trial``: (its weights and its lineage's curves as a result,
     what ``export.json`` records of it under ``pbt``, the figure written into ``folder``)."""
     cfg = cfg or study_config(study)
     state = load_checkpoint(trial.user_attrs[END], f"study {study.study_name} trial {trial.number}")
@@ -40,7 +41,7 @@ def member_export(study: optuna.Study, trial: FrozenTrial, task: Task, folder: P
     model.load_state_dict(state.model_weights())
     trials = study.get_trials(deepcopy=False)
     chain = lineage(trials, trial)
-    history: dict[str, list] = {}
+    history: dict[str, list[Any]] = {}
     for t in chain:
         first = t.user_attrs[PBT]["epochs"][0]
         for key in t.user_attrs[END].get("curves", []):
@@ -48,6 +49,7 @@ def member_export(study: optuna.Study, trial: FrozenTrial, task: Task, folder: P
             history.setdefault(key, []).extend([first + e for e in values] if key == EVAL_EPOCHS else values)
     metric = (study.metric_names or [task.metric])[0]
     figure = attach_figure(study, schedule_figure(cfg, trials, trial, metric), folder)
+    assert trial.value is not None  # a member's last segment, complete
     return FitResult(model, float(trial.value), history), lineage_record(cfg, trials, trial), [figure]
 
 

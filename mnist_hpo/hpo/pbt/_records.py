@@ -24,7 +24,7 @@ from collections import defaultdict
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ...core.pbt import generations
+from ...core.pbt import generations, pbt_settings
 from ...core.schema import StudyConfig
 from ...storages import retried
 
@@ -54,7 +54,7 @@ class Population:
     """A snapshot of a population-based study: each trial's segment, each segment's state."""
 
     def __init__(self, cfg: StudyConfig, trials: list[FrozenTrial]) -> None:
-        self.size, self.generations = cfg.pbt.population, generations(cfg)
+        self.size, self.generations = pbt_settings(cfg).population, generations(cfg)
         self.trials = sorted(trials, key=lambda t: t.number)
         number = {t.number: t for t in self.trials}
         self.originals = [t for t in self.trials if "failed_trial" not in t.system_attrs
@@ -70,8 +70,8 @@ class Population:
                 self.keys[t.number] = (m, 0) if m < self.size else None
         self.by_key: dict[tuple[int, int], list[FrozenTrial]] = defaultdict(list)
         for t in self.trials:
-            if self.keys[t.number] is not None and DISCARDED not in t.user_attrs:
-                self.by_key[self.keys[t.number]].append(t)
+            if (key := self.keys[t.number]) is not None and DISCARDED not in t.user_attrs:
+                self.by_key[key].append(t)
 
     def key(self, trial: FrozenTrial) -> tuple[int, int] | None:
         """``(member, generation)`` of ``trial``; None for a surplus trial of generation 0."""

@@ -20,6 +20,7 @@ undone (a next segment never queued, a retry never queued) and queues it.
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import time
 from collections.abc import Callable
@@ -28,9 +29,11 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ...core.pbt import generations, segment_epochs
+from ...core.pbt import generations, pbt_settings, segment_epochs
+from ...core.schema import StudyConfig
 from ...core.seeds import derive_seed
 from ...core.space import resolve_space
+from ...core.space import Resolved
 from ...errors import UserError
 from ...storages import claim_trial, heartbeat_interval, new_trial, retry, set_params
 from ...tasks import Task
@@ -49,9 +52,9 @@ RunTrial = Callable[[Callable[[optuna.Trial], float], optuna.Trial], "FrozenTria
 class Segment:
     member: int
     generation: int
-    params: dict
+    params: dict[str, Any]
     seed: int
-    start: dict | None  # the checkpoint it starts from ({"artifact", "sha256"}); None for generation 0
+    start: dict[str, Any] | None  # the checkpoint it starts from ({"artifact", "sha256"}); None for generation 0
     epochs: tuple[int, int]  # range(start, stop), 0-based, of the member's epochs
 
 
@@ -59,7 +62,8 @@ def segment_seed(study_seed: int, member: int, generation: int) -> int:
     return derive_seed(study_seed, "pbt", member, generation)
 
 
-def run_population(study: optuna.Study, cfg, task: Task, *, run_trial: RunTrial, after_trial: Callable,
+def run_population(study: optuna.Study, cfg: StudyConfig, task: Task, *, run_trial: RunTrial,
+                   after_trial: Callable[[FrozenTrial], object],
                    stopped: Callable[[], bool], max_trials: int | None = None) -> None:
     """Run segments of the study until its population has trained all its epochs (or ``max_trials`` here).
 
@@ -96,14 +100,14 @@ def _refuse_dead_generation(study: optuna.Study, population: Population) -> None
     for g in range(population.generations):
         if population.ended(g) and all(population.status(m, g) == BROKEN for m in range(population.size)):
             errors = [t.user_attrs.get("error") or t.user_attrs.get("fail_reason") for t in population.trials
-                      if population.key(t) and population.key(t)[1] == g]
+                      if (key := population.key(t)) and key[1] == g]
             last = next((e for e in reversed(errors) if e), "no error recorded")
             raise UserError(f"study {study.study_name}: every member's segment of generation {g} failed or diverged "
                             f"(last: {last}), so no checkpoint is left to go on from; fix the cause and start a "
                             "new study (--study-name NEW)")
 
 
-def _claim_next(study: optuna.Study, cfg, population: Population) -> optuna.Trial | None:
+def _claim_next(study: optuna.Study, cfg: StudyConfig, population: Population) -> optuna.Trial | None:
     """The next trial this worker runs (claimed), or None when nothing may run now."""
     queued = [t for t in population.trials if t.state == TrialState.WAITING
               and (population.ready(t) or population.key(t) is None)]
@@ -119,7 +123,7 @@ def _claim_next(study: optuna.Study, cfg, population: Population) -> optuna.Tria
     return None
 
 
-def _runnable(study: optuna.Study, cfg, trial: optuna.Trial) -> bool:
+def _runnable(study: optuna.Study, cfg: StudyConfig, trial: optuna.Trial) -> bool:
     """Whether a claimed trial is a segment to run; a surplus or duplicate one is discarded (FAIL, unrun)."""
     population = Population(cfg, study.get_trials(deepcopy=False))
     frozen = next(t for t in population.trials if t.number == trial.number)
@@ -134,10 +138,12 @@ def _runnable(study: optuna.Study, cfg, trial: optuna.Trial) -> bool:
     return False
 
 
-def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
+def _start(study: optuna.Study, cfg: StudyConfig, trial: optuna.Trial, resolved: Resolved) -> Segment:
     """The claimed trial's segment: planned now and recorded on the trial, or, for a retry, as recorded."""
     population = Population(cfg, study.get_trials(deepcopy=False))
-    member, generation = population.key(next(t for t in population.trials if t.number == trial.number))
+    key = population.key(next(t for t in population.trials if t.number == trial.number))
+    assert key is not None  # a claimed trial that _runnable let through is a segment
+    member, generation = key
     record = trial.user_attrs.get(PBT, {})
     if "epochs" in record:  # a retry: the crashed attempt's parameters, seed and start checkpoint
         return Segment(member, generation, dict(trial.params), int(trial.user_attrs["seed"]), record["start"],
@@ -149,18 +155,20 @@ def _start(study: optuna.Study, cfg, trial: optuna.Trial, resolved) -> Segment:
     if generation == 0:
         params = suggest(trial, resolved)  # the study's sampler draws the initial population
     else:
-        p = plan(population, cfg.pbt, resolved, member=member, generation=generation, study_seed=cfg.seed,
+        p = plan(population, pbt_settings(cfg), resolved, member=member, generation=generation, study_seed=cfg.seed,
                  maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
         params = p.params
         set_params(trial, params, distributions(resolved))
-        record.update(parent=p.parent.number, parent_member=population.key(p.parent)[0], exploited=p.exploited,
+        parent_key = population.key(p.parent)
+        assert parent_key is not None  # a planned parent is a canonical segment
+        record.update(parent=p.parent.number, parent_member=parent_key[0], exploited=p.exploited,
                       explored=p.explored, start=p.parent.user_attrs[END])
     seed = claim_seed(trial, segment_seed(cfg.seed, member, generation))
     trial.set_user_attr(PBT, record)
     return Segment(member, generation, params, seed, record["start"], (first, stop))
 
 
-def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optuna.Trial], float]:
+def _objective(study: optuna.Study, cfg: StudyConfig, task: Task, resolved: Resolved) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         s = _start(study, cfg, trial, resolved)
         where = f"trial {trial.number} (member {s.member}, generation {s.generation})"
@@ -195,7 +203,7 @@ def _objective(study: optuna.Study, cfg, task: Task, resolved) -> Callable[[optu
     return objective
 
 
-def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
+def queue_next(study: optuna.Study, cfg: StudyConfig, member: int, generation: int) -> None:
     """Queue the member's segment after ``generation`` (once: an earlier attempt may have queued it)."""
     if generation + 1 >= generations(cfg):
         return
@@ -204,7 +212,7 @@ def queue_next(study: optuna.Study, cfg, member: int, generation: int) -> None:
     _queue(study, cfg, member, generation + 1)
 
 
-def queue_population(study: optuna.Study, cfg) -> None:
+def queue_population(study: optuna.Study, cfg: StudyConfig) -> None:
     """Queue generation 0's missing members at once, so that members 0, 1, ... are the study's first trials.
 
     The sampler then draws the same population however many workers run the study (a random
@@ -218,13 +226,13 @@ def queue_population(study: optuna.Study, cfg) -> None:
         _queue(study, cfg, member, 0)
 
 
-def _queue(study: optuna.Study, cfg, member: int, generation: int) -> None:
+def _queue(study: optuna.Study, cfg: StudyConfig, member: int, generation: int) -> None:
     study.add_trial(optuna.create_trial(
         state=TrialState.WAITING, user_attrs={PBT: {"member": member, "generation": generation},
                                               "seed": segment_seed(cfg.seed, member, generation)}))
 
 
-def _requeue_lost(study: optuna.Study, cfg, population: Population) -> bool:
+def _requeue_lost(study: optuna.Study, cfg: StudyConfig, population: Population) -> bool:
     """Queue what workers that died for good left undone; whether there was any."""
     unqueued, unretried = population.lost()
     for member, generation in unqueued:
