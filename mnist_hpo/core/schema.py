@@ -19,9 +19,9 @@ Every mistake is one :class:`UserError` line naming the file, the key, the value
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Collection, Mapping
-from typing import Any, NoReturn
+from dataclasses import dataclass, field
+from typing import Any, Literal, NoReturn
 
 from ..errors import UserError, did_you_mean
 from .names import RULE, name_problem, shown
@@ -47,7 +47,7 @@ NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val
              "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
-EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
+EXTRA_OBJECTIVES: dict[str, Literal["minimize", "maximize"]] = {"params": "minimize"}  # the number of parameters of the trial's model
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 
