@@ -19,6 +19,7 @@ import dataclasses
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from .commands.args import ARGS
 from .commands.checks import CHECKS
@@ -66,7 +67,7 @@ def _positive(text: str) -> int:
 
 
 # What a setting flag's kind (mnist_hpo.core.settings.Flag) reads its value as.
-FLAG_TYPES = {"count": _positive, "int": int, "text": str}
+FLAG_TYPES: dict[str, Callable[[str], object]] = {"count": _positive, "int": int, "text": str}
 
 
 def _add_storage(p: argparse.ArgumentParser) -> None:
@@ -81,6 +82,7 @@ def _add_setting_flags(p: argparse.ArgumentParser, command: str) -> None:
     """The flags of ``command`` that override a study setting, made from the table (mnist_hpo.core.settings)."""
     for setting, text in flags_on(command):
         flag = setting.flag
+        assert flag is not None  # flags_on lists the settings that have one
         if flag.kind == "off":  # given, it sets the setting to False; not given, the study file's value stands
             p.add_argument(flag.name, dest=setting.key, action="store_const", const=False, default=None, help=text)
         else:

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from ..errors import UserError
 from ..hpo.objective import study_metric_names
-from ..storages import OWNER
+from ..storages import OWNER, Studies
 
 REPORT_TARGET = 0.0172  # the report's best validation MSE (Table 1)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -178,7 +178,7 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     return path
 
 
-def load_curves(names: list[str], studies) -> list[Curve]:
+def load_curves(names: list[str], studies: Studies) -> list[Curve]:
     """The curves of the named studies from a :class:`mnist_hpo.storages.Studies`; a missing one is a user error."""
     seen: set[str] = set()
     curves = []

@@ -16,9 +16,10 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import numpy as np
+from torch import nn
 
 from ..measures import latent
 from ..train.classifier import encode
@@ -29,6 +30,17 @@ from ..core.figures import image_grid_png, scatter_html, scatter_png
 from ..data.datasets import Dataset, load_data
 
 T = TypeVar("T")
+
+
+class _Autoencoder(Protocol):
+    """An exported model with an encoder and a decoder (any autoencoder family)."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+
+def _is_autoencoder(model: nn.Module) -> TypeGuard[_Autoencoder]:
+    return hasattr(model, "encoder") and hasattr(model, "decoder")
 
 EXPLORE_DIR = "explore"
 EXPLORE_JSON = "explore.json"
@@ -67,7 +79,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     images, labels = data.test_images[:n], data.test_labels[:n].numpy()
     timer = _Timer()
     codes = timer.timed("encode", lambda: encode(model.encoder, images, batch_size=2048).cpu().numpy())
-    result: dict = {
+    result: dict[str, Any] = {
         "export": meta["_folder"], "study": meta["study"], "trial": meta["trial"],
         "weights_sha256": meta["weights"]["sha256"], "dataset": meta["dataset"],
         "settings": {**asdict(s), "points": n, "tsne_points": min(s.tsne_points, n)},
@@ -89,10 +101,10 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     return result
 
 
-def _autoencoder_export(export: Path, data):
+def _autoencoder_export(export: Path, data: Dataset | None) -> tuple[_Autoencoder, dict[str, Any], Dataset]:
     """The export's model and metadata, and the data it was trained on (``data``, or its config's)."""
     model, meta = load_export(export)
-    if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
+    if not _is_autoencoder(model):
         raise UserError(f"{export} holds a {meta['model']['type']}, not an autoencoder; pass an autoencoder export")
     if data is None:
         data = load_data(StudyConfig.from_dict(meta["config"]))
@@ -108,15 +120,15 @@ class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def timed(self, key: str, fn, *args, **kw):
+    def timed(self, key: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         start = time.perf_counter()
         value = fn(*args, **kw)
         self.seconds[key] = round(time.perf_counter() - start, 3)
         return value
 
 
-def _maps(codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path, timer: _Timer, result: dict,
-          log) -> None:
+def _maps(codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path, timer: _Timer,
+          result: dict[str, Any], log: Callable[[str], None]) -> None:
     """PCA and t-SNE maps in 2 and 3 dimensions (PNG + HTML), and the cluster measures of the 2-D ones."""
     metrics = result["metrics"]
     m = min(s.tsne_points, len(codes))
@@ -140,7 +152,8 @@ def _maps(codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path, 
             + (f", k-NN accuracy {metrics[key]['knn_accuracy']:.3f}" if dims == 2 else ""))
 
 
-def _noise_figure(model, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path) -> dict:
+def _noise_figure(model: _Autoencoder, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings,
+                  out: Path) -> dict[str, Any]:
     """New images decoded from one test image's code plus noise (the report's Figure 3)."""
     idx = min(s.sample_index, len(codes) - 1)
     noisy = latent.noise_codes(codes[idx], n=s.noise_images, mean=s.noise_mean, std=s.noise_std, seed=s.seed)
@@ -150,7 +163,8 @@ def _noise_figure(model, codes: np.ndarray, labels: np.ndarray, s: ExploreSettin
             "shape": [s.noise_images, 28, 28]}
 
 
-def _interpolation_figure(model, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings, out: Path) -> dict:
+def _interpolation_figure(model: _Autoencoder, codes: np.ndarray, labels: np.ndarray, s: ExploreSettings,
+                          out: Path) -> dict[str, Any]:
     """Images decoded along the line between the codes of two digits' first test images."""
     a, b = (_first_of(labels, d) for d in s.interpolate)
     line = latent.interpolate_codes(codes[a], codes[b], s.steps)

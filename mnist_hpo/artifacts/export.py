@@ -90,8 +90,9 @@ def export_trial(
     except OSError as e:
         if claimed:
             release(final.parent)
-        if write_error(e) in NO_SPACE:
-            raise write_failed(final, "the export", e.errno) from None
+        code = write_error(e)
+        if code in NO_SPACE:  # the errno of e, or the one its message names (e.errno may be None)
+            raise write_failed(final, "the export", code) from None
         raise UserError(f"cannot create the export folder {final} ({e.strerror}); "
                         "set MNIST_HPO_STORAGE_DIR to a writable folder") from None
     try:
@@ -257,7 +258,9 @@ def latest_export(study_name: str, out_root: Path | None = None, *, study: optun
         mnist_hpo.errors.UserError: no export of study 'no-such-study' under storage/exports; run 'mnist-hpo export no-such-study' first
     """
     root = out_root or exports_dir()
-    homes = [home_of(study, root)] if study is not None else homes_by_name(study_name, root)
+    if study is not None:
+        return latest_in(home_of(study, root), study_name, root)
+    homes = homes_by_name(study_name, root)
     if len(homes) > 1:
         raise UserError(f"several studies named {study_name!r} have exports under {root} "
                         f"({', '.join(h.name for h in homes)}): name the export folder itself, e.g. {homes[0]}/trial-N")

@@ -133,7 +133,7 @@ def _finished_trial(study: optuna.Study, study_name: str, number: int) -> optuna
     usable = trial is not None and "seed" in trial.user_attrs and (
         (state == optuna.trial.TrialState.COMPLETE and trial.value is not None)
         or (state == optuna.trial.TrialState.PRUNED and trial.intermediate_values))
-    if not usable:
+    if trial is None or not usable:
         raise UserError(f"study {study_name!r} has no finished trial {number} with a value and a seed "
                         f"(a complete trial, or a pruned one that reported a value); "
                         f"'mnist-hpo show {study_name}' lists its trials")
@@ -144,12 +144,17 @@ def _what_to_compare(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> tuple
     """The epoch to stop after (None: train them all), the stored value to compare with, and which value it is."""
     if is_segment(trial):
         first, stop_epoch = trial.user_attrs[PBT]["epochs"]
+        if trial.value is None:  # pruned: it diverged, after reporting some epochs
+            raise UserError(f"trial {trial.number} is a segment of population-based training that stopped without "
+                            f"a value ({trial.user_attrs.get('fail_reason', 'pruned')}); nothing to compare a "
+                            "rerun with")
         return None, float(trial.value), (
             f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
             f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)")
     if trial.state == optuna.trial.TrialState.PRUNED:
         stop = max(trial.intermediate_values)
         return stop, float(trial.intermediate_values[stop]), f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
+    assert trial.value is not None  # complete (_finished_trial)
     return None, float(trial.value), f"after epoch {cfg.epochs} of {cfg.epochs}"
 
 
@@ -217,6 +222,7 @@ def _train_again(task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, 
             try:
                 value = float(task.fit(trial.params, seed=seed, epochs=epochs, full=False, on_epoch=on_epoch).value)
             except _Stop:
+                assert stop is not None  # on_epoch stops only at a stop
                 value = float(reported[stop])
     except NonFiniteLoss as e:
         diverged = str(e)

@@ -96,9 +96,9 @@ def _candidates(study: optuna.Study, trial: FrozenTrial, cfg: StudyConfig, best:
     trials = [trial]
     if best:
         sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
-        others = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        others = [(t.value, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                   if t.number != trial.number and t.value is not None and math.isfinite(t.value)]
-        trials += sorted(others, key=lambda t: (sign * t.value, t.number))[:FALLBACK_TRIALS]
+        trials += [t for _, t in sorted(others, key=lambda vt: (sign * vt[0], vt[1].number))[:FALLBACK_TRIALS]]
     for t in trials:
         for k in range(SEEDS_PER_TRIAL):
             yield t, trial_seed(t, cfg) + k

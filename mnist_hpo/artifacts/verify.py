@@ -202,7 +202,7 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
         here = task.provenance().get("judge")
         rescoring = _judge_check(v, folder, meta, here, rescore)
         recomputed = task.test(model.to(task.device))
-        if rescoring:
+        if rescoring and here is not None:  # _judge_check rescores only with a judge here
             v.checks += _rescore(folder, recomputed, here, meta.get("judge"), recorded_metrics)
             v.rescored = True
         else:

@@ -12,8 +12,20 @@ Only the standard library is imported here: the command line reads it before any
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def given(overrides: Mapping[str, object], key: str, kind: type[_T]) -> _T | None:
+    """The value of setting ``key`` in ``overrides``, None where its flag was not given; it is a ``kind`` (what
+    the parser reads the flag's kind as: ``int`` for "count" and "int", ``str`` for "text")."""
+    value = overrides.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"override {key}={value!r} is no {kind.__name__}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class ExploreArgs:
     noise_mean: float
     noise_std: float
     sample: int
-    interpolate: tuple[int, int]
+    interpolate: Sequence[int]  # two; argparse's nargs=2 gives a list
     threads: int
     seed: int
     out: str | None

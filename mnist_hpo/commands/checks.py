@@ -38,7 +38,7 @@ def check_study_file(args: RunArgs | GanArgs) -> str:
 def check_run(args: RunArgs) -> None:
     """``study`` and ``worker``: the study file can be read, the storage URL has a known form, and a
     changed meaning comes with a new name (StudyConfig.with_overrides has the same rule for the Python API)."""
-    given = {s.key: s.flag.name for s, _ in flags_on("study") if s.key in args.overrides}
+    given = {s.key: s.flag.name for s, _ in flags_on("study") if s.flag is not None and s.key in args.overrides}
     if "name" in given:
         check_name(args.overrides["name"], given["name"])
     name = check_study_file(args)  # the study's own name, not its file's: int.toml may name 'mlpae-int'

@@ -112,7 +112,7 @@ def cmd_verify(args: VerifyArgs) -> int:
 def cmd_explore(args: ExploreArgs) -> int:
     settings = ExploreSettings(
         points=args.points, tsne_points=args.tsne_points, tsne_iter=args.tsne_iter, noise_mean=args.noise_mean,
-        noise_std=args.noise_std, sample_index=args.sample, interpolate=tuple(args.interpolate),
+        noise_std=args.noise_std, sample_index=args.sample, interpolate=(args.interpolate[0], args.interpolate[1]),
         threads=args.threads, seed=args.seed)
     export = Path(args.export) if args.export else default_export(args.study)
     run_explore(export, settings, out=Path(args.out) if args.out else None)

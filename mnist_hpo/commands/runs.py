@@ -18,11 +18,11 @@ from ..hpo.run import set_threads
 from ..storages import storage_dir
 from ..report.formatting import count
 from ..tasks import check_device, device_source, make_task
-from ..tasks.gan import single_point
+from ..tasks.gan import GanTask, single_point
 from ..workflows.gan_run import run_gan
 from ..workflows.record import PARTS, Options
 from ..workflows.reproduce import reproduce
-from .args import DataArgs, GanArgs, ReproduceArgs
+from .args import DataArgs, GanArgs, ReproduceArgs, given
 from .search import _prepare_training
 
 
@@ -44,10 +44,11 @@ def cmd_gan(args: GanArgs) -> int:
     if cfg.model != "gan":
         raise UserError(f"{cfg.source} has model type {cfg.model!r}; 'mnist-hpo gan' needs a GAN study file "
                         "(e.g. 'mnist-hpo gan gan', the report's GAN)")
-    check_device(cfg.device, device_source(cfg, args.overrides.get("device")))
+    check_device(cfg.device, device_source(cfg, given(args.overrides, "device", str)))
     params = single_point(cfg)
     set_threads(1)
     task = make_task(cfg, load_data(cfg))
+    assert isinstance(task, GanTask)  # a "gan" study file (checked above)
     folder = storage_dir() / "gan" / (args.run or cfg.name)
     print(f"GAN run {folder}: {cfg.model_options['arch']}, {params}, {count(cfg.epochs, 'epoch')} on "
           f"{count(len(task.train_all), 'image')} ({task.device})")
@@ -64,10 +65,10 @@ def options_from(args: ReproduceArgs) -> Options:
     """The record's options: ``--only`` split into parts, a worker per core unless ``--workers`` says otherwise."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     only = tuple(p.strip() for p in args.only.split(",") if p.strip()) if args.only else PARTS
-    given = args.overrides
-    return Options(out=Path(args.out), only=only, workers=args.workers or cores, trials=given.get("trials"),
-                   epochs=given.get("epochs"), subset=given.get("train_subset"), gan_epochs=args.gan_epochs,
-                   device=given.get("device"), progress=not args.quiet)
+    flags = args.overrides
+    return Options(out=Path(args.out), only=only, workers=args.workers or cores, trials=given(flags, "trials", int),
+                   epochs=given(flags, "epochs", int), subset=given(flags, "train_subset", int),
+                   gan_epochs=args.gan_epochs, device=given(flags, "device", str), progress=not args.quiet)
 
 
 def cmd_reproduce(args: ReproduceArgs) -> int:

@@ -35,12 +35,12 @@ from ..hpo.workers import spawn_workers
 from ..report.formatting import count
 from ..report.tables import state_counts, top_table
 from ..tasks import check_device, device_source
-from .args import CompactArgs, DashboardArgs, DeleteArgs, ListArgs, RunArgs
+from .args import CompactArgs, DashboardArgs, DeleteArgs, ListArgs, RunArgs, given
 
 
 def _load_cfg(args: RunArgs):
     cfg = load_study_config(study_path(args.study)).with_overrides(**args.overrides)
-    check_device(cfg.device, device_source(cfg, args.overrides.get("device")))  # before the storage is opened
+    check_device(cfg.device, device_source(cfg, given(args.overrides, "device", str)))  # before the storage is opened
     return resolve_config(cfg, args.storage)  # e.g. pin the classifier's encoder export
 
 
@@ -120,7 +120,8 @@ def cmd_list(args: ListArgs) -> int:
     # Each best value named by the study's stored metric (a plugin's study is read without its code).
     metrics = {s.study_name: study_metric_names(s) for s in storage.get_all_studies()}
     for s in summaries:
-        metric = f"{metrics[s.study_name][0]} " if metrics.get(s.study_name) else ""
+        names = metrics.get(s.study_name)
+        metric = f"{names[0]} " if names else ""
         best = f"best {metric}{s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else \
             f"{count(len(s.directions), 'objective')} (see 'mnist-hpo show {s.study_name}')" if len(s.directions) > 1 \
             else "no complete trial"

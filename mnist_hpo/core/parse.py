@@ -10,12 +10,15 @@ naming the file and the key (:class:`~mnist_hpo.core.schema.Checker`). No model 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 from ..errors import did_you_mean
 from .schema import PRUNERS, SAMPLERS, SECTIONS, Checker, ParamSpec, PrunerConfig, SamplerConfig, StudyConfig, \
     check_study_name
 from .settings import STUDY_SETTINGS
+
+_Config = TypeVar("_Config", SamplerConfig, PrunerConfig)
 
 # The keys of [study]: the TOML types each accepts, and its default, StudyConfig's (one place):
 # a field without a default (name) is required.
@@ -24,7 +27,7 @@ STUDY_KEYS = {s.key: (s.types, ... if _FIELDS[s.key].default is dataclasses.MISS
               for s in STUDY_SETTINGS}
 
 
-def check_sections(c: Checker, doc: dict) -> None:
+def check_sections(c: Checker, doc: Mapping[str, Any]) -> None:
     """Fail on the first top-level name that is not one of :data:`SECTIONS`, naming the closest section."""
     extra = sorted(set(doc) - set(SECTIONS))
     if not extra:
@@ -36,7 +39,7 @@ def check_sections(c: Checker, doc: dict) -> None:
     c.fail(f"[{key}]", f"is not a known section; {did_you_mean(key, SECTIONS, '[{}]')}allowed: {listed}")
 
 
-def study_table(c: Checker, doc: dict) -> dict:
+def study_table(c: Checker, doc: Mapping[str, Any]) -> dict[str, Any]:
     """The top level and the ``[study]`` table: the values of :class:`StudyConfig`'s own fields."""
     check_sections(c, doc)
     s = c.table(doc, "study", required=True)
@@ -50,7 +53,7 @@ def study_table(c: Checker, doc: dict) -> dict:
     return values
 
 
-def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, str]:
+def parse_study_head(doc: Mapping[str, Any], source: str = "<memory>") -> tuple[dict[str, Any], dict[str, Any], str]:
     """The checks of a study file that need no model family (so no torch): its tables, the ``[study]``
     keys and their types, and ``model.type`` given; the ``[study]`` values, the ``[model]`` table and its type.
 
@@ -63,10 +66,11 @@ def parse_study_head(doc: dict, source: str = "<memory>") -> tuple[dict, dict, s
     return values, m, c.get(m, "type", (str,), "model")
 
 
-def model_options(c: Checker, m: dict, schema: dict) -> dict:
+def model_options(c: Checker, m: Mapping[str, Any],
+                  schema: Mapping[str, tuple[tuple[type, ...], Any, Collection[Any] | None]]) -> dict[str, Any]:
     """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
     c.unknown(m, {"type", *schema}, "model")
-    options = {}
+    options: dict[str, Any] = {}
     for key, (types, default, allowed) in schema.items():
         value = c.get(m, key, types, "model", default)
         if allowed is not None and value not in allowed:
@@ -75,17 +79,18 @@ def model_options(c: Checker, m: dict, schema: dict) -> dict:
     return options
 
 
-def _kind_table(c: Checker, doc: dict, name: str, kinds: dict, default: str, cls):
+def _kind_table(c: Checker, doc: Mapping[str, Any], name: str, kinds: Mapping[str, Collection[str]], default: str,
+                cls: Callable[[str, dict[str, Any]], _Config]) -> _Config:
     """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
     t = c.table(doc, name)
-    kind = c.get(t, "type", (str,), name, default)
+    kind: str = c.get(t, "type", (str,), name, default)
     if kind not in kinds:
         c.fail(f"{name}.type", f"must be one of {', '.join(kinds)}, got {kind!r}")
     c.unknown(t, {"type", *kinds[kind]}, name)
     return cls(kind, {k: v for k, v in t.items() if k != "type"})
 
 
-def search_tables(c: Checker, doc: dict) -> tuple[SamplerConfig, PrunerConfig, dict[str, ParamSpec]]:
+def search_tables(c: Checker, doc: Mapping[str, Any]) -> tuple[SamplerConfig, PrunerConfig, dict[str, ParamSpec]]:
     """The ``[sampler]``, ``[pruner]`` and ``[space.*]`` tables."""
     sampler = _kind_table(c, doc, "sampler", SAMPLERS, "random", SamplerConfig)
     pruner = _kind_table(c, doc, "pruner", PRUNERS, "none", PrunerConfig)
@@ -153,11 +158,10 @@ def parse_param(c: Checker, name: str, t: Any) -> ParamSpec:
             c.fail(f"{prefix}.low", f"must be positive on a log scale, got {low}")
         return ParamSpec(name, kind, low=low, high=high, log=log)
     c.fail(prefix, "needs one of: choices = [...], draw = 'normal'|'randint', range = 'float'|'int'")
-    raise AssertionError  # unreachable
 
 
-def _positive_int(c: Checker, t: dict, key: str, prefix: str) -> int:
-    value = c.get(t, key, (int,), prefix)
+def _positive_int(c: Checker, t: Mapping[str, Any], key: str, prefix: str) -> int:
+    value: int = c.get(t, key, (int,), prefix)
     if value < 1:
         c.fail(f"{prefix}.{key}", f"must be at least 1, got {value}")
     return value

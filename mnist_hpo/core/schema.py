@@ -19,8 +19,9 @@ Every mistake is one :class:`UserError` line naming the file, the key, the value
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from ..errors import UserError, did_you_mean
 from .names import RULE, name_problem, shown
@@ -46,7 +47,7 @@ NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val
              "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
-EXTRA_OBJECTIVES = {"params": "minimize"}  # the number of parameters of the trial's model
+EXTRA_OBJECTIVES: dict[str, Literal["minimize", "maximize"]] = {"params": "minimize"}  # the number of parameters of the trial's model
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,11 @@ class ParamSpec:
 
     name: str
     kind: str
-    choices: tuple = ()
+    choices: tuple[Any, ...] = ()
     mean: float = 0.0
     std: float = 0.0
     size: int = 0
-    include: tuple = ()
+    include: tuple[float, ...] = ()
     low: float = 0.0
     high: float = 0.0
     log: bool = False
@@ -74,13 +75,13 @@ class ParamSpec:
 @dataclass(frozen=True)
 class SamplerConfig:
     type: str = "random"
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PrunerConfig:
     type: str = "none"
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,10 @@ class PbtConfig:
 
     population: int
     interval: int  # epochs per segment
-    mutable: tuple = ()  # the parameters explore may change; the others are fixed at the start
+    mutable: tuple[str, ...] = ()  # the parameters explore may change; the others are fixed at the start
     quantile: float = 0.25
     resample_probability: float = 0.25
-    factors: tuple = (0.8, 1.2)
+    factors: tuple[float, ...] = (0.8, 1.2)
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,16 @@ class StudyConfig:
     device: str = "auto"
     trial_figures: bool = True  # attach each trained trial's reconstructions (optuna-dashboard shows them)
     batch_trials: int = 1  # trials trained together in one process (mnist_hpo.train.stacked); see Task.stackable
-    objectives: tuple = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
-    enqueue: tuple = ()  # configurations (name -> value) the study runs first (warm start)
-    model_options: dict = field(default_factory=dict)
+    objectives: tuple[str, ...] = ()  # () = the family's metric alone; e.g. ("val_mse", "params") for a Pareto front
+    enqueue: tuple[dict[str, Any], ...] = ()  # configurations (name -> value) the study runs first (warm start)
+    model_options: dict[str, Any] = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     space: dict[str, ParamSpec] = field(default_factory=dict)
     pbt: PbtConfig | None = None  # population-based training instead of independent trials
     source: str = "<memory>"
 
-    def with_overrides(self, **overrides) -> "StudyConfig":
+    def with_overrides(self, **overrides: Any) -> "StudyConfig":
         """A copy with some settings replaced, its values checked again.
 
         The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
@@ -178,7 +179,7 @@ class StudyConfig:
         if unknown:
             raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
-        changes: dict = {}
+        changes: dict[str, Any] = {}
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -198,11 +199,11 @@ class StudyConfig:
                             f"e.g. study_name={suggestion!r} (--study-name on the command line)")
         return new
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StudyConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "StudyConfig":
         """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
         d = dict(d)
         d["objectives"] = tuple(d.get("objectives", ()))
@@ -227,10 +228,10 @@ class Checker:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, key: str, msg: str) -> None:
+    def fail(self, key: str, msg: str) -> NoReturn:
         raise UserError(f"{self.source}: {key} {msg}")
 
-    def table(self, doc: dict, key: str, required: bool = False) -> dict:
+    def table(self, doc: Mapping[str, Any], key: str, required: bool = False) -> dict[str, Any]:
         if key not in doc:
             if required:
                 self.fail(f"[{key}]", "table is missing; see mnist_hpo/studies/ae.toml for an example")
@@ -240,14 +241,14 @@ class Checker:
             self.fail(key, "must be a table")
         return value
 
-    def unknown(self, table: dict, allowed: set, prefix: str) -> None:
+    def unknown(self, table: Mapping[str, Any], allowed: Collection[str], prefix: str) -> None:
         """Fail on the first key of ``table`` (the table ``[prefix]``) that is not ``allowed``, naming the closest."""
         extra = sorted(set(table) - set(allowed))
         if extra:
             self.fail(f"{prefix}.{extra[0]}", f"is not a known key; {did_you_mean(extra[0], allowed)}"
                                               f"allowed: {', '.join(sorted(allowed))}")
 
-    def get(self, table: dict, key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
+    def get(self, table: Mapping[str, Any], key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
         if key not in table:
             if default is ...:
                 self.fail(f"{prefix}.{key}", "is required")

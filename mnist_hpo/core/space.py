@@ -63,7 +63,6 @@ def check_enqueue(cfg: StudyConfig, c: Checker) -> None:
             spec = cfg.space.get(name)
             if spec is None:
                 c.fail(f"{where}.{name}", f"is not a parameter of the study's space; it has {', '.join(cfg.space)}")
-                continue  # not reached: fail raises
             if spec.kind in ("float", "int"):
                 types = (int,) if spec.kind == "int" else (int, float)
                 if isinstance(value, bool) or not isinstance(value, types) or not spec.low <= value <= spec.high:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import Literal
 
 import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from ..core.schema import EXTRA_OBJECTIVES
+from ..core.schema import EXTRA_OBJECTIVES, StudyConfig
 from ..errors import shielded
 from ..tasks import TASKS, FitResult, Task
 from ..train.loops import NonFiniteLoss
@@ -76,7 +77,7 @@ def set_metric_names(study: optuna.Study, names: list[str]) -> None:
         study.set_metric_names(names)
 
 
-def objective_directions(cfg, task: Task | type[Task]) -> list[str]:
+def objective_directions(cfg: StudyConfig, task: Task | type[Task]) -> list[Literal["minimize", "maximize"]]:
     return [task.direction if name == task.metric else EXTRA_OBJECTIVES[name] for name in objective_names(cfg, task)]
 
 

@@ -62,12 +62,12 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         raise UserError(f"study {study.study_name!r} has several objectives, so no single best trial; choose one "
                         f"of its Pareto front with --trial N (trials {', '.join(str(t.number) for t in front)})")
     # Population-based training: a member is judged where its training ends (its last segment; hpo.pbt).
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    scored = [(t.value, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.value is not None and math.isfinite(t.value) and t.user_attrs.get("pbt", {}).get("final", True)]
-    if not trials:
+    if not scored:
         raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.value, reverse=reverse)[0]
+    return sorted(scored, key=lambda vt: vt[0], reverse=reverse)[0][1]
 
 
 def chosen_trial(study: optuna.Study, number: int) -> FrozenTrial:

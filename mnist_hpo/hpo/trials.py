@@ -230,10 +230,10 @@ class TrialLoop:
     """
 
     def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, *, bar,
-                 callbacks: list[Callable] | None = None, max_trials: int | None = None) -> None:
+                 callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None, max_trials: int | None = None) -> None:
         self.study, self.storage, self.bar = RunningStudy(study), storage, bar
         self.guard = FailureGuard(MAX_CONSECUTIVE_FAILURES)
-        self.callbacks = [self.guard, *(callbacks or [])]
+        self.callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [self.guard, *(callbacks or [])]
         self.max_trials, self.ran = max_trials, 0
 
     def done(self) -> bool:

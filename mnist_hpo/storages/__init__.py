@@ -24,6 +24,66 @@ without importing Optuna and SQLAlchemy, which the other modules need.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ imports each on first use
+    from ._artifacts import WholeFileArtifactStore as WholeFileArtifactStore
+    from ._artifacts import artifact_store as artifact_store
+    from ._artifacts import attach_files as attach_files
+    from ._compact import Compaction as Compaction
+    from ._compact import compact_journal as compact_journal
+    from ._compact import superseded_lines as superseded_lines
+    from ._heartbeat import GRACE_BEATS as GRACE_BEATS
+    from ._heartbeat import MAX_RETRY as MAX_RETRY
+    from ._heartbeat import heartbeat_interval as heartbeat_interval
+    from ._heartbeat import stale_grace as stale_grace
+    from ._journal import OWNER as OWNER
+    from ._journal import fail_stale_trials as fail_stale_trials
+    from ._journal import is_journal_url as is_journal_url
+    from ._journal import is_stale as is_stale
+    from ._journal import journal_lock as journal_lock
+    from ._journal import journal_path as journal_path
+    from ._journal import keep_alive as keep_alive
+    from ._journal import open_journal as open_journal
+    from ._journal import retried as retried
+    from ._journal import retry as retry
+    from ._journal import this_process as this_process
+    from ._open import RetryStaleTrials as RetryStaleTrials
+    from ._open import load_existing_study as load_existing_study
+    from ._open import open_storage as open_storage
+    from ._open import storage_label as storage_label
+    from ._optuna_compat import OPTIMIZE_LOGGER as OPTIMIZE_LOGGER
+    from ._optuna_compat import PRIVATE_NAMES as PRIVATE_NAMES
+    from ._optuna_compat import StackHeartbeat as StackHeartbeat
+    from ._optuna_compat import beating_trial_ids as beating_trial_ids
+    from ._optuna_compat import claim_trial as claim_trial
+    from ._optuna_compat import new_trial as new_trial
+    from ._optuna_compat import optuna_table_names as optuna_table_names
+    from ._optuna_compat import quiet_interrupted_trials as quiet_interrupted_trials
+    from ._optuna_compat import set_params as set_params
+    from ._optuna_compat import set_trial_system_attr as set_trial_system_attr
+    from ._optuna_compat import storage_of as storage_of
+    from ._optuna_compat import trial_id as trial_id
+    from ._outage import DEFAULT_PATIENCE as DEFAULT_PATIENCE
+    from ._outage import impatient as impatient
+    from ._outage import recently_back as recently_back
+    from ._outage import unreachable as unreachable
+    from ._rdb import WorkerRDBStorage as WorkerRDBStorage
+    from ._study_sources import Studies as Studies
+    from ._study_uuid import UUID_ATTR as UUID_ATTR
+    from ._study_uuid import ensure_uuid as ensure_uuid
+    from ._study_uuid import study_uuid as study_uuid
+    from ._urls import JOURNAL_PREFIX as JOURNAL_PREFIX
+    from ._urls import artifacts_dir as artifacts_dir
+    from ._urls import check_storage_folder as check_storage_folder
+    from ._urls import check_storage_url as check_storage_url
+    from ._urls import checkpoints_dir as checkpoints_dir
+    from ._urls import default_storage_url as default_storage_url
+    from ._urls import exports_dir as exports_dir
+    from ._urls import require_stored as require_stored
+    from ._urls import storage_dir as storage_dir
+    from ._urls import storage_file as storage_file
+    from ._urls import storage_folder_ready as storage_folder_ready
 
 _EXPORTS = {
     "_urls": ("JOURNAL_PREFIX", "artifacts_dir", "check_storage_folder", "check_storage_url", "checkpoints_dir",
@@ -47,7 +107,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 
@@ -27,7 +28,7 @@ class WholeFileArtifactStore(optuna.artifacts.FileSystemArtifactStore):
         super().__init__(base_path)
         self.base = Path(base_path)
 
-    def write(self, artifact_id: str, content_body) -> None:
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         path = self.base / artifact_id
         if path.resolve().parent != self.base.resolve():
             raise ValueError(f"Invalid artifact_id: {artifact_id}")  # as Optuna's store refuses it
@@ -43,7 +44,7 @@ def artifact_store(folder: Path | None = None) -> optuna.artifacts.FileSystemArt
     return WholeFileArtifactStore(folder)
 
 
-def attach_files(target, files: list[Path], *, rename: Callable[[Path], str] | None = None,
+def attach_files(target: optuna.Trial | optuna.Study, files: list[Path], *, rename: Callable[[Path], str] | None = None,
                  folder: Path | None = None) -> list[str]:
     """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids.
 

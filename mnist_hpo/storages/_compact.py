@@ -19,6 +19,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.trial import TrialState
@@ -38,7 +39,7 @@ class Compaction:
 
 def superseded_lines(lines: list[str]) -> set[int]:
     """Indexes of the attribute writes whose every key is written again later for the same trial."""
-    last: dict[tuple, int] = {}
+    last: dict[tuple[str, int, str], int] = {}
     parsed = []
     for i, line in enumerate(lines):
         op = json.loads(line)
@@ -50,9 +51,9 @@ def superseded_lines(lines: list[str]) -> set[int]:
     return {i for i, keys in enumerate(parsed) if keys and all(last[k] > i for k in keys)}
 
 
-def _snapshot(path: Path) -> dict:
+def _snapshot(path: Path) -> dict[str, dict[str, Any]]:
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for s in storage.get_all_studies():
         out[s.study_name] = {"user_attrs": s.user_attrs, "system_attrs": s.system_attrs,
                              "directions": s.directions,
@@ -60,7 +61,7 @@ def _snapshot(path: Path) -> dict:
     return out
 
 
-def _running_here(snapshot: dict) -> list[str]:
+def _running_here(snapshot: dict[str, dict[str, Any]]) -> list[str]:
     return [f"{name} trial {t.number}" for name, s in snapshot.items() for t in s["trials"]
             if t.state == TrialState.RUNNING and isinstance(t.user_attrs.get(OWNER), dict)
             and _alive_here(t.user_attrs[OWNER])]

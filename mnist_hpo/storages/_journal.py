@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
@@ -128,7 +129,7 @@ class WholeLinesBackend(JournalFileBackend):
         super().__init__(str(path), lock_obj=JournalFileOpenLock(str(path)))
         self.path, self.lock_grace = path, lock_grace
 
-    def append_logs(self, logs: list[dict]) -> None:
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
         with journal_lock(self.path, self.lock_grace):
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -191,13 +192,13 @@ def _process_start(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def this_process() -> dict:
+def this_process() -> dict[str, Any]:
     pid = os.getpid()
     return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _process_start(pid),
             "beat": time.time()}
 
 
-def _alive_here(owner: dict) -> bool:
+def _alive_here(owner: dict[str, Any]) -> bool:
     pid = int(owner.get("pid", -1))
     if pid <= 0:
         return False

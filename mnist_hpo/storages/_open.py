@@ -14,6 +14,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -58,7 +59,7 @@ def _check_sqlite_path(url: sqlalchemy.engine.URL) -> None:
                 raise UserError(f"{path} is not a SQLite database; point --storage at an Optuna database or a new file")
 
 
-def _refuse_foreign_database(url: sqlalchemy.engine.URL, engine_kwargs: dict) -> None:
+def _refuse_foreign_database(url: sqlalchemy.engine.URL, engine_kwargs: dict[str, Any]) -> None:
     """Optuna adds its tables to whatever database it is given; refuse one that already holds others."""
     engine = sqlalchemy.create_engine(url, **engine_kwargs)
     try:
@@ -86,7 +87,7 @@ def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
     """
 
     @sqlalchemy.event.listens_for(engine, "begin")
-    def _begin(conn):  # noqa: ANN001
+    def _begin(conn: sqlalchemy.engine.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -105,7 +106,7 @@ class RetryStaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
         retry(study, trial, max_retry=self.max_retry)
 
 
-def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int, *, where: str,
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], interval: int, grace: int, *, where: str,
                  patience: float) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
@@ -121,9 +122,9 @@ def _rdb_storage(url: str, engine_kwargs: dict, interval: int, grace: int, *, wh
         )
 
 
-def _engine_kwargs(parsed: sqlalchemy.engine.URL, patience: float) -> dict:
+def _engine_kwargs(parsed: sqlalchemy.engine.URL, patience: float) -> dict[str, Any]:
     """SQLAlchemy's engine arguments for the database ``parsed`` names: every wait bounded by the patience."""
-    engine_kwargs: dict = {}
+    engine_kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_path(parsed)
         # Several workers share one file: wait for the lock (up to a minute) instead of failing at once,
@@ -141,7 +142,7 @@ def _engine_kwargs(parsed: sqlalchemy.engine.URL, patience: float) -> dict:
     return engine_kwargs
 
 
-def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict, interval: int, grace: int,
+def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict[str, Any], interval: int, grace: int,
               patience: float) -> optuna.storages.RDBStorage:
     """The RDB storage, tried again while workers starting together race to create Optuna's tables."""
     for attempt in range(OPEN_ATTEMPTS):
@@ -149,6 +150,7 @@ def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict, inte
             storage = _rdb_storage(url, engine_kwargs, interval, grace,
                                    where=parsed.render_as_string(hide_password=True), patience=patience)
             link = link_of(storage)
+            assert link is not None  # made by make_patient, which gives it one
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
                 link.path = Path(parsed.database)  # a full disk there: one line naming it
             if parsed.get_backend_name() == "sqlite":
@@ -169,7 +171,7 @@ def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict, inte
 def open_storage(
     url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None,
     patience: float | None = None,
-) -> optuna.storages.RDBStorage:
+) -> optuna.storages.RDBStorage | optuna.storages.JournalStorage:
     """Optuna RDB storage with heartbeats and retry of stale trials, or a journal file (``journal:PATH``).
 
     Every failure to open is one clear line. Once open, its calls ride out an outage of up to

@@ -39,10 +39,13 @@ import functools
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import optuna
 from optuna.trial import FrozenTrial
+
+if TYPE_CHECKING:  # Optuna exports no public name for the class of get_all_studies()'s items
+    from optuna.study._frozen import FrozenStudy
 
 __all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
            "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params", "beating_trial_ids", "backend_of",
@@ -106,7 +109,7 @@ def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     return trial._trial_id
 
 
-def study_id(study: optuna.study.FrozenStudy) -> int:
+def study_id(study: FrozenStudy) -> int:
     """The storage's id of a stored study (what its trials are read by)."""
     return study._study_id
 

@@ -40,14 +40,18 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import optuna
 
 from ..errors import Fault, StorageUnavailable, causes, shielded, write_error, write_failed
 from ._optuna_compat import RDB_LOGGER, RDB_PRIVATE_CALLS
-from ._timeouts import CallWatch
+from ._timeouts import Call, CallWatch
+
+_Storage = TypeVar("_Storage", bound=optuna.storages.BaseStorage)
 
 DEFAULT_PATIENCE = 120.0
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
@@ -119,7 +123,7 @@ def recently_back(within: float) -> bool:
 
 
 @contextlib.contextmanager
-def impatient():
+def impatient() -> Iterator[None]:
     """Inside, a call that cannot reach the storage fails at once instead of waiting (cleaning up after an
     interrupt, which must end the run within seconds; what it could not store, the next run's stale check does)."""
     before = getattr(_nesting, "impatient", False)
@@ -147,7 +151,7 @@ class Link:
     journal: bool = False  # a journal's reads still work on a read-only file system: they do not show it is back
     watch: CallWatch | None = None  # PostgreSQL: the deadline of every call
 
-    def bounded(self):
+    def bounded(self) -> contextlib.AbstractContextManager[Call | None]:
         """The deadline of one call (:mod:`._timeouts`), cut to what is left of the patience in an outage."""
         if self.watch is None:
             return contextlib.nullcontext()
@@ -157,30 +161,31 @@ class Link:
     def back(self, name: str) -> bool:
         """Whether a call ``name`` that succeeded shows the storage is back: any call to a database; on a
         journal a write, or a read while its folder is writable again (a read-only file system still reads)."""
-        if not self.journal or name.startswith(("set_", "create_", "delete_", "_set", "_create")):
+        if not self.journal or self.path is None or name.startswith(("set_", "create_", "delete_", "_set", "_create")):
             return True
         return os.access(os.path.dirname(os.path.abspath(self.path)), os.W_OK)
 
 
-_LINKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # storage -> its Link, gone with the storage
+_LINKS: weakref.WeakKeyDictionary[object, Link] = weakref.WeakKeyDictionary()  # storage -> its Link, gone with the storage
 
 
-def link_of(storage) -> Link | None:
+def link_of(storage: object) -> Link | None:
     """The :class:`Link` of a storage made by :func:`make_patient` (None for any other)."""
     return _LINKS.get(storage)
 
 
-def _unreachable_reason(link: Link, e: Exception, watched) -> str | None:
+def _unreachable_reason(link: Link, e: Exception, watched: Call | None) -> str | None:
     """Why a failed call means the storage is unreachable, or None: the error is the caller's to see.
 
     A full disk or a folder without permission waits for nobody (one line naming the file, from the
     main thread); a read-only remount may pass.
     """
     code = write_error(e)
-    full = code is not None and code not in TRANSIENT_ERRNOS and link.path
-    if full and _is_main_thread():
-        raise write_failed(link.path, "the study's storage", code) from None
-    return None if full else watched.reason if watched is not None and watched.cut else unreachable(e)
+    if code is not None and code not in TRANSIENT_ERRNOS and link.path is not None:
+        if _is_main_thread():
+            raise write_failed(link.path, "the study's storage", code) from None
+        return None
+    return watched.reason if watched is not None and watched.cut else unreachable(e)
 
 
 def _wait(link: Link, reason: str, since: float, pause: float) -> None:
@@ -195,15 +200,16 @@ def _wait(link: Link, reason: str, since: float, pause: float) -> None:
     time.sleep(min(pause, left))
 
 
-def _patient_method(name: str, method):
+def _patient_method(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def call(self, *args, **kwargs):
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         link = _LINKS.get(self)
-        if link is None or getattr(_nesting, "depth", 0):
+        if link is None or getattr(_nesting, "depth", 0) != 0:
             return method(self, *args, **kwargs)
         pause, retried = FIRST_PAUSE, False
         while True:
-            started, watched = time.monotonic(), None
+            started = time.monotonic()
+            watched: Call | None = None
             try:
                 _nesting.depth = 1
                 try:
@@ -273,11 +279,11 @@ def _quiet_optuna_fallback() -> None:
         logger.addFilter(_QuietFallbackOnOutage())
 
 
-def make_patient(cls: type, *args, where: str, patience: float | None, path: Path | None = None,
-                 journal: bool = False, **kwargs):
+def make_patient(cls: type[_Storage], *args: Any, where: str, patience: float | None, path: Path | None = None,
+                 journal: bool = False, **kwargs: Any) -> _Storage:
     """``cls(*args, **kwargs)`` as its :func:`patient` subclass, with its :class:`Link` (see there for ``where``,
     ``path`` and ``journal``); :func:`link_of` finds the link, e.g. to give it a :class:`~._timeouts.CallWatch`."""
     _quiet_optuna_fallback()
-    storage = patient(cls)(*args, **kwargs)
+    storage: _Storage = patient(cls)(*args, **kwargs)
     _LINKS[storage] = Link(where, DEFAULT_PATIENCE if patience is None else float(patience), path, journal)
     return storage

@@ -24,6 +24,7 @@ those parameters, ``tests/storages/test_rdb.py`` that Optuna calls them.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -34,7 +35,7 @@ from ._optuna_compat import beating_trial_ids, trial_id
 class WorkerRDBStorage(optuna.storages.RDBStorage):
     """``RDBStorage`` whose stale trials include those that never beat (see the module docstring)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._unbeaten_since: dict[int, dict[int, float]] = {}  # study id -> trial id -> first seen
 

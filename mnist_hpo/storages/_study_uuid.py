@@ -33,6 +33,7 @@ def ensure_uuid(study: optuna.Study) -> str:
     """
     current = study_uuid(study)
     if current is None:
-        study.set_user_attr(UUID_ATTR, str(uuid.uuid4()))
-        current = study_uuid(study)
+        given = str(uuid.uuid4())
+        study.set_user_attr(UUID_ATTR, given)
+        current = study_uuid(study) or given  # read back: another process's, stored last, holds
     return current

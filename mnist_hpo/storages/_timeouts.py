@@ -26,6 +26,10 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlalchemy.engine
 
 CALL_TIMEOUT_MIN, CALL_TIMEOUT_MAX = 5.0, 30.0
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a worker waits for another's write to SQLite, at most
@@ -46,7 +50,7 @@ def watch_deadline(patience: float) -> float:
     return call_timeout(patience) + 2
 
 
-def postgres_connect_args(patience: float, given: Mapping[str, str] | None = None) -> dict:
+def postgres_connect_args(patience: float, given: Mapping[str, object] | None = None) -> dict[str, int | str]:
     """psycopg 3 connection arguments that bound every wait (see the module docstring).
 
     ``given`` are the URL's query arguments: a setting the URL makes wins, ``options`` included
@@ -54,7 +58,7 @@ def postgres_connect_args(patience: float, given: Mapping[str, str] | None = Non
     """
     t = call_timeout(patience)
     ms = int(t * 1000)
-    args = {"connect_timeout": math.ceil(t), "keepalives": 1, "keepalives_idle": max(1, int(t // 3)),
+    args: dict[str, int | str] = {"connect_timeout": math.ceil(t), "keepalives": 1, "keepalives_idle": max(1, int(t // 3)),
             "keepalives_interval": max(1, int(t // 6)), "keepalives_count": 3, "tcp_user_timeout": ms,
             "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"}
     return {k: v for k, v in args.items() if k not in (given or {})}
@@ -131,11 +135,11 @@ class CallWatch:
     descriptor to its owner. A connection opened during a call may wait only what is left of it.
     """
 
-    def __init__(self, engine, seconds: float) -> None:
+    def __init__(self, engine: sqlalchemy.engine.Engine, seconds: float) -> None:
         import sqlalchemy  # with an RDB storage, already imported
 
         self.seconds = seconds
-        self._connections: weakref.WeakSet = weakref.WeakSet()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg's connections
         self._current = threading.local()
         sqlalchemy.event.listen(engine, "connect", self._connected)
         sqlalchemy.event.listen(engine, "do_connect", self._connecting)
@@ -153,10 +157,11 @@ class CallWatch:
             _WATCHDOG.discard(call)
             self._current.call = outer
 
-    def _connected(self, dbapi_connection, connection_record) -> None:
+    def _connected(self, dbapi_connection: Any, connection_record: Any) -> None:
         self._connections.add(dbapi_connection)
 
-    def _connecting(self, dialect, connection_record, cargs, cparams) -> None:
+    def _connecting(self, dialect: sqlalchemy.engine.Dialect, connection_record: Any, cargs: Any,
+                    cparams: dict[str, Any]) -> None:
         call = getattr(self._current, "call", None)
         if call is None:
             return

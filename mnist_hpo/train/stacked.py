@@ -180,6 +180,7 @@ class StackedOptimizer:
         for key, p in self.stack.params.items():
             shape = (-1,) + (1,) * (p.dim() - 1)
             lr, wd, adam = self.lr.view(shape), self.wd.view(shape), self.is_adam.view(shape)
+            assert p.grad is not None, key  # one loss over the whole stack: every parameter has a gradient
             g = p.grad + wd * p
             m, v = self.m[key], self.v[key]
             # Adam keeps m (first moment) and v; RMSprop keeps only its square average, in v.

@@ -25,9 +25,11 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 from matplotlib.figure import Figure
@@ -37,7 +39,7 @@ from torchvision.utils import make_grid
 from ..data.integrity import write_text_atomically
 from ..errors import UserError
 from ..train.gan import GanHistory, fit_gan
-from ..models.gan import sample_sphere
+from ..models.gan import GAN, sample_sphere
 from ..tasks.gan import GanTask
 from ..train.loops import seed_everything
 from .checkpoints import SHARD_BYTES, load_checkpoint, save_checkpoint  # noqa: F401  (SHARD_BYTES: the docstring's)
@@ -117,16 +119,16 @@ class _Run:
 
     task: GanTask
     folder: Path
-    params: dict
-    settings: dict
-    model: torch.nn.Module
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    model: GAN
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rng: torch.Generator
     fixed_noise: torch.Tensor
 
     @classmethod
-    def start(cls, task: GanTask, params: dict, folder: Path, seed: int) -> "_Run":
+    def start(cls, task: GanTask, params: dict[str, Any], folder: Path, seed: int) -> "_Run":
         p = task.with_report_defaults(params)
         arch = task.arch(p)
         settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
@@ -157,7 +159,7 @@ class _Run:
         save_checkpoint(self.folder, epoch=epoch, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng,
                         history=history, settings=self.settings)
 
-    def fit(self, start: int, history: GanHistory, *, epochs: int, every: int, log) -> GanHistory:
+    def fit(self, start: int, history: GanHistory, *, epochs: int, every: int, log: Callable[[str], object]) -> GanHistory:
         """Train from epoch ``start`` to ``epochs``: a grid after the first epoch, a grid and a checkpoint every
         ``every`` epochs and at the end."""
         def after_epoch(epoch: int, hist: GanHistory) -> None:
@@ -180,8 +182,8 @@ class _Run:
         )
 
 
-def run_gan(task: GanTask, params: dict, folder: Path, *, epochs: int, seed: int, every: int = 10,
-            fresh: bool = False, log=print) -> dict:
+def run_gan(task: GanTask, params: dict[str, Any], folder: Path, *, epochs: int, seed: int, every: int = 10,
+            fresh: bool = False, log: Callable[[str], object] = print) -> dict[str, Any]:
     """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
     if every < 1:
         raise UserError(f"--every must be at least 1, got {every}")
@@ -230,7 +232,7 @@ def _pictures(history: GanHistory, folder: Path, grids: Path) -> int:
     return frames
 
 
-def _keep_earlier_scores(result: dict, path: Path, final: dict) -> None:
+def _keep_earlier_scores(result: dict[str, Any], path: Path, final: dict[str, Any]) -> None:
     """Asked again for the epochs it has, a run is scored again; by another judge, the earlier scores are kept
     (``result["rescored"]``, from the ``result.json`` at ``path``)."""
     try:

@@ -4,8 +4,10 @@ Two studies of one name in two storages, exports made before studies had UUIDs, 
 storage that are not safe, and an export interrupted before its folder is in place.
 """
 
+import errno
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from mnist_hpo.artifacts.folders import OWNER, claim_home, find_export, home_of
 from mnist_hpo.artifacts.verify import origin_failure
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config
-from mnist_hpo.errors import UserError
+from mnist_hpo.errors import UserError, WriteFailed
 from mnist_hpo.storages import ensure_uuid, study_uuid, exports_dir, open_storage
 
 from ..conftest import ROOT, STUDIES
@@ -127,6 +129,20 @@ def test_an_interrupted_first_export_leaves_no_empty_folder(two, monkeypatch):
         export_trial(a, a.trials[0], cfg=cfg, data=object(), progress=False)
     assert not (exports_dir() / "s").exists()
     assert list(exports_dir().iterdir()) == []
+
+
+def test_a_full_disk_said_only_in_words_is_one_line(two, monkeypatch):
+    """An OSError that names no space in its message but carries no errno (a wrapped error) is the same one
+    line as ENOSPC itself (it raised TypeError from os.strerror(None) before)."""
+    _, a, _, _ = two
+    cfg = load_study_config(STUDIES / "ae.toml").with_overrides(name="s")
+
+    def full(*args, **kwargs):
+        raise OSError(os.strerror(errno.ENOSPC))  # errno None
+
+    monkeypatch.setattr(E.tempfile, "mkdtemp", full)
+    with pytest.raises(WriteFailed, match="the disk is full"):
+        export_trial(a, a.trials[0], cfg=cfg, data=object(), progress=False)
 
 
 NAMES = ["/abs", "..", "../x", "a/b", "a\nb", "x" * 300]

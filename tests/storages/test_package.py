@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -21,6 +22,21 @@ def test_every_public_name_is_its_private_modules_own():
     assert sorted(storages.__all__) == sorted(n for names in storages._EXPORTS.values() for n in names)
     with pytest.raises(AttributeError):
         storages.no_such_name
+
+
+
+def test_mypy_sees_every_public_name_at_its_private_module():
+    """The TYPE_CHECKING block of the package imports each name of _EXPORTS from its module, as NAME as NAME
+    (mypy's re-export), and nothing else: mypy cannot see through the lazy __getattr__."""
+    tree = ast.parse((ROOT / "mnist_hpo" / "storages" / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    seen = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1, ast.unparse(node)
+        for alias in node.names:
+            assert alias.asname == alias.name, ast.unparse(node)
+            seen[alias.name] = node.module
+    assert seen == {name: module for module, names in storages._EXPORTS.items() for name in names}
 
 
 def test_the_urls_need_no_optuna():
