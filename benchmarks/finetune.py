@@ -46,7 +46,7 @@ def head_from(clf_export: Path) -> tuple[Path, dict, int]:
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"--head-from {clf_export}: cannot read {path} ({e}); give a classifier export folder")
+        raise UserError(f"--head-from {clf_export}: cannot read {path} ({e}); give a classifier export folder") from e
     options = meta.get("model", {}).get("options", {})
     if meta.get("model", {}).get("type") != "classifier" or not options.get("encoder_export"):
         raise UserError(f"--head-from {clf_export}: not a classifier export (it names no encoder_export)")

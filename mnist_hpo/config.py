@@ -24,7 +24,7 @@ from .core.study_files import (  # noqa: F401  (importable from here as before)
 )
 from .core.pbt import pbt_table
 from .errors import UserError
-from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
+from .tasks import check_config, registry
 
 
 def parse_study(doc: dict[str, Any], source: str = "<memory>") -> StudyConfig:

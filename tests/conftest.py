@@ -106,8 +106,6 @@ def storage(tmp_path, monkeypatch):
 
 def storage_snapshot(url: str) -> dict:
     """Everything a refused command must leave as it was: every study's attributes and trials."""
-    import optuna
-
     from mnist_hpo.storages import open_storage
 
     s = open_storage(url)

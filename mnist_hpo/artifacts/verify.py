@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import optuna
@@ -301,7 +301,7 @@ def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> N
     meta["metrics"].update(metrics)
     meta["judge"] = judge
     meta.setdefault("rescored", []).append({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "judge_before": judge_before, "metrics_before": before,
     })
     write_text_atomically(path, json.dumps(meta, indent=2) + "\n")

@@ -136,7 +136,7 @@ class StudyConfig:
     pbt: PbtConfig | None = None  # population-based training instead of independent trials
     source: str = "<memory>"
 
-    def with_overrides(self, **overrides) -> "StudyConfig":
+    def with_overrides(self, **overrides) -> StudyConfig:
         """A copy with some settings replaced, its values checked again.
 
         The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
@@ -202,7 +202,7 @@ class StudyConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StudyConfig":
+    def from_dict(cls, d: dict) -> StudyConfig:
         """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
         d = dict(d)
         d["objectives"] = tuple(d.get("objectives", ()))

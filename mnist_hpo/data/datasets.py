@@ -78,7 +78,7 @@ class Dataset:
     test_labels: torch.Tensor
     checksum: str  # sha256 of the array contents, independent of the file format
 
-    def subset(self, n_train: int | None, n_test: int | None = None) -> "Dataset":
+    def subset(self, n_train: int | None, n_test: int | None = None) -> Dataset:
         """The first ``n_train``/``n_test`` images, for short runs and tests."""
         return Dataset(
             self.name,
@@ -129,14 +129,14 @@ def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
     try:
         meta = json.loads(meta_path.read_text())
         expected = meta["file_sha256"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache")
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache") from e
     check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run again to rebuild it")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"cannot read {path} ({e}); delete it and run again to rebuild it")
+    except Exception as e:
+        raise UserError(f"cannot read {path} ({e}); delete it and run again to rebuild it") from e
     return arrays, meta["content_sha256"]
 
 

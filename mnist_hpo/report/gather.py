@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import optuna
@@ -207,7 +207,7 @@ def _ref_table(ref: Reference) -> Table:
     return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
 
 
-def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list[Any]:
+def section_blocks(key: str, title: str, study_name: str, studies: Studies, root: Path) -> list[Any]:
     ref = REFERENCES[key]
     blocks: list[Any] = [Heading(2, f"{title} (study {study_name!r})")]
     study = studies.load(study_name)
@@ -301,7 +301,7 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
         raise UserError(f"unknown report section(s) {', '.join(sorted(unknown))}; use {', '.join(REFERENCES)}")
     where = Studies(storage_url, journals)
     root = exports_dir()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     blocks: list[Any] = [
         Heading(1, "Reproduction report: Homework 2, Unsupervised Learning (MNIST)"),
         Para(f"Generated {now} by mnist-hpo from the study database and the exports under {root}. Tables and "

@@ -86,7 +86,7 @@ def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
     """
 
     @sqlalchemy.event.listens_for(engine, "begin")
-    def _begin(conn):  # noqa: ANN001
+    def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -19,8 +19,8 @@ from .rules import Rule
 
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
 # so that of the model types an error lists.
-from . import autoencoder, denoising, classifier, gan  # noqa: E402,F401  isort: skip
-from . import registry  # noqa: E402  isort: skip
+from . import autoencoder, denoising, classifier, gan  # noqa: F401  isort: skip
+from . import registry  # isort: skip
 
 TASKS: dict[str, type[Task]] = REGISTRY
 

@@ -26,7 +26,7 @@ import shutil
 import statistics
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import torch
@@ -126,7 +126,7 @@ class _Run:
     fixed_noise: torch.Tensor
 
     @classmethod
-    def start(cls, task: GanTask, params: dict, folder: Path, seed: int) -> "_Run":
+    def start(cls, task: GanTask, params: dict, folder: Path, seed: int) -> _Run:
         p = task.with_report_defaults(params)
         arch = task.arch(p)
         settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
@@ -239,7 +239,7 @@ def _keep_earlier_scores(result: dict, path: Path, final: dict) -> None:
         previous = {}
     result["rescored"] = previous.get("rescored", []) if isinstance(previous.get("rescored"), list) else []
     if previous.get("epochs") == result["epochs"] and previous.get("judge") != result.get("judge"):
-        result["rescored"].append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        result["rescored"].append({"date": datetime.now(UTC).isoformat(timespec="seconds"),
                                    "judge_before": previous.get("judge"),
                                    "final_before": {k: previous.get("final", {}).get(k) for k in final}})
     if not result["rescored"]:

@@ -228,7 +228,7 @@ def test_two_processes_build_one_cache_at_once(tmp_path):
         procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(cache), str(idx), str(start)], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]
-        for p, (out, err) in zip(procs, outs):
+        for p, (_, err) in zip(procs, outs):
             assert p.returncode == 0, err
         sums |= {out.strip() for out, _ in outs}
         assert [f.name for f in cache.iterdir() if f.name.endswith(".tmp")] == []  # no temporary file left
