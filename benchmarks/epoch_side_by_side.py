@@ -6,7 +6,8 @@ import sys
 import time
 import torch
 sys.path.insert(0, ".")
-from mnist_hpo.config import load_study_config, study_path
+from mnist_hpo.config import load_study_config
+from mnist_hpo.core.study_files import study_path
 try:
     from mnist_hpo.data.datasets import load_dataset
 except ImportError:

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mnist_hpo.artifacts.export import latest_export  # noqa: E402
-from mnist_hpo.config import check_config, load_study_config  # noqa: E402
+from mnist_hpo.config import load_study_config  # noqa: E402
+from mnist_hpo.tasks import check_config  # noqa: E402
 from mnist_hpo.data.datasets import load_data  # noqa: E402
 from mnist_hpo.errors import UserError  # noqa: E402
 from mnist_hpo.tasks import make_task, task_class  # noqa: E402

@@ -240,8 +240,8 @@ def test_export_without_a_complete_trial(capsys, storage):
 def test_export_with_changed_weights(capsys, tmp_path):
     from safetensors.torch import save_file
 
-    from mnist_hpo.data.datasets import sha256_file
-    from mnist_hpo.artifacts.export import EXPORT_FORMAT
+    from mnist_hpo.data.integrity import sha256_file
+    from mnist_hpo.artifacts.folders import EXPORT_FORMAT
     from mnist_hpo.models import Autoencoder
 
     folder = tmp_path / "trial-0"

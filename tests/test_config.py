@@ -145,7 +145,7 @@ def test_missing_required_parameter(tmp_path):
 def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
     import dataclasses
 
-    from mnist_hpo.config import ParamSpec
+    from mnist_hpo.core.schema import ParamSpec
     from mnist_hpo.hpo.run import run_study
 
     cfg = load_study_config(STUDIES / "ae.toml")

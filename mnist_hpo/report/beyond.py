@@ -9,9 +9,8 @@ import optuna
 
 from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
 from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
-from ..analysis.plateau import (
-    PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps,
-)
+from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, plateau_rows, summary
+from ..measures.mean_image import mean_image_mse, too_short, trial_steps
 from ..hpo.queries import study_config
 from ..storages import Studies
 from .document import Heading, Image, Para, Table

@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from ..artifacts.export import latest_export, load_export, resolve_config
-from ..config import load_study_config, study_path
+from ..config import load_study_config
+from ..core.study_files import study_path
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..errors import UserError

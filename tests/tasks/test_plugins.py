@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from mnist_hpo.config import StudyConfig, parse_study
+from mnist_hpo.config import parse_study
+from mnist_hpo.core.schema import StudyConfig
 from mnist_hpo.errors import UserError
 from mnist_hpo.tasks import registry
 

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from mnist_hpo.errors import UserError
 from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
-from mnist_hpo.workflows.reproduce import journal_url
+from mnist_hpo.workflows.record import journal_url
 
 from ..conftest import DATA, ROOT, check_killed_trial_retried
 
