@@ -85,7 +85,7 @@ def test_every_study_file_loads_and_resolves(path):
         assert resolved.name == cfg.name
 
 
-# --- every value of every list and range against the model family (issue 11) ---------------
+# --- every value of every list and range against the model family, before any training ------
 
 DAE = (STUDIES / "dae.toml").read_text()
 CLF = (STUDIES / "clf.toml").read_text()

@@ -1,4 +1,4 @@
-"""Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought."""
+"""Beyond the report, what it did not measure: which settings mattered in each study, and what each protocol bought."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
 def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any]:
-    """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
+    """Beyond the report, what it did not measure: which settings mattered in each study, and what each protocol bought.
 
     Per study with a finished trial: the parameter importances (a figure, or one line when
     there are too few complete trials) and the best value per latent size; then, with at

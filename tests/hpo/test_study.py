@@ -177,7 +177,7 @@ def test_tpe_study_file_is_valid():
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
 
 
-# --- a study never silently holds unlike trials (issue 11) ---------------------------------
+# --- a study never silently holds unlike trials: its best would compare unlike runs -----------
 
 def _changed(cfg, **changes):
     import dataclasses
@@ -264,7 +264,7 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
     assert "identity" not in optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs
 
 
-# --- model-based samplers over several workers (issue 11) ----------------------------------
+# --- model-based samplers over several workers: no two propose the same first trials ----------
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() without optimize(), as a test does
 @pytest.mark.parametrize("kind", ["tpe", "gp"])
