@@ -17,7 +17,7 @@ from ..artifacts.folders import LATEST, read_export_meta
 from ..artifacts.folders import read_owner
 from ..core.hardware import hardware
 from ..storages import Studies, exports_dir, storage_dir
-from .beyond import beyond_blocks
+from .studies import beyond_blocks
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import top_rows
 from .document import Facts, Heading, Image, Pair, Para, Table

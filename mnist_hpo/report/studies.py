@@ -1,4 +1,6 @@
-"""Beyond the report, what it did not measure: which settings mattered in each study, and what each protocol bought."""
+"""The report's section on what the studies show beyond its tables ("Beyond the report"): which settings mattered
+in each study (parameter importances, best value per latent size, the mean-image plateau table) and what each
+protocol bought (the autoencoder studies' anytime curves)."""
 
 from __future__ import annotations
 
