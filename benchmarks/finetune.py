@@ -33,10 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from mnist_hpo.artifacts.export import latest_export  # noqa: E402
 from mnist_hpo.config import load_study_config  # noqa: E402
-from mnist_hpo.tasks import check_config  # noqa: E402
 from mnist_hpo.data.datasets import load_data  # noqa: E402
 from mnist_hpo.errors import UserError  # noqa: E402
-from mnist_hpo.tasks import make_task, task_class  # noqa: E402
+from mnist_hpo.tasks import check_config, make_task, task_class  # noqa: E402
 
 HEAD = {"nh1": 271, "weight_decay": 0.0, "optimizer": "Adam", "lr": 1e-3, "dropout": 0.05}
 

@@ -20,8 +20,7 @@ from wsgiref.simple_server import WSGIServer, make_server
 import optuna
 
 from ..artifacts.export import export_or_reuse, resolve_config
-from ..artifacts.folders import read_export_meta
-from ..artifacts.folders import apart_note, disown, home_of, study_exports
+from ..artifacts.folders import apart_note, disown, home_of, read_export_meta, study_exports
 from ..core.names import shown
 from ..config import load_study_config
 from ..core.study_files import study_path

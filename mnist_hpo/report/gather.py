@@ -13,8 +13,7 @@ from ..errors import UserError
 from ..analysis.anytime import busy_seconds
 from ..analysis.explore import EXPLORE_DIR, read_explore
 from ..artifacts.export import latest_export
-from ..artifacts.folders import LATEST, read_export_meta
-from ..artifacts.folders import read_owner
+from ..artifacts.folders import LATEST, read_export_meta, read_owner
 from ..core.hardware import hardware
 from ..storages import Studies, exports_dir, storage_dir
 from .studies import beyond_blocks
