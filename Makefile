@@ -30,15 +30,19 @@ setup: $(STAMP) ## create .venv and install the project with its extras at the t
 data: $(STAMP) ## fetch, check and cache MNIST once per user (~/.cache/mnist-hpo, or MNIST_HPO_DATA) and install the shipped Fréchet-distance classifier there (about 10 s once; later runs load in <1 s)
 	@$(PY) -m mnist_hpo data
 
-test: data syspkgs ## the import contract of the stages (lint-imports), the type check (mypy), then the whole test suite, as CI does (sets everything up on a fresh machine; not root: says which system packages to install)
+test: data syspkgs ## the import contract of the stages (lint-imports), ruff's lint and format checks, the type check (mypy), then the whole test suite, as CI does (sets everything up on a fresh machine; not root: says which system packages to install)
 	.venv/bin/lint-imports
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The edit-test loop: no PostgreSQL, no chromium, no MNIST cache, no real training (pyproject.toml's markers).
 FAST_MARKERS := not slow and not postgres and not browser and not mnist and not processes
-test-fast: $(STAMP) ## lint-imports and mypy, then the quick part of the suite: no PostgreSQL, chromium, MNIST cache, training or worker processes (about 40 s here)
+test-fast: $(STAMP) ## lint-imports, ruff's lint and format checks and mypy, then the quick part of the suite: no PostgreSQL, chromium, MNIST cache, training or worker processes (about 40 s here)
 	.venv/bin/lint-imports
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	$(PY) -m pytest -q -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 

@@ -191,7 +191,7 @@ def bench_layers(reps: int, gflops: float) -> None:
         for name, (fn, fmt) in ways.items():
             inp = torch.rand(shape).contiguous(memory_format=fmt).requires_grad_(needs_grad)
             runs = []
-            for r in range(n + 3):
+            for _ in range(n + 3):
                 t = time.perf_counter()
                 fn(inp).sum().backward()
                 runs.append(time.perf_counter() - t)

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mnist_hpo.artifacts.export import latest_export  # noqa: E402
-from mnist_hpo.config import check_config, load_study_config  # noqa: E402
+from mnist_hpo.config import load_study_config  # noqa: E402
 from mnist_hpo.data.datasets import load_data  # noqa: E402
 from mnist_hpo.errors import UserError  # noqa: E402
-from mnist_hpo.tasks import make_task, task_class  # noqa: E402
+from mnist_hpo.tasks import check_config, make_task, task_class  # noqa: E402
 
 HEAD = {"nh1": 271, "weight_decay": 0.0, "optimizer": "Adam", "lr": 1e-3, "dropout": 0.05}
 
@@ -46,7 +46,7 @@ def head_from(clf_export: Path) -> tuple[Path, dict, int]:
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"--head-from {clf_export}: cannot read {path} ({e}); give a classifier export folder")
+        raise UserError(f"--head-from {clf_export}: cannot read {path} ({e}); give a classifier export folder") from e
     options = meta.get("model", {}).get("options", {})
     if meta.get("model", {}).get("type") != "classifier" or not options.get("encoder_export"):
         raise UserError(f"--head-from {clf_export}: not a classifier export (it names no encoder_export)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -59,7 +60,7 @@ def main() -> None:
     count = cfg.pbt.population * generations(cfg)
     print(f"{cfg.name}: {len(task.train_idx)} training images; {per:.1f} s per segment ({per / cfg.pbt.interval:.1f} s "
           f"per epoch, with the segment's scoring) on {args.threads} thread(s); {count} segments on {args.workers} "
-          f"worker(s): about {count * per / args.workers / 3600:.1f} h; load {open('/proc/loadavg').read().split()[0]}")
+          f"worker(s): about {count * per / args.workers / 3600:.1f} h; load {Path('/proc/loadavg').read_text().split()[0]}")
 
 
 if __name__ == "__main__":

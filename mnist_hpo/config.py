@@ -3,8 +3,7 @@
 Every mistake in a study file becomes one :class:`UserError` line naming the file,
 the key, the value and what is allowed, before any data is loaded or any training starts.
 The file's shape is :mod:`mnist_hpo.core.parse`'s and its dataclasses :mod:`mnist_hpo.core.schema`'s
-(the dataclasses, ``study_path`` and ``read_study_document`` are importable from here as before; the
-command line's light checks import them from core, without the model families and torch); what its values must be for its
+(the command line's light checks import them from core, without the model families and torch); what its values must be for its
 model family is the family's (:func:`mnist_hpo.tasks.check_config`). This module sits above both: it finds the family
 named by ``model.type`` and reads that family's options.
 """
@@ -15,16 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .core.parse import model_options, parse_study_head, search_tables
-from .core.schema import (  # noqa: F401  (the schema's names, importable from here as before)
-    NEW_STUDY, PARAM_KINDS, PRUNERS, SAMPLERS, Checker, ParamSpec, PrunerConfig, SamplerConfig,
-    StudyConfig,
-)
-from .core.study_files import (  # noqa: F401  (importable from here as before)
-    STUDIES_DIR, read_study_document, shipped_studies, study_path, study_source,
-)
+from .core.schema import Checker, StudyConfig
+from .core.study_files import read_study_document, study_path, study_source
 from .core.pbt import pbt_table
 from .errors import UserError
-from .tasks import check_config, registry  # noqa: F401  (check_config: importable from here as before)
+from .tasks import check_config, registry
 
 
 def parse_study(doc: dict[str, Any], source: str = "<memory>") -> StudyConfig:

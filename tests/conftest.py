@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_hpo.config import STUDIES_DIR, load_study_config
+from mnist_hpo.config import load_study_config
+from mnist_hpo.core.study_files import STUDIES_DIR
 from mnist_hpo.data.datasets import default_data_dir, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,8 +107,6 @@ def storage(tmp_path, monkeypatch):
 
 def storage_snapshot(url: str) -> dict:
     """Everything a refused command must leave as it was: every study's attributes and trials."""
-    import optuna
-
     from mnist_hpo.storages import open_storage
 
     s = open_storage(url)
@@ -219,7 +218,7 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     import dataclasses
 
     from mnist_hpo.hpo.run import run_study
-    from mnist_hpo.config import ParamSpec
+    from mnist_hpo.core.schema import ParamSpec
     from mnist_hpo.artifacts.export import export_best, resolve_config
     from mnist_hpo.workflows.gan_run import run_gan
     from mnist_hpo.tasks.gan import GanTask, single_point

@@ -56,7 +56,7 @@ def test_the_examples_run_as_written(tmp_path, monkeypatch):
         for name in names or [module_name]:
             test = tests[name]
             test.globs = {**vars(mnist_hpo), **test.globs}
-            result = runner.run(test, out=lambda text: pytest.fail(f"the example of {name} fails:\n{text}"))
+            result = runner.run(test, out=lambda text, name=name: pytest.fail(f"the example of {name} fails:\n{text}"))
             assert result.attempted > 0
             ran.append(name)
     assert set(mnist_hpo.__all__) <= {n.split(".")[0] for n in ran}

@@ -107,7 +107,7 @@ def test_ctrl_c_in_the_final_retrain_says_what_happened(capsys, storage, monkeyp
                            f"'mnist-hpo export ae --storage {storage}', to retrain and export it"), err
 
 
-# --- every bad input of issue 6: one line, exit 2, no traceback, nothing stored lost ----------
+# --- every bad input a user can give: one line, exit 2, no traceback, nothing stored lost ----
 
 GOOD = (STUDIES / "ae.toml").read_text()
 
@@ -240,8 +240,8 @@ def test_export_without_a_complete_trial(capsys, storage):
 def test_export_with_changed_weights(capsys, tmp_path):
     from safetensors.torch import save_file
 
-    from mnist_hpo.data.datasets import sha256_file
-    from mnist_hpo.artifacts.export import EXPORT_FORMAT
+    from mnist_hpo.data.integrity import sha256_file
+    from mnist_hpo.artifacts.folders import EXPORT_FORMAT
     from mnist_hpo.models import Autoencoder
 
     folder = tmp_path / "trial-0"
@@ -312,7 +312,7 @@ def test_rerun_gives_the_same_validation_metric(capsys, storage):
     _assert_one_line(code, err, "has no finished trial 7")
 
 
-# --- issue 11: bad inputs that used to create studies, train or mix trials ------------------
+# --- bad inputs that used to create studies, train or mix trials before they were refused -----
 # Each case runs through cli.main; each must print exactly one line (stdout and stderr
 # together), exit 2, show no traceback and leave the storage exactly as it was (every
 # study's attributes and trials, and the files beside the database). `make reliability`

@@ -85,7 +85,7 @@ def test_every_study_file_loads_and_resolves(path):
         assert resolved.name == cfg.name
 
 
-# --- every value of every list and range against the model family (issue 11) ---------------
+# --- every value of every list and range against the model family, before any training ------
 
 DAE = (STUDIES / "dae.toml").read_text()
 CLF = (STUDIES / "clf.toml").read_text()
@@ -145,7 +145,7 @@ def test_missing_required_parameter(tmp_path):
 def test_configs_built_in_python_are_checked_by_run_study(tmp_path):
     import dataclasses
 
-    from mnist_hpo.config import ParamSpec
+    from mnist_hpo.core.schema import ParamSpec
     from mnist_hpo.hpo.run import run_study
 
     cfg = load_study_config(STUDIES / "ae.toml")

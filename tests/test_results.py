@@ -97,7 +97,7 @@ def test_every_recorded_study_still_resumes_with_todays_code(journal, monkeypatc
 
     from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
     from mnist_hpo.core.space import resolve_space
-    from mnist_hpo.workflows.reproduce import Options, load_part, study_parts
+    from mnist_hpo.workflows.record import Options, load_part, study_parts
 
     if journal is None:
         pytest.skip("no journals in results/ yet")

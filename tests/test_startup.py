@@ -104,7 +104,7 @@ def test_every_option_has_help():
 def test_reproduce_parts_in_the_help_are_the_records():
     from mnist_hpo.workflows.record import PARTS
 
-    assert REPRODUCE_PARTS == ",".join(PARTS)
+    assert ",".join(PARTS) == REPRODUCE_PARTS
 
 
 MINIMAL_ARGV = {"study": ["ae"], "worker": ["ae"], "export": ["x"], "show": ["x"], "compare": ["x"], "rerun": ["x", "0"],

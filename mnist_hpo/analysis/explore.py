@@ -14,7 +14,7 @@ from collections.abc import Callable
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard, TypeVar
 
@@ -95,7 +95,7 @@ def run_explore(export: Path, settings: ExploreSettings = ExploreSettings(), *, 
     _maps(codes, labels, s, out, timer, result, log)
     result["figures"]["noise"] = _noise_figure(model, codes, labels, s, out)
     result["figures"]["interpolation"] = _interpolation_figure(model, codes, labels, s, out)
-    result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result["created"] = datetime.now(UTC).isoformat(timespec="seconds")
     (out / EXPLORE_JSON).write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {out}")
     return result

@@ -18,10 +18,7 @@ from typing import Any
 import optuna
 
 from ..hpo.queries import study_config
-from ..measures.mean_image import (  # noqa: F401  (importable from here as before)
-    MIN_STEPS, MODELS, STUCK_SHARE, mean_image_mse, mean_image_test_mse, optimizer_steps, retrain_check, too_short,
-    trial_steps,
-)
+from ..measures.mean_image import MODELS, STUCK_SHARE, mean_image_mse, too_short, trial_steps
 from .importance import complete_trials, metric_value
 
 PARAM = "weight_decay"

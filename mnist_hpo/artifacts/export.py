@@ -11,13 +11,14 @@ safetensors and are checked against the recorded sha256 first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from ..storages import (attach_files, exports_dir, is_journal_url, journal_path,
                         open_storage)
 from ..tasks import make_task, registry, task_class
 from .export_figures import write_export_figures
-from .folders import (  # noqa: F401  (EXPORT_FORMAT, META, LATEST, read_export_meta: importable from here as before)
+from .folders import (
     EXPORT_FORMAT, LATEST, META, claim_home, fallback_export, find_export, home_of, homes_by_name, latest_in,
     read_export_meta, release, study_record)
 from .retrain import retrain, say_outcome, trial_seed
@@ -149,7 +150,7 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "versions": package_versions(),
         "config": json.loads(json.dumps(cfg.as_dict(), default=str)),
         "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     with writing(final, "the export's figures"):
         files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
@@ -278,10 +279,8 @@ def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyCon
     # Opening a journal creates its file: a study that was never started is not looked up.
     if not (storage_url and is_journal_url(storage_url) and not journal_path(storage_url).exists()):
         storage = open_storage(storage_url)
-        try:
+        with contextlib.suppress(KeyError):
             stored = optuna.load_study(study_name=cfg.name, storage=storage).user_attrs
-        except KeyError:
-            pass
     pinned = (stored.get("config") or {}).get("model_options")
 
     def latest(name: str) -> Path:

@@ -18,6 +18,7 @@ exports is never claimed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -147,10 +148,8 @@ def disown(home: Path) -> None:
         if not (_TRIAL.fullmatch(name) and (home / name / META).is_file()):
             latest.unlink()
     (home / OWNER).unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # something else is in it (another study's legacy exports): leave it
         home.rmdir()
-    except OSError:  # something else is in it (another study's legacy exports): leave it
-        pass
 
 
 def _belongs(meta: dict[str, Any], study: optuna.Study, trials: dict[int, FrozenTrial]) -> bool:

@@ -169,7 +169,7 @@ class _Conditions:
     unlike: tuple[str, ...]
 
     @classmethod
-    def of(cls, attrs: dict, cfg: StudyConfig, task) -> "_Conditions":
+    def of(cls, attrs: dict, cfg: StudyConfig, task) -> _Conditions:
         recorded = "threads" in attrs
         threads = int(attrs["threads"]) if recorded else torch.get_num_threads()
         # Trials from before the mode was recorded trained with denormals kept (torch's default).

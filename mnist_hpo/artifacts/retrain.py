@@ -8,7 +8,7 @@ on its split (the record's ``dae`` trial 25). Such a retrain is tried again with
 trials (:data:`FALLBACK_TRIALS`). An attempt is given up as soon as it is clearly stuck: still on
 the plateau after twice the epochs its trial needed to leave it, and after enough optimizer steps
 to judge. Every attempt is recorded in ``export.json`` (``retrain.attempts``). When all of them
-are stuck, the first is trained to the end and exported marked ``on_plateau``, as before.
+are stuck, the first is trained to the end and exported, marked ``on_plateau``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import optuna
@@ -44,7 +44,8 @@ from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
 from ..storages import UUID_ATTR, open_storage, require_stored
 from ..tasks import make_task, registry
-from .export import META, exported_provider, load_export, read_export_meta
+from .export import exported_provider, load_export
+from .folders import META, read_export_meta
 
 # A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
 # device gives identical numbers, another device (a GPU export verified on a CPU) or
@@ -301,7 +302,7 @@ def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> N
     meta["metrics"].update(metrics)
     meta["judge"] = judge
     meta.setdefault("rescored", []).append({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "judge_before": judge_before, "metrics_before": before,
     })
     write_text_atomically(path, json.dumps(meta, indent=2) + "\n")

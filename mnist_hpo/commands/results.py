@@ -14,9 +14,9 @@ from ..analysis.anytime import compare_figure, load_curves
 from ..analysis.explore import ExploreSettings, default_export, run_explore
 from ..analysis.importance import importance_lines, latent_lines
 from ..analysis.plateau import plateau_lines
-from ..artifacts.export import export_or_reuse, read_export_meta
+from ..artifacts.export import export_or_reuse
+from ..artifacts.folders import apart_note, read_export_meta
 from ..artifacts.rerun import rerun_trial
-from ..artifacts.folders import apart_note
 from ..artifacts.verify import verify_export
 from ..core.names import is_safe_name, shown
 from ..errors import UserError, on_interrupt_say

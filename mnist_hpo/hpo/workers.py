@@ -1,7 +1,7 @@
 """Worker processes: ``study --workers N`` starts N workers on this machine with typed settings and waits.
 
 Each worker runs :func:`mnist_hpo.hpo.run.run_study` in a fresh interpreter; what keeps workers from
-doing a trial twice or losing one is :mod:`.supervision` (its names are importable from here as before).
+doing a trial twice or losing one is :mod:`.supervision`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ from .identity import open_study, refuse_new_trials_if_unrecorded
 from .progress import study_bar, update_bar
 from .pbt import queue_population
 from .run import needs_more, run_study
-from .supervision import (  # noqa: F401  (importable from here as before)
-    MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, needs_trials, requeue_interrupted, taken_over,
-    trials_wanted,
-)
 from .warmstart import apply_warm_start, warm_start_trials
 
 

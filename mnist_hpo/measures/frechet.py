@@ -189,7 +189,7 @@ class FeatureStats:
     count: int
 
     @classmethod
-    def of(cls, features: torch.Tensor | np.ndarray) -> "FeatureStats":
+    def of(cls, features: torch.Tensor | np.ndarray) -> FeatureStats:
         f = np.asarray(features, dtype=np.float64)
         if f.ndim != 2 or len(f) < 2:
             raise ValueError(f"need at least two feature vectors, got shape {f.shape}")

@@ -1,1 +1,2 @@
-"""Stage 8, the report: text tables, figures as files, and the reproduction report gathered from the database and the exports."""
+"""The reproduction report: text tables, figures as files, and the report itself, gathered from the database and
+the exports."""

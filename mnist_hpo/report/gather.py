@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import optuna
@@ -12,11 +12,11 @@ import optuna
 from ..errors import UserError
 from ..analysis.anytime import busy_seconds
 from ..analysis.explore import EXPLORE_DIR, read_explore
-from ..artifacts.export import LATEST, latest_export, read_export_meta
-from ..artifacts.folders import read_owner
+from ..artifacts.export import latest_export
+from ..artifacts.folders import LATEST, read_export_meta, read_owner
 from ..core.hardware import hardware
 from ..storages import Studies, exports_dir, storage_dir
-from .beyond import beyond_blocks
+from .studies import beyond_blocks
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .tables import top_rows
 from .document import Facts, Heading, Image, Pair, Para, Table
@@ -207,7 +207,7 @@ def _ref_table(ref: Reference) -> Table:
     return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
 
 
-def section_blocks(key: str, title: str, study_name: str, studies: "Studies", root: Path) -> list[Any]:
+def section_blocks(key: str, title: str, study_name: str, studies: Studies, root: Path) -> list[Any]:
     ref = REFERENCES[key]
     blocks: list[Any] = [Heading(2, f"{title} (study {study_name!r})")]
     study = studies.load(study_name)
@@ -301,7 +301,7 @@ def build_blocks(storage_url: str | None = None, *, studies: dict[str, str] | No
         raise UserError(f"unknown report section(s) {', '.join(sorted(unknown))}; use {', '.join(REFERENCES)}")
     where = Studies(storage_url, journals)
     root = exports_dir()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     blocks: list[Any] = [
         Heading(1, "Reproduction report: Homework 2, Unsupervised Learning (MNIST)"),
         Para(f"Generated {now} by mnist-hpo from the study database and the exports under {root}. Tables and "

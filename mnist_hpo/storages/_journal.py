@@ -22,6 +22,7 @@ line off (it was never acknowledged to its writer) instead of failing on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -141,10 +142,9 @@ class WholeLinesBackend(JournalFileBackend):
                         view = view[os.write(fd, view):]
                     os.fsync(fd)
                 except BaseException:
-                    try:
+                    # cannot even cut it back (read-only now)? the next open removes the half line
+                    with contextlib.suppress(OSError):
                         os.ftruncate(fd, size)
-                    except OSError:
-                        pass  # cannot even cut it back (read-only now): the next open removes the half line
                     raise
             finally:
                 os.close(fd)

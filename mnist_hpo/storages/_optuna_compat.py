@@ -197,7 +197,7 @@ class StackHeartbeat:
             if self._stop.wait(timeout=self._interval):
                 return
 
-    def __enter__(self) -> "StackHeartbeat":
+    def __enter__(self) -> StackHeartbeat:
         if self._thread is not None:
             with self._lock:
                 ids = sorted(self._ids)

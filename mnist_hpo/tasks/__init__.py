@@ -2,9 +2,9 @@
 
 A family is its task class (``tasks/<family>.py``, implementing the protocol of
 :mod:`mnist_hpo.tasks.base`): defining it registers it, with its options and its
-search-space rules, so config.py reads them from here and names no family. What a plugin's
-task class needs is importable from here (docs/plugins.md): ``Task``, ``FitResult``, ``OnEpoch``,
-``Rule`` and ``NonFiniteLoss``.
+search-space rules, so config.py reads them from here and names no family. A plugin's task
+class imports what it needs from this package, its public API (docs/plugins.md): ``Task``, ``FitResult``,
+``OnEpoch``, ``Rule`` and ``NonFiniteLoss``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..train.loops import NonFiniteLoss  # a plugin's fit raises it when its loss diverges
 from ..train.numerics import flush_denormals
-from .base import REGISTRY, FitResult, OnEpoch, Task, Training, check_device, device_source, pick_device
+from .base import FitResult, OnEpoch, Task, Training, check_device, device_source, pick_device
 from .checks import check_config
 from .rules import Rule
 
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
 # so that of the model types an error lists.
-from . import autoencoder, denoising, classifier, gan  # noqa: E402,F401  isort: skip
-from . import registry  # noqa: E402  isort: skip
-
-TASKS: dict[str, type[Task]] = REGISTRY
+from . import autoencoder, denoising, classifier, gan  # noqa: F401  isort: skip
+from . import registry  # isort: skip
 
 
 def task_class(model_type: str) -> type[Task]:
@@ -37,5 +35,5 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "TASKS", "Task", "Training", "check_config", "check_device",
+__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "Task", "Training", "check_config", "check_device",
            "device_source", "make_task", "pick_device", "task_class"]

@@ -33,10 +33,6 @@ from ..errors import UserError
 from .base import BUILTIN, REGISTRY, Task
 
 GROUP = "mnist_hpo.tasks"
-# The built-in families, as first registered (base.BUILTIN, filled as mnist_hpo.tasks defines them, so
-# whenever this module is imported): a plugin whose class declares a built-in's model_type replaces it
-# in REGISTRY, never here.
-_BUILTIN: dict[str, type[Task]] = BUILTIN
 _trusted: set[str] = set()  # modules (and packages) the user trusts, for this process
 _loaded: dict[str, type[Task]] = {}  # model.type -> its class, once loaded from an entry point or a path
 
@@ -78,7 +74,7 @@ def is_path(model_type: str) -> bool:
 
 
 def builtin_names() -> list[str]:
-    return list(_BUILTIN)
+    return list(BUILTIN)
 
 
 def _is_builtin_class(cls: type) -> bool:
@@ -86,7 +82,7 @@ def _is_builtin_class(cls: type) -> bool:
 
 
 def is_builtin(model_type: str) -> bool:
-    return model_type in _BUILTIN
+    return model_type in BUILTIN
 
 
 def entry_points() -> dict[str, metadata.EntryPoint]:
@@ -134,8 +130,8 @@ def resolve(model_type: str, *, recorded: dict[str, Any] | None = None) -> type[
     ``recorded``: what a stored study or export recorded of its provider (:meth:`Provider.record`),
     so that a missing plugin is named by the distribution to install.
     """
-    if model_type in _BUILTIN:
-        return _BUILTIN[model_type]
+    if model_type in BUILTIN:
+        return BUILTIN[model_type]
     if model_type in REGISTRY:  # a Task subclass this process defined (e.g. in a notebook)
         return REGISTRY[model_type]
     if model_type in _loaded:

@@ -1,1 +1,2 @@
-"""Stage 3, training: the epoch loops as plain functions (loops, classifier, gan) and several trials trained at once as stacked tensors (stacked). No Optuna here."""
+"""Training a model, without Optuna: the epoch loops as plain functions (loops, classifier, gan) and several trials
+trained at once as stacked tensors (stacked)."""

@@ -102,7 +102,7 @@ class GanHistory:
         return {k: list(v) for k, v in self.__dict__.items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GanHistory":
+    def from_dict(cls, d: dict[str, Any]) -> GanHistory:
         return cls(**{k: list(d.get(k, [])) for k in cls.__dataclass_fields__})
 
     def record(self, epoch: int, scores: dict[str, Any]) -> None:

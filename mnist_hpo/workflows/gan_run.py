@@ -27,7 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +128,7 @@ class _Run:
     fixed_noise: torch.Tensor
 
     @classmethod
-    def start(cls, task: GanTask, params: dict[str, Any], folder: Path, seed: int) -> "_Run":
+    def start(cls, task: GanTask, params: dict[str, Any], folder: Path, seed: int) -> _Run:
         p = task.with_report_defaults(params)
         arch = task.arch(p)
         settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
@@ -241,7 +241,7 @@ def _keep_earlier_scores(result: dict[str, Any], path: Path, final: dict[str, An
         previous = {}
     result["rescored"] = previous.get("rescored", []) if isinstance(previous.get("rescored"), list) else []
     if previous.get("epochs") == result["epochs"] and previous.get("judge") != result.get("judge"):
-        result["rescored"].append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        result["rescored"].append({"date": datetime.now(UTC).isoformat(timespec="seconds"),
                                    "judge_before": previous.get("judge"),
                                    "final_before": {k: previous.get("final", {}).get(k) for k in final}})
     if not result["rescored"]:

@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from ..artifacts.export import latest_export, load_export, resolve_config
-from ..config import load_study_config, study_path
+from ..config import load_study_config
+from ..core.study_files import study_path
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..errors import UserError
@@ -27,7 +28,8 @@ from ..storages import open_storage
 # Default seconds per epoch here, per worker process, before the record has its own (BENCHMARKS.md:
 # a quiet 2-core machine; two single-threaded workers train 1.32x the epochs of one 2-thread process).
 DEFAULT_SECONDS_PER_EPOCH = {"autoencoder": 4.6, "denoising": 4.8, "classifier": 0.25, "gan": 9.0}
-# The report's seed and two more: each improved protocol runs on all three (issue 14's anytime figure).
+# The report's seed and two more: each improved protocol runs on all three, so that the anytime figure compares
+# protocols, not one seed's luck.
 PROTOCOL_SEEDS = (2020, 2021, 2022)
 # The rows the report leaves open (its conclusion's other noises, one model for all, a convolutional GAN).
 OPEN_ROWS = ("dae-hyperband", "dae-sp", "dae-mix", "gan-dcgan")
@@ -67,7 +69,8 @@ def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
     return parts
 
 
-# The report's protocols first, in its order; then what goes beyond it (issue 14); then the report.
+# The report's protocols first, in its order; then what goes beyond it (other samplers, pruners and objectives, the
+# rows the report leaves open, population-based training); then the report.
 PARTS = ("ae", "ae-table1", "dae", "clf", "gan", "ae-tpe", "gan-search", "ae-hyperband", "ae-gp", "ae-pareto",
          *OPEN_ROWS, *PBT_ROWS, "report")
 

@@ -30,7 +30,8 @@ from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
 from ..artifacts.export import export_trial, fallback_export, find_export, latest_export
-from ..config import load_study_config, study_path
+from ..config import load_study_config
+from ..core.study_files import study_path
 from ..core.space import resolve_space
 from ..data.datasets import load_data
 from ..errors import UserError
@@ -38,15 +39,16 @@ from ..hpo.identity import open_study
 from ..hpo.queries import best_trial
 from ..hpo.run import run_study, set_threads
 from ..hpo.suggestions import print_space
-from ..hpo.workers import needs_trials, spawn_workers
+from ..hpo.workers import spawn_workers
+from ..hpo.supervision import needs_trials
 from ..report.build import build_report
 from ..report.formatting import fmt_seconds
 from ..storages import open_storage
 from ..tasks import make_task
 from ..tasks.gan import GanTask, single_point
 from .gan_run import run_gan
-from .record import (  # noqa: F401  (the record's names, importable from here as before)
-    Options, PARTS, StudyPart, estimate, export_done, finished, gan_seconds_left, journal_url, load_part, study_parts,
+from .record import (
+    Options, PARTS, StudyPart, estimate, finished, gan_seconds_left, journal_url, load_part, study_parts,
 )
 
 Log = Callable[[str], None]  # where progress lines go (print)

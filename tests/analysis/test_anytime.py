@@ -223,7 +223,8 @@ def test_ae_gp_study_file_validates_and_runs(storage, tiny):
     """The shipped ae-gp: the GP sampler over the report's mixed (categorical) space, 2 trials x 1 epoch."""
     import dataclasses
 
-    from mnist_hpo.config import SamplerConfig, load_study_config
+    from mnist_hpo.config import load_study_config
+    from mnist_hpo.core.schema import SamplerConfig
 
     cfg = load_study_config(STUDIES / "ae-gp.toml")
     assert (cfg.sampler.type, cfg.pruner.type, cfg.name) == ("gp", "successive_halving", "ae-gp")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from mnist_hpo.analysis import plateau
-from mnist_hpo.analysis.plateau import STUCK_SHARE, mean_image_mse, plateau_lines, plateau_rows
+from mnist_hpo.analysis.plateau import plateau_lines, plateau_rows
+from mnist_hpo.measures.mean_image import STUCK_SHARE, mean_image_mse
 from mnist_hpo.cli import main
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.measures import mean_image
@@ -49,7 +49,7 @@ def test_show_says_a_short_study_is_not_judged(ae_cfg, tiny, storage, capsys):
     assert "ended on the mean-image plateau" not in out
     # 1 epoch of 480 images at batch 128
     assert "mean-image plateau: not counted; each trial's 4 optimizer steps are too few" in out
-    assert f"at least {plateau.MIN_STEPS:,} are needed" in out
+    assert f"at least {mean_image.MIN_STEPS:,} are needed" in out
 
 
 def test_show_prints_the_plateau_table(ae_cfg, tiny, storage, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""Exporting a chosen trial, not only the best (issue 14): ``export --trial N`` and ``export_best(name, trial=N)``."""
+"""Exporting a chosen trial, not only the best: ``export --trial N`` and ``export_best(name, trial=N)``."""
 
 import json
 

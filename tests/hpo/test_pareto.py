@@ -1,4 +1,4 @@
-"""Two-objective studies (issue 14): validation MSE against model size, the Pareto front in show, export and report."""
+"""Two-objective studies: validation MSE against model size, the Pareto front in show, export and report."""
 
 import json
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 
 import optuna
 import pytest
@@ -105,7 +104,7 @@ def test_rerun_of_a_segment_is_identical_and_checks_its_start_checkpoint(populat
     r = rerun_trial(cfg.name, exploited.number, storage_url=url, data=data)
     assert r.identical and r.same_checkpoint and r.holds and r.value == exploited.value
     assert "identical, and so is the checkpoint it ended with" in r.describe()
-    assert f"from the checkpoint it started from" in r.compared
+    assert "from the checkpoint it started from" in r.compared
     # a start checkpoint changed on disk is found before anything trains from it
     path = checkpoints_dir() / exploited.user_attrs[PBT]["start"]["artifact"]
     saved = path.read_bytes()

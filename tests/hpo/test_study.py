@@ -153,7 +153,7 @@ def test_not_a_database(tmp_path):
     ({"type": "random"}, {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}),
 ])
 def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
-    from mnist_hpo.config import PrunerConfig, SamplerConfig
+    from mnist_hpo.core.schema import PrunerConfig, SamplerConfig
 
     cfg = ae_cfg.with_overrides(
         study_name=ae_cfg.name, epochs=2, trials=3,
@@ -177,7 +177,7 @@ def test_tpe_study_file_is_valid():
     assert (cfg.sampler.type, cfg.pruner.type, cfg.epochs) == ("tpe", "hyperband", 50)
 
 
-# --- a study never silently holds unlike trials (issue 11) ---------------------------------
+# --- a study never silently holds unlike trials: its best would compare unlike runs -----------
 
 def _changed(cfg, **changes):
     import dataclasses
@@ -196,7 +196,7 @@ def test_study_stores_its_identity(ae_cfg, storage):
 
 
 def _resumes(ae_cfg):
-    from mnist_hpo.config import ParamSpec, PrunerConfig, SamplerConfig
+    from mnist_hpo.core.schema import ParamSpec, PrunerConfig, SamplerConfig
 
     return [
         ("train_subset", dict(train_subset=500), "study.train_subset: stored 600, now 500"),
@@ -264,12 +264,12 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
     assert "identity" not in optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs
 
 
-# --- model-based samplers over several workers (issue 11) ----------------------------------
+# --- model-based samplers over several workers: no two propose the same first trials ----------
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() without optimize(), as a test does
 @pytest.mark.parametrize("kind", ["tpe", "gp"])
 def test_workers_started_together_propose_different_first_trials(ae_cfg, storage, tmp_path, kind):
-    from mnist_hpo.config import SamplerConfig
+    from mnist_hpo.core.schema import SamplerConfig
     from mnist_hpo.hpo.suggestions import suggest
 
     cfg = _changed(ae_cfg, sampler=SamplerConfig(kind, {"n_startup_trials": 2}))
@@ -295,7 +295,7 @@ PRUNERS = {
 
 
 def _pruned_study(ae_cfg, tiny, storage, kind="successive_halving", trials=6):
-    from mnist_hpo.config import PrunerConfig
+    from mnist_hpo.core.schema import PrunerConfig
 
     cfg = ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
     return cfg, run_study(cfg, storage_url=storage, data=tiny, progress=False)

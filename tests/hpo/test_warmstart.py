@@ -1,4 +1,4 @@
-"""Warm start (issue 14): ``[study] enqueue`` and ``--warm-start STUDY`` queue configurations first, once."""
+"""Warm start: ``[study] enqueue`` and ``--warm-start STUDY`` queue configurations first, once."""
 
 import dataclasses
 

@@ -280,7 +280,6 @@ def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypat
     """``study --workers N`` builds the data cache itself, so N workers do not all build it at once."""
     import numpy as np
 
-    from mnist_hpo import cli
     from mnist_hpo.hpo import workers
     from mnist_hpo.data import datasets as D
 

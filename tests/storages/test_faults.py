@@ -431,7 +431,7 @@ def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
             outcomes.append({
                 "point": point, "signal": sig.name, "fired": fire["sent"] is not None, "code": code,
                 "seconds": (ended - fire["sent"]) if fire["sent"] else None,
-                "tracebacks": text.count("Traceback"), "lines": len([l for l in text.splitlines() if l.strip()]),
+                "tracebacks": text.count("Traceback"), "lines": len([line for line in text.splitlines() if line.strip()]),
                 "running_left": len(stuck), "half_made": half_made,
                 "resumed": again, "complete": result["complete"], "fail": result["fail"],
                 "exported": latest.exists() and (export_root / latest.read_text().strip() / "export.json").exists(),
@@ -561,10 +561,7 @@ def test_full_disk_during_the_export_leaves_no_half_made_export(full_disk, tmp_p
 def test_full_disk_during_a_gan_checkpoint_keeps_the_previous_one(tmp_path):
     import torch
 
-    from mnist_hpo.errors import WriteFailed
     from mnist_hpo.models.gan import GAN
-    from mnist_hpo.train import gan as T
-    from mnist_hpo.workflows import checkpoints as C
 
     model = GAN()
     opt_g, opt_d = torch.optim.Adam(model.generator.parameters()), torch.optim.Adam(model.discriminator.parameters())
@@ -595,8 +592,8 @@ def _gan_checkpoint_on(full_disk: Path, model, opt_g, opt_d) -> None:
     C.save_checkpoint(run, epoch=2, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
                       history=T.GanHistory(), settings={"x": 1})
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "epoch-0002"
-    print(f"\nRELIABILITY full-disk what=gan-checkpoint exit=74 (WriteFailed) lines=1 kept=epoch-0001 "
-          f"half_written=0 then: saved=epoch-0002")
+    print("\nRELIABILITY full-disk what=gan-checkpoint exit=74 (WriteFailed) lines=1 kept=epoch-0001 "
+          "half_written=0 then: saved=epoch-0002")
 
 
 def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_path, monkeypatch, capsys):
@@ -612,7 +609,7 @@ def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_pa
     proc = worker(study_file, url, "--no-trial-figures", workers=1)
     text = proc.communicate(timeout=120)[0]
     code = proc.returncode
-    line = one_fault_line(text, f"cannot write the study's storage to {path}", "the disk is full")
+    one_fault_line(text, f"cannot write the study's storage to {path}", "the disk is full")
     data = path.read_bytes()
     assert code == 74 and data.endswith(b"\n")  # whole lines only
     assert all(t.number not in done_before or (t.params, t.value) == done_before[t.number]

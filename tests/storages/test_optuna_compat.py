@@ -22,7 +22,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from mnist_hpo.hpo.samplers import CoverGridSampler, TrialSeededRandomSampler
-from mnist_hpo.hpo.workers import fail_stale_trials
+from mnist_hpo.hpo.supervision import fail_stale_trials
 from mnist_hpo.storages import _optuna_compat as C
 from mnist_hpo.storages import open_storage
 

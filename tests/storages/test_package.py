@@ -21,7 +21,7 @@ def test_every_public_name_is_its_private_modules_own():
             assert getattr(storages, name) is getattr(private, name), (module, name)
     assert sorted(storages.__all__) == sorted(n for names in storages._EXPORTS.values() for n in names)
     with pytest.raises(AttributeError):
-        storages.no_such_name
+        _ = storages.no_such_name
 
 
 

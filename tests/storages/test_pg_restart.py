@@ -1,4 +1,4 @@
-"""A real PostgreSQL restart during a 2-worker study (issue 25's case), on a throwaway cluster of the test's own.
+"""A real PostgreSQL restart during a 2-worker study, on a throwaway cluster of the test's own.
 
 test_faults.py cuts the connection through a proxy; this restarts the server itself
 (``pg_ctlcluster … restart``: the server says "the database system is shutting down", closes

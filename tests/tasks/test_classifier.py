@@ -11,7 +11,8 @@ from mnist_hpo.hpo.run import run_study
 
 from mnist_hpo.hpo.samplers import make_sampler
 from mnist_hpo.train.classifier import encode, predict_logits
-from mnist_hpo.config import ParamSpec, load_study_config
+from mnist_hpo.config import load_study_config
+from mnist_hpo.core.schema import ParamSpec
 from mnist_hpo.errors import UserError
 from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
 from mnist_hpo.models import EncoderClassifier

@@ -10,13 +10,15 @@ import sys
 
 import pytest
 
-from mnist_hpo.config import StudyConfig, parse_study
+from mnist_hpo.config import parse_study
+from mnist_hpo.core.schema import StudyConfig
 from mnist_hpo.errors import UserError
-from mnist_hpo.tasks import registry, Task
+from mnist_hpo.tasks import registry
 
 from ..conftest import DATA, PLUGINS, ROOT, assert_one_error_line, tinyplug_study
 
 TOY = '''
+from mnist_hpo.tasks import Task
 from mnist_hpo.tasks.rules import Rule
 
 

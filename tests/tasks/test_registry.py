@@ -5,7 +5,6 @@ import pytest
 from mnist_hpo.config import parse_study
 from mnist_hpo.errors import UserError
 from mnist_hpo.report.families import FAMILIES, Family, param_headers
-from mnist_hpo.tasks import TASKS
 from mnist_hpo.tasks.base import REGISTRY, Task
 from mnist_hpo.tasks.rules import Rule
 
@@ -31,7 +30,7 @@ def _doc(**model):
 
 
 def test_a_new_task_class_is_a_model_type_with_its_options(toy_family):
-    assert TASKS["toy"] is toy_family
+    assert REGISTRY["toy"] is toy_family
     cfg = parse_study(_doc(shape="square"))
     assert cfg.model == "toy" and cfg.model_options == {"width": 3, "shape": "square"} and cfg.batch_trials == 2
     with pytest.raises(UserError, match="model.shape must be one of round, square"):
@@ -79,4 +78,4 @@ def test_a_subclass_that_only_inherits_a_model_type_is_no_new_family():
     class Tweaked(AutoencoderTask):
         pass
 
-    assert TASKS["autoencoder"] is AutoencoderTask
+    assert REGISTRY["autoencoder"] is AutoencoderTask

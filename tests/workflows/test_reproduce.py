@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from mnist_hpo.errors import UserError
 from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
-from mnist_hpo.workflows.reproduce import journal_url
+from mnist_hpo.workflows.record import journal_url
 
 from ..conftest import DATA, ROOT, check_killed_trial_retried
 
@@ -145,7 +145,7 @@ def _record_study(out, name, epochs_each, seconds_per_epoch, n=4):
     from optuna.distributions import CategoricalDistribution
 
     study = optuna.create_study(study_name=name, storage=open_storage(journal_url(out, name)))
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     for i in range(n):
         study.add_trial(optuna.trial.FrozenTrial(
             number=i, trial_id=i, state=TrialState.PRUNED, value=None, values=None, params={"latent_dim": 2},

@@ -75,7 +75,7 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
     for row, name in enumerate(rows, start=1):
         for m, segments in members.items():
             colour = DIGIT_COLOURS[m % len(DIGIT_COLOURS)]
-            xs, ys = _curve(segments) if name == metric else _steps(segments, lambda t: t.params[name])
+            xs, ys = _curve(segments) if name == metric else _steps(segments, lambda t, name=name: t.params[name])
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": colour}, opacity=0.6,
                                      name=f"member {m}", legendgroup=f"member {m}", showlegend=row == 1), row, 1)
             jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
@@ -86,7 +86,7 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
                 showlegend=False, hovertext=[f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
                                              f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
                                              f"{t.user_attrs[PBT]['epochs'][0]}" for t in jumps]), row, 1)
-        xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, lambda t: t.params[name])
+        xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, lambda t, name=name: t.params[name])
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 4, "color": "black"},
                                  name=f"best: member {best.user_attrs[PBT]['member']}'s lineage",
                                  legendgroup="best", showlegend=row == 1), row, 1)

@@ -1,4 +1,6 @@
-"""Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought."""
+"""The report's section on what the studies show beyond its tables ("Beyond the report"): which settings mattered
+in each study (parameter importances, best value per latent size, the mean-image plateau table) and what each
+protocol bought (the autoencoder studies' anytime curves)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ import optuna
 
 from ..analysis.anytime import REPORT_TARGET, compare_figure, searched, study_curve
 from ..analysis.importance import LATENT_COLUMNS, importance_figure, latent_rows, param_importance, too_few
-from ..analysis.plateau import (
-    PLATEAU_COLUMNS, applies, fmt_l2, mean_image_mse, plateau_rows, summary, too_short, trial_steps,
-)
+from ..analysis.plateau import PLATEAU_COLUMNS, applies, fmt_l2, plateau_rows, summary
+from ..measures.mean_image import mean_image_mse, too_short, trial_steps
 from ..hpo.queries import study_config
 from ..storages import Studies
 from .document import Heading, Image, Para, Table
@@ -19,7 +20,7 @@ from .families import study_headers
 from .tables import COLUMNS, PROTOCOL_COLUMNS, compare_rows, protocol_rows
 
 def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any]:
-    """Beyond the report (issue 14): which settings mattered in each study, and what each protocol bought.
+    """Beyond the report, what it did not measure: which settings mattered in each study, and what each protocol bought.
 
     Per study with a finished trial: the parameter importances (a figure, or one line when
     there are too few complete trials) and the best value per latent size; then, with at
