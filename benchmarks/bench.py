@@ -48,15 +48,15 @@ import torch
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mnist_hpo.train.stacked import TrialSpec, fit_stacked
-from mnist_hpo.train.classifier import encode, train_classifier_epoch
 from mnist_hpo.data.datasets import load_dataset
-from mnist_hpo.train.gan import train_gan_epoch
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.models.autoencoder import Encoder
 from mnist_hpo.models.classifier import Head
 from mnist_hpo.models.gan import GAN
+from mnist_hpo.train.classifier import encode, train_classifier_epoch
+from mnist_hpo.train.gan import train_gan_epoch
 from mnist_hpo.train.loops import make_optimizer, seed_everything, train_autoencoder_epoch
+from mnist_hpo.train.stacked import TrialSpec, fit_stacked
 
 BATCH = 256
 
@@ -135,12 +135,15 @@ def bench_ae(images: torch.Tensor, reps: int, gflops: float) -> None:
         runs["project"].append(project_epoch(images))
         runs["dataloader"].append(dataloader_epoch(images))
     p, d = statistics.median(runs["project"]), statistics.median(runs["dataloader"])
-    print(f"ae: {fpi / 1e6:.2f} MFLOP per image (fwd+bwd); "
-          f"compute floor {floor:.2f} s per {len(images)}-image epoch")
-    print(f"ae: project path      {p:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['project'])})"
-          f"  = {floor / p:.0%} of floor")
-    print(f"ae: DataLoader+ToTensor {d:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['dataloader'])})"
-          f"  = {floor / d:.0%} of floor; project is {d / p:.2f}x faster")
+    print(f"ae: {fpi / 1e6:.2f} MFLOP per image (fwd+bwd); compute floor {floor:.2f} s per {len(images)}-image epoch")
+    print(
+        f"ae: project path      {p:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['project'])})"
+        f"  = {floor / p:.0%} of floor"
+    )
+    print(
+        f"ae: DataLoader+ToTensor {d:6.2f} s/epoch (median of {reps}: {', '.join(f'{v:.2f}' for v in runs['dataloader'])})"
+        f"  = {floor / d:.0%} of floor; project is {d / p:.2f}x faster"
+    )
 
 
 def _conv_im2col(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
@@ -198,19 +201,26 @@ def bench_layers(reps: int, gflops: float) -> None:
             times[name] = statistics.median(runs[3:])
             total[name] += times[name]
         kind = "conv" if isinstance(conv, torch.nn.Conv2d) else "deconv"
-        print(f"layers: {kind} {conv.in_channels:2d}->{conv.out_channels:2d} on {shape[-1]:2d}x{shape[-1]:<2d} "
-              f"{flops / 1e6:5.1f} MFLOP: " + ", ".join(
-                  f"{name} {v * 1e3:5.2f} ms ({flops / v / 1e9:4.1f} GFLOP/s)" for name, v in times.items()))
-    print("layers: all six: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in total.items())
-          + f" per batch; the matmul rate is {gflops:.0f} GFLOP/s")
+        print(
+            f"layers: {kind} {conv.in_channels:2d}->{conv.out_channels:2d} on {shape[-1]:2d}x{shape[-1]:<2d} "
+            f"{flops / 1e6:5.1f} MFLOP: "
+            + ", ".join(f"{name} {v * 1e3:5.2f} ms ({flops / v / 1e9:4.1f} GFLOP/s)" for name, v in times.items())
+        )
+    print(
+        "layers: all six: "
+        + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in total.items())
+        + f" per batch; the matmul rate is {gflops:.0f} GFLOP/s"
+    )
 
 
 def _report(section: str, floor: float, runs: dict[str, list[float]], names: dict[str, str]) -> None:
     (a, alabel), (b, blabel) = names.items()
     pa, pb = statistics.median(runs[a]), statistics.median(runs[b])
     for key, label, med in ((a, alabel, pa), (b, blabel, pb)):
-        print(f"{section}: {label:24s} {med:6.2f} s/epoch (median of {len(runs[key])}: "
-              f"{', '.join(f'{v:.2f}' for v in runs[key])})  = {floor / med:.1%} of floor")
+        print(
+            f"{section}: {label:24s} {med:6.2f} s/epoch (median of {len(runs[key])}: "
+            f"{', '.join(f'{v:.2f}' for v in runs[key])})  = {floor / med:.1%} of floor"
+        )
     print(f"{section}: the project's path is {pb / pa:.2f}x faster")
 
 
@@ -255,31 +265,53 @@ def bench_clf(images: torch.Tensor, labels: torch.Tensor, reps: int, gflops: flo
     for _ in range(reps):
         runs["project"].append(project())
         runs["dataloader"].append(dataloader())
-    print(f"clf: {fpi / 1e3:.1f} kFLOP per code (head fwd+bwd); compute floor {floor * 1e3:.1f} ms per "
-          f"{len(images)}-image epoch; encoding the images once: {encode_s:.2f} s")
+    print(
+        f"clf: {fpi / 1e3:.1f} kFLOP per code (head fwd+bwd); compute floor {floor * 1e3:.1f} ms per "
+        f"{len(images)}-image epoch; encoding the images once: {encode_s:.2f} s"
+    )
     _report("clf", floor, runs, {"project": "project (cached codes)", "dataloader": "DataLoader+encoder"})
 
 
 def bench_gan(images: torch.Tensor, reps: int, gflops: float) -> None:
     """The report's MLP GAN (Table 4), Adam 2e-4 both, one epoch over ``images``."""
+
     def build():
         torch.manual_seed(0)
         gan = GAN("mlp")
-        return (gan, torch.optim.Adam(gan.generator.parameters(), lr=2e-4),
-                torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4))
+        return (
+            gan,
+            torch.optim.Adam(gan.generator.parameters(), lr=2e-4),
+            torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4),
+        )
 
     gan, opt_g, opt_d = build()
     with FlopCounterMode(display=False) as counter:  # one whole training step: D real, D fake, G
-        train_gan_epoch(gan.generator, gan.discriminator, opt_g, opt_d, images[:BATCH], batch_size=BATCH,
-                        latent_dim=100, rng=torch.Generator().manual_seed(0))
+        train_gan_epoch(
+            gan.generator,
+            gan.discriminator,
+            opt_g,
+            opt_d,
+            images[:BATCH],
+            batch_size=BATCH,
+            latent_dim=100,
+            rng=torch.Generator().manual_seed(0),
+        )
     fpi = counter.get_total_flops() / BATCH
     floor = fpi * len(images) / (gflops * 1e9)
 
     def project() -> float:
         gan, opt_g, opt_d = build()
         t = time.perf_counter()
-        train_gan_epoch(gan.generator, gan.discriminator, opt_g, opt_d, images, batch_size=BATCH,
-                        latent_dim=100, rng=torch.Generator().manual_seed(0))
+        train_gan_epoch(
+            gan.generator,
+            gan.discriminator,
+            opt_g,
+            opt_d,
+            images,
+            batch_size=BATCH,
+            latent_dim=100,
+            rng=torch.Generator().manual_seed(0),
+        )
         return time.perf_counter() - t
 
     def dataloader() -> float:
@@ -306,15 +338,17 @@ def bench_gan(images: torch.Tensor, reps: int, gflops: float) -> None:
     for _ in range(reps):
         runs["project"].append(project())
         runs["dataloader"].append(dataloader())
-    print(f"gan: {fpi / 1e6:.2f} MFLOP per real image (a whole step: D real, D fake, G); "
-          f"compute floor {floor:.2f} s per {len(images)}-image epoch")
+    print(
+        f"gan: {fpi / 1e6:.2f} MFLOP per real image (a whole step: D real, D fake, G); "
+        f"compute floor {floor:.2f} s per {len(images)}-image epoch"
+    )
     _report("gan", floor, runs, {"project": "project (resident)", "dataloader": "DataLoader+ToTensor"})
 
 
 def _worker_epoch(args: tuple[torch.Tensor, int]) -> float:
     images, threads = args
     torch.set_num_threads(threads)
-    project_epoch(images[:BATCH * 4])  # warm-up: oneDNN primitives, allocator
+    project_epoch(images[: BATCH * 4])  # warm-up: oneDNN primitives, allocator
     return project_epoch(images)
 
 
@@ -332,8 +366,10 @@ def bench_workers(images: torch.Tensor, reps: int) -> None:
             pool.map(_worker_epoch, [(images, 1)] * cores)
             rates["many"].append(60 * cores / (time.perf_counter() - t))
     one, many = statistics.median(rates["one"]), statistics.median(rates["many"])
-    print(f"workers: {len(images)}-image autoencoder epochs per minute: 1 process x {cores} threads {one:.2f}, "
-          f"{cores} processes x 1 thread {many:.2f} (medians of {reps}; {many / one:.2f}x)")
+    print(
+        f"workers: {len(images)}-image autoencoder epochs per minute: 1 process x {cores} threads {one:.2f}, "
+        f"{cores} processes x 1 thread {many:.2f} (medians of {reps}; {many / one:.2f}x)"
+    )
 
 
 def bench_stacked(images: torch.Tensor, reps: int, k: int = 8) -> None:
@@ -349,8 +385,10 @@ def bench_stacked(images: torch.Tensor, reps: int, k: int = 8) -> None:
         fit_stacked(specs, train, val, epochs=1, batch_size=BATCH)
         many.append((time.perf_counter() - t) / k)
     o, m = statistics.median(one), statistics.median(many)
-    print(f"stacked: {len(train)}-image epoch per trial: one at a time {o:.2f} s, {k} stacked {m:.2f} s "
-          f"({o / m:.2f}x trials per minute)")
+    print(
+        f"stacked: {len(train)}-image epoch per trial: one at a time {o:.2f} s, {k} stacked {m:.2f} s "
+        f"({o / m:.2f}x trials per minute)"
+    )
 
 
 def bench_storage(n: int) -> None:
@@ -367,8 +405,10 @@ def bench_storage(n: int) -> None:
             study.optimize(objective, n_trials=n)
             results[name] = (time.perf_counter() - t) / n
     extra = results["sqlite"] - results["in-memory"]
-    print(f"storage: {n} trivial trials: in-memory {results['in-memory'] * 1e3:.2f} ms/trial, "
-          f"SQLite {results['sqlite'] * 1e3:.2f} ms/trial (overhead {extra * 1e3:.2f} ms/trial)")
+    print(
+        f"storage: {n} trivial trials: in-memory {results['in-memory'] * 1e3:.2f} ms/trial, "
+        f"SQLite {results['sqlite'] * 1e3:.2f} ms/trial (overhead {extra * 1e3:.2f} ms/trial)"
+    )
 
 
 def _denormal_count(model: torch.nn.Module) -> int:
@@ -383,8 +423,10 @@ def bench_denormal(images: torch.Tensor, reps: int, warmup: int = 8) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a study's worker trains
     try:
-        for label, weight_decay, optimizer, lr in (("plateau", 1.22946e-4, "RMSprop", 3.91882e-4),
-                                                   ("healthy", 0.0, "Adam", 3.91882e-4)):
+        for label, weight_decay, optimizer, lr in (
+            ("plateau", 1.22946e-4, "RMSprop", 3.91882e-4),
+            ("healthy", 0.0, "Adam", 3.91882e-4),
+        ):
             flush_denormals(False)
             gen = seed_everything(1992953107)
             model = Autoencoder(latent_dim=5, nh1=138)
@@ -404,9 +446,11 @@ def bench_denormal(images: torch.Tensor, reps: int, warmup: int = 8) -> None:
                     train_autoencoder_epoch(model, images, opt, batch_size=BATCH, generator=gen)
                     runs[mode].append(time.perf_counter() - t)
             kept, flushed = statistics.median(runs["kept"]), statistics.median(runs["flushed"])
-            print(f"denormal: {label} trial ({denormals} denormal weights after {warmup} epochs), "
-                  f"{len(images)}-image epoch, 1 thread: denormals kept {kept:.2f} s, flushed {flushed:.2f} s "
-                  f"(medians of {reps}; {kept / flushed:.2f}x)")
+            print(
+                f"denormal: {label} trial ({denormals} denormal weights after {warmup} epochs), "
+                f"{len(images)}-image epoch, 1 thread: denormals kept {kept:.2f} s, flushed {flushed:.2f} s "
+                f"(medians of {reps}; {kept / flushed:.2f}x)"
+            )
     finally:
         torch.set_num_threads(threads)
         flush_denormals(True)
@@ -416,8 +460,14 @@ STARTUP = {
     "python -c pass": ["-c", "pass"],
     "mnist-hpo --help": ["-m", "mnist_hpo", "--help"],
     "mnist-hpo study studies/no-such.toml": ["-m", "mnist_hpo", "study", "studies/no-such.toml"],
-    "mnist-hpo show ae --storage sqlite:///no/such.db": ["-m", "mnist_hpo", "show", "ae", "--storage",
-                                                         "sqlite:///no/such.db"],
+    "mnist-hpo show ae --storage sqlite:///no/such.db": [
+        "-m",
+        "mnist_hpo",
+        "show",
+        "ae",
+        "--storage",
+        "sqlite:///no/such.db",
+    ],
     'python -c "import optuna"': ["-c", "import optuna"],
     'python -c "import torch"': ["-c", "import torch"],
 }

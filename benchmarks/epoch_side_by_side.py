@@ -2,17 +2,22 @@
 
 Run from the root of each checkout to compare two versions side by side, alternating.
 """
+
 import sys
 import time
+
 import torch
+
 sys.path.insert(0, ".")
 from mnist_hpo.config import load_study_config
 from mnist_hpo.core.study_files import study_path
+
 try:
     from mnist_hpo.data.datasets import load_dataset
 except ImportError:
     from mnist_hpo.data import load_dataset
 from mnist_hpo.tasks import make_task
+
 torch.set_num_threads(2)
 cfg = load_study_config(study_path("ae"))  # the shipped file, or an older checkout's studies/ae.toml
 task = make_task(cfg, load_dataset("mnist"))  # MNIST_HPO_DATA: one cache for both checkouts

@@ -27,8 +27,8 @@ import optuna
 import torch
 
 from mnist_hpo.config import load_study_config
-from mnist_hpo.data.datasets import load_dataset
 from mnist_hpo.core.hardware import hardware
+from mnist_hpo.data.datasets import load_dataset
 from mnist_hpo.hpo.run import run_study
 
 
@@ -67,8 +67,11 @@ def main() -> None:
     ap.add_argument("--subset", type=int)
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--trials", type=int)
-    ap.add_argument("--batch-trials", type=int,
-                    help="train this many trials stacked (same trials and counts for the random sampler; faster)")
+    ap.add_argument(
+        "--batch-trials",
+        type=int,
+        help="train this many trials stacked (same trials and counts for the random sampler; faster)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,18 +82,30 @@ def main() -> None:
         counts, walls = [], []
         for seed in args.seeds:
             cfg = load_study_config(path).with_overrides(
-                seed=seed, name=f"target-{seed}", train_subset=args.subset, epochs=args.epochs, trials=args.trials,
-                retrain=False, batch_trials=args.batch_trials)
+                seed=seed,
+                name=f"target-{seed}",
+                train_subset=args.subset,
+                epochs=args.epochs,
+                trials=args.trials,
+                retrain=False,
+                batch_trials=args.batch_trials,
+            )
 
             def stop_when_done(study: optuna.Study, trial) -> None:
                 if epochs_until(study, args.target) is not None or (
-                        args.budget is not None and epochs_spent(study) >= args.budget):
+                    args.budget is not None and epochs_spent(study) >= args.budget
+                ):
                     study.stop()
 
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
-                study = run_study(cfg, storage_url=f"sqlite:///{Path(tmp) / 's.db'}", data=data, progress=False,
-                                  extra_callbacks=[stop_when_done])
+                study = run_study(
+                    cfg,
+                    storage_url=f"sqlite:///{Path(tmp) / 's.db'}",
+                    data=data,
+                    progress=False,
+                    extra_callbacks=[stop_when_done],
+                )
                 walls.append(time.perf_counter() - start)
                 n = epochs_until(study, args.target)
                 spent = epochs_spent(study)
@@ -98,15 +113,28 @@ def main() -> None:
                 best = min((v for t in study.trials for v in t.intermediate_values.values()), default=None)
                 states = [t.state.name for t in study.trials]
             counts.append(n)
-            record = {"file": path, "seed": seed, "target": args.target, "epochs_to_target": n,
-                      "epochs_trained": spent, "reached_at": where, "trials": len(states), "pruned": states.count("PRUNED"),
-                      "best_val": best, "budget": args.budget, "wall_s": round(walls[-1], 1),
-                      "machine": hardware("cpu")}
+            record = {
+                "file": path,
+                "seed": seed,
+                "target": args.target,
+                "epochs_to_target": n,
+                "epochs_trained": spent,
+                "reached_at": where,
+                "trials": len(states),
+                "pruned": states.count("PRUNED"),
+                "best_val": best,
+                "budget": args.budget,
+                "wall_s": round(walls[-1], 1),
+                "machine": hardware("cpu"),
+            }
             with args.out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
-            print(f"{path} seed {seed}: {'not reached' if n is None else n} epochs to <= {args.target} "
-                  f"({len(states)} trials, {states.count('PRUNED')} pruned, {spent} epochs trained, "
-                  f"best {best:.4f}, {walls[-1]:.0f} s)", flush=True)
+            print(
+                f"{path} seed {seed}: {'not reached' if n is None else n} epochs to <= {args.target} "
+                f"({len(states)} trials, {states.count('PRUNED')} pruned, {spent} epochs trained, "
+                f"best {best:.4f}, {walls[-1]:.0f} s)",
+                flush=True,
+            )
         reached = [c for c in counts if c is not None]
         med = statistics.median(reached) if len(reached) == len(counts) else "n/a (not always reached)"
         print(f"{path}: median epochs to target {med}; median wall {statistics.median(walls):.0f} s")

@@ -53,18 +53,34 @@ def head_from(clf_export: Path) -> tuple[Path, dict, int]:
     return Path(options["encoder_export"]), meta["params"], int(meta["seed"])
 
 
-def compare(export: Path, *, epochs: int = 20, subset: int | None = None, test_subset: int | None = None,
-            device: str = "auto", seed: int | None = None, head: dict | None = None) -> dict:
+def compare(
+    export: Path,
+    *,
+    epochs: int = 20,
+    subset: int | None = None,
+    test_subset: int | None = None,
+    device: str = "auto",
+    seed: int | None = None,
+    head: dict | None = None,
+) -> dict:
     """Train ``head`` (default ``HEAD``) on ``export``'s encoder frozen and fine-tuned; both test accuracies."""
     head = head or HEAD
     base = load_study_config("clf")
-    base = base.with_overrides(study_name="finetune", epochs=epochs, train_subset=subset, test_subset=test_subset, device=device, seed=seed)
+    base = base.with_overrides(
+        study_name="finetune", epochs=epochs, train_subset=subset, test_subset=test_subset, device=device, seed=seed
+    )
     data = load_data(base)
-    out: dict = {"export": str(export), "head": head, "epochs": epochs, "seed": base.seed,
-                 "train_images": len(data.subset(subset).train_images)}
+    out: dict = {
+        "export": str(export),
+        "head": head,
+        "epochs": epochs,
+        "seed": base.seed,
+        "train_images": len(data.subset(subset).train_images),
+    }
     for mode, finetune in (("frozen", False), ("finetuned", True)):
-        cfg = dataclasses.replace(base, model_options={**base.model_options, "encoder_export": str(export),
-                                                       "finetune": finetune})
+        cfg = dataclasses.replace(
+            base, model_options={**base.model_options, "encoder_export": str(export), "finetune": finetune}
+        )
         check_config(cfg)
         cfg = task_class(cfg.model).resolve(cfg, latest_export=latest_export, pinned=None)
         task = make_task(cfg, data)
@@ -72,8 +88,11 @@ def compare(export: Path, *, epochs: int = 20, subset: int | None = None, test_s
         result = task.fit(head, seed=cfg.seed, epochs=epochs, full=True)
         seconds = time.perf_counter() - start
         metrics = task.test(result.model)
-        out[mode] = {"test_accuracy": metrics["test_accuracy"], "seconds": round(seconds, 2),
-                     "device": str(task.device)}
+        out[mode] = {
+            "test_accuracy": metrics["test_accuracy"],
+            "seconds": round(seconds, 2),
+            "device": str(task.device),
+        }
     out["difference"] = out["finetuned"]["test_accuracy"] - out["frozen"]["test_accuracy"]
     return out
 
@@ -97,8 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             export, seed = export or encoder, seed if seed is not None else clf_seed
         if export is None:
             raise UserError("give an autoencoder export folder, or --head-from a classifier export")
-        result = compare(export, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
-                         device=args.device, seed=seed, head=head)
+        result = compare(
+            export,
+            epochs=args.epochs,
+            subset=args.subset,
+            test_subset=args.test_subset,
+            device=args.device,
+            seed=seed,
+            head=head,
+        )
     except UserError as e:
         print(f"mnist-hpo: error: {e}", file=sys.stderr)
         return 2

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from mnist_hpo.train.stacked import TrialSpec, fit_stacked
 from mnist_hpo.config import load_study_config
 from mnist_hpo.data.datasets import load_dataset, split_indices
+from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.train.loops import evaluate_autoencoder, make_optimizer, seed_everything, train_autoencoder_epoch
-from mnist_hpo.hpo.run import run_study
-from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.train.stacked import TrialSpec, fit_stacked
 
 
 def main() -> None:
@@ -47,8 +47,11 @@ def main() -> None:
         evaluate_autoencoder(model, val)
         torch.cuda.synchronize()
         one = time.perf_counter() - t
-    print(f"one trial, plain loop: {one:.2f} s per epoch (train 48k + validate 12k); "
-          f"{60 / (one * 50):.2f} trials (x50 epochs) per minute", flush=True)
+    print(
+        f"one trial, plain loop: {one:.2f} s per epoch (train 48k + validate 12k); "
+        f"{60 / (one * 50):.2f} trials (x50 epochs) per minute",
+        flush=True,
+    )
     specs = [TrialSpec(2 + i % 8, 50 + 2 * i, "Adam" if i % 2 else "RMSprop", 1e-3, 1e-5, i) for i in range(50)]
     fit_stacked(specs[:2], train, val, epochs=1, batch_size=256)  # warm-up
     for k in (1, 10, 50):
@@ -57,8 +60,11 @@ def main() -> None:
         fit_stacked(specs[:k], train, val, epochs=2, batch_size=256)
         torch.cuda.synchronize()
         per_epoch = (time.perf_counter() - t) / 2
-        print(f"K={k:3d}: {per_epoch:.2f} s per epoch of {k} trials; "
-              f"{60 / (per_epoch * 50) * k:.1f} trials (x50 epochs) per minute", flush=True)
+        print(
+            f"K={k:3d}: {per_epoch:.2f} s per epoch of {k} trials; "
+            f"{60 / (per_epoch * 50) * k:.1f} trials (x50 epochs) per minute",
+            flush=True,
+        )
     if not args.skip_study:
         cfg = load_study_config("ae").with_overrides(name="gpu", batch_trials=50, retrain=False)
         with tempfile.TemporaryDirectory() as tmp:
@@ -66,8 +72,11 @@ def main() -> None:
             study = run_study(cfg, storage_url=f"sqlite:///{Path(tmp) / 'g.db'}", data=data, progress=False)
             wall = time.perf_counter() - t
             best = best_trial(study)
-        print(f"full study 50 x 50 with batch_trials=50: {wall:.1f} s wall; best val MSE {best.value:.4f} "
-              f"(trial {best.number}, {best.params})", flush=True)
+        print(
+            f"full study 50 x 50 with batch_trials=50: {wall:.1f} s wall; best val MSE {best.value:.4f} "
+            f"(trial {best.number}, {best.params})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

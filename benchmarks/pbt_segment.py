@@ -19,9 +19,9 @@ import torch
 
 from mnist_hpo.config import load_study_config
 from mnist_hpo.core.pbt import generations
+from mnist_hpo.core.space import resolve_space
 from mnist_hpo.data.datasets import load_data
 from mnist_hpo.hpo.pbt import train_segment
-from mnist_hpo.core.space import resolve_space
 from mnist_hpo.tasks import make_task
 from mnist_hpo.train.state import state_bytes, state_from_bytes
 
@@ -54,13 +54,17 @@ def main() -> None:
         data = state_bytes(end)
         state = state_from_bytes(data)
         seconds.append(time.perf_counter() - start)
-        print(f"segment {segment}: {seconds[-1]:.1f} s for {cfg.pbt.interval} epochs, "
-              f"{task.metric} {result.value:.4g}, checkpoint {len(data) / 1e6:.1f} MB")
+        print(
+            f"segment {segment}: {seconds[-1]:.1f} s for {cfg.pbt.interval} epochs, "
+            f"{task.metric} {result.value:.4g}, checkpoint {len(data) / 1e6:.1f} MB"
+        )
     per = min(seconds)
     count = cfg.pbt.population * generations(cfg)
-    print(f"{cfg.name}: {len(task.train_idx)} training images; {per:.1f} s per segment ({per / cfg.pbt.interval:.1f} s "
-          f"per epoch, with the segment's scoring) on {args.threads} thread(s); {count} segments on {args.workers} "
-          f"worker(s): about {count * per / args.workers / 3600:.1f} h; load {Path('/proc/loadavg').read_text().split()[0]}")
+    print(
+        f"{cfg.name}: {len(task.train_idx)} training images; {per:.1f} s per segment ({per / cfg.pbt.interval:.1f} s "
+        f"per epoch, with the segment's scoring) on {args.threads} thread(s); {count} segments on {args.workers} "
+        f"worker(s): about {count * per / args.workers / 3600:.1f} h; load {Path('/proc/loadavg').read_text().split()[0]}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Side-by-side: a 500-point 2-D t-SNE with scikit-learn's default threads vs one thread, alternating, 3 rounds."""
+
 import statistics
 import time
+
 import numpy as np
+
 from mnist_hpo.measures.latent import embed
+
 x = np.random.default_rng(0).normal(size=(500, 9)).astype(np.float32)
 times = {None: [], 1: []}
 for _ in range(3):

@@ -41,19 +41,28 @@ examples:
 Storage: sqlite:///storage/mnist_hpo.db unless --storage or $MNIST_HPO_STORAGE says otherwise.
 'mnist-hpo COMMAND --help' describes each command.
 """
-STORAGE_HELP = ("where studies are stored: sqlite:///PATH.db, postgresql+psycopg://USER@HOST/DB or journal:PATH.log "
-                "(default: $MNIST_HPO_STORAGE, else sqlite:///storage/mnist_hpo.db)")
+STORAGE_HELP = (
+    "where studies are stored: sqlite:///PATH.db, postgresql+psycopg://USER@HOST/DB or journal:PATH.log "
+    "(default: $MNIST_HPO_STORAGE, else sqlite:///storage/mnist_hpo.db)"
+)
 QUIET_HELP = "no progress bars"
 # The record's parts in order (mnist_hpo.workflows.record.PARTS, which a test compares with this).
-REPRODUCE_PARTS = ("ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-gp,ae-pareto,"
-                   "dae-hyperband,dae-sp,dae-mix,gan-dcgan,ae-pbt,gan-pbt,report")
+REPRODUCE_PARTS = (
+    "ae,ae-table1,dae,clf,gan,ae-tpe,gan-search,ae-hyperband,ae-gp,ae-pareto,"
+    "dae-hyperband,dae-sp,dae-mix,gan-dcgan,ae-pbt,gan-pbt,report"
+)
 
 # The body of each command, imported by main() only when that command runs: those modules import
 # torch, Optuna and NumPy at module level (about 2 s here), which --help and a usage error never need.
-COMMANDS = {name: f"mnist_hpo.commands.{module}:cmd_{name}" for module, names in (
-    ("search", ("study", "worker", "list", "delete", "compact", "dashboard")),
-    ("results", ("export", "show", "compare", "rerun", "verify", "explore", "report")),
-    ("runs", ("data", "gan", "reproduce"))) for name in names}
+COMMANDS = {
+    name: f"mnist_hpo.commands.{module}:cmd_{name}"
+    for module, names in (
+        ("search", ("study", "worker", "list", "delete", "compact", "dashboard")),
+        ("results", ("export", "show", "compare", "rerun", "verify", "explore", "report")),
+        ("runs", ("data", "gan", "reproduce")),
+    )
+    for name in names
+}
 
 
 def _positive(text: str) -> int:
@@ -90,22 +99,37 @@ def _add_setting_flags(p: argparse.ArgumentParser, command: str) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser, command: str) -> None:
-    p.add_argument("study", help="a study that ships with mnist-hpo, by name (e.g. ae), or the path of a "
-                   "study file of your own")
+    p.add_argument(
+        "study", help="a study that ships with mnist-hpo, by name (e.g. ae), or the path of a study file of your own"
+    )
     _add_setting_flags(p, command)
     _add_storage(p)
     _add_quiet(p)
     p.add_argument("--warm-start", metavar="STUDY", help="first run the best trials of STUDY (same storage), once")
-    p.add_argument("--warm-start-trials", type=_positive, default=5, metavar="K",
-                   help="how many of its best complete trials (default 5)")
-    p.add_argument("--storage-patience", type=_positive, metavar="SECONDS",
-                   help="ride out a storage outage this long (default 120), then exit 75; run the command again")
+    p.add_argument(
+        "--warm-start-trials",
+        type=_positive,
+        default=5,
+        metavar="K",
+        help="how many of its best complete trials (default 5)",
+    )
+    p.add_argument(
+        "--storage-patience",
+        type=_positive,
+        metavar="SECONDS",
+        help="ride out a storage outage this long (default 120), then exit 75; run the command again",
+    )
 
 
 def _add_trust_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trust-plugin", action="append", default=[], metavar="MODULE",
-                   help="a stored study or export whose model type is an import path \"MODULE:Class\" that no "
-                        "installed distribution registers: import MODULE (runs its code; see docs/plugins.md)")
+    p.add_argument(
+        "--trust-plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help='a stored study or export whose model type is an import path "MODULE:Class" that no '
+        "installed distribution registers: import MODULE (runs its code; see docs/plugins.md)",
+    )
 
 
 def _add_origin(p: argparse.ArgumentParser, storage_help: str, journals_help: str, journals_metavar=None) -> None:
@@ -129,9 +153,12 @@ def _worker_parser(p: argparse.ArgumentParser) -> None:
 def _export_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="study name")
     p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (it must be COMPLETE)")
-    p.add_argument("--redo", action="store_true",
-                   help="retrain and export again even if the trial is already exported (by default an existing "
-                        "export is checked against its sha256 and kept)")
+    p.add_argument(
+        "--redo",
+        action="store_true",
+        help="retrain and export again even if the trial is already exported (by default an existing "
+        "export is checked against its sha256 and kept)",
+    )
     _add_storage(p)
     _add_quiet(p)
     _add_trust_option(p)
@@ -148,8 +175,12 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names")
     _add_origin(p, STORAGE_HELP, "a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals")
     p.add_argument("--out", help="the PNG to write (default: storage/compare.png)")
-    p.add_argument("--target", type=float, default=0.0172,
-                   help="the value to reach (default 0.0172: the report's best validation MSE)")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=0.0172,
+        help="the value to reach (default 0.0172: the report's best validation MSE)",
+    )
     _add_trust_option(p)
 
 
@@ -162,12 +193,18 @@ def _rerun_parser(p: argparse.ArgumentParser) -> None:
 
 def _verify_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="an export folder (storage/exports/<study>/trial-<N>)")
-    _add_origin(p, "the storage the export came from: check that its study (by UUID) and trial are there",
-                "the same for a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals",
-                "DIR")
-    p.add_argument("--rescore", action="store_true",
-                   help="a GAN export scored by another quality classifier: score it again with this machine's and "
-                        "rewrite its export.json (the previous values kept)")
+    _add_origin(
+        p,
+        "the storage the export came from: check that its study (by UUID) and trial are there",
+        "the same for a folder of journal files, one per study (DIR/<study>.log), e.g. results/journals",
+        "DIR",
+    )
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="a GAN export scored by another quality classifier: score it again with this machine's and "
+        "rewrite its export.json (the previous values kept)",
+    )
     _add_trust_option(p)
 
 
@@ -195,8 +232,14 @@ def _explore_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-mean", type=float, default=5.0, help="mean of the noise added to a code (default 5)")
     p.add_argument("--noise-std", type=float, default=10.0, help="its standard deviation (default 10)")
     p.add_argument("--sample", type=int, default=0, help="index of the test image whose code gets the noise")
-    p.add_argument("--interpolate", type=int, nargs=2, default=(2, 7), metavar=("FROM", "TO"),
-                   help="interpolate from the first test image of digit FROM to the first of TO (default 2 7)")
+    p.add_argument(
+        "--interpolate",
+        type=int,
+        nargs=2,
+        default=(2, 7),
+        metavar=("FROM", "TO"),
+        help="interpolate from the first test image of digit FROM to the first of TO (default 2 7)",
+    )
     p.add_argument("--threads", type=_positive, default=1, help="scikit-learn threads (default 1, see README)")
     p.add_argument("--seed", type=int, default=0, help="seed of the t-SNE map and the noise (default 0)")
     p.add_argument("--out", help="output folder (default: <export>/explore)")
@@ -206,16 +249,27 @@ def _explore_parser(p: argparse.ArgumentParser) -> None:
 def _report_parser(p: argparse.ArgumentParser) -> None:
     _add_storage(p)
     p.add_argument("--out", help="the HTML file to write (default: storage/report.html; the .md beside it)")
-    p.add_argument("--journals", help="a folder of journal files, one per study (e.g. results/journals), "
-                                      "instead of --storage")
-    p.add_argument("--study", action="append", default=[], metavar="SECTION=NAME",
-                   help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short")
+    p.add_argument(
+        "--journals", help="a folder of journal files, one per study (e.g. results/journals), instead of --storage"
+    )
+    p.add_argument(
+        "--study",
+        action="append",
+        default=[],
+        metavar="SECTION=NAME",
+        help="use study NAME for a section (ae, dae, clf, gan), e.g. --study ae=ae-short",
+    )
     _add_trust_option(p)
 
 
 def _gan_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", nargs="?", default="gan", help="a study with one value per parameter: a shipped one "
-                   "by name, or a file's path (default: gan, the report's)")
+    p.add_argument(
+        "study",
+        nargs="?",
+        default="gan",
+        help="a study with one value per parameter: a shipped one "
+        "by name, or a file's path (default: gan, the report's)",
+    )
     _add_setting_flags(p, "gan")
     p.add_argument("--run", help="run folder name under storage/gan/ (default: the study name)")
     p.add_argument("--every", type=_positive, default=10, help="checkpoint and image grid every N epochs")
@@ -234,8 +288,11 @@ def _reproduce_parser(p: argparse.ArgumentParser) -> None:
 
 def _dashboard_parser(p: argparse.ArgumentParser) -> None:
     _add_storage(p)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="the address to listen on (default 127.0.0.1, this machine only; another needs --allow-remote)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1, this machine only; another needs --allow-remote)",
+    )
     p.add_argument("--port", type=_positive, default=8080, help="the port to listen on (default 8080)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
 
@@ -248,13 +305,18 @@ PARSERS = {
     "show": ("a study's trial counts and top-5 table", _show_parser),
     "compare": ("anytime curves of several studies by protocol (PNG) and epochs/time to a target", _compare_parser),
     "rerun": ("train one stored trial again as it ran (seed, threads, epochs) and compare the metric", _rerun_parser),
-    "verify": ("check an export's weights and dataset against their checksums, test them again, compare",
-               _verify_parser),
+    "verify": (
+        "check an export's weights and dataset against their checksums, test them again, compare",
+        _verify_parser,
+    ),
     "list": ("the studies in the storage", _add_storage),
     "delete": ("delete a study and all its trials, with its exports and attached files", _delete_parser),
     "compact": ("rewrite journal files without superseded attribute writes (no worker running)", _compact_parser),
-    "data": ("prepare a dataset (download, check, cache once per user: $MNIST_HPO_DATA, else ~/.cache/mnist-hpo), "
-             "install (or train, once) its quality classifier, print a summary", _data_parser),
+    "data": (
+        "prepare a dataset (download, check, cache once per user: $MNIST_HPO_DATA, else ~/.cache/mnist-hpo), "
+        "install (or train, once) its quality classifier, print a summary",
+        _data_parser,
+    ),
     "explore": ("latent space of an exported autoencoder: Table 5, PCA/t-SNE, k-NN, new images", _explore_parser),
     "report": ("the reproduction report (HTML + Markdown) from the database and exports", _report_parser),
     "gan": ("train the report's GAN (one configuration) with checkpoints, grids and scores", _gan_parser),
@@ -264,8 +326,9 @@ PARSERS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnist-hpo", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mnist-hpo", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (text, add_arguments) in PARSERS.items():
         add_arguments(sub.add_parser(name, help=text))
@@ -280,8 +343,13 @@ def typed(args: argparse.Namespace):
     values = vars(args)
     overrides = {s.key: values[s.key] for s, _ in flags_on(args.command) if values[s.key] is not None}
     cls = ARGS[args.command]
-    return cls(**{f.name: overrides if f.name == "overrides" else values[f.name]
-                  for f in dataclasses.fields(cls) if f.name == "overrides" or f.name in values})
+    return cls(
+        **{
+            f.name: overrides if f.name == "overrides" else values[f.name]
+            for f in dataclasses.fields(cls)
+            if f.name == "overrides" or f.name in values
+        }
+    )
 
 
 def unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> UserError:
@@ -293,8 +361,10 @@ def unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]
     commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     options = [s for a in commands[command]._actions for s in a.option_strings]
     hint = next((h for arg in extra if arg.startswith("-") and (h := did_you_mean(arg.split("=", 1)[0], options))), "")
-    return UserError(f"unrecognized argument{'s' if len(extra) > 1 else ''} for {command}: {' '.join(extra)}; "
-                     f"{hint}'mnist-hpo {command} --help' lists its options")
+    return UserError(
+        f"unrecognized argument{'s' if len(extra) > 1 else ''} for {command}: {' '.join(extra)}; "
+        f"{hint}'mnist-hpo {command} --help' lists its options"
+    )
 
 
 def command(name: str):

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .core.parse import model_options, parse_study_head, search_tables
+from .core.pbt import pbt_table
 from .core.schema import Checker, StudyConfig
 from .core.study_files import read_study_document, study_path, study_source
-from .core.pbt import pbt_table
 from .errors import UserError
 from .tasks import check_config, registry
 
@@ -32,8 +32,16 @@ def parse_study(doc: dict[str, Any], source: str = "<memory>") -> StudyConfig:
         raise UserError(f"{source}: {e}") from None
     options = model_options(c, m, task.option_schema)  # the family's own options (its task class)
     sampler, pruner, space = search_tables(c, doc)
-    cfg = StudyConfig(model=model, model_options=options, sampler=sampler, pruner=pruner, space=space,
-                      pbt=pbt_table(c, doc), source=source, **values)
+    cfg = StudyConfig(
+        model=model,
+        model_options=options,
+        sampler=sampler,
+        pruner=pruner,
+        space=space,
+        pbt=pbt_table(c, doc),
+        source=source,
+        **values,
+    )
     check_config(cfg)
     return cfg
 

@@ -48,8 +48,10 @@ def did_you_mean(word: str, choices: Iterable[str], shown: str = "{}") -> str:
 def require_extra(module: str, extra: str, what: str) -> None:
     """Stop with one line when ``what`` needs an optional extra (``pip install 'mnist-hpo[extra]'``) that is missing."""
     if importlib.util.find_spec(module) is None:
-        raise UserError(f"{what} needs the optional '{extra}' extra ({module} is not installed); "
-                        f"install it with: pip install 'mnist-hpo[{extra}]' (make setup installs it)")
+        raise UserError(
+            f"{what} needs the optional '{extra}' extra ({module} is not installed); "
+            f"install it with: pip install 'mnist-hpo[{extra}]' (make setup installs it)"
+        )
 
 
 # --- faults of the infrastructure -------------------------------------------------------------
@@ -129,8 +131,10 @@ def free_space(path: Path) -> str:
 def write_failed(path: Path, what: str, code: int) -> WriteFailed:
     """The one-line fault for a write of ``what`` to ``path`` that failed with ``code`` (see :func:`write_error`)."""
     reason = "the disk is full" if code in NO_SPACE else f"{os.strerror(code).lower()}"
-    return WriteFailed(f"cannot write {what} to {path}: {reason} ({free_space(path)}); nothing half-written was "
-                       "kept; make room (or fix the folder's permissions) and run the same command again to go on")
+    return WriteFailed(
+        f"cannot write {what} to {path}: {reason} ({free_space(path)}); nothing half-written was "
+        "kept; make room (or fix the folder's permissions) and run the same command again to go on"
+    )
 
 
 @contextlib.contextmanager
@@ -148,6 +152,7 @@ def writing(path: Path, what: str) -> Iterator[None]:
 
 
 # --- interrupts -------------------------------------------------------------------------------
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, a batch scheduler, ``docker stop``), handled like Ctrl-C: the running trial is queued again."""
@@ -185,6 +190,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     Later SIGTERMs are ignored so that the cleanup it starts (failing and re-queueing the
     running trial, waiting for workers) is not itself cut off.
     """
+
     def handler(signum: int, frame: FrameType | None) -> None:
         kind = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         if signum == signal.SIGTERM:
@@ -238,8 +244,10 @@ def report(e: BaseException) -> int:
         return e.exit_code
     if isinstance(e, KeyboardInterrupt):
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        said = str(e) or ("finished trials are stored, the running one is marked failed and queued again; "
-                          "run the same command again to resume")
+        said = str(e) or (
+            "finished trials are stored, the running one is marked failed and queued again; "
+            "run the same command again to resume"
+        )
         print(f"\nmnist-hpo: {what}; {said}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     raise e

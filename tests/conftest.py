@@ -112,7 +112,8 @@ def storage_snapshot(url: str) -> dict:
     s = open_storage(url)
     return {
         st.study_name: (
-            s.get_study_user_attrs(st._study_id), s.get_study_system_attrs(st._study_id),
+            s.get_study_user_attrs(st._study_id),
+            s.get_study_system_attrs(st._study_id),
             [(t.number, t.state, t.params, t.values, t.user_attrs) for t in s.get_all_trials(st._study_id)],
         )
         for st in s.get_all_studies()
@@ -132,14 +133,15 @@ def ae_export(tmp_path_factory, tiny):
 
     Yields (storage dir, storage URL, export folder); tests that read it set MNIST_HPO_STORAGE_DIR themselves.
     """
-    from mnist_hpo.hpo.run import run_study
     from mnist_hpo.analysis.explore import ExploreSettings, run_explore
     from mnist_hpo.artifacts.export import export_best
+    from mnist_hpo.hpo.run import run_study
 
     root = tmp_path_factory.mktemp("ae-export")
     url = f"sqlite:///{root / 'storage' / 'mnist_hpo.db'}"
     cfg = load_study_config(STUDIES / "ae.toml").with_overrides(
-        name="ae", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128)
+        name="ae", trials=2, epochs=1, train_subset=600, test_subset=200, batch_size=128
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(root / "storage"))
         run_study(cfg, storage_url=url, data=tiny, progress=False)
@@ -167,6 +169,8 @@ def gan_cfg(fidnet, monkeypatch):
     cfg = cfg.with_overrides(name="gan-test", trials=2, epochs=2, train_subset=400, test_subset=300)
     options = {**cfg.model_options, "eval_samples": 200, "final_samples": 300}
     return dataclasses.replace(cfg, model_options=options)
+
+
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -217,11 +221,11 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
     """
     import dataclasses
 
-    from mnist_hpo.hpo.run import run_study
-    from mnist_hpo.core.schema import ParamSpec
     from mnist_hpo.artifacts.export import export_best, resolve_config
-    from mnist_hpo.workflows.gan_run import run_gan
+    from mnist_hpo.core.schema import ParamSpec
+    from mnist_hpo.hpo.run import run_study
     from mnist_hpo.tasks.gan import GanTask, single_point
+    from mnist_hpo.workflows.gan_run import run_gan
 
     root = tmp_path_factory.mktemp("model-exports") / "storage"
     url = f"sqlite:///{root / 'mnist_hpo.db'}"
@@ -236,27 +240,43 @@ def model_exports(tmp_path_factory, tiny, mnist, fidnet, ae_export):
         folders["denoising"] = export_best("dae", storage_url=url, data=tiny, progress=False)
 
         clf = load_study_config(STUDIES / "clf.toml").with_overrides(study_name="clf", trials=2, **small)
-        space = {**clf.space, "nh1": ParamSpec("nh1", "choices", choices=(16, 32)),
-                 **{k: ParamSpec(k, "choices", choices=(v,)) for k, v in
-                    (("weight_decay", 0.0), ("optimizer", "Adam"), ("lr", 0.005), ("dropout", 0.0))}}
-        clf = dataclasses.replace(clf, space=space,
-                                  model_options={**clf.model_options, "encoder_export": str(ae_export[2])})
+        space = {
+            **clf.space,
+            "nh1": ParamSpec("nh1", "choices", choices=(16, 32)),
+            **{
+                k: ParamSpec(k, "choices", choices=(v,))
+                for k, v in (("weight_decay", 0.0), ("optimizer", "Adam"), ("lr", 0.005), ("dropout", 0.0))
+            },
+        }
+        clf = dataclasses.replace(
+            clf, space=space, model_options={**clf.model_options, "encoder_export": str(ae_export[2])}
+        )
         clf = resolve_config(clf, url)
         run_study(clf, storage_url=url, data=tiny, progress=False)
         folders["classifier"] = export_best("clf", storage_url=url, data=tiny, progress=False)
 
         gan = load_study_config(STUDIES / "gan-search.toml").with_overrides(
-            study_name="gan-search", trials=1, epochs=2, train_subset=400, test_subset=300)
+            study_name="gan-search", trials=1, epochs=2, train_subset=400, test_subset=300
+        )
         gan = dataclasses.replace(gan, model_options={**gan.model_options, **gan_options})
         run_study(gan, storage_url=url, data=mnist, progress=False)
         folders["gan"] = export_best("gan-search", storage_url=url, data=mnist, progress=False)
 
         report_gan = load_study_config(STUDIES / "gan.toml").with_overrides(
-            study_name="gan", train_subset=300, test_subset=300)
-        report_gan = dataclasses.replace(report_gan, model_options={**report_gan.model_options, **gan_options,
-                                                                    "eval_every": 2})
-        run_gan(GanTask(report_gan, mnist), single_point(report_gan), root / "gan" / "short", epochs=3, seed=1,
-                every=1, log=lambda *a: None)
+            study_name="gan", train_subset=300, test_subset=300
+        )
+        report_gan = dataclasses.replace(
+            report_gan, model_options={**report_gan.model_options, **gan_options, "eval_every": 2}
+        )
+        run_gan(
+            GanTask(report_gan, mnist),
+            single_point(report_gan),
+            root / "gan" / "short",
+            epochs=3,
+            seed=1,
+            every=1,
+            log=lambda *a: None,
+        )
     folders["autoencoder"] = ae_export[2]
     return root, url, folders
 
@@ -344,8 +364,14 @@ def start_dashboard(storage: str, *, env: dict | None = None, cwd=None, **popen)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", storage, "--port", str(port)],
-                            cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", storage, "--port", str(port)],
+        cwd=cwd or ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120  # the server imports torch first: slow on a busy machine
     while True:

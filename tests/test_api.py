@@ -70,14 +70,28 @@ def test_the_examples_run_as_written(tmp_path, monkeypatch):
 
 def test_overrides_that_change_a_trial_need_a_new_name():
     cfg = load_study_config(STUDIES / "ae.toml")
-    for change in ({"epochs": 1}, {"subset": 4000}, {"train_subset": 4000}, {"seed": 1}, {"batch_size": 128},
-                   {"dataset": "fashion-mnist"}, {"test_subset": 100}, {"val_fraction": 0.25}):
+    for change in (
+        {"epochs": 1},
+        {"subset": 4000},
+        {"train_subset": 4000},
+        {"seed": 1},
+        {"batch_size": 128},
+        {"dataset": "fashion-mnist"},
+        {"test_subset": 100},
+        {"val_fraction": 0.25},
+    ):
         with pytest.raises(UserError, match="changes what a trial means.*study_name="):
             cfg.with_overrides(**change)
         assert cfg.with_overrides(study_name="ae-other", **change).name == "ae-other"
     assert cfg.with_overrides(subset=4000, study_name="ae-4k").train_subset == 4000  # --subset's word, too
-    for same in ({"trials": 3}, {"device": "cpu"}, {"retrain": False}, {"trial_figures": False},
-                 {"epochs": cfg.epochs}, {"epochs": None}):
+    for same in (
+        {"trials": 3},
+        {"device": "cpu"},
+        {"retrain": False},
+        {"trial_figures": False},
+        {"epochs": cfg.epochs},
+        {"epochs": None},
+    ):
         assert cfg.with_overrides(**same).name == "ae"  # nothing that changes a trial's meaning
 
 
@@ -135,8 +149,13 @@ def test_run_study_keeps_optunas_info_lines_back_unless_asked(ae_cfg, tiny, stor
         run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
         assert not [r.getMessage() for r in logged if r.levelno < logging.WARNING]
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
-        run_study(ae_cfg.with_overrides(study_name="told", trials=1), storage_url=storage, data=tiny, progress=False,
-                  optuna_logs=True)
+        run_study(
+            ae_cfg.with_overrides(study_name="told", trials=1),
+            storage_url=storage,
+            data=tiny,
+            progress=False,
+            optuna_logs=True,
+        )
         assert "A new study created in RDB with name: told" in [r.getMessage() for r in logged]
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:

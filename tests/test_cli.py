@@ -15,8 +15,22 @@ def run(capsys, *argv):
 
 @pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_end_to_end(capsys, storage, tmp_path):
-    code, out, err = run(capsys, "study", str(STUDIES / "ae.toml"), "--trials", "2", "--epochs", "1",
-                         "--subset", "500", "--study-name", "cli", "--storage", storage, "--quiet")
+    code, out, err = run(
+        capsys,
+        "study",
+        str(STUDIES / "ae.toml"),
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--subset",
+        "500",
+        "--study-name",
+        "cli",
+        "--storage",
+        storage,
+        "--quiet",
+    )
     assert code == 0, err
     assert "Enc. Space Dim." in out and "Valid. loss" in out
     assert "test_mse" in out and "exported to" in out
@@ -54,15 +68,24 @@ def test_bad_arguments_exit_2(capsys):
     assert code == 2 and "expected a whole number" in err
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (("study", "ae", "--trails", "5"), "unrecognized arguments for study: --trails 5; did you mean --trials? "
-                                       "'mnist-hpo study --help' lists its options"),
-    (("study", "ae", "--trails=5"), "did you mean --trials?"),
-    (("worker", "ae", "--max-trails", "2"), "did you mean --max-trials?"),
-    (("export", "ae", "--trail", "3"), "did you mean --trial?"),
-    (("show", "ae", "--colour"), "unrecognized argument for show: --colour; 'mnist-hpo show --help' lists its options"),
-    (("show", "ae", "extra"), "unrecognized argument for show: extra;"),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (
+            ("study", "ae", "--trails", "5"),
+            "unrecognized arguments for study: --trails 5; did you mean --trials? "
+            "'mnist-hpo study --help' lists its options",
+        ),
+        (("study", "ae", "--trails=5"), "did you mean --trials?"),
+        (("worker", "ae", "--max-trails", "2"), "did you mean --max-trials?"),
+        (("export", "ae", "--trail", "3"), "did you mean --trial?"),
+        (
+            ("show", "ae", "--colour"),
+            "unrecognized argument for show: --colour; 'mnist-hpo show --help' lists its options",
+        ),
+        (("show", "ae", "extra"), "unrecognized argument for show: extra;"),
+    ],
+)
 def test_a_mistyped_flag_names_the_closest_option(capsys, argv, expected):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and "usage:" not in err
@@ -90,9 +113,13 @@ def test_ctrl_c_in_the_final_retrain_says_what_happened(capsys, storage, monkeyp
     def searched(args, cfg, workers):  # the workers' search, done: two complete trials
         study = optuna.create_study(storage=storage, study_name=cfg.name)
         for value, lr in ((0.03, 1e-3), (0.02, 2e-3)):
-            study.add_trial(optuna.trial.create_trial(
-                params={"lr": lr}, distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)},
-                value=value))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"lr": lr},
+                    distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)},
+                    value=value,
+                )
+            )
         return study
 
     def retrain(*args, **kwargs):
@@ -102,9 +129,11 @@ def test_ctrl_c_in_the_final_retrain_says_what_happened(capsys, storage, monkeyp
     monkeypatch.setattr(search, "export_or_reuse", retrain)
     code, _, err = run(capsys, "study", "ae", "--trials", "2", "--workers", "2", "--storage", storage, "--quiet")
     assert code == 130 and "queued again" not in err, err
-    assert err.strip() == (f"mnist-hpo: interrupted; the retrain of best trial 1 stopped before it was exported; "
-                           f"study ae keeps all 2 trials; run the same command again, or "
-                           f"'mnist-hpo export ae --storage {storage}', to retrain and export it"), err
+    assert err.strip() == (
+        f"mnist-hpo: interrupted; the retrain of best trial 1 stopped before it was exported; "
+        f"study ae keeps all 2 trials; run the same command again, or "
+        f"'mnist-hpo export ae --storage {storage}', to retrain and export it"
+    ), err
 
 
 # --- every bad input a user can give: one line, exit 2, no traceback, nothing stored lost ----
@@ -124,8 +153,11 @@ def _keeper(storage):
     import optuna
 
     study = optuna.create_study(storage=storage, study_name="keeper")
-    study.add_trial(optuna.trial.create_trial(params={"x": 1.0}, distributions={
-        "x": optuna.distributions.FloatDistribution(0, 2)}, value=0.5))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 1.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, value=0.5
+        )
+    )
 
 
 def _assert_one_line(code, err, expected):
@@ -182,7 +214,11 @@ def test_bad_storage(capsys, storage, tmp_path):
     ]
     study = str(STUDIES / "ae.toml")
     for url, expected in cases:
-        for argv in (("list", "--storage", url), ("study", study, "--storage", url), ("show", "keeper", "--storage", url)):
+        for argv in (
+            ("list", "--storage", url),
+            ("study", study, "--storage", url),
+            ("show", "keeper", "--storage", url),
+        ):
             code, _, err = run(capsys, *argv)
             # A command that only reads says a missing database is missing; it never creates one.
             _assert_one_line(code, err, "does not exist" if "a-file" in url and argv[0] != "study" else expected)
@@ -240,16 +276,19 @@ def test_export_without_a_complete_trial(capsys, storage):
 def test_export_with_changed_weights(capsys, tmp_path):
     from safetensors.torch import save_file
 
-    from mnist_hpo.data.integrity import sha256_file
     from mnist_hpo.artifacts.folders import EXPORT_FORMAT
+    from mnist_hpo.data.integrity import sha256_file
     from mnist_hpo.models import Autoencoder
 
     folder = tmp_path / "trial-0"
     folder.mkdir()
     arch = {"latent_dim": 4, "nh1": 64}
     save_file(Autoencoder(**arch).state_dict(), folder / "model.safetensors")
-    meta = {"format": EXPORT_FORMAT, "model": {"type": "autoencoder", "arch": arch},
-            "weights": {"file": "model.safetensors", "sha256": sha256_file(folder / "model.safetensors")}}
+    meta = {
+        "format": EXPORT_FORMAT,
+        "model": {"type": "autoencoder", "arch": arch},
+        "weights": {"file": "model.safetensors", "sha256": sha256_file(folder / "model.safetensors")},
+    }
     (folder / "export.json").write_text(json.dumps(meta))
     weights = bytearray((folder / "model.safetensors").read_bytes())
     weights[-1] ^= 0xFF  # one bit of one weight changed after the export
@@ -260,10 +299,13 @@ def test_export_with_changed_weights(capsys, tmp_path):
     assert "differs from the one recorded at export time" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("module, argv, extra", [
-    ("psycopg", ["list", "--storage", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"], "postgres"),
-    ("optuna_dashboard", ["dashboard"], "dashboard"),
-])
+@pytest.mark.parametrize(
+    "module, argv, extra",
+    [
+        ("psycopg", ["list", "--storage", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"], "postgres"),
+        ("optuna_dashboard", ["dashboard"], "dashboard"),
+    ],
+)
 def test_missing_optional_extra_is_one_line(capsys, storage, monkeypatch, module, argv, extra):
     """Without an optional extra installed, the command that needs it says which one and how to install it."""
     import importlib.util
@@ -302,8 +344,23 @@ def test_dashboard_on_a_port_in_use_is_one_line(capsys, storage):
 
 @pytest.mark.slow
 def test_rerun_gives_the_same_validation_metric(capsys, storage):
-    code, _, err = run(capsys, "study", str(STUDIES / "ae.toml"), "--trials", "2", "--epochs", "1",
-                       "--subset", "500", "--study-name", "again", "--storage", storage, "--quiet", "--no-retrain")
+    code, _, err = run(
+        capsys,
+        "study",
+        str(STUDIES / "ae.toml"),
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--subset",
+        "500",
+        "--study-name",
+        "again",
+        "--storage",
+        storage,
+        "--quiet",
+        "--no-retrain",
+    )
     assert code == 0, err
     for trial in ("0", "1"):
         code, out, err = run(capsys, "rerun", "again", trial, "--storage", storage)
@@ -320,7 +377,18 @@ def test_rerun_gives_the_same_validation_metric(capsys, storage):
 
 from .test_config import BAD_SPACES  # noqa: E402  (the same edits, here through the command line)
 
-RESUME_ARGS = ("--study-name", "resumed", "--subset", "2000", "--trials", "2", "--epochs", "1", "--quiet", "--no-retrain")
+RESUME_ARGS = (
+    "--study-name",
+    "resumed",
+    "--subset",
+    "2000",
+    "--trials",
+    "2",
+    "--epochs",
+    "1",
+    "--quiet",
+    "--no-retrain",
+)
 DAE_TEXT = (STUDIES / "dae.toml").read_text()
 
 
@@ -330,28 +398,59 @@ def _resume(old, new, expected, *flags, base=GOOD):
 
 ISSUE_11_CASES = {
     **{f"space: {what}": ("study", base, old, new, (), message) for what, base, old, new, message in BAD_SPACES},
-    "--device cuda without CUDA": ("study", GOOD, "", "", ("--device", "cuda"),
-                                   "--device cuda: no CUDA device on this machine"),
-    "study.device = cuda without CUDA": ("study", GOOD, "seed = 2020", 'seed = 2020\ndevice = "cuda"', (),
-                                         "study.device 'cuda': no CUDA device on this machine"),
+    "--device cuda without CUDA": (
+        "study",
+        GOOD,
+        "",
+        "",
+        ("--device", "cuda"),
+        "--device cuda: no CUDA device on this machine",
+    ),
+    "study.device = cuda without CUDA": (
+        "study",
+        GOOD,
+        "seed = 2020",
+        'seed = 2020\ndevice = "cuda"',
+        (),
+        "study.device 'cuda': no CUDA device on this machine",
+    ),
     "worker --device cuda without CUDA": ("worker", GOOD, "", "", ("--device", "cuda"), "no CUDA device"),
-    "--device cuda:3 with 1 GPU": ("study", GOOD, "", "", ("--device", "cuda:3", "cuda-count=1"),
-                                   "--device cuda:3: this machine has 1 CUDA device (cuda:0 to cuda:0)"),
-    "gan --device cuda without CUDA": ("gan", (STUDIES / "gan.toml").read_text(), "", "",
-                                       ("--device", "cuda"), "--device cuda: no CUDA device"),
+    "--device cuda:3 with 1 GPU": (
+        "study",
+        GOOD,
+        "",
+        "",
+        ("--device", "cuda:3", "cuda-count=1"),
+        "--device cuda:3: this machine has 1 CUDA device (cuda:0 to cuda:0)",
+    ),
+    "gan --device cuda without CUDA": (
+        "gan",
+        (STUDIES / "gan.toml").read_text(),
+        "",
+        "",
+        ("--device", "cuda"),
+        "--device cuda: no CUDA device",
+    ),
     "resume: --subset 500": _resume("", "", "study.train_subset: stored 2000, now 500", "--subset", "500"),
     "resume: --epochs 2": _resume("", "", "study.epochs: stored 1, now 2", "--epochs", "2"),
     "resume: batch_size": _resume("batch_size = 256", "batch_size = 128", "study.batch_size: stored 256, now 128"),
-    "resume: val_fraction": _resume("val_fraction = 0.2", "val_fraction = 0.25", "study.val_fraction: stored 0.2, now 0.25"),
+    "resume: val_fraction": _resume(
+        "val_fraction = 0.2", "val_fraction = 0.25", "study.val_fraction: stored 0.2, now 0.25"
+    ),
     "resume: seed": _resume("seed = 2020", "seed = 1", "study.seed: stored 2020, now 1"),
-    "resume: test_subset": _resume("val_fraction = 0.2", "val_fraction = 0.2\ntest_subset = 100",
-                                   "study.test_subset: stored null, now 100"),
+    "resume: test_subset": _resume(
+        "val_fraction = 0.2", "val_fraction = 0.2\ntest_subset = 100", "study.test_subset: stored null, now 100"
+    ),
     "resume: sampler": _resume('type = "random"', 'type = "tpe"', 'sampler.type: stored "random", now "tpe"'),
     "resume: pruner": _resume('type = "none"', 'type = "median"', 'pruner.type: stored "none", now "median"'),
-    "resume: search space": _resume("choices = [2, 3, 4, 5, 6, 7, 8, 9]", "choices = [2, 3]",
-                                    "space.latent_dim: stored [2, 3, 4, 5, 6, 7, 8, 9], now [2, 3]"),
-    "resume: model option (noise)": _resume('noise = "gaussian"', 'noise = "mix"',
-                                            'model.noise: stored "gaussian", now "mix"', base=DAE_TEXT),
+    "resume: search space": _resume(
+        "choices = [2, 3, 4, 5, 6, 7, 8, 9]",
+        "choices = [2, 3]",
+        "space.latent_dim: stored [2, 3, 4, 5, 6, 7, 8, 9], now [2, 3]",
+    ),
+    "resume: model option (noise)": _resume(
+        'noise = "gaussian"', 'noise = "mix"', 'model.noise: stored "gaussian", now "mix"', base=DAE_TEXT
+    ),
 }
 
 
@@ -360,15 +459,15 @@ def _storage_files(root):
 
 
 # the resume cases first create a study on the MNIST cache
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.mnist) if c.startswith("resume:") else c
-                                  for c in ISSUE_11_CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.mnist) if c.startswith("resume:") else c for c in ISSUE_11_CASES]
+)
 def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     import torch
 
-    from mnist_hpo.hpo.identity import open_study
-
-    from mnist_hpo.storages import open_storage
     from mnist_hpo.config import load_study_config
+    from mnist_hpo.hpo.identity import open_study
+    from mnist_hpo.storages import open_storage
 
     from .conftest import storage_snapshot
 
@@ -389,9 +488,12 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     before, files_before = storage_snapshot(storage), _storage_files(tmp_path / "storage")
 
     # Short-run flags first (the case's own flags win): a regression would train minutes, not hours.
-    short = ("--epochs", "1", "--subset", "100") if command == "gan" else (
-        "--trials", "1", "--epochs", "1", "--subset", "100", "--study-name", "short", "--quiet") + (
-        ("--no-retrain",) if command == "study" else ())
+    short = (
+        ("--epochs", "1", "--subset", "100")
+        if command == "gan"
+        else ("--trials", "1", "--epochs", "1", "--subset", "100", "--study-name", "short", "--quiet")
+        + (("--no-retrain",) if command == "study" else ())
+    )
     argv = [command, str(edited), *short, *flags] + (["--storage", storage] if command != "gan" else [])
     code, out, err = run(capsys, *argv)
     lines = (out + err).strip().splitlines()
@@ -401,8 +503,10 @@ def test_issue_11_bad_inputs(case, capsys, storage, tmp_path, monkeypatch):
     unchanged = storage_snapshot(storage) == before and _storage_files(tmp_path / "storage") == files_before
     assert unchanged
     with capsys.disabled():
-        print(f"\nRELIABILITY bad-input case={case!r} exit={code} lines={len(lines)} "
-              f"tracebacks={(out + err).count('Traceback')} storage={'unchanged' if unchanged else 'CHANGED'}")
+        print(
+            f"\nRELIABILITY bad-input case={case!r} exit={code} lines={len(lines)} "
+            f"tracebacks={(out + err).count('Traceback')} storage={'unchanged' if unchanged else 'CHANGED'}"
+        )
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
@@ -411,8 +515,12 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     import sys
 
     (tmp_path / "j.log").touch()  # an empty journal: list reads it (a missing one would be an error)
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "list", "--storage", f"journal:{tmp_path / 'j.log'}"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_hpo", "list", "--storage", f"journal:{tmp_path / 'j.log'}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # before it prints anything: it starts in about a second
     err = proc.communicate(timeout=120)[1].decode()
     assert proc.returncode == 141 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -14,9 +14,9 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.hpo.run import run_study
-from mnist_hpo.config import load_study_config
 from mnist_hpo.artifacts.export import export_best, load_export
+from mnist_hpo.config import load_study_config
+from mnist_hpo.hpo.run import run_study
 
 from .conftest import STUDIES
 
@@ -29,7 +29,8 @@ DEVICE = "cuda"
 
 def tiny_cfg(study: str, name: str, **options):
     cfg = load_study_config(STUDIES / study).with_overrides(
-        name=name, trials=2, epochs=1, train_subset=300, test_subset=100, batch_size=100)
+        name=name, trials=2, epochs=1, train_subset=300, test_subset=100, batch_size=100
+    )
     return dataclasses.replace(cfg, device=DEVICE, model_options={**cfg.model_options, **options})
 
 

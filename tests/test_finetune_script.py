@@ -15,7 +15,10 @@ def _script():
 
 def test_frozen_and_finetuned_side_by_side(ae_export, capsys):
     _, _, folder = ae_export
-    assert _script().main([str(folder), "--subset", "600", "--test-subset", "200", "--epochs", "1", "--device", "cpu"]) == 0
+    assert (
+        _script().main([str(folder), "--subset", "600", "--test-subset", "200", "--epochs", "1", "--device", "cpu"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["train_images"] == 600 and result["head"]["nh1"] == 271
     for mode in ("frozen", "finetuned"):
@@ -32,8 +35,18 @@ def test_not_an_export_is_one_error_line(tmp_path, capsys):
 def test_head_from_a_classifier_export_takes_its_head_seed_and_encoder(model_exports, capsys):
     _, _, folders = model_exports
     meta = json.loads((folders["classifier"] / "export.json").read_text())
-    argv = ["--head-from", str(folders["classifier"]), "--subset", "600", "--test-subset", "200", "--epochs", "1",
-            "--device", "cpu"]
+    argv = [
+        "--head-from",
+        str(folders["classifier"]),
+        "--subset",
+        "600",
+        "--test-subset",
+        "200",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert _script().main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["head"] == meta["params"] and result["seed"] == meta["seed"]

@@ -10,8 +10,8 @@ import json
 import os
 import shutil
 import subprocess
-import urllib.request
 import sys
+import urllib.request
 
 import pytest
 
@@ -31,20 +31,44 @@ def installed():
     import importlib.util
 
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                        *isolation, "-e", str(EXAMPLE)], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            *isolation,
+            "-e",
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, f"pip install -e {EXAMPLE} failed: {p.stderr}"
 
 
 @pytest.fixture
 def mnist_hpo(tmp_path, installed):
     """Run ``mnist-hpo ARGS`` in a fresh process, in a scratch folder, with this checkout's mnist_hpo."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(DATA)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"),
+        "MNIST_HPO_DATA": str(DATA),
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "mnist_hpo", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     run.env = env
     return run
@@ -65,8 +89,26 @@ def _ok(p: subprocess.CompletedProcess) -> str:
 def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist_hpo):
     journal = f"journal:{tmp_path / 'vae.log'}"
     # a short run in its own journal, so it keeps the file's name, said explicitly (--epochs needs --study-name)
-    _ok(mnist_hpo("study", str(STUDY_FILE), "--workers", "2", "--trials", "4", "--epochs", "1", "--subset", "1000",
-                  "--study-name", "vae", "--storage", journal, "--no-retrain", "--quiet"))
+    _ok(
+        mnist_hpo(
+            "study",
+            str(STUDY_FILE),
+            "--workers",
+            "2",
+            "--trials",
+            "4",
+            "--epochs",
+            "1",
+            "--subset",
+            "1000",
+            "--study-name",
+            "vae",
+            "--storage",
+            journal,
+            "--no-retrain",
+            "--quiet",
+        )
+    )
 
     import optuna
 
@@ -86,8 +128,11 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
     assert "test_loss" in exported and "test_mse" in exported
     folder = tmp_path / "storage" / "exports" / "vae" / f"trial-{study.best_trial.number}"
     meta = json.loads((folder / "export.json").read_text())
-    assert meta["provider"] == {"path": "mnist_hpo_vae.task:VaeTask", "distribution": "mnist-hpo-vae",
-                                "version": "0.1.0"}
+    assert meta["provider"] == {
+        "path": "mnist_hpo_vae.task:VaeTask",
+        "distribution": "mnist-hpo-vae",
+        "version": "0.1.0",
+    }
 
     verified = mnist_hpo("verify", str(folder))
     assert verified.returncode == 0 and verified.stdout.rstrip().endswith("verified"), verified.stdout + verified.stderr
@@ -124,16 +169,34 @@ def test_the_example_plugin_is_tuned_exported_verified_and_rerun(tmp_path, mnist
     rerun = mnist_hpo("rerun", "vae", "0", "--storage", journal)
     assert rerun.returncode == 0 and "(identical)" in rerun.stdout, rerun.stdout + rerun.stderr
     lines = rerun.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mnist-hpo: warning: study vae: ") and \
-        "made with mnist-hpo-vae 0.0.1, this environment has mnist-hpo-vae 0.1.0" in lines[0], rerun.stderr
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("mnist-hpo: warning: study vae: ")
+        and "made with mnist-hpo-vae 0.0.1, this environment has mnist-hpo-vae 0.1.0" in lines[0]
+    ), rerun.stderr
 
 
 @pytest.mark.slow
 def test_the_example_plugin_trains_as_a_population(tmp_path, mnist_hpo):
     """Population-based training of the plugin's VAE: two hooks in its task (start_training, train_epochs)."""
     journal = f"journal:{tmp_path / 'vae-pbt.log'}"
-    out = _ok(mnist_hpo("study", str(EXAMPLE / "studies" / "vae-pbt.toml"), "--workers", "2", "--epochs", "4",
-                        "--subset", "500", "--study-name", "vae-pbt", "--storage", journal, "--quiet"))
+    out = _ok(
+        mnist_hpo(
+            "study",
+            str(EXAMPLE / "studies" / "vae-pbt.toml"),
+            "--workers",
+            "2",
+            "--epochs",
+            "4",
+            "--subset",
+            "500",
+            "--study-name",
+            "vae-pbt",
+            "--storage",
+            journal,
+            "--quiet",
+        )
+    )
     assert "best member" in out and "exported with its lineage" in out, out
 
     import optuna
@@ -155,10 +218,12 @@ def test_the_example_plugin_trains_as_a_population(tmp_path, mnist_hpo):
 @pytest.mark.mnist  # loads the full MNIST cache (in a child process, so no fixture marks it)
 def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
     """The data hook: an entry point in group mnist_hpo.datasets, its arrays checked as the built-in ones are."""
-    code = ("from mnist_hpo.data.datasets import load_dataset, is_dataset\n"
-            "d = load_dataset('mnist-binarized')\n"
-            "print(is_dataset('mnist-binarized'), d.train_images.dtype, tuple(d.train_images.shape), "
-            "sorted(d.train_images.unique().tolist()), d.train_labels.dtype)\n")
+    code = (
+        "from mnist_hpo.data.datasets import load_dataset, is_dataset\n"
+        "d = load_dataset('mnist-binarized')\n"
+        "print(is_dataset('mnist-binarized'), d.train_images.dtype, tuple(d.train_images.shape), "
+        "sorted(d.train_images.unique().tolist()), d.train_labels.dtype)\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(DATA)}
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -167,6 +232,9 @@ def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
 
 def test_nothing_in_the_package_names_the_example():
     """A new family touches no file under mnist_hpo/: the example is found through its entry point alone."""
-    named = [str(p.relative_to(ROOT)) for p in (ROOT / "mnist_hpo").rglob("*.py")
-             if any(word in p.read_text() for word in ("mnist_hpo_vae", "mnist-hpo-vae", "VaeTask"))]
+    named = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "mnist_hpo").rglob("*.py")
+        if any(word in p.read_text() for word in ("mnist_hpo_vae", "mnist-hpo-vae", "VaeTask"))
+    ]
     assert not named, named

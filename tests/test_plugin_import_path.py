@@ -22,19 +22,30 @@ STUDY = tinyplug_study(name="tiny-plugin", seed=0, trials=2, epochs=1, train_sub
 
 
 def test_an_import_path_plugin_is_tuned_by_workers_shown_untrusted_exported_verified_and_rerun(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS)]),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(DATA)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS)]),
+        "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"),
+        "MNIST_HPO_DATA": str(DATA),
+    }
 
     def mnist_hpo(*args: str) -> str:
-        p = subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)
+        p = subprocess.run(
+            [sys.executable, "-m", "mnist_hpo", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert p.returncode == 0, (args, p.stdout + p.stderr)
         return p.stdout
 
     (tmp_path / "tiny.toml").write_text(STUDY)
     # Running the file trusts its import path, for the workers it starts too.
-    assert "study tiny-plugin: 2 complete" in mnist_hpo("study", "tiny.toml", "--workers", "2", "--quiet",
-                                                         "--no-retrain")
+    assert "study tiny-plugin: 2 complete" in mnist_hpo(
+        "study", "tiny.toml", "--workers", "2", "--quiet", "--no-retrain"
+    )
 
     shown = mnist_hpo("show", "tiny-plugin").splitlines()  # read without the plugin's code
     header = next(line for line in shown if line.startswith("Trial"))

@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
+from mnist_hpo.storages import open_storage
 
 from .conftest import DATA, ROOT
 
@@ -24,8 +24,11 @@ FORBIDDEN = (".db", ".sqlite", ".pkl", ".pickle", ".pt", ".pth", ".npz", ".ckpt"
 
 def _files() -> list[Path]:
     """The record's files: population-based training's checkpoints stay out of it (.gitignore)."""
-    return [p for p in RESULTS.rglob("*") if p.is_file() and not p.name.endswith(".lock")
-            and (RESULTS / "checkpoints") not in p.parents]
+    return [
+        p
+        for p in RESULTS.rglob("*")
+        if p.is_file() and not p.name.endswith(".lock") and (RESULTS / "checkpoints") not in p.parents
+    ]
 
 
 def test_record_sizes_and_formats():
@@ -70,8 +73,10 @@ def test_every_committed_export_is_of_its_journals_study(export, monkeypatch):
     monkeypatch.chdir(ROOT)
     meta = json.loads((export / "export.json").read_text())
     url = f"journal:results/journals/{meta['study']}.log"
-    assert meta["storage"] == url and json.loads((export.parent / "study.json").read_text())["study_uuid"] == \
-        meta["study_uuid"]
+    assert (
+        meta["storage"] == url
+        and json.loads((export.parent / "study.json").read_text())["study_uuid"] == meta["study_uuid"]
+    )
     assert origin_failure(meta, url)[0] is None
 
 
@@ -95,8 +100,8 @@ def test_every_recorded_study_still_resumes_with_todays_code(journal, monkeypatc
     """
     import json
 
-    from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
     from mnist_hpo.core.space import resolve_space
+    from mnist_hpo.hpo.identity import identity_differences, stored_identity, study_identity
     from mnist_hpo.workflows.record import Options, load_part, study_parts
 
     if journal is None:

@@ -15,17 +15,34 @@ from mnist_hpo.cli import COMMANDS, REPRODUCE_PARTS, build_parser, main
 
 from .conftest import ROOT, STUDIES
 
-HEAVY = ("torch", "optuna", "numpy", "sqlalchemy", "matplotlib", "sklearn", "mnist_hpo.commands.search",
-         "mnist_hpo.commands.results", "mnist_hpo.commands.runs")
+HEAVY = (
+    "torch",
+    "optuna",
+    "numpy",
+    "sqlalchemy",
+    "matplotlib",
+    "sklearn",
+    "mnist_hpo.commands.search",
+    "mnist_hpo.commands.results",
+    "mnist_hpo.commands.runs",
+)
 
 
 def heavy_modules_after(argv: list[str], tmp_path) -> tuple[int, list[str], str]:
     """Run ``main(argv)`` in a fresh interpreter; its exit code, the heavy modules it imported, its stderr."""
-    code = (f"import sys, json\nfrom mnist_hpo.cli import main\n"
-            f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
-            f"print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules]]))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "MNIST_HPO_STORAGE_DIR": str(tmp_path)})
+    code = (
+        f"import sys, json\nfrom mnist_hpo.cli import main\n"
+        f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+        f"print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules]]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "MNIST_HPO_STORAGE_DIR": str(tmp_path)},
+    )
     rc, loaded = json.loads(out.stdout.strip().splitlines()[-1])
     return rc, loaded, out.stderr
 
@@ -107,8 +124,17 @@ def test_reproduce_parts_in_the_help_are_the_records():
     assert ",".join(PARTS) == REPRODUCE_PARTS
 
 
-MINIMAL_ARGV = {"study": ["ae"], "worker": ["ae"], "export": ["x"], "show": ["x"], "compare": ["x"], "rerun": ["x", "0"],
-                "verify": ["p"], "delete": ["x"], "compact": ["p"]}
+MINIMAL_ARGV = {
+    "study": ["ae"],
+    "worker": ["ae"],
+    "export": ["x"],
+    "show": ["x"],
+    "compare": ["x"],
+    "rerun": ["x", "0"],
+    "verify": ["p"],
+    "delete": ["x"],
+    "compact": ["p"],
+}
 
 
 def test_every_option_reaches_the_commands_typed_arguments():

@@ -42,10 +42,22 @@ def screenshot_report(path: Path) -> bool:
     if browser is None:
         return False
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--user-data-dir={profile}", f"--screenshot={path}", "--window-size=1280,1400",
-                        (ROOT / "results" / "report.html").as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--screenshot={path}",
+                "--window-size=1280,1400",
+                (ROOT / "results" / "report.html").as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return True
 
 
@@ -63,8 +75,12 @@ def screenshot_dashboard(path: Path) -> bool:
         storage = Path(tmp) / "storage"
         shutil.copytree(ROOT / "results" / "artifacts", storage / "artifacts")
         env = {**os.environ, "MNIST_HPO_STORAGE_DIR": str(storage), "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", f"journal:{journal}",
-                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mnist_hpo", "dashboard", "--storage", f"journal:{journal}", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(120):
@@ -74,10 +90,23 @@ def screenshot_dashboard(path: Path) -> bool:
                 except OSError:
                     time.sleep(0.5)
             with tempfile.TemporaryDirectory() as profile:
-                subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                f"--user-data-dir={profile}", f"--screenshot={path}", "--window-size=1280,1100",
-                                "--virtual-time-budget=15000", f"{base}/dashboard/studies/0/trials?numbers=44"],
-                               check=True, capture_output=True, timeout=120)
+                subprocess.run(
+                    [
+                        browser,
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--hide-scrollbars",
+                        f"--user-data-dir={profile}",
+                        f"--screenshot={path}",
+                        "--window-size=1280,1100",
+                        "--virtual-time-budget=15000",
+                        f"{base}/dashboard/studies/0/trials?numbers=44",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=120,
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -88,13 +117,22 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, src in COPIES.items():
         if not src.exists():
-            print(f"docs_figures: {src.relative_to(ROOT)} is missing; the record is incomplete "
-                  "(git checkout results/, or make reproduce)", file=sys.stderr)
+            print(
+                f"docs_figures: {src.relative_to(ROOT)} is missing; the record is incomplete "
+                "(git checkout results/, or make reproduce)",
+                file=sys.stderr,
+            )
             return 1
         shutil.copyfile(src, OUT / name)
     made = screenshot_report(OUT / "report.png") and screenshot_dashboard(OUT / "dashboard.png")
-    print(f"docs_figures: {len(COPIES)} figures copied from results/ into {OUT.relative_to(ROOT)}/"
-          + ("; report.png and dashboard.png taken of the record in chromium" if made else "; no chromium: report.png and dashboard.png left as they were"))
+    print(
+        f"docs_figures: {len(COPIES)} figures copied from results/ into {OUT.relative_to(ROOT)}/"
+        + (
+            "; report.png and dashboard.png taken of the record in chromium"
+            if made
+            else "; no chromium: report.png and dashboard.png left as they were"
+        )
+    )
     return 0
 
 

@@ -27,13 +27,14 @@ def _repo_path(page_src: str, from_docs: bool) -> str:
 
 
 def _site_path(repo_path: str) -> str:
-    return repo_path[len("docs/"):] if repo_path.startswith("docs/") else repo_path
+    return repo_path[len("docs/") :] if repo_path.startswith("docs/") else repo_path
 
 
 def on_files(files: Files, config) -> Files:
     for rel in PAGES + sorted({str(p.relative_to(ROOT)) for g in FIGURES for p in ROOT.glob(g)}):
-        files.append(File(rel, src_dir=str(ROOT), dest_dir=config["site_dir"],
-                          use_directory_urls=config["use_directory_urls"]))
+        files.append(
+            File(rel, src_dir=str(ROOT), dest_dir=config["site_dir"], use_directory_urls=config["use_directory_urls"])
+        )
     return files
 
 

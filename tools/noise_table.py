@@ -25,8 +25,12 @@ from mnist_hpo.data.datasets import load_dataset  # noqa: E402
 from mnist_hpo.errors import UserError  # noqa: E402
 
 # label -> the record's study whose latest export it is (the first that exists of each list)
-RECORD = {"ae (no noise)": ["ae"], "dae (Gaussian)": ["dae-hyperband", "dae"],
-          "dae-sp (salt and pepper)": ["dae-sp"], "dae-mix (mix)": ["dae-mix"]}
+RECORD = {
+    "ae (no noise)": ["ae"],
+    "dae (Gaussian)": ["dae-hyperband", "dae"],
+    "dae-sp (salt and pepper)": ["dae-sp"],
+    "dae-mix (mix)": ["dae-mix"],
+}
 
 
 def record_exports(root: Path) -> dict[str, Path]:
@@ -44,13 +48,19 @@ def record_exports(root: Path) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--export", action="append", default=[], metavar="LABEL=FOLDER",
-                   help="a model to test instead of the record's (repeatable)")
+    p.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="LABEL=FOLDER",
+        help="a model to test instead of the record's (repeatable)",
+    )
     p.add_argument("--results", type=Path, default=ROOT / "results", help="the record's folder")
     args = p.parse_args(argv)
     try:
-        exports = (dict(e.split("=", 1) for e in args.export) if args.export
-                   else record_exports(args.results / "exports"))
+        exports = (
+            dict(e.split("=", 1) for e in args.export) if args.export else record_exports(args.results / "exports")
+        )
         models = load_denoisers({k: Path(v) for k, v in exports.items()})
     except (UserError, ValueError) as e:
         print(f"noise_table: {e}", file=sys.stderr)
@@ -61,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
     print("\n".join(lines))
-    out = {"exports": {k: str(Path(v).resolve().relative_to(ROOT)) if Path(v).resolve().is_relative_to(ROOT)
-                       else str(v) for k, v in exports.items()}, "test_mse": table}
+    out = {
+        "exports": {
+            k: str(Path(v).resolve().relative_to(ROOT)) if Path(v).resolve().is_relative_to(ROOT) else str(v)
+            for k, v in exports.items()
+        },
+        "test_mse": table,
+    }
     (args.results / "noise-cross.json").write_text(json.dumps(out, indent=2) + "\n")
     cross_figure(models, test_images, args.results / "report-figures" / "noise-cross.png")
     return 0

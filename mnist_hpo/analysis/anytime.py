@@ -94,8 +94,11 @@ def busy_seconds(t: optuna.trial.FrozenTrial) -> float:
 
 def study_curve(study: optuna.Study) -> Curve:
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
-              if t.datetime_start is not None and t.datetime_complete is not None]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=FINISHED)
+        if t.datetime_start is not None and t.datetime_complete is not None
+    ]
     trials.sort(key=lambda t: (t.datetime_complete, t.number))
     epochs, seconds, best = [], [], []
     e, s, b = 0, 0.0, -math.inf if maximize else math.inf
@@ -143,8 +146,10 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
     longest = max((c.seconds[-1] for c in curves if c.seconds), default=0.0)
     unit, per = ("h", 3600.0) if longest > 2 * 3600 else ("min", 60.0)  # a 6-h random search beside 40-min ones
     scale = {"epochs": 1.0, "seconds": 1.0 / per}
-    for ax, axis, label in ((axes[0], "epochs", "epochs trained (all trials, in order of completion)"),
-                            (axes[1], "seconds", f"trial time ({unit}, summed over the trials in order of completion)")):
+    for ax, axis, label in (
+        (axes[0], "epochs", "epochs trained (all trials, in order of completion)"),
+        (axes[1], "seconds", f"trial time ({unit}, summed over the trials in order of completion)"),
+    ):
         for c in curves:
             x, y = np.asarray(getattr(c, axis), dtype=float) * scale[axis], np.asarray(c.best, dtype=float)
             ok = np.isfinite(y)
@@ -157,8 +162,14 @@ def compare_figure(curves: list[Curve], path: Path, *, target: float | None = RE
                 continue
             ok = np.isfinite(med)
             if ok.any():
-                ax.step(grid[ok] * scale[axis], med[ok], where="post", color=colors[p], lw=2.6,
-                        label=f"{p}: median of {len(group)} stud{'y' if len(group) == 1 else 'ies'}")
+                ax.step(
+                    grid[ok] * scale[axis],
+                    med[ok],
+                    where="post",
+                    color=colors[p],
+                    lw=2.6,
+                    label=f"{p}: median of {len(group)} stud{'y' if len(group) == 1 else 'ies'}",
+                )
         if target is not None:
             mark = " (the report's best)" if target == REPORT_TARGET else ""
             ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}{mark}")
@@ -188,8 +199,10 @@ def load_curves(names: list[str], studies: Studies) -> list[Curve]:
         seen.add(name)
         study = studies.load(name)
         if study is not None and len(study.directions) > 1:
-            raise UserError(f"study {name!r} has {len(study.directions)} objectives; anytime curves compare "
-                            "single-objective studies ('mnist-hpo show' prints its Pareto front)")
+            raise UserError(
+                f"study {name!r} has {len(study.directions)} objectives; anytime curves compare "
+                "single-objective studies ('mnist-hpo show' prints its Pareto front)"
+            )
         if study is None:
             known = studies.names()
             hint = f"; the studies there: {', '.join(known)}" if known else "; there are no studies there"

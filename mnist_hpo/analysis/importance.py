@@ -53,8 +53,11 @@ def metric_value(trial: optuna.trial.FrozenTrial) -> float:
 
 
 def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if (v := first_value(t)) is not None and math.isfinite(v)]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if (v := first_value(t)) is not None and math.isfinite(v)
+    ]
 
 
 def ped_quantile(n: int) -> float:
@@ -73,11 +76,12 @@ def param_importance(study: optuna.Study) -> Importance | None:
         warnings.simplefilter("ignore")
         target = metric_value if len(study.directions) > 1 else None  # several objectives: the model's metric
         fanova = optuna.importance.get_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED), target=target)
+            study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED), target=target
+        )
         ped = optuna.importance.get_param_importances(
-            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=q), target=target)
-    return Importance(len(trials), {k: float(v) for k, v in fanova.items()},
-                      {k: float(v) for k, v in ped.items()}, q)
+            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=q), target=target
+        )
+    return Importance(len(trials), {k: float(v) for k, v in fanova.items()}, {k: float(v) for k, v in ped.items()}, q)
 
 
 def no_ranking(study: optuna.Study, trials: list[Any] | None = None) -> str | None:
@@ -85,8 +89,10 @@ def no_ranking(study: optuna.Study, trials: list[Any] | None = None) -> str | No
     trials = complete_trials(study) if trials is None else trials
     n = len(trials)
     if n < MIN_TRIALS:
-        return (f"importance: {n} complete trial{'s' if n != 1 else ''}, too few to rank the parameters "
-                f"(needs at least {MIN_TRIALS})")
+        return (
+            f"importance: {n} complete trial{'s' if n != 1 else ''}, too few to rank the parameters "
+            f"(needs at least {MIN_TRIALS})"
+        )
     if len({first_value(t) for t in trials}) == 1:  # fANOVA has no variance to share out
         return f"importance: all {n} complete trials have the same value; there is nothing to rank"
     if not any(len({repr(t.params.get(p)) for t in trials}) > 1 for p in trials[0].params):
@@ -107,12 +113,16 @@ def importance_lines(study: optuna.Study, headers: dict[str, str] | None = None)
     imp = param_importance(study)
     if imp is None:
         return [too_few(study)]
-    lines = [f"importance on {imp.trials} complete trials (fANOVA, seed {FANOVA_SEED}: share of the value's variance; "
-             f"PED-ANOVA: what sets the best {imp.ped_quantile:.0%} apart):"]
+    lines = [
+        f"importance on {imp.trials} complete trials (fANOVA, seed {FANOVA_SEED}: share of the value's variance; "
+        f"PED-ANOVA: what sets the best {imp.ped_quantile:.0%} apart):"
+    ]
     width = max(len(_label(p, headers)) for p in imp.fanova)
     for i, p in enumerate(imp.ranking(), 1):
-        lines.append(f"  {i}. {_label(p, headers).ljust(width)}  fANOVA {imp.fanova[p]:5.3f}  "
-                     f"PED-ANOVA {imp.ped_anova.get(p, 0.0):5.3f}")
+        lines.append(
+            f"  {i}. {_label(p, headers).ljust(width)}  fANOVA {imp.fanova[p]:5.3f}  "
+            f"PED-ANOVA {imp.ped_anova.get(p, 0.0):5.3f}"
+        )
     return lines
 
 
@@ -128,8 +138,9 @@ def importance_figure(imp: Importance, path: Path, title: str, headers: dict[str
     fig = Figure(figsize=(6.4, 0.45 * len(names) + 1.4))
     ax = fig.subplots()
     ax.barh(y + 0.2, [imp.fanova[n] for n in names], height=0.4, label=f"fANOVA (seed {FANOVA_SEED})")
-    ax.barh(y - 0.2, [imp.ped_anova.get(n, 0.0) for n in names], height=0.4,
-            label=f"PED-ANOVA (top {imp.ped_quantile:.0%})")
+    ax.barh(
+        y - 0.2, [imp.ped_anova.get(n, 0.0) for n in names], height=0.4, label=f"PED-ANOVA (top {imp.ped_quantile:.0%})"
+    )
     ax.set_yticks(y, [_label(n, headers) for n in names])
     ax.set_xlabel("importance (each evaluator sums to 1)")
     ax.set_title(f"{title}: {imp.trials} complete trials", fontsize=10)
@@ -170,8 +181,10 @@ def latent_lines(study: optuna.Study) -> list[str]:
     rows = latent_rows(study)
     if rows is None:
         return []
-    cells = [[str(r[0]), "-" if r[1] is None else f"{r[1]:.4f}", "-" if r[2] is None else str(r[2]),
-              str(r[3]), str(r[4])] for r in rows]
+    cells = [
+        [str(r[0]), "-" if r[1] is None else f"{r[1]:.4f}", "-" if r[2] is None else str(r[2]), str(r[3]), str(r[4])]
+        for r in rows
+    ]
     widths = [max(len(c[i]) for c in [LATENT_COLUMNS, *cells]) for i in range(len(LATENT_COLUMNS))]
     out = ["best value per latent size (complete trials; '-': none finished at that size):"]
     out += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [LATENT_COLUMNS, *cells]]

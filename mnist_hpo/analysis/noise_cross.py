@@ -25,8 +25,11 @@ from ..train.loops import evaluate_autoencoder
 
 RECORD_SEED = 2020  # the record's study seed: its denoising exports were tested on this seed's noisy copy
 # The noises the record's denoising studies train on (mnist_hpo/studies/dae*.toml), by the name a table shows.
-NOISES = {"Gaussian": Noise("gaussian", std=0.1), "salt and pepper": Noise("salt_and_pepper", amount=0.1),
-          "mix": Noise("mix", std=0.1, amount=0.1)}
+NOISES = {
+    "Gaussian": Noise("gaussian", std=0.1),
+    "salt and pepper": Noise("salt_and_pepper", amount=0.1),
+    "mix": Noise("mix", std=0.1, amount=0.1),
+}
 CLEAN = "clean"
 
 
@@ -46,30 +49,38 @@ def load_denoisers(exports: dict[str, Path]) -> list[Denoiser]:
 
 def noisy_inputs(test_images: torch.Tensor, seed: int = RECORD_SEED) -> dict[str, torch.Tensor]:
     """Each noise's fixed noisy copy of ``test_images`` (uint8 N x 28 x 28), and the clean images as floats."""
-    copies = {name: fixed_noisy_copy(test_images, noise, derive_seed(seed, "test noise"))
-              for name, noise in NOISES.items()}
+    copies = {
+        name: fixed_noisy_copy(test_images, noise, derive_seed(seed, "test noise")) for name, noise in NOISES.items()
+    }
     return {**copies, CLEAN: to_float(test_images)}
 
 
-def cross_table(models: list[Denoiser], test_images: torch.Tensor, seed: int = RECORD_SEED) -> dict[str, dict[str, float]]:
+def cross_table(
+    models: list[Denoiser], test_images: torch.Tensor, seed: int = RECORD_SEED
+) -> dict[str, dict[str, float]]:
     """``{model label: {noise: test MSE against the clean images}}``, the clean images included as a noise."""
     inputs = noisy_inputs(test_images, seed)
     with torch.no_grad():
-        return {m.label: {name: evaluate_autoencoder(m.model, test_images, inputs=x) for name, x in inputs.items()}
-                for m in models}
+        return {
+            m.label: {name: evaluate_autoencoder(m.model, test_images, inputs=x) for name, x in inputs.items()}
+            for m in models
+        }
 
 
 def table_rows(table: dict[str, dict[str, float]]) -> tuple[list[str], list[list[str]]]:
     """The table's columns and rows, each noise's best model marked with a star."""
     noises = [*NOISES, CLEAN]
     best = {n: min(table, key=lambda label: table[label][n]) for n in noises}
-    rows = [[label, *(f"{values[n]:.4f}{' *' if best[n] == label else ''}" for n in noises)]
-            for label, values in table.items()]
+    rows = [
+        [label, *(f"{values[n]:.4f}{' *' if best[n] == label else ''}" for n in noises)]
+        for label, values in table.items()
+    ]
     return ["model (trained on)", *(f"tested on {n}" for n in noises)], rows
 
 
-def cross_figure(models: list[Denoiser], test_images: torch.Tensor, path: Path, *, count: int = 6,
-                 seed: int = RECORD_SEED) -> Path:
+def cross_figure(
+    models: list[Denoiser], test_images: torch.Tensor, path: Path, *, count: int = 6, seed: int = RECORD_SEED
+) -> Path:
     """Per noise: the noisy inputs, each model's output, and the clean targets, for ``count`` test images."""
     inputs = noisy_inputs(test_images[:count], seed)
     rows: list[tuple[str, np.ndarray]] = []

@@ -15,6 +15,7 @@ what counts as too short, is in :mod:`mnist_hpo.measures.mean_image`.
 from __future__ import annotations
 
 from typing import Any
+
 import optuna
 
 from ..hpo.queries import study_config
@@ -27,8 +28,12 @@ PLATEAU_COLUMNS = ["L2", "complete trials", "on the plateau", "share", "best val
 
 def applies(study: optuna.Study) -> bool:
     """An autoencoder study made by mnist-hpo (its config names the data) with L2 among its parameters."""
-    return (study.user_attrs.get("model") in MODELS and "config" in study.user_attrs and len(study.directions) == 1
-            and any(PARAM in t.params for t in complete_trials(study)))
+    return (
+        study.user_attrs.get("model") in MODELS
+        and "config" in study.user_attrs
+        and len(study.directions) == 1
+        and any(PARAM in t.params for t in complete_trials(study))
+    )
 
 
 def plateau_rows(study: optuna.Study, baseline: float) -> list[list[Any]]:
@@ -44,8 +49,10 @@ def plateau_rows(study: optuna.Study, baseline: float) -> list[list[Any]]:
 
 def summary(rows: list[list[Any]], baseline: float) -> str:
     done, stuck = sum(r[1] for r in rows), sum(r[2] for r in rows)
-    return (f"{stuck} of {done} complete trials ended on the mean-image plateau (validation MSE at least "
-            f"{STUCK_SHARE:.0%} of the mean image's {baseline:.4f})")
+    return (
+        f"{stuck} of {done} complete trials ended on the mean-image plateau (validation MSE at least "
+        f"{STUCK_SHARE:.0%} of the mean image's {baseline:.4f})"
+    )
 
 
 def plateau_lines(study: optuna.Study) -> list[str]:

@@ -18,7 +18,7 @@ import platform
 import shutil
 import sys
 import tempfile
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -34,13 +34,23 @@ from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from ..hpo.objective import objective_names
 from ..hpo.pbt import is_segment, member_export
 from ..hpo.queries import best_trial, chosen_trial, is_multi_objective, study_config
-from ..storages import (attach_files, exports_dir, is_journal_url, journal_path, load_existing_study,
-                        open_storage)
+from ..storages import attach_files, exports_dir, is_journal_url, journal_path, load_existing_study, open_storage
 from ..tasks import make_task, registry, task_class
 from .export_figures import write_export_figures
 from .folders import (
-    EXPORT_FORMAT, LATEST, META, claim_home, fallback_export, find_export, home_of, homes_by_name, latest_in,
-    read_export_meta, release, study_record)
+    EXPORT_FORMAT,
+    LATEST,
+    META,
+    claim_home,
+    fallback_export,
+    find_export,
+    home_of,
+    homes_by_name,
+    latest_in,
+    read_export_meta,
+    release,
+    study_record,
+)
 from .retrain import retrain, say_outcome, trial_seed
 
 _UMASK = os.umask(0o022)  # read once, at import (reading it means setting it; see data.integrity)
@@ -94,8 +104,9 @@ def export_trial(
         code = write_error(e)
         if code in NO_SPACE:  # the errno of e, or the one its message names (e.errno may be None)
             raise write_failed(final, "the export", code) from None
-        raise UserError(f"cannot create the export folder {final} ({e.strerror}); "
-                        "set MNIST_HPO_STORAGE_DIR to a writable folder") from None
+        raise UserError(
+            f"cannot create the export folder {final} ({e.strerror}); set MNIST_HPO_STORAGE_DIR to a writable folder"
+        ) from None
     try:
         return _write_export(study, trial, cfg, data, folder, final, progress)
     except BaseException:
@@ -105,8 +116,15 @@ def export_trial(
         raise
 
 
-def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: StudyConfig, data: Dataset,
-                  folder: Path, final: Path, progress: bool) -> Path:
+def _write_export(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    cfg: StudyConfig,
+    data: Dataset,
+    folder: Path,
+    final: Path,
+    progress: bool,
+) -> Path:
     """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``
     (``trial-<M>`` beside it when the retrain fell back to trial M: :mod:`.retrain`)."""
     task = make_task(cfg, data)
@@ -115,12 +133,24 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         result, lineage, extra = member_export(study, trial, task, folder, cfg)
         history, trained, seed, test_metrics = result.history, {"pbt": lineage}, trial_seed(trial, cfg), None
     else:
-        done = retrain(study, trial, cfg, data, task, progress=progress,
-                       best=not is_multi_objective(study) and best_trial(study).number == trial.number)
+        done = retrain(
+            study,
+            trial,
+            cfg,
+            data,
+            task,
+            progress=progress,
+            best=not is_multi_objective(study) and best_trial(study).number == trial.number,
+        )
         say_outcome(study, trial, done)
         trial, final = done.trial, final.parent / f"trial-{done.trial.number}"
-        result, history, trained, seed, test_metrics = done.result, done.history, {"retrain": done.record}, \
-            done.seed, done.test_metrics
+        result, history, trained, seed, test_metrics = (
+            done.result,
+            done.history,
+            {"retrain": done.record},
+            done.seed,
+            done.test_metrics,
+        )
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
     metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **(test_metrics or task.test(result.model))}
     model = result.model.cpu()
@@ -153,9 +183,16 @@ def _write_export(study: optuna.Study, trial: optuna.trial.FrozenTrial, cfg: Stu
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     with writing(final, "the export's figures"):
-        files, fig_info = write_export_figures(task, trial.params, seed, result, history, folder,
-                                               title=f"{study.study_name} trial {trial.number}",
-                                               retrained="retrain" in meta)
+        files, fig_info = write_export_figures(
+            task,
+            trial.params,
+            seed,
+            result,
+            history,
+            folder,
+            title=f"{study.study_name} trial {trial.number}",
+            retrained="retrain" in meta,
+        )
         meta.update(fig_info)
         meta["files"] = task.write_files(result.model, metrics, folder)
     files = [final / Path(f).name for f in [*files, *extra]] + [final / f for f in meta["files"]]
@@ -263,8 +300,10 @@ def latest_export(study_name: str, out_root: Path | None = None, *, study: optun
         return latest_in(home_of(study, root), study_name, root)
     homes = homes_by_name(study_name, root)
     if len(homes) > 1:
-        raise UserError(f"several studies named {study_name!r} have exports under {root} "
-                        f"({', '.join(h.name for h in homes)}): name the export folder itself, e.g. {homes[0]}/trial-N")
+        raise UserError(
+            f"several studies named {study_name!r} have exports under {root} "
+            f"({', '.join(h.name for h in homes)}): name the export folder itself, e.g. {homes[0]}/trial-N"
+        )
     return latest_in(homes[0] if homes else None, study_name, root)
 
 
@@ -326,8 +365,13 @@ def load_export(path: str | Path) -> tuple[nn.Module, dict]:
     meta = read_export_meta(path)
     folder = Path(meta["_folder"])
     weights = folder / meta["weights"]["file"]
-    check_sha256(weights, meta["weights"]["sha256"], where="the sha256 recorded at export time",
-                 hint="it was changed — export again", missing_hint="export the study again")
+    check_sha256(
+        weights,
+        meta["weights"]["sha256"],
+        where="the sha256 recorded at export time",
+        hint="it was changed — export again",
+        missing_hint="export the study again",
+    )
     info = meta["model"]
     try:
         task = registry.resolve(str(info["type"]), recorded=exported_provider(meta))

@@ -227,10 +227,13 @@ def find_export(study: optuna.Study, number: int, root: Path | None = None) -> P
     meta = read_export_meta(folder)
     if meta.get("study_uuid") != uuid:
         return None
-    check_sha256(folder / meta["weights"]["file"], meta["weights"]["sha256"],
-                 where="the sha256 recorded at export time",
-                 hint=f"it was changed; export it again with 'mnist-hpo export {study.study_name} --trial {number} "
-                      "--redo' (redo=True in Python)")
+    check_sha256(
+        folder / meta["weights"]["file"],
+        meta["weights"]["sha256"],
+        where="the sha256 recorded at export time",
+        hint=f"it was changed; export it again with 'mnist-hpo export {study.study_name} --trial {number} "
+        "--redo' (redo=True in Python)",
+    )
     return folder
 
 
@@ -268,16 +271,20 @@ def homes_by_name(study_name: str, root: Path) -> list[Path]:
     ``<slug>-<uuid>/`` folders."""
     plain = _plain(study_name, root)
     found = [plain] if plain is not None and plain.is_dir() else []
-    return found + [p for p in sorted(root.glob(f"{slug(study_name)}-*"))
-                    if p != plain and p.is_dir() and (read_owner(p) or {}).get("study") == study_name]
+    return found + [
+        p
+        for p in sorted(root.glob(f"{slug(study_name)}-*"))
+        if p != plain and p.is_dir() and (read_owner(p) or {}).get("study") == study_name
+    ]
 
 
 def latest_in(home: Path | None, study_name: str, root: Path) -> Path:
     """The export that ``home/LATEST`` names; a :class:`UserError` when there is none."""
     pointer = home / LATEST if home is not None else None
     if home is None or pointer is None or not pointer.exists():
-        raise UserError(f"no export of study {shown(study_name)} under {root}; "
-                        f"run 'mnist-hpo export {study_name}' first")
+        raise UserError(
+            f"no export of study {shown(study_name)} under {root}; run 'mnist-hpo export {study_name}' first"
+        )
     name = pointer.read_text().strip()
     if not _TRIAL.fullmatch(name):  # a file's content never becomes a path as it is
         raise UserError(f"{pointer} names {shown(name)}, not a trial-N folder; export the study again")
@@ -290,5 +297,4 @@ def apart_note(folder: Path, study_name: str) -> str:
         return ""
     if not is_safe_name(study_name):
         return f" (the study's name {shown(study_name)} is no safe folder name)"
-    return (f" (apart from {folder.parent.parent / study_name}, which holds the exports of another study "
-            "of that name)")
+    return f" (apart from {folder.parent.parent / study_name}, which holds the exports of another study of that name)"

@@ -32,16 +32,15 @@ import optuna
 import torch
 
 from ..core.schema import StudyConfig
-from ..data.datasets import Dataset
+from ..data.datasets import Dataset, load_data
 from ..errors import UserError
-from ..data.datasets import load_data
 from ..hpo.pbt import PBT, is_segment, rerun_segment
 from ..hpo.queries import study_config
 from ..storages import load_existing_study
 from ..tasks import make_task, registry
-from .export import study_provider
 from ..train.loops import NonFiniteLoss
 from ..train.numerics import denormals_flushed, flush_denormals
+from .export import study_provider
 
 # When the rerun cannot reproduce the original arithmetic exactly: 1 % of the stored value.
 # Rounding differences grow over the epochs but stay well below this (0.01 % after 2 epochs
@@ -66,14 +65,17 @@ class Rerun:
     @property
     def identical(self) -> bool:
         same = self.value == self.stored or (
-            self.value is not None and math.isnan(self.value) and math.isnan(self.stored))
+            self.value is not None and math.isnan(self.value) and math.isnan(self.stored)
+        )
         return same and self.same_checkpoint is not False
 
     @property
     def holds(self) -> bool:
         if self.value is None:
             return False
-        return self.identical or (self.tolerance > 0 and abs(self.value - self.stored) <= self.tolerance * abs(self.stored))
+        return self.identical or (
+            self.tolerance > 0 and abs(self.value - self.stored) <= self.tolerance * abs(self.stored)
+        )
 
     def verdict(self) -> str:
         if self.value is None:
@@ -90,8 +92,10 @@ class Rerun:
 
     def describe(self) -> str:
         rerun = "diverged" if self.value is None else f"{self.value:.6g}"
-        return (f"trial {self.trial} (seed {self.seed}), {self.metric} {self.compared}: stored {self.stored:.6g}, "
-                f"rerun {rerun} ({self.verdict()}); rerun {self.conditions}")
+        return (
+            f"trial {self.trial} (seed {self.seed}), {self.metric} {self.compared}: stored {self.stored:.6g}, "
+            f"rerun {rerun} ({self.verdict()}); rerun {self.conditions}"
+        )
 
     def difference(self) -> str:
         rerun = "diverged" if self.value is None else f"{self.value:.6g}"
@@ -117,26 +121,45 @@ def rerun_trial(study_name: str, number: int, *, storage_url: str | None = None,
     torch.set_num_threads(how.threads)
     flush_denormals(how.flush)
     try:
-        value, diverged, same_checkpoint = _train_again(task, trial, cfg.epochs, seed, stop, how.stacked,
-                                                        where=f"study {study_name} trial {number}")
+        value, diverged, same_checkpoint = _train_again(
+            task, trial, cfg.epochs, seed, stop, how.stacked, where=f"study {study_name} trial {number}"
+        )
     finally:
         torch.set_num_threads(saved_threads)
         flush_denormals(saved_flush)
-    return Rerun(trial.number, seed, task.metric, compared, how.describe(task), stored, value,
-                 UNLIKE_REL_TOL if how.unlike else 0.0, diverged, warning, same_checkpoint)
+    return Rerun(
+        trial.number,
+        seed,
+        task.metric,
+        compared,
+        how.describe(task),
+        stored,
+        value,
+        UNLIKE_REL_TOL if how.unlike else 0.0,
+        diverged,
+        warning,
+        same_checkpoint,
+    )
 
 
 def _finished_trial(study: optuna.Study, study_name: str, number: int) -> optuna.trial.FrozenTrial:
     """Trial ``number``, finished with a value and a seed; any other is one :class:`UserError` line."""
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     state = trial.state if trial else None
-    usable = trial is not None and "seed" in trial.user_attrs and (
-        (state == optuna.trial.TrialState.COMPLETE and trial.value is not None)
-        or (state == optuna.trial.TrialState.PRUNED and trial.intermediate_values))
+    usable = (
+        trial is not None
+        and "seed" in trial.user_attrs
+        and (
+            (state == optuna.trial.TrialState.COMPLETE and trial.value is not None)
+            or (state == optuna.trial.TrialState.PRUNED and trial.intermediate_values)
+        )
+    )
     if trial is None or not usable:
-        raise UserError(f"study {study_name!r} has no finished trial {number} with a value and a seed "
-                        f"(a complete trial, or a pruned one that reported a value); "
-                        f"'mnist-hpo show {study_name}' lists its trials")
+        raise UserError(
+            f"study {study_name!r} has no finished trial {number} with a value and a seed "
+            f"(a complete trial, or a pruned one that reported a value); "
+            f"'mnist-hpo show {study_name}' lists its trials"
+        )
     return trial
 
 
@@ -145,12 +168,19 @@ def _what_to_compare(trial: optuna.trial.FrozenTrial, cfg: StudyConfig) -> tuple
     if is_segment(trial):
         first, stop_epoch = trial.user_attrs[PBT]["epochs"]
         if trial.value is None:  # pruned: it diverged, after reporting some epochs
-            raise UserError(f"trial {trial.number} is a segment of population-based training that stopped without "
-                            f"a value ({trial.user_attrs.get('fail_reason', 'pruned')}); nothing to compare a "
-                            "rerun with")
-        return None, float(trial.value), (
-            f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
-            f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)")
+            raise UserError(
+                f"trial {trial.number} is a segment of population-based training that stopped without "
+                f"a value ({trial.user_attrs.get('fail_reason', 'pruned')}); nothing to compare a "
+                "rerun with"
+            )
+        return (
+            None,
+            float(trial.value),
+            (
+                f"after epoch {stop_epoch} (the segment of epochs {first + 1}-{stop_epoch} of member "
+                f"{trial.user_attrs[PBT]['member']}, from the checkpoint it started from)"
+            ),
+        )
     if trial.state == optuna.trial.TrialState.PRUNED:
         stop = max(trial.intermediate_values)
         return stop, float(trial.intermediate_values[stop]), f"at epoch {stop + 1} of {cfg.epochs}, where it was pruned"
@@ -188,13 +218,20 @@ class _Conditions:
 
     def describe(self, task) -> str:
         path = "through the stacked path (a stack of one)" if self.stacked else "alone"
-        return f"{path} with {self.threads} torch thread{'s' if self.threads != 1 else ''} on {task.device.type}" + (
-            ", denormals flushed" if self.flush else "") + (
-            f", compared within a tolerance because {'; '.join(self.unlike)}" if self.unlike else ", compared exactly")
+        return (
+            f"{path} with {self.threads} torch thread{'s' if self.threads != 1 else ''} on {task.device.type}"
+            + (", denormals flushed" if self.flush else "")
+            + (
+                f", compared within a tolerance because {'; '.join(self.unlike)}"
+                if self.unlike
+                else ", compared exactly"
+            )
+        )
 
 
-def _train_again(task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, stop: int | None, stacked: int,
-                 where: str) -> tuple[float | None, str, bool | None]:
+def _train_again(
+    task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, stop: int | None, stacked: int, where: str
+) -> tuple[float | None, str, bool | None]:
     """Train the trial again up to ``stop`` (None: all ``epochs``): its value (None: it diverged first), why it
     diverged, and for a population-based segment whether it ended with its recorded checkpoint."""
     reported: dict[int, float] = {}
@@ -204,6 +241,7 @@ def _train_again(task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, 
         if is_segment(trial):
             value, same_checkpoint = rerun_segment(task, trial, where=where)
         elif stacked:
+
             def on_stacked_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
                 reported[epoch] = val_loss
                 return stop is None or epoch < stop
@@ -214,6 +252,7 @@ def _train_again(task, trial: optuna.trial.FrozenTrial, epochs: int, seed: int, 
             else:
                 value = reported[stop] if stop is not None else float(history["val_loss"][-1])
         else:
+
             def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
                 reported[epoch] = val_loss
                 if stop is not None and epoch >= stop:

@@ -57,8 +57,9 @@ def trial_seed(trial: FrozenTrial, cfg: StudyConfig) -> int:
     return int(trial.user_attrs.get("seed", cfg.seed))
 
 
-def retrain(study: optuna.Study, trial: FrozenTrial, cfg: StudyConfig, data: Dataset, task: Task, *,
-            progress: bool, best: bool) -> Retrained:
+def retrain(
+    study: optuna.Study, trial: FrozenTrial, cfg: StudyConfig, data: Dataset, task: Task, *, progress: bool, best: bool
+) -> Retrained:
     """Retrain ``trial`` for its export; off the plateau if another seed (or, ``best``: another trial) gets there."""
     train_images = len(data.subset(cfg.train_subset).train_images)
     steps = plateau.optimizer_steps(train_images, cfg.batch_size, cfg.epochs)
@@ -79,8 +80,9 @@ def retrain(study: optuna.Study, trial: FrozenTrial, cfg: StudyConfig, data: Dat
             continue
         done.test_metrics = task.test(done.result.model)
         stuck = done.test_metrics["test_mse"] >= plateau.STUCK_SHARE * baseline
-        attempts.append(_attempt(candidate, seed, epochs=cfg.epochs, test_mse=done.test_metrics["test_mse"],
-                                 on_plateau=stuck))
+        attempts.append(
+            _attempt(candidate, seed, epochs=cfg.epochs, test_mse=done.test_metrics["test_mse"], on_plateau=stuck)
+        )
         if not stuck:
             return _finish(done, cfg, data, task, attempts, asked=trial)
         if len(attempts) == 1:  # the report's protocol, trained to its end: kept should every other attempt stick
@@ -96,8 +98,11 @@ def _candidates(study: optuna.Study, trial: FrozenTrial, cfg: StudyConfig, best:
     trials = [trial]
     if best:
         sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
-        others = [(t.value, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.number != trial.number and t.value is not None and math.isfinite(t.value)]
+        others = [
+            (t.value, t)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.number != trial.number and t.value is not None and math.isfinite(t.value)
+        ]
         trials += [t for _, t in sorted(others, key=lambda vt: (sign * vt[0], vt[1].number))[:FALLBACK_TRIALS]]
     for t in trials:
         for k in range(SEEDS_PER_TRIAL):
@@ -115,16 +120,27 @@ def _give_up_epoch(trial: FrozenTrial, baseline: float, cfg: StudyConfig, train_
     return min(cfg.epochs, max(2 * left, judged))
 
 
-def _run(task: Task, trial: FrozenTrial, cfg: StudyConfig, data: Dataset, seed: int, progress: bool,
-         stuck: tuple[int, float] | None = None) -> Retrained:
+def _run(
+    task: Task,
+    trial: FrozenTrial,
+    cfg: StudyConfig,
+    data: Dataset,
+    seed: int,
+    progress: bool,
+    stuck: tuple[int, float] | None = None,
+) -> Retrained:
     """One retrain of ``trial``'s configuration with ``seed``; ``stuck=(epoch, baseline)`` gives it up early."""
     bar = tqdm(total=cfg.epochs, desc=f"retrain trial {trial.number}", unit="epoch", disable=not progress)
 
     def on_epoch(epoch: int, train_loss: float, test_loss: float) -> None:
         bar.update(1)
         bar.set_postfix(train=f"{train_loss:.4f}", test=f"{test_loss:.4f}")
-        if stuck is not None and epoch + 1 >= stuck[0] > 0 and epoch + 1 < cfg.epochs \
-                and test_loss >= plateau.STUCK_SHARE * stuck[1]:
+        if (
+            stuck is not None
+            and epoch + 1 >= stuck[0] > 0
+            and epoch + 1 < cfg.epochs
+            and test_loss >= plateau.STUCK_SHARE * stuck[1]
+        ):
             raise _Stuck(epoch + 1, float(test_loss))
 
     start = time.perf_counter()
@@ -135,26 +151,37 @@ def _run(task: Task, trial: FrozenTrial, cfg: StudyConfig, data: Dataset, seed: 
     # With full=True the per-epoch evaluation was on the test set: name it so (val_loss -> test_loss,
     # the classifier's val_accuracy -> test_accuracy).
     history = {(f"test_{k[4:]}" if k.startswith("val_") else k): v for k, v in result.history.items()}
-    record = {"epochs": cfg.epochs, "seconds": round(time.perf_counter() - start, 2), "device": str(task.device),
-              "train_images": len(data.subset(cfg.train_subset).train_images)}
+    record = {
+        "epochs": cfg.epochs,
+        "seconds": round(time.perf_counter() - start, 2),
+        "device": str(task.device),
+        "train_images": len(data.subset(cfg.train_subset).train_images),
+    }
     return Retrained(trial, seed, result, history, record)
 
 
 def _attempt(trial: FrozenTrial, seed: int, *, epochs: int, test_mse: float, on_plateau: bool) -> dict:
-    return {"trial": trial.number, "seed": seed, "epochs": epochs, "test_mse": round(test_mse, 6),
-            "on_plateau": on_plateau}
+    return {
+        "trial": trial.number,
+        "seed": seed,
+        "epochs": epochs,
+        "test_mse": round(test_mse, 6),
+        "on_plateau": on_plateau,
+    }
 
 
-def _finish(done: Retrained, cfg: StudyConfig, data: Dataset, task: Task, attempts: list[dict],
-            asked: FrozenTrial | None = None) -> Retrained:
+def _finish(
+    done: Retrained, cfg: StudyConfig, data: Dataset, task: Task, attempts: list[dict], asked: FrozenTrial | None = None
+) -> Retrained:
     """``done``'s record: hardware, the plateau check, and (after retries) every attempt and what was asked."""
     if not done.test_metrics:
         done.test_metrics = task.test(done.result.model)
     record = done.record
     record["hardware"] = hardware(str(task.device))
     steps = plateau.optimizer_steps(record["train_images"], cfg.batch_size, cfg.epochs)
-    record.update(plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), done.test_metrics,
-                                steps=steps))
+    record.update(
+        plateau.retrain_check(cfg.model, data.subset(cfg.train_subset, cfg.test_subset), done.test_metrics, steps=steps)
+    )
     if len(attempts) > 1 and asked is not None:
         record["attempts"] = attempts
         if (done.trial.number, done.seed) != (asked.number, trial_seed(asked, cfg)):
@@ -163,9 +190,12 @@ def _finish(done: Retrained, cfg: StudyConfig, data: Dataset, task: Task, attemp
 
 
 def _say_given_up(study: optuna.Study, trial: FrozenTrial, seed: int, e: _Stuck, baseline: float) -> None:
-    print(f"mnist-hpo: the retrain of {study.study_name} trial {trial.number} with seed {seed} is still on the "
-          f"mean-image plateau after {e.epoch} epochs (test MSE {e.loss:.4f}, the mean image's {baseline:.4f}); "
-          "given up, trying the next seed or trial", file=sys.stderr)
+    print(
+        f"mnist-hpo: the retrain of {study.study_name} trial {trial.number} with seed {seed} is still on the "
+        f"mean-image plateau after {e.epoch} epochs (test MSE {e.loss:.4f}, the mean image's {baseline:.4f}); "
+        "given up, trying the next seed or trial",
+        file=sys.stderr,
+    )
 
 
 def say_outcome(study: optuna.Study, asked: FrozenTrial, done: Retrained) -> None:
@@ -173,13 +203,18 @@ def say_outcome(study: optuna.Study, asked: FrozenTrial, done: Retrained) -> Non
     record, tried = done.record, len(done.record.get("attempts", [])) or 1
     attempts = f"{tried} {'attempt' if tried == 1 else 'attempts'}"
     if record.get("on_plateau"):
-        print(f"mnist-hpo: warning: the retrain of {study.study_name} trial {done.trial.number} ended on the "
-              f"mean-image plateau (test MSE {done.test_metrics['test_mse']:.4f}; the mean image's is "
-              f"{record['mean_image_test_mse']:.4f}; the trial reached {done.trial.values[0]:.4f} on its split; "
-              f"{attempts}): the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such "
-              f"runs by L2, `mnist-hpo export {study.study_name} --trial N` exports another trial", file=sys.stderr)
+        print(
+            f"mnist-hpo: warning: the retrain of {study.study_name} trial {done.trial.number} ended on the "
+            f"mean-image plateau (test MSE {done.test_metrics['test_mse']:.4f}; the mean image's is "
+            f"{record['mean_image_test_mse']:.4f}; the trial reached {done.trial.values[0]:.4f} on its split; "
+            f"{attempts}): the export is kept and marked so; `mnist-hpo show {study.study_name}` counts such "
+            f"runs by L2, `mnist-hpo export {study.study_name} --trial N` exports another trial",
+            file=sys.stderr,
+        )
     elif record.get("fallback"):
-        print(f"mnist-hpo: the retrain of {study.study_name} trial {asked.number} stayed on the mean-image "
-              f"plateau; exported trial {done.trial.number} with seed {done.seed} instead (test MSE "
-              f"{done.test_metrics['test_mse']:.4f}; {attempts}, listed in export.json's retrain.attempts)",
-              file=sys.stderr)
+        print(
+            f"mnist-hpo: the retrain of {study.study_name} trial {asked.number} stayed on the mean-image "
+            f"plateau; exported trial {done.trial.number} with seed {done.seed} instead (test MSE "
+            f"{done.test_metrics['test_mse']:.4f}; {attempts}, listed in export.json's retrain.attempts)",
+            file=sys.stderr,
+        )

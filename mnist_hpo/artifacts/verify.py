@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import optuna
@@ -90,8 +90,11 @@ def compare_metric(name: str, recorded, recomputed, n_images: int) -> str | None
         if "confusion" in name:  # counts: images moved between cells (each move changes two cells)
             moved = sum(abs(a - b) for a, b in zip(flat_a, flat_b)) / 2
             allowed = max(1.0, FLIP_TOL * n_images)
-            return None if moved <= allowed else \
-                f"recorded and recomputed matrices differ by {moved:g} images (tolerance {allowed:g})"
+            return (
+                None
+                if moved <= allowed
+                else f"recorded and recomputed matrices differ by {moved:g} images (tolerance {allowed:g})"
+            )
         for i, (a, b) in enumerate(zip(flat_a, flat_b)):
             why = _compare_number(name, a, b, n_images)
             if why:
@@ -113,8 +116,9 @@ def _compare_number(name: str, recorded: float, recomputed: float, n_images: int
     if diff <= allowed:
         return None
     rel = f" ({diff / abs(recorded):.3g}x the recorded value)" if recorded else ""
-    return (f"recorded {recorded:.6g}, recomputed {recomputed:.6g}: they differ by {diff:.3g}{rel}, "
-            f"tolerance {allowed:.3g}")
+    return (
+        f"recorded {recorded:.6g}, recomputed {recomputed:.6g}: they differ by {diff:.3g}{rel}, tolerance {allowed:.3g}"
+    )
 
 
 def _shape(v) -> tuple:
@@ -148,23 +152,35 @@ def origin_failure(meta: dict, storage_url: str) -> tuple[str | None, str]:
     storage = open_storage(storage_url)
     name, number, recorded = meta.get("study"), meta.get("trial"), meta.get("study_uuid")
     if not isinstance(recorded, str):
-        return (f"export.json records no study UUID (exported before studies had one); "
-                f"'mnist-hpo export {name} --trial {number} --storage {storage_url}' records it, without a retrain "
-                "when the export is of that study's trial", "")
+        return (
+            f"export.json records no study UUID (exported before studies had one); "
+            f"'mnist-hpo export {name} --trial {number} --storage {storage_url}' records it, without a retrain "
+            "when the export is of that study's trial",
+            "",
+        )
     studies = storage.get_all_studies()
     found = [s for s in studies if s.user_attrs.get(UUID_ATTR) == recorded]
     if not found:
         same = [str(s.user_attrs.get(UUID_ATTR, "none"))[:8] for s in studies if s.study_name == name]
-        there = (f"its study {shown(name)} is another one of that name (UUID {same[0]}…)" if same
-                 else f"it holds no study {shown(name)}")
-        return (f"the export is of study {shown(name)} with UUID {recorded[:8]}… (from {meta.get('storage', '?')}), "
-                f"not of {storage_url}: {there}; verify it against the storage it came from", "")
+        there = (
+            f"its study {shown(name)} is another one of that name (UUID {same[0]}…)"
+            if same
+            else f"it holds no study {shown(name)}"
+        )
+        return (
+            f"the export is of study {shown(name)} with UUID {recorded[:8]}… (from {meta.get('storage', '?')}), "
+            f"not of {storage_url}: {there}; verify it against the storage it came from",
+            "",
+        )
     study = optuna.load_study(study_name=found[0].study_name, storage=storage)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None or trial.state != TrialState.COMPLETE or trial.params != meta.get("params"):
         state = "no such trial" if trial is None else f"trial {number} is {trial.state.name} with {trial.params}"
-        return (f"study {shown(study.study_name)} of {storage_url} has no complete trial {number} with the export's "
-                f"parameters {meta.get('params')} ({state})", "")
+        return (
+            f"study {shown(study.study_name)} of {storage_url} has no complete trial {number} with the export's "
+            f"parameters {meta.get('params')} ({state})",
+            "",
+        )
     return None, f"study {shown(study.study_name)} {recorded[:8]}… and its trial {number} are {storage_url}'s"
 
 
@@ -172,8 +188,9 @@ class _Failed(Exception):
     """A check that did not hold: what differs, both values (it becomes :attr:`Verification.failure`)."""
 
 
-def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: bool = False,
-                  storage_url: str | None = None) -> Verification:
+def verify_export(
+    path: str | Path, *, data: Dataset | None = None, rescore: bool = False, storage_url: str | None = None
+) -> Verification:
     """Check the export in ``path``; ``data`` (default: the dataset its config names) is what it is tested on.
 
     ``rescore``: score a GAN export whose judge differs from this machine's again, and record it.
@@ -192,8 +209,9 @@ def verify_export(path: str | Path, *, data: Dataset | None = None, rescore: boo
         cfg, recorded_data, recorded_metrics = _recorded(folder, meta)
         # A plugin family: installed (or trusted) before anything is loaded; another version is a warning,
         # and the recomputed numbers decide.
-        _, warning = registry.check_recorded(str(meta.get("model", {}).get("type", cfg.model)),
-                                             exported_provider(meta), str(folder))
+        _, warning = registry.check_recorded(
+            str(meta.get("model", {}).get("type", cfg.model)), exported_provider(meta), str(folder)
+        )
         if warning:
             v.warnings.append(warning)
         data = data if data is not None else load_data(cfg)
@@ -221,14 +239,16 @@ def _weights_check(folder: Path, meta: dict) -> str:
         weights = folder / meta["weights"]["file"]
         recorded_sha = meta["weights"]["sha256"]
     except (KeyError, TypeError) as e:
-        raise UserError(f"{folder / 'export.json'} records no weights file and sha256 ({e}); "
-                        "export the study again") from None
+        raise UserError(
+            f"{folder / 'export.json'} records no weights file and sha256 ({e}); export the study again"
+        ) from None
     if not weights.exists():
         raise _Failed(f"{weights} is missing (export.json records sha256 {recorded_sha[:16]}…)")
     sha = sha256_file(weights)
     if sha != recorded_sha:
-        raise _Failed(f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time "
-                      f"{recorded_sha[:16]}…")
+        raise _Failed(
+            f"{weights.name}: sha256 {sha[:16]}… differs from the one recorded at export time {recorded_sha[:16]}…"
+        )
     return f"{weights.name} matches its recorded sha256 {sha[:16]}…"
 
 
@@ -237,15 +257,18 @@ def _recorded(folder: Path, meta: dict) -> tuple[StudyConfig, str, dict]:
     try:
         return StudyConfig.from_dict(meta["config"]), meta["dataset"]["checksum"], meta["metrics"]
     except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); "
-                        "export the study again") from None
+        raise UserError(
+            f"{folder / 'export.json'} lacks what an export records ({type(e).__name__}: {e}); export the study again"
+        ) from None
 
 
 def _data_check(data: Dataset, recorded: str) -> str:
     """Check 2: the data here is the data the export was tested on."""
     if data.checksum != recorded:
-        raise _Failed(f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "
-                      f"on {recorded[:16]}…")
+        raise _Failed(
+            f"dataset {data.name}: the data here has checksum {data.checksum[:16]}…, the export was tested "
+            f"on {recorded[:16]}…"
+        )
     return f"dataset {data.name} matches the recorded checksum {recorded[:16]}…"
 
 
@@ -253,8 +276,10 @@ def _judge_check(v: Verification, folder: Path, meta: dict, here: dict | None, r
     """The quality classifier that scores the metrics (``here``, None where none does) against the recorded one;
     whether the export is to be rescored."""
     if here is None and rescore:
-        raise UserError(f"{folder}: nothing to rescore: its test metrics depend on no quality classifier; "
-                        "verify it without --rescore")
+        raise UserError(
+            f"{folder}: nothing to rescore: its test metrics depend on no quality classifier; "
+            "verify it without --rescore"
+        )
     if here is None:
         return False
     recorded_judge = meta.get("judge")
@@ -265,13 +290,17 @@ def _judge_check(v: Verification, folder: Path, meta: dict, here: dict | None, r
     if rescore:
         return True
     if recorded_sha is None:
-        v.checks.append("export.json records no quality classifier (exported before they were recorded); "
-                        f"scoring with this machine's, sha256 {here['sha256'][:16]}…")
+        v.checks.append(
+            "export.json records no quality classifier (exported before they were recorded); "
+            f"scoring with this machine's, sha256 {here['sha256'][:16]}…"
+        )
         return False
-    raise _Failed(f"its Fréchet distances were scored by quality classifier {recorded_sha[:16]}…, this "
-                  f"machine's is {here['sha256'][:16]}…: classifiers trained apart score a few percent apart; "
-                  "run 'mnist-hpo data' to install the shipped one, or 'mnist-hpo verify --rescore' to "
-                  "score the export with this one")
+    raise _Failed(
+        f"its Fréchet distances were scored by quality classifier {recorded_sha[:16]}…, this "
+        f"machine's is {here['sha256'][:16]}…: classifiers trained apart score a few percent apart; "
+        "run 'mnist-hpo data' to install the shipped one, or 'mnist-hpo verify --rescore' to "
+        "score the export with this one"
+    )
 
 
 def _metric_checks(recomputed: dict, recorded: dict, n_images: int):
@@ -290,8 +319,10 @@ def _rescore(folder: Path, recomputed: dict, here: dict, recorded_judge, recorde
     _rewrite_scores(folder, recomputed, here, recorded_judge)
     recorded_sha = recorded_judge.get("sha256") if isinstance(recorded_judge, dict) else None
     before = recorded_sha[:16] + "…" if recorded_sha else "not recorded"
-    return [f"{name}: recorded {_fmt(recorded_metrics.get(name))} (quality classifier {before}), "
-            f"rescored {_fmt(value)}" for name, value in recomputed.items()]
+    return [
+        f"{name}: recorded {_fmt(recorded_metrics.get(name))} (quality classifier {before}), rescored {_fmt(value)}"
+        for name, value in recomputed.items()
+    ]
 
 
 def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> None:
@@ -301,8 +332,11 @@ def _rewrite_scores(folder: Path, metrics: dict, judge: dict, judge_before) -> N
     before = {name: meta["metrics"].get(name) for name in metrics}
     meta["metrics"].update(metrics)
     meta["judge"] = judge
-    meta.setdefault("rescored", []).append({
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "judge_before": judge_before, "metrics_before": before,
-    })
+    meta.setdefault("rescored", []).append(
+        {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "judge_before": judge_before,
+            "metrics_before": before,
+        }
+    )
     write_text_atomically(path, json.dumps(meta, indent=2) + "\n")

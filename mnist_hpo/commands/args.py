@@ -160,8 +160,20 @@ class DashboardArgs:
 
 # Each command's arguments; mnist_hpo.cli fills one from the parsed command line by field name.
 ARGS: dict[str, type] = {
-    "study": RunArgs, "worker": RunArgs, "export": ExportArgs, "show": ShowArgs, "compare": CompareArgs,
-    "rerun": RerunArgs, "verify": VerifyArgs, "list": ListArgs, "delete": DeleteArgs, "compact": CompactArgs,
-    "data": DataArgs, "explore": ExploreArgs, "report": ReportArgs, "gan": GanArgs, "reproduce": ReproduceArgs,
+    "study": RunArgs,
+    "worker": RunArgs,
+    "export": ExportArgs,
+    "show": ShowArgs,
+    "compare": CompareArgs,
+    "rerun": RerunArgs,
+    "verify": VerifyArgs,
+    "list": ListArgs,
+    "delete": DeleteArgs,
+    "compact": CompactArgs,
+    "data": DataArgs,
+    "explore": ExploreArgs,
+    "report": ReportArgs,
+    "gan": GanArgs,
+    "reproduce": ReproduceArgs,
     "dashboard": DashboardArgs,
 }

@@ -24,14 +24,15 @@ from ..core.study_files import read_study_document, study_path, study_source
 from ..data.names import dataset_names, is_dataset
 from ..errors import UserError, require_extra
 from ..storages import check_storage_folder, check_storage_url, require_stored
-from .args import (CompareArgs, DashboardArgs, DataArgs, ExploreArgs, GanArgs, ListArgs, ReportArgs, RunArgs,
-                   VerifyArgs)
+from .args import CompareArgs, DashboardArgs, DataArgs, ExploreArgs, GanArgs, ListArgs, ReportArgs, RunArgs, VerifyArgs
 
 
 def check_study_file(args: RunArgs | GanArgs) -> str:
     """The study file can be read and its shape is right; the study's name (``[study] name``)."""
     path = study_path(args.study)
-    values, _, _ = parse_study_head(read_study_document(path), source=study_source(path))  # model options: later, with torch
+    values, _, _ = parse_study_head(
+        read_study_document(path), source=study_source(path)
+    )  # model options: later, with torch
     return values["name"]
 
 
@@ -46,8 +47,10 @@ def check_run(args: RunArgs) -> None:
     check_storage_folder(args.storage)
     changed = [f"{flag} {args.overrides[key]}" for key, flag in given.items() if key in NEW_STUDY]
     if changed and not args.overrides.get("name"):
-        raise UserError(f"{' '.join(changed)} changes what a trial means, so it makes another study: give it a name "
-                        f"with --study-name, e.g. --study-name {name}-short (the study '{name}' keeps its settings)")
+        raise UserError(
+            f"{' '.join(changed)} changes what a trial means, so it makes another study: give it a name "
+            f"with --study-name, e.g. --study-name {name}-short (the study '{name}' keeps its settings)"
+        )
 
 
 def check_reader(args) -> None:
@@ -66,8 +69,10 @@ def check_list(args: ListArgs) -> None:
 def _check_journals(journals: str | None, storage: str | None) -> None:
     if journals is not None:
         if not Path(journals).is_dir():
-            raise UserError(f"--journals {journals}: no such folder; pass the folder that holds the <study>.log "
-                            "files, e.g. --journals results/journals")
+            raise UserError(
+                f"--journals {journals}: no such folder; pass the folder that holds the <study>.log "
+                "files, e.g. --journals results/journals"
+            )
     else:
         check_storage_url(storage)
         require_stored(storage, record_hint="--journals results/journals")
@@ -95,8 +100,9 @@ def check_explore(args: ExploreArgs) -> None:
     if not all(0 <= d <= 9 for d in args.interpolate):
         raise UserError(f"--interpolate {args.interpolate[0]} {args.interpolate[1]}: digits are 0 to 9")
     if args.export and not (Path(args.export) / "export.json").is_file():
-        raise UserError(f"--export {args.export} is not an export (no export.json); pass a folder under "
-                        "storage/exports/")
+        raise UserError(
+            f"--export {args.export} is not an export (no export.json); pass a folder under storage/exports/"
+        )
 
 
 def check_verify(args: VerifyArgs) -> None:
@@ -107,8 +113,10 @@ def check_verify(args: VerifyArgs) -> None:
     if args.storage is not None:
         check_reader(args)
     if args.journals is not None and not Path(args.journals).is_dir():
-        raise UserError(f"--journals {args.journals}: no such folder; pass the folder that holds the <study>.log "
-                        "files, e.g. --journals results/journals")
+        raise UserError(
+            f"--journals {args.journals}: no such folder; pass the folder that holds the <study>.log "
+            "files, e.g. --journals results/journals"
+        )
 
 
 def check_gan(args: GanArgs) -> None:
@@ -129,8 +137,10 @@ def check_dashboard(args: DashboardArgs) -> None:
     except ValueError:
         loopback = args.host == "localhost"
     if not loopback and not args.allow_remote:
-        raise UserError(f"--host {args.host} would expose the dashboard beyond this machine; "
-                        "add --allow-remote if that is what you want")
+        raise UserError(
+            f"--host {args.host} would expose the dashboard beyond this machine; "
+            "add --allow-remote if that is what you want"
+        )
     require_extra("optuna_dashboard", "dashboard", "the dashboard")
     check_reader(args)
 

@@ -21,27 +21,34 @@ from ..artifacts.verify import verify_export
 from ..core.names import is_safe_name, shown
 from ..errors import UserError, on_interrupt_say
 from ..hpo.pbt import schedule_lines
-from ..hpo.samplers import grid_coverage
 from ..hpo.queries import best_trial, chosen_trial
-from ..storages import Studies, load_existing_study, storage_dir
+from ..hpo.samplers import grid_coverage
 from ..report.build import build_report
 from ..report.families import study_headers
 from ..report.tables import compare_table, state_counts, top_table
-from .args import CompareArgs, ExploreArgs, ExportArgs, RerunArgs, ReportArgs, ShowArgs, VerifyArgs
+from ..storages import Studies, load_existing_study, storage_dir
+from .args import CompareArgs, ExploreArgs, ExportArgs, ReportArgs, RerunArgs, ShowArgs, VerifyArgs
 
 
 def cmd_export(args: ExportArgs) -> int:
     study = load_existing_study(args.name, args.storage)
     trial = best_trial(study) if args.trial is None else chosen_trial(study, args.trial)
-    with on_interrupt_say(f"the retrain of trial {trial.number} of {args.name} stopped before it was exported; "
-                          "the study is unchanged; run the same command again to retrain and export it"):
+    with on_interrupt_say(
+        f"the retrain of trial {trial.number} of {args.name} stopped before it was exported; "
+        "the study is unchanged; run the same command again to retrain and export it"
+    ):
         folder, reused = export_or_reuse(study, trial, progress=not args.quiet, redo=args.redo)
     meta = read_export_meta(folder)
-    metrics = ", ".join(f"{k} = {v:.0f}" if float(v).is_integer() else f"{k} = {v:.4f}"
-                        for k, v in meta["metrics"].items() if isinstance(v, float))
+    metrics = ", ".join(
+        f"{k} = {v:.0f}" if float(v).is_integer() else f"{k} = {v:.4f}"
+        for k, v in meta["metrics"].items()
+        if isinstance(v, float)
+    )
     if reused:
-        print(f"trial {meta['trial']} of {args.name} is already exported to {folder} (its weights match their "
-              f"sha256; --redo retrains it): {metrics}")
+        print(
+            f"trial {meta['trial']} of {args.name} is already exported to {folder} (its weights match their "
+            f"sha256; --redo retrains it): {metrics}"
+        )
     else:
         print(f"exported trial {meta['trial']} of {args.name} to {folder}{apart_note(folder, args.name)}: {metrics}")
     return 0
@@ -90,8 +97,10 @@ def _origin_url(args: VerifyArgs) -> str | None:
         return args.storage
     name = read_export_meta(args.path).get("study")
     if not is_safe_name(name):  # it would be joined into a path below
-        raise UserError(f"{args.path}: its export.json names the study {shown(name)}, which is no safe file name "
-                        "to look for in --journals; pass its journal with --storage journal:PATH instead")
+        raise UserError(
+            f"{args.path}: its export.json names the study {shown(name)}, which is no safe file name "
+            "to look for in --journals; pass its journal with --storage journal:PATH instead"
+        )
     return f"journal:{Path(args.journals) / f'{name}.log'}"
 
 
@@ -104,16 +113,26 @@ def cmd_verify(args: VerifyArgs) -> int:
     if not v.ok:
         print(f"mnist-hpo: verify failed: {v.folder}: {v.failure}", file=sys.stderr)
         return 1
-    print(f"{v.folder}: rescored, export.json rewritten (the previous values under 'rescored')" if v.rescored
-          else f"{v.folder}: verified")
+    print(
+        f"{v.folder}: rescored, export.json rewritten (the previous values under 'rescored')"
+        if v.rescored
+        else f"{v.folder}: verified"
+    )
     return 0
 
 
 def cmd_explore(args: ExploreArgs) -> int:
     settings = ExploreSettings(
-        points=args.points, tsne_points=args.tsne_points, tsne_iter=args.tsne_iter, noise_mean=args.noise_mean,
-        noise_std=args.noise_std, sample_index=args.sample, interpolate=(args.interpolate[0], args.interpolate[1]),
-        threads=args.threads, seed=args.seed)
+        points=args.points,
+        tsne_points=args.tsne_points,
+        tsne_iter=args.tsne_iter,
+        noise_mean=args.noise_mean,
+        noise_std=args.noise_std,
+        sample_index=args.sample,
+        interpolate=(args.interpolate[0], args.interpolate[1]),
+        threads=args.threads,
+        seed=args.seed,
+    )
     export = Path(args.export) if args.export else default_export(args.study)
     run_explore(export, settings, out=Path(args.out) if args.out else None)
     return 0
@@ -122,7 +141,8 @@ def cmd_explore(args: ExploreArgs) -> int:
 def cmd_report(args: ReportArgs) -> int:
     studies = dict(item.partition("=")[::2] for item in args.study)  # SECTION=NAME, checked by the command line
     journals = Path(args.journals) if args.journals else None
-    html_path, md_path = build_report(args.storage, out=Path(args.out) if args.out else None, studies=studies,
-                                      journals=journals)
+    html_path, md_path = build_report(
+        args.storage, out=Path(args.out) if args.out else None, studies=studies, journals=journals
+    )
     print(f"wrote {html_path} and {md_path}")
     return 0

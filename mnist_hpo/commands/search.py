@@ -21,20 +21,28 @@ import optuna
 
 from ..artifacts.export import export_or_reuse, resolve_config
 from ..artifacts.folders import apart_note, disown, home_of, read_export_meta, study_exports
-from ..core.names import shown
 from ..config import load_study_config
+from ..core.names import shown
+from ..core.space import resolve_space
 from ..core.study_files import study_path
 from ..errors import UserError, on_interrupt_say, require_extra
 from ..hpo.objective import METRIC_NAMES, study_metric_names
-from ..hpo.run import run_study, set_threads
-from ..core.space import resolve_space
 from ..hpo.queries import best_trial, is_multi_objective
+from ..hpo.run import run_study, set_threads
 from ..hpo.suggestions import print_space
-from ..storages import (artifact_store, artifacts_dir, checkpoints_dir, compact_journal, default_storage_url,
-                        load_existing_study, open_storage, storage_file)
 from ..hpo.workers import spawn_workers
 from ..report.formatting import count
 from ..report.tables import state_counts, top_table
+from ..storages import (
+    artifact_store,
+    artifacts_dir,
+    checkpoints_dir,
+    compact_journal,
+    default_storage_url,
+    load_existing_study,
+    open_storage,
+    storage_file,
+)
 from ..tasks import check_device, device_source
 from .args import CompactArgs, DashboardArgs, DeleteArgs, ListArgs, RunArgs, given
 
@@ -63,14 +71,21 @@ def cmd_study(args: RunArgs, *, worker: bool = False) -> int:
     if workers > 1:
         study = run_workers(args, cfg, workers)
     else:
+
         def on_open(study) -> None:
             if not worker:
                 print_space(cfg, resolve_space(cfg.space, cfg.seed))
 
-        study = run_study(cfg, storage_url=args.storage, progress=progress,
-                          max_trials=args.max_trials, on_open=on_open,
-                          warm_start=args.warm_start, warm_start_k=args.warm_start_trials,
-                          storage_patience=args.storage_patience)
+        study = run_study(
+            cfg,
+            storage_url=args.storage,
+            progress=progress,
+            max_trials=args.max_trials,
+            on_open=on_open,
+            warm_start=args.warm_start,
+            warm_start_k=args.warm_start_trials,
+            storage_patience=args.storage_patience,
+        )
     if worker:
         return 0
     print(f"\nstudy {cfg.name}: {state_counts(study)}")
@@ -78,15 +93,19 @@ def cmd_study(args: RunArgs, *, worker: bool = False) -> int:
     if args.no_retrain or not cfg.retrain:
         return 0
     if is_multi_objective(study):
-        print(f"\nseveral objectives, so no single best trial to retrain; export one of the Pareto front with "
-              f"'mnist-hpo export {cfg.name} --trial N'")
+        print(
+            f"\nseveral objectives, so no single best trial to retrain; export one of the Pareto front with "
+            f"'mnist-hpo export {cfg.name} --trial N'"
+        )
         return 0
 
     best = best_trial(study)
     again = f"'mnist-hpo export {cfg.name}{f' --storage {args.storage}' if args.storage else ''}'"
-    with on_interrupt_say(f"the retrain of best trial {best.number} stopped before it was exported; study "
-                          f"{cfg.name} keeps all {count(len(study.trials), 'trial')}; run the same command again, "
-                          f"or {again}, to retrain and export it"):
+    with on_interrupt_say(
+        f"the retrain of best trial {best.number} stopped before it was exported; study "
+        f"{cfg.name} keeps all {count(len(study.trials), 'trial')}; run the same command again, "
+        f"or {again}, to retrain and export it"
+    ):
         folder, reused = export_or_reuse(study, best, cfg=cfg, progress=progress)
     meta = read_export_meta(folder)
     metrics = ", ".join(f"{k} = {v:.4f}" for k, v in meta["metrics"].items() if isinstance(v, float))
@@ -104,9 +123,15 @@ def cmd_study(args: RunArgs, *, worker: bool = False) -> int:
 
 def run_workers(args: RunArgs, cfg, workers: int):
     """Start ``workers`` worker processes on this machine with this command's options, and wait for them."""
-    return spawn_workers(cfg, workers, storage=args.storage, warm_start=args.warm_start,
-                         warm_start_k=args.warm_start_trials, progress=not args.quiet,
-                         storage_patience=args.storage_patience)
+    return spawn_workers(
+        cfg,
+        workers,
+        storage=args.storage,
+        warm_start=args.warm_start,
+        warm_start_k=args.warm_start_trials,
+        progress=not args.quiet,
+        storage_patience=args.storage_patience,
+    )
 
 
 def cmd_list(args: ListArgs) -> int:
@@ -123,9 +148,13 @@ def cmd_list(args: ListArgs) -> int:
     for s in summaries:
         names = metrics.get(s.study_name)
         metric = f"{names[0]} " if names else ""
-        best = f"best {metric}{s.best_trial.value:.4g} (trial {s.best_trial.number})" if s.best_trial else \
-            f"{count(len(s.directions), 'objective')} (see 'mnist-hpo show {s.study_name}')" if len(s.directions) > 1 \
+        best = (
+            f"best {metric}{s.best_trial.value:.4g} (trial {s.best_trial.number})"
+            if s.best_trial
+            else f"{count(len(s.directions), 'objective')} (see 'mnist-hpo show {s.study_name}')"
+            if len(s.directions) > 1
             else "no complete trial"
+        )
         print(f"{s.study_name}: {count(s.n_trials, 'trial')}, {best}")
     return 0
 
@@ -143,11 +172,17 @@ def cmd_delete(args: DeleteArgs) -> int:
     home = home_of(study)  # never a path made of the name as typed or stored: see artifacts.folders
     exports = study_exports(study)
     # Figures and (population-based studies) checkpoints: two stores, one id space.
-    artifacts = [(folder, a) for a in _study_artifacts(study) for folder in (artifacts_dir(), checkpoints_dir())
-                 if (folder / a).exists()]
-    what = (f"study {shown(args.name)} with its {count(len(study.trials), 'trial')}, "
-            f"{count(len(exports), 'export')}{f' under {home}' if home else ''} and "
-            f"{count(len(artifacts), 'attached file')} under {artifacts_dir().parent}")
+    artifacts = [
+        (folder, a)
+        for a in _study_artifacts(study)
+        for folder in (artifacts_dir(), checkpoints_dir())
+        if (folder / a).exists()
+    ]
+    what = (
+        f"study {shown(args.name)} with its {count(len(study.trials), 'trial')}, "
+        f"{count(len(exports), 'export')}{f' under {home}' if home else ''} and "
+        f"{count(len(artifacts), 'attached file')} under {artifacts_dir().parent}"
+    )
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(f"refusing to delete {what} without --yes")
@@ -171,8 +206,10 @@ def cmd_delete(args: DeleteArgs) -> int:
 def cmd_compact(args: CompactArgs) -> int:
     for path in args.paths:
         c = compact_journal(Path(path))
-        print(f"{c.path}: {c.bytes_before / 1e6:.2f} MB -> {c.bytes_after / 1e6:.2f} MB "
-              f"({count(c.dropped, 'superseded write')} dropped; the same trials)")
+        print(
+            f"{c.path}: {c.bytes_before / 1e6:.2f} MB -> {c.bytes_after / 1e6:.2f} MB "
+            f"({count(c.dropped, 'superseded write')} dropped; the same trials)"
+        )
     return 0
 
 

@@ -22,8 +22,18 @@ from PIL import Image  # matplotlib's own dependency
 
 DPI = 90
 # One colour per digit, the same in every static and interactive scatter.
-DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+DIGIT_COLOURS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def _save(fig: Figure, path: Path, *, gray: bool = False) -> Path:
@@ -51,8 +61,9 @@ def scatter_png(points: np.ndarray, labels: np.ndarray, path: Path, *, title: st
             continue
         p = points[sel]
         if isinstance(ax, Axes3D):
-            ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit),
-                       linewidths=0)
+            ax.scatter(
+                p[:, 0], p[:, 1], p[:, 2], s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit), linewidths=0
+            )
         else:
             ax.scatter(p[:, 0], p[:, 1], s=4, alpha=0.7, color=DIGIT_COLOURS[digit], label=str(digit), linewidths=0)
     ax.set_xlabel("component 1")
@@ -77,7 +88,9 @@ def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = "") -
         if not sel.any():
             continue
         p = points[sel]
-        common = dict(mode="markers", name=str(digit), marker=dict(size=3 if dims == 3 else 4, color=DIGIT_COLOURS[digit]))
+        common = dict(
+            mode="markers", name=str(digit), marker=dict(size=3 if dims == 3 else 4, color=DIGIT_COLOURS[digit])
+        )
         if dims == 3:
             fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], **common))
         else:
@@ -86,8 +99,9 @@ def scatter_figure(points: np.ndarray, labels: np.ndarray, *, title: str = "") -
     return fig
 
 
-def scatter_html(points: np.ndarray, labels: np.ndarray, path: Path, *, title: str = "",
-                 include_plotlyjs: bool | str = True) -> Path:
+def scatter_html(
+    points: np.ndarray, labels: np.ndarray, path: Path, *, title: str = "", include_plotlyjs: bool | str = True
+) -> Path:
     """An interactive HTML scatter that opens without the internet: plotly.js inlined (``True``), or
     ``"directory"``: one ``plotly.min.js`` beside the HTML files, shared by all of them."""
     path = Path(path)
@@ -96,8 +110,9 @@ def scatter_html(points: np.ndarray, labels: np.ndarray, path: Path, *, title: s
     return path
 
 
-def image_grid_png(images: np.ndarray, path: Path, *, ncols: int = 4, title: str = "",
-                   captions: list[str] | None = None) -> Path:
+def image_grid_png(
+    images: np.ndarray, path: Path, *, ncols: int = 4, title: str = "", captions: list[str] | None = None
+) -> Path:
     """Images [N, 28, 28] (values in [0, 1]) in a grid of ``ncols`` columns."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
@@ -139,12 +154,19 @@ EVAL_EPOCHS = "eval_epochs"  # the 0-based epochs at which a history's sparse se
 
 def curve_keys(history: dict[str, Any]) -> list[str]:
     """The series of an export's history worth plotting (every list of numbers but the timings and epoch indices)."""
-    return [k for k, v in history.items()
-            if k not in ("seconds", EVAL_EPOCHS) and isinstance(v, list) and v
-            and all(isinstance(x, (int, float)) for x in v)]
+    return [
+        k
+        for k, v in history.items()
+        if k not in ("seconds", EVAL_EPOCHS)
+        and isinstance(v, list)
+        and v
+        and all(isinstance(x, (int, float)) for x in v)
+    ]
 
 
-def history_png(history: dict[str, Any], path: Path, *, title: str = "", evaluated: dict[str, str] | None = None) -> Path:
+def history_png(
+    history: dict[str, Any], path: Path, *, title: str = "", evaluated: dict[str, str] | None = None
+) -> Path:
     """Per-epoch curves: losses (left), any other per-epoch series, e.g. accuracy (middle), and sparse scores (right).
 
     ``evaluated`` names the series measured only at the epochs in ``history["eval_epochs"]``
@@ -170,8 +192,15 @@ def history_png(history: dict[str, Any], path: Path, *, title: str = "", evaluat
                 axis = ax if j == 0 else ax.twinx()
                 if j > 1:
                     axis.spines["right"].set_position(("axes", 1 + 0.18 * (j - 1)))
-                handles += axis.plot(x, history[k], linestyle="none", marker="os^v"[j % 4], ms=5,
-                                     color=f"C{j + 2}", label=f"{k} (at {len(x)} evaluated epochs)")
+                handles += axis.plot(
+                    x,
+                    history[k],
+                    linestyle="none",
+                    marker="os^v"[j % 4],
+                    ms=5,
+                    color=f"C{j + 2}",
+                    label=f"{k} (at {len(x)} evaluated epochs)",
+                )
                 axis.set_ylabel(evaluated[k], color=f"C{j + 2}")
             ax.legend(handles, [str(h.get_label()) for h in handles], fontsize=8)
             ax.set_title("scored at the evaluated epochs", fontsize=9)
@@ -199,8 +228,7 @@ def confusion_png(matrix: np.ndarray, path: Path, *, title: str = "") -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for (i, j), v in np.ndenumerate(m):
-        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6,
-                color="white" if v > m.max() / 2 else "black")
+        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6, color="white" if v > m.max() / 2 else "black")
     fig.colorbar(im, ax=ax)
     ax.set_title(title)
     return _save(fig, path)
@@ -223,17 +251,24 @@ def _log_axis(ax: Axes, axis: Axis) -> None:
     (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
     plain = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
     axis.set_major_formatter(plain)
-    axis.set_minor_formatter(ticker.FuncFormatter(
-        lambda v, _: plain(v) if f"{v:e}"[0] in "235" else ""))
+    axis.set_minor_formatter(ticker.FuncFormatter(lambda v, _: plain(v) if f"{v:e}"[0] in "235" else ""))
 
 
-def pareto_png(points: np.ndarray, front: np.ndarray, path: Path, *, labels: tuple[str, str],
-               numbers: npt.ArrayLike | None = None,
-               title: str = "") -> Path:
+def pareto_png(
+    points: np.ndarray,
+    front: np.ndarray,
+    path: Path,
+    *,
+    labels: tuple[str, str],
+    numbers: npt.ArrayLike | None = None,
+    title: str = "",
+) -> Path:
     """Two objectives of every trial [N, 2], the Pareto front (boolean mask ``front``) highlighted and joined."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
-    ax.scatter(points[~front][:, 0], points[~front][:, 1], s=14, color="#9a9a9a", alpha=0.7, label="other trials", linewidths=0)
+    ax.scatter(
+        points[~front][:, 0], points[~front][:, 1], s=14, color="#9a9a9a", alpha=0.7, label="other trials", linewidths=0
+    )
     order = np.argsort(points[front][:, 0])
     ax.plot(*points[front][order].T, "-o", color="#d62728", markersize=5, label="Pareto front")
     if numbers is not None:

@@ -20,8 +20,7 @@ from ..errors import UserError
 MAX_NAME = 64
 _FIRST = set(string.ascii_letters + string.digits + "_")
 _ALLOWED = _FIRST | set(".-")
-RULE = (f"a name is 1 to {MAX_NAME} ASCII letters, digits, '.', '_' and '-', "
-        "starting with a letter, a digit or '_'")
+RULE = f"a name is 1 to {MAX_NAME} ASCII letters, digits, '.', '_' and '-', starting with a letter, a digit or '_'"
 _SLUG_LENGTH = 40  # of a safe folder's name: the slug, then '-' and 8 characters of the identity
 
 
@@ -46,7 +45,7 @@ def is_safe_name(name: object) -> bool:
 def shown(name: object, limit: int = 48) -> str:
     """``name`` quoted for a one-line message: escaped (a newline shows as ``\\n``) and cut to ``limit``."""
     text = repr(name)
-    return text if len(text) <= limit else text[:limit - 4] + "…" + text[-3:]
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
 
 
 def check_name(name: object, what: str = "study name", example: str = "ae-2") -> None:

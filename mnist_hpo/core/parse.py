@@ -14,8 +14,17 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from ..errors import did_you_mean
-from .schema import PRUNERS, SAMPLERS, SECTIONS, Checker, ParamSpec, PrunerConfig, SamplerConfig, StudyConfig, \
-    check_study_name
+from .schema import (
+    PRUNERS,
+    SAMPLERS,
+    SECTIONS,
+    Checker,
+    ParamSpec,
+    PrunerConfig,
+    SamplerConfig,
+    StudyConfig,
+    check_study_name,
+)
 from .settings import STUDY_SETTINGS
 
 _Config = TypeVar("_Config", SamplerConfig, PrunerConfig)
@@ -23,8 +32,10 @@ _Config = TypeVar("_Config", SamplerConfig, PrunerConfig)
 # The keys of [study]: the TOML types each accepts, and its default, StudyConfig's (one place):
 # a field without a default (name) is required.
 _FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
-STUDY_KEYS = {s.key: (s.types, ... if _FIELDS[s.key].default is dataclasses.MISSING else _FIELDS[s.key].default)
-              for s in STUDY_SETTINGS}
+STUDY_KEYS = {
+    s.key: (s.types, ... if _FIELDS[s.key].default is dataclasses.MISSING else _FIELDS[s.key].default)
+    for s in STUDY_SETTINGS
+}
 
 
 def check_sections(c: Checker, doc: Mapping[str, Any]) -> None:
@@ -66,8 +77,9 @@ def parse_study_head(doc: Mapping[str, Any], source: str = "<memory>") -> tuple[
     return values, m, c.get(m, "type", (str,), "model")
 
 
-def model_options(c: Checker, m: Mapping[str, Any],
-                  schema: Mapping[str, tuple[tuple[type, ...], Any, Collection[Any] | None]]) -> dict[str, Any]:
+def model_options(
+    c: Checker, m: Mapping[str, Any], schema: Mapping[str, tuple[tuple[type, ...], Any, Collection[Any] | None]]
+) -> dict[str, Any]:
     """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
     c.unknown(m, {"type", *schema}, "model")
     options: dict[str, Any] = {}
@@ -79,8 +91,14 @@ def model_options(c: Checker, m: Mapping[str, Any],
     return options
 
 
-def _kind_table(c: Checker, doc: Mapping[str, Any], name: str, kinds: Mapping[str, Collection[str]], default: str,
-                cls: Callable[[str, dict[str, Any]], _Config]) -> _Config:
+def _kind_table(
+    c: Checker,
+    doc: Mapping[str, Any],
+    name: str,
+    kinds: Mapping[str, Collection[str]],
+    default: str,
+    cls: Callable[[str, dict[str, Any]], _Config],
+) -> _Config:
     """A ``[sampler]`` or ``[pruner]`` table: its ``type`` (one of ``kinds``) and that type's options."""
     t = c.table(doc, name)
     kind: str = c.get(t, "type", (str,), name, default)
@@ -134,8 +152,14 @@ def parse_param(c: Checker, name: str, t: Any) -> ParamSpec:
             for v in include:
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     c.fail(f"{prefix}.include", f"must hold numbers, got {v!r}")
-            return ParamSpec(name, "normal", mean=float(c.get(t, "mean", (int, float), prefix)), std=std,
-                             size=size, include=tuple(float(v) for v in include))
+            return ParamSpec(
+                name,
+                "normal",
+                mean=float(c.get(t, "mean", (int, float), prefix)),
+                std=std,
+                size=size,
+                include=tuple(float(v) for v in include),
+            )
         if kind == "randint":
             c.unknown(t, {"draw", "low", "high", "size"}, prefix)
             low = c.get(t, "low", (int,), prefix)

@@ -61,8 +61,10 @@ def pbt_table(c: Checker, doc: dict[str, Any]) -> PbtConfig | None:
     if "pbt" not in doc:
         return None
     if "trials" in c.table(doc, "study"):
-        c.fail("study.trials", "is not used with [pbt]: the study runs population x ceil(epochs / interval) "
-                               "segments; leave trials out")
+        c.fail(
+            "study.trials",
+            "is not used with [pbt]: the study runs population x ceil(epochs / interval) segments; leave trials out",
+        )
     t = c.table(doc, "pbt")
     c.unknown(t, PBT_KEYS, "pbt")
     mutable = c.get(t, "mutable", (list,), "pbt")
@@ -73,10 +75,13 @@ def pbt_table(c: Checker, doc: dict[str, Any]) -> PbtConfig | None:
     if len(factors) != 2 or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in factors):
         c.fail("pbt.factors", f"must be two numbers, e.g. [0.8, 1.2], got {factors!r}")
     return PbtConfig(
-        population=c.get(t, "population", (int,), "pbt"), interval=c.get(t, "interval", (int,), "pbt"),
-        mutable=tuple(mutable), quantile=float(c.get(t, "quantile", (int, float), "pbt", 0.25)),
+        population=c.get(t, "population", (int,), "pbt"),
+        interval=c.get(t, "interval", (int,), "pbt"),
+        mutable=tuple(mutable),
+        quantile=float(c.get(t, "quantile", (int, float), "pbt", 0.25)),
         resample_probability=float(c.get(t, "resample_probability", (int, float), "pbt", 0.25)),
-        factors=tuple(float(f) for f in factors))
+        factors=tuple(float(f) for f in factors),
+    )
 
 
 def check_pbt(cfg: StudyConfig, c: Checker) -> None:
@@ -102,11 +107,15 @@ def check_pbt(cfg: StudyConfig, c: Checker) -> None:
     if len(set(p.mutable)) != len(p.mutable):
         c.fail("pbt.mutable", f"names a parameter twice: {list(p.mutable)}")
     if cfg.pruner.type != "none":
-        c.fail("pruner.type", f"must be \"none\" with [pbt] (exploit replaces the worst members), "
-                              f"got {cfg.pruner.type!r}")
+        c.fail(
+            "pruner.type", f'must be "none" with [pbt] (exploit replaces the worst members), got {cfg.pruner.type!r}'
+        )
     if cfg.sampler.type == "grid":
-        c.fail("sampler.type", "cannot be \"grid\" with [pbt]: the population is drawn, then explored")
-    for key, bad, what in (("batch_trials", cfg.batch_trials > 1, "1"), ("objectives", len(cfg.objectives) > 1, "one"),
-                           ("enqueue", bool(cfg.enqueue), "empty")):
+        c.fail("sampler.type", 'cannot be "grid" with [pbt]: the population is drawn, then explored')
+    for key, bad, what in (
+        ("batch_trials", cfg.batch_trials > 1, "1"),
+        ("objectives", len(cfg.objectives) > 1, "one"),
+        ("enqueue", bool(cfg.enqueue), "empty"),
+    ):
         if bad:
             c.fail(f"study.{key}", f"must be {what} with [pbt] (members train one by one, on one metric)")

@@ -43,11 +43,28 @@ SECTIONS = ("study", "model", "sampler", "pruner", "space", "pbt")  # a study fi
 PARAM_KINDS = ("choices", "normal", "randint", "float", "int")
 # The settings that change what a trial's value means (the study file's part of a study's identity,
 # mnist_hpo.hpo.identity): a config with one of them changed is another study and needs its own name.
-NEW_STUDY = ("model", "dataset", "idx_dir", "seed", "epochs", "batch_size", "val_fraction", "train_subset",
-             "test_subset", "objectives", "model_options", "sampler", "pruner", "space", "pbt")
+NEW_STUDY = (
+    "model",
+    "dataset",
+    "idx_dir",
+    "seed",
+    "epochs",
+    "batch_size",
+    "val_fraction",
+    "train_subset",
+    "test_subset",
+    "objectives",
+    "model_options",
+    "sampler",
+    "pruner",
+    "space",
+    "pbt",
+)
 OVERRIDE_LABELS = {"train_subset": "subset", "test_subset": "test"}  # in a suggested study name
 # Objectives a study may add to its model family's validation metric (``[study] objectives``).
-EXTRA_OBJECTIVES: dict[str, Literal["minimize", "maximize"]] = {"params": "minimize"}  # the number of parameters of the trial's model
+EXTRA_OBJECTIVES: dict[str, Literal["minimize", "maximize"]] = {
+    "params": "minimize"
+}  # the number of parameters of the trial's model
 
 
 @dataclass(frozen=True)
@@ -177,26 +194,40 @@ class StudyConfig:
         accepted = {f.name for f in dataclasses.fields(self)} | set(FLAG_KEYWORDS)
         unknown = sorted(set(overrides) - accepted)
         if unknown:
-            raise UserError(f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}")
+            raise UserError(
+                f"with_overrides: unknown setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(accepted))}"
+            )
         changes: dict[str, Any] = {}
         for key, value in overrides.items():
             if value is None:
                 continue
             field_name = FLAG_KEYWORDS.get(key, key)
             if field_name in changes and changes[field_name] != value:
-                raise UserError(f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
-                                "set the same setting; pass one of them")
+                raise UserError(
+                    f"with_overrides: {key}={value!r} and {field_name}={changes[field_name]!r} "
+                    "set the same setting; pass one of them"
+                )
             changes[field_name] = value
         new = dataclasses.replace(self, **changes)
         check_values(new, Checker(f"{self.source} (after command-line overrides)"))
         new_meaning = [k for k in NEW_STUDY if k in changes and changes[k] != getattr(self, k)]
         if new_meaning and "name" not in changes:
             shown = ", ".join(f"{k}={changes[k]!r}" for k in new_meaning)
-            suggestion = "-".join([self.name, *(f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
-                                                 for k in new_meaning if isinstance(changes[k], (int, str)))])
-            raise UserError(f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
-                            f"e.g. study_name={suggestion!r} (--study-name on the command line)")
+            suggestion = "-".join(
+                [
+                    self.name,
+                    *(
+                        f"{OVERRIDE_LABELS.get(k, k.replace('_', '-'))}{changes[k]}"
+                        for k in new_meaning
+                        if isinstance(changes[k], (int, str))
+                    ),
+                ]
+            )
+            raise UserError(
+                f"with_overrides({shown}) changes what a trial means, so it is another study: name it, "
+                f"e.g. study_name={suggestion!r} (--study-name on the command line)"
+            )
         return new
 
     def as_dict(self) -> dict[str, Any]:
@@ -211,8 +242,9 @@ class StudyConfig:
         d["sampler"] = SamplerConfig(**d.get("sampler", {}))
         d["pruner"] = PrunerConfig(**d.get("pruner", {}))
         pbt = d.get("pbt")
-        d["pbt"] = PbtConfig(**{**pbt, "mutable": tuple(pbt["mutable"]),
-                                "factors": tuple(pbt["factors"])}) if pbt else None
+        d["pbt"] = (
+            PbtConfig(**{**pbt, "mutable": tuple(pbt["mutable"]), "factors": tuple(pbt["factors"])}) if pbt else None
+        )
         d["space"] = {
             k: ParamSpec(**{**v, "choices": tuple(v.get("choices", ())), "include": tuple(v.get("include", ()))})
             for k, v in d.get("space", {}).items()
@@ -221,6 +253,7 @@ class StudyConfig:
 
 
 # --- validation helpers ----------------------------------------------------------------
+
 
 class Checker:
     """Raises a study file's mistakes as :class:`UserError` lines that name the file and the key."""
@@ -245,10 +278,19 @@ class Checker:
         """Fail on the first key of ``table`` (the table ``[prefix]``) that is not ``allowed``, naming the closest."""
         extra = sorted(set(table) - set(allowed))
         if extra:
-            self.fail(f"{prefix}.{extra[0]}", f"is not a known key; {did_you_mean(extra[0], allowed)}"
-                                              f"allowed: {', '.join(sorted(allowed))}")
+            self.fail(
+                f"{prefix}.{extra[0]}",
+                f"is not a known key; {did_you_mean(extra[0], allowed)}allowed: {', '.join(sorted(allowed))}",
+            )
 
-    def get(self, table: Mapping[str, Any], key: str, types: tuple[type, ...], prefix: str, default: Any = ..., ) -> Any:
+    def get(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        types: tuple[type, ...],
+        prefix: str,
+        default: Any = ...,
+    ) -> Any:
         if key not in table:
             if default is ...:
                 self.fail(f"{prefix}.{key}", "is required")

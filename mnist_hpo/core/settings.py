@@ -65,25 +65,61 @@ STUDY_SETTINGS: tuple[Setting, ...] = (
     Setting("dataset", (str,)),
     Setting("idx_dir", (str,)),
     Setting("seed", (int,), Flag("--seed", "override the study seed (a new study: needs --study-name)", "int")),
-    Setting("trials", (int,), Flag("--trials", "override the number of trials",
-                                   elsewhere={"reproduce": "override every study's trials (a short record)"})),
-    Setting("epochs", (int,), Flag(
-        "--epochs", "override the epochs per trial (a new study: needs --study-name)",
-        elsewhere={"gan": "override the epochs (a longer run continues a finished one)",
-                   "reproduce": "override every study's epochs (a short record)"})),
+    Setting(
+        "trials",
+        (int,),
+        Flag(
+            "--trials",
+            "override the number of trials",
+            elsewhere={"reproduce": "override every study's trials (a short record)"},
+        ),
+    ),
+    Setting(
+        "epochs",
+        (int,),
+        Flag(
+            "--epochs",
+            "override the epochs per trial (a new study: needs --study-name)",
+            elsewhere={
+                "gan": "override the epochs (a longer run continues a finished one)",
+                "reproduce": "override every study's epochs (a short record)",
+            },
+        ),
+    ),
     Setting("batch_size", (int,)),
     Setting("val_fraction", (float,)),
-    Setting("train_subset", (int,), Flag(
-        "--subset", "use only the first N training images, a short run (a new study: needs --study-name)",
-        elsewhere={"gan": "use only the first N training images (a short run)",
-                   "reproduce": "train on the first N images only (a short record)"})),
+    Setting(
+        "train_subset",
+        (int,),
+        Flag(
+            "--subset",
+            "use only the first N training images, a short run (a new study: needs --study-name)",
+            elsewhere={
+                "gan": "use only the first N training images (a short run)",
+                "reproduce": "train on the first N images only (a short record)",
+            },
+        ),
+    ),
     Setting("test_subset", (int,)),
     Setting("retrain", (bool,)),
-    Setting("device", (str,), Flag("--device", "auto, cpu or cuda[:N] (default: the study file's, else auto)", "text",
-                                   elsewhere={"gan": DEVICE_HELP, "reproduce": DEVICE_HELP})),
-    Setting("batch_trials", (int,), Flag("--batch-trials", "train N trials at once, stacked (autoencoder, classifier)")),
-    Setting("trial_figures", (bool,), Flag("--no-trial-figures", "attach no reconstruction figure to each trial "
-                                           "(smaller storage)", "off")),
+    Setting(
+        "device",
+        (str,),
+        Flag(
+            "--device",
+            "auto, cpu or cuda[:N] (default: the study file's, else auto)",
+            "text",
+            elsewhere={"gan": DEVICE_HELP, "reproduce": DEVICE_HELP},
+        ),
+    ),
+    Setting(
+        "batch_trials", (int,), Flag("--batch-trials", "train N trials at once, stacked (autoencoder, classifier)")
+    ),
+    Setting(
+        "trial_figures",
+        (bool,),
+        Flag("--no-trial-figures", "attach no reconstruction figure to each trial (smaller storage)", "off"),
+    ),
     Setting("objectives", (list,)),
     Setting("enqueue", (list,)),
 )
@@ -95,5 +131,8 @@ def flags_on(command: str) -> list[tuple[Setting, str]]:
 
 
 # The flags' names as with_overrides keywords, where they differ from the setting's (study_name -> name).
-FLAG_KEYWORDS = {s.flag.keyword: s.key for s in STUDY_SETTINGS
-                 if s.flag is not None and s.flag.kind != "off" and s.flag.keyword != s.key}
+FLAG_KEYWORDS = {
+    s.flag.keyword: s.key
+    for s in STUDY_SETTINGS
+    if s.flag is not None and s.flag.kind != "off" and s.flag.keyword != s.key
+}

@@ -66,11 +66,17 @@ def check_enqueue(cfg: StudyConfig, c: Checker) -> None:
             if spec.kind in ("float", "int"):
                 types = (int,) if spec.kind == "int" else (int, float)
                 if isinstance(value, bool) or not isinstance(value, types) or not spec.low <= value <= spec.high:
-                    c.fail(f"{where}.{name}", f"must be {'an integer' if spec.kind == 'int' else 'a number'} in the "
-                                              f"range [{spec.low:g}, {spec.high:g}], got {value!r}")
+                    c.fail(
+                        f"{where}.{name}",
+                        f"must be {'an integer' if spec.kind == 'int' else 'a number'} in the "
+                        f"range [{spec.low:g}, {spec.high:g}], got {value!r}",
+                    )
                 continue
             allowed = list(dict.fromkeys(draw_list(spec, cfg.seed)))
             if (isinstance(value, bool) and not any(isinstance(v, bool) for v in allowed)) or value not in allowed:
-                c.fail(f"{where}.{name}", f"is {value!r}, which the space's list does not hold (the sampler can only "
-                                          f"suggest {', '.join(map(repr, allowed))}); pick one of them, or make "
-                                          f"space.{name} a range")
+                c.fail(
+                    f"{where}.{name}",
+                    f"is {value!r}, which the space's list does not hold (the sampler can only "
+                    f"suggest {', '.join(map(repr, allowed))}); pick one of them, or make "
+                    f"space.{name} a range",
+                )

@@ -54,8 +54,11 @@ def study_path(arg: str | Path) -> Path:
     close = difflib.get_close_matches(str(arg), names, n=1, cutoff=0.5)
     guess = f"did you mean {close[0]!r}? " if close else ""
     local = next((p for p in (Path(f"{arg}.toml"), Path("studies", f"{arg}.toml")) if p.is_file()), None)
-    own = (f"to run the file {local} here, give its path" if local
-           else f"a file of your own is given by its path, e.g. ./{arg}.toml")
+    own = (
+        f"to run the file {local} here, give its path"
+        if local
+        else f"a file of your own is given by its path, e.g. ./{arg}.toml"
+    )
     raise UserError(f"no study {str(arg)!r} ships with mnist-hpo; {guess}(shipped: {', '.join(names)}; {own})")
 
 

@@ -27,8 +27,8 @@ import torch
 
 from ..errors import UserError
 from . import names
-from .names import DATASET_GROUP, DATASETS, dataset_names
 from .integrity import check_sha256, sha256_file, write_atomically, write_text_atomically
+from .names import DATASET_GROUP, DATASETS, dataset_names
 from .sources import FASHION_IDX_DIR, IMAGE_SHAPE, read_source
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ def content_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 # --- cache -----------------------------------------------------------------------------
 
+
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # (cast: numpy's stubs take **arrays for its allow_pickle flag too)
@@ -127,7 +128,9 @@ def _load_cache(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
         meta = json.loads(meta_path.read_text())
         expected = meta["file_sha256"]
     except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache") from e
+        raise UserError(
+            f"{meta_path} is corrupt; delete {path} and {meta_path} and run again to rebuild the cache"
+        ) from e
     check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run again to rebuild it")
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -174,6 +177,7 @@ def load_dataset(name: str = "mnist", *, data_dir: Path | None = None, idx_dir: 
 
 # --- a plugin's own data ----------------------------------------------------------------
 
+
 def load_plugin_dataset(name: str, data_dir: Path) -> Dataset:
     """The dataset an installed plugin registers as ``name``; its arrays are checked against :class:`Dataset`.
 
@@ -184,29 +188,39 @@ def load_plugin_dataset(name: str, data_dir: Path) -> Dataset:
     """
     ep = names.plugin_datasets().get(name)  # looked up there: one place to replace it (tests)
     if ep is None:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} (a plugin adds one "
-                        f"as an entry point in group {DATASET_GROUP})")
+        raise UserError(
+            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} (a plugin adds one "
+            f"as an entry point in group {DATASET_GROUP})"
+        )
     where = f"dataset {name!r} ({ep.value}, from {ep.dist.name if ep.dist else 'an installed distribution'})"
     try:
         arrays = ep.load()(data_dir)
     except ImportError as e:
         raise UserError(f"{where}: cannot import it ({e}); reinstall the distribution that provides it") from None
-    expected = {"train_images": (np.uint8, 3), "train_labels": (np.int64, 1),
-                "test_images": (np.uint8, 3), "test_labels": (np.int64, 1)}
+    expected = {
+        "train_images": (np.uint8, 3),
+        "train_labels": (np.int64, 1),
+        "test_images": (np.uint8, 3),
+        "test_labels": (np.int64, 1),
+    }
     out = {}
     for key, (dtype, ndim) in expected.items():
         a = np.asarray(arrays.get(key) if isinstance(arrays, dict) else None)
         if a.dtype != dtype or a.ndim != ndim or (ndim == 3 and a.shape[1:] != IMAGE_SHAPE):
             shape = "[N, 28, 28]" if ndim == 3 else "[N]"
-            raise UserError(f"{where}: {key} must be {np.dtype(dtype).name} {shape}, got "
-                            f"{a.dtype} {list(a.shape)}; fix the plugin's loader")
+            raise UserError(
+                f"{where}: {key} must be {np.dtype(dtype).name} {shape}, got "
+                f"{a.dtype} {list(a.shape)}; fix the plugin's loader"
+            )
         out[key] = a
     t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
-    return Dataset(name, t["train_images"], t["train_labels"], t["test_images"], t["test_labels"],
-                   content_checksum(out))
+    return Dataset(
+        name, t["train_images"], t["train_labels"], t["test_images"], t["test_labels"], content_checksum(out)
+    )
 
 
 # --- splitting and batching ------------------------------------------------------------
+
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random train/validation split of ``range(n)``."""

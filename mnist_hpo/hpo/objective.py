@@ -18,13 +18,12 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from ..core.schema import EXTRA_OBJECTIVES, StudyConfig
+from ..core.space import Resolved
 from ..errors import shielded
 from ..tasks import FitResult, Task
 from ..tasks.base import REGISTRY
 from ..train.loops import NonFiniteLoss
-from ..core.space import Resolved
 from .trials import Batch, start_trial, store_curves, store_history
-
 
 METRIC_NAMES = "study:metric_names"  # the system attribute Optuna's set_metric_names writes
 
@@ -86,8 +85,14 @@ def parameter_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def make_objective(task: Task, resolved: Resolved, *, epochs: int, progress: bool = True,
-                   after_fit: Callable[[optuna.Trial, FitResult], None] | None = None):
+def make_objective(
+    task: Task,
+    resolved: Resolved,
+    *,
+    epochs: int,
+    progress: bool = True,
+    after_fit: Callable[[optuna.Trial, FitResult], None] | None = None,
+):
     """The objective of a trial trained alone: suggest, train, report each epoch, prune when told, return.
 
     ``after_fit(trial, result)``, if given, runs after a trial trained to the end (e.g. to attach a figure).
@@ -147,8 +152,13 @@ def train_stack(batch: Batch, *, task: Task, resolved: Resolved, epochs: int, pr
     trials = batch.trials
     started = [start_trial(trial, task, resolved, stacked=len(trials)) for trial in trials]
     curves: list[list[float]] = [[] for _ in trials]
-    bar = tqdm(total=epochs, desc=f"trials {trials[0].number}-{trials[-1].number}", unit="epoch", leave=False,
-               disable=not progress)
+    bar = tqdm(
+        total=epochs,
+        desc=f"trials {trials[0].number}-{trials[-1].number}",
+        unit="epoch",
+        leave=False,
+        disable=not progress,
+    )
 
     def on_epoch(i: int, epoch: int, train_loss: float, val_loss: float) -> bool:
         trial = trials[i]
@@ -163,8 +173,7 @@ def train_stack(batch: Batch, *, task: Task, resolved: Resolved, epochs: int, pr
         return batch.running(trial)
 
     try:
-        histories = task.fit_stacked([p for p, _ in started], [s for _, s in started], epochs=epochs,
-                                     on_epoch=on_epoch)
+        histories = task.fit_stacked([p for p, _ in started], [s for _, s in started], epochs=epochs, on_epoch=on_epoch)
     finally:
         bar.close()
         for trial, curve in zip(trials, curves):

@@ -18,8 +18,9 @@ from .queries import finished_trials, pareto_front
 
 
 def study_bar(name: str, trials: int, study: optuna.Study, *, progress: bool) -> tqdm:
-    bar = tqdm(total=trials, initial=len(finished_trials(study)), desc=f"study {name}", unit="trial",
-               disable=not progress)
+    bar = tqdm(
+        total=trials, initial=len(finished_trials(study)), desc=f"study {name}", unit="trial", disable=not progress
+    )
     update_bar(bar, study)
     return bar
 
@@ -30,8 +31,9 @@ def update_bar(bar: tqdm, study: optuna.Study) -> None:
     bar.n = len(finished_trials(study))
     if len(study.directions) > 1:
         bar.set_postfix(pareto_front=len(pareto_front(study)), refresh=False)
-    elif best := [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.value is not None]:
+    elif best := [
+        t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+    ]:
         bar.set_postfix(best=f"{(max if study.direction.name == 'MAXIMIZE' else min)(best):.4g}", refresh=False)
     bar.refresh()
 

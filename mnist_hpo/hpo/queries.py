@@ -37,8 +37,11 @@ def is_multi_objective(study: optuna.Study) -> bool:
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     """The complete trials no other complete trial beats in every objective (finite values only), by number."""
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.values is not None and all(math.isfinite(v) for v in t.values)]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values is not None and all(math.isfinite(v) for v in t.values)
+    ]
     signs = [-1 if d == optuna.study.StudyDirection.MAXIMIZE else 1 for d in study.directions]
     keys = [[s * v for s, v in zip(signs, t.values)] for t in trials]
 
@@ -59,11 +62,16 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         front = pareto_front(study)
         if not front:
             raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
-        raise UserError(f"study {study.study_name!r} has several objectives, so no single best trial; choose one "
-                        f"of its Pareto front with --trial N (trials {', '.join(str(t.number) for t in front)})")
+        raise UserError(
+            f"study {study.study_name!r} has several objectives, so no single best trial; choose one "
+            f"of its Pareto front with --trial N (trials {', '.join(str(t.number) for t in front)})"
+        )
     # Population-based training: a member is judged where its training ends (its last segment; hpo.pbt).
-    scored = [(t.value, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.value is not None and math.isfinite(t.value) and t.user_attrs.get("pbt", {}).get("final", True)]
+    scored = [
+        (t.value, t)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value) and t.user_attrs.get("pbt", {}).get("final", True)
+    ]
     if not scored:
         raise UserError(f"study {study.study_name!r} has no complete trial yet; run the study first")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -75,10 +83,14 @@ def chosen_trial(study: optuna.Study, number: int) -> FrozenTrial:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         last = f"0 to {max(trials)}" if trials else "none yet"
-        raise UserError(f"study {study.study_name!r} has no trial {number} (its trials: {last}); "
-                        f"see 'mnist-hpo show {study.study_name}'")
+        raise UserError(
+            f"study {study.study_name!r} has no trial {number} (its trials: {last}); "
+            f"see 'mnist-hpo show {study.study_name}'"
+        )
     trial = trials[number]
     if trial.state != TrialState.COMPLETE:
-        raise UserError(f"trial {number} of study {study.study_name!r} is {trial.state.name}, not COMPLETE; "
-                        "only a complete trial can be exported; see 'mnist-hpo show " + study.study_name + "'")
+        raise UserError(
+            f"trial {number} of study {study.study_name!r} is {trial.state.name}, not COMPLETE; "
+            "only a complete trial can be exported; see 'mnist-hpo show " + study.study_name + "'"
+        )
     return trial

@@ -19,22 +19,20 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from ..core.hardware import hardware
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
-from ..tasks import check_config
-from ..data.datasets import Dataset
-from ..storages import attach_files, open_storage, quiet_interrupted_trials
-from .identity import open_study, refuse_new_trials_if_unrecorded
-from .progress import optuna_info_held_back, study_bar
-from .warmstart import apply_warm_start, warm_start_trials
-from .supervision import fail_stale_trials, needs_trials
-from ..data.datasets import load_data
-from ..core.hardware import hardware
 from ..core.space import resolve_space
+from ..data.datasets import Dataset, load_data
+from ..storages import attach_files, open_storage, quiet_interrupted_trials
+from ..tasks import check_config, check_device, device_source, make_task, task_class
+from .identity import open_study, refuse_new_trials_if_unrecorded
 from .objective import make_objective, record_metric_names, train_stack
 from .pbt import Population, run_population
+from .progress import optuna_info_held_back, study_bar
+from .supervision import fail_stale_trials, needs_trials
 from .trials import Train, TrialLoop, tell_objective
-from ..tasks import check_device, device_source, make_task, task_class
+from .warmstart import apply_warm_start, warm_start_trials
 
 
 def _attach_reconstruction(task):
@@ -47,9 +45,12 @@ def _attach_reconstruction(task):
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 path = recon.reconstruction_png(
-                    recon.validation_images(task), [(f"trial {trial.number}", result.model)],
+                    recon.validation_images(task),
+                    [(f"trial {trial.number}", result.model)],
                     Path(tmp) / f"reconstruction-trial-{trial.number}.png",
-                    corrupt=recon.task_corruption(task), title=f"trial {trial.number}: validation images")
+                    corrupt=recon.task_corruption(task),
+                    title=f"trial {trial.number}: validation images",
+                )
                 attach_files(trial, [path])
         except Exception as e:  # a figure is not worth losing a trained trial for
             trial.set_user_attr("artifact_error", f"{type(e).__name__}: {e}")
@@ -80,10 +81,21 @@ class WarmStart:
     k: int = 5
 
 
-def run_study(cfg: StudyConfig, *, storage_url: str | None = None, data: Dataset | None = None, progress: bool = True,
-              workers: int | None = None, max_trials: int | None = None, extra_callbacks: list[Callable] | None = None,
-              on_open: Callable[[optuna.Study], None] | None = None, warm_start: str | None = None,
-              warm_start_k: int = 5, storage_patience: float | None = None, optuna_logs: bool = False) -> optuna.Study:
+def run_study(
+    cfg: StudyConfig,
+    *,
+    storage_url: str | None = None,
+    data: Dataset | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    max_trials: int | None = None,
+    extra_callbacks: list[Callable] | None = None,
+    on_open: Callable[[optuna.Study], None] | None = None,
+    warm_start: str | None = None,
+    warm_start_k: int = 5,
+    storage_patience: float | None = None,
+    optuna_logs: bool = False,
+) -> optuna.Study:
     """Run (or resume) the study until ``cfg.trials`` trials have finished; returns the study.
 
     Only missing trials are run, and any number of these calls (workers) may share
@@ -138,8 +150,9 @@ def run_study(cfg: StudyConfig, *, storage_url: str | None = None, data: Dataset
         bar = study_bar(cfg.name, planned_trials(cfg), study, progress=progress)
         with TrialLoop(study, storage, bar=bar, callbacks=extra_callbacks, max_trials=max_trials) as loop:
             if cfg.pbt is not None:  # population-based training: segments of members instead of independent trials
-                run_population(loop.study, cfg, task, run_trial=loop.run_trial, after_trial=loop.after_trial,
-                               stopped=loop.done)
+                run_population(
+                    loop.study, cfg, task, run_trial=loop.run_trial, after_trial=loop.after_trial, stopped=loop.done
+                )
             else:
                 loop.optimize(cfg, _training(cfg, task, progress))
         return loop.study
@@ -154,8 +167,13 @@ def _checked(cfg: StudyConfig, data: Dataset | None) -> Dataset:
     return data if data is not None else load_data(cfg)  # its checksum is part of the study's identity
 
 
-def _open(cfg: StudyConfig, storage: optuna.storages.BaseStorage, data: Dataset, warm: WarmStart | None,
-          on_open: Callable[[optuna.Study], None] | None) -> optuna.Study:
+def _open(
+    cfg: StudyConfig,
+    storage: optuna.storages.BaseStorage,
+    data: Dataset,
+    warm: WarmStart | None,
+    on_open: Callable[[optuna.Study], None] | None,
+) -> optuna.Study:
     """Create or load the study (its warm start queued), show it to ``on_open``, fail its stale trials."""
     warm_trials = warm_start_trials(cfg, storage, warm.study, warm.k) if warm else None
     study = open_study(cfg, storage, dataset_checksum=data.checksum)
@@ -184,6 +202,11 @@ def _training(cfg: StudyConfig, task, progress: bool) -> Train:
     resolved = resolve_space(cfg.space, cfg.seed)
     if cfg.batch_trials > 1:
         return functools.partial(train_stack, task=task, resolved=resolved, epochs=cfg.epochs, progress=progress)
-    objective = make_objective(task, resolved, epochs=cfg.epochs, progress=progress,
-                               after_fit=_attach_reconstruction(task) if cfg.trial_figures else None)
+    objective = make_objective(
+        task,
+        resolved,
+        epochs=cfg.epochs,
+        progress=progress,
+        after_fit=_attach_reconstruction(task) if cfg.trial_figures else None,
+    )
     return functools.partial(tell_objective, objective)

@@ -37,9 +37,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from ..core.schema import StudyConfig
-from ..errors import UserError
 from ..core.seeds import derive_seed, seed_sequence
 from ..core.space import Resolved, grid_space
+from ..errors import UserError
 from ..storages import set_trial_system_attr
 
 COVERED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -78,16 +78,22 @@ class CoverGridSampler(optuna.samplers.GridSampler):
         set_trial_system_attr(study, trial, "search_space", self.search_space)
         set_trial_system_attr(study, trial, "grid_id", grid_id)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
         if "grid_id" not in trial.system_attrs:
             raise ValueError("All parameters must be specified when using GridSampler with enqueue_trial.")
         if param_name not in self.search_space:
             raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
         return self.grid[trial.system_attrs["grid_id"]][self.param_names.index(param_name)]
 
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         # Stopping is the study runner's job (it knows the target and waits for retries).
         return None
 
@@ -96,15 +102,14 @@ class CoverGridSampler(optuna.samplers.GridSampler):
             return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
         return set(space) == set(self.search_space) and all(
-            len(space[k]) == len(self.search_space[k]) and all(map(same, space[k], self.search_space[k]))
-            for k in space)
+            len(space[k]) == len(self.search_space[k]) and all(map(same, space[k], self.search_space[k])) for k in space
+        )
 
     def _points(self, study: optuna.Study, states: tuple[TrialState, ...]) -> set[int]:
         return {
             t.system_attrs["grid_id"]
             for t in study.get_trials(deepcopy=False, states=states)
-            if "grid_id" in t.system_attrs
-            and self._same_space(t.system_attrs.get("search_space", {}))
+            if "grid_id" in t.system_attrs and self._same_space(t.system_attrs.get("search_space", {}))
         }
 
     @property
@@ -118,15 +123,17 @@ class CoverGridSampler(optuna.samplers.GridSampler):
 
 @dataclass(frozen=True)
 class GridCoverage:
-    points: int       # size of the grid
-    covered: int      # points with a COMPLETE or PRUNED trial
-    duplicates: int   # finished trials beyond the first on their point
-    reruns: int       # points run again after a failed trial
+    points: int  # size of the grid
+    covered: int  # points with a COMPLETE or PRUNED trial
+    duplicates: int  # finished trials beyond the first on their point
+    reruns: int  # points run again after a failed trial
 
     def __str__(self) -> str:
-        return (f"grid: {self.covered}/{self.points} points covered, {self.duplicates} duplicate "
-                f"trial{'s' if self.duplicates != 1 else ''}, {self.reruns} point{'s' if self.reruns != 1 else ''} "
-                "re-run after a failure")
+        return (
+            f"grid: {self.covered}/{self.points} points covered, {self.duplicates} duplicate "
+            f"trial{'s' if self.duplicates != 1 else ''}, {self.reruns} point{'s' if self.reruns != 1 else ''} "
+            "re-run after a failure"
+        )
 
 
 def grid_coverage(study: optuna.Study) -> GridCoverage | None:
@@ -158,8 +165,9 @@ def draw_index(study: optuna.Study, trial: FrozenTrial) -> int:
     makes the same draws however often it was stopped. Every trial numbered below this
     one exists already, so the index is fixed, and two new trials never share one.
     """
-    retries = sum(1 for t in study.get_trials(deepcopy=False)
-                  if t.number < trial.number and "failed_trial" in t.system_attrs)
+    retries = sum(
+        1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and "failed_trial" in t.system_attrs
+    )
     return trial.number - retries
 
 
@@ -184,8 +192,13 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         self._index[trial.number] = draw_index(study, trial)
         super().before_trial(study, trial)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
         index = self._index.get(trial.number)
         if index is None:  # asked outside Study.optimize/ask, without before_trial
             index = draw_index(study, trial)
@@ -285,4 +298,3 @@ def make_pruner(cfg: StudyConfig) -> optuna.pruners.BasePruner:
         opts.setdefault("max_resource", cfg.epochs)
         return optuna.pruners.HyperbandPruner(**opts)
     raise UserError(f"{cfg.source}: unknown pruner {kind!r}")
-

@@ -46,8 +46,10 @@ def print_space(cfg: StudyConfig, resolved: Resolved) -> None:
     """The study and its resolved space, as a study or worker prints them at start."""
     runs = f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''} x {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
     if cfg.pbt is not None:
-        runs = (f"population-based training: {cfg.pbt.population} members x {cfg.epochs} epochs in segments of "
-                f"{cfg.pbt.interval} ({planned_trials(cfg)} trials), mutable: {', '.join(cfg.pbt.mutable)}")
+        runs = (
+            f"population-based training: {cfg.pbt.population} members x {cfg.epochs} epochs in segments of "
+            f"{cfg.pbt.interval} ({planned_trials(cfg)} trials), mutable: {', '.join(cfg.pbt.mutable)}"
+        )
     print(f"study {cfg.name}: {cfg.model} on {cfg.dataset}, {cfg.sampler.type} sampler, {runs}, seed {cfg.seed}")
     for name, values in resolved.items():
         if isinstance(values, list):

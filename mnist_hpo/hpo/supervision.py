@@ -7,20 +7,19 @@ worker processes is :mod:`.workers`'.
 
 from __future__ import annotations
 
-from typing import Any
 import logging
 import traceback
 import warnings
 from collections import Counter
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .. import storages
 from ..core.schema import StudyConfig
 from ..errors import UserError
-from .. import storages
 from .samplers import CoverGridSampler
-
 
 MAX_CONSECUTIVE_FAILURES = 3
 LOG = logging.getLogger(storages.OPTIMIZE_LOGGER)  # where Optuna's optimize() says a trial failed
@@ -35,7 +34,9 @@ class FailureGuard:
 
     def __init__(self, limit: int) -> None:
         self.limit, self.run, self.last_error = limit, 0, ""
-        self.traceback_of: dict[tuple[Any, ...], int] = {}  # an error's kind -> the trial whose printed traceback shows it
+        self.traceback_of: dict[
+            tuple[Any, ...], int
+        ] = {}  # an error's kind -> the trial whose printed traceback shows it
         self.last_traceback: int | None = None  # the trial whose traceback shows the latest failure's error
 
     def failed(self, trial: optuna.Trial, error: Exception) -> None:
@@ -63,8 +64,11 @@ class FailureGuard:
 
     def raise_if_tripped(self) -> None:
         if self.run >= self.limit:
-            where = "" if self.last_traceback is None else \
-                f"; its full traceback is printed above, where trial {self.last_traceback} failed"
+            where = (
+                ""
+                if self.last_traceback is None
+                else f"; its full traceback is printed above, where trial {self.last_traceback} failed"
+            )
             raise UserError(
                 f"{self.limit} trials in a row failed, so the study stopped "
                 f"(last error: {self.last_error}{where}); finished trials are kept; "
@@ -86,8 +90,13 @@ def trials_wanted(study: optuna.Study, cfg: StudyConfig) -> int:
     sampler = study.sampler
     if isinstance(sampler, CoverGridSampler):
         # A trial just asked for has no point yet, but will take one (queued retries keep theirs).
-        unplaced = sum(1 for t in trials if t.state == TrialState.RUNNING
-                       and "grid_id" not in t.system_attrs and "fixed_params" not in t.system_attrs)
+        unplaced = sum(
+            1
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and "grid_id" not in t.system_attrs
+            and "fixed_params" not in t.system_attrs
+        )
         taken = sampler.size - sampler.open_points(study) + unplaced
         return waiting + max(0, min(cfg.trials, sampler.size) - taken)
     taken = states[TrialState.COMPLETE] + states[TrialState.PRUNED] + states[TrialState.RUNNING] + waiting

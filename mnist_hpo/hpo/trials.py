@@ -22,14 +22,19 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from ..core.seeds import derive_seed
-from ..errors import Fault, shielded
-from ..train.numerics import denormals_flushed
 from ..core.space import Resolved
+from ..errors import Fault, shielded
 from ..storages import StackHeartbeat, heartbeat_interval, impatient, keep_alive, storage_of, trial_id
+from ..train.numerics import denormals_flushed
 from .progress import update_bar
 from .suggestions import suggest
 from .supervision import (
-    MAX_CONSECUTIVE_FAILURES, FailureGuard, fail_stale_trials, requeue_interrupted, taken_over, trials_wanted,
+    MAX_CONSECUTIVE_FAILURES,
+    FailureGuard,
+    fail_stale_trials,
+    requeue_interrupted,
+    taken_over,
+    trials_wanted,
 )
 
 CURVES = ("train_loss", "val_loss")  # stored by store_curves; a history's other series by store_history
@@ -165,8 +170,11 @@ class Batch:
             return False
         self.handed_over.add(trial.number)
         self._stop_beating(trial)
-        print(f"mnist-hpo: trial {trial.number} missed its heartbeats and was failed by another worker "
-              "(this machine is overloaded?); it is retried, this worker goes on", file=sys.stderr)
+        print(
+            f"mnist-hpo: trial {trial.number} missed its heartbeats and was failed by another worker "
+            "(this machine is overloaded?); it is retried, this worker goes on",
+            file=sys.stderr,
+        )
         return True
 
     def tell(self, trial: optuna.Trial, state: TrialState = TrialState.COMPLETE, values=None) -> None:
@@ -229,8 +237,15 @@ class TrialLoop:
     half-way through.
     """
 
-    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, *, bar,
-                 callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None, max_trials: int | None = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
+        *,
+        bar,
+        callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+        max_trials: int | None = None,
+    ) -> None:
         self.study, self.storage, self.bar = RunningStudy(study), storage, bar
         self.guard = FailureGuard(MAX_CONSECUTIVE_FAILURES)
         self.callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [self.guard, *(callbacks or [])]

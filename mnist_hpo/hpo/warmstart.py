@@ -32,8 +32,11 @@ def _fits(values: list[Any] | ParamSpec, value: Any) -> bool:
 
 
 def _best(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.values and all(math.isfinite(v) for v in t.values)]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and all(math.isfinite(v) for v in t.values)
+    ]
     if len(study.directions) > 1:  # no single ranking: the Pareto front, best first objective first
         front = {t.number for t in study.best_trials}
         trials = [t for t in trials if t.number in front]
@@ -63,8 +66,10 @@ def warm_start_trials(cfg: StudyConfig, storage: optuna.storages.BaseStorage, so
     configs = [{n: v for n, v in t.params.items() if n in resolved and _fits(resolved[n], v)} for t in best]
     configs = [c for c in configs if c]
     if not configs:
-        raise UserError(f"--warm-start {source}: none of its best trials' values fit the space of study "
-                        f"{cfg.name!r} ({', '.join(resolved)}); warm-start from a study with a matching space")
+        raise UserError(
+            f"--warm-start {source}: none of its best trials' values fit the space of study "
+            f"{cfg.name!r} ({', '.join(resolved)}); warm-start from a study with a matching space"
+        )
     return f"study {source}, best {k}", configs
 
 
@@ -75,8 +80,9 @@ def _file_key(entries: tuple[Any, ...]) -> str:
 
 def apply_warm_start(study: optuna.Study, cfg: StudyConfig, warm: WarmStart | None = None) -> int:
     """Queue the study file's configurations and ``warm``'s, each source once per study; returns how many."""
-    sources = ([(_file_key(cfg.enqueue), [dict(e) for e in cfg.enqueue])] if cfg.enqueue else []) + \
-        ([warm] if warm else [])
+    sources = ([(_file_key(cfg.enqueue), [dict(e) for e in cfg.enqueue])] if cfg.enqueue else []) + (
+        [warm] if warm else []
+    )
     applied = list(study.user_attrs.get("warm_start", []))
     queued = 0
     for key, configs in sources:

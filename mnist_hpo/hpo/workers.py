@@ -6,27 +6,26 @@ doing a trial twice or losing one is :mod:`.supervision`.
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import multiprocessing
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
 from ..data.datasets import load_data
-from ..tasks import check_config, registry
 from ..errors import EX_TEMPFAIL, Fault, StorageUnavailable, Terminated, UserError, report, terminate_as_interrupt
 from ..storages import load_existing_study, open_storage
+from ..tasks import check_config, registry
 from .identity import open_study, refuse_new_trials_if_unrecorded
-from .progress import study_bar, update_bar
 from .pbt import queue_population
+from .progress import study_bar, update_bar
 from .run import needs_more, run_study
 from .warmstart import apply_warm_start, warm_start_trials
-
 
 PROGRESS_POLL_SECONDS = 10.0
 
@@ -56,8 +55,14 @@ def run_worker(settings: WorkerSettings) -> int:
     registry.trust(settings.trusted_plugins)  # before the study's model type is resolved
     try:
         with terminate_as_interrupt():
-            run_study(settings.config, storage_url=settings.storage, progress=False, workers=settings.workers,
-                      max_trials=settings.max_trials, storage_patience=settings.storage_patience)
+            run_study(
+                settings.config,
+                storage_url=settings.storage,
+                progress=False,
+                workers=settings.workers,
+                max_trials=settings.max_trials,
+                storage_patience=settings.storage_patience,
+            )
         return 0
     except (UserError, Fault, KeyboardInterrupt) as e:
         return report(e)
@@ -72,7 +77,8 @@ class WorkerProcess:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_worker_main, args=(settings,), name=f"mnist-hpo worker {settings.config.name}")
+            target=_worker_main, args=(settings,), name=f"mnist-hpo worker {settings.config.name}"
+        )
         self.process.start()
 
     def wait(self, timeout: float | None = None) -> int:
@@ -104,9 +110,17 @@ def _wait_showing_progress(procs: list[Any], cfg: StudyConfig, study: optuna.Stu
         bar.close()
 
 
-def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_trials: int | None = None,
-                  warm_start: str | None = None, warm_start_k: int = 5, progress: bool = True,
-                  storage_patience: float | None = None) -> optuna.Study:
+def spawn_workers(
+    cfg: StudyConfig,
+    workers: int,
+    *,
+    storage: str | None,
+    max_trials: int | None = None,
+    warm_start: str | None = None,
+    warm_start_k: int = 5,
+    progress: bool = True,
+    storage_patience: float | None = None,
+) -> optuna.Study:
     """Start ``workers`` worker processes on this machine (:class:`WorkerSettings`) and wait for them.
 
     ``warm_start``: another study whose best trials are queued here first (see :mod:`.warmstart`).
@@ -124,8 +138,14 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
         refuse_new_trials_if_unrecorded(cfg, study)
         if cfg.pbt is not None:
             queue_population(study, cfg)  # from here, once: the workers do not race to make the first members
-    settings = WorkerSettings(config=cfg, storage=storage, workers=workers, max_trials=max_trials,
-                              storage_patience=storage_patience, trusted_plugins=registry.trusted())
+    settings = WorkerSettings(
+        config=cfg,
+        storage=storage,
+        workers=workers,
+        max_trials=max_trials,
+        storage_patience=storage_patience,
+        trusted_plugins=registry.trusted(),
+    )
     print(f"starting {workers} workers for study {cfg.name}")
     procs = [start_worker(settings) for _ in range(workers)]
     try:
@@ -140,17 +160,24 @@ def spawn_workers(cfg: StudyConfig, workers: int, *, storage: str | None, max_tr
         raise
     if any(codes):
         if all(c == EX_TEMPFAIL for c in codes):
-            raise StorageUnavailable(f"the storage stayed unreachable past --storage-patience for all {workers} "
-                                     "workers; the trials they were running will be retried with their parameters "
-                                     "and seeds; run the same command again once the storage is back")
+            raise StorageUnavailable(
+                f"the storage stayed unreachable past --storage-patience for all {workers} "
+                "workers; the trials they were running will be retried with their parameters "
+                "and seeds; run the same command again once the storage is back"
+            )
         study = open_study(cfg, open_storage(storage, patience=storage_patience), dataset_checksum=checksum)
         if not needs_more(study, cfg):
             # A killed worker's trial was failed and re-run by the others: the study is complete.
-            print(f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
-                  f"(exit codes {codes}); the others finished the study", file=sys.stderr)
+            print(
+                f"mnist-hpo: {sum(1 for c in codes if c)} of {workers} workers ended abnormally "
+                f"(exit codes {codes}); the others finished the study",
+                file=sys.stderr,
+            )
             return study
-        raise UserError(f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
-                        "finished trials are kept; run again to resume")
+        raise UserError(
+            f"{sum(1 for c in codes if c)} of {workers} workers failed (exit codes {codes}); "
+            "finished trials are kept; run again to resume"
+        )
     return load_existing_study(cfg.name, storage)
 
 

@@ -24,13 +24,13 @@ and every score records the judge's sha256 (:func:`judge_record`).
 
 from __future__ import annotations
 
-from typing import Any
-from collections.abc import Callable, Iterable
 import json
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ SHIPPED_DIR = Path(__file__).with_name("judges")
 
 
 # --- the judge: shipped or trained once, cached, loaded ----------------------------------
+
 
 def fidnet_path(dataset: str, data_dir: Path | None = None) -> Path:
     return (Path(data_dir) if data_dir is not None else default_data_dir()) / f"{dataset}-fidnet.safetensors"
@@ -82,8 +83,9 @@ def classifier_accuracy(net: FidNet, images_u8: torch.Tensor, labels: torch.Tens
     return correct / max(len(images_u8), 1)
 
 
-def train_fidnet(data: Dataset, *, epochs: int = FIDNET_EPOCHS, seed: int = FIDNET_SEED,
-                 batch_size: int = 128) -> tuple[FidNet, float]:
+def train_fidnet(
+    data: Dataset, *, epochs: int = FIDNET_EPOCHS, seed: int = FIDNET_SEED, batch_size: int = 128
+) -> tuple[FidNet, float]:
     """Train the judge on ``data``'s training images; returns it (eval mode) and its test accuracy."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -118,14 +120,23 @@ def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log: Callable
     seconds = time.perf_counter() - start
     floor = MIN_ACCURACY.get(data.name)
     if floor is not None and accuracy < floor:
-        raise UserError(f"the quality classifier reached only {accuracy:.2%} test accuracy (needs {floor:.0%}); "
-                        "this should not happen with the shipped recipe — report it")
+        raise UserError(
+            f"the quality classifier reached only {accuracy:.2%} test accuracy (needs {floor:.0%}); "
+            "this should not happen with the shipped recipe — report it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     weights = save({k: v.contiguous() for k, v in net.state_dict().items()})
     write_atomically(path, lambda f: f.write(weights))
-    meta = {"format": FIDNET_FORMAT, "dataset": data.name, "dataset_checksum": data.checksum,
-            "test_accuracy": accuracy, "epochs": FIDNET_EPOCHS, "seed": FIDNET_SEED,
-            "seconds": round(seconds, 1), "sha256": sha256_file(path)}
+    meta = {
+        "format": FIDNET_FORMAT,
+        "dataset": data.name,
+        "dataset_checksum": data.checksum,
+        "test_accuracy": accuracy,
+        "epochs": FIDNET_EPOCHS,
+        "seed": FIDNET_SEED,
+        "seconds": round(seconds, 1),
+        "sha256": sha256_file(path),
+    }
     write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     log(f"quality classifier: {accuracy:.2%} test accuracy in {seconds:.0f} s, cached at {path}")
     return path
@@ -134,8 +145,9 @@ def prepare_fidnet(data: Dataset, data_dir: Path | None = None, *, log: Callable
 def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log: Callable[[str], None]) -> Path:
     """Copy the shipped judge to ``path`` unless the same one is there; replaces one trained here."""
     meta = json.loads(shipped.with_suffix(".json").read_text())
-    check_sha256(shipped, meta["sha256"], where=f"its checksum in {shipped.with_suffix('.json')}",
-                 hint="reinstall mnist-hpo")
+    check_sha256(
+        shipped, meta["sha256"], where=f"its checksum in {shipped.with_suffix('.json')}", hint="reinstall mnist-hpo"
+    )
     try:
         cached = json.loads(path.with_suffix(".json").read_text()).get("sha256")
     except (OSError, ValueError, AttributeError):
@@ -143,19 +155,24 @@ def _install_shipped(shipped: Path, path: Path, data: Dataset, *, log: Callable[
     if cached == meta["sha256"] and path.exists() and sha256_file(path) == cached:
         return path
     if cached is not None and cached != meta["sha256"]:
-        log(f"replacing {path} (trained on this machine) with the shipped {data.name} quality classifier, "
-            "so that Fréchet distances compare with the record's")
+        log(
+            f"replacing {path} (trained on this machine) with the shipped {data.name} quality classifier, "
+            "so that Fréchet distances compare with the record's"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     for src, dst in ((shipped, path), (shipped.with_suffix(".json"), path.with_suffix(".json"))):
         with open(src, "rb") as source:
             write_atomically(dst, lambda f: shutil.copyfileobj(source, f))
-    log(f"quality classifier: the shipped one ({meta['test_accuracy']:.2%} test accuracy, "
-        f"sha256 {meta['sha256'][:16]}…), at {path}")
+    log(
+        f"quality classifier: the shipped one ({meta['test_accuracy']:.2%} test accuracy, "
+        f"sha256 {meta['sha256'][:16]}…), at {path}"
+    )
     return path
 
 
-def load_fidnet(dataset: str = "mnist", data_dir: Path | None = None, *,
-                dataset_checksum: str | None = None) -> tuple[FidNet, dict[str, Any]]:
+def load_fidnet(
+    dataset: str = "mnist", data_dir: Path | None = None, *, dataset_checksum: str | None = None
+) -> tuple[FidNet, dict[str, Any]]:
     """The cached judge (eval mode) and its sidecar; a clear error when it is missing or altered."""
     path = fidnet_path(dataset, data_dir)
     meta_path = path.with_suffix(".json")
@@ -165,20 +182,29 @@ def load_fidnet(dataset: str = "mnist", data_dir: Path | None = None, *,
         meta = json.loads(meta_path.read_text())
         expected = meta["sha256"]
     except (ValueError, KeyError, TypeError):
-        raise UserError(f"{meta_path} is corrupt; delete {path} and {meta_path} and run 'mnist-hpo data' again") from None
-    check_sha256(path, expected, where=f"its checksum in {meta_path}", hint="delete both and run 'mnist-hpo data' again")
+        raise UserError(
+            f"{meta_path} is corrupt; delete {path} and {meta_path} and run 'mnist-hpo data' again"
+        ) from None
+    check_sha256(
+        path, expected, where=f"its checksum in {meta_path}", hint="delete both and run 'mnist-hpo data' again"
+    )
     if dataset_checksum is not None and meta.get("dataset_checksum") != dataset_checksum:
-        raise UserError(f"{path} was trained on a different copy of {dataset}; delete it and run 'mnist-hpo data' again")
+        raise UserError(
+            f"{path} was trained on a different copy of {dataset}; delete it and run 'mnist-hpo data' again"
+        )
     net = FidNet()
     try:
         net.load_state_dict(load_file(path))
     except (RuntimeError, OSError) as e:
-        raise UserError(f"{path} does not fit this version's classifier ({str(e).splitlines()[0]}); "
-                        "delete it and run 'mnist-hpo data' again") from None
+        raise UserError(
+            f"{path} does not fit this version's classifier ({str(e).splitlines()[0]}); "
+            "delete it and run 'mnist-hpo data' again"
+        ) from None
     return net.eval(), meta
 
 
 # --- the scores ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FeatureStats:
@@ -259,9 +285,12 @@ class Scorer:
 
     def score_features(self, feats: torch.Tensor, preds: torch.Tensor) -> dict[str, Any]:
         hist = class_histogram(preds)
-        return {"fid": frechet_distance(FeatureStats.of(feats), self.reference),
-                "coverage_tv": coverage_tv(hist), "class_histogram": [round(float(p), 4) for p in hist],
-                "samples": len(feats)}
+        return {
+            "fid": frechet_distance(FeatureStats.of(feats), self.reference),
+            "coverage_tv": coverage_tv(hist),
+            "class_histogram": [round(float(p), 4) for p in hist],
+            "samples": len(feats),
+        }
 
     def score_images(self, images: torch.Tensor, *, scale: str = "tanh") -> dict[str, Any]:
         return self.score_features(*self.features(images, scale=scale))
@@ -270,8 +299,9 @@ class Scorer:
         return self.score_features(*self.features_u8(images_u8))
 
     @torch.no_grad()
-    def score_generator(self, sample: Callable[[int, torch.Generator], torch.Tensor], n: int, *, seed: int = 0,
-                        batch_size: int = 1000) -> dict[str, Any]:
+    def score_generator(
+        self, sample: Callable[[int, torch.Generator], torch.Tensor], n: int, *, seed: int = 0, batch_size: int = 1000
+    ) -> dict[str, Any]:
         """Score ``n`` samples of ``sample(count, generator) -> images in [-1, 1]`` drawn with a fixed seed."""
         g = torch.Generator().manual_seed(seed)
         feats, preds = [], []

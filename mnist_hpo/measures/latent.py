@@ -7,6 +7,7 @@ paths. Dimensionality reduction and the cluster measures are scikit-learn's.
 from __future__ import annotations
 
 from typing import Any
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -16,7 +17,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 from torch import nn
-
 
 METHODS = ("pca", "tsne")
 
@@ -29,8 +29,16 @@ def decode(decoder: nn.Module, codes: np.ndarray | torch.Tensor) -> np.ndarray:
     return decoder(z).reshape(len(z), 28, 28).cpu().numpy()
 
 
-def embed(codes: np.ndarray, method: str, dims: int, *, seed: int = 0, perplexity: float = 30.0,
-          max_iter: int = 1000, threads: int | None = 1) -> np.ndarray:
+def embed(
+    codes: np.ndarray,
+    method: str,
+    dims: int,
+    *,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    max_iter: int = 1000,
+    threads: int | None = 1,
+) -> np.ndarray:
     """PCA or t-SNE of ``codes`` to ``dims`` components: float [N, dims].
 
     ``threads`` caps scikit-learn's OpenMP threads (None: its default). One thread is
@@ -42,8 +50,9 @@ def embed(codes: np.ndarray, method: str, dims: int, *, seed: int = 0, perplexit
             return PCA(n_components=dims, random_state=seed).fit_transform(codes)
         if method == "tsne":
             perplexity = min(perplexity, (len(codes) - 1) / 3)  # sklearn requires perplexity < n_samples
-            return TSNE(n_components=dims, perplexity=perplexity, init="pca", max_iter=max_iter,
-                        random_state=seed).fit_transform(codes)
+            return TSNE(
+                n_components=dims, perplexity=perplexity, init="pca", max_iter=max_iter, random_state=seed
+            ).fit_transform(codes)
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 

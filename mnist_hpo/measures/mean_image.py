@@ -57,9 +57,11 @@ def too_short(steps: int) -> str:
     """Why a run of ``steps`` optimizer steps cannot be judged, for a message (empty when it can)."""
     if steps >= MIN_STEPS:
         return ""
-    return (f"{steps:,} optimizer steps are too few to tell a model stuck on the mean image from one still "
-            f"learning (at least {MIN_STEPS:,} are needed: in the record every trial that left the plateau "
-            "did so within about 1,700)")
+    return (
+        f"{steps:,} optimizer steps are too few to tell a model stuck on the mean image from one still "
+        f"learning (at least {MIN_STEPS:,} are needed: in the record every trial that left the plateau "
+        "did so within about 1,700)"
+    )
 
 
 def retrain_check(model: str, data: Dataset, metrics: dict[str, Any], *, steps: int) -> dict[str, Any]:
@@ -71,8 +73,11 @@ def retrain_check(model: str, data: Dataset, metrics: dict[str, Any], *, steps: 
         return {}
     baseline = mean_image_test_mse(data)
     judged = steps >= MIN_STEPS
-    return {"mean_image_test_mse": baseline, "optimizer_steps": steps,
-            "on_plateau": bool(metrics["test_mse"] >= STUCK_SHARE * baseline) if judged else None}
+    return {
+        "mean_image_test_mse": baseline,
+        "optimizer_steps": steps,
+        "on_plateau": bool(metrics["test_mse"] >= STUCK_SHARE * baseline) if judged else None,
+    }
 
 
 def trial_steps(cfg: StudyConfig) -> int:

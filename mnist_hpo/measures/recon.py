@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.datasets import Dataset, to_float
 from ..core.figures import image_rows_png
+from ..data.datasets import Dataset, to_float
 from ..train.loops import Corrupt
 
 N_IMAGES = 8
@@ -28,7 +28,9 @@ def reconstructs(model: nn.Module) -> bool:
 
 
 @torch.inference_mode()
-def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt: Corrupt | None = None, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+def reconstruct(
+    model: nn.Module, images: torch.Tensor, *, corrupt: Corrupt | None = None, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images [N, 28, 28] -> (encoder inputs, reconstructions), both float [N, 28, 28] in [0, 1]."""
     was_training = model.training
     model.eval()
@@ -42,8 +44,9 @@ def reconstruct(model: nn.Module, images: torch.Tensor, *, corrupt: Corrupt | No
     return inputs.reshape(-1, 28, 28).clamp(0, 1).cpu().numpy(), out.reshape(-1, 28, 28).cpu().numpy()
 
 
-def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], *,
-                        corrupt: Corrupt | None = None) -> list[tuple[str, np.ndarray]]:
+def reconstruction_rows(
+    images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], *, corrupt: Corrupt | None = None
+) -> list[tuple[str, np.ndarray]]:
     """Rows for :func:`image_rows_png`: the images, their corrupted versions (if any), one row per model."""
     rows = [("images", images.float().numpy() / 255.0)]
     for i, (label, model) in enumerate(snapshots):
@@ -54,8 +57,14 @@ def reconstruction_rows(images: torch.Tensor, snapshots: list[tuple[str, nn.Modu
     return rows
 
 
-def reconstruction_png(images: torch.Tensor, snapshots: list[tuple[str, nn.Module]], path: Path, *,
-                       corrupt: Corrupt | None = None, title: str = "") -> Path:
+def reconstruction_png(
+    images: torch.Tensor,
+    snapshots: list[tuple[str, nn.Module]],
+    path: Path,
+    *,
+    corrupt: Corrupt | None = None,
+    title: str = "",
+) -> Path:
     return image_rows_png(reconstruction_rows(images, snapshots, corrupt=corrupt), path, title=title)
 
 

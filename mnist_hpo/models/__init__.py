@@ -5,5 +5,18 @@ from .classifier import EncoderClassifier, Head
 from .fid_net import FidNet
 from .gan import GAN, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, sample_sphere
 
-__all__ = ["Autoencoder", "Decoder", "Encoder", "xavier_init", "EncoderClassifier", "Head",
-           "FidNet", "GAN", "DCDiscriminator", "DCGenerator", "MLPDiscriminator", "MLPGenerator", "sample_sphere"]
+__all__ = [
+    "Autoencoder",
+    "Decoder",
+    "Encoder",
+    "xavier_init",
+    "EncoderClassifier",
+    "Head",
+    "FidNet",
+    "GAN",
+    "DCDiscriminator",
+    "DCGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "sample_sphere",
+]

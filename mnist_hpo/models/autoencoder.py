@@ -23,9 +23,12 @@ class Encoder(nn.Module):
         self.latent_dim = latent_dim
         self.nh1 = nh1
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=0), nn.ReLU(),
+            nn.Conv2d(1, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=0),
+            nn.ReLU(),
             nn.Flatten(),
         )
         self.linear = nn.Sequential(nn.Linear(CONV_FLAT, nh1), nn.ReLU(), nn.Linear(nh1, latent_dim))
@@ -38,13 +41,17 @@ class Decoder(nn.Module):
     def __init__(self, latent_dim: int, nh1: int) -> None:
         super().__init__()
         self.linear = nn.Sequential(
-            nn.Linear(latent_dim, nh1), nn.ReLU(),
-            nn.Linear(nh1, CONV_FLAT), nn.ReLU(),
+            nn.Linear(latent_dim, nh1),
+            nn.ReLU(),
+            nn.Linear(nh1, CONV_FLAT),
+            nn.ReLU(),
             nn.Unflatten(1, (32, 3, 3)),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=0), nn.ReLU(),
-            nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=0),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
             nn.ConvTranspose2d(8, 1, 3, stride=2, padding=1, output_padding=1),
             nn.Sigmoid(),
         )

@@ -13,9 +13,7 @@ class Head(nn.Module):
 
     def __init__(self, latent_dim: int, nh1: int, dropout: float, n_classes: int = 10) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, nh1), nn.ReLU(), nn.Dropout(dropout), nn.Linear(nh1, n_classes)
-        )
+        self.net = nn.Sequential(nn.Linear(latent_dim, nh1), nn.ReLU(), nn.Dropout(dropout), nn.Linear(nh1, n_classes))
         xavier_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

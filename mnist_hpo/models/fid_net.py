@@ -19,9 +19,15 @@ class FidNet(nn.Module):
         self.feature_dim = feature_dim
         # Strided convolutions instead of pooling: a third of the cost, same accuracy.
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),   # 32 x 14 x 14
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),  # 64 x 7 x 7
-            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),  # 64 x 4 x 4
+            nn.Conv2d(1, 32, 3, stride=2, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),  # 32 x 14 x 14
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),  # 64 x 7 x 7
+            nn.Conv2d(64, 64, 3, stride=2, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),  # 64 x 4 x 4
             nn.Flatten(),
         )
         self.hidden = nn.Sequential(nn.Linear(64 * 4 * 4, feature_dim), nn.ReLU())

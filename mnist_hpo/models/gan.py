@@ -28,14 +28,20 @@ def sample_sphere(
 class MLPGenerator(nn.Module):
     """100 - 256 - 512 - 784, LeakyReLU and dropout after each hidden layer, Tanh output (Table 4)."""
 
-    def __init__(self, latent_dim: int = 100, hidden: tuple[int, int] = (256, 512),
-                 slope: float = 0.2, dropout: float = 0.3) -> None:
+    def __init__(
+        self, latent_dim: int = 100, hidden: tuple[int, int] = (256, 512), slope: float = 0.2, dropout: float = 0.3
+    ) -> None:
         super().__init__()
         h1, h2 = hidden
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, h1), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            nn.Linear(h1, h2), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            nn.Linear(h2, IMAGE_PIXELS), nn.Tanh(),
+            nn.Linear(latent_dim, h1),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Linear(h1, h2),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Linear(h2, IMAGE_PIXELS),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -50,8 +56,12 @@ class MLPDiscriminator(nn.Module):
         h1, h2 = hidden
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(IMAGE_PIXELS, h1), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            nn.Linear(h1, h2), nn.LeakyReLU(slope), nn.Dropout(dropout),
+            nn.Linear(IMAGE_PIXELS, h1),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Linear(h1, h2),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
             nn.Linear(h2, 1),
         )
 
@@ -70,11 +80,15 @@ class DCGenerator(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, c * 7 * 7, bias=False), nn.BatchNorm1d(c * 7 * 7), nn.LeakyReLU(slope),
-            nn.Unflatten(1, (c, 7, 7)),
-            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+            nn.Linear(latent_dim, c * 7 * 7, bias=False),
+            nn.BatchNorm1d(c * 7 * 7),
             nn.LeakyReLU(slope),
-            nn.ConvTranspose2d(c // 2, 1, 4, stride=2, padding=1), nn.Tanh(),
+            nn.Unflatten(1, (c, 7, 7)),
+            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c // 2),
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(c // 2, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -88,9 +102,14 @@ class DCDiscriminator(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(1, c, 4, stride=2, padding=1), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
+            nn.Conv2d(1, c, 4, stride=2, padding=1),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(2 * c * 7 * 7, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,20 +12,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ..storages import storage_dir
 from .document import render_html, render_markdown
 from .gather import build_blocks
 
 
-def build_report(storage_url: str | None = None, *, out: Path | None = None,
-                 studies: dict[str, str] | None = None, journals: Path | None = None) -> tuple[Path, Path]:
+def build_report(
+    storage_url: str | None = None,
+    *,
+    out: Path | None = None,
+    studies: dict[str, str] | None = None,
+    journals: Path | None = None,
+) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (its twin); returns both paths."""
     html_path = Path(out) if out else storage_dir() / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     md_path = html_path.with_suffix(".md")
-    blocks = build_blocks(storage_url, studies=studies, journals=journals,
-                          figures=html_path.parent / f"{html_path.stem}-figures")
+    blocks = build_blocks(
+        storage_url, studies=studies, journals=journals, figures=html_path.parent / f"{html_path.stem}-figures"
+    )
     html_path.write_text(render_html(blocks))
     md_path.write_text(render_markdown(blocks, md_path.parent))
     return html_path, md_path

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
 import base64
 import html
 import mimetypes
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .formatting import fmt
-
-
 
 
 @dataclass
@@ -86,8 +84,10 @@ def _html_block(b: Any) -> str:
     if isinstance(b, Image):
         mime = mimetypes.guess_type(b.path.name)[0] or "image/png"
         data = base64.b64encode(b.path.read_bytes()).decode()
-        return (f'<figure><img alt="{e(b.caption)}" src="data:{mime};base64,{data}">'
-                f"<figcaption>{e(b.caption)}</figcaption></figure>")
+        return (
+            f'<figure><img alt="{e(b.caption)}" src="data:{mime};base64,{data}">'
+            f"<figcaption>{e(b.caption)}</figcaption></figure>"
+        )
     if isinstance(b, Facts):
         rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in b.items)
         return f'<h4>{e(b.title)}</h4><dl class="facts">{rows}</dl>'
@@ -101,8 +101,10 @@ def _html_block(b: Any) -> str:
 def render_html(blocks: list[Any]) -> str:
     title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
     body = "\n".join(_html_block(b) for b in blocks)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def _md_cell(v: Any, cell: Callable[[Any], str] = fmt) -> str:
@@ -117,12 +119,18 @@ def _md_block(b: Any, md_dir: Path) -> str:
         return prefix + b.text
     if isinstance(b, Table):
         cell = str if b.kind == "ref" else fmt
-        lines = [f"**{b.caption}**", "", "| " + " | ".join(map(_md_cell, b.columns)) + " |",
-                 "|" + " --- |" * len(b.columns)]
+        lines = [
+            f"**{b.caption}**",
+            "",
+            "| " + " | ".join(map(_md_cell, b.columns)) + " |",
+            "|" + " --- |" * len(b.columns),
+        ]
         lines += ["| " + " | ".join(_md_cell(v, cell) for v in r) + " |" for r in b.rows]
         return "\n".join(lines)
     if isinstance(b, Image):
-        return f"![{b.caption}]({Path(os.path.relpath(b.path.resolve(), md_dir.resolve())).as_posix()})\n\n*{b.caption}*"
+        return (
+            f"![{b.caption}]({Path(os.path.relpath(b.path.resolve(), md_dir.resolve())).as_posix()})\n\n*{b.caption}*"
+        )
     if isinstance(b, Facts):
         return f"**{b.title}**\n\n" + "\n".join(f"- **{k}**: {v}" for k, v in b.items)
     if isinstance(b, Pair):
@@ -132,4 +140,3 @@ def _md_block(b: Any, md_dir: Path) -> str:
 
 def render_markdown(blocks: list[Any], md_dir: Path) -> str:
     return "\n\n".join(_md_block(b, md_dir) for b in blocks) + "\n"
-

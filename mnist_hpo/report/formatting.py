@@ -35,10 +35,7 @@ def fmt_seconds(s: float) -> str:
     return f"{s / 3600:.2f} h"
 
 
-
 def fmt_list(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
     return str(v)
-
-

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import statistics
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -15,7 +15,6 @@ from ..hpo.objective import study_metric_names
 from ..hpo.queries import pareto_front
 from .families import family, study_headers
 from .formatting import count, fmt_seconds
-
 
 # The objective's column, by the task's metric name (the report calls both "Valid. loss").
 METRIC_HEADERS = {"val_mse": "Valid. loss (MSE)", "val_ce": "Valid. loss (CE)", "val_fid": "Valid. Fréchet distance"}
@@ -50,8 +49,11 @@ def top_trials(study: optuna.Study, k: int = 5) -> list[optuna.trial.FrozenTrial
     if len(study.directions) > 1:
         reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
         return sorted(pareto_front(study), key=lambda t: t.values[0], reverse=reverse)
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.value is not None and math.isfinite(t.value)]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(trials, key=metric_value, reverse=reverse)[:k]
 
@@ -71,8 +73,9 @@ def _value(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 100 else f"{v:.4f}"
 
 
-def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
-             extra: dict[str, str] | None = None) -> tuple[list[str], list[list[Any]]]:
+def top_rows(
+    study: optuna.Study, k: int = 5, *, metric: str | None = None, extra: dict[str, str] | None = None
+) -> tuple[list[str], list[list[Any]]]:
     """(columns, rows) of the best ``k`` complete trials, values unformatted; ``([], [])`` when there are none.
 
     Each row: trial number, each parameter, epochs trained, the objective value(s), then the
@@ -86,12 +89,23 @@ def top_rows(study: optuna.Study, k: int = 5, *, metric: str | None = None,
     multi = len(study.directions) > 1
     names = list(trials[0].params)
     headers = study_headers(study)
-    columns = ["Trial", *(headers.get(n, n) for n in names), "Epochs", *objective_headers(study, metric),
-               *extra.values()]
-    rows = [[t.number, *(t.params.get(n, "") for n in names),
-             len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-",
-             *t.values, *(_last(t.user_attrs.get(a, "")) for a in extra)]
-            for t in trials]
+    columns = [
+        "Trial",
+        *(headers.get(n, n) for n in names),
+        "Epochs",
+        *objective_headers(study, metric),
+        *extra.values(),
+    ]
+    rows = [
+        [
+            t.number,
+            *(t.params.get(n, "") for n in names),
+            len(t.intermediate_values) or (multi and len(t.user_attrs.get("train_loss", []))) or "-",
+            *t.values,
+            *(_last(t.user_attrs.get(a, "")) for a in extra),
+        ]
+        for t in trials
+    ]
     return columns, rows
 
 
@@ -119,8 +133,11 @@ def top_table(study: optuna.Study, *, k: int = 5, metric: str | None = None) -> 
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if multi:
-        lines.insert(0, f"Pareto front of study {study.study_name} ({count(len(rows), 'trial')}; "
-                        f"export one with 'mnist-hpo export {study.study_name} --trial N'):")
+        lines.insert(
+            0,
+            f"Pareto front of study {study.study_name} ({count(len(rows), 'trial')}; "
+            f"export one with 'mnist-hpo export {study.study_name} --trial N'):",
+        )
     return "\n".join(lines)
 
 
@@ -140,16 +157,30 @@ def compare_rows(curves: list[Curve], target: float) -> list[list[str]]:
     rows = []
     for c in curves:
         i = c.reached(target)
-        rows.append([c.study, c.protocol, str(c.trials),
-                     "not reached" if i is None else str(c.epochs[i]),
-                     "not reached" if i is None else fmt_seconds(c.seconds[i]),
-                     "-" if c.best_value is None else f"{c.best_value:.4f}",
-                     str(c.epochs[-1] if c.epochs else 0), fmt_seconds(c.seconds[-1] if c.seconds else 0.0)])
+        rows.append(
+            [
+                c.study,
+                c.protocol,
+                str(c.trials),
+                "not reached" if i is None else str(c.epochs[i]),
+                "not reached" if i is None else fmt_seconds(c.seconds[i]),
+                "-" if c.best_value is None else f"{c.best_value:.4f}",
+                str(c.epochs[-1] if c.epochs else 0),
+                fmt_seconds(c.seconds[-1] if c.seconds else 0.0),
+            ]
+        )
     return rows
 
 
-PROTOCOL_COLUMNS = ["protocol", "studies", "reached target", "median epochs to target", "median best value",
-                    "median epochs", "median time"]
+PROTOCOL_COLUMNS = [
+    "protocol",
+    "studies",
+    "reached target",
+    "median epochs to target",
+    "median best value",
+    "median epochs",
+    "median time",
+]
 
 
 def protocol_rows(curves: list[Curve], target: float) -> list[list[str]]:
@@ -163,23 +194,34 @@ def protocol_rows(curves: list[Curve], target: float) -> list[list[str]]:
         hits = [c.reached(target) for c in group]
         to_target = statistics.median(math.inf if i is None else c.epochs[i] for c, i in zip(group, hits))
         bests = [c.best_value for c in group if c.best_value is not None]
-        rows.append([protocol, str(len(group)), f"{sum(i is not None for i in hits)} of {len(group)}",
-                     "not reached" if math.isinf(to_target) else f"{to_target:g}",
-                     f"{statistics.median(bests):.4f}" if bests else "-",
-                     f"{statistics.median(c.epochs[-1] for c in group):g}",
-                     fmt_seconds(statistics.median(c.seconds[-1] for c in group))])
+        rows.append(
+            [
+                protocol,
+                str(len(group)),
+                f"{sum(i is not None for i in hits)} of {len(group)}",
+                "not reached" if math.isinf(to_target) else f"{to_target:g}",
+                f"{statistics.median(bests):.4f}" if bests else "-",
+                f"{statistics.median(c.epochs[-1] for c in group):g}",
+                fmt_seconds(statistics.median(c.seconds[-1] for c in group)),
+            ]
+        )
     return rows
 
 
 def _text_table(columns: list[str], rows: list[list[str]], left: int) -> str:
     widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in [columns, *rows]]
+    lines = [
+        "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in [columns, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def compare_table(curves: list[Curve], target: float) -> str:
     """The per-study table, then the per-protocol medians."""
-    return (_text_table(COLUMNS, compare_rows(curves, target), 2) + "\n\n"
-            + _text_table(PROTOCOL_COLUMNS, protocol_rows(curves, target), 1))
+    return (
+        _text_table(COLUMNS, compare_rows(curves, target), 2)
+        + "\n\n"
+        + _text_table(PROTOCOL_COLUMNS, protocol_rows(curves, target), 1)
+    )

@@ -44,16 +44,24 @@ def artifact_store(folder: Path | None = None) -> optuna.artifacts.FileSystemArt
     return WholeFileArtifactStore(folder)
 
 
-def attach_files(target: optuna.Trial | optuna.Study, files: list[Path], *, rename: Callable[[Path], str] | None = None,
-                 folder: Path | None = None) -> list[str]:
+def attach_files(
+    target: optuna.Trial | optuna.Study,
+    files: list[Path],
+    *,
+    rename: Callable[[Path], str] | None = None,
+    folder: Path | None = None,
+) -> list[str]:
     """Attach ``files`` to a running trial or a study (shown under that name, ``rename(f)`` if given); their ids.
 
     A study's file of the same name is replaced in place (a re-export's figures): Optuna's artifact
     metadata is an attribute that can be set but not removed, so a new upload would list it twice.
     """
     store = artifact_store(folder)
-    existing = ({a.filename: a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(target)}
-                if isinstance(target, optuna.Study) else {})
+    existing = (
+        {a.filename: a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(target)}
+        if isinstance(target, optuna.Study)
+        else {}
+    )
     ids = []
     with tempfile.TemporaryDirectory() as tmp:
         for f in map(Path, files):
@@ -64,6 +72,7 @@ def attach_files(target: optuna.Trial | optuna.Study, files: list[Path], *, rena
                     store.write(existing[f.name], body)
                 ids.append(existing[f.name])
             else:
-                ids.append(optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f),
-                                                            study_or_trial=target))
+                ids.append(
+                    optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=target)
+                )
     return ids

@@ -55,16 +55,24 @@ def _snapshot(path: Path) -> dict[str, dict[str, Any]]:
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     out: dict[str, dict[str, Any]] = {}
     for s in storage.get_all_studies():
-        out[s.study_name] = {"user_attrs": s.user_attrs, "system_attrs": s.system_attrs,
-                             "directions": s.directions,
-                             "trials": storage.get_all_trials(study_id(s), deepcopy=False)}
+        out[s.study_name] = {
+            "user_attrs": s.user_attrs,
+            "system_attrs": s.system_attrs,
+            "directions": s.directions,
+            "trials": storage.get_all_trials(study_id(s), deepcopy=False),
+        }
     return out
 
 
 def _running_here(snapshot: dict[str, dict[str, Any]]) -> list[str]:
-    return [f"{name} trial {t.number}" for name, s in snapshot.items() for t in s["trials"]
-            if t.state == TrialState.RUNNING and isinstance(t.user_attrs.get(OWNER), dict)
-            and _alive_here(t.user_attrs[OWNER])]
+    return [
+        f"{name} trial {t.number}"
+        for name, s in snapshot.items()
+        for t in s["trials"]
+        if t.state == TrialState.RUNNING
+        and isinstance(t.user_attrs.get(OWNER), dict)
+        and _alive_here(t.user_attrs[OWNER])
+    ]
 
 
 def compact_journal(path: Path) -> Compaction:

@@ -55,7 +55,7 @@ def is_journal_url(url: str) -> bool:
 
 
 def journal_path(url: str) -> Path:
-    path = url[len(PREFIX):]
+    path = url[len(PREFIX) :]
     if not path:
         raise UserError("storage 'journal:' needs a file path, e.g. --storage journal:results/journals/ae.log")
     return Path(path)
@@ -105,8 +105,7 @@ def _repair_tail(path: Path) -> None:
             cut = tail.rfind(b"\n")
             keep = (size - len(tail) + cut + 1) if cut >= 0 else 0
             f.truncate(keep)
-    print(f"mnist-hpo: {path}: removed a half-written last line ({size - keep} bytes) left by a crash",
-          file=sys.stderr)
+    print(f"mnist-hpo: {path}: removed a half-written last line ({size - keep} bytes) left by a crash", file=sys.stderr)
 
 
 def _check_journal_file(path: Path) -> None:
@@ -119,7 +118,9 @@ def _check_journal_file(path: Path) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise UserError(f"{path} is not an Optuna journal file; point --storage journal:PATH at a journal or a new file")
+        raise UserError(
+            f"{path} is not an Optuna journal file; point --storage journal:PATH at a journal or a new file"
+        )
 
 
 class WholeLinesBackend(JournalFileBackend):
@@ -139,7 +140,7 @@ class WholeLinesBackend(JournalFileBackend):
                 try:
                     view = memoryview(data)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                     os.fsync(fd)
                 except BaseException:
                     # cannot even cut it back (read-only now)? the next open removes the half line
@@ -166,8 +167,7 @@ def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
     if path.exists():
         _check_journal_file(path)
         _repair_tail(path)
-    backend = WholeLinesBackend(
-        path, journal_lock_grace(DEFAULT_PATIENCE if patience is None else patience))
+    backend = WholeLinesBackend(path, journal_lock_grace(DEFAULT_PATIENCE if patience is None else patience))
     try:
         return make_patient(JournalStorage, backend, where=str(path), patience=patience, path=path, journal=True)
     except (ValueError, KeyError) as e:
@@ -175,6 +175,7 @@ def open_journal(url: str, *, patience: float | None = None) -> JournalStorage:
 
 
 # --- who runs a trial, and whether it still does ------------------------------------------------
+
 
 def _boot_id() -> str:
     try:
@@ -194,8 +195,13 @@ def _process_start(pid: int) -> str:
 
 def this_process() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _process_start(pid),
-            "beat": time.time()}
+    return {
+        "host": socket.gethostname(),
+        "boot": _boot_id(),
+        "pid": pid,
+        "start": _process_start(pid),
+        "beat": time.time(),
+    }
 
 
 def _alive_here(owner: dict[str, Any]) -> bool:
@@ -241,8 +247,9 @@ def retried(trial: FrozenTrial, *, max_retry: int = MAX_RETRY, interrupted: bool
     return len(history) - len(interruptions) <= max_retry
 
 
-def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY,
-          interrupted: bool = False) -> int | None:
+def retry(
+    study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY, interrupted: bool = False
+) -> int | None:
     """Queue ``trial`` (FAIL) again with its parameters and user attributes; the retry's number, or None.
 
     Like Optuna's ``RetryHeartbeatStaleTrialCallback`` (``failed_trial``, ``retry_history``), with
@@ -254,17 +261,30 @@ def retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int = MAX_RETRY
     """
     history, interruptions = _attempts(trial, interrupted)
     if not retried(trial, max_retry=max_retry, interrupted=interrupted):
-        print(f"mnist-hpo: trial {trial.number} of study {study.study_name}: its process died "
-              f"{len(history) - len(interruptions)} times "
-              f"(trials {', '.join(str(n) for n in history if n not in interruptions)}); not retried again, "
-              "its parameters stay in the study as FAIL trials", file=sys.stderr)
+        print(
+            f"mnist-hpo: trial {trial.number} of study {study.study_name}: its process died "
+            f"{len(history) - len(interruptions)} times "
+            f"(trials {', '.join(str(n) for n in history if n not in interruptions)}); not retried again, "
+            "its parameters stay in the study as FAIL trials",
+            file=sys.stderr,
+        )
         return None
-    system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history,
-                    "interrupted": interruptions}
+    system_attrs = {
+        **trial.system_attrs,
+        "failed_trial": history[0],
+        "retry_history": history,
+        "interrupted": interruptions,
+    }
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k != OWNER}
-    study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=trial.params,
-                                        distributions=trial.distributions, user_attrs=user_attrs,
-                                        system_attrs=system_attrs))
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+        )
+    )
     return len(study.get_trials(deepcopy=False)) - 1
 
 
@@ -281,9 +301,11 @@ def fail_stale_trials(study: optuna.Study, *, grace: float) -> list[int]:
         now = datetime.now().isoformat(timespec="seconds")
         fresh = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         if retry(study, fresh) is not None:
-            print(f"mnist-hpo: trial {trial.number} of study {study.study_name} was left running by a process "
-                  f"that is gone; marked failed at {now} and queued again with the same parameters and seed",
-                  file=sys.stderr)
+            print(
+                f"mnist-hpo: trial {trial.number} of study {study.study_name} was left running by a process "
+                f"that is gone; marked failed at {now} and queued again with the same parameters and seed",
+                file=sys.stderr,
+            )
         failed.append(trial.number)
     return failed
 

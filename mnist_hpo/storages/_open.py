@@ -106,8 +106,9 @@ class RetryStaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
         retry(study, trial, max_retry=self.max_retry)
 
 
-def _rdb_storage(url: str, engine_kwargs: dict[str, Any], interval: int, grace: int, *, where: str,
-                 patience: float) -> optuna.storages.RDBStorage:
+def _rdb_storage(
+    url: str, engine_kwargs: dict[str, Any], interval: int, grace: int, *, where: str, patience: float
+) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         # Heartbeats and their retry callback are "experimental" since Optuna 2.8; they are what we want.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -118,7 +119,8 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], interval: int, grace: 
             heartbeat_interval=interval,
             grace_period=grace,
             heartbeat_stale_trial_callback=RetryStaleTrials(max_retry=heartbeat.MAX_RETRY),
-            where=where, patience=patience,
+            where=where,
+            patience=patience,
         )
 
 
@@ -142,13 +144,20 @@ def _engine_kwargs(parsed: sqlalchemy.engine.URL, patience: float) -> dict[str, 
     return engine_kwargs
 
 
-def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict[str, Any], interval: int, grace: int,
-              patience: float) -> optuna.storages.RDBStorage:
+def _open_rdb(
+    url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict[str, Any], interval: int, grace: int, patience: float
+) -> optuna.storages.RDBStorage:
     """The RDB storage, tried again while workers starting together race to create Optuna's tables."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            storage = _rdb_storage(url, engine_kwargs, interval, grace,
-                                   where=parsed.render_as_string(hide_password=True), patience=patience)
+            storage = _rdb_storage(
+                url,
+                engine_kwargs,
+                interval,
+                grace,
+                where=parsed.render_as_string(hide_password=True),
+                patience=patience,
+            )
             link = link_of(storage)
             assert link is not None  # made by make_patient, which gives it one
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -162,14 +171,19 @@ def _open_rdb(url: str, parsed: sqlalchemy.engine.URL, engine_kwargs: dict[str, 
             # Workers starting together on a new database race to create Optuna's tables
             # ("table ... already exists", "duplicate key"), or find it locked: the loser tries again.
             text = str(e).lower()
-            if attempt + 1 == OPEN_ATTEMPTS or not any(m in text for m in ("already exists", "duplicate", "unique", "locked")):
+            if attempt + 1 == OPEN_ATTEMPTS or not any(
+                m in text for m in ("already exists", "duplicate", "unique", "locked")
+            ):
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError  # unreachable
 
 
 def open_storage(
-    url: str | None = None, *, heartbeat_interval: int | None = None, grace_period: int | None = None,
+    url: str | None = None,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
     patience: float | None = None,
 ) -> optuna.storages.RDBStorage | optuna.storages.JournalStorage:
     """Optuna RDB storage with heartbeats and retry of stale trials, or a journal file (``journal:PATH``).
@@ -192,8 +206,9 @@ def open_storage(
     where = parsed.render_as_string(hide_password=True)
     try:
         _refuse_foreign_database(parsed, engine_kwargs)
-        return _open_rdb(url, parsed, engine_kwargs, interval, grace_period or heartbeat.GRACE_BEATS * interval,
-                         patience)
+        return _open_rdb(
+            url, parsed, engine_kwargs, interval, grace_period or heartbeat.GRACE_BEATS * interval, patience
+        )
     except sqlalchemy.exc.OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         raise UserError(f"cannot open storage {where} ({reason})") from None
@@ -211,4 +226,6 @@ def load_existing_study(name: str, storage_url: str | None = None) -> optuna.Stu
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         names = ", ".join(s.study_name for s in optuna.get_all_study_summaries(storage)) or "none"
-        raise UserError(f"no study named {name!r} in {storage_url or default_storage_url()} (studies there: {names})") from None
+        raise UserError(
+            f"no study named {name!r} in {storage_url or default_storage_url()} (studies there: {names})"
+        ) from None

@@ -47,9 +47,25 @@ from optuna.trial import FrozenTrial
 if TYPE_CHECKING:  # Optuna exports no public name for the class of get_all_studies()'s items
     from optuna.study._frozen import FrozenStudy
 
-__all__ = ["trial_id", "set_trial_system_attr", "storage_of", "StackHeartbeat", "optuna_table_names",
-           "quiet_interrupted_trials", "claim_trial", "new_trial", "set_params", "beating_trial_ids", "backend_of",
-           "study_id", "PRIVATE_NAMES", "RDB_PRIVATE_CALLS", "RDB_LOGGER", "OPTIMIZE_LOGGER", "JOURNAL_ATTR_OPS"]
+__all__ = [
+    "trial_id",
+    "set_trial_system_attr",
+    "storage_of",
+    "StackHeartbeat",
+    "optuna_table_names",
+    "quiet_interrupted_trials",
+    "claim_trial",
+    "new_trial",
+    "set_params",
+    "beating_trial_ids",
+    "backend_of",
+    "study_id",
+    "PRIVATE_NAMES",
+    "RDB_PRIVATE_CALLS",
+    "RDB_LOGGER",
+    "OPTIMIZE_LOGGER",
+    "JOURNAL_ATTR_OPS",
+]
 
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 RDB_LOGGER = "optuna.storages._rdb.storage"
@@ -182,7 +198,9 @@ class StackHeartbeat:
         self._stop = threading.Event()
         interval = self._storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
         self._interval = interval
-        self._thread = threading.Thread(target=self._beat, name="mnist-hpo-heartbeat", daemon=True) if interval else None
+        self._thread = (
+            threading.Thread(target=self._beat, name="mnist-hpo-heartbeat", daemon=True) if interval else None
+        )
 
     def discard(self, trial_id: int) -> None:
         with self._lock:

@@ -57,8 +57,19 @@ DEFAULT_PATIENCE = 120.0
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0
 
 # The errors of a file system that is away for a while (a network mount, a remount read-only).
-TRANSIENT_ERRNOS = {errno.EROFS, errno.EIO, errno.ESTALE, errno.ENOTCONN, errno.ETIMEDOUT, errno.ECONNREFUSED,
-                    errno.ECONNRESET, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETUNREACH}
+TRANSIENT_ERRNOS = {
+    errno.EROFS,
+    errno.EIO,
+    errno.ESTALE,
+    errno.ENOTCONN,
+    errno.ETIMEDOUT,
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.EHOSTDOWN,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+    errno.ENETUNREACH,
+}
 # SQLite's operational errors include mistakes (no such table); only these mean "try again".
 SQLITE_TRANSIENT = ("locked", "disk i/o error", "readonly", "unable to open")
 
@@ -75,8 +86,9 @@ def unreachable(e: BaseException) -> str | None:
             text = str(orig or err).strip().splitlines()[0] if str(orig or err).strip() else type(orig).__name__
             if err.connection_invalidated:
                 return text
-            if type(orig).__module__.startswith("psycopg") and isinstance(err, (sqlalchemy.exc.OperationalError,
-                                                                                sqlalchemy.exc.InterfaceError)):
+            if type(orig).__module__.startswith("psycopg") and isinstance(
+                err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+            ):
                 return text  # psycopg's OperationalError: the connection, not the statement
             if type(orig).__module__.startswith("sqlite3") and any(m in text.lower() for m in SQLITE_TRANSIENT):
                 return text
@@ -101,8 +113,12 @@ class _Outage:
             if self.since is None:
                 self.since = time.monotonic() if since is None else since
                 self.count += 1
-                print(f"mnist-hpo: storage {where} unreachable ({reason}); keeping the running trial and retrying "
-                      f"for up to {patience:.0f} s (--storage-patience)", file=sys.stderr, flush=True)
+                print(
+                    f"mnist-hpo: storage {where} unreachable ({reason}); keeping the running trial and retrying "
+                    f"for up to {patience:.0f} s (--storage-patience)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return self.since
 
     def over(self, where: str) -> None:
@@ -166,7 +182,9 @@ class Link:
         return os.access(os.path.dirname(os.path.abspath(self.path)), os.W_OK)
 
 
-_LINKS: weakref.WeakKeyDictionary[object, Link] = weakref.WeakKeyDictionary()  # storage -> its Link, gone with the storage
+_LINKS: weakref.WeakKeyDictionary[object, Link] = (
+    weakref.WeakKeyDictionary()
+)  # storage -> its Link, gone with the storage
 
 
 def link_of(storage: object) -> Link | None:
@@ -196,7 +214,8 @@ def _wait(link: Link, reason: str, since: float, pause: float) -> None:
             f"storage {link.where} unreachable for {link.patience:.0f} s "
             f"(--storage-patience; last error: {reason}); this worker stops; the trial it was running "
             "will be retried with its parameters and seed; run the same command again once the "
-            "storage is back") from None
+            "storage is back"
+        ) from None
     time.sleep(min(pause, left))
 
 
@@ -246,8 +265,13 @@ def _patient_method(name: str, method: Callable[..., Any]) -> Callable[..., Any]
 
 
 # Methods that only read settings held in memory: nothing to retry.
-_LOCAL = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "get_failed_trial_callback",
-          "remove_session", "is_heartbeat_enabled"}
+_LOCAL = {
+    "get_heartbeat_interval",
+    "get_heartbeat_stale_trial_callback",
+    "get_failed_trial_callback",
+    "remove_session",
+    "is_heartbeat_enabled",
+}
 
 
 @functools.cache
@@ -258,8 +282,14 @@ def patient(cls: type) -> type:
     has (Optuna's cache layer calls them on an RDB storage; they reach the database too). Still an instance of
     ``cls`` (Optuna's checks for RDB and journal storage hold). Make it with :func:`make_patient`.
     """
-    names = [n for n in dir(cls) if (not n.startswith("_") or n in RDB_PRIVATE_CALLS)
-             and n not in _LOCAL and callable(getattr(cls, n)) and not isinstance(getattr(cls, n), type)]
+    names = [
+        n
+        for n in dir(cls)
+        if (not n.startswith("_") or n in RDB_PRIVATE_CALLS)
+        and n not in _LOCAL
+        and callable(getattr(cls, n))
+        and not isinstance(getattr(cls, n), type)
+    ]
     return type(f"Patient{cls.__name__}", (cls,), {n: _patient_method(n, getattr(cls, n)) for n in names})
 
 
@@ -279,8 +309,15 @@ def _quiet_optuna_fallback() -> None:
         logger.addFilter(_QuietFallbackOnOutage())
 
 
-def make_patient(cls: type[_Storage], *args: Any, where: str, patience: float | None, path: Path | None = None,
-                 journal: bool = False, **kwargs: Any) -> _Storage:
+def make_patient(
+    cls: type[_Storage],
+    *args: Any,
+    where: str,
+    patience: float | None,
+    path: Path | None = None,
+    journal: bool = False,
+    **kwargs: Any,
+) -> _Storage:
     """``cls(*args, **kwargs)`` as its :func:`patient` subclass, with its :class:`Link` (see there for ``where``,
     ``path`` and ``journal``); :func:`link_of` finds the link, e.g. to give it a :class:`~._timeouts.CallWatch`."""
     _quiet_optuna_fallback()

@@ -44,8 +44,10 @@ class WorkerRDBStorage(optuna.storages.RDBStorage):
 
     def _never_beaten(self, study_id: int) -> list[int]:
         """The RUNNING trials seen here without a heartbeat for longer than the grace period."""
-        running = [trial_id(t) for t in self.get_all_trials(study_id, deepcopy=False,
-                                                            states=(optuna.trial.TrialState.RUNNING,))]
+        running = [
+            trial_id(t)
+            for t in self.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        ]
         unbeaten = set(running) - beating_trial_ids(self, running)
         now = time.monotonic()
         before = self._unbeaten_since.get(study_id, {})

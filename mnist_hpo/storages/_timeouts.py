@@ -58,9 +58,15 @@ def postgres_connect_args(patience: float, given: Mapping[str, object] | None = 
     """
     t = call_timeout(patience)
     ms = int(t * 1000)
-    args: dict[str, int | str] = {"connect_timeout": math.ceil(t), "keepalives": 1, "keepalives_idle": max(1, int(t // 3)),
-            "keepalives_interval": max(1, int(t // 6)), "keepalives_count": 3, "tcp_user_timeout": ms,
-            "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"}
+    args: dict[str, int | str] = {
+        "connect_timeout": math.ceil(t),
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(t // 3)),
+        "keepalives_interval": max(1, int(t // 6)),
+        "keepalives_count": 3,
+        "tcp_user_timeout": ms,
+        "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}",
+    }
     return {k: v for k, v in args.items() if k not in (given or {})}
 
 
@@ -160,8 +166,9 @@ class CallWatch:
     def _connected(self, dbapi_connection: Any, connection_record: Any) -> None:
         self._connections.add(dbapi_connection)
 
-    def _connecting(self, dialect: sqlalchemy.engine.Dialect, connection_record: Any, cargs: Any,
-                    cparams: dict[str, Any]) -> None:
+    def _connecting(
+        self, dialect: sqlalchemy.engine.Dialect, connection_record: Any, cargs: Any, cparams: dict[str, Any]
+    ) -> None:
         call = getattr(self._current, "call", None)
         if call is None:
             return

@@ -51,13 +51,14 @@ def check_storage_url(url: str | None) -> None:
     """One :class:`UserError` line when ``url`` is not a form :func:`open_storage` accepts; nothing is opened."""
     url = url or default_storage_url()
     if url.startswith(JOURNAL_PREFIX):
-        if not url[len(JOURNAL_PREFIX):]:
+        if not url[len(JOURNAL_PREFIX) :]:
             raise UserError("storage 'journal:' needs a file path, e.g. --storage journal:results/journals/ae.log")
         return
     match = _URL.match(url)
     if match is None:
         raise UserError(
-            f"storage URL {url!r} is malformed; use sqlite:///path/to.db or postgresql+psycopg://user@host/db")
+            f"storage URL {url!r} is malformed; use sqlite:///path/to.db or postgresql+psycopg://user@host/db"
+        )
     if match["dialect"] not in BACKENDS:
         raise UserError(f"storage backend {match['dialect']!r} is not supported; use sqlite or postgresql")
 
@@ -66,7 +67,7 @@ def storage_file(url: str | None) -> Path | None:
     """The file a SQLite or journal URL names (None for PostgreSQL and SQLite in memory)."""
     url = url or default_storage_url()
     if url.startswith(JOURNAL_PREFIX):
-        return Path(url[len(JOURNAL_PREFIX):])
+        return Path(url[len(JOURNAL_PREFIX) :])
     match = _URL.match(url)
     if match is None or match["dialect"] != "sqlite":
         return None
@@ -90,17 +91,22 @@ def storage_folder_ready(path: Path, *, create: bool = True) -> None:
     existing = next(p for p in folder.parents if p.exists())  # "." or "/" at the latest
     if folder.exists() or not existing.is_dir():
         blocker = folder if folder.exists() else existing
-        raise UserError(f"cannot create the storage folder {folder} ({blocker} is a file, not a folder); "
-                        "choose another --storage path")
+        raise UserError(
+            f"cannot create the storage folder {folder} ({blocker} is a file, not a folder); "
+            "choose another --storage path"
+        )
     if folder.resolve() != storage_dir().resolve():
-        raise UserError(f"the storage folder {folder} does not exist; create it first (mkdir -p "
-                        f"{shlex.quote(str(folder))}) or choose another --storage path")
+        raise UserError(
+            f"the storage folder {folder} does not exist; create it first (mkdir -p "
+            f"{shlex.quote(str(folder))}) or choose another --storage path"
+        )
     if create:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"cannot create the storage folder {folder} ({e.strerror}); "
-                            "choose a writable --storage path") from None
+            raise UserError(
+                f"cannot create the storage folder {folder} ({e.strerror}); choose a writable --storage path"
+            ) from None
 
 
 def check_storage_folder(url: str | None) -> None:
@@ -122,7 +128,11 @@ def require_stored(url: str | None, *, record_hint: str = "--storage journal:res
     if path is None or path.exists():
         return
     if url is None and not os.environ.get("MNIST_HPO_STORAGE"):
-        raise UserError(f"no studies yet: the default storage {path} does not exist; run a study first "
-                        f"(e.g. 'mnist-hpo study ae'), or read the record's with {record_hint}")
-    raise UserError(f"storage {url or default_storage_url()} does not exist ({path} is missing); check the path, "
-                    "or run a study with that --storage first")
+        raise UserError(
+            f"no studies yet: the default storage {path} does not exist; run a study first "
+            f"(e.g. 'mnist-hpo study ae'), or read the record's with {record_hint}"
+        )
+    raise UserError(
+        f"storage {url or default_storage_url()} does not exist ({path} is missing); check the path, "
+        "or run a study with that --storage first"
+    )

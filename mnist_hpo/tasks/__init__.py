@@ -35,5 +35,17 @@ def make_task(cfg: StudyConfig, data: Dataset) -> Task:
     return task_class(cfg.model)(cfg, data)
 
 
-__all__ = ["FitResult", "NonFiniteLoss", "OnEpoch", "Rule", "Task", "Training", "check_config", "check_device",
-           "device_source", "make_task", "pick_device", "task_class"]
+__all__ = [
+    "FitResult",
+    "NonFiniteLoss",
+    "OnEpoch",
+    "Rule",
+    "Task",
+    "Training",
+    "check_config",
+    "check_device",
+    "device_source",
+    "make_task",
+    "pick_device",
+    "task_class",
+]

@@ -10,11 +10,10 @@ from torch import nn
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..models import Autoencoder
-from ..train.stacked import TrialSpec, fit_stacked
 from ..train.loops import OPTIMIZERS, Corrupt, evaluate_autoencoder, fit_autoencoder, make_optimizer, seed_everything
+from ..train.stacked import TrialSpec, fit_stacked
 from .base import FitResult, OnEpoch, OnStackedEpoch, Task, Training
 from .rules import Rule
-
 
 
 class AutoencoderTask(Task):
@@ -51,10 +50,12 @@ class AutoencoderTask(Task):
     def build(cls, arch: dict[str, Any]) -> nn.Module:
         return Autoencoder(**arch)
 
-    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
-            on_epoch: OnEpoch | None = None) -> FitResult:
-        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
-                                 on_epoch=on_epoch)
+    def fit(
+        self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None
+    ) -> FitResult:
+        return self.train_epochs(
+            self.start_training(params, seed=seed), params, epochs=epochs, full=full, on_epoch=on_epoch
+        )
 
     def start_training(self, params: dict[str, Any], *, seed: int) -> Training:
         generator = seed_everything(seed)
@@ -66,24 +67,42 @@ class AutoencoderTask(Task):
         )
         return Training(model, {"optimizer": optimizer}, generator)
 
-    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
-                     on_epoch: OnEpoch | None = None, full: bool = False) -> FitResult:
+    def train_epochs(
+        self,
+        training: Training,
+        params: dict[str, Any],
+        *,
+        epochs: int,
+        on_epoch: OnEpoch | None = None,
+        full: bool = False,
+    ) -> FitResult:
         """``full``: on all training images, evaluated on the test set (:meth:`fit`'s final retrain)."""
         history = fit_autoencoder(
-            training.model, training.optimizers["optimizer"],
+            training.model,
+            training.optimizers["optimizer"],
             self.train_all if full else self.train_images,
             self.test_images if full else self.val_images,
-            epochs=epochs, batch_size=self.cfg.batch_size, generator=training.generator, on_epoch=on_epoch,
-            corrupt=self.corrupt, val_inputs=self.test_inputs if full else self.val_inputs,
+            epochs=epochs,
+            batch_size=self.cfg.batch_size,
+            generator=training.generator,
+            on_epoch=on_epoch,
+            corrupt=self.corrupt,
+            val_inputs=self.test_inputs if full else self.val_inputs,
         )
         return FitResult(training.model, history.val_loss[-1], history.as_dict())
 
-    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
-                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
-        specs = [TrialSpec(int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]),
-                           float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
-        _, histories = fit_stacked(specs, self.train_images, self.val_images, epochs=epochs,
-                                   batch_size=self.cfg.batch_size, on_epoch=on_epoch)
+    def fit_stacked(
+        self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int, on_epoch: OnStackedEpoch | None = None
+    ) -> list[dict[str, Any]]:
+        specs = [
+            TrialSpec(
+                int(p["latent_dim"]), int(p["nh1"]), p["optimizer"], float(p["lr"]), float(p["weight_decay"]), seed
+            )
+            for p, seed in zip(params, seeds)
+        ]
+        _, histories = fit_stacked(
+            specs, self.train_images, self.val_images, epochs=epochs, batch_size=self.cfg.batch_size, on_epoch=on_epoch
+        )
         return histories
 
     def test(self, model: nn.Module) -> dict[str, float]:

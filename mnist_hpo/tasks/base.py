@@ -28,11 +28,11 @@ Keep this protocol stable: plugins (``examples/``) implement it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -64,12 +64,15 @@ def check_device(setting: str, what: str = "") -> None:
         return
     what = what or f"device {setting!r}"
     if not torch.cuda.is_available():
-        raise UserError(f"{what}: no CUDA device on this machine (torch.cuda.is_available() is False); "
-                        "use --device cpu or auto")
+        raise UserError(
+            f"{what}: no CUDA device on this machine (torch.cuda.is_available() is False); use --device cpu or auto"
+        )
     count = torch.cuda.device_count()
     if setting.startswith("cuda:") and int(setting[5:]) >= count:
-        raise UserError(f"{what}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
-                        f"(cuda:0 to cuda:{count - 1}); use one of them, or --device cpu or auto")
+        raise UserError(
+            f"{what}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
+            f"(cuda:0 to cuda:{count - 1}); use one of them, or --device cpu or auto"
+        )
 
 
 def device_source(cfg: StudyConfig, cli_value: str | None) -> str:
@@ -154,7 +157,9 @@ class Task(ABC):
         """The model with the given constructor arguments (also used to load an export, so a classmethod)."""
 
     @abstractmethod
-    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(
+        self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None
+    ) -> FitResult:
         """Train a fresh model, seeded by ``seed`` alone; call ``on_epoch`` after every epoch.
 
         ``full=False``: train on the train split, evaluate on the validation split each epoch
@@ -190,8 +195,9 @@ class Task(ABC):
         """What a trial's value depends on beyond the study file and the data (``setting -> value``)."""
         return {}
 
-    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
-                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
+    def fit_stacked(
+        self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int, on_epoch: OnStackedEpoch | None = None
+    ) -> list[dict[str, Any]]:
         """Train several trials at once (``batch_trials`` > 1; see :mod:`mnist_hpo.train.stacked`).
 
         ``on_epoch(i, epoch, train_loss, val_loss) -> bool`` (False drops trial i). Returns
@@ -220,8 +226,9 @@ class Task(ABC):
         """A fresh model and its optimizers for ``params``, everything seeded by ``seed`` alone."""
         raise NotImplementedError(f"{self.model_type} cannot be trained by population-based training")
 
-    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
-                     on_epoch: OnEpoch | None = None) -> FitResult:
+    def train_epochs(
+        self, training: Training, params: dict[str, Any], *, epochs: int, on_epoch: OnEpoch | None = None
+    ) -> FitResult:
         """Train ``training`` ``epochs`` more epochs on the train split, evaluating on the validation split.
 
         As :meth:`fit` with ``full=False``, from wherever ``training`` stands; ``on_epoch``'s epochs

@@ -46,8 +46,9 @@ def check_family(cfg: StudyConfig, c: Checker) -> None:
     rules = task.space_rules
     for name, spec in cfg.space.items():
         if name not in rules:
-            c.fail(f"space.{name}", f"is not a parameter of {family}; {did_you_mean(name, rules)}"
-                                    f"it has {', '.join(rules)}")
+            c.fail(
+                f"space.{name}", f"is not a parameter of {family}; {did_you_mean(name, rules)}it has {', '.join(rules)}"
+            )
         rule = rules[name]
         if spec.kind in ("float", "int"):
             if rule.kind == "choice":
@@ -65,7 +66,9 @@ def check_family(cfg: StudyConfig, c: Checker) -> None:
                 c.fail(f"space.{name}", f"holds {value!r}{drawn}; every value must be {rule.describe()}")
     missing = [name for name, rule in rules.items() if rule.required and name not in cfg.space]
     if missing:
-        c.fail(f"space.{missing[0]}", f"is missing; {family} needs {', '.join(n for n, r in rules.items() if r.required)}")
+        c.fail(
+            f"space.{missing[0]}", f"is missing; {family} needs {', '.join(n for n, r in rules.items() if r.required)}"
+        )
 
 
 def check_pbt_family(cfg: StudyConfig, c: Checker) -> None:
@@ -75,14 +78,20 @@ def check_pbt_family(cfg: StudyConfig, c: Checker) -> None:
     task = registry.resolve(cfg.model)
     if not task.trains_in_segments():
         able = [name for name, t in REGISTRY.items() if t.trains_in_segments() and registry.is_builtin(name)]
-        c.fail("[pbt]", f"needs a model family that can save and restore its training state; {cfg.model} cannot "
-                        f"(population-based training supports {', '.join(able)} and plugins with the hooks of "
-                        "docs/plugins.md); remove [pbt] to run independent trials")
+        c.fail(
+            "[pbt]",
+            f"needs a model family that can save and restore its training state; {cfg.model} cannot "
+            f"(population-based training supports {', '.join(able)} and plugins with the hooks of "
+            "docs/plugins.md); remove [pbt] to run independent trials",
+        )
     for name in cfg.pbt.mutable:
         if name not in task.pbt_mutable:
             allowed = ", ".join(task.pbt_mutable) or "none"
-            c.fail("pbt.mutable", f"names {name!r}, which cannot change while {cfg.model} trains (it shapes the model "
-                                  f"or its optimizer); it may change: {allowed}")
+            c.fail(
+                "pbt.mutable",
+                f"names {name!r}, which cannot change while {cfg.model} trains (it shapes the model "
+                f"or its optimizer); it may change: {allowed}",
+            )
 
 
 def check_objectives(cfg: StudyConfig, c: Checker) -> None:
@@ -95,11 +104,16 @@ def check_objectives(cfg: StudyConfig, c: Checker) -> None:
         if not isinstance(name, str) or name not in (metric, *EXTRA_OBJECTIVES):
             c.fail("study.objectives", f"holds {name!r}; each objective must be one of {allowed}")
     if cfg.objectives[0] != metric or len(set(cfg.objectives)) != len(cfg.objectives):
-        c.fail("study.objectives", f"must start with the model's metric {metric!r} and name each objective once, "
-                                   f"e.g. [\"{metric}\", \"params\"]")
+        c.fail(
+            "study.objectives",
+            f'must start with the model\'s metric {metric!r} and name each objective once, e.g. ["{metric}", "params"]',
+        )
     if len(cfg.objectives) > 1:
         if cfg.pruner.type != "none":
-            c.fail("pruner.type", f"must be \"none\" with several objectives (Optuna cannot prune multi-objective "
-                                  f"trials), got {cfg.pruner.type!r}")
+            c.fail(
+                "pruner.type",
+                f'must be "none" with several objectives (Optuna cannot prune multi-objective '
+                f"trials), got {cfg.pruner.type!r}",
+            )
         if cfg.batch_trials > 1:
             c.fail("study.batch_trials", "must be 1 with several objectives (stacked trials have one objective)")

@@ -28,10 +28,10 @@ from torch import nn
 
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
-from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
 from ..data.integrity import check_sha256
 from ..errors import UserError
 from ..models import Autoencoder, EncoderClassifier
+from ..train.classifier import confusion_matrix, encode, fit_classifier, predict_logits
 from ..train.loops import OPTIMIZERS, make_optimizer, seed_everything
 from ..train.stacked_heads import HeadSpec, fit_stacked_heads
 from .base import FitResult, OnEpoch, OnStackedEpoch, Task
@@ -51,14 +51,18 @@ def read_encoder_export(path: str | Path) -> tuple[dict[str, Any], Path]:
     try:
         meta = json.loads((folder / "export.json").read_text())
     except FileNotFoundError:
-        raise UserError(f"encoder export {folder} not found (no export.json); "
-                        "set model.encoder_export to a folder under storage/exports/") from None
+        raise UserError(
+            f"encoder export {folder} not found (no export.json); "
+            "set model.encoder_export to a folder under storage/exports/"
+        ) from None
     except ValueError as e:
         raise UserError(f"{folder / 'export.json'} is corrupt ({e}); export the autoencoder again") from None
     info = meta.get("model", {})
     if info.get("type") not in ENCODER_SOURCES:
-        raise UserError(f"{folder} holds a {info.get('type')!r} model, not an autoencoder; "
-                        "model.encoder_export must point at an autoencoder export")
+        raise UserError(
+            f"{folder} holds a {info.get('type')!r} model, not an autoencoder; "
+            "model.encoder_export must point at an autoencoder export"
+        )
     return meta, folder / meta["weights"]["file"]
 
 
@@ -69,11 +73,17 @@ def load_encoder(path: str | Path, expect_sha256: str = "") -> tuple[dict[str, t
     ``expect_sha256`` (the one a study was started with) when given.
     """
     meta, weights = read_encoder_export(path)
-    sha = check_sha256(weights, meta["weights"]["sha256"], where="the sha256 recorded at export time",
-                       hint="export the autoencoder again")
+    sha = check_sha256(
+        weights,
+        meta["weights"]["sha256"],
+        where="the sha256 recorded at export time",
+        hint="export the autoencoder again",
+    )
     if expect_sha256 and sha != expect_sha256:
-        raise UserError(f"encoder export {weights.parent} changed since this study started (sha256 {sha[:12]}… "
-                        f"instead of {expect_sha256[:12]}…); start a new study with --study-name")
+        raise UserError(
+            f"encoder export {weights.parent} changed since this study started (sha256 {sha[:12]}… "
+            f"instead of {expect_sha256[:12]}…); start a new study with --study-name"
+        )
     arch = meta["model"]["arch"]
     autoencoder = Autoencoder(**arch)
     try:
@@ -104,8 +114,9 @@ class ClassifierTask(Task):
     }
 
     @classmethod
-    def resolve(cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path],
-                pinned: dict[str, Any] | None = None) -> StudyConfig:
+    def resolve(
+        cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict[str, Any] | None = None
+    ) -> StudyConfig:
         opts = dict(cfg.model_options)
         if not opts.get("encoder_export"):
             if pinned and pinned.get("encoder_export"):
@@ -121,8 +132,10 @@ class ClassifierTask(Task):
     @classmethod
     def check_resolved(cls, cfg: StudyConfig) -> None:
         if not cfg.model_options.get("encoder_export"):
-            raise UserError(f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
-                            "from Python call mnist_hpo.artifacts.export.resolve_config(cfg) first")
+            raise UserError(
+                f"{cfg.source}: model.encoder_export is not resolved; the command line does this, "
+                "from Python call mnist_hpo.artifacts.export.resolve_config(cfg) first"
+            )
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         self.check_resolved(cfg)
@@ -169,8 +182,9 @@ class ClassifierTask(Task):
     def build(cls, arch: dict[str, Any]) -> EncoderClassifier:
         return EncoderClassifier(**arch)
 
-    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
-            on_epoch: OnEpoch | None = None) -> FitResult:
+    def fit(
+        self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None
+    ) -> FitResult:
         generator = seed_everything(seed)
         model = self.build(self.arch(params)).to(self.device)
         model.encoder.load_state_dict(self.encoder_state)
@@ -180,7 +194,10 @@ class ClassifierTask(Task):
             model.encoder.requires_grad_(False)
             trainee = model.head  # trained on the cached codes; the encoder is the same for every trial
         optimizer = make_optimizer(
-            params["optimizer"], trainee.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
+            params["optimizer"],
+            trainee.parameters(),
+            lr=float(params["lr"]),
+            weight_decay=float(params["weight_decay"]),
         )
         train = (self.train_all_x, self.train_all_y) if full else (self.train_x, self.train_y)
         val = (self.test_x, self.test_y) if full else (self.val_x, self.val_y)
@@ -191,25 +208,49 @@ class ClassifierTask(Task):
             torch.set_num_threads(1)
         try:
             history = fit_classifier(
-                trainee, optimizer, train, val,
-                epochs=epochs, batch_size=self.cfg.batch_size, generator=generator, on_epoch=on_epoch,
+                trainee,
+                optimizer,
+                train,
+                val,
+                epochs=epochs,
+                batch_size=self.cfg.batch_size,
+                generator=generator,
+                on_epoch=on_epoch,
             )
         finally:
             torch.set_num_threads(threads)
         return FitResult(model, history.val_loss[-1], history.as_dict())
 
-    def fit_stacked(self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int,
-                    on_epoch: OnStackedEpoch | None = None) -> list[dict[str, Any]]:
+    def fit_stacked(
+        self, params: list[dict[str, Any]], seeds: list[int], *, epochs: int, on_epoch: OnStackedEpoch | None = None
+    ) -> list[dict[str, Any]]:
         if self.finetune:
             raise NotImplementedError("stacked trials need the frozen encoder; set batch_trials = 1 with finetune")
         a = self.encoder_arch
-        specs = [HeadSpec(int(a["latent_dim"]), int(a["nh1"]), int(p["nh1"]), float(p["dropout"]), p["optimizer"],
-                          float(p["lr"]), float(p["weight_decay"]), seed) for p, seed in zip(params, seeds)]
+        specs = [
+            HeadSpec(
+                int(a["latent_dim"]),
+                int(a["nh1"]),
+                int(p["nh1"]),
+                float(p["dropout"]),
+                p["optimizer"],
+                float(p["lr"]),
+                float(p["weight_decay"]),
+                seed,
+            )
+            for p, seed in zip(params, seeds)
+        ]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in fit(): small matmuls gain nothing from a second thread
         try:
-            _, histories = fit_stacked_heads(specs, (self.train_x, self.train_y), (self.val_x, self.val_y),
-                                             epochs=epochs, batch_size=self.cfg.batch_size, on_epoch=on_epoch)
+            _, histories = fit_stacked_heads(
+                specs,
+                (self.train_x, self.train_y),
+                (self.val_x, self.val_y),
+                epochs=epochs,
+                batch_size=self.cfg.batch_size,
+                on_epoch=on_epoch,
+            )
         finally:
             torch.set_num_threads(threads)
         return histories

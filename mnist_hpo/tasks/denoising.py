@@ -17,12 +17,12 @@ from typing import Any
 from torch import nn
 
 from ..core.schema import StudyConfig
+from ..core.seeds import derive_seed
 from ..data.datasets import Dataset
-from ..errors import UserError
 from ..data.noise import Noise, fixed_noisy_copy
+from ..errors import UserError
 from ..train.loops import evaluate_autoencoder
 from .autoencoder import AutoencoderTask
-from ..core.seeds import derive_seed
 from .rules import Rule
 
 
@@ -65,8 +65,9 @@ class DenoisingTask(AutoencoderTask):
     }
 
     @classmethod
-    def resolve(cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path],
-                pinned: dict[str, Any] | None = None) -> StudyConfig:
+    def resolve(
+        cls, cfg: StudyConfig, *, latest_export: Callable[[str], Path], pinned: dict[str, Any] | None = None
+    ) -> StudyConfig:
         noise_from_options(cfg.model_options, cfg.source)  # a bad noise setting fails before the study is stored
         return cfg
 

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from ..core.schema import StudyConfig
+from ..core.space import resolve_space
 from ..data.datasets import Dataset
 from ..errors import UserError
-from ..train.gan import Evaluate, GanHistory, fit_gan
-from ..models.gan import GAN
-from ..core.space import resolve_space
 from ..measures.frechet import Scorer, judge_record, load_fidnet
+from ..models.gan import GAN
+from ..train.gan import Evaluate, GanHistory, fit_gan
 from ..train.loops import seed_everything
 from .base import FitResult, OnEpoch, Task, Training
 from .checks import check_config
@@ -90,8 +90,12 @@ class GanTask(Task):
 
     def arch(self, params: dict[str, Any]) -> dict[str, Any]:
         p = self.with_report_defaults(params)
-        return {"arch": self.options["arch"], "latent_dim": int(self.options["latent_dim"]),
-                "slope": float(p["slope"]), "dropout": float(p["dropout"])}
+        return {
+            "arch": self.options["arch"],
+            "latent_dim": int(self.options["latent_dim"]),
+            "slope": float(p["slope"]),
+            "dropout": float(p["dropout"]),
+        }
 
     @classmethod
     def build(cls, arch: dict[str, Any]) -> GAN:
@@ -101,8 +105,10 @@ class GanTask(Task):
     def optimizers(model: GAN, params: dict[str, Any]) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """(generator's, discriminator's) Adam optimizers."""
         p = GanTask.with_report_defaults(params)
-        return (torch.optim.Adam(model.generator.parameters(), lr=float(p["lr_g"])),
-                torch.optim.Adam(model.discriminator.parameters(), lr=float(p["lr_d"])))
+        return (
+            torch.optim.Adam(model.generator.parameters(), lr=float(p["lr_g"])),
+            torch.optim.Adam(model.discriminator.parameters(), lr=float(p["lr_d"])),
+        )
 
     def evaluator(self, model: GAN, which: str, *, epochs: int) -> Evaluate:
         """``evaluate(epoch)`` for :func:`fit_gan`: every ``eval_every`` epochs, and always at the last."""
@@ -113,15 +119,18 @@ class GanTask(Task):
             last = epoch == epochs - 1
             if not last and (epoch + 1) % every:
                 return None
-            return scorer.score_generator(lambda n, g: model.sample(n, generator=g),
-                                          n_final if last else n_eval, seed=SCORE_SEED)
+            return scorer.score_generator(
+                lambda n, g: model.sample(n, generator=g), n_final if last else n_eval, seed=SCORE_SEED
+            )
 
         return evaluate
 
-    def fit(self, params: dict[str, Any], *, seed: int, epochs: int, full: bool,
-            on_epoch: OnEpoch | None = None) -> FitResult:
-        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
-                                 on_epoch=on_epoch)
+    def fit(
+        self, params: dict[str, Any], *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None
+    ) -> FitResult:
+        return self.train_epochs(
+            self.start_training(params, seed=seed), params, epochs=epochs, full=full, on_epoch=on_epoch
+        )
 
     def start_training(self, params: dict[str, Any], *, seed: int) -> Training:
         p = self.with_report_defaults(params)
@@ -131,16 +140,29 @@ class GanTask(Task):
         opt_g, opt_d = self.optimizers(model, p)
         return Training(model, {"generator": opt_g, "discriminator": opt_d}, rng)
 
-    def train_epochs(self, training: Training, params: dict[str, Any], *, epochs: int,
-                     on_epoch: OnEpoch | None = None, full: bool = False) -> FitResult:
+    def train_epochs(
+        self,
+        training: Training,
+        params: dict[str, Any],
+        *,
+        epochs: int,
+        on_epoch: OnEpoch | None = None,
+        full: bool = False,
+    ) -> FitResult:
         """``full``: on all training images, scored against the test set (:meth:`fit`'s final retrain)."""
         model, split = cast(GAN, training.model), "test" if full else "val"  # start_training's
         history = fit_gan(
-            model.generator, model.discriminator,
-            training.optimizers["generator"], training.optimizers["discriminator"],
+            model.generator,
+            model.discriminator,
+            training.optimizers["generator"],
+            training.optimizers["discriminator"],
             self.train_all if full else self.train_images,
-            epochs=epochs, batch_size=int(self.with_report_defaults(params)["batch_size"]), latent_dim=model.latent_dim,
-            rng=training.generator, evaluate=self.evaluator(model, split, epochs=epochs), on_epoch=on_epoch,
+            epochs=epochs,
+            batch_size=int(self.with_report_defaults(params)["batch_size"]),
+            latent_dim=model.latent_dim,
+            rng=training.generator,
+            evaluate=self.evaluator(model, split, epochs=epochs),
+            on_epoch=on_epoch,
         )
         return FitResult(model, history.fid[-1], curves(history, split))
 
@@ -149,9 +171,14 @@ class GanTask(Task):
 
     def test(self, model: nn.Module) -> dict[str, Any]:
         gan = cast(GAN, model)  # build's
-        s = self.scorer("test").score_generator(lambda n, g: gan.sample(n, generator=g),
-                                                self.options["final_samples"], seed=SCORE_SEED)
-        return {"test_fid": s["fid"], "test_coverage_tv": s["coverage_tv"], "test_class_histogram": s["class_histogram"]}
+        s = self.scorer("test").score_generator(
+            lambda n, g: gan.sample(n, generator=g), self.options["final_samples"], seed=SCORE_SEED
+        )
+        return {
+            "test_fid": s["fid"],
+            "test_coverage_tv": s["coverage_tv"],
+            "test_class_histogram": s["class_histogram"],
+        }
 
     @classmethod
     def identity_extras(cls, cfg: StudyConfig, dataset_checksum: str) -> dict[str, Any]:
@@ -172,8 +199,14 @@ def curves(history: GanHistory, split: str) -> dict[str, list[Any]]:
     per evaluated epoch, listed (0-based) in ``eval_epochs``.
     """
     d = history.as_dict()
-    return {"d_loss": d["d_loss"], "g_loss": d["g_loss"], "seconds": d["seconds"], "eval_epochs": d["eval_epochs"],
-            f"{split}_fid": d["fid"], f"{split}_coverage_tv": d["coverage_tv"]}
+    return {
+        "d_loss": d["d_loss"],
+        "g_loss": d["g_loss"],
+        "seconds": d["seconds"],
+        "eval_epochs": d["eval_epochs"],
+        f"{split}_fid": d["fid"],
+        f"{split}_coverage_tv": d["coverage_tv"],
+    }
 
 
 EVALUATED = {"fid": "Fréchet distance (lower is better)", "coverage_tv": "class coverage TV (0 = uniform)"}
@@ -184,10 +217,14 @@ def single_point(cfg: StudyConfig) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, values in resolve_space(cfg.space, cfg.seed).items():
         if not isinstance(values, list) or len(set(values)) != 1:
-            raise UserError(f"{cfg.source}: space.{name} has several values; 'mnist-hpo gan' trains one "
-                            f"configuration, so give it one (choices = [x]) or run it as a study")
+            raise UserError(
+                f"{cfg.source}: space.{name} has several values; 'mnist-hpo gan' trains one "
+                f"configuration, so give it one (choices = [x]) or run it as a study"
+            )
         params[name] = values[0]
     unknown = sorted(set(params) - set(REPORT_PARAMS))
     if unknown:
-        raise UserError(f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; the GAN has {', '.join(REPORT_PARAMS)}")
+        raise UserError(
+            f"{cfg.source}: space.{unknown[0]} is not a GAN parameter; the GAN has {', '.join(REPORT_PARAMS)}"
+        )
     return GanTask.with_report_defaults(params)

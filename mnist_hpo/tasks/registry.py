@@ -95,10 +95,15 @@ def _is_trusted(module: str) -> bool:
 
 
 def _unknown(model_type: str, eps: dict[str, metadata.EntryPoint]) -> UserError:
-    plugins = f"an installed plugin ({', '.join(sorted(eps))})" if eps else \
-        f"an installed plugin (none is: a distribution registers one as an entry point in group {GROUP})"
-    return UserError(f"model.type must be one of {', '.join(builtin_names())}, {plugins}, or an import path "
-                     f"\"package.module:ClassName\", got {model_type!r}")
+    plugins = (
+        f"an installed plugin ({', '.join(sorted(eps))})"
+        if eps
+        else f"an installed plugin (none is: a distribution registers one as an entry point in group {GROUP})"
+    )
+    return UserError(
+        f"model.type must be one of {', '.join(builtin_names())}, {plugins}, or an import path "
+        f'"package.module:ClassName", got {model_type!r}'
+    )
 
 
 def _import(model_type: str, path: str, recorded: dict[str, Any] | None) -> type[Task]:
@@ -106,12 +111,15 @@ def _import(model_type: str, path: str, recorded: dict[str, Any] | None) -> type
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise UserError(f"model type {model_type!r}: cannot import {module_name} ({e}); "
-                        f"{_install_hint(recorded, module_name)}") from None
+        raise UserError(
+            f"model type {model_type!r}: cannot import {module_name} ({e}); {_install_hint(recorded, module_name)}"
+        ) from None
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise UserError(f"model type {model_type!r}: {module_name} has no task class {attr!r} (a subclass of "
-                        "mnist_hpo.tasks.Task); fix the import path \"package.module:ClassName\"")
+        raise UserError(
+            f"model type {model_type!r}: {module_name} has no task class {attr!r} (a subclass of "
+            'mnist_hpo.tasks.Task); fix the import path "package.module:ClassName"'
+        )
     return cls
 
 
@@ -141,19 +149,23 @@ def resolve(model_type: str, *, recorded: dict[str, Any] | None = None) -> type[
         ep = eps.get(model_type)
         if ep is None:
             if recorded and recorded.get("distribution"):
-                raise UserError(f"model type {model_type!r} comes from the plugin distribution "
-                                f"{recorded['distribution']}, which is not installed here; "
-                                f"{_install_hint(recorded, model_type)}")
+                raise UserError(
+                    f"model type {model_type!r} comes from the plugin distribution "
+                    f"{recorded['distribution']}, which is not installed here; "
+                    f"{_install_hint(recorded, model_type)}"
+                )
             raise _unknown(model_type, eps)
         cls = _import(model_type, ep.value, recorded or ({"distribution": ep.dist.name} if ep.dist else None))
     else:
         module_name = model_type.partition(":")[0]
         installed = any(ep.value.replace(" ", "") == model_type for ep in eps.values())
         if not (installed or _is_trusted(module_name) or module_name in sys.modules):
-            raise UserError(f"model type {model_type!r} would import {module_name}, which no installed distribution "
-                            f"registers as a plugin (entry point group {GROUP}); importing runs its code, so a "
-                            f"stored study or export cannot ask for it: if you trust it, add --trust-plugin "
-                            f"{module_name}")
+            raise UserError(
+                f"model type {model_type!r} would import {module_name}, which no installed distribution "
+                f"registers as a plugin (entry point group {GROUP}); importing runs its code, so a "
+                f"stored study or export cannot ask for it: if you trust it, add --trust-plugin "
+                f"{module_name}"
+            )
         cls = _import(model_type, model_type, recorded)
     _loaded[model_type] = cls
     return cls
@@ -198,8 +210,11 @@ def recorded_in_identity(identity: dict[str, Any]) -> dict[str, Any] | None:
     """The provider a stored study's identity records (:func:`identity`), or None (a built-in)."""
     if "plugin.path" not in identity:
         return None
-    return {"path": identity["plugin.path"], "distribution": identity.get("plugin.distribution"),
-            "version": identity.get("plugin.version")}
+    return {
+        "path": identity["plugin.path"],
+        "distribution": identity.get("plugin.distribution"),
+        "version": identity.get("plugin.version"),
+    }
 
 
 def check_recorded(model_type: str, recorded: dict[str, Any] | None, where: str) -> tuple[type[Task], str]:
@@ -214,8 +229,10 @@ def check_recorded(model_type: str, recorded: dict[str, Any] | None, where: str)
     now = provider(model_type)
     diffs = []
     if recorded.get("distribution") != now.distribution or recorded.get("version") != now.version:
-        diffs.append(f"it was made with {recorded.get('distribution')} {recorded.get('version')}, "
-                     f"this environment has {now.distribution} {now.version}")
+        diffs.append(
+            f"it was made with {recorded.get('distribution')} {recorded.get('version')}, "
+            f"this environment has {now.distribution} {now.version}"
+        )
     if recorded.get("path") and recorded["path"] != now.path:
         diffs.append(f"its task class was {recorded['path']}, now {now.path}")
     if not diffs:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 @dataclass(frozen=True)
 class Rule:
     """The values a model family accepts for one hyperparameter or model option.
@@ -36,7 +35,9 @@ class Rule:
             return f"one of {', '.join(map(str, self.choices))}"
         what = "an integer" if self.kind == "int" else "a number"
         if self.low is not None and self.high is not None:
-            return f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return (
+                f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            )
         if self.low is not None:
             return f"{what} {'above' if self.low_open else 'of at least'} {self.low:g}"
         if self.high is not None:

@@ -33,8 +33,15 @@ def train_classifier_epoch(
     generator: torch.Generator,
 ) -> float:
     """One pass in shuffled batches; returns the mean cross-entropy."""
-    return optimize_epoch(model, optimizer, lambda idx: F.cross_entropy(model(_as_input(inputs[idx])), labels[idx]),
-                          len(inputs), batch_size=batch_size, generator=generator, device=inputs.device)
+    return optimize_epoch(
+        model,
+        optimizer,
+        lambda idx: F.cross_entropy(model(_as_input(inputs[idx])), labels[idx]),
+        len(inputs),
+        batch_size=batch_size,
+        generator=generator,
+        device=inputs.device,
+    )
 
 
 @torch.inference_mode()
@@ -91,12 +98,14 @@ def fit_classifier(
 
     ``on_epoch(epoch, train_loss, val_loss)`` may raise (e.g. to prune) to stop early.
     """
+
     def evaluate() -> dict[str, float]:
         val_loss, val_accuracy = evaluate_classifier(model, *val)
         return {"val_loss": val_loss, "val_accuracy": val_accuracy}
 
     return run_epochs(
-        ClassifierHistory(), epochs,
+        ClassifierHistory(),
+        epochs,
         train_one=lambda: train_classifier_epoch(model, *train, optimizer, batch_size=batch_size, generator=generator),
         evaluate=evaluate,
         on_epoch=on_epoch,

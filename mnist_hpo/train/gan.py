@@ -111,7 +111,9 @@ class GanHistory:
         self.coverage_tv.append(float(scores["coverage_tv"]))
 
 
-Evaluate = Callable[[int], "dict[str, Any] | None"]  # epoch -> scores with "fid" and "coverage_tv", or None: not this epoch
+Evaluate = Callable[
+    [int], "dict[str, Any] | None"
+]  # epoch -> scores with "fid" and "coverage_tv", or None: not this epoch
 
 
 def fit_gan(

@@ -30,7 +30,9 @@ class NonFiniteLoss(ArithmeticError):
     """Training diverged: a loss became NaN or infinite."""
 
 
-def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    name: str, params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
     try:
         cls = OPTIMIZERS[name]
     except KeyError:
@@ -68,12 +70,21 @@ def train_autoencoder_epoch(
         inputs = corrupt(clean, generator) if corrupt is not None else clean
         return F.mse_loss(model(inputs), clean)
 
-    return optimize_epoch(model, optimizer, batch_loss, len(images), batch_size=batch_size,
-                          generator=generator, device=images.device)
+    return optimize_epoch(
+        model, optimizer, batch_loss, len(images), batch_size=batch_size, generator=generator, device=images.device
+    )
 
 
-def optimize_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Callable[[torch.Tensor], torch.Tensor],
-                   n: int, *, batch_size: int, generator: torch.Generator, device: torch.device) -> float:
+def optimize_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    *,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> float:
     """One optimisation pass over ``n`` examples in shuffled batches; ``batch_loss(indices)`` gives each batch's mean loss."""
     model.train()
     # Summed on the device and read once per epoch: a per-batch .item() would stall a GPU every step.
@@ -138,13 +149,14 @@ def fit_autoencoder(
     ``on_epoch(epoch, train_loss, val_loss)`` may raise (e.g. to prune) to stop early.
     """
     return run_epochs(
-        History(), epochs,
+        History(),
+        epochs,
         train_one=lambda: train_autoencoder_epoch(
             model, train_images, optimizer, batch_size=batch_size, generator=generator, corrupt=corrupt
         ),
-        evaluate=None if val_images is None else lambda: {
-            "val_loss": evaluate_autoencoder(model, val_images, inputs=val_inputs)
-        },
+        evaluate=None
+        if val_images is None
+        else lambda: {"val_loss": evaluate_autoencoder(model, val_images, inputs=val_inputs)},
         on_epoch=on_epoch,
     )
 

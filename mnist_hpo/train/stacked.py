@@ -143,8 +143,10 @@ class StackedAutoencoders:
             name = key.rsplit(".", 1)[0]
             if name in _LINEAR:
                 out_dim, in_dim = {
-                    "encoder.linear.0": (s.nh1, 288), "encoder.linear.2": (s.latent_dim, s.nh1),
-                    "decoder.linear.0": (s.nh1, s.latent_dim), "decoder.linear.2": (288, s.nh1),
+                    "encoder.linear.0": (s.nh1, 288),
+                    "encoder.linear.2": (s.latent_dim, s.nh1),
+                    "decoder.linear.0": (s.nh1, s.latent_dim),
+                    "decoder.linear.2": (288, s.nh1),
                 }[name]
                 v = v[:out_dim, :in_dim] if v.dim() == 2 else v[:out_dim]
             out[key] = v.clone()
@@ -202,7 +204,7 @@ OnTrialEpoch = Callable[[int, int, float, float], bool]
 def _evaluate(stack: StackedAutoencoders, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     total = torch.zeros(stack.k, device=images.device)
     for start in range(0, len(images), batch_size):
-        clean = to_float(images[start:start + batch_size])
+        clean = to_float(images[start : start + batch_size])
         out = stack.forward(clean.unsqueeze(0).expand(stack.k, *clean.shape))
         total += ((out - clean.unsqueeze(0)) ** 2).sum(dim=(1, 2, 3, 4))
     return total / images.numel()
@@ -235,7 +237,7 @@ def fit_stacked(
         orders = [torch.randperm(n, generator=gens[i]).to(device) for i in alive]
         sums = torch.zeros(len(alive), device=device)
         for start in range(0, n, batch_size):
-            idx = torch.stack([o[start:start + batch_size] for o in orders])  # [K, B]
+            idx = torch.stack([o[start : start + batch_size] for o in orders])  # [K, B]
             clean = to_float(train_images[idx.reshape(-1)]).reshape(len(alive), idx.shape[1], 1, 28, 28)
             per_trial = ((stack.forward(clean) - clean) ** 2).mean(dim=(1, 2, 3, 4))
             per_trial.sum().backward()
@@ -246,8 +248,15 @@ def fit_stacked(
     return stack, histories
 
 
-def end_epoch(stack, opt: StackedOptimizer, alive: list[int], histories: list[dict], epoch: int,
-              metrics: dict[str, list[float]], on_epoch: OnTrialEpoch | None) -> list[int]:
+def end_epoch(
+    stack,
+    opt: StackedOptimizer,
+    alive: list[int],
+    histories: list[dict],
+    epoch: int,
+    metrics: dict[str, list[float]],
+    on_epoch: OnTrialEpoch | None,
+) -> list[int]:
     """Record each live trial's epoch metrics; drop the diverged and the pruned from the stack."""
     keep = []
     for pos, i in enumerate(alive):

@@ -56,8 +56,10 @@ class StackedHeads:
             n = h["net.0.weight"].shape[0]
             w1[i, :, :n], b1[i, :n], w2[i, :n] = h["net.0.weight"].T, h["net.0.bias"], h["net.3.weight"].T
         b2 = torch.stack([h["net.3.bias"] for h in heads])
-        self.params = {k: t.to(device).requires_grad_(True) for k, t in
-                       {"net.0.weightT": w1, "net.0.bias": b1, "net.3.weightT": w2, "net.3.bias": b2}.items()}
+        self.params = {
+            k: t.to(device).requires_grad_(True)
+            for k, t in {"net.0.weightT": w1, "net.0.bias": b1, "net.3.weightT": w2, "net.3.bias": b2}.items()
+        }
         self.keep_prob = torch.tensor([1.0 - s.dropout for s in specs], device=device).view(-1, 1, 1)
 
     def forward(self, z: torch.Tensor, train: bool) -> torch.Tensor:
@@ -81,18 +83,23 @@ class StackedHeads:
         """Head i in the layout of :class:`~mnist_hpo.models.classifier.Head` (padding removed)."""
         n = self.specs[i].nh1
         p = {k: t.detach()[i] for k, t in self.params.items()}
-        return {"net.0.weight": p["net.0.weightT"][:, :n].T.clone(), "net.0.bias": p["net.0.bias"][:n].clone(),
-                "net.3.weight": p["net.3.weightT"][:n].T.clone(), "net.3.bias": p["net.3.bias"].clone()}
+        return {
+            "net.0.weight": p["net.0.weightT"][:, :n].T.clone(),
+            "net.0.bias": p["net.0.bias"][:n].clone(),
+            "net.3.weight": p["net.3.weightT"][:n].T.clone(),
+            "net.3.bias": p["net.3.bias"].clone(),
+        }
 
 
 @torch.inference_mode()
-def _evaluate_heads(stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor,
-                    chunk: int = 2048) -> tuple[list[float], list[float]]:
+def _evaluate_heads(
+    stack: StackedHeads, codes: torch.Tensor, labels: torch.Tensor, chunk: int = 2048
+) -> tuple[list[float], list[float]]:
     # In chunks: all K heads' hidden activations for every code at once would take gigabytes.
     ce = torch.zeros(stack.k, device=codes.device)
     correct = torch.zeros(stack.k, device=codes.device)
     for start in range(0, len(codes), chunk):
-        z, y = codes[start:start + chunk], labels[start:start + chunk]
+        z, y = codes[start : start + chunk], labels[start : start + chunk]
         logits = stack.forward(z.unsqueeze(0).expand(stack.k, *z.shape), train=False)  # [K, n, 10]
         ce += F.cross_entropy(logits.transpose(1, 2), y.unsqueeze(0).expand(stack.k, -1), reduction="none").sum(1)
         correct += (logits.argmax(-1) == y).sum(1)
@@ -125,7 +132,7 @@ def fit_stacked_heads(
         orders = torch.stack([torch.randperm(n, generator=gens[i]) for i in alive]).to(device)  # [K, n]
         sums = torch.zeros(len(alive), device=device)
         for start in range(0, n, batch_size):
-            idx = orders[:, start:start + batch_size]
+            idx = orders[:, start : start + batch_size]
             logits = stack.forward(codes[idx], train=True)  # [K, B, 10]
             per_head = F.cross_entropy(logits.transpose(1, 2), labels[idx], reduction="none").mean(1)
             per_head.sum().backward()

@@ -75,11 +75,12 @@ class TrainingState:
 
     def model_weights(self) -> dict[str, torch.Tensor]:
         """The model's state dict alone (what an export holds)."""
-        return {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
+        return {k[len("model.") :]: v for k, v in self.tensors.items() if k.startswith("model.")}
 
 
-def capture(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
-            extras: dict[str, Any] | None = None) -> TrainingState:
+def capture(
+    model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], extras: dict[str, Any] | None = None
+) -> TrainingState:
     """The state of ``model`` and ``optimizers`` (by name), with ``extras`` (JSON values), copied to the CPU."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     trees = {name: encode(opt.state_dict(), f"optimizers.{name}", tensors) for name, opt in optimizers.items()}
@@ -116,7 +117,7 @@ def state_from_bytes(data: bytes) -> TrainingState:
     """The inverse of :func:`state_bytes`; a file that is not one is a ``ValueError``."""
     try:
         (size,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8:8 + size])
+        header = json.loads(data[8 : 8 + size])
         meta = json.loads(header["__metadata__"][_META_KEY])
         tensors = load_tensors(data)
     except (struct.error, ValueError, KeyError, TypeError, SafetensorError) as e:

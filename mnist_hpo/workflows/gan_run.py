@@ -27,7 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,9 @@ from torchvision.utils import make_grid
 
 from ..data.integrity import write_text_atomically
 from ..errors import UserError
-from ..train.gan import GanHistory, fit_gan
 from ..models.gan import GAN, sample_sphere
 from ..tasks.gan import GanTask
+from ..train.gan import GanHistory, fit_gan
 from ..train.loops import seed_everything
 from .checkpoints import SHARD_BYTES, load_checkpoint, save_checkpoint  # noqa: F401  (SHARD_BYTES: the docstring's)
 
@@ -49,6 +49,7 @@ REPORT_FINAL_LOSSES = {"d_loss": 0.81, "g_loss": 1.20}
 
 
 # --- pictures ---------------------------------------------------------------------------------
+
 
 def save_grid(images: torch.Tensor, path: Path, caption: str) -> None:
     """An 8-column grid of [-1, 1] images, scaled x2, with a caption strip, as PNG."""
@@ -68,8 +69,10 @@ GIF_LEVELS = 16  # grey levels of the animation: a third of the 256-level file; 
 
 def save_gif(grid_dir: Path, path: Path, *, ms_per_frame: int = 300) -> int:
     step = 256 // GIF_LEVELS
-    frames = [Image.open(p).convert("L").point(lambda v: v // step * 255 // (GIF_LEVELS - 1))
-              for p in sorted(grid_dir.glob("epoch-*.png"))]
+    frames = [
+        Image.open(p).convert("L").point(lambda v: v // step * 255 // (GIF_LEVELS - 1))
+        for p in sorted(grid_dir.glob("epoch-*.png"))
+    ]
     if frames:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
     return len(frames)
@@ -113,6 +116,7 @@ def save_loss_plot(history: GanHistory, path: Path) -> None:
 
 # --- the run ----------------------------------------------------------------------------------
 
+
 @dataclass
 class _Run:
     """What one run trains and writes: the model, its optimizers and RNG, its settings and its folder."""
@@ -131,14 +135,21 @@ class _Run:
     def start(cls, task: GanTask, params: dict[str, Any], folder: Path, seed: int) -> _Run:
         p = task.with_report_defaults(params)
         arch = task.arch(p)
-        settings = {"params": p, "arch": arch, "seed": seed, "dataset": task.data.checksum,
-                    "train_images": len(task.train_all), "eval_every": task.options["eval_every"],
-                    "eval_samples": task.options["eval_samples"]}
+        settings = {
+            "params": p,
+            "arch": arch,
+            "seed": seed,
+            "dataset": task.data.checksum,
+            "train_images": len(task.train_all),
+            "eval_every": task.options["eval_every"],
+            "eval_samples": task.options["eval_samples"],
+        }
         rng = seed_everything(seed)
         model = task.build(arch).to(task.device)
         opt_g, opt_d = task.optimizers(model, p)
-        fixed_noise = sample_sphere(GRID_SIZE, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1),
-                                    device=task.device)
+        fixed_noise = sample_sphere(
+            GRID_SIZE, model.latent_dim, generator=torch.Generator().manual_seed(seed + 1), device=task.device
+        )
         return cls(task, folder, p, settings, model, opt_g, opt_d, rng, fixed_noise)
 
     @property
@@ -152,38 +163,73 @@ class _Run:
         self.model.generator.train()
 
     def restore(self) -> tuple[int, GanHistory] | None:
-        return load_checkpoint(self.folder, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng,
-                               settings=self.settings)
+        return load_checkpoint(
+            self.folder, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng, settings=self.settings
+        )
 
     def checkpoint(self, epoch: int, history: GanHistory) -> None:
-        save_checkpoint(self.folder, epoch=epoch, model=self.model, opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng,
-                        history=history, settings=self.settings)
+        save_checkpoint(
+            self.folder,
+            epoch=epoch,
+            model=self.model,
+            opt_g=self.opt_g,
+            opt_d=self.opt_d,
+            rng=self.rng,
+            history=history,
+            settings=self.settings,
+        )
 
-    def fit(self, start: int, history: GanHistory, *, epochs: int, every: int, log: Callable[[str], object]) -> GanHistory:
+    def fit(
+        self, start: int, history: GanHistory, *, epochs: int, every: int, log: Callable[[str], object]
+    ) -> GanHistory:
         """Train from epoch ``start`` to ``epochs``: a grid after the first epoch, a grid and a checkpoint every
         ``every`` epochs and at the end."""
+
         def after_epoch(epoch: int, hist: GanHistory) -> None:
             done = epoch + 1
             if done == 1 or done % every == 0 or done == epochs:
                 self.grid(done)
             if done % every == 0 or done == epochs:
                 self.checkpoint(done, hist)
-                fid = f", Fréchet distance {hist.fid[-1]:.2f}" if hist.eval_epochs and hist.eval_epochs[-1] == epoch \
+                fid = (
+                    f", Fréchet distance {hist.fid[-1]:.2f}"
+                    if hist.eval_epochs and hist.eval_epochs[-1] == epoch
                     else ""
-                log(f"epoch {done}/{epochs}: D {hist.d_loss[-1]:.3f}, G {hist.g_loss[-1]:.3f}{fid} "
-                    f"({hist.seconds[-1]:.1f} s/epoch)")
+                )
+                log(
+                    f"epoch {done}/{epochs}: D {hist.d_loss[-1]:.3f}, G {hist.g_loss[-1]:.3f}{fid} "
+                    f"({hist.seconds[-1]:.1f} s/epoch)"
+                )
 
         model = self.model
         return fit_gan(
-            model.generator, model.discriminator, self.opt_g, self.opt_d, self.task.train_all,
-            epochs=epochs, batch_size=int(self.params["batch_size"]), latent_dim=model.latent_dim, rng=self.rng,
-            start_epoch=start, history=history, evaluate=self.task.evaluator(model, "test", epochs=epochs),
+            model.generator,
+            model.discriminator,
+            self.opt_g,
+            self.opt_d,
+            self.task.train_all,
+            epochs=epochs,
+            batch_size=int(self.params["batch_size"]),
+            latent_dim=model.latent_dim,
+            rng=self.rng,
+            start_epoch=start,
+            history=history,
+            evaluate=self.task.evaluator(model, "test", epochs=epochs),
             after_epoch=after_epoch,
         )
 
 
-def run_gan(task: GanTask, params: dict[str, Any], folder: Path, *, epochs: int, seed: int, every: int = 10,
-            fresh: bool = False, log: Callable[[str], object] = print) -> dict[str, Any]:
+def run_gan(
+    task: GanTask,
+    params: dict[str, Any],
+    folder: Path,
+    *,
+    epochs: int,
+    seed: int,
+    every: int = 10,
+    fresh: bool = False,
+    log: Callable[[str], object] = print,
+) -> dict[str, Any]:
     """Train (or continue) the run in ``folder`` up to ``epochs``; write pictures and ``result.json``; return it."""
     if every < 1:
         raise UserError(f"--every must be at least 1, got {every}")
@@ -206,8 +252,11 @@ def run_gan(task: GanTask, params: dict[str, Any], folder: Path, *, epochs: int,
     result = {
         "epochs": trained,
         "settings": run.settings,
-        "final": {"d_loss": history.d_loss[-1] if trained else None,
-                  "g_loss": history.g_loss[-1] if trained else None, **final},
+        "final": {
+            "d_loss": history.d_loss[-1] if trained else None,
+            "g_loss": history.g_loss[-1] if trained else None,
+            **final,
+        },
         **task.provenance(),
         "report_final_losses": REPORT_FINAL_LOSSES,
         "median_seconds_per_epoch": statistics.median(history.seconds) if history.seconds else None,
@@ -241,8 +290,12 @@ def _keep_earlier_scores(result: dict[str, Any], path: Path, final: dict[str, An
         previous = {}
     result["rescored"] = previous.get("rescored", []) if isinstance(previous.get("rescored"), list) else []
     if previous.get("epochs") == result["epochs"] and previous.get("judge") != result.get("judge"):
-        result["rescored"].append({"date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "judge_before": previous.get("judge"),
-                                   "final_before": {k: previous.get("final", {}).get(k) for k in final}})
+        result["rescored"].append(
+            {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "judge_before": previous.get("judge"),
+                "final_before": {k: previous.get("final", {}).get(k) for k in final},
+            }
+        )
     if not result["rescored"]:
         del result["rescored"]

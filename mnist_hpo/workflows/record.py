@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from ..artifacts.export import latest_export, load_export, resolve_config
 from ..config import load_study_config
-from ..core.study_files import study_path
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig
+from ..core.study_files import study_path
 from ..errors import UserError
 from ..hpo.queries import best_trial, finished_trials
 from ..storages import open_storage
@@ -52,14 +52,25 @@ class StudyPart:
 
 
 def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
-    parts = [StudyPart("ae", "ae", "ae", explore=True),
-             # the report's Table 1 configurations trained here: is a gap the implementation or the draws?
-             StudyPart("ae-table1", "ae-table1", "ae-table1", export=False),
-             StudyPart("dae", "dae", "dae"), StudyPart("clf", "clf", "clf")]
+    parts = [
+        StudyPart("ae", "ae", "ae", explore=True),
+        # the report's Table 1 configurations trained here: is a gap the implementation or the draws?
+        StudyPart("ae-table1", "ae-table1", "ae-table1", export=False),
+        StudyPart("dae", "dae", "dae"),
+        StudyPart("clf", "clf", "clf"),
+    ]
     for file in IMPROVED_PROTOCOLS:
         for i, seed in enumerate(seeds):
-            parts.append(StudyPart(file, file, file if i == 0 else f"{file}-{seed}", seed=seed,
-                                   export=file == "ae-tpe" and i == 0, figures=False))
+            parts.append(
+                StudyPart(
+                    file,
+                    file,
+                    file if i == 0 else f"{file}-{seed}",
+                    seed=seed,
+                    export=file == "ae-tpe" and i == 0,
+                    figures=False,
+                )
+            )
     parts.append(StudyPart("gan-search", "gan-search", "gan-search"))
     # Two objectives: no single best trial to export (``mnist-hpo export ae-pareto --trial N`` picks one).
     parts.append(StudyPart("ae-pareto", "ae-pareto", "ae-pareto", export=False, figures=False))
@@ -71,8 +82,21 @@ def study_parts(seeds: tuple[int, ...] = PROTOCOL_SEEDS) -> list[StudyPart]:
 
 # The report's protocols first, in its order; then what goes beyond it (other samplers, pruners and objectives, the
 # rows the report leaves open, population-based training); then the report.
-PARTS = ("ae", "ae-table1", "dae", "clf", "gan", "ae-tpe", "gan-search", "ae-hyperband", "ae-gp", "ae-pareto",
-         *OPEN_ROWS, *PBT_ROWS, "report")
+PARTS = (
+    "ae",
+    "ae-table1",
+    "dae",
+    "clf",
+    "gan",
+    "ae-tpe",
+    "gan-search",
+    "ae-hyperband",
+    "ae-gp",
+    "ae-pareto",
+    *OPEN_ROWS,
+    *PBT_ROWS,
+    "report",
+)
 
 
 @dataclass(frozen=True)
@@ -99,14 +123,20 @@ def journal_url(out: Path, name: str) -> str:
 
 def load_part(part: StudyPart, opts: Options) -> StudyConfig:
     cfg = load_study_config(study_path(part.file)).with_overrides(
-        name=part.name, seed=part.seed, trials=opts.trials, epochs=opts.epochs, train_subset=opts.subset,
-        device=opts.device, trial_figures=None if part.figures else False)
+        name=part.name,
+        seed=part.seed,
+        trials=opts.trials,
+        epochs=opts.epochs,
+        train_subset=opts.subset,
+        device=opts.device,
+        trial_figures=None if part.figures else False,
+    )
     return resolve_config(cfg, journal_url(opts.out, part.name))
 
 
 def open_part(part: StudyPart, opts: Options) -> optuna.Study | None:
     url = journal_url(opts.out, part.name)
-    if not Path(url[len("journal:"):]).exists():  # look without creating the file
+    if not Path(url[len("journal:") :]).exists():  # look without creating the file
         return None
     try:
         return optuna.load_study(study_name=part.name, storage=open_storage(url))
@@ -122,14 +152,20 @@ def _trained(study: optuna.Study | None) -> list[Any]:
     """The study's finished trials that trained at least one epoch (COMPLETE or PRUNED)."""
     if study is None:
         return []
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-            if t.intermediate_values]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if t.intermediate_values
+    ]
 
 
 def _seconds_per_epoch(trials: list[Any], model: str) -> float:
     """The median seconds per epoch (per worker) of these trials, or the default for the model family."""
-    rates = [(t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
-             for t in trials if t.datetime_start and t.datetime_complete]
+    rates = [
+        (t.datetime_complete - t.datetime_start).total_seconds() / len(t.intermediate_values)
+        for t in trials
+        if t.datetime_start and t.datetime_complete
+    ]
     return statistics.median(rates) if rates else DEFAULT_SECONDS_PER_EPOCH[model]
 
 
@@ -165,10 +201,15 @@ def estimate(opts: Options, parts: list[StudyPart]) -> list[tuple[str, float]]:
         if cfg is None:
             rows.append((part.name, float("nan")))
             continue
-        same_file = own + [t for name, (p, _, trials) in record.items()
-                           if p.file == part.file and name != part.name for t in trials]
-        same_pruner = [t for p, c, trials in record.values() if c is not None and c.model == cfg.model
-                       and c.pruner.type == cfg.pruner.type for t in trials]
+        same_file = own + [
+            t for name, (p, _, trials) in record.items() if p.file == part.file and name != part.name for t in trials
+        ]
+        same_pruner = [
+            t
+            for p, c, trials in record.values()
+            if c is not None and c.model == cfg.model and c.pruner.type == cfg.pruner.type
+            for t in trials
+        ]
         rate = _seconds_per_epoch(own or same_file, cfg.model)
         per_trial = min(cfg.epochs, _epochs_per_trial(same_file or same_pruner, cfg))
         if cfg.pbt is not None:  # segments of ``interval`` epochs; the export is a member's own weights
@@ -202,7 +243,9 @@ def export_done(part: StudyPart, opts: Options) -> bool:
 
 
 def gan_seconds_left(opts: Options) -> float:
-    cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs)  # a run, not a study
+    cfg = load_study_config(study_path("gan")).with_overrides(
+        study_name="gan", epochs=opts.gan_epochs
+    )  # a run, not a study
     folder = opts.out / "gan" / cfg.name
     done, rate = 0, DEFAULT_SECONDS_PER_EPOCH["gan"]
     pointer = folder / "checkpoints" / "LATEST"

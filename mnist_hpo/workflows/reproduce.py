@@ -17,12 +17,12 @@ is made once (a complete one is checked and kept), and the GAN resumes from its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import cast
 
 import optuna
@@ -31,16 +31,16 @@ from optuna.trial import TrialState
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
 from ..artifacts.export import export_trial, fallback_export, find_export, latest_export
 from ..config import load_study_config
-from ..core.study_files import study_path
 from ..core.space import resolve_space
+from ..core.study_files import study_path
 from ..data.datasets import load_data
 from ..errors import UserError
 from ..hpo.identity import open_study
 from ..hpo.queries import best_trial
 from ..hpo.run import run_study, set_threads
 from ..hpo.suggestions import print_space
-from ..hpo.workers import spawn_workers
 from ..hpo.supervision import needs_trials
+from ..hpo.workers import spawn_workers
 from ..report.build import build_report
 from ..report.formatting import fmt_seconds
 from ..storages import open_storage
@@ -48,7 +48,15 @@ from ..tasks import make_task
 from ..tasks.gan import GanTask, single_point
 from .gan_run import run_gan
 from .record import (
-    Options, PARTS, StudyPart, estimate, finished, gan_seconds_left, journal_url, load_part, study_parts,
+    PARTS,
+    Options,
+    StudyPart,
+    estimate,
+    finished,
+    gan_seconds_left,
+    journal_url,
+    load_part,
+    study_parts,
 )
 
 Log = Callable[[str], None]  # where progress lines go (print)
@@ -59,8 +67,10 @@ def run_study_part(part: StudyPart, opts: Options, log: Log = print) -> None:
     url = journal_url(opts.out, part.name)
     study = open_study(cfg, open_storage(url))
     if needs_trials(study, cfg) or _running(study):
-        log(f"\n== {part.name}: {finished(study)}/{cfg.trials} trials in the record, running the rest "
-            f"({opts.workers} worker{'s' if opts.workers > 1 else ''})")
+        log(
+            f"\n== {part.name}: {finished(study)}/{cfg.trials} trials in the record, running the rest "
+            f"({opts.workers} worker{'s' if opts.workers > 1 else ''})"
+        )
         print_space(cfg, resolve_space(cfg.space, cfg.seed))
         if opts.workers > 1:
             spawn_workers(cfg, opts.workers, storage=url, progress=opts.progress)
@@ -99,8 +109,9 @@ def _explore(study: optuna.Study, opts: Options, log: Log) -> None:
 
 
 def run_gan_part(opts: Options, log: Log = print) -> None:
-    cfg = load_study_config(study_path("gan")).with_overrides(study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset,
-                                                              device=opts.device)
+    cfg = load_study_config(study_path("gan")).with_overrides(
+        study_name="gan", epochs=opts.gan_epochs, train_subset=opts.subset, device=opts.device
+    )
     folder = opts.out / "gan" / cfg.name
     result = folder / "result.json"
     if result.exists():
@@ -131,9 +142,11 @@ def reproduce(opts: Options, log: Log = print) -> None:
     if "gan" in opts.only:
         rows.append(("gan", gan_seconds_left(opts)))
     known = [s for _, s in rows if math.isfinite(s)]
-    log(f"record {opts.out}: about {fmt_seconds(sum(known))} of training left here"
+    log(
+        f"record {opts.out}: about {fmt_seconds(sum(known))} of training left here"
         + "".join(f"\n  {name}: {fmt_seconds(s) if math.isfinite(s) else 'after the ae export'}" for name, s in rows)
-        + "\n(estimated from the record's own seconds per epoch where it has some)")
+        + "\n(estimated from the record's own seconds per epoch where it has some)"
+    )
     order = [p for p in PARTS if p in opts.only]
     start = time.perf_counter()
     for name in order:

@@ -10,10 +10,10 @@ import pytest
 from optuna.trial import TrialState
 
 from mnist_hpo import cli
-from mnist_hpo.hpo.samplers import make_sampler
-from mnist_hpo.storages import open_storage, Studies
-from mnist_hpo.hpo.run import run_study
 from mnist_hpo.analysis.anytime import load_curves, median_curve, protocol_of, study_curve
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.samplers import make_sampler
+from mnist_hpo.storages import Studies, open_storage
 
 from ..conftest import STUDIES
 
@@ -33,10 +33,12 @@ def fake_study(url: str, name: str, trials: list[tuple], *, sampler="tpe", prune
 
 C, P = TrialState.COMPLETE, TrialState.PRUNED
 # Trial 1 finishes before trial 0 (two workers): the curve follows the completion order.
-TPE_TRIALS = [(C, 0.0300, [0.05] * 10, 0, 100),   # 10 epochs, 100 s; finishes second
-              (P, None, [0.06] * 3, 10, 40),       # pruned after 3 epochs, 30 s; finishes first
-              (C, 0.0170, [0.03] * 10, 100, 200),  # reaches 0.0172 here: 23 epochs, 230 s
-              (C, 0.0160, [0.02] * 10, 200, 300)]
+TPE_TRIALS = [
+    (C, 0.0300, [0.05] * 10, 0, 100),  # 10 epochs, 100 s; finishes second
+    (P, None, [0.06] * 3, 10, 40),  # pruned after 3 epochs, 30 s; finishes first
+    (C, 0.0170, [0.03] * 10, 100, 200),  # reaches 0.0172 here: 23 epochs, 230 s
+    (C, 0.0160, [0.02] * 10, 200, 300),
+]
 RANDOM_TRIALS = [(C, 0.0500, [0.06] * 50, 0, 500), (C, 0.0180, [0.02] * 50, 500, 1000)]
 
 
@@ -55,8 +57,11 @@ def test_a_dead_processs_trial_counts_until_its_last_heartbeat(storage):
     # Killed 50 s in, marked FAIL when the study was opened again 10 h later.
     study = fake_study(storage, "killed", [(C, 0.03, [0.05] * 10, 0, 100)])
     beat = (T0 + dt.timedelta(seconds=150)).timestamp()
-    t = optuna.create_trial(state=TrialState.FAIL, intermediate_values={0: 0.06, 1: 0.06},
-                            user_attrs={"owner": {"host": "h", "pid": 1, "beat": beat}})
+    t = optuna.create_trial(
+        state=TrialState.FAIL,
+        intermediate_values={0: 0.06, 1: 0.06},
+        user_attrs={"owner": {"host": "h", "pid": 1, "beat": beat}},
+    )
     t.datetime_start, t.datetime_complete = T0 + dt.timedelta(seconds=100), T0 + dt.timedelta(seconds=36100)
     study.add_trial(t)
     assert study_curve(study).seconds == [100.0, 150.0]
@@ -80,8 +85,12 @@ def test_a_population_counts_the_epochs_its_segments_cover(storage):
     segments = fake_study(storage, "gan-pbt-2", [])
     segments.set_user_attr("identity", {"pbt.population": 2})
     for i, value in enumerate([60.0, 50.0]):
-        t = optuna.create_trial(state=C, value=value, intermediate_values={5 * i + 4: value},
-                                user_attrs={"pbt": {"member": i, "generation": 0, "epochs": [0, 5]}})
+        t = optuna.create_trial(
+            state=C,
+            value=value,
+            intermediate_values={5 * i + 4: value},
+            user_attrs={"pbt": {"member": i, "generation": 0, "epochs": [0, 5]}},
+        )
         t.datetime_start, t.datetime_complete = T0, T0 + dt.timedelta(seconds=50 * (i + 1))
         segments.add_trial(t)
     assert study_curve(segments).epochs == [5, 10]
@@ -111,8 +120,18 @@ def test_compare_prints_epochs_and_time_to_target_and_draws(storage, tmp_path, c
     # Per protocol, medians over its studies: ae-tpe-2021 never reached 0.0172, so with 1 of 2 the
     # median is "not reached" (a late study counts as infinitely late, not left out).
     protocols = {line.split("  ")[0].strip(): line.split() for line in lines[8:10]}
-    assert protocols["tpe + successive_halving"][3:] == ["2", "1", "of", "2", "not", "reached", "0.0230", "23",
-                                                         "3.8", "min"]
+    assert protocols["tpe + successive_halving"][3:] == [
+        "2",
+        "1",
+        "of",
+        "2",
+        "not",
+        "reached",
+        "0.0230",
+        "23",
+        "3.8",
+        "min",
+    ]
     assert protocols["random + none"][3:] == ["1", "0", "of", "1", "not", "reached", "0.0180", "100", "16.7", "min"]
     assert lines[-1] == f"wrote {out}"
     pixels = np.asarray(Image.open(out).convert("RGB")).reshape(-1, 3)
@@ -156,12 +175,15 @@ def test_compare_reads_a_folder_of_journals(tmp_path, capsys, monkeypatch):
     assert "not reached" not in out and "16.7 min" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["compare", "nope"], "no study 'nope' in"),
-    (["compare", "a", "a"], "study 'a' is named twice"),
-    (["compare", "a", "--out", "x.pdf"], "--out x.pdf: expected a .png file name"),
-    (["compare", "a", "--target", "nan"], "--target nan: expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "nope"], "no study 'nope' in"),
+        (["compare", "a", "a"], "study 'a' is named twice"),
+        (["compare", "a", "--out", "x.pdf"], "--out x.pdf: expected a .png file name"),
+        (["compare", "a", "--target", "nan"], "--target nan: expected a finite number"),
+    ],
+)
 def test_compare_user_errors(storage, tmp_path, capsys, argv, message):
     from ..conftest import storage_snapshot
 
@@ -200,7 +222,10 @@ def test_report_shows_importance_latent_table_and_anytime_figure(storage, tmp_pa
             params = {"latent_dim": [2, 9][i % 2], "weight_decay": [0.0, 1e-3][i // 3]}
             value = 0.067 if params["weight_decay"] else 0.02 - 0.0005 * params["latent_dim"]
             t = optuna.create_trial(params=params, distributions=space, value=value, intermediate_values={0: value})
-            t.datetime_start, t.datetime_complete = T0 + dt.timedelta(seconds=10 * i), T0 + dt.timedelta(seconds=10 * i + 5)
+            t.datetime_start, t.datetime_complete = (
+                T0 + dt.timedelta(seconds=10 * i),
+                T0 + dt.timedelta(seconds=10 * i + 5),
+            )
             study.add_trial(t)
     few = fake_study(storage, "dae", RANDOM_TRIALS, sampler="random", pruner="none")
     few.set_user_attr("model", "denoising")
@@ -212,8 +237,11 @@ def test_report_shows_importance_latent_table_and_anytime_figure(storage, tmp_pa
     assert "| 9 | 0.0155 | 1 | 3 | 0 |" in md  # latent 9: the best of trials 1, 3 (0.0155) and 5 (0.067)
     assert "What each protocol buys" in md and "anytime.png" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert links == ["report-figures/importance-ae.png", "report-figures/importance-ae-tpe.png",
-                     "report-figures/anytime.png"]
+    assert links == [
+        "report-figures/importance-ae.png",
+        "report-figures/importance-ae-tpe.png",
+        "report-figures/anytime.png",
+    ]
     assert all((md_path.parent / link).exists() for link in links)
     html = html_path.read_text()
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 3

@@ -2,8 +2,8 @@ import json
 
 from matplotlib.image import imread
 
-from mnist_hpo.cli import main
 from mnist_hpo.analysis.explore import EXPLORE_DIR, EXPLORE_JSON, read_explore
+from mnist_hpo.cli import main
 
 
 def test_explore_outputs(ae_export, tiny):

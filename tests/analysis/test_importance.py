@@ -10,14 +10,18 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from mnist_hpo import cli
-from mnist_hpo.storages import open_storage
-from mnist_hpo.hpo.run import run_study
 from mnist_hpo.analysis.importance import importance_figure, importance_lines, latent_rows, param_importance
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.storages import open_storage
 
 WD = (0.0, 1e-6, 1e-5, 5e-5, 1e-4, 2e-4, 3e-4)
-SPACE = {"latent_dim": CategoricalDistribution(list(range(2, 10))), "weight_decay": CategoricalDistribution(WD),
-         "optimizer": CategoricalDistribution(["Adam", "RMSprop"]),
-         "lr": CategoricalDistribution([3e-4, 9e-4, 1.9e-3]), "nh1": CategoricalDistribution([64, 87, 137])}
+SPACE = {
+    "latent_dim": CategoricalDistribution(list(range(2, 10))),
+    "weight_decay": CategoricalDistribution(WD),
+    "optimizer": CategoricalDistribution(["Adam", "RMSprop"]),
+    "lr": CategoricalDistribution([3e-4, 9e-4, 1.9e-3]),
+    "nh1": CategoricalDistribution([64, 87, 137]),
+}
 
 
 def fake_study(url: str, name: str, n: int, *, seed: int = 0) -> optuna.Study:
@@ -33,8 +37,11 @@ def fake_study(url: str, name: str, n: int, *, seed: int = 0) -> optuna.Study:
         plateau = params["weight_decay"] >= 1e-4
         value = 0.0670 if plateau else 0.0170 + 100 * params["weight_decay"]
         value += rng.uniform(0, 1e-5)  # small, and unrelated to any parameter
-        study.add_trial(optuna.create_trial(params=params, distributions=SPACE, value=value,
-                                            intermediate_values={0: value + 0.01, 1: value}))
+        study.add_trial(
+            optuna.create_trial(
+                params=params, distributions=SPACE, value=value, intermediate_values={0: value + 0.01, 1: value}
+            )
+        )
     return study
 
 
@@ -51,24 +58,40 @@ def test_weight_decay_ranks_first_when_it_decides_the_value(storage):
 def test_too_few_complete_trials_is_one_line(storage):
     study = fake_study(storage, "few", 4)
     # A pruned trial has no value: it does not count.
-    study.add_trial(optuna.create_trial(params={k: d.choices[0] for k, d in SPACE.items()}, distributions=SPACE,
-                                        state=TrialState.PRUNED, intermediate_values={0: 0.1}))
+    study.add_trial(
+        optuna.create_trial(
+            params={k: d.choices[0] for k, d in SPACE.items()},
+            distributions=SPACE,
+            state=TrialState.PRUNED,
+            intermediate_values={0: 0.1},
+        )
+    )
     assert param_importance(study) is None
-    assert importance_lines(study) == ["importance: 4 complete trials, too few to rank the parameters (needs at least 5)"]
+    assert importance_lines(study) == [
+        "importance: 4 complete trials, too few to rank the parameters (needs at least 5)"
+    ]
 
 
 def test_latent_rows_best_per_size(storage):
     study = optuna.create_study(study_name="latent", storage=open_storage(storage))
     d = {"latent_dim": CategoricalDistribution([2, 4, 9])}
-    for latent, value, state in ((2, 0.05, TrialState.COMPLETE), (9, 0.03, TrialState.COMPLETE),
-                                 (2, 0.04, TrialState.COMPLETE), (9, None, TrialState.PRUNED),
-                                 (4, None, TrialState.PRUNED)):
-        study.add_trial(optuna.create_trial(params={"latent_dim": latent}, distributions=d, value=value, state=state,
-                                            intermediate_values={0: 0.2}))
+    for latent, value, state in (
+        (2, 0.05, TrialState.COMPLETE),
+        (9, 0.03, TrialState.COMPLETE),
+        (2, 0.04, TrialState.COMPLETE),
+        (9, None, TrialState.PRUNED),
+        (4, None, TrialState.PRUNED),
+    ):
+        study.add_trial(
+            optuna.create_trial(
+                params={"latent_dim": latent}, distributions=d, value=value, state=state, intermediate_values={0: 0.2}
+            )
+        )
     assert latent_rows(study) == [[2, 0.04, 2, 2, 0], [4, None, None, 0, 1], [9, 0.03, 1, 1, 1]]
     other = optuna.create_study(study_name="no-latent", storage=open_storage(storage))
-    other.add_trial(optuna.create_trial(params={"nh1": 5}, distributions={"nh1": CategoricalDistribution([5])},
-                                        value=1.0))
+    other.add_trial(
+        optuna.create_trial(params={"nh1": 5}, distributions={"nh1": CategoricalDistribution([5])}, value=1.0)
+    )
     assert latent_rows(other) is None
 
 
@@ -113,8 +136,9 @@ def test_constant_objective_is_one_line_not_a_crash(storage, capsys):
     """fANOVA has no variance to share out when every trial scored the same (it raises): say so instead."""
     study = optuna.create_study(study_name="flat", storage=open_storage(storage))
     for i in range(6):
-        study.add_trial(optuna.create_trial(params={"nh1": [64, 87, 137][i % 3]}, distributions={"nh1": SPACE["nh1"]},
-                                            value=0.067))
+        study.add_trial(
+            optuna.create_trial(params={"nh1": [64, 87, 137][i % 3]}, distributions={"nh1": SPACE["nh1"]}, value=0.067)
+        )
     assert param_importance(study) is None
     assert cli.main(["show", "flat", "--storage", storage]) == 0
     assert "importance: all 6 complete trials have the same value; there is nothing to rank" in capsys.readouterr().out

@@ -4,8 +4,16 @@ import json
 
 import pytest
 
-from mnist_hpo.analysis.noise_cross import CLEAN, NOISES, RECORD_SEED, cross_figure, cross_table, load_denoisers, \
-    noisy_inputs, table_rows
+from mnist_hpo.analysis.noise_cross import (
+    CLEAN,
+    NOISES,
+    RECORD_SEED,
+    cross_figure,
+    cross_table,
+    load_denoisers,
+    noisy_inputs,
+    table_rows,
+)
 
 
 def test_a_denoiser_on_its_own_noise_gives_its_exported_test_mse(model_exports, tiny, tmp_path):

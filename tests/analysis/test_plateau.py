@@ -5,10 +5,10 @@ from __future__ import annotations
 import optuna
 
 from mnist_hpo.analysis.plateau import plateau_lines, plateau_rows
-from mnist_hpo.measures.mean_image import STUCK_SHARE, mean_image_mse
 from mnist_hpo.cli import main
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.measures import mean_image
+from mnist_hpo.measures.mean_image import STUCK_SHARE, mean_image_mse
 
 
 def _study_with_values(ae_cfg, tiny, storage, values: dict[float, list[float]]) -> optuna.Study:
@@ -16,8 +16,11 @@ def _study_with_values(ae_cfg, tiny, storage, values: dict[float, list[float]]) 
     (t,) = study.get_trials()
     for wd, vals in values.items():
         for v in vals:
-            study.add_trial(optuna.trial.create_trial(params={**t.params, "weight_decay": wd},
-                                                      distributions=t.distributions, value=v))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={**t.params, "weight_decay": wd}, distributions=t.distributions, value=v
+                )
+            )
     return study
 
 
@@ -29,16 +32,20 @@ def test_rows_count_the_stuck_trials_per_l2_value(ae_cfg, tiny, storage):
     space = real.distributions["weight_decay"].choices
     others = sorted(v for v in space if v > 0 and v != real.params["weight_decay"])
     low, high = others[0], others[-1]
-    study = _study_with_values(ae_cfg.with_overrides(name="ae-plateau"), tiny, storage,
-                               {low: [learned, learned, stuck], high: [stuck, stuck]})
+    study = _study_with_values(
+        ae_cfg.with_overrides(name="ae-plateau"), tiny, storage, {low: [learned, learned, stuck], high: [stuck, stuck]}
+    )
     rows = {r[0]: r for r in plateau_rows(study, baseline)}
     assert rows[low][1:4] == [3, 1, 1 / 3] and abs(rows[low][4] - learned) < 1e-12
     assert rows[high][1:4] == [2, 2, 1.0]
     assert sorted(rows) == sorted({low, high, study.get_trials()[0].params["weight_decay"]})
     assert sum(r[1] for r in rows.values()) == 6  # the trial run for real counts too
     just_below = STUCK_SHARE * baseline * 0.999
-    study.add_trial(optuna.trial.create_trial(params={**real.params, "weight_decay": low},
-                                              distributions=real.distributions, value=just_below))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={**real.params, "weight_decay": low}, distributions=real.distributions, value=just_below
+        )
+    )
     assert {r[0]: r for r in plateau_rows(study, baseline)}[low][1:3] == [4, 1]  # the threshold is a strict line
 
 
@@ -69,9 +76,13 @@ def test_no_plateau_table_for_a_classifier_study():
 
     study = optuna.create_study()
     study.set_user_attr("model", "classifier")
-    study.add_trial(optuna.trial.create_trial(params={"weight_decay": 0.0},
-                                              distributions={"weight_decay": optuna.distributions.FloatDistribution(0, 1)},
-                                              value=0.1))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"weight_decay": 0.0},
+            distributions={"weight_decay": optuna.distributions.FloatDistribution(0, 1)},
+            value=0.1,
+        )
+    )
     assert not applies(study) and plateau_lines(study) == []
 
 

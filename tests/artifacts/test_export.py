@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.hpo.run import run_study
-from mnist_hpo.errors import UserError
 from mnist_hpo.artifacts.export import export_best, latest_export, load_export
+from mnist_hpo.errors import UserError
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.tasks import make_task
 
 
@@ -46,9 +46,12 @@ def test_no_export_yet(storage):
 
 KINDS = ["autoencoder", "denoising", "classifier", "gan"]
 # The metric each test tampers with, and a value the weights cannot give.
-TAMPER = {"autoencoder": ("test_mse", lambda v: v / 20), "denoising": ("test_mse_clean", lambda v: v / 20),
-          "classifier": ("confusion_matrix", lambda m: [row[::-1] for row in m]),
-          "gan": ("test_fid", lambda v: v / 20)}
+TAMPER = {
+    "autoencoder": ("test_mse", lambda v: v / 20),
+    "denoising": ("test_mse_clean", lambda v: v / 20),
+    "classifier": ("confusion_matrix", lambda m: [row[::-1] for row in m]),
+    "gan": ("test_fid", lambda v: v / 20),
+}
 
 
 def _verify(capsys, folder):
@@ -133,8 +136,9 @@ def test_verify_tolerance():
 
 
 @pytest.mark.parametrize("baseline, min_steps, stuck", [(1e-9, 1, True), (1e9, 1, False), (1e-9, None, None)])
-def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(ae_cfg, tiny, storage, capsys, monkeypatch,
-                                                                baseline, min_steps, stuck):
+def test_a_retrain_on_the_mean_image_plateau_is_marked_and_said(
+    ae_cfg, tiny, storage, capsys, monkeypatch, baseline, min_steps, stuck
+):
     """Said only when the model is no better than the mean image after a run long enough to tell:
     this retrain (1 epoch of 600 images at batch 128, 5 steps) is judged only with the bar lowered."""
     from mnist_hpo.measures import mean_image as plateau

@@ -52,10 +52,17 @@ def test_sparse_scores_are_markers_at_their_epochs_on_their_own_axis(monkeypatch
 
     drawn = []
     monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
-    history = {"d_loss": [1.0, 0.9, 0.8, 0.85, 0.8], "g_loss": [1.1, 1.2, 1.3, 1.2, 1.2], "seconds": [1.0] * 5,
-               "eval_epochs": [1, 3, 4], "test_fid": [500.0, 300.0, 250.0], "test_coverage_tv": [0.8, 0.5, 0.4]}
-    figures.history_png(history, tmp_path / "x.png",
-                        evaluated={"test_fid": "Fréchet distance", "test_coverage_tv": "class coverage TV"})
+    history = {
+        "d_loss": [1.0, 0.9, 0.8, 0.85, 0.8],
+        "g_loss": [1.1, 1.2, 1.3, 1.2, 1.2],
+        "seconds": [1.0] * 5,
+        "eval_epochs": [1, 3, 4],
+        "test_fid": [500.0, 300.0, 250.0],
+        "test_coverage_tv": [0.8, 0.5, 0.4],
+    }
+    figures.history_png(
+        history, tmp_path / "x.png", evaluated={"test_fid": "Fréchet distance", "test_coverage_tv": "class coverage TV"}
+    )
     (fig,) = drawn
     lines = {ln.get_label().split(" ")[0]: (ax, ln) for ax in fig.axes for ln in ax.get_lines()}
     assert set(lines) == {"d_loss", "g_loss", "test_fid", "test_coverage_tv"}  # no curve of the epoch indices

@@ -7,23 +7,25 @@ import pytest
 
 from mnist_hpo.artifacts.export import export_study_trial
 from mnist_hpo.cli import main
-from mnist_hpo.storages import study_uuid, exports_dir, open_storage
 from mnist_hpo.hpo.run import run_study
+from mnist_hpo.storages import exports_dir, open_storage, study_uuid
 
 
 def _files(root):
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-def test_one_name_in_two_storages_exports_apart_and_verify_checks_the_pairing(ae_cfg, tiny, tmp_path, monkeypatch,
-                                                                                capsys):
+def test_one_name_in_two_storages_exports_apart_and_verify_checks_the_pairing(
+    ae_cfg, tiny, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     journals = tmp_path / "journals"
     journals.mkdir()
     here, elsewhere = f"journal:{journals / 'ae-test.log'}", f"sqlite:///{tmp_path / 'elsewhere.db'}"
     a = run_study(ae_cfg.with_overrides(trials=1), storage_url=here, data=tiny, progress=False)
-    b = run_study(ae_cfg.with_overrides(study_name="ae-test", trials=1, seed=7), storage_url=elsewhere, data=tiny,
-                  progress=False)
+    b = run_study(
+        ae_cfg.with_overrides(study_name="ae-test", trials=1, seed=7), storage_url=elsewhere, data=tiny, progress=False
+    )
     assert a.trials[0].params != b.trials[0].params
     folder_a = export_study_trial("ae-test", 0, storage_url=here, data=tiny, progress=False)
     # The case of the report: trial 0 of the other storage's 'ae-test' is not "already exported".
@@ -52,8 +54,9 @@ NAMES = ["/abs", "..", "../x", "a/b", "a\nb", "x" * 300]
 
 
 @pytest.mark.parametrize("name", NAMES, ids=repr)
-def test_export_and_delete_of_a_stored_unsafe_name_stay_in_the_storage_folder(name, ae_cfg, tiny, tmp_path,
-                                                                              monkeypatch, capsys):
+def test_export_and_delete_of_a_stored_unsafe_name_stay_in_the_storage_folder(
+    name, ae_cfg, tiny, tmp_path, monkeypatch, capsys
+):
     """A study Optuna's own CLI named in a shared database: its files go to a safe folder under storage/."""
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     name = name.replace("/abs", str(tmp_path / "abs"))

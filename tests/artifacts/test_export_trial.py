@@ -8,8 +8,8 @@ import pytest
 from mnist_hpo import export_study_trial
 from mnist_hpo.artifacts.export import export_best
 from mnist_hpo.cli import main
-from mnist_hpo.hpo.run import run_study
 from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.storages import load_existing_study
 
 from ..conftest import storage_snapshot

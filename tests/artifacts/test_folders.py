@@ -22,7 +22,7 @@ from mnist_hpo.artifacts.verify import origin_failure
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config
 from mnist_hpo.errors import UserError, WriteFailed
-from mnist_hpo.storages import ensure_uuid, study_uuid, exports_dir, open_storage
+from mnist_hpo.storages import ensure_uuid, exports_dir, open_storage, study_uuid
 
 from ..conftest import ROOT, STUDIES
 
@@ -35,8 +35,9 @@ def _study(url: str, name: str = "s", x: float = 1.0, value: float = 0.5) -> opt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["val_mse"])
-    study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, 2)},
-                                              value=value))
+    study.add_trial(
+        optuna.trial.create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, 2)}, value=value)
+    )
     return study
 
 
@@ -44,8 +45,15 @@ def _export(folder: Path, study_name: str, x: float = 1.0, value: float = 0.5, *
     """A made-up export of trial 0 (``more``: e.g. the study_uuid a new export records), pointed at by LATEST."""
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(WEIGHTS)
-    meta = {"format": 1, "study": study_name, **more, "trial": 0, "params": {"x": x}, "metrics": {"val_mse": value},
-            "weights": {"file": "model.safetensors", "sha256": hashlib.sha256(WEIGHTS).hexdigest()}}
+    meta = {
+        "format": 1,
+        "study": study_name,
+        **more,
+        "trial": 0,
+        "params": {"x": x},
+        "metrics": {"val_mse": value},
+        "weights": {"file": "model.safetensors", "sha256": hashlib.sha256(WEIGHTS).hexdigest()},
+    }
     (folder / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder.parent / "LATEST").write_text(folder.name + "\n")
     return folder

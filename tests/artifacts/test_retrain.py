@@ -45,8 +45,9 @@ class FakeTask:
         for epoch in range(epochs):
             self.epochs.append((params["id"], seed, epoch))
             on_epoch(epoch, loss, loss)
-        return FitResult(model=Model(loss), value=loss, history={"train_loss": [loss] * epochs,
-                                                                  "val_loss": [loss] * epochs})
+        return FitResult(
+            model=Model(loss), value=loss, history={"train_loss": [loss] * epochs, "val_loss": [loss] * epochs}
+        )
 
     def test(self, model):
         return {"test_mse": model.loss}
@@ -57,15 +58,24 @@ def _study(values: list[float], left_at: int = 3) -> optuna.Study:
     study = optuna.create_study()
     curve = {e: (0.067 if e + 1 < left_at else 0.03) for e in range(20)}
     for k, value in enumerate(values):
-        study.add_trial(optuna.trial.create_trial(params={"id": k}, distributions={"id": IntDistribution(0, 99)},
-                                                  value=value, intermediate_values=curve, user_attrs={"seed": 100 * k}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"id": k},
+                distributions={"id": IntDistribution(0, 99)},
+                value=value,
+                intermediate_values=curve,
+                user_attrs={"seed": 100 * k},
+            )
+        )
     return study
 
 
 @pytest.fixture
 def cfg(ae_cfg, monkeypatch):
     monkeypatch.setattr(plateau, "mean_image_test_mse", lambda data: BASELINE)
-    return ae_cfg.with_overrides(name="retrain-test", epochs=20, batch_size=256)  # 235 steps an epoch: 9 epochs to judge
+    return ae_cfg.with_overrides(
+        name="retrain-test", epochs=20, batch_size=256
+    )  # 235 steps an epoch: 9 epochs to judge
 
 
 def _retrain(study, cfg, task, trial=None, best=True):

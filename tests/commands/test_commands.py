@@ -39,8 +39,16 @@ def test_read_only_commands_create_no_storage(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_HPO_STORAGE", raising=False)
     typo = tmp_path / "typo"
     for url in (f"sqlite:///{typo}/studies.db", f"journal:{typo}/ae.log"):
-        for argv in (["show", "ae"], ["list"], ["compare", "ae"], ["export", "ae"], ["delete", "ae", "--yes"],
-                     ["rerun", "ae", "0"], ["report"], ["dashboard"]):
+        for argv in (
+            ["show", "ae"],
+            ["list"],
+            ["compare", "ae"],
+            ["export", "ae"],
+            ["delete", "ae", "--yes"],
+            ["rerun", "ae", "0"],
+            ["report"],
+            ["dashboard"],
+        ):
             code, out, err = run(capsys, *argv, "--storage", url)
             assert code == 2 and "does not exist" in err and err.count("\n") == 1, (argv, err)
     assert list(tmp_path.iterdir()) == []
@@ -59,8 +67,10 @@ def test_delete_says_what_it_removes_and_removes_it(capsys, storage, ae_cfg, tin
     keep = ae_cfg.with_overrides(study_name="keep", trials=1)
     run_study(keep, storage_url=storage, data=tiny, progress=False)
     kept_files = sorted(p.name for p in artifacts_dir().iterdir())
-    ours = [a.artifact_id for a in optuna.artifacts.get_all_artifact_meta(
-        optuna.load_study(study_name=ae_cfg.name, storage=storage))]
+    ours = [
+        a.artifact_id
+        for a in optuna.artifacts.get_all_artifact_meta(optuna.load_study(study_name=ae_cfg.name, storage=storage))
+    ]
     assert folder.exists() and ours and set(ours) <= set(kept_files)
 
     code, out, err = run(capsys, "delete", ae_cfg.name, "--storage", storage, "--yes")
@@ -79,8 +89,7 @@ def test_delete_says_what_it_removes_and_removes_it(capsys, storage, ae_cfg, tin
 
 
 def test_make_compare_with_no_arguments_compares_the_record():
-    out = subprocess.run(["make", "-n", "compare"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(["make", "-n", "compare"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     line = [x for x in out.stdout.splitlines() if "-m mnist_hpo compare" in x][-1]
     argv = line.split("-m mnist_hpo ", 1)[1].split()
     args = build_parser().parse_args(argv)
@@ -92,9 +101,9 @@ def test_make_compare_with_no_arguments_compares_the_record():
 def test_counts_agree_with_their_nouns(capsys, ae_cfg):
     import doctest
 
+    from mnist_hpo.core.space import resolve_space
     from mnist_hpo.hpo.samplers import GridCoverage
     from mnist_hpo.hpo.suggestions import print_space
-    from mnist_hpo.core.space import resolve_space
     from mnist_hpo.report import formatting
     from mnist_hpo.report.formatting import count
 

@@ -1,5 +1,6 @@
 """The ``search`` commands' own handling of their arguments: what a study or its workers are given."""
 
+
 def test_no_trial_figures_on_the_command_line_and_for_workers(monkeypatch):
     from mnist_hpo.cli import build_parser, typed
     from mnist_hpo.commands import search

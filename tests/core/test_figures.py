@@ -155,8 +155,13 @@ def test_pareto_figure_puts_a_wide_objective_on_a_log_axis_with_plain_labels(tmp
     assert not figures.wide_range(np.array([0.0188, 0.0241, 0.0663]))  # 3.5x: stays linear
     assert not figures.wide_range(np.array([0.0, 5.0, 100.0]))  # a zero cannot go on a log axis
     points = np.array([[0.0188, 23921], [0.0192, 19763], [0.0286, 16759], [0.042, 152297]])
-    figures.pareto_png(points, np.array([True, True, True, False]), tmp_path / "p.png",
-                       labels=("validation loss", "Parameters"), numbers=[41, 44, 40, 3])
+    figures.pareto_png(
+        points,
+        np.array([True, True, True, False]),
+        tmp_path / "p.png",
+        labels=("validation loss", "Parameters"),
+        numbers=[41, 44, 40, 3],
+    )
     ax = drawn[0].axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
     labels = {ax.yaxis.get_minor_formatter()(v, 0) for v in (20000, 30000, 40000, 50000)}

@@ -30,11 +30,17 @@ def refused(tmp_path, text: str) -> str:
 
 
 def test_the_pbt_study_files_load_and_round_trip():
-    for name, population, interval, epochs, mutable in [("ae-pbt", 8, 5, 50, ("lr", "weight_decay")),
-                                                        ("gan-pbt", 8, 5, 75, ("lr_d", "lr_g"))]:
+    for name, population, interval, epochs, mutable in [
+        ("ae-pbt", 8, 5, 50, ("lr", "weight_decay")),
+        ("gan-pbt", 8, 5, 75, ("lr_d", "lr_g")),
+    ]:
         cfg = load_study_config(STUDIES / f"{name}.toml")
-        assert (cfg.pbt.population, cfg.pbt.interval, cfg.epochs, cfg.pbt.mutable) == (population, interval, epochs,
-                                                                                         mutable)
+        assert (cfg.pbt.population, cfg.pbt.interval, cfg.epochs, cfg.pbt.mutable) == (
+            population,
+            interval,
+            epochs,
+            mutable,
+        )
         assert (cfg.pbt.quantile, cfg.pbt.resample_probability, cfg.pbt.factors) == (0.25, 0.25, (0.8, 1.2))
         assert StudyConfig.from_dict(cfg.as_dict()) == cfg
     gan = load_study_config(STUDIES / "gan-pbt.toml")
@@ -57,29 +63,44 @@ def test_quantiles_hold_at_least_one_member_and_at_most_half():
     assert quantile_size(4, 0.5) == 2 and quantile_size(3, 0.5) == 1
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("population = 8", "population = 1"), "pbt.population must be at least 2"),
-    (("interval = 5 ", "interval = 60 "), "pbt.interval must be between 1 and study.epochs (50), got 60"),
-    (("quantile = 0.25", "quantile = 0.6"), "pbt.quantile must be in (0, 0.5]"),
-    (("factors = [0.8, 1.2]", "factors = [1.2, 0.8]"), "pbt.factors must be [a, b] with 0 < a < 1 < b"),
-    (("factors = [0.8, 1.2]", "factors = [0.8]"), "pbt.factors must be two numbers"),
-    (("resample_probability = 0.25", "resample_probability = 2"), "pbt.resample_probability must be between 0 and 1"),
-    (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "momentum"]'),
-     "pbt.mutable names 'momentum', which is not in [space]"),
-    (('mutable = ["lr", "weight_decay"]', "mutable = []"), "pbt.mutable must name at least one parameter"),
-    (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "lr"]'), "pbt.mutable names a parameter twice"),
-    (("quantile = 0.25", "quantile = 0.25\nsize = 3"), "pbt.size is not a known key; allowed: factors, interval, "
-                                                      "mutable, population, quantile, resample_probability"),
-    (("epochs = 50 ", "trials = 10\nepochs = 50 "), "study.trials is not used with [pbt]"),
-    (('[sampler]\ntype = "random"', '[pruner]\ntype = "median"\n\n[sampler]\ntype = "random"'),
-     'pruner.type must be "none" with [pbt]'),
-    (("batch_size = 256", "batch_size = 256\nbatch_trials = 2"), "study.batch_trials must be 1 with [pbt]"),
-    (("batch_size = 256", "batch_size = 256\nenqueue = [{lr = 0.001}]"), "study.enqueue must be empty with [pbt]"),
-    # a parameter that shapes the model cannot change while it trains: the family says which can
-    (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "latent_dim"]'),
-     "pbt.mutable names 'latent_dim', which cannot change while autoencoder trains (it shapes the model or its "
-     "optimizer); it may change: lr, weight_decay"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("population = 8", "population = 1"), "pbt.population must be at least 2"),
+        (("interval = 5 ", "interval = 60 "), "pbt.interval must be between 1 and study.epochs (50), got 60"),
+        (("quantile = 0.25", "quantile = 0.6"), "pbt.quantile must be in (0, 0.5]"),
+        (("factors = [0.8, 1.2]", "factors = [1.2, 0.8]"), "pbt.factors must be [a, b] with 0 < a < 1 < b"),
+        (("factors = [0.8, 1.2]", "factors = [0.8]"), "pbt.factors must be two numbers"),
+        (
+            ("resample_probability = 0.25", "resample_probability = 2"),
+            "pbt.resample_probability must be between 0 and 1",
+        ),
+        (
+            ('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "momentum"]'),
+            "pbt.mutable names 'momentum', which is not in [space]",
+        ),
+        (('mutable = ["lr", "weight_decay"]', "mutable = []"), "pbt.mutable must name at least one parameter"),
+        (('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "lr"]'), "pbt.mutable names a parameter twice"),
+        (
+            ("quantile = 0.25", "quantile = 0.25\nsize = 3"),
+            "pbt.size is not a known key; allowed: factors, interval, "
+            "mutable, population, quantile, resample_probability",
+        ),
+        (("epochs = 50 ", "trials = 10\nepochs = 50 "), "study.trials is not used with [pbt]"),
+        (
+            ('[sampler]\ntype = "random"', '[pruner]\ntype = "median"\n\n[sampler]\ntype = "random"'),
+            'pruner.type must be "none" with [pbt]',
+        ),
+        (("batch_size = 256", "batch_size = 256\nbatch_trials = 2"), "study.batch_trials must be 1 with [pbt]"),
+        (("batch_size = 256", "batch_size = 256\nenqueue = [{lr = 0.001}]"), "study.enqueue must be empty with [pbt]"),
+        # a parameter that shapes the model cannot change while it trains: the family says which can
+        (
+            ('mutable = ["lr", "weight_decay"]', 'mutable = ["lr", "latent_dim"]'),
+            "pbt.mutable names 'latent_dim', which cannot change while autoencoder trains (it shapes the model or its "
+            "optimizer); it may change: lr, weight_decay",
+        ),
+    ],
+)
 def test_each_mistake_is_one_line(tmp_path, change, expected):
     old, new = change
     assert old in AE_PBT
@@ -101,17 +122,22 @@ def test_an_override_that_breaks_the_table_is_refused_before_anything_runs():
 
 
 # The tiny population's study file with the classifier's model and space.
-CLASSIFIER_PBT = TINY_PBT.format(name="clf-pbt", epochs=3, interval=1, subset=200).replace(
-    'type = "autoencoder"', 'type = "classifier"').replace("[space.latent_dim]\nchoices = [2, 3]",
-                                                          "[space.dropout]\nchoices = [0.0]")
+CLASSIFIER_PBT = (
+    TINY_PBT.format(name="clf-pbt", epochs=3, interval=1, subset=200)
+    .replace('type = "autoencoder"', 'type = "classifier"')
+    .replace("[space.latent_dim]\nchoices = [2, 3]", "[space.dropout]\nchoices = [0.0]")
+)
 
 
 def test_a_family_without_the_hooks_is_refused_in_one_line(tmp_path, capsys):
     message = refused(tmp_path, CLASSIFIER_PBT)
-    assert message.startswith(f"{tmp_path / 's.toml'}: [pbt] needs a model family that can save and restore its "
-                              "training state; classifier cannot")
+    assert message.startswith(
+        f"{tmp_path / 's.toml'}: [pbt] needs a model family that can save and restore its "
+        "training state; classifier cannot"
+    )
     assert "autoencoder, denoising, gan" in message and "remove [pbt]" in message
     path = write(tmp_path, CLASSIFIER_PBT, "clf-pbt.toml")
-    assert_one_error_line(capsys, ["study", str(path), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"],
-                          "classifier cannot")
+    assert_one_error_line(
+        capsys, ["study", str(path), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"], "classifier cannot"
+    )
     assert not (tmp_path / "db.sqlite").exists()  # refused before any storage was made

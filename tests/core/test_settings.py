@@ -23,8 +23,16 @@ def test_every_study_setting_has_a_row_with_a_flag_or_none_on_purpose():
     assert len(keys) == len(set(keys))
     assert set(keys) == {f.name for f in dataclasses.fields(StudyConfig)} - NOT_STUDY_KEYS
     file_only = {s.key for s in STUDY_SETTINGS if s.flag is None}
-    assert file_only == {"dataset", "idx_dir", "batch_size", "val_fraction", "test_subset", "retrain", "objectives",
-                         "enqueue"}
+    assert file_only == {
+        "dataset",
+        "idx_dir",
+        "batch_size",
+        "val_fraction",
+        "test_subset",
+        "retrain",
+        "objectives",
+        "enqueue",
+    }
 
 
 def test_each_row_with_a_flag_is_an_option_of_the_commands_it_names():
@@ -42,8 +50,9 @@ def test_each_row_with_a_flag_is_an_option_of_the_commands_it_names():
 def test_a_setting_flag_given_is_an_override_and_one_not_given_is_none():
     from mnist_hpo.cli import build_parser, typed
 
-    args = typed(build_parser().parse_args(["study", "ae", "--subset", "200", "--study-name", "x",
-                                            "--no-trial-figures"]))
+    args = typed(
+        build_parser().parse_args(["study", "ae", "--subset", "200", "--study-name", "x", "--no-trial-figures"])
+    )
     assert dict(args.overrides) == {"name": "x", "train_subset": 200, "trial_figures": False}
     assert typed(build_parser().parse_args(["gan"])).overrides == {}
 

@@ -21,8 +21,9 @@ from ..conftest import ROOT, assert_one_error_line
 
 def used_study_names() -> set[str]:
     """Every study the record and the Makefile name: they must ship, or a fresh install cannot run them."""
-    make = set(re.findall(r"mnist_hpo (?:study|gan|worker) (?:\$\(or \$\(STUDY\),)?([\w-]+)",
-                          (ROOT / "Makefile").read_text()))
+    make = set(
+        re.findall(r"mnist_hpo (?:study|gan|worker) (?:\$\(or \$\(STUDY\),)?([\w-]+)", (ROOT / "Makefile").read_text())
+    )
     return {p.file for p in study_parts()} | {"gan"} | make
 
 
@@ -73,8 +74,11 @@ def test_a_name_that_ships_nothing_is_one_line(tmp_path, monkeypatch):
 
 def test_a_missing_path_says_how_to_name_a_shipped_study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UserError, match=r"study file studies/ae.toml not found; the study 'ae' ships with mnist-hpo: "
-                                        r"name it without a path \(ae\)"):
+    with pytest.raises(
+        UserError,
+        match=r"study file studies/ae.toml not found; the study 'ae' ships with mnist-hpo: "
+        r"name it without a path \(ae\)",
+    ):
         load_study_config("studies/ae.toml")
     with pytest.raises(UserError, match=r"study file nope.toml not found; check the path .*: ae, ae-gp"):
         load_study_config("nope.toml")
@@ -89,9 +93,18 @@ def test_the_built_package_holds_the_study_files(tmp_path):
     src.mkdir()
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copytree(ROOT / "mnist_hpo", src / "mnist_hpo", ignore=shutil.ignore_patterns("__pycache__"))
-    build = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
-                            "print(build_meta.build_wheel(sys.argv[1]))", str(tmp_path / "dist")],
-                           cwd=src, capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))",
+            str(tmp_path / "dist"),
+        ],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = tmp_path / "dist" / build.stdout.strip().splitlines()[-1]
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -188,10 +188,16 @@ def _idx_folder(folder, train: np.ndarray, test: np.ndarray):
 def test_each_idx_folder_has_its_own_cache(tmp_path):
     """A study's idx_dir is read even when a cache from another source exists in the same data folder."""
     rng = np.random.default_rng(0)
-    a = _idx_folder(tmp_path / "a", rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-                    rng.integers(0, 256, (5, 28, 28), dtype=np.uint8))
-    b = _idx_folder(tmp_path / "b", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
-                    rng.integers(0, 256, (6, 28, 28), dtype=np.uint8))
+    a = _idx_folder(
+        tmp_path / "a",
+        rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+    )
+    b = _idx_folder(
+        tmp_path / "b",
+        rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+    )
     cache = tmp_path / "cache"
     first = D.load_dataset("mnist", data_dir=cache, idx_dir=a)
     second = D.load_dataset("mnist", data_dir=cache, idx_dir=b)
@@ -221,14 +227,25 @@ def test_two_processes_build_one_cache_at_once(tmp_path):
     import time
 
     rng = np.random.default_rng(1)  # noise compresses slowly: the two builds overlap
-    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (4000, 28, 28), dtype=np.uint8),
-                      rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8))
+    idx = _idx_folder(
+        tmp_path / "idx",
+        rng.integers(0, 256, (4000, 28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8),
+    )
     rounds, sums = 2, set()
     for r in range(rounds):
         cache = tmp_path / f"cache{r}"
         start = time.time() + 4
-        procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(cache), str(idx), str(start)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", BUILD, str(cache), str(idx), str(start)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         outs = [p.communicate(timeout=120) for p in procs]
         for p, (_, err) in zip(procs, outs):
             assert p.returncode == 0, err
@@ -236,5 +253,7 @@ def test_two_processes_build_one_cache_at_once(tmp_path):
         assert [f.name for f in cache.iterdir() if f.name.endswith(".tmp")] == []  # no temporary file left
         assert D.load_dataset("mnist", data_dir=cache, idx_dir=idx).checksum in sums
     assert len(sums) == 1
-    print(f"\nRELIABILITY cache-build processes=2 rounds={rounds} failures=0 distinct_checksums={len(sums)} "
-          "temp_files_left=0")
+    print(
+        f"\nRELIABILITY cache-build processes=2 rounds={rounds} failures=0 distinct_checksums={len(sums)} "
+        "temp_files_left=0"
+    )

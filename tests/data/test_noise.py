@@ -70,8 +70,12 @@ def test_training_target_is_the_clean_image():
     images = torch.full((512, 28, 28), 128, dtype=torch.uint8)
     model = Identity()
     loss = train_autoencoder_epoch(
-        model, images, torch.optim.SGD(model.parameters(), lr=0.0), batch_size=128,
-        generator=torch.Generator().manual_seed(0), corrupt=Noise("gaussian", std=0.1, clip=False),
+        model,
+        images,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        batch_size=128,
+        generator=torch.Generator().manual_seed(0),
+        corrupt=Noise("gaussian", std=0.1, clip=False),
     )
     assert loss == pytest.approx(0.01, rel=0.05)
 

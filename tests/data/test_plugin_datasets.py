@@ -25,10 +25,12 @@ class FakeEntryPoint:
 
 def _arrays(n: int = 12, images=np.uint8, labels=np.int64) -> dict:
     rng = np.random.default_rng(0)
-    return {"train_images": rng.integers(0, 256, (n, 28, 28)).astype(images),
-            "train_labels": rng.integers(0, 10, n).astype(labels),
-            "test_images": rng.integers(0, 256, (4, 28, 28)).astype(images),
-            "test_labels": rng.integers(0, 10, 4).astype(labels)}
+    return {
+        "train_images": rng.integers(0, 256, (n, 28, 28)).astype(images),
+        "train_labels": rng.integers(0, 10, n).astype(labels),
+        "test_images": rng.integers(0, 256, (4, 28, 28)).astype(images),
+        "test_labels": rng.integers(0, 10, 4).astype(labels),
+    }
 
 
 def test_a_plugin_dataset_loads_as_the_documented_tensors_with_a_content_checksum(monkeypatch, tmp_path):
@@ -43,8 +45,11 @@ def test_a_plugin_dataset_loads_as_the_documented_tensors_with_a_content_checksu
 
 def test_a_plugin_dataset_of_other_dtypes_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(N, "plugin_datasets", lambda: {"toy-data": FakeEntryPoint(_arrays(images=np.float32))})
-    with pytest.raises(UserError, match=r"dataset 'toy-data' \(toydata:load.*train_images must be uint8 \[N, 28, 28\], "
-                                        r"got float32 \[12, 28, 28\]"):
+    with pytest.raises(
+        UserError,
+        match=r"dataset 'toy-data' \(toydata:load.*train_images must be uint8 \[N, 28, 28\], "
+        r"got float32 \[12, 28, 28\]",
+    ):
         D.load_dataset("toy-data", data_dir=tmp_path)
 
 

@@ -32,14 +32,26 @@ SHELL = {"", "sh", "bash", "console", "shell"}
 
 def build_site(out: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-                           "-d", str(out)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_the_site_builds_strictly(tmp_path):
     out = build_site(tmp_path / "site")
     assert out.returncode == 0, out.stderr[-3000:]
-    for page in ["index.html", "study-files/index.html", "cli/index.html", "results/index.html", "BENCHMARKS/index.html"]:
+    for page in [
+        "index.html",
+        "study-files/index.html",
+        "cli/index.html",
+        "results/index.html",
+        "BENCHMARKS/index.html",
+    ]:
         assert (tmp_path / "site" / page).stat().st_size > 5000, page
 
 
@@ -57,8 +69,14 @@ def test_a_broken_link_fails_the_build(tmp_path):
     with (copy / "docs" / "record.md").open("a") as f:
         f.write("\n[a page that does not exist](no-such-page.md)\n")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-                         cwd=copy, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode != 0 and "no-such-page.md" in out.stderr
 
 
@@ -67,6 +85,7 @@ def test_readme_is_at_most_250_lines():
 
 
 # --- every command line in the docs parses ---------------------------------------------------------
+
 
 def command_lines(text: str) -> list[str]:
     """The shell commands a page shows: lines of shell code blocks, and `mnist-hpo …`/`make …` code spans."""
@@ -113,7 +132,9 @@ def test_every_command_in_readme_and_docs_parses(capsys):
     seen, bad = 0, []
     for page in PAGES:
         for command in command_lines(page.read_text()):
-            if command.split()[0] not in ("mnist-hpo", "make") and not re.match(r"^[A-Z_]+=\S+ (mnist-hpo|make) ", command):
+            if command.split()[0] not in ("mnist-hpo", "make") and not re.match(
+                r"^[A-Z_]+=\S+ (mnist-hpo|make) ", command
+            ):
                 continue
             seen += 1
             why = check_command(command, parser, targets)
@@ -135,18 +156,28 @@ def test_the_command_check_refuses_what_does_not_parse():
     assert check_command("MNIST_HPO_WORKERS=2 mnist-hpo worker ae", parser, targets) is None
     assert check_command("make study-ae WORKERS=2", parser, targets) is None
     assert command_lines("```sh\nmake setup data   # once\nwait; mnist-hpo show ae\n```\n") == [
-        "make setup data", "wait", "mnist-hpo show ae"]
+        "make setup data",
+        "wait",
+        "mnist-hpo show ae",
+    ]
 
 
 # --- every flag and every study-file key is documented -------------------------------------------
+
 
 def section(text: str, heading: str) -> str:
     """The text from the heading line `heading` to the next heading of the same or a higher level."""
     lines = text.splitlines()
     start = lines.index(heading)
     level = len(heading) - len(heading.lstrip("#"))
-    end = next((i for i in range(start + 1, len(lines))
-                if lines[i].startswith("#") and len(lines[i]) - len(lines[i].lstrip("#")) <= level), len(lines))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if lines[i].startswith("#") and len(lines[i]) - len(lines[i].lstrip("#")) <= level
+        ),
+        len(lines),
+    )
     return "\n".join(lines[start:end])
 
 
@@ -188,6 +219,7 @@ def allowed_keys(doc: dict, tmp_path: Path) -> list[str]:
 
 def toml_dump(doc: dict, prefix: str = "") -> str:
     """Enough TOML for a study file: scalars, lists, lists of inline tables, nested tables."""
+
     def value(v):
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -234,19 +266,26 @@ def test_every_study_file_key_is_on_its_page(tmp_path):
         missing.extend(f"[model] {family}: {k}" for k in keys if f"| `{family}` | `{k}` |" not in text)
         if f"| `{family}` |" not in text:
             missing.append(f"[model] type {family}")
-    for table, kinds in [("sampler", ["random", "grid", "tpe", "gp"]),
-                         ("pruner", ["none", "median", "successive_halving", "hyperband"])]:
+    for table, kinds in [
+        ("sampler", ["random", "grid", "tpe", "gp"]),
+        ("pruner", ["none", "median", "successive_halving", "hyperband"]),
+    ]:
         for kind in kinds:
             d = study("ae")
             d[table] = {"type": kind, "zz_unknown": 1}
             keys = [k for k in allowed_keys(d, tmp_path) if k != "type"]
-            row = next((line for line in section(page, f"## `[{table}]`").splitlines()
-                        if line.startswith(f"| `{kind}`")), "")
+            row = next(
+                (line for line in section(page, f"## `[{table}]`").splitlines() if line.startswith(f"| `{kind}`")), ""
+            )
             missing.extend(f"[{table}] {kind}: {k}" for k in keys if f"`{k}`" not in row)
             if not row:
                 missing.append(f"[{table}] type {kind}")
-    for form in [{"choices": [2, 3]}, {"draw": "normal", "mean": 1e-3, "std": 1e-3, "size": 3},
-                 {"draw": "randint", "low": 50, "high": 60, "size": 3}, {"range": "int", "low": 2, "high": 9}]:
+    for form in [
+        {"choices": [2, 3]},
+        {"draw": "normal", "mean": 1e-3, "std": 1e-3, "size": 3},
+        {"draw": "randint", "low": 50, "high": 60, "size": 3},
+        {"range": "int", "low": 2, "high": 9},
+    ]:
         d = study("ae")
         d["space"]["latent_dim"] = {**form, "zz_unknown": 1}
         need(allowed_keys(d, tmp_path), "## `[space.NAME]`: the hyperparameters", "[space.NAME]")
@@ -266,6 +305,7 @@ def test_the_key_check_sees_an_undocumented_key(tmp_path):
 
 # --- figures and examples --------------------------------------------------------------------------
 
+
 def test_the_figures_are_the_records():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
@@ -284,8 +324,11 @@ def test_the_figures_are_the_records():
 def test_the_python_api_example_runs(mnist, monkeypatch, capsys):
     """The block of docs/python-api.md that loads the record's exports and runs them on test images."""
     monkeypatch.chdir(ROOT)
-    blocks = [b for lang, b in FENCE.findall((DOCS / "python-api.md").read_text())
-              if lang == "python" and "results/exports/ae/trial-44" in b]
+    blocks = [
+        b
+        for lang, b in FENCE.findall((DOCS / "python-api.md").read_text())
+        if lang == "python" and "results/exports/ae/trial-44" in b
+    ]
     assert len(blocks) == 1
     scope: dict = {}
     exec(compile(blocks[0], "docs/python-api.md", "exec"), scope)
@@ -295,6 +338,7 @@ def test_the_python_api_example_runs(mnist, monkeypatch, capsys):
 
 
 # --- the built site in a browser -------------------------------------------------------------------
+
 
 @pytest.mark.browser
 def test_the_built_site_is_not_blank_in_chromium(tmp_path):
@@ -320,4 +364,3 @@ def test_every_public_name_is_on_the_python_api_page():
     page = (DOCS / "python-api.md").read_text()
     missing = [name for name in mnist_hpo.__all__ if f"`{name}" not in page]
     assert not missing, f"not in docs/python-api.md: {missing}"
-

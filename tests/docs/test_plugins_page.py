@@ -89,6 +89,9 @@ def test_the_plugins_page_renders_its_lists_nested_and_no_code_cut_off_at_1280px
     found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
     # 1. a task class (its five members a nested list), 2. an entry point (with its TOML), 3. a study file
     assert found["list"] == "OL" and found["start"] == 1
-    assert found["items"] == [["LI", "A task class: ", 5, 0], ["LI", "An entry point", 0, 1],
-                              ["LI", "A study file t", 0, 0]]
+    assert found["items"] == [
+        ["LI", "A task class: ", 5, 0],
+        ["LI", "An entry point", 0, 1],
+        ["LI", "A study file t", 0, 0],
+    ]
     assert found["blocks"] >= 4 and found["cut"] == []

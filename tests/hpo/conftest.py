@@ -45,8 +45,9 @@ def one_thread():
 def pbt_cfg():
     """studies/ae-pbt.toml as 4 members x 3 segments of 1 epoch."""
     cfg = load_study_config(STUDIES / "ae-pbt.toml")
-    return cfg.with_overrides(study_name="pbt-test", epochs=3,
-                              pbt=dataclasses.replace(cfg.pbt, population=4, interval=1))
+    return cfg.with_overrides(
+        study_name="pbt-test", epochs=3, pbt=dataclasses.replace(cfg.pbt, population=4, interval=1)
+    )
 
 
 @pytest.fixture
@@ -56,10 +57,22 @@ def segment():
     ``member=None``: a trial of generation 0 made before it recorded its member; ``error``: it failed with
     one; ``failed_trial``/``retry_history``: it is a retry; ``end``: the sha256 of the checkpoint it ended with.
     """
-    def make(number: int, member: int | None, generation: int = 0, state: TrialState = TrialState.COMPLETE, *,
-             value: float | None = None, params: dict | None = None, error: str | None = None,
-             failed_trial: int | None = None, retry_history: list | None = None, end: str | None = None,
-             started: bool = True, discarded: str | None = None) -> FrozenTrial:
+
+    def make(
+        number: int,
+        member: int | None,
+        generation: int = 0,
+        state: TrialState = TrialState.COMPLETE,
+        *,
+        value: float | None = None,
+        params: dict | None = None,
+        error: str | None = None,
+        failed_trial: int | None = None,
+        retry_history: list | None = None,
+        end: str | None = None,
+        started: bool = True,
+        discarded: str | None = None,
+    ) -> FrozenTrial:
         user_attrs: dict = {}
         if member is not None:
             user_attrs["pbt"] = {"member": member, "generation": generation}
@@ -76,7 +89,8 @@ def segment():
             system_attrs = {"failed_trial": failed_trial, "retry_history": retry_history or [failed_trial]}
         if value is None and state == TrialState.COMPLETE:
             value = 1.0 + number
-        return FrozenTrial(number, state, value, None, None, dict(params or {}), {}, user_attrs, system_attrs, {},
-                           number)
+        return FrozenTrial(
+            number, state, value, None, None, dict(params or {}), {}, user_attrs, system_attrs, {}, number
+        )
 
     return make

@@ -14,8 +14,11 @@ from mnist_hpo.storages import open_storage
 def test_a_new_study_names_its_objectives(ae_cfg, storage, tiny):
     study = open_study(ae_cfg, open_storage(storage), dataset_checksum=tiny.checksum)
     assert study.metric_names == ["val_mse"]
-    pareto = open_study(ae_cfg.with_overrides(study_name="front", objectives=("val_mse", "params")),
-                        open_storage(storage), dataset_checksum=tiny.checksum)
+    pareto = open_study(
+        ae_cfg.with_overrides(study_name="front", objectives=("val_mse", "params")),
+        open_storage(storage),
+        dataset_checksum=tiny.checksum,
+    )
     assert pareto.metric_names == ["val_mse", "params"]  # the two axes
 
 
@@ -36,6 +39,8 @@ def test_a_study_stored_before_gets_its_names_when_run_again(ae_cfg, storage, ti
 def test_names_come_from_the_stored_config():
     assert stored_metric_names({"config": {"model": "classifier", "objectives": []}}, 1) == ["val_ce"]
     assert stored_metric_names({"config": {"model": "autoencoder", "objectives": ["val_mse", "params"]}}, 2) == [
-        "val_mse", "params"]
+        "val_mse",
+        "params",
+    ]
     assert stored_metric_names({}, 1) is None  # not made by mnist-hpo
     assert stored_metric_names({"config": {"model": "autoencoder", "objectives": []}}, 2) is None  # does not fit

@@ -6,11 +6,11 @@ import pytest
 
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config
+from mnist_hpo.core.space import resolve_space
 from mnist_hpo.hpo.identity import study_identity
 from mnist_hpo.hpo.objective import parameter_count
-from mnist_hpo.hpo.run import run_study
-from mnist_hpo.core.space import resolve_space
 from mnist_hpo.hpo.queries import pareto_front
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models import Autoencoder
 from mnist_hpo.report.tables import top_table
 
@@ -44,16 +44,22 @@ def test_show_lists_the_pareto_front(pareto_study, storage, capsys):
     out = capsys.readouterr().out
     assert "Pareto front of study pareto" in out and "Parameters" in out
     for t in pareto_front(pareto_study):
-        assert any(line.split()[0] == str(t.number) and f"{t.values[1]:.0f}" in line for line in out.splitlines()
-                   if line.strip() and line.split()[0].isdigit())
+        assert any(
+            line.split()[0] == str(t.number) and f"{t.values[1]:.0f}" in line
+            for line in out.splitlines()
+            if line.strip() and line.split()[0].isdigit()
+        )
     assert "pareto" in top_table(pareto_study)
     assert main(["list", "--storage", storage]) == 0 and "2 objectives" in capsys.readouterr().out
 
 
 def test_export_needs_a_chosen_trial(pareto_study, storage, capsys, tmp_path):
     front = sorted(t.number for t in pareto_front(pareto_study))
-    assert_one_error_line(capsys, ["export", "pareto", "--storage", storage],
-              f"choose one of its Pareto front with --trial N (trials {', '.join(map(str, front))})")
+    assert_one_error_line(
+        capsys,
+        ["export", "pareto", "--storage", storage],
+        f"choose one of its Pareto front with --trial N (trials {', '.join(map(str, front))})",
+    )
     assert main(["export", "pareto", "--trial", str(front[0]), "--storage", storage, "--quiet"]) == 0
     printed = capsys.readouterr().out
     meta = json.loads((tmp_path / "storage" / "exports" / "pareto" / f"trial-{front[0]}" / "export.json").read_text())
@@ -72,13 +78,24 @@ def test_report_shows_the_pareto_front(pareto_study, storage, tmp_path):
     assert (tmp_path / "storage" / "report-figures" / "pareto-pareto.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("[pruner]\ntype = \"none\"", "[pruner]\ntype = \"median\""), "pruner.type must be \"none\" with several objectives"),
-    (('objectives = ["val_mse", "params"]', 'objectives = ["val_mse", "flops"]'), "study.objectives holds 'flops'"),
-    (('objectives = ["val_mse", "params"]', 'objectives = ["params", "val_mse"]'), "must start with the model's metric"),
-    (('objectives = ["val_mse", "params"]', 'objectives = ["val_mse", "params"]\nbatch_trials = 2'),
-     "study.batch_trials must be 1 with several objectives"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            ('[pruner]\ntype = "none"', '[pruner]\ntype = "median"'),
+            'pruner.type must be "none" with several objectives',
+        ),
+        (('objectives = ["val_mse", "params"]', 'objectives = ["val_mse", "flops"]'), "study.objectives holds 'flops'"),
+        (
+            ('objectives = ["val_mse", "params"]', 'objectives = ["params", "val_mse"]'),
+            "must start with the model's metric",
+        ),
+        (
+            ('objectives = ["val_mse", "params"]', 'objectives = ["val_mse", "params"]\nbatch_trials = 2'),
+            "study.batch_trials must be 1 with several objectives",
+        ),
+    ],
+)
 def test_bad_objectives_are_one_error_line(change, expected, capsys, storage, tmp_path):
     text = (STUDIES / "ae-pareto.toml").read_text()
     assert change[0] in text
@@ -89,13 +106,31 @@ def test_bad_objectives_are_one_error_line(change, expected, capsys, storage, tm
 
 def test_single_objective_identity_is_unchanged(ae_cfg, pareto_cfg):
     assert "study.objectives" not in study_identity(ae_cfg, resolve_space(ae_cfg.space, ae_cfg.seed), "x")
-    assert study_identity(pareto_cfg, resolve_space(pareto_cfg.space, 0), "x")["study.objectives"] == ["val_mse", "params"]
+    assert study_identity(pareto_cfg, resolve_space(pareto_cfg.space, 0), "x")["study.objectives"] == [
+        "val_mse",
+        "params",
+    ]
 
 
 @pytest.mark.mnist  # trains on the MNIST cache through the CLI
 def test_study_command_prints_the_front_and_exports_nothing(capsys, storage, tmp_path):
-    code = main(["study", str(STUDIES / "ae-pareto.toml"), "--subset", "600", "--epochs", "1", "--trials",
-                 "2", "--study-name", "pareto-cli", "--storage", storage, "--quiet"])
+    code = main(
+        [
+            "study",
+            str(STUDIES / "ae-pareto.toml"),
+            "--subset",
+            "600",
+            "--epochs",
+            "1",
+            "--trials",
+            "2",
+            "--study-name",
+            "pareto-cli",
+            "--storage",
+            storage,
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "Pareto front of study pareto-cli" in out
     assert "no single best trial to retrain" in out and not (tmp_path / "storage" / "exports").exists()

@@ -142,6 +142,7 @@ def test_the_best_members_export_records_its_lineage_and_verifies(population, ca
     # the weights are the member's checkpoint's
     weights = load_checkpoint(best.user_attrs[END], "best").model_weights()
     from safetensors.torch import load_file
+
     exported = load_file(folder / "model.safetensors")
     assert all(torch.equal(exported[k], weights[k]) for k in weights)
     # the figure: attached to the study, and on its dashboard page when the dashboard is installed
@@ -177,8 +178,13 @@ def test_a_finished_population_runs_nothing_more(population):
 def test_the_gan_trains_as_a_population_and_a_segment_reruns_identically(gan_cfg, mnist, storage, monkeypatch):
     from mnist_hpo.core.schema import PbtConfig
 
-    cfg = gan_cfg.with_overrides(study_name="gan-pbt-test", train_subset=200, epochs=2, pruner=dataclasses.replace(
-        gan_cfg.pruner, type="none", options={}), pbt=PbtConfig(population=2, interval=1, mutable=("lr_d", "lr_g")))
+    cfg = gan_cfg.with_overrides(
+        study_name="gan-pbt-test",
+        train_subset=200,
+        epochs=2,
+        pruner=dataclasses.replace(gan_cfg.pruner, type="none", options={}),
+        pbt=PbtConfig(population=2, interval=1, mutable=("lr_d", "lr_g")),
+    )
     with one_thread():
         study = run_study(cfg, storage_url=storage, data=mnist, progress=False)
     trials = study.get_trials()

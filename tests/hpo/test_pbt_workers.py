@@ -36,12 +36,23 @@ def backend(request, tmp_path):
 
 
 def mnist_hpo(tmp_path, *args: str, heartbeat: int | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(DATA),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_WORKERS": "2"}  # one torch thread each
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MNIST_HPO_DATA": str(DATA),
+        "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"),
+        "MNIST_HPO_WORKERS": "2",
+    }  # one torch thread each
     if heartbeat:
         env["MNIST_HPO_HEARTBEAT"] = str(heartbeat)
-    return subprocess.Popen([sys.executable, "-m", "mnist_hpo", *args, "--quiet"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_hpo", *args, "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finished(proc: subprocess.Popen, timeout: float = 300) -> str:
@@ -66,10 +77,16 @@ def test_two_workers_train_one_population(backend, tmp_path, request, tiny_popul
     assert [pop.canonical(m, 0).params for m in range(4)] == [alone.canonical(m, 0).params for m in range(4)]
     for t in trials:
         if t.user_attrs[PBT]["generation"]:
-            assert t.user_attrs[PBT]["start"] == pop.canonical(t.user_attrs[PBT]["parent_member"],
-                                                               t.user_attrs[PBT]["generation"] - 1).user_attrs[END]
-    print(f"\nRELIABILITY pbt-workers backend={request.node.callspec.id} workers=2 segments=12 "
-          f"complete={len(trials)} discarded=0 lost=0")
+            assert (
+                t.user_attrs[PBT]["start"]
+                == pop.canonical(t.user_attrs[PBT]["parent_member"], t.user_attrs[PBT]["generation"] - 1).user_attrs[
+                    END
+                ]
+            )
+    print(
+        f"\nRELIABILITY pbt-workers backend={request.node.callspec.id} workers=2 segments=12 "
+        f"complete={len(trials)} discarded=0 lost=0"
+    )
 
 
 def test_a_worker_killed_mid_segment_loses_only_that_segment(backend, tmp_path, request, mnist):
@@ -84,8 +101,13 @@ def test_a_worker_killed_mid_segment_loses_only_that_segment(backend, tmp_path, 
             trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
         except KeyError:
             continue
-        running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values
-                   and t.user_attrs.get(PBT, {}).get("generation") == 1]
+        running = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and t.intermediate_values
+            and t.user_attrs.get(PBT, {}).get("generation") == 1
+        ]
         if running:  # mid-segment, one that started from a checkpoint: it has reported an epoch
             victim.send_signal(signal.SIGKILL)
             victim.wait()
@@ -108,12 +130,15 @@ def test_a_worker_killed_mid_segment_loses_only_that_segment(backend, tmp_path, 
     assert retry.user_attrs[PBT] == original.user_attrs[PBT]  # the same segment: member, epochs, start checkpoint
     pop = Population(cfg, list(after.values()))
     assert pop.finished and pop.canonical(*pop.key(retry)).number == retry.number
-    assert not [t for t in after.values() if t.state in (TrialState.RUNNING, TrialState.WAITING)
-                or DISCARDED in t.user_attrs]
+    assert not [
+        t for t in after.values() if t.state in (TrialState.RUNNING, TrialState.WAITING) or DISCARDED in t.user_attrs
+    ]
     # the retry trained exactly the segment the killed worker was training: its rerun is identical
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
         r = rerun_trial(name, retry.number, storage_url=backend, data=mnist.subset(1000, 50))
     assert r.identical and r.same_checkpoint, r.describe()
-    print(f"\nRELIABILITY pbt-kill backend={request.node.callspec.id} killed_trial={killed} retried_as={retry.number} "
-          f"same_params=True same_seed=True same_start_checkpoint=True rerun_identical=True lost=0 running=0")
+    print(
+        f"\nRELIABILITY pbt-kill backend={request.node.callspec.id} killed_trial={killed} retried_as={retry.number} "
+        f"same_params=True same_seed=True same_start_checkpoint=True rerun_identical=True lost=0 running=0"
+    )

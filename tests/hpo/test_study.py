@@ -4,18 +4,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.identity import _jsonable_space, open_study
-
-from mnist_hpo.hpo.run import run_study
-
-from mnist_hpo.hpo.samplers import make_sampler
-
 from mnist_hpo.core.space import resolve_space
-
+from mnist_hpo.errors import UserError
+from mnist_hpo.hpo.identity import _jsonable_space, open_study
 from mnist_hpo.hpo.queries import best_trial, finished_trials
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.samplers import make_sampler
 from mnist_hpo.storages import open_storage
 from mnist_hpo.train import loops as training
-from mnist_hpo.errors import UserError
 
 from ..conftest import storage_snapshot as _snapshot
 
@@ -91,7 +87,9 @@ def test_resume_after_interrupt_runs_only_missing_trials(ae_cfg, tiny, storage, 
 def test_changed_epochs_refuse_to_mix(ae_cfg, tiny, storage):
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     with pytest.raises(UserError, match=r"study.epochs: stored 1, now 2"):
-        run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=2), storage_url=storage, data=tiny, progress=False)
+        run_study(
+            ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=2), storage_url=storage, data=tiny, progress=False
+        )
 
 
 def test_diverging_trial_is_pruned_never_best(ae_cfg, tiny, storage, monkeypatch):
@@ -129,11 +127,14 @@ def test_best_trial_needs_a_complete_trial(storage):
         best_trial(study)
 
 
-@pytest.mark.parametrize("url,message", [
-    ("nonsense", "is malformed"),
-    ("mysql://u@h/db", "not supported"),
-    ("postgresql+psycopg://postgres@127.0.0.1:1/none", "cannot open storage"),
-])
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("nonsense", "is malformed"),
+        ("mysql://u@h/db", "not supported"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/none", "cannot open storage"),
+    ],
+)
 def test_bad_storage_urls(url, message):
     with pytest.raises(UserError, match=message):
         open_storage(url)
@@ -147,16 +148,21 @@ def test_not_a_database(tmp_path):
     assert bogus.read_text() == "hello, I am not SQLite"
 
 
-@pytest.mark.parametrize("sampler,pruner", [
-    ({"type": "tpe", "n_startup_trials": 1}, {"type": "median", "n_startup_trials": 1}),
-    ({"type": "gp", "n_startup_trials": 1}, {"type": "successive_halving", "min_resource": 1}),
-    ({"type": "random"}, {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}),
-])
+@pytest.mark.parametrize(
+    "sampler,pruner",
+    [
+        ({"type": "tpe", "n_startup_trials": 1}, {"type": "median", "n_startup_trials": 1}),
+        ({"type": "gp", "n_startup_trials": 1}, {"type": "successive_halving", "min_resource": 1}),
+        ({"type": "random"}, {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}),
+    ],
+)
 def test_samplers_and_pruners_run(ae_cfg, tiny, storage, sampler, pruner):
     from mnist_hpo.core.schema import PrunerConfig, SamplerConfig
 
     cfg = ae_cfg.with_overrides(
-        study_name=ae_cfg.name, epochs=2, trials=3,
+        study_name=ae_cfg.name,
+        epochs=2,
+        trials=3,
         sampler=SamplerConfig(sampler["type"], {k: v for k, v in sampler.items() if k != "type"}),
         pruner=PrunerConfig(pruner["type"], {k: v for k, v in pruner.items() if k != "type"}),
     )
@@ -178,6 +184,7 @@ def test_tpe_study_file_is_valid():
 
 
 # --- a study never silently holds unlike trials: its best would compare unlike runs -----------
+
 
 def _changed(cfg, **changes):
     import dataclasses
@@ -207,11 +214,17 @@ def _resumes(ae_cfg):
         ("epochs", dict(epochs=2), "study.epochs: stored 1, now 2"),
         ("sampler", dict(sampler=SamplerConfig("tpe", {})), 'sampler.type: stored "random", now "tpe"'),
         ("sampler seed", dict(sampler=SamplerConfig("random", {"seed": 5})), "sampler.seed: stored 2020, now 5"),
-        ("pruner", dict(pruner=PrunerConfig("median", {"n_warmup_steps": 1})),
-         'pruner.n_warmup_steps: stored unset, now 1; pruner.type: stored "none", now "median"'),
-        ("space", dict(space={**ae_cfg.space, "optimizer": ParamSpec("optimizer", "choices", choices=("Adam",))}),
-         'space.optimizer: stored ["Adam", "RMSprop"], now ["Adam"]'),
-        ("idx_dir", dict(idx_dir="/srv/mnist"), "study.idx_dir: stored null, now \"/srv/mnist\""),
+        (
+            "pruner",
+            dict(pruner=PrunerConfig("median", {"n_warmup_steps": 1})),
+            'pruner.n_warmup_steps: stored unset, now 1; pruner.type: stored "none", now "median"',
+        ),
+        (
+            "space",
+            dict(space={**ae_cfg.space, "optimizer": ParamSpec("optimizer", "choices", choices=("Adam",))}),
+            'space.optimizer: stored ["Adam", "RMSprop"], now ["Adam"]',
+        ),
+        ("idx_dir", dict(idx_dir="/srv/mnist"), 'study.idx_dir: stored null, now "/srv/mnist"'),
     ]
 
 
@@ -243,7 +256,12 @@ def test_a_resumed_study_refuses_a_worker_with_another_subset(ae_cfg, tiny, stor
     run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     before = _snapshot(storage)
     with pytest.raises(UserError, match="study.train_subset: stored 600, now 500"):
-        run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, train_subset=500), storage_url=storage, data=tiny, progress=False)
+        run_study(
+            ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, train_subset=500),
+            storage_url=storage,
+            data=tiny,
+            progress=False,
+        )
     assert _snapshot(storage) == before
 
 
@@ -254,8 +272,11 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
     old_config = json.loads(json.dumps(ae_cfg.as_dict(), default=str))
     del old_config["test_subset"]  # a setting an older version did not have
     study.set_user_attr("config", old_config)
-    study.set_user_attr("space", optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs.get("space")
-                        or _jsonable_space(resolve_space(ae_cfg.space, ae_cfg.seed)))
+    study.set_user_attr(
+        "space",
+        optuna.load_study(study_name=ae_cfg.name, storage=storage).user_attrs.get("space")
+        or _jsonable_space(resolve_space(ae_cfg.space, ae_cfg.seed)),
+    )
     study.set_user_attr("model", "autoencoder")
     # No identity, no checksum, no test_subset recorded: not refused for what it lacks.
     open_study(_changed(ae_cfg, test_subset=150), open_storage(storage), dataset_checksum="anything")
@@ -265,6 +286,7 @@ def test_studies_made_before_the_identity_are_compared_on_what_they_recorded(ae_
 
 
 # --- model-based samplers over several workers: no two propose the same first trials ----------
+
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() without optimize(), as a test does
 @pytest.mark.parametrize("kind", ["tpe", "gp"])
@@ -276,8 +298,10 @@ def test_workers_started_together_propose_different_first_trials(ae_cfg, storage
     resolved = resolve_space(cfg.space, cfg.seed)
     open_study(cfg, open_storage(storage), dataset_checksum="abc")
     # Three workers open the study at the same moment: each sees no trial yet.
-    workers = [optuna.load_study(study_name=cfg.name, storage=open_storage(storage),
-                                 sampler=make_sampler(cfg, resolved)) for _ in range(3)]
+    workers = [
+        optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=make_sampler(cfg, resolved))
+        for _ in range(3)
+    ]
     first = [suggest(w.ask(), resolved) for w in workers]
     assert len({tuple(sorted(p.items())) for p in first}) == 3, first
 
@@ -286,6 +310,7 @@ def test_workers_started_together_propose_different_first_trials(ae_cfg, storage
     open_study(cfg, open_storage(other), dataset_checksum="abc")
     alone = optuna.load_study(study_name=cfg.name, storage=open_storage(other), sampler=make_sampler(cfg, resolved))
     assert [suggest(alone.ask(), resolved) for _ in range(3)] == first
+
 
 PRUNERS = {
     "median": {"n_startup_trials": 1, "n_warmup_steps": 0},
@@ -297,7 +322,9 @@ PRUNERS = {
 def _pruned_study(ae_cfg, tiny, storage, kind="successive_halving", trials=6):
     from mnist_hpo.core.schema import PrunerConfig
 
-    cfg = ae_cfg.with_overrides(study_name=ae_cfg.name, epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind]))
+    cfg = ae_cfg.with_overrides(
+        study_name=ae_cfg.name, epochs=3, trials=trials, pruner=PrunerConfig(kind, PRUNERS[kind])
+    )
     return cfg, run_study(cfg, storage_url=storage, data=tiny, progress=False)
 
 
@@ -341,7 +368,12 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker given one core would
     try:
-        study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+        study = run_study(
+            ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2),
+            storage_url=storage,
+            data=tiny,
+            progress=False,
+        )
     finally:
         torch.set_num_threads(threads)
     (t,) = study.get_trials()
@@ -363,13 +395,25 @@ def test_rerun_uses_the_thread_count_the_trial_ran_with(ae_cfg, tiny, storage, c
 def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, capsys, monkeypatch):
     from mnist_hpo.train.numerics import denormals_flushed, flush_denormals
 
-    study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2), storage_url=storage, data=tiny, progress=False)
+    study = run_study(
+        ae_cfg.with_overrides(study_name=ae_cfg.name, trials=1, epochs=2),
+        storage_url=storage,
+        data=tiny,
+        progress=False,
+    )
     (t,) = study.get_trials()
     assert t.user_attrs["flush_denormal"] is True  # every training run flushes them (train/numerics.py)
     # A trial stored before the mode was recorded: denormals were kept then.
     old_attrs = {k: v for k, v in t.user_attrs.items() if k != "flush_denormal"}
-    study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value,
-                                              user_attrs=old_attrs, intermediate_values={0: t.value}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=t.params,
+            distributions=t.distributions,
+            value=t.value,
+            user_attrs=old_attrs,
+            intermediate_values={0: t.value},
+        )
+    )
     real, seen = training.train_autoencoder_epoch, []
 
     def spy(*args, **kwargs):
@@ -390,8 +434,12 @@ def test_rerun_uses_the_denormal_mode_the_trial_ran_with(ae_cfg, tiny, storage, 
 
 
 def test_rerun_a_stacked_trial_through_the_stacked_path(ae_cfg, tiny, storage, capsys):
-    study = run_study(ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, epochs=2, batch_trials=2), storage_url=storage, data=tiny,
-                        progress=False)
+    study = run_study(
+        ae_cfg.with_overrides(study_name=ae_cfg.name, trials=2, epochs=2, batch_trials=2),
+        storage_url=storage,
+        data=tiny,
+        progress=False,
+    )
     assert [t.user_attrs["stacked"] for t in study.get_trials()] == [2, 2]
     code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
     assert code == 0, out + err
@@ -402,8 +450,15 @@ def test_rerun_exits_1_on_a_real_difference(ae_cfg, tiny, storage, capsys):
     study = run_study(ae_cfg.with_overrides(trials=1), storage_url=storage, data=tiny, progress=False)
     (t,) = study.get_trials()
     wrong = t.value * 1.5  # as if the stored value came from other data or another seed
-    study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=wrong,
-                                              user_attrs=t.user_attrs, intermediate_values={0: wrong}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=t.params,
+            distributions=t.distributions,
+            value=wrong,
+            user_attrs=t.user_attrs,
+            intermediate_values={0: wrong},
+        )
+    )
     code, out, err = _rerun(capsys, ae_cfg.name, 1, "--storage", storage)
     assert code == 1, out + err
     lines = err.strip().splitlines()

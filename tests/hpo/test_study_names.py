@@ -8,8 +8,8 @@ import pytest
 
 from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
-from mnist_hpo.storages import UUID_ATTR, ensure_uuid, study_uuid, open_storage
 from mnist_hpo.hpo.identity import open_study
+from mnist_hpo.storages import UUID_ATTR, ensure_uuid, open_storage, study_uuid
 
 from ..conftest import STUDIES, storage_snapshot
 
@@ -21,8 +21,24 @@ def test_study_with_an_unsafe_study_name_is_one_line_and_writes_nothing(name, tm
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     name = name.replace("/abs", str(tmp_path / "abs"))  # an absolute path, but one this test may look at
-    code = main(["study", str(STUDIES / "ae.toml"), "--study-name", name, "--trials", "1", "--epochs", "1",
-                 "--subset", "100", "--no-retrain", "--quiet", "--storage", f"sqlite:///{tmp_path / 's.db'}"])
+    code = main(
+        [
+            "study",
+            str(STUDIES / "ae.toml"),
+            "--study-name",
+            name,
+            "--trials",
+            "1",
+            "--epochs",
+            "1",
+            "--subset",
+            "100",
+            "--no-retrain",
+            "--quiet",
+            "--storage",
+            f"sqlite:///{tmp_path / 's.db'}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("mnist-hpo: error: --study-name "), err
     assert "letters, digits" in err

@@ -29,6 +29,7 @@ def test_each_trial_gets_its_figure_unless_the_study_says_no(ae_cfg, tiny, stora
     cfg = ae_cfg.with_overrides(trials=2, name="no-figures", trial_figures=False)
     assert figures(run_study(cfg, storage_url=storage, data=tiny, progress=False)) == [0, 0]
     # The switch changes no trial's value: a resume may flip it (the record's studies did).
-    resumed = run_study(ae_cfg.with_overrides(trials=3, trial_figures=False), storage_url=storage, data=tiny,
-                        progress=False)
+    resumed = run_study(
+        ae_cfg.with_overrides(trials=3, trial_figures=False), storage_url=storage, data=tiny, progress=False
+    )
     assert figures(resumed) == [1, 1, 0]

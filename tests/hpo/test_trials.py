@@ -10,16 +10,17 @@ from optuna.trial import TrialState
 from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.identity import open_study
 from mnist_hpo.hpo.run import run_study
-from mnist_hpo.storages import open_storage
 from mnist_hpo.hpo.trials import trial_seed
+from mnist_hpo.storages import open_storage
 
 # Alone, and a stack of one (batch_trials 2, one trial wanted): they differ only in how they train.
 WAYS = {"alone": {"batch_trials": 1}, "stacked": {"batch_trials": 2}}
 
 
 def _study(ae_cfg, tmp_path, way: str, **overrides):
-    cfg = ae_cfg.with_overrides(study_name=f"ae-{way}", trials=1, epochs=2, trial_figures=False,
-                                **WAYS[way], **overrides)
+    cfg = ae_cfg.with_overrides(
+        study_name=f"ae-{way}", trials=1, epochs=2, trial_figures=False, **WAYS[way], **overrides
+    )
     return cfg, f"sqlite:///{tmp_path / f'{way}.db'}"
 
 
@@ -37,8 +38,9 @@ def test_a_trial_alone_and_in_a_stack_of_one_store_the_same_bookkeeping(ae_cfg, 
     assert (alone.user_attrs["stacked"], stacked.user_attrs["stacked"]) == (0, 1)
     # All else alike: the conditions, the history (the epochs' timings are measured alone only: the arithmetic).
     apart = ("stacked", "train_loss", "seconds")
-    assert {k: v for k, v in alone.user_attrs.items() if k not in apart} == \
-        {k: v for k, v in stacked.user_attrs.items() if k not in apart}
+    assert {k: v for k, v in alone.user_attrs.items() if k not in apart} == {
+        k: v for k, v in stacked.user_attrs.items() if k not in apart
+    }
     assert len(alone.user_attrs["train_loss"]) == len(stacked.user_attrs["train_loss"]) == 2
     assert alone.user_attrs["train_loss"] == pytest.approx(stacked.user_attrs["train_loss"], rel=1e-4)
     assert list(alone.intermediate_values) == list(stacked.intermediate_values) == [0, 1]

@@ -19,12 +19,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.run import run_study
-
-from mnist_hpo.hpo.queries import best_trial
-from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
+from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.hpo.samplers import grid_coverage
+from mnist_hpo.storages import open_storage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
 from ..conftest import DATA, ROOT, check_killed_trial_retried
@@ -69,19 +68,22 @@ def tiny_study(tmp_path, name, *, trials, epochs=2, subset=20, grid=False):
     path = tmp_path / f"{name}.toml"
     text = TINY.format(name=name, trials=trials, epochs=epochs, subset=subset, lr=GRID_LR if grid else RANDOM_LR)
     if grid:
-        text = text.replace('[model]', '[sampler]\ntype = "grid"\n\n[model]')
+        text = text.replace("[model]", '[sampler]\ntype = "grid"\n\n[model]')
     path.write_text(text)
     return path
 
 
 def worker(study_file, storage, *extra, heartbeat=None, workers=4):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_WORKERS": str(workers),
-           "MNIST_HPO_DATA": str(DATA)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_WORKERS": str(workers), "MNIST_HPO_DATA": str(DATA)}
     if heartbeat:
         env["MNIST_HPO_HEARTBEAT"] = str(heartbeat)
     return subprocess.Popen(
         [sys.executable, "-m", "mnist_hpo", "worker", str(study_file), "--storage", storage, "--quiet", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -118,8 +120,10 @@ def test_four_workers_ten_trials_each(backend, tmp_path, request):
         assert math.isfinite(t.value) and sorted(t.intermediate_values) == [0, 1]
         assert t.value == t.intermediate_values[1]
         assert len(t.user_attrs["train_loss"]) == 2 and "seed" in t.user_attrs
-    print(f"\nRELIABILITY workers backend={request.node.callspec.id} workers=4 trials=40 "
-          f"complete={len(complete)} distinct_numbers={len({t.number for t in trials})} running=0 lost=0")
+    print(
+        f"\nRELIABILITY workers backend={request.node.callspec.id} workers=4 trials=40 "
+        f"complete={len(complete)} distinct_numbers={len({t.number for t in trials})} running=0 lost=0"
+    )
 
 
 def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request, monkeypatch):
@@ -152,9 +156,11 @@ def test_sigkilled_worker_is_retried_with_same_params(backend, tmp_path, request
     retries = [check_killed_trial_retried(before, after, killed)]
     states = [t.state for t in after.values()]
     assert states.count(TrialState.RUNNING) == 0 and states.count(TrialState.COMPLETE) == 4
-    print(f"\nRELIABILITY kill backend={request.node.callspec.id} workers=2 kills=1 killed_trial={killed} "
-          f"retried_as={retries[0].number} same_params=True same_seed=True "
-          f"finished_before={len(finished_before)} lost=0 running=0 complete={states.count(TrialState.COMPLETE)}")
+    print(
+        f"\nRELIABILITY kill backend={request.node.callspec.id} workers=2 kills=1 killed_trial={killed} "
+        f"retried_as={retries[0].number} same_params=True same_seed=True "
+        f"finished_before={len(finished_before)} lost=0 running=0 complete={states.count(TrialState.COMPLETE)}"
+    )
 
 
 @pytest.mark.postgres
@@ -174,8 +180,10 @@ def test_grid_over_three_workers_covers_every_point(pg_url, tmp_path, capsys):
     assert main(["show", name, "--storage", backend]) == 0
     assert f"{GRID_POINTS}/{GRID_POINTS} points covered, {coverage.duplicates} duplicate" in capsys.readouterr().out
     with capsys.disabled():
-        print(f"\nRELIABILITY grid backend=postgres workers=3 points={GRID_POINTS} "
-              f"covered={coverage.covered} trials={len(trials)} duplicates={coverage.duplicates} lost=0")
+        print(
+            f"\nRELIABILITY grid backend=postgres workers=3 points={GRID_POINTS} "
+            f"covered={coverage.covered} trials={len(trials)} duplicates={coverage.duplicates} lost=0"
+        )
 
 
 def test_failed_grid_point_is_run_again(tmp_path, storage, tiny, monkeypatch):
@@ -224,8 +232,10 @@ def test_non_finite_values_are_never_best(backend, tmp_path, tiny, monkeypatch, 
     best = best_trial(study)
     assert math.isfinite(best.value) and best.number in (1, 3, 5)
     assert study.best_trial.number == best.number  # Optuna's own choice agrees
-    print(f"\nRELIABILITY nonfinite backend={request.node.callspec.id} trials=6 nan_inf_-inf=3 pruned=3 "
-          f"complete=3 best_finite=True")
+    print(
+        f"\nRELIABILITY nonfinite backend={request.node.callspec.id} trials=6 nan_inf_-inf=3 pruned=3 "
+        f"complete=3 best_finite=True"
+    )
 
 
 def test_study_command_starts_workers_and_waits(tmp_path, capsys):
@@ -241,8 +251,10 @@ def test_study_command_starts_workers_and_waits(tmp_path, capsys):
     # Workers stop together on the shared target; two finishing at the same instant may each start one more.
     assert 9 <= complete <= 9 + 2 and states.count(TrialState.RUNNING) == 0
     with capsys.disabled():
-        print(f"\nRELIABILITY spawned backend=sqlite workers=3 target=9 complete={complete} "
-              f"extra={complete - 9} running=0 lost=0")
+        print(
+            f"\nRELIABILITY spawned backend=sqlite workers=3 target=9 complete={complete} "
+            f"extra={complete - 9} running=0 lost=0"
+        )
 
 
 def test_stacked_workers_share_one_grid(backend, tmp_path, request):
@@ -271,23 +283,28 @@ def test_stacked_workers_share_one_grid(backend, tmp_path, request):
     states = [t.state for t in trials]
     assert coverage.covered == GRID_POINTS and states.count(TrialState.RUNNING) == 0
     assert coverage.duplicates == 0 and len(trials) == GRID_POINTS
-    print(f"\nRELIABILITY stacked-grid backend={request.node.callspec.id} workers=2 batch_trials=4 "
-          f"points={GRID_POINTS} covered={coverage.covered} trials={len(trials)} "
-          f"duplicates={coverage.duplicates} running={states.count(TrialState.RUNNING)} lost=0")
+    print(
+        f"\nRELIABILITY stacked-grid backend={request.node.callspec.id} workers=2 batch_trials=4 "
+        f"points={GRID_POINTS} covered={coverage.covered} trials={len(trials)} "
+        f"duplicates={coverage.duplicates} running={states.count(TrialState.RUNNING)} lost=0"
+    )
 
 
 def test_study_command_prepares_data_before_spawning_workers(tmp_path, monkeypatch, capsys):
     """``study --workers N`` builds the data cache itself, so N workers do not all build it at once."""
     import numpy as np
 
-    from mnist_hpo.hpo import workers
     from mnist_hpo.data import datasets as D
+    from mnist_hpo.hpo import workers
 
     from ..data.test_datasets import _idx_folder
 
     rng = np.random.default_rng(0)
-    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
-                      rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    idx = _idx_folder(
+        tmp_path / "idx",
+        rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+    )
     monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "cache"))
     study_file = tiny_study(tmp_path, "prepared", trials=2)
     study_file.write_text(study_file.read_text().replace("[study]\n", f'[study]\nidx_dir = "{idx}"\n'))
@@ -328,9 +345,13 @@ def test_several_workers_show_one_progress_bar_read_from_the_storage(tmp_path, m
             assert timeout is not None  # the parent polls rather than blocking on the worker
             self.done = True
             other = optuna.load_study(study_name="watched", storage=open_storage(url))
-            other.add_trial(optuna.trial.create_trial(
-                params={"latent_dim": 2}, distributions={"latent_dim": CategoricalDistribution([2, 3, 4])},
-                value=next(values)))
+            other.add_trial(
+                optuna.trial.create_trial(
+                    params={"latent_dim": 2},
+                    distributions={"latent_dim": CategoricalDistribution([2, 3, 4])},
+                    value=next(values),
+                )
+            )
             raise subprocess.TimeoutExpired("mnist-hpo worker", timeout)
 
     monkeypatch.setattr(workers, "start_worker", SilentWorker)

@@ -6,8 +6,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from mnist_hpo.measures import frechet as Q
 from mnist_hpo.errors import UserError
+from mnist_hpo.measures import frechet as Q
 
 from ..conftest import DATA
 

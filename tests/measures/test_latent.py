@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from mnist_hpo.measures import latent
-from mnist_hpo.train.classifier import encode
 from mnist_hpo.models import Autoencoder
+from mnist_hpo.train.classifier import encode
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_xavier_init_zero_bias():
             assert float(w.max()) <= bound + 1e-6
             if w.numel() >= 1000:
                 assert float(w.max()) >= 0.98 * bound, m
-            assert float(m.weight.detach().std()) == pytest.approx(bound / 3 ** 0.5, rel=0.15), m
+            assert float(m.weight.detach().std()) == pytest.approx(bound / 3**0.5, rel=0.15), m
 
 
 def test_encoder_is_detachable():

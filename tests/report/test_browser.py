@@ -20,9 +20,18 @@ from ..conftest import running_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser  # make test-fast leaves these out
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--mute-audio"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
+]
 
 
 def chromium() -> str:
@@ -95,14 +104,19 @@ def _pre_names_studies(url: str) -> dict[str, int]:
     """Two studies stored as mnist-hpo stored them before it recorded metric names: one objective, and a
     Pareto study of two (its config names them); returns their ids."""
     made = {}
-    for name, directions, objectives, values in (("old-ae", ["minimize"], [], [0.0213]),
-                                                  ("old-pareto", ["minimize", "minimize"], ["val_mse", "params"],
-                                                   [0.0181, 19763.0])):
+    for name, directions, objectives, values in (
+        ("old-ae", ["minimize"], [], [0.0213]),
+        ("old-pareto", ["minimize", "minimize"], ["val_mse", "params"], [0.0181, 19763.0]),
+    ):
         study = optuna.create_study(study_name=name, storage=url, directions=directions)
         study.set_user_attr("config", {"name": name, "model": "autoencoder", "objectives": objectives})
-        study.add_trial(optuna.trial.create_trial(
-            params={"lr": 0.001}, distributions={"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1)},
-            values=values))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 0.001},
+                distributions={"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1)},
+                values=values,
+            )
+        )
         assert study.metric_names is None
         made[name] = study._study_id
     return made

@@ -2,10 +2,10 @@ import re
 
 import optuna
 
+from mnist_hpo.cli import main
 from mnist_hpo.report.build import build_report
 from mnist_hpo.report.formatting import fmt
 from mnist_hpo.report.gather import export_figures
-from mnist_hpo.cli import main
 
 
 def no_external_references(html: str) -> bool:

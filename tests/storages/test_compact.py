@@ -4,8 +4,8 @@ from optuna.trial import TrialState
 
 from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
-from mnist_hpo.storages import _compact as compact
 from mnist_hpo.storages import OWNER, open_journal, this_process
+from mnist_hpo.storages import _compact as compact
 
 
 def _journal_with_rewrites(path, *, running=False):
@@ -38,8 +38,10 @@ def test_compaction_keeps_every_trial_and_drops_superseded_writes(tmp_path):
     after = _trials(path)
     assert after == before and [t.user_attrs["train_loss"] for t in after] == [[0, 0.1, 0.2, 0.3, 0.4]] * 3
     assert compact.compact_journal(path).dropped == 0  # a second pass has nothing left to drop
-    print(f"\nRELIABILITY compact backend=journal trials={len(after)} identical=True dropped={c.dropped} "
-          f"bytes={size}->{c.bytes_after}")
+    print(
+        f"\nRELIABILITY compact backend=journal trials={len(after)} identical=True dropped={c.dropped} "
+        f"bytes={size}->{c.bytes_after}"
+    )
     study = optuna.load_study(study_name="s", storage=open_journal(f"journal:{path}"))
     study.tell(study.ask(), 0.5)  # the compacted journal takes new trials
     assert len(_trials(path)) == 4

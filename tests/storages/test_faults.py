@@ -31,6 +31,7 @@ pytestmark = pytest.mark.processes  # worker processes, signals, mounts: make te
 # shared: on 2 cores at a load of 12, a resumed worker that needs 20 s on a quiet machine took over 3 minutes.
 HUNG = 900
 
+
 def wait_mid_trial(name: str, url: str, procs, timeout: float = HUNG) -> None:
     """Until a trial of ``name`` has completed and another has reported an epoch (or a worker ended)."""
     storage = open_storage(url)
@@ -42,8 +43,9 @@ def wait_mid_trial(name: str, url: str, procs, timeout: float = HUNG) -> None:
             trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
         except KeyError:
             continue
-        if any(t.state == TrialState.COMPLETE for t in trials) and \
-                any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials):
+        if any(t.state == TrialState.COMPLETE for t in trials) and any(
+            t.state == TrialState.RUNNING and t.intermediate_values for t in trials
+        ):
             return
     raise AssertionError("the workers never got mid-trial")
 
@@ -52,8 +54,13 @@ def outcome(name: str, url: str) -> dict:
     trials = optuna.load_study(study_name=name, storage=open_storage(url)).get_trials()
     states = [t.state for t in trials]
     retried = [t for t in trials if "failed_trial" in t.system_attrs]
-    return {"trials": trials, "complete": states.count(TrialState.COMPLETE), "fail": states.count(TrialState.FAIL),
-            "running": states.count(TrialState.RUNNING), "retried": retried}
+    return {
+        "trials": trials,
+        "complete": states.count(TrialState.COMPLETE),
+        "fail": states.count(TrialState.FAIL),
+        "running": states.count(TrialState.RUNNING),
+        "retried": retried,
+    }
 
 
 def check_retries_same_draw(trials) -> None:
@@ -61,17 +68,23 @@ def check_retries_same_draw(trials) -> None:
     by_number = {t.number: t for t in trials}
     for t in trials:
         if t.state == TrialState.FAIL:
-            retries = [r for r in trials if r.system_attrs.get("failed_trial") == t.system_attrs.get("failed_trial",
-                                                                                                      t.number)
-                       and r.number > t.number]
+            retries = [
+                r
+                for r in trials
+                if r.system_attrs.get("failed_trial") == t.system_attrs.get("failed_trial", t.number)
+                and r.number > t.number
+            ]
             assert retries, f"trial {t.number} failed and was not retried"
             done = [r for r in retries if r.state == TrialState.COMPLETE]
             assert len(done) == 1, [(r.number, r.state) for r in retries]
             # A trial cut off before it drew all its parameters (or its seed) passes on those it drew.
             assert t.params.items() <= done[0].params.items()
             assert done[0].user_attrs["seed"] == t.user_attrs.get("seed", done[0].user_attrs["seed"])
-    draws = [(tuple(sorted(t.params.items())), t.user_attrs["seed"]) for t in by_number.values()
-             if t.state == TrialState.COMPLETE]
+    draws = [
+        (tuple(sorted(t.params.items())), t.user_attrs["seed"])
+        for t in by_number.values()
+        if t.state == TrialState.COMPLETE
+    ]
     assert len(draws) == len(set(draws)), "a draw was completed twice"
 
 
@@ -100,9 +113,11 @@ def test_postgres_outage_within_patience_is_ridden_out(pg_url, proxy, tmp_path):
     assert all(o.count("unreachable") == o.count("reachable again") for o in outs), outs
     assert result["complete"] == 6 and result["running"] == 0
     check_retries_same_draw(result["trials"])
-    print(f"\nRELIABILITY outage backend=postgres fault=proxy-cut-6s patience=60 workers=2 exit_codes={codes} "
-          f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks={tracebacks(outs)} "
-          f"outage_lines={sum(o.count('unreachable') for o in outs)}")
+    print(
+        f"\nRELIABILITY outage backend=postgres fault=proxy-cut-6s patience=60 workers=2 exit_codes={codes} "
+        f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks={tracebacks(outs)} "
+        f"outage_lines={sum(o.count('unreachable') for o in outs)}"
+    )
 
 
 @pytest.mark.postgres
@@ -133,9 +148,11 @@ def test_postgres_outage_past_patience_exits_75_then_resumes(pg_url, proxy, tmp_
     after = outcome(name, pg_url)
     assert after["complete"] == 5 and after["running"] == 0 and after["fail"] == before["running"]
     check_retries_same_draw(after["trials"])
-    print(f"\nRELIABILITY outage backend=postgres fault=proxy-cut-past-patience patience=3 workers=2 "
-          f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
-          f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0")
+    print(
+        f"\nRELIABILITY outage backend=postgres fault=proxy-cut-past-patience patience=3 workers=2 "
+        f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
+        f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0"
+    )
 
 
 @pytest.mark.postgres
@@ -161,9 +178,11 @@ def test_postgres_partition_within_patience_is_ridden_out(pg_url, proxy, tmp_pat
     assert all(o.count("unreachable") == o.count("reachable again") <= 1 for o in outs), outs
     assert result["complete"] == 6 and result["running"] == 0
     check_retries_same_draw(result["trials"])
-    print(f"\nRELIABILITY outage backend=postgres fault=proxy-partition-16s patience=40 workers=2 exit_codes={codes} "
-          f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks=0 "
-          f"outage_lines={sum(o.count('unreachable') for o in outs)} done_after_partition_s={took:.0f}")
+    print(
+        f"\nRELIABILITY outage backend=postgres fault=proxy-partition-16s patience=40 workers=2 exit_codes={codes} "
+        f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks=0 "
+        f"outage_lines={sum(o.count('unreachable') for o in outs)} done_after_partition_s={took:.0f}"
+    )
 
 
 @pytest.mark.postgres
@@ -195,12 +214,15 @@ def test_postgres_partition_past_patience_exits_75_then_resumes(pg_url, proxy, t
     after = outcome(name, pg_url)
     assert after["complete"] == 5 and after["running"] == 0 and after["fail"] == before["running"]
     check_retries_same_draw(after["trials"])
-    print(f"\nRELIABILITY outage backend=postgres fault=proxy-partition-past-patience patience=8 workers=2 "
-          f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
-          f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0")
+    print(
+        f"\nRELIABILITY outage backend=postgres fault=proxy-partition-past-patience patience=8 workers=2 "
+        f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
+        f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0"
+    )
 
 
 # --- a journal on a file system that goes read-only --------------------------------------------
+
 
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str):
@@ -208,8 +230,9 @@ def tmpfs(folder: Path, size: str):
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs the suite as root in its container)")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()})")
     try:
@@ -250,8 +273,10 @@ def test_journal_read_only_file_system_is_ridden_out(tmp_path):
     assert result["complete"] == 6 and result["running"] == 0
     assert lines[-1] == b""  # ends with a whole line
     check_retries_same_draw(result["trials"])
-    print(f"\nRELIABILITY outage backend=journal fault=tmpfs-read-only-5s patience=60 workers=2 exit_codes={codes} "
-          f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks={tracebacks(outs)}")
+    print(
+        f"\nRELIABILITY outage backend=journal fault=tmpfs-read-only-5s patience=60 workers=2 exit_codes={codes} "
+        f"complete={result['complete']} fail_retried={result['fail']} running=0 tracebacks={tracebacks(outs)}"
+    )
 
 
 def test_journal_read_only_past_patience_exits_75_then_resumes(tmp_path):
@@ -275,12 +300,15 @@ def test_journal_read_only_past_patience_exits_75_then_resumes(tmp_path):
     assert resumed.returncode == 0 and "Traceback" not in out, out
     assert after["complete"] == 4 and after["running"] == 0 and after["fail"] == before["running"] >= 1
     check_retries_same_draw(after["trials"])
-    print(f"\nRELIABILITY outage backend=journal fault=tmpfs-read-only-past-patience patience=3 workers=2 "
-          f"exit_codes={codes} tracebacks=0 cut_off={before['running']} then: complete={after['complete']} "
-          f"fail_retried={after['fail']} same_params_and_seed=True running=0")
+    print(
+        f"\nRELIABILITY outage backend=journal fault=tmpfs-read-only-past-patience patience=3 workers=2 "
+        f"exit_codes={codes} tracebacks=0 cut_off={before['running']} then: complete={after['complete']} "
+        f"fail_retried={after['fail']} same_params_and_seed=True running=0"
+    )
 
 
 # --- a stalled worker whose trial was taken over -----------------------------------------------
+
 
 def test_stalled_worker_taken_over_says_one_line_and_no_traceback(tmp_path):
     """Worker A is stopped (SIGSTOP) mid-trial past its heartbeats; worker B fails A's trial and retries it;
@@ -293,8 +321,11 @@ def test_stalled_worker_taken_over_says_one_line_and_no_traceback(tmp_path):
     a = worker(study_file, url, heartbeat=1, workers=2)
     wait_mid_trial(name, url, [a])
     storage = open_storage(url)
-    running = [t.number for t in optuna.load_study(study_name=name, storage=storage).get_trials()
-               if t.state == TrialState.RUNNING]
+    running = [
+        t.number
+        for t in optuna.load_study(study_name=name, storage=storage).get_trials()
+        if t.state == TrialState.RUNNING
+    ]
     a.send_signal(signal.SIGSTOP)
     try:
         b = worker(study_file, url, heartbeat=1, workers=2)
@@ -316,12 +347,15 @@ def test_stalled_worker_taken_over_says_one_line_and_no_traceback(tmp_path):
     assert outs[0].count("missed its heartbeats and was failed by another worker") == len(running), outs[0]
     assert result["complete"] == 4 and result["running"] == 0
     check_retries_same_draw(result["trials"])
-    print(f"\nRELIABILITY stalled backend=sqlite workers=2 stopped_s=heartbeat-grace+ taken_over={len(running)} "
-          f"one_line={outs[0].count('missed its heartbeats')} tracebacks=0 complete={result['complete']} "
-          f"fail_retried={result['fail']} duplicates=0")
+    print(
+        f"\nRELIABILITY stalled backend=sqlite workers=2 stopped_s=heartbeat-grace+ taken_over={len(running)} "
+        f"one_line={outs[0].count('missed its heartbeats')} tracebacks=0 complete={result['complete']} "
+        f"fail_retried={result['fail']} duplicates=0"
+    )
 
 
 # --- Ctrl-C and SIGTERM at many points ---------------------------------------------------------
+
 
 def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
     """Run `mnist-hpo study` (3 trials x 2 epochs, then the retrain and export) again and again, each time
@@ -392,7 +426,7 @@ def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
         # How many writes a whole run makes, so that the points spread over all of it.
         file = tiny_study(tmp_path, "dry", trials=3, epochs=2, subset=40)
         file.write_text(file.read_text().replace("retrain = false", "retrain = true"))
-        url = (f"sqlite:///{tmp_path / 'sig.db'}" if backend == "sqlite" else f"journal:{tmp_path / 'sig.log'}")
+        url = f"sqlite:///{tmp_path / 'sig.db'}" if backend == "sqlite" else f"journal:{tmp_path / 'sig.log'}"
         assert main(["study", str(file), "--storage", url, "--quiet"]) == 0  # (creates the storage's tables)
         file = tiny_study(tmp_path, "dry2", trials=3, epochs=2, subset=40)
         file.write_text(file.read_text().replace("retrain = false", "retrain = true"))
@@ -416,26 +450,39 @@ def _signal_points_run(tmp_path, backend: str, monkeypatch, capsys):
             text = out.out + out.err
             try:
                 stuck = optuna.load_study(study_name=name, storage=open_storage(url)).get_trials(
-                    states=(TrialState.RUNNING,))
+                    states=(TrialState.RUNNING,)
+                )
             except KeyError:  # interrupted before the study was created
                 stuck = []
             export_root = tmp_path / "storage" / "exports" / name
             half_made = [p.name for p in export_root.glob("*")] if export_root.exists() else []
-            half_made = [n for n in half_made
-                         if n not in ("LATEST", "study.json") and not (export_root / n / "export.json").exists()]
+            half_made = [
+                n
+                for n in half_made
+                if n not in ("LATEST", "study.json") and not (export_root / n / "export.json").exists()
+            ]
             # the next run, without a signal: resumes, completes, exports
             again = main(["study", str(study_file), "--storage", url, "--quiet"])
             capsys.readouterr()
             result = outcome(name, url)
             latest = export_root / "LATEST"
-            outcomes.append({
-                "point": point, "signal": sig.name, "fired": fire["sent"] is not None, "code": code,
-                "seconds": (ended - fire["sent"]) if fire["sent"] else None,
-                "tracebacks": text.count("Traceback"), "lines": len([line for line in text.splitlines() if line.strip()]),
-                "running_left": len(stuck), "half_made": half_made,
-                "resumed": again, "complete": result["complete"], "fail": result["fail"],
-                "exported": latest.exists() and (export_root / latest.read_text().strip() / "export.json").exists(),
-            })
+            outcomes.append(
+                {
+                    "point": point,
+                    "signal": sig.name,
+                    "fired": fire["sent"] is not None,
+                    "code": code,
+                    "seconds": (ended - fire["sent"]) if fire["sent"] else None,
+                    "tracebacks": text.count("Traceback"),
+                    "lines": len([line for line in text.splitlines() if line.strip()]),
+                    "running_left": len(stuck),
+                    "half_made": half_made,
+                    "resumed": again,
+                    "complete": result["complete"],
+                    "fail": result["fail"],
+                    "exported": latest.exists() and (export_root / latest.read_text().strip() / "export.json").exists(),
+                }
+            )
             check_retries_same_draw(result["trials"])
     finally:
         if backend == "sqlite":
@@ -463,17 +510,20 @@ def test_interrupt_at_any_point_exits_130_or_143_and_the_next_run_finishes(backe
         assert o["resumed"] == 0 and o["complete"] == 3 and o["exported"], o
     assert len(fired) == len(outcomes), [o for o in outcomes if not o["fired"]]
     with capsys.disabled():
-        print(f"\nRELIABILITY interrupts backend={backend} runs={len(outcomes)} "
-              f"points=writes@3..93%+retrain+export signals=SIGINT,SIGTERM alternating "
-              f"exit_130={sum(o['code'] == 130 for o in fired)} exit_143={sum(o['code'] == 143 for o in fired)} "
-              f"other_exit={sum(o['code'] not in (130, 143) for o in fired)} "
-              f"max_seconds={max(o['seconds'] for o in fired):.2f} tracebacks={sum(o['tracebacks'] for o in fired)} "
-              f"running_left={sum(o['running_left'] for o in fired)} half_made_exports=0 "
-              f"resumed_ok={sum(o['resumed'] == 0 and o['complete'] == 3 for o in fired)} "
-              f"exported={sum(o['exported'] for o in fired)} interrupted_trials_retried={sum(o['fail'] for o in fired)}")
+        print(
+            f"\nRELIABILITY interrupts backend={backend} runs={len(outcomes)} "
+            f"points=writes@3..93%+retrain+export signals=SIGINT,SIGTERM alternating "
+            f"exit_130={sum(o['code'] == 130 for o in fired)} exit_143={sum(o['code'] == 143 for o in fired)} "
+            f"other_exit={sum(o['code'] not in (130, 143) for o in fired)} "
+            f"max_seconds={max(o['seconds'] for o in fired):.2f} tracebacks={sum(o['tracebacks'] for o in fired)} "
+            f"running_left={sum(o['running_left'] for o in fired)} half_made_exports=0 "
+            f"resumed_ok={sum(o['resumed'] == 0 and o['complete'] == 3 for o in fired)} "
+            f"exported={sum(o['exported'] for o in fired)} interrupted_trials_retried={sum(o['fail'] for o in fired)}"
+        )
 
 
 # --- a full disk ------------------------------------------------------------------------------
+
 
 def fill(folder: Path, leave: int) -> Path:
     """Fill the file system of ``folder`` until ``leave`` bytes are free (about: tmpfs counts pages)."""
@@ -486,7 +536,7 @@ def fill(folder: Path, leave: int) -> Path:
         block = b"\0" * (1 << 20)
         remaining = max(0, free - leave)
         while remaining:
-            n = f.write(block[:min(len(block), remaining)])
+            n = f.write(block[: min(len(block), remaining)])
             remaining -= n
         f.flush()
         os.fsync(f.fileno())
@@ -519,8 +569,7 @@ def test_full_disk_during_a_trials_figure(full_disk, tmp_path, monkeypatch, caps
     capsys.readouterr()
     code = main(["worker", str(study_file), "--storage", url, "--quiet"])
     out = capsys.readouterr()
-    line = one_fault_line(out.out + out.err, "cannot write a figure attached to a trial to", "the disk is full",
-                          "free")
+    line = one_fault_line(out.out + out.err, "cannot write a figure attached to a trial to", "the disk is full", "free")
     before = outcome("fig", url)
     assert code == 74 and before["running"] == 0 and before["fail"] == 1
     assert not list((full_disk / "storage" / "artifacts").glob("*")), "a half-written figure was left"
@@ -530,8 +579,10 @@ def test_full_disk_during_a_trials_figure(full_disk, tmp_path, monkeypatch, caps
     assert after["complete"] == 3 and after["running"] == 0
     check_retries_same_draw(after["trials"])
     with capsys.disabled():
-        print(f"\nRELIABILITY full-disk what=trial-figure exit={code} lines=1 tracebacks=0 half_written=0 "
-              f"then: complete={after['complete']} fail_retried={after['fail']} ({line[:60]}...)")
+        print(
+            f"\nRELIABILITY full-disk what=trial-figure exit={code} lines=1 tracebacks=0 half_written=0 "
+            f"then: complete={after['complete']} fail_retried={after['fail']} ({line[:60]}...)"
+        )
 
 
 def test_full_disk_during_the_export_leaves_no_half_made_export(full_disk, tmp_path, monkeypatch, capsys):
@@ -554,8 +605,10 @@ def test_full_disk_during_the_export_leaves_no_half_made_export(full_disk, tmp_p
     folder = root / (root / "LATEST").read_text().strip()
     assert (folder / "export.json").exists() and (folder / "model.safetensors").exists()
     with capsys.disabled():
-        print(f"\nRELIABILITY full-disk what=export exit={code} lines=1 tracebacks=0 folders_left=0 "
-              f"journal_unchanged=True then: exported={folder.name}")
+        print(
+            f"\nRELIABILITY full-disk what=export exit={code} lines=1 tracebacks=0 folders_left=0 "
+            f"journal_unchanged=True then: exported={folder.name}"
+        )
 
 
 def test_full_disk_during_a_gan_checkpoint_keeps_the_previous_one(tmp_path):
@@ -578,22 +631,48 @@ def _gan_checkpoint_on(full_disk: Path, model, opt_g, opt_d) -> None:
     from mnist_hpo.workflows import checkpoints as C
 
     run = full_disk / "gan"
-    C.save_checkpoint(run, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
-                      history=T.GanHistory(), settings={"x": 1})
+    C.save_checkpoint(
+        run,
+        epoch=1,
+        model=model,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        rng=torch.Generator().manual_seed(1),
+        history=T.GanHistory(),
+        settings={"x": 1},
+    )
     filler = fill(full_disk, 256 << 10)
     with pytest.raises(WriteFailed) as e:
-        C.save_checkpoint(run, epoch=2, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
-                          history=T.GanHistory(), settings={"x": 1})
+        C.save_checkpoint(
+            run,
+            epoch=2,
+            model=model,
+            opt_g=opt_g,
+            opt_d=opt_d,
+            rng=torch.Generator().manual_seed(1),
+            history=T.GanHistory(),
+            settings={"x": 1},
+        )
     assert "cannot write a GAN checkpoint to" in str(e.value) and "free" in str(e.value) and "\n" not in str(e.value)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["LATEST", "epoch-0001"]
     epoch, _ = C.load_checkpoint(run, model=GAN(), opt_g=opt_g, opt_d=opt_d, rng=torch.Generator(), settings={"x": 1})
     assert epoch == 1
     filler.unlink()
-    C.save_checkpoint(run, epoch=2, model=model, opt_g=opt_g, opt_d=opt_d, rng=torch.Generator().manual_seed(1),
-                      history=T.GanHistory(), settings={"x": 1})
+    C.save_checkpoint(
+        run,
+        epoch=2,
+        model=model,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        rng=torch.Generator().manual_seed(1),
+        history=T.GanHistory(),
+        settings={"x": 1},
+    )
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "epoch-0002"
-    print("\nRELIABILITY full-disk what=gan-checkpoint exit=74 (WriteFailed) lines=1 kept=epoch-0001 "
-          "half_written=0 then: saved=epoch-0002")
+    print(
+        "\nRELIABILITY full-disk what=gan-checkpoint exit=74 (WriteFailed) lines=1 kept=epoch-0001 "
+        "half_written=0 then: saved=epoch-0002"
+    )
 
 
 def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_path, monkeypatch, capsys):
@@ -601,8 +680,9 @@ def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_pa
     path = full_disk / "study.log"
     url = f"journal:{path}"
     study_file = tiny_study(tmp_path, "jfull", trials=4, epochs=2, subset=40)
-    assert main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures",
-                 "--max-trials", "2"]) == 0
+    assert (
+        main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures", "--max-trials", "2"]) == 0
+    )
     done_before = {t.number: (t.params, t.value) for t in outcome("jfull", url)["trials"]}
     filler = fill(full_disk, 0)  # appends fit in the journal's last page, then one does not
     # A process of its own: the trial it leaves RUNNING is stale only once its process is gone.
@@ -612,13 +692,17 @@ def test_full_disk_during_a_journal_append_leaves_no_torn_line(full_disk, tmp_pa
     one_fault_line(text, f"cannot write the study's storage to {path}", "the disk is full")
     data = path.read_bytes()
     assert code == 74 and data.endswith(b"\n")  # whole lines only
-    assert all(t.number not in done_before or (t.params, t.value) == done_before[t.number]
-               for t in outcome("jfull", url)["trials"])
+    assert all(
+        t.number not in done_before or (t.params, t.value) == done_before[t.number]
+        for t in outcome("jfull", url)["trials"]
+    )
     filler.unlink()
     assert main(["worker", str(study_file), "--storage", url, "--quiet", "--no-trial-figures"]) == 0
     after = outcome("jfull", url)
     assert after["complete"] == 4 and after["running"] == 0
     check_retries_same_draw(after["trials"])
     with capsys.disabled():
-        print(f"\nRELIABILITY full-disk what=journal-append exit={code} lines=1 tracebacks=0 torn_lines=0 "
-              f"finished_unchanged=True then: complete={after['complete']} fail_retried={after['fail']}")
+        print(
+            f"\nRELIABILITY full-disk what=journal-append exit={code} lines=1 tracebacks=0 torn_lines=0 "
+            f"finished_unchanged=True then: complete={after['complete']} fail_retried={after['fail']}"
+        )

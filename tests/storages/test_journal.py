@@ -13,10 +13,10 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from mnist_hpo.storages import _journal as journal
-from mnist_hpo.hpo.run import run_study
-from mnist_hpo.storages import open_storage
 from mnist_hpo.cli import main
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.storages import _journal as journal
+from mnist_hpo.storages import open_storage
 from mnist_hpo.tasks.autoencoder import AutoencoderTask
 
 
@@ -90,12 +90,21 @@ def test_stale_rules(monkeypatch):
 
     def running(owner, started=None):
         return optuna.trial.FrozenTrial(
-            number=0, state=TrialState.RUNNING, value=None, datetime_start=started or datetime.now(),
-            datetime_complete=None, params={}, distributions={}, user_attrs={journal.OWNER: owner} if owner else {},
-            system_attrs={}, intermediate_values={}, trial_id=0)
+            number=0,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=started or datetime.now(),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={journal.OWNER: owner} if owner else {},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=0,
+        )
 
     assert not journal.is_stale(running(me), grace=60)  # this very process
-    assert journal.is_stale(running({**me, "pid": 2 ** 22 + 7}), grace=60)  # same machine, no such process
+    assert journal.is_stale(running({**me, "pid": 2**22 + 7}), grace=60)  # same machine, no such process
     assert journal.is_stale(running({**me, "start": "1"}), grace=60)  # our pid, but a different process
     elsewhere = {**me, "host": "another-host", "beat": now - 30}
     assert not journal.is_stale(running(elsewhere), grace=60, now=now)  # another machine, recent beat
@@ -105,8 +114,9 @@ def test_stale_rules(monkeypatch):
 
 
 @pytest.mark.parametrize("backend", ["journal", "sqlite"])
-def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(backend, tmp_path, ae_cfg, tiny,
-                                                                            monkeypatch):
+def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(
+    backend, tmp_path, ae_cfg, tiny, monkeypatch
+):
     url = f"journal:{tmp_path / 'ae.log'}" if backend == "journal" else f"sqlite:///{tmp_path / 'ae.db'}"
     real_fit = AutoencoderTask.fit
     calls = []
@@ -132,8 +142,10 @@ def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters_and_seed(back
     assert len(complete) == ae_cfg.trials
     assert trials[2].state == TrialState.COMPLETE and trials[2].params == cut.params
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    print(f"\nRELIABILITY ctrl-c backend={backend} interrupted=1 requeued_same_params=True same_seed=True "
-          f"complete={len(complete)} running=0")
+    print(
+        f"\nRELIABILITY ctrl-c backend={backend} interrupted=1 requeued_same_params=True same_seed=True "
+        f"complete={len(complete)} running=0"
+    )
 
 
 def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, monkeypatch):
@@ -160,8 +172,10 @@ def test_ctrl_c_requeues_a_whole_stack_on_the_journal(tmp_path, ae_cfg, tiny, mo
     trials = optuna.load_study(study_name=cfg.name, storage=open_storage(url)).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == cfg.trials
     assert trials[2].params == trials[0].params and trials[2].state == TrialState.COMPLETE
-    print(f"\nRELIABILITY ctrl-c-stack backend=journal stack=2 claimed=2 requeued=2 "
-          f"complete={[t.state for t in trials].count(TrialState.COMPLETE)} running=0")
+    print(
+        f"\nRELIABILITY ctrl-c-stack backend=journal stack=2 claimed=2 requeued=2 "
+        f"complete={[t.state for t in trials].count(TrialState.COMPLETE)} running=0"
+    )
 
 
 @pytest.mark.parametrize("callback", ["journal", "rdb"])
@@ -174,8 +188,9 @@ def test_only_crashes_use_up_retries_interruptions_never_do(callback, capsys):
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     crash = (lambda s, t: RetryStaleTrials(max_retry=MAX_RETRY)(s, t)) if callback == "rdb" else journal.retry
     dist = {"x": IntDistribution(0, 9)}
-    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params={"x": 7}, distributions=dist,
-                                        user_attrs={"seed": 11}))
+    study.add_trial(
+        optuna.create_trial(state=TrialState.FAIL, params={"x": 7}, distributions=dist, user_attrs={"seed": 11})
+    )
 
     def fail_and_retry(interrupted: bool) -> FrozenTrial | None:
         before = len(study.trials)
@@ -188,8 +203,15 @@ def test_only_crashes_use_up_retries_interruptions_never_do(callback, capsys):
         queued = study.trials[-1]
         assert queued.state == TrialState.WAITING and queued.params == {"x": 7} and queued.user_attrs["seed"] == 11
         # the retry runs and ends the same way: a FAIL trial with the queued one's attributes
-        study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=queued.params, distributions=dist,
-                                            user_attrs=queued.user_attrs, system_attrs=queued.system_attrs))
+        study.add_trial(
+            optuna.create_trial(
+                state=TrialState.FAIL,
+                params=queued.params,
+                distributions=dist,
+                user_attrs=queued.user_attrs,
+                system_attrs=queued.system_attrs,
+            )
+        )
         return study.trials[-1]
 
     for _ in range(6):  # many more interruptions than MAX_RETRY
@@ -202,5 +224,7 @@ def test_only_crashes_use_up_retries_interruptions_never_do(callback, capsys):
     assert fail_and_retry(interrupted=False) is None  # the crash after MAX_RETRY crashes is not retried
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"its process died {MAX_RETRY + 1} times" in err[0] and "not retried again" in err[0]
-    print(f"\nRELIABILITY retries {callback} interruptions=6 queued_again=6 crashes_retried={MAX_RETRY} "
-          f"crash_{MAX_RETRY + 1}_retried=no")
+    print(
+        f"\nRELIABILITY retries {callback} interruptions=6 queued_again=6 crashes_retried={MAX_RETRY} "
+        f"crash_{MAX_RETRY + 1}_retried=no"
+    )

@@ -102,8 +102,11 @@ def _private_name_checks(rdb) -> dict:
         "_CachedStorage._backend": study._storage._backend is rdb,
         "optuna.study._optimize": logging.getLogger(C.OPTIMIZE_LOGGER) is optuna.study._optimize._logger,
         "optuna.storages._rdb.storage": logging.getLogger(C.RDB_LOGGER) is optuna.storages._rdb.storage._logger,
-        "JournalOperation": {journal_ops.SET_TRIAL_USER_ATTR.value: "user_attr",
-                             journal_ops.SET_TRIAL_SYSTEM_ATTR.value: "system_attr"} == C.JOURNAL_ATTR_OPS,
+        "JournalOperation": {
+            journal_ops.SET_TRIAL_USER_ATTR.value: "user_attr",
+            journal_ops.SET_TRIAL_SYSTEM_ATTR.value: "system_attr",
+        }
+        == C.JOURNAL_ATTR_OPS,
         "trial_heartbeats": "trial_heartbeats" in C.optuna_table_names(),
         "TPESampler._rng": hasattr(tpe._rng, "rng"),
         "TPESampler._random_sampler": isinstance(tpe._random_sampler, optuna.samplers.RandomSampler),
@@ -134,8 +137,11 @@ def test_the_outage_layer_wraps_the_private_calls_and_keeps_its_state_apart(rdb)
 
     for name in C.RDB_PRIVATE_CALLS:
         assert name in type(rdb).__dict__, name
-    assert not [n for n in type(rdb).__dict__ if n.startswith("_") and not n.startswith("__")
-                and n not in C.RDB_PRIVATE_CALLS and n != "_abc_impl"]  # _abc_impl: every subclass of an ABC
+    assert not [
+        n
+        for n in type(rdb).__dict__
+        if n.startswith("_") and not n.startswith("__") and n not in C.RDB_PRIVATE_CALLS and n != "_abc_impl"
+    ]  # _abc_impl: every subclass of an ABC
     assert not [n for n in vars(rdb) if "mnist" in n]
     link = _outage.link_of(rdb)
     assert link is not None and link.where.startswith("sqlite:///") and link.path is not None and not link.journal

@@ -24,7 +24,6 @@ def test_every_public_name_is_its_private_modules_own():
         _ = storages.no_such_name
 
 
-
 def test_mypy_sees_every_public_name_at_its_private_module():
     """The TYPE_CHECKING block of the package imports each name of _EXPORTS from its module, as NAME as NAME
     (mypy's re-export), and nothing else: mypy cannot see through the lazy __getattr__."""
@@ -41,15 +40,24 @@ def test_mypy_sees_every_public_name_at_its_private_module():
 
 def test_the_urls_need_no_optuna():
     """The command line checks a --storage URL before it imports Optuna (tests/test_startup.py times it)."""
-    code = ("import sys\nfrom mnist_hpo.storages import check_storage_url, storage_dir\ncheck_storage_url('sqlite:///x.db')\n"
-            "print([m for m in ('optuna', 'sqlalchemy') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys\nfrom mnist_hpo.storages import check_storage_url, storage_dir\ncheck_storage_url('sqlite:///x.db')\n"
+        "print([m for m in ('optuna', 'sqlalchemy') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 
-@pytest.mark.parametrize("old", ["storage", "journal", "outage", "compact", "urls", "timeouts", "rdb", "sources",
-                                 "spaces", "optuna_compat"])
+@pytest.mark.parametrize(
+    "old", ["storage", "journal", "outage", "compact", "urls", "timeouts", "rdb", "sources", "spaces", "optuna_compat"]
+)
 def test_no_module_is_left_at_its_old_path(old):
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(f"mnist_hpo.hpo.{old}")

@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 
 from mnist_hpo.storages import open_storage
 
-from .test_faults import check_retries_same_draw, outcome, tracebacks
 from ..hpo.test_workers import tiny_study, worker
+from .test_faults import check_retries_same_draw, outcome, tracebacks
 
 pytestmark = [pytest.mark.processes, pytest.mark.postgres, pytest.mark.pgrestart]
 
@@ -70,14 +70,19 @@ def pg_cluster():
         pytest.skip(f"needs Debian's postgresql-common tools ({', '.join(tools)} missing)")
     if os.geteuid() != 0:
         pytest.skip("making a PostgreSQL cluster with pg_createcluster needs root (CI runs the suite as root)")
-    versions = sorted((p.name for p in Path("/etc/postgresql").glob("*") if p.name.replace(".", "").isdigit()),
-                      key=lambda v: float(v)) if Path("/etc/postgresql").is_dir() else []
+    versions = (
+        sorted(
+            (p.name for p in Path("/etc/postgresql").glob("*") if p.name.replace(".", "").isdigit()),
+            key=lambda v: float(v),
+        )
+        if Path("/etc/postgresql").is_dir()
+        else []
+    )
     if not versions:
         pytest.skip("no PostgreSQL server installed (/etc/postgresql is empty)")
     cluster = Cluster(versions[-1], f"mnisthpo_{uuid.uuid4().hex[:8]}", _free_port())
     try:
-        made = _run("pg_createcluster", cluster.version, cluster.name, "-p", str(cluster.port),
-                    "--", "--auth=trust")
+        made = _run("pg_createcluster", cluster.version, cluster.name, "-p", str(cluster.port), "--", "--auth=trust")
         if made.returncode != 0:
             pytest.skip(f"cannot make a PostgreSQL cluster here ({(made.stderr or made.stdout).strip()[:200]})")
         started = _run("pg_ctlcluster", "--skip-systemctl-redirect", cluster.version, cluster.name, "start")
@@ -139,9 +144,11 @@ def test_postgres_restart_during_a_two_worker_study(pg_cluster, tmp_path):
     assert all(o.count("unreachable") == o.count("reachable again") for o in outs), outs
     running_then = sum(t.state == TrialState.RUNNING for t in at_restart)
     done_then = sum(t.state == TrialState.COMPLETE for t in at_restart)
-    print(f"\nRELIABILITY pg-restart backend=postgres fault=pg_ctlcluster-restart workers=2 trials={TRIALS}x{EPOCHS}ep "
-          f"subset={SUBSET} heartbeat=1 restart_at_s={restart_at:.0f} restart_took_s={restart_took:.1f} "
-          f"running_at_restart={running_then} complete_at_restart={done_then} exit_codes={codes} "
-          f"tracebacks={n_tracebacks} complete={result['complete']}/{TRIALS} fail_retried={result['fail']} "
-          f"running=0 distinct_params={distinct_params} duplicated_draws=0 "
-          f"outage_lines={sum(o.count('unreachable') for o in outs)} took_s={time.time() - started:.0f}")
+    print(
+        f"\nRELIABILITY pg-restart backend=postgres fault=pg_ctlcluster-restart workers=2 trials={TRIALS}x{EPOCHS}ep "
+        f"subset={SUBSET} heartbeat=1 restart_at_s={restart_at:.0f} restart_took_s={restart_took:.1f} "
+        f"running_at_restart={running_then} complete_at_restart={done_then} exit_codes={codes} "
+        f"tracebacks={n_tracebacks} complete={result['complete']}/{TRIALS} fail_retried={result['fail']} "
+        f"running=0 distinct_params={distinct_params} duplicated_draws=0 "
+        f"outage_lines={sum(o.count('unreachable') for o in outs)} took_s={time.time() - started:.0f}"
+    )

@@ -13,10 +13,12 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from mnist_hpo.storages import _heartbeat as settings, _journal as journal, _outage as outage
-from mnist_hpo.storages import StackHeartbeat, trial_id, open_storage
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.hpo.supervision import fail_stale_trials
+from mnist_hpo.storages import StackHeartbeat, open_storage, trial_id
+from mnist_hpo.storages import _heartbeat as settings
+from mnist_hpo.storages import _journal as journal
+from mnist_hpo.storages import _outage as outage
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,9 @@ import optuna
 import pytest
 
 from mnist_hpo.errors import StorageUnavailable
-from mnist_hpo.storages import _journal as journal, _outage as outage, _timeouts as T
+from mnist_hpo.storages import _journal as journal
+from mnist_hpo.storages import _outage as outage
+from mnist_hpo.storages import _timeouts as T
 from mnist_hpo.storages import open_storage
 
 

@@ -7,19 +7,18 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.run import run_study
-
-from mnist_hpo.hpo.samplers import make_sampler
-from mnist_hpo.train.classifier import encode, predict_logits
+from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
 from mnist_hpo.config import load_study_config
 from mnist_hpo.core.schema import ParamSpec
-from mnist_hpo.errors import UserError
-from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
-from mnist_hpo.models import EncoderClassifier
 from mnist_hpo.core.space import grid_space, resolve_space
+from mnist_hpo.errors import UserError
+from mnist_hpo.hpo.run import run_study
+from mnist_hpo.hpo.samplers import make_sampler
+from mnist_hpo.models import EncoderClassifier
 from mnist_hpo.report.tables import top_table
 from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.classifier import ClassifierTask
+from mnist_hpo.train.classifier import encode, predict_logits
 
 from ..conftest import STUDIES
 

@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.hpo.run import run_study
+from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
 from mnist_hpo.config import load_study_config
 from mnist_hpo.data.datasets import to_float
 from mnist_hpo.errors import UserError
-from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.tasks import make_task
 from mnist_hpo.tasks.denoising import DenoisingTask
 from mnist_hpo.train.loops import evaluate_autoencoder

@@ -6,13 +6,12 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.run import run_study
-
-from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.artifacts.export import export_trial, load_export
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config, parse_study
 from mnist_hpo.errors import UserError
-from mnist_hpo.artifacts.export import export_trial, load_export
+from mnist_hpo.hpo.queries import best_trial
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models.gan import GAN
 from mnist_hpo.tasks.gan import REPORT_PARAMS, GanTask, single_point
 
@@ -29,7 +28,11 @@ def test_gan_study_reports_the_distance_and_exports_the_best(gan_cfg, mnist, sto
         assert set(t.params) == set(REPORT_PARAMS)
         assert list(t.intermediate_values) == [0, 1] and t.value == t.intermediate_values[1]
         assert math.isfinite(t.value) and t.value > 0
-        assert len(t.user_attrs["g_loss"]) == 2 and len(t.user_attrs["val_coverage_tv"]) == 2 and t.user_attrs["val_fid"][-1] == t.value
+        assert (
+            len(t.user_attrs["g_loss"]) == 2
+            and len(t.user_attrs["val_coverage_tv"]) == 2
+            and t.user_attrs["val_fid"][-1] == t.value
+        )
         assert len(t.user_attrs["train_loss"]) == 2  # discriminator loss per scored epoch
     folder = export_trial(study, best_trial(study), data=mnist, progress=False)
     model, meta = load_export(folder)
@@ -45,8 +48,8 @@ def _verify_checks_the_judge_and_rescores(folder, mnist):
     """The export names its judge; another judge fails verify on its own line, and --rescore records the change."""
     import json
 
-    from mnist_hpo.measures.frechet import SHIPPED_DIR
     from mnist_hpo.artifacts.verify import verify_export
+    from mnist_hpo.measures.frechet import SHIPPED_DIR
 
     meta = json.loads((folder / "export.json").read_text())
     shipped = json.loads((SHIPPED_DIR / "mnist-fidnet.json").read_text())
@@ -54,8 +57,11 @@ def _verify_checks_the_judge_and_rescores(folder, mnist):
     v = verify_export(folder, data=mnist)
     assert v.ok and any("quality classifier matches" in c for c in v.checks), v.failure
     # A judge trained elsewhere: recorded 1 % higher, as another machine's classifier would score it.
-    other = {**meta, "judge": {"sha256": "ab" * 32, "test_accuracy": 0.99},
-             "metrics": {**meta["metrics"], "test_fid": meta["metrics"]["test_fid"] * 1.01}}
+    other = {
+        **meta,
+        "judge": {"sha256": "ab" * 32, "test_accuracy": 0.99},
+        "metrics": {**meta["metrics"], "test_fid": meta["metrics"]["test_fid"] * 1.01},
+    }
     (folder / "export.json").write_text(json.dumps(other))
     v = verify_export(folder, data=mnist)
     assert not v.ok and "scored by quality classifier abababababababab" in v.failure and "--rescore" in v.failure

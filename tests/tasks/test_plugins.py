@@ -17,7 +17,7 @@ from mnist_hpo.tasks import registry
 
 from ..conftest import DATA, PLUGINS, ROOT, assert_one_error_line, tinyplug_study
 
-TOY = '''
+TOY = """
 from mnist_hpo.tasks import Task
 from mnist_hpo.tasks.rules import Rule
 
@@ -25,14 +25,14 @@ from mnist_hpo.tasks.rules import Rule
 class ToyTask(Task):
     metric = "val_toy"
     space_rules = {"lr": Rule("float", low=0, low_open=True)}
-'''
+"""
 
 # A module whose import leaves a trace: what a stored study or export must not import on its own say-so.
-EVIL = '''
+EVIL = """
 from pathlib import Path
 
 Path(__file__).with_name("IMPORTED").write_text("the plugin's code ran")
-'''
+"""
 
 
 def _doc(model_type: str) -> dict:
@@ -46,8 +46,11 @@ def test_a_study_file_may_name_an_import_path_and_its_identity_records_it(tmp_pa
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = parse_study(_doc("toyplug.tasks:ToyTask"), source="toy.toml")  # the user runs this file: trusted
     assert registry.resolve(cfg.model).__name__ == "ToyTask"
-    assert registry.identity(cfg.model) == {"plugin.path": "toyplug.tasks:ToyTask", "plugin.distribution": None,
-                                            "plugin.version": None}
+    assert registry.identity(cfg.model) == {
+        "plugin.path": "toyplug.tasks:ToyTask",
+        "plugin.distribution": None,
+        "plugin.version": None,
+    }
     assert registry.identity("autoencoder") == {}  # built-in studies keep the identity they were created with
     with pytest.raises(UserError, match="has no task class 'Nope'"):
         parse_study(_doc("toyplug.tasks:Nope"), source="toy.toml")
@@ -64,34 +67,60 @@ def test_an_unknown_model_type_lists_what_there_is_in_one_line():
 def _fake_export(folder, model_type: str, provider: dict) -> None:
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"not really weights")
-    meta = {"format": 1, "study": "s", "trial": 0, "model": {"type": model_type, "arch": {}, "options": {}},
-            "provider": provider, "metrics": {"test_loss": 1.0}, "dataset": {"name": "mnist", "checksum": "0" * 64},
-            "config": json.loads(json.dumps(StudyConfig(name="s", model=model_type).as_dict(), default=str)),
-            "weights": {"file": "model.safetensors",
-                        "sha256": hashlib.sha256(b"not really weights").hexdigest()}}
+    meta = {
+        "format": 1,
+        "study": "s",
+        "trial": 0,
+        "model": {"type": model_type, "arch": {}, "options": {}},
+        "provider": provider,
+        "metrics": {"test_loss": 1.0},
+        "dataset": {"name": "mnist", "checksum": "0" * 64},
+        "config": json.loads(json.dumps(StudyConfig(name="s", model=model_type).as_dict(), default=str)),
+        "weights": {"file": "model.safetensors", "sha256": hashlib.sha256(b"not really weights").hexdigest()},
+    }
     (folder / "export.json").write_text(json.dumps(meta))
 
 
 def test_an_export_of_a_plugin_not_installed_names_the_distribution_to_install(tmp_path, capsys):
     folder = tmp_path / "trial-0"
-    _fake_export(folder, "vae-not-here", {"path": "mnist_hpo_nothere.task:VaeTask",
-                                          "distribution": "mnist-hpo-nothere", "version": "1.2.3"})
-    assert_one_error_line(capsys, ["verify", str(folder)],
-                          "comes from the plugin distribution mnist-hpo-nothere, which is not installed here; "
-                          "install the distribution mnist-hpo-nothere==1.2.3")
+    _fake_export(
+        folder,
+        "vae-not-here",
+        {"path": "mnist_hpo_nothere.task:VaeTask", "distribution": "mnist-hpo-nothere", "version": "1.2.3"},
+    )
+    assert_one_error_line(
+        capsys,
+        ["verify", str(folder)],
+        "comes from the plugin distribution mnist-hpo-nothere, which is not installed here; "
+        "install the distribution mnist-hpo-nothere==1.2.3",
+    )
 
 
 def test_a_stored_study_of_a_plugin_not_installed_names_the_distribution_to_install(tmp_path, capsys):
-    url = _stored_study(tmp_path, "gone", "vae-not-here", {"path": "mnist_hpo_nothere.task:VaeTask",
-                                                          "distribution": "mnist-hpo-nothere", "version": "1.2.3"})
+    url = _stored_study(
+        tmp_path,
+        "gone",
+        "vae-not-here",
+        {"path": "mnist_hpo_nothere.task:VaeTask", "distribution": "mnist-hpo-nothere", "version": "1.2.3"},
+    )
     for argv in (["rerun", "gone", "0", "--storage", url], ["export", "gone", "--storage", url, "--quiet"]):
-        assert_one_error_line(capsys, argv, "model type 'vae-not-here' comes from the plugin distribution "
-                                            "mnist-hpo-nothere, which is not installed here; install the "
-                                            "distribution mnist-hpo-nothere==1.2.3")
+        assert_one_error_line(
+            capsys,
+            argv,
+            "model type 'vae-not-here' comes from the plugin distribution "
+            "mnist-hpo-nothere, which is not installed here; install the "
+            "distribution mnist-hpo-nothere==1.2.3",
+        )
 
 
-def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask", provider: dict | None = None,
-                  direction: str = "minimize", values: tuple[float, ...] = (0.5,)) -> str:
+def _stored_study(
+    tmp_path,
+    name: str = "evil",
+    model: str = "evilplug:EvilTask",
+    provider: dict | None = None,
+    direction: str = "minimize",
+    values: tuple[float, ...] = (0.5,),
+) -> str:
     """A journal holding a study (a complete trial per value) of a plugin family, by default the import path
     evilplug:EvilTask."""
     import optuna
@@ -111,9 +140,14 @@ def _stored_study(tmp_path, name: str = "evil", model: str = "evilplug:EvilTask"
     study.set_user_attr("model", model)
     study.set_user_attr("identity", {"model.type": model, **{f"plugin.{k}": v for k, v in provider.items()}})
     for value in values:
-        study.add_trial(optuna.trial.create_trial(
-            params={"lr": 0.1}, distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}, value=value,
-            user_attrs={"seed": 1}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 0.1},
+                distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0)},
+                value=value,
+                user_attrs={"seed": 1},
+            )
+        )
     return url
 
 
@@ -125,22 +159,38 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
     (plugins / "evilplug.py").write_text(EVIL)
     marker = plugins / "IMPORTED"
     url = _stored_study(tmp_path)
-    _fake_export(tmp_path / "exports" / "trial-0", "evilplug:EvilTask",
-                 {"path": "evilplug:EvilTask", "distribution": None, "version": None})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
-           "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"), "MNIST_HPO_DATA": str(DATA)}
+    _fake_export(
+        tmp_path / "exports" / "trial-0",
+        "evilplug:EvilTask",
+        {"path": "evilplug:EvilTask", "distribution": None, "version": None},
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
+        "MNIST_HPO_STORAGE_DIR": str(tmp_path / "storage"),
+        "MNIST_HPO_DATA": str(DATA),
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mnist_hpo", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "mnist_hpo", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     shown = run("show", "evil", "--storage", url)  # reads the trials without the model's code
     assert shown.returncode == 0 and "study evil: 1 complete" in shown.stdout, shown.stderr
     reported = run("report", "--journals", str(tmp_path), "--out", str(tmp_path / "report.html"))
     assert reported.returncode == 0 and "### evil" in (tmp_path / "report.md").read_text(), reported.stderr
     assert not marker.exists()
-    for args in (["rerun", "evil", "0", "--storage", url], ["export", "evil", "--storage", url, "--quiet"],
-                 ["verify", str(tmp_path / "exports" / "trial-0")]):
+    for args in (
+        ["rerun", "evil", "0", "--storage", url],
+        ["export", "evil", "--storage", url, "--quiet"],
+        ["verify", str(tmp_path / "exports" / "trial-0")],
+    ):
         p = run(*args)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1, (args, p.stderr)
@@ -153,6 +203,7 @@ def test_a_stored_study_or_export_never_imports_an_import_path_unless_trusted(tm
 
 
 # --- a plugin named by import path, run from a study file: its workers, its failures, its stored names ---------
+
 
 @pytest.fixture
 def tiny_plugin(tmp_path, monkeypatch, clean_registry):
@@ -168,13 +219,27 @@ def tiny_plugin(tmp_path, monkeypatch, clean_registry):
     monkeypatch.setenv("MNIST_HPO_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("MNIST_HPO_STORAGE_DIR", str(tmp_path / "storage"))
     rng = np.random.default_rng(0)
-    idx = _idx_folder(tmp_path / "idx", rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
-                      rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    idx = _idx_folder(
+        tmp_path / "idx",
+        rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+    )
 
     def write(name: str, task: str = "TinyTask", trials: int = 2):
         path = tmp_path / f"{name}.toml"
-        path.write_text(tinyplug_study(task, name=name, seed=0, trials=trials, epochs=1, batch_size=16,
-                                       train_subset=40, retrain=False, idx_dir=str(idx)))
+        path.write_text(
+            tinyplug_study(
+                task,
+                name=name,
+                seed=0,
+                trials=trials,
+                epochs=1,
+                batch_size=16,
+                train_subset=40,
+                retrain=False,
+                idx_dir=str(idx),
+            )
+        )
         return path
 
     return write
@@ -230,8 +295,11 @@ def test_a_failing_plugin_shows_its_traceback_once_and_the_stop_line_says_where(
     logger.addHandler(keep)
     try:
         with pytest.raises(UserError) as e:
-            run_study(load_study_config(tiny_plugin("broken", "BrokenTask", trials=6)),
-                      storage_url=f"sqlite:///{tmp_path / 'studies.db'}", progress=False)
+            run_study(
+                load_study_config(tiny_plugin("broken", "BrokenTask", trials=6)),
+                storage_url=f"sqlite:///{tmp_path / 'studies.db'}",
+                progress=False,
+            )
     finally:
         logger.removeHandler(keep)
     failed = [r for r in keep.records if "failed with parameters" in r.getMessage()]

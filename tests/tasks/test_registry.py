@@ -25,8 +25,11 @@ def toy_family():
 
 
 def _doc(**model):
-    return {"study": {"name": "toy-study", "batch_trials": 2}, "model": {"type": "toy", **model},
-            "space": {"lr": {"choices": [0.1, 0.01]}}}
+    return {
+        "study": {"name": "toy-study", "batch_trials": 2},
+        "model": {"type": "toy", **model},
+        "space": {"lr": {"choices": [0.1, 0.01]}},
+    }
 
 
 def test_a_new_task_class_is_a_model_type_with_its_options(toy_family):
@@ -61,13 +64,21 @@ def test_two_families_may_name_one_parameter_differently(monkeypatch):
         study = optuna.create_study()
         study.set_user_attr("model", model)
         for i in range(6):
-            study.add_trial(optuna.trial.create_trial(
-                params={"lr": 0.1 * (i + 1), "n": i % 2}, value=float(i),
-                distributions={"lr": optuna.distributions.FloatDistribution(0.01, 1.0),
-                               "n": optuna.distributions.IntDistribution(0, 1)}))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"lr": 0.1 * (i + 1), "n": i % 2},
+                    value=float(i),
+                    distributions={
+                        "lr": optuna.distributions.FloatDistribution(0.01, 1.0),
+                        "n": optuna.distributions.IntDistribution(0, 1),
+                    },
+                )
+            )
         columns, _ = top_rows(study)
         headers.append(columns[1])
-        assert any(f"lr ({FAMILIES[model].headers['lr']})" in line for line in importance_lines(study, param_headers(model)))
+        assert any(
+            f"lr ({FAMILIES[model].headers['lr']})" in line for line in importance_lines(study, param_headers(model))
+        )
         assert columns[2] == "n"  # a parameter without a header keeps its own name
     assert headers == ["Learning rate (a)", "Step size (b)"]
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_hpo.train import gan as T
 from mnist_hpo.models.gan import GAN
+from mnist_hpo.train import gan as T
 
 
 def test_tanh_range_scaling():
@@ -43,8 +43,9 @@ def test_alternating_step_updates_both_networks_never_mixing_batches(tiny, arch)
     before_g = [p.detach().clone() for p in gan.generator.parameters()]
     before_d = [p.detach().clone() for p in gan.discriminator.parameters()]
     images = tiny.train_images[:150]
-    d_loss, g_loss = T.train_gan_epoch(gan.generator, disc, opt_g, opt_d, images, batch_size=64,
-                                       latent_dim=100, rng=torch.Generator().manual_seed(0))
+    d_loss, g_loss = T.train_gan_epoch(
+        gan.generator, disc, opt_g, opt_d, images, batch_size=64, latent_dim=100, rng=torch.Generator().manual_seed(0)
+    )
     # 3 batches (64, 64, 22): D on real, D on generated, then G through D — never a mixed batch.
     assert disc.calls == ["real", "fake", "fake"] * 3
     assert math.isfinite(d_loss) and math.isfinite(g_loss) and d_loss > 0 and g_loss > 0
@@ -56,8 +57,15 @@ def test_fit_gan_scores_only_when_evaluate_says_so(tiny):
     gan, opt_g, opt_d = _setup()
     reported = []
     history = T.fit_gan(
-        gan.generator, gan.discriminator, opt_g, opt_d, tiny.train_images[:128], epochs=3, batch_size=64,
-        latent_dim=100, rng=torch.Generator().manual_seed(0),
+        gan.generator,
+        gan.discriminator,
+        opt_g,
+        opt_d,
+        tiny.train_images[:128],
+        epochs=3,
+        batch_size=64,
+        latent_dim=100,
+        rng=torch.Generator().manual_seed(0),
         evaluate=lambda e: {"fid": 10.0 - e, "coverage_tv": 0.5} if e != 1 else None,
         on_epoch=lambda e, d, fid: reported.append((e, fid)),
     )
@@ -69,6 +77,15 @@ def test_fit_gan_scores_only_when_evaluate_says_so(tiny):
 def test_non_finite_distance_stops_training(tiny):
     gan, opt_g, opt_d = _setup()
     with pytest.raises(T.NonFiniteLoss):
-        T.fit_gan(gan.generator, gan.discriminator, opt_g, opt_d, tiny.train_images[:128], epochs=1,
-                  batch_size=128, latent_dim=100, rng=torch.Generator().manual_seed(0),
-                  evaluate=lambda e: {"fid": float("nan"), "coverage_tv": 0.0})
+        T.fit_gan(
+            gan.generator,
+            gan.discriminator,
+            opt_g,
+            opt_d,
+            tiny.train_images[:128],
+            epochs=1,
+            batch_size=128,
+            latent_dim=100,
+            rng=torch.Generator().manual_seed(0),
+            evaluate=lambda e: {"fid": float("nan"), "coverage_tv": 0.0},
+        )

@@ -17,15 +17,29 @@ from torch import nn
 
 from mnist_hpo.data.datasets import to_float
 from mnist_hpo.train.loops import (
-    History, NonFiniteLoss, epoch_mean, evaluate_autoencoder, fit_autoencoder, make_optimizer, optimize_epoch,
-    run_epochs, seed_everything, train_autoencoder_epoch,
+    History,
+    NonFiniteLoss,
+    epoch_mean,
+    evaluate_autoencoder,
+    fit_autoencoder,
+    make_optimizer,
+    optimize_epoch,
+    run_epochs,
+    seed_everything,
+    train_autoencoder_epoch,
 )
 
 
 def tiny_autoencoder() -> nn.Module:
     """784 -> 8 -> 784: trains in milliseconds, and the loops do not care what the model is."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 8), nn.ReLU(), nn.Linear(8, 28 * 28), nn.Sigmoid(),
-                         nn.Unflatten(1, (1, 28, 28)))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, 8),
+        nn.ReLU(),
+        nn.Linear(8, 28 * 28),
+        nn.Sigmoid(),
+        nn.Unflatten(1, (1, 28, 28)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +48,7 @@ def images() -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     protos = torch.zeros(4, 28, 28)
     for k in range(4):
-        protos[k, 7 * k:7 * k + 7, :] = 1.0
+        protos[k, 7 * k : 7 * k + 7, :] = 1.0
     noise = 0.1 * torch.rand(100, 28, 28, generator=g)
     return ((protos[torch.arange(100) % 4] + noise).clamp(0, 1) * 255).to(torch.uint8)
 
@@ -43,8 +57,17 @@ def fit(images, *, seed=0, epochs=6, lr=2e-2, on_epoch=None, corrupt=None):
     g = seed_everything(seed)
     model = tiny_autoencoder()
     opt = make_optimizer("Adam", model.parameters(), lr=lr, weight_decay=0.0)
-    history = fit_autoencoder(model, opt, images[:80], images[80:], epochs=epochs, batch_size=8, generator=g,
-                              corrupt=corrupt, on_epoch=on_epoch)
+    history = fit_autoencoder(
+        model,
+        opt,
+        images[:80],
+        images[80:],
+        epochs=epochs,
+        batch_size=8,
+        generator=g,
+        corrupt=corrupt,
+        on_epoch=on_epoch,
+    )
     return model, history
 
 
@@ -58,8 +81,11 @@ def test_training_lowers_the_loss_and_on_epoch_sees_each_epoch_as_the_history_ke
     assert all(s >= 0 for s in history.seconds)
     # the validation loss is the model's on the held-out images, as evaluate_autoencoder measures it
     assert history.val_loss[-1] == pytest.approx(evaluate_autoencoder(model, images[80:]), rel=1e-6)
-    assert history.as_dict() == {"train_loss": history.train_loss, "val_loss": history.val_loss,
-                                 "seconds": history.seconds}
+    assert history.as_dict() == {
+        "train_loss": history.train_loss,
+        "val_loss": history.val_loss,
+        "seconds": history.seconds,
+    }
 
 
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(images):
@@ -87,17 +113,32 @@ def test_an_on_epoch_that_raises_stops_training_after_that_epoch(images):
         run_epochs(history, 5, train_one=lambda: 1.0, evaluate=lambda: {"val_loss": 2.0}, on_epoch=on_epoch)
     assert history.train_loss == [1.0, 1.0] and history.val_loss == [2.0, 2.0]  # the epoch it stopped on is kept
     with pytest.raises(Prune):
-        fit_autoencoder(model, make_optimizer("Adam", model.parameters(), lr=1e-3, weight_decay=0.0), images[:32],
-                        images[32:48], epochs=5, batch_size=16, generator=g, on_epoch=on_epoch)
+        fit_autoencoder(
+            model,
+            make_optimizer("Adam", model.parameters(), lr=1e-3, weight_decay=0.0),
+            images[:32],
+            images[32:48],
+            epochs=5,
+            batch_size=16,
+            generator=g,
+            on_epoch=on_epoch,
+        )
 
 
 def test_without_validation_images_the_validation_loss_is_nan(images):
     g = seed_everything(0)
     model = tiny_autoencoder()
     seen = []
-    history = fit_autoencoder(model, make_optimizer("RMSprop", model.parameters(), lr=1e-3, weight_decay=0.0),
-                              images[:32], None, epochs=2, batch_size=16, generator=g,
-                              on_epoch=lambda e, t, v: seen.append(v))
+    history = fit_autoencoder(
+        model,
+        make_optimizer("RMSprop", model.parameters(), lr=1e-3, weight_decay=0.0),
+        images[:32],
+        None,
+        epochs=2,
+        batch_size=16,
+        generator=g,
+        on_epoch=lambda e, t, v: seen.append(v),
+    )
     assert len(history.train_loss) == 2 and all(math.isfinite(t) for t in history.train_loss)
     assert all(math.isnan(v) for v in history.val_loss + seen) and len(seen) == 2
 
@@ -116,8 +157,13 @@ def test_a_diverging_validation_loss_raises_and_is_not_recorded():
     history, seen = History(), []
     values = iter([0.5, float("inf")])
     with pytest.raises(NonFiniteLoss, match="validation loss became inf"):
-        run_epochs(history, 3, train_one=lambda: 1.0, evaluate=lambda: {"val_loss": next(values)},
-                   on_epoch=lambda *a: seen.append(a))
+        run_epochs(
+            history,
+            3,
+            train_one=lambda: 1.0,
+            evaluate=lambda: {"val_loss": next(values)},
+            on_epoch=lambda *a: seen.append(a),
+        )
     assert history.val_loss == [0.5] and history.train_loss == [1.0] and seen == [(0, 1.0, 0.5)]
 
 
@@ -127,8 +173,13 @@ def test_further_metrics_go_to_the_history_fields_of_their_names():
         val_accuracy: list[float] = field(default_factory=list)
 
     accuracies = iter([0.5, 0.75])
-    history = run_epochs(WithAccuracy(), 2, train_one=lambda: 1.0,
-                         evaluate=lambda: {"val_loss": 0.3, "val_accuracy": next(accuracies)}, on_epoch=None)
+    history = run_epochs(
+        WithAccuracy(),
+        2,
+        train_one=lambda: 1.0,
+        evaluate=lambda: {"val_loss": 0.3, "val_accuracy": next(accuracies)},
+        on_epoch=None,
+    )
     assert history.val_accuracy == [0.5, 0.75] and history.val_loss == [0.3, 0.3]
 
 
@@ -143,8 +194,9 @@ def test_an_epoch_visits_every_example_once_and_averages_over_examples_not_batch
         visited.append(idx.tolist())
         return (idx.float() * weight).mean()
 
-    mean = optimize_epoch(model, opt, batch_loss, 10, batch_size=4, generator=torch.Generator().manual_seed(1),
-                          device=torch.device("cpu"))
+    mean = optimize_epoch(
+        model, opt, batch_loss, 10, batch_size=4, generator=torch.Generator().manual_seed(1), device=torch.device("cpu")
+    )
     assert model.training
     assert sorted(i for batch in visited for i in batch) == list(range(10))
     assert [len(b) for b in visited] == [4, 4, 2] and visited != [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]  # shuffled
@@ -167,12 +219,18 @@ def test_the_target_is_the_clean_image_whatever_the_input(images):
 
     model = Records()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    loss = train_autoencoder_epoch(model, images, opt, batch_size=100, generator=torch.Generator().manual_seed(0),
-                                   corrupt=lambda x, g: torch.zeros_like(x))
+    loss = train_autoencoder_epoch(
+        model,
+        images,
+        opt,
+        batch_size=100,
+        generator=torch.Generator().manual_seed(0),
+        corrupt=lambda x, g: torch.zeros_like(x),
+    )
     assert all(float(x.abs().max()) == 0.0 for x in model.inputs)  # the encoder saw the corrupted batch
     clean = to_float(images)
-    assert loss == pytest.approx(float((clean ** 2).mean()), rel=1e-5)  # ... and was scored against the clean one
-    assert evaluate_autoencoder(model, images) == pytest.approx(float((clean ** 2).mean()), rel=1e-5)
+    assert loss == pytest.approx(float((clean**2).mean()), rel=1e-5)  # ... and was scored against the clean one
+    assert evaluate_autoencoder(model, images) == pytest.approx(float((clean**2).mean()), rel=1e-5)
     assert not model.training
     shifted = torch.full_like(clean, 0.5)
     model.inputs.clear()

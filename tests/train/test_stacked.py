@@ -3,15 +3,13 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.hpo.identity import open_study
-
-from mnist_hpo.hpo.run import run_study
-
-from mnist_hpo.storages import open_storage
-from mnist_hpo.train.stacked import StackedAutoencoders, TrialSpec, fit_stacked
 from mnist_hpo.errors import UserError
+from mnist_hpo.hpo.identity import open_study
+from mnist_hpo.hpo.run import run_study
 from mnist_hpo.models import Autoencoder
+from mnist_hpo.storages import open_storage
 from mnist_hpo.train.loops import fit_autoencoder, make_optimizer, seed_everything
+from mnist_hpo.train.stacked import StackedAutoencoders, TrialSpec, fit_stacked
 
 SPECS = [
     TrialSpec(9, 87, "Adam", 1e-3, 5e-5, 11),

@@ -5,11 +5,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mnist_hpo.workflows import checkpoints as C
-from mnist_hpo.workflows import gan_run as R
-from mnist_hpo.train import gan as T
 from mnist_hpo.errors import UserError
 from mnist_hpo.tasks.gan import GanTask
+from mnist_hpo.train import gan as T
+from mnist_hpo.workflows import checkpoints as C
+from mnist_hpo.workflows import gan_run as R
 
 from ..conftest import STUDIES
 
@@ -65,7 +65,10 @@ def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkey
     for name in ("losses.png", "progress.gif", "first_vs_final.png", "result.json"):
         assert (folder / name).stat().st_size > 0
     assert sorted(p.name for p in (folder / "grids").iterdir()) == [
-        "epoch-0000.png", "epoch-0001.png", "epoch-0002.png"]
+        "epoch-0000.png",
+        "epoch-0001.png",
+        "epoch-0002.png",
+    ]
     assert result["gif_frames"] == 3 and result["epochs"] == 2
     saved = json.loads((folder / "result.json").read_text())
     assert saved["final"]["test_fid"] > 0 and 0 <= saved["final"]["test_coverage_tv"] <= 0.9 + 1e-9
@@ -76,8 +79,9 @@ def test_run_writes_pictures_and_refuses_changed_settings(task, tmp_path, monkey
     monkeypatch.setattr(T, "train_gan_epoch", lambda *a, **k: pytest.fail("trained again"))
     assert R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)["epochs"] == 2
     assert "rescored" not in json.loads((folder / "result.json").read_text())  # same judge: nothing to keep
-    (folder / "result.json").write_text(json.dumps({**saved, "judge": {"sha256": "ab" * 32},
-                                                    "final": {**saved["final"], "test_fid": 99.0}}))
+    (folder / "result.json").write_text(
+        json.dumps({**saved, "judge": {"sha256": "ab" * 32}, "final": {**saved["final"], "test_fid": 99.0}})
+    )
     again = R.run_gan(task, PARAMS, folder, epochs=2, seed=1, every=1, log=quiet)
     assert again["final"]["test_fid"] == pytest.approx(saved["final"]["test_fid"])
     (entry,) = again["rescored"]
@@ -119,14 +123,16 @@ def test_checkpoint_shards_stay_small_and_load_back(tmp_path):
     opt_g.step()
     opt_d.step()
     rng = torch.Generator().manual_seed(3)
-    folder = C.save_checkpoint(tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng,
-                               history=T.GanHistory(), settings={"x": 1})
+    folder = C.save_checkpoint(
+        tmp_path, epoch=1, model=model, opt_g=opt_g, opt_d=opt_d, rng=rng, history=T.GanHistory(), settings={"x": 1}
+    )
     sizes = [f.stat().st_size for f in folder.glob("state-*.safetensors")]
     assert len(sizes) >= 2 and max(sizes) <= C.SHARD_BYTES + (1 << 16)
     fresh = GAN()
     opt_g2, opt_d2 = torch.optim.Adam(fresh.generator.parameters()), torch.optim.Adam(fresh.discriminator.parameters())
-    epoch, _ = C.load_checkpoint(tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(),
-                                 settings={"x": 1})
+    epoch, _ = C.load_checkpoint(
+        tmp_path, model=fresh, opt_g=opt_g2, opt_d=opt_d2, rng=torch.Generator(), settings={"x": 1}
+    )
     assert epoch == 1
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
     assert torch.equal(opt_g.state_dict()["state"][0]["exp_avg"], opt_g2.state_dict()["state"][0]["exp_avg"])
@@ -139,8 +145,11 @@ def test_the_animation_keeps_every_grid_in_16_grey_levels(tmp_path):
 
     g = torch.Generator().manual_seed(0)
     for epoch in (0, 10, 20):
-        save_grid(torch.rand(16, 1, 28, 28, generator=g) * 2 - 1, tmp_path / "grids" / f"epoch-{epoch:04d}.png",
-                  f"epoch {epoch}")
+        save_grid(
+            torch.rand(16, 1, 28, 28, generator=g) * 2 - 1,
+            tmp_path / "grids" / f"epoch-{epoch:04d}.png",
+            f"epoch {epoch}",
+        )
     assert save_gif(tmp_path / "grids", tmp_path / "progress.gif") == 3
     gif = Image.open(tmp_path / "progress.gif")
     frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(gif)]

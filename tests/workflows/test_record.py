@@ -1,5 +1,6 @@
 """The record's parts (``mnist-hpo reproduce``): what each part of the record asks of its study."""
 
+
 def test_the_records_comparison_studies_attach_no_trial_figures():
     from mnist_hpo.workflows.record import study_parts
 

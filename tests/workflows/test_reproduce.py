@@ -12,9 +12,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from mnist_hpo.cli import main
 from mnist_hpo.errors import UserError
 from mnist_hpo.storages import open_storage
-from mnist_hpo.cli import main
 from mnist_hpo.workflows.record import journal_url
 
 from ..conftest import DATA, ROOT, check_killed_trial_retried
@@ -22,8 +22,26 @@ from ..conftest import DATA, ROOT, check_killed_trial_retried
 
 def _reproduce(out, *extra):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_HPO_DATA": str(DATA)}
-    cmd = [sys.executable, "-m", "mnist_hpo", "reproduce", "--only", "ae", "--out", str(out), "--trials", "3",
-           "--epochs", "3", "--subset", "400", "--workers", "1", "--quiet", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mnist_hpo",
+        "reproduce",
+        "--only",
+        "ae",
+        "--out",
+        str(out),
+        "--trials",
+        "3",
+        "--epochs",
+        "3",
+        "--subset",
+        "400",
+        "--workers",
+        "1",
+        "--quiet",
+        *extra,
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -73,9 +91,11 @@ def test_killed_record_resumes_without_training_anything_twice(tmp_path):
     assert again.returncode == 0 and "3/3 trials in the record, complete" in log, log
     assert (out / "journals" / "ae.log").stat().st_size == size
     assert (export / "model.safetensors").stat().st_mtime == export_time
-    print(f"\nRELIABILITY reproduce kill=1 killed_trial={killed} retried_as={retries[0].number} "
-          f"finished_before={len(finished_before)} complete=3 trials_in_journal={len(states)} "
-          "third_start_writes=0")
+    print(
+        f"\nRELIABILITY reproduce kill=1 killed_trial={killed} retried_as={retries[0].number} "
+        f"finished_before={len(finished_before)} complete=3 trials_in_journal={len(states)} "
+        "third_start_writes=0"
+    )
 
 
 def test_unknown_part_is_one_line(tmp_path, capsys):
@@ -122,11 +142,18 @@ def test_sigterm_stops_the_workers_and_queues_their_trials_again(tmp_path):
     assert not [t for t in after.values() if t.state == TrialState.RUNNING], log
     for t in running:
         assert after[t.number].state == TrialState.FAIL
-        retry = [r for r in after.values() if r.state == TrialState.WAITING and r.params == t.params
-                 and r.user_attrs.get("seed") == t.user_attrs["seed"]]
+        retry = [
+            r
+            for r in after.values()
+            if r.state == TrialState.WAITING
+            and r.params == t.params
+            and r.user_attrs.get("seed") == t.user_attrs["seed"]
+        ]
         assert retry, f"trial {t.number} was not queued again"
-    print(f"\nRELIABILITY reproduce sigterm workers=2 interrupted={len(running)} exit={proc.returncode} "
-          f"queued_again={len(running)} running_at_end=0 tracebacks=0")
+    print(
+        f"\nRELIABILITY reproduce sigterm workers=2 interrupted={len(running)} exit={proc.returncode} "
+        f"queued_again={len(running)} running_at_end=0 tracebacks=0"
+    )
 
 
 def test_the_estimate_creates_no_journal_for_parts_not_started(tmp_path):
@@ -147,11 +174,22 @@ def _record_study(out, name, epochs_each, seconds_per_epoch, n=4):
     study = optuna.create_study(study_name=name, storage=open_storage(journal_url(out, name)))
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     for i in range(n):
-        study.add_trial(optuna.trial.FrozenTrial(
-            number=i, trial_id=i, state=TrialState.PRUNED, value=None, values=None, params={"latent_dim": 2},
-            distributions={"latent_dim": CategoricalDistribution([2, 3])}, user_attrs={}, system_attrs={},
-            intermediate_values={e: 0.05 for e in range(epochs_each)}, datetime_start=start,
-            datetime_complete=start + datetime.timedelta(seconds=epochs_each * seconds_per_epoch)))
+        study.add_trial(
+            optuna.trial.FrozenTrial(
+                number=i,
+                trial_id=i,
+                state=TrialState.PRUNED,
+                value=None,
+                values=None,
+                params={"latent_dim": 2},
+                distributions={"latent_dim": CategoricalDistribution([2, 3])},
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={e: 0.05 for e in range(epochs_each)},
+                datetime_start=start,
+                datetime_complete=start + datetime.timedelta(seconds=epochs_each * seconds_per_epoch),
+            )
+        )
 
 
 def test_the_estimate_of_a_part_not_started_borrows_its_protocols_record(tmp_path):
@@ -165,8 +203,11 @@ def test_the_estimate_of_a_part_not_started_borrows_its_protocols_record(tmp_pat
     _record_study(out, "ae-hyperband", epochs_each=30, seconds_per_epoch=2.0)
     _record_study(out, "ae-tpe", epochs_each=10, seconds_per_epoch=3.0)
     parts = {p.name: p for p in study_parts()}
-    rows = dict(estimate(Options(out=out, workers=2), [parts[n] for n in
-                                                       ("ae-hyperband", "ae-hyperband-2021", "ae-gp", "ae-pareto")]))
+    rows = dict(
+        estimate(
+            Options(out=out, workers=2), [parts[n] for n in ("ae-hyperband", "ae-hyperband-2021", "ae-gp", "ae-pareto")]
+        )
+    )
     default = DEFAULT_SECONDS_PER_EPOCH["autoencoder"]
     assert rows["ae-hyperband"] == pytest.approx(46 * 30 * 2.0 / 2)  # its own 4 trials, its own speed
     assert rows["ae-hyperband-2021"] == pytest.approx(50 * 30 * 2.0 / 2)  # the same file on seed 2020

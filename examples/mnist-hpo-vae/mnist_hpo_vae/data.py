@@ -16,6 +16,8 @@ from mnist_hpo.data.datasets import load_dataset
 
 def binarized_mnist(data_dir: Path) -> dict[str, np.ndarray]:
     mnist = load_dataset("mnist", data_dir=data_dir)
-    binary = {key: np.where(getattr(mnist, key).numpy() >= 128, 255, 0).astype(np.uint8)
-              for key in ("train_images", "test_images")}
+    binary = {
+        key: np.where(getattr(mnist, key).numpy() >= 128, 255, 0).astype(np.uint8)
+        for key in ("train_images", "test_images")
+    }
     return {**binary, "train_labels": mnist.train_labels.numpy(), "test_labels": mnist.test_labels.numpy()}

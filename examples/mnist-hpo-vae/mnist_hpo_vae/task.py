@@ -60,8 +60,9 @@ class VaeTask(Task):
         return Vae(**arch)
 
     def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
-        return self.train_epochs(self.start_training(params, seed=seed), params, epochs=epochs, full=full,
-                                 on_epoch=on_epoch)
+        return self.train_epochs(
+            self.start_training(params, seed=seed), params, epochs=epochs, full=full, on_epoch=on_epoch
+        )
 
     def start_training(self, params: dict, *, seed: int) -> Training:
         """A fresh model and its optimizer, seeded by ``seed`` (population-based training's first hook)."""
@@ -70,8 +71,9 @@ class VaeTask(Task):
         model = self.build(self.arch(params)).to(self.device)
         return Training(model, {"adam": torch.optim.Adam(model.parameters(), lr=float(params["lr"]))}, generator)
 
-    def train_epochs(self, training: Training, params: dict, *, epochs: int, on_epoch: OnEpoch | None = None,
-                     full: bool = False) -> FitResult:
+    def train_epochs(
+        self, training: Training, params: dict, *, epochs: int, on_epoch: OnEpoch | None = None, full: bool = False
+    ) -> FitResult:
         """``epochs`` more epochs of ``training`` (its second hook; ``full``: on all images, as ``fit``'s retrain)."""
         model, optimizer, generator = training.model, training.optimizers["adam"], training.generator
         beta = float(params.get("beta", 1.0))
@@ -111,5 +113,7 @@ class VaeTask(Task):
         """The test set's -ELBO per image (beta = 1) and the MSE of the mean reconstruction."""
         model.eval()
         squared = sum(float(((model(batch) - batch) ** 2).sum()) for batch in self.test_images.split(EVAL_BATCH))
-        return {"test_loss": self.negative_elbo(model, self.test_images),
-                "test_mse": squared / self.test_images.numel()}
+        return {
+            "test_loss": self.negative_elbo(model, self.test_images),
+            "test_mse": squared / self.test_images.numel(),
+        }

@@ -40,21 +40,32 @@ def load_checkpoint(record: dict[str, Any], where: str) -> TrainingState:
         with artifact_store(checkpoints_dir()).open_reader(record["artifact"]) as f:
             data = f.read()
     except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
-        raise UserError(f"{where}: its checkpoint {path} is missing (a population-based study's checkpoints live in "
-                        "its storage folder's checkpoints/, MNIST_HPO_STORAGE_DIR); copy them there with the "
-                        "study") from None
+        raise UserError(
+            f"{where}: its checkpoint {path} is missing (a population-based study's checkpoints live in "
+            "its storage folder's checkpoints/, MNIST_HPO_STORAGE_DIR); copy them there with the "
+            "study"
+        ) from None
     sha = hashlib.sha256(data).hexdigest()
     if sha != record["sha256"]:
-        raise UserError(f"{where}: checkpoint {path} has sha256 {sha[:16]}…, the study recorded "
-                        f"{record['sha256'][:16]}…; it was changed, so nothing trained from it can be trusted")
+        raise UserError(
+            f"{where}: checkpoint {path} has sha256 {sha[:16]}…, the study recorded "
+            f"{record['sha256'][:16]}…; it was changed, so nothing trained from it can be trusted"
+        )
     try:
         return state_from_bytes(data)
     except ValueError as e:
         raise UserError(f"{where}: checkpoint {path} cannot be read ({e})") from None
 
 
-def train_segment(task: Task, params: dict[str, Any], *, seed: int, start: TrainingState | None, epochs: int,
-                  on_epoch: OnEpoch | None = None) -> tuple[FitResult, TrainingState]:
+def train_segment(
+    task: Task,
+    params: dict[str, Any],
+    *,
+    seed: int,
+    start: TrainingState | None,
+    epochs: int,
+    on_epoch: OnEpoch | None = None,
+) -> tuple[FitResult, TrainingState]:
     """Train one segment: a fresh start seeded by ``seed``, ``start`` loaded into it (None: generation 0),
     ``epochs`` epochs; the result and the state it ended in."""
     training = task.start_training(params, seed=seed)

@@ -49,6 +49,7 @@ class Plan:
 
 def ranking(population: Population, generation: int, *, maximize: bool) -> list[int]:
     """The members, best first, by the value their segment of ``generation`` ended with (failed ones last)."""
+
     def key(m: int) -> tuple[int, float, int]:
         trial = population.canonical(m, generation)
         value = trial.value if trial is not None else None
@@ -59,21 +60,30 @@ def ranking(population: Population, generation: int, *, maximize: bool) -> list[
     return sorted(range(population.size), key=key)
 
 
-def plan(population: Population, pbt: PbtConfig, resolved: Resolved, *, member: int, generation: int,
-         study_seed: int, maximize: bool) -> Plan:
+def plan(
+    population: Population,
+    pbt: PbtConfig,
+    resolved: Resolved,
+    *,
+    member: int,
+    generation: int,
+    study_seed: int,
+    maximize: bool,
+) -> Plan:
     """Where segment ``(member, generation)`` starts (``generation`` >= 1, the one before it ended)."""
     before = generation - 1
     order = ranking(population, before, maximize=maximize)
     usable = [m for m in order if population.status(m, before) == "done"]
     n = quantile_size(population.size, pbt.quantile)
-    top, bottom = usable[:n], order[len(order) - n:]
+    top, bottom = usable[:n], order[len(order) - n :]
     own = population.canonical(member, before)
     if member not in bottom and member in usable:
         assert own is not None  # a usable member's segment is done, so it has one
         return Plan(own, dict(own.params))
     if not top:
-        raise NoParent(f"every member's segment of generation {before} failed or diverged, so no checkpoint is "
-                       "left to go on from")
+        raise NoParent(
+            f"every member's segment of generation {before} failed or diverged, so no checkpoint is left to go on from"
+        )
     rng = np.random.default_rng(seed_sequence(study_seed, "pbt", generation, member))
     parent = population.canonical(top[int(rng.integers(len(top)))], before)
     assert parent is not None  # the top members are usable ones
@@ -81,8 +91,9 @@ def plan(population: Population, pbt: PbtConfig, resolved: Resolved, *, member: 
     return Plan(parent, params, exploited=True, explored=explored)
 
 
-def explore(params: dict[str, Any], pbt: PbtConfig, resolved: Resolved,
-            rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+def explore(
+    params: dict[str, Any], pbt: PbtConfig, resolved: Resolved, rng: np.random.Generator
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """``params`` with each mutable parameter perturbed or drawn afresh; the changes as name -> [old, new]."""
     new = dict(params)
     for name in pbt.mutable:

@@ -26,6 +26,11 @@ from ._records import PBT, Population
 GRAPH_ID = "pbt-schedule"  # the figure's id on the study's dashboard page (a new figure replaces it)
 
 
+def _param(name: str) -> Callable[[FrozenTrial], Any]:
+    """A segment's value of hyperparameter ``name``."""
+    return lambda t: t.params[name]
+
+
 def _steps(segments: list[FrozenTrial], value: Callable[[FrozenTrial], Any]) -> tuple[list[float | None], list[Any]]:
     """x (epochs, 1-based) and y of a step line through ``segments``: ``value(trial)`` over each one's epochs."""
     xs: list[float | None] = []
@@ -69,32 +74,76 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
     rows = [*pbt_settings(cfg).mutable, metric]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=rows)
     space = resolve_space(cfg.space, cfg.seed)
-    members = {m: [t for g in range(population.generations) if (t := population.canonical(m, g)) is not None
-                   and PBT in t.user_attrs and "epochs" in t.user_attrs[PBT]] for m in range(population.size)}
+    members = {
+        m: [
+            t
+            for g in range(population.generations)
+            if (t := population.canonical(m, g)) is not None and PBT in t.user_attrs and "epochs" in t.user_attrs[PBT]
+        ]
+        for m in range(population.size)
+    }
     chain = lineage(trials, best)
     for row, name in enumerate(rows, start=1):
         for m, segments in members.items():
             colour = DIGIT_COLOURS[m % len(DIGIT_COLOURS)]
-            xs, ys = _curve(segments) if name == metric else _steps(segments, lambda t, name=name: t.params[name])
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": colour}, opacity=0.6,
-                                     name=f"member {m}", legendgroup=f"member {m}", showlegend=row == 1), row, 1)
+            xs, ys = _curve(segments) if name == metric else _steps(segments, _param(name))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={"width": 1, "color": colour},
+                    opacity=0.6,
+                    name=f"member {m}",
+                    legendgroup=f"member {m}",
+                    showlegend=row == 1,
+                ),
+                row,
+                1,
+            )
             jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
             xs, ys = _exploit_marks(jumps, name, metric)
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="markers", marker={"symbol": "x", "size": 9, "color": colour},
-                legendgroup=f"member {m}",
-                showlegend=False, hovertext=[f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
-                                             f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
-                                             f"{t.user_attrs[PBT]['epochs'][0]}" for t in jumps]), row, 1)
-        xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, lambda t, name=name: t.params[name])
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"width": 4, "color": "black"},
-                                 name=f"best: member {best.user_attrs[PBT]['member']}'s lineage",
-                                 legendgroup="best", showlegend=row == 1), row, 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    marker={"symbol": "x", "size": 9, "color": colour},
+                    legendgroup=f"member {m}",
+                    showlegend=False,
+                    hovertext=[
+                        f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
+                        f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
+                        f"{t.user_attrs[PBT]['epochs'][0]}"
+                        for t in jumps
+                    ],
+                ),
+                row,
+                1,
+            )
+        xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, _param(name))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"width": 4, "color": "black"},
+                name=f"best: member {best.user_attrs[PBT]['member']}'s lineage",
+                legendgroup="best",
+                showlegend=row == 1,
+            ),
+            row,
+            1,
+        )
         if name != metric and isinstance(spec := space[name], ParamSpec) and spec.log:
             fig.update_yaxes(type="log", row=row, col=1)
     fig.update_xaxes(title_text="epoch", row=len(rows), col=1)
-    fig.update_layout(title=f"study {cfg.name}: population-based training (x: a member took another's weights)",
-                      height=260 * len(rows) + 120, width=900, template="plotly_white")
+    fig.update_layout(
+        title=f"study {cfg.name}: population-based training (x: a member took another's weights)",
+        height=260 * len(rows) + 120,
+        width=900,
+        template="plotly_white",
+    )
     return fig
 
 

@@ -31,8 +31,9 @@ from ._lineage import lineage, lineage_record
 from ._records import END, PBT
 
 
-def member_export(study: optuna.Study, trial: FrozenTrial, task: Task, folder: Path,
-                  cfg: StudyConfig | None = None) -> tuple[FitResult, dict[str, Any], list[Path]]:
+def member_export(
+    study: optuna.Study, trial: FrozenTrial, task: Task, folder: Path, cfg: StudyConfig | None = None
+) -> tuple[FitResult, dict[str, Any], list[Path]]:
     """The member whose last segment is ``trial``: (its weights and its lineage's curves as a result,
     what ``export.json`` records of it under ``pbt``, the figure written into ``folder``)."""
     cfg = cfg or study_config(study)
@@ -58,10 +59,13 @@ def rerun_segment(task: Task, trial: FrozenTrial, *, where: str) -> tuple[float,
     ends with, and whether its end checkpoint is the recorded one, byte for byte."""
     info = trial.user_attrs[PBT]
     if trial.state != optuna.trial.TrialState.COMPLETE or END not in trial.user_attrs:
-        raise UserError(f"{where} is a population-based training segment that did not complete "
-                        f"({trial.state.name}), so it has no end checkpoint to compare; rerun a complete one")
+        raise UserError(
+            f"{where} is a population-based training segment that did not complete "
+            f"({trial.state.name}), so it has no end checkpoint to compare; rerun a complete one"
+        )
     start = load_checkpoint(info["start"], where) if info.get("start") else None
     first, stop = info["epochs"]
-    result, end = train_segment(task, trial.params, seed=int(trial.user_attrs["seed"]), start=start,
-                                epochs=stop - first)
+    result, end = train_segment(
+        task, trial.params, seed=int(trial.user_attrs["seed"]), start=start, epochs=stop - first
+    )
     return float(result.value), hashlib.sha256(state_bytes(end)).hexdigest() == trial.user_attrs[END]["sha256"]

@@ -57,8 +57,11 @@ class Population:
         self.size, self.generations = pbt_settings(cfg).population, generations(cfg)
         self.trials = sorted(trials, key=lambda t: t.number)
         number = {t.number: t for t in self.trials}
-        self.originals = [t for t in self.trials if "failed_trial" not in t.system_attrs
-                          and t.user_attrs.get(PBT, {}).get("generation", 0) == 0]
+        self.originals = [
+            t
+            for t in self.trials
+            if "failed_trial" not in t.system_attrs and t.user_attrs.get(PBT, {}).get("generation", 0) == 0
+        ]
         rank = {t.number: i for i, t in enumerate(self.originals)}
         self.keys: dict[int, tuple[int, int] | None] = {}
         for t in self.trials:
@@ -86,8 +89,9 @@ class Population:
         or ``missing``."""
         trial = self.canonical(member, generation)
         if trial is not None:
-            return {TrialState.COMPLETE: DONE, TrialState.WAITING: PENDING,
-                    TrialState.RUNNING: PENDING}.get(trial.state, BROKEN)
+            return {TrialState.COMPLETE: DONE, TrialState.WAITING: PENDING, TrialState.RUNNING: PENDING}.get(
+                trial.state, BROKEN
+            )
         attempts = self.by_key.get((member, generation), [])
         if not attempts:
             return MISSING
@@ -124,8 +128,15 @@ class Population:
     def lost(self) -> tuple[list[tuple[int, int]], list[FrozenTrial]]:
         """What a stalled population lacks: segments whose predecessor ended but that nobody queued (the
         predecessor's worker died for good), and crashed trials whose retry was never queued."""
-        unqueued = [(m, g) for m in range(self.size) for g in range(1, self.generations)
-                    if self.status(m, g) == MISSING and self.status(m, g - 1) in (DONE, BROKEN)]
-        unretried = [attempts[-1] for key, attempts in self.by_key.items()
-                     if self.status(*key) == PENDING and self.canonical(*key) is None]
+        unqueued = [
+            (m, g)
+            for m in range(self.size)
+            for g in range(1, self.generations)
+            if self.status(m, g) == MISSING and self.status(m, g - 1) in (DONE, BROKEN)
+        ]
+        unretried = [
+            attempts[-1]
+            for key, attempts in self.by_key.items()
+            if self.status(*key) == PENDING and self.canonical(*key) is None
+        ]
         return unqueued, unretried

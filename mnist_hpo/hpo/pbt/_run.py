@@ -20,11 +20,11 @@ undone (a next segment never queued, a retry never queued) and queues it.
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -32,8 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ...core.pbt import generations, pbt_settings, segment_epochs
 from ...core.schema import StudyConfig
 from ...core.seeds import derive_seed
-from ...core.space import resolve_space
-from ...core.space import Resolved
+from ...core.space import Resolved, resolve_space
 from ...errors import UserError
 from ...storages import claim_trial, heartbeat_interval, new_trial, retry, set_params
 from ...tasks import Task
@@ -62,9 +61,16 @@ def segment_seed(study_seed: int, member: int, generation: int) -> int:
     return derive_seed(study_seed, "pbt", member, generation)
 
 
-def run_population(study: optuna.Study, cfg: StudyConfig, task: Task, *, run_trial: RunTrial,
-                   after_trial: Callable[[FrozenTrial], object],
-                   stopped: Callable[[], bool], max_trials: int | None = None) -> None:
+def run_population(
+    study: optuna.Study,
+    cfg: StudyConfig,
+    task: Task,
+    *,
+    run_trial: RunTrial,
+    after_trial: Callable[[FrozenTrial], object],
+    stopped: Callable[[], bool],
+    max_trials: int | None = None,
+) -> None:
     """Run segments of the study until its population has trained all its epochs (or ``max_trials`` here).
 
     ``run_trial(objective, trial)`` runs a claimed trial under a heartbeat and tells its result
@@ -87,8 +93,10 @@ def run_population(study: optuna.Study, cfg: StudyConfig, task: Task, *, run_tri
             if population.running():
                 time.sleep(min(heartbeat_interval(), 2))  # segments running elsewhere: wait for them
             elif not _requeue_lost(study, cfg, population):
-                raise UserError(f"study {study.study_name}: its population stands still (no segment queued, none "
-                                "running, none lost); 'mnist-hpo show " + study.study_name + "' lists its trials")
+                raise UserError(
+                    f"study {study.study_name}: its population stands still (no segment queued, none "
+                    "running, none lost); 'mnist-hpo show " + study.study_name + "' lists its trials"
+                )
             continue
         finished = run_trial(objective, trial)
         if finished is not None:
@@ -99,18 +107,26 @@ def run_population(study: optuna.Study, cfg: StudyConfig, task: Task, *, run_tri
 def _refuse_dead_generation(study: optuna.Study, population: Population) -> None:
     for g in range(population.generations):
         if population.ended(g) and all(population.status(m, g) == BROKEN for m in range(population.size)):
-            errors = [t.user_attrs.get("error") or t.user_attrs.get("fail_reason") for t in population.trials
-                      if (key := population.key(t)) and key[1] == g]
+            errors = [
+                t.user_attrs.get("error") or t.user_attrs.get("fail_reason")
+                for t in population.trials
+                if (key := population.key(t)) and key[1] == g
+            ]
             last = next((e for e in reversed(errors) if e), "no error recorded")
-            raise UserError(f"study {study.study_name}: every member's segment of generation {g} failed or diverged "
-                            f"(last: {last}), so no checkpoint is left to go on from; fix the cause and start a "
-                            "new study (--study-name NEW)")
+            raise UserError(
+                f"study {study.study_name}: every member's segment of generation {g} failed or diverged "
+                f"(last: {last}), so no checkpoint is left to go on from; fix the cause and start a "
+                "new study (--study-name NEW)"
+            )
 
 
 def _claim_next(study: optuna.Study, cfg: StudyConfig, population: Population) -> optuna.Trial | None:
     """The next trial this worker runs (claimed), or None when nothing may run now."""
-    queued = [t for t in population.trials if t.state == TrialState.WAITING
-              and (population.ready(t) or population.key(t) is None)]
+    queued = [
+        t
+        for t in population.trials
+        if t.state == TrialState.WAITING and (population.ready(t) or population.key(t) is None)
+    ]
     queued.sort(key=lambda t: ((population.key(t) or (0, -1))[1], t.number))
     for frozen in queued:
         trial = claim_trial(study, frozen)
@@ -146,29 +162,57 @@ def _start(study: optuna.Study, cfg: StudyConfig, trial: optuna.Trial, resolved:
     member, generation = key
     record = trial.user_attrs.get(PBT, {})
     if "epochs" in record:  # a retry: the crashed attempt's parameters, seed and start checkpoint
-        return Segment(member, generation, dict(trial.params), int(trial.user_attrs["seed"]), record["start"],
-                       tuple(record["epochs"]))
+        return Segment(
+            member,
+            generation,
+            dict(trial.params),
+            int(trial.user_attrs["seed"]),
+            record["start"],
+            tuple(record["epochs"]),
+        )
     first, stop = segment_epochs(cfg, generation)
-    record = {"member": member, "generation": generation, "epochs": [first, stop],
-              "final": generation == population.generations - 1, "parent": None, "parent_member": None,
-              "exploited": False, "explored": {}, "start": None}
+    record = {
+        "member": member,
+        "generation": generation,
+        "epochs": [first, stop],
+        "final": generation == population.generations - 1,
+        "parent": None,
+        "parent_member": None,
+        "exploited": False,
+        "explored": {},
+        "start": None,
+    }
     if generation == 0:
         params = suggest(trial, resolved)  # the study's sampler draws the initial population
     else:
-        p = plan(population, pbt_settings(cfg), resolved, member=member, generation=generation, study_seed=cfg.seed,
-                 maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+        p = plan(
+            population,
+            pbt_settings(cfg),
+            resolved,
+            member=member,
+            generation=generation,
+            study_seed=cfg.seed,
+            maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
+        )
         params = p.params
         set_params(trial, params, distributions(resolved))
         parent_key = population.key(p.parent)
         assert parent_key is not None  # a planned parent is a canonical segment
-        record.update(parent=p.parent.number, parent_member=parent_key[0], exploited=p.exploited,
-                      explored=p.explored, start=p.parent.user_attrs[END])
+        record.update(
+            parent=p.parent.number,
+            parent_member=parent_key[0],
+            exploited=p.exploited,
+            explored=p.explored,
+            start=p.parent.user_attrs[END],
+        )
     seed = claim_seed(trial, segment_seed(cfg.seed, member, generation))
     trial.set_user_attr(PBT, record)
     return Segment(member, generation, params, seed, record["start"], (first, stop))
 
 
-def _objective(study: optuna.Study, cfg: StudyConfig, task: Task, resolved: Resolved) -> Callable[[optuna.Trial], float]:
+def _objective(
+    study: optuna.Study, cfg: StudyConfig, task: Task, resolved: Resolved
+) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         s = _start(study, cfg, trial, resolved)
         where = f"trial {trial.number} (member {s.member}, generation {s.generation})"
@@ -181,8 +225,9 @@ def _objective(study: optuna.Study, cfg: StudyConfig, task: Task, resolved: Reso
 
         try:
             start = load_checkpoint(s.start, where) if s.start else None
-            result, end = train_segment(task, s.params, seed=s.seed, start=start, epochs=s.epochs[1] - s.epochs[0],
-                                        on_epoch=on_epoch)
+            result, end = train_segment(
+                task, s.params, seed=s.seed, start=start, epochs=s.epochs[1] - s.epochs[0], on_epoch=on_epoch
+            )
             if not math.isfinite(result.value):
                 raise NonFiniteLoss(f"objective became {result.value}")
         except NonFiniteLoss as e:  # diverged: its member copies another at the next perturbation
@@ -227,9 +272,15 @@ def queue_population(study: optuna.Study, cfg: StudyConfig) -> None:
 
 
 def _queue(study: optuna.Study, cfg: StudyConfig, member: int, generation: int) -> None:
-    study.add_trial(optuna.create_trial(
-        state=TrialState.WAITING, user_attrs={PBT: {"member": member, "generation": generation},
-                                              "seed": segment_seed(cfg.seed, member, generation)}))
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            user_attrs={
+                PBT: {"member": member, "generation": generation},
+                "seed": segment_seed(cfg.seed, member, generation),
+            },
+        )
+    )
 
 
 def _requeue_lost(study: optuna.Study, cfg: StudyConfig, population: Population) -> bool:

@@ -42,8 +42,9 @@ class TinyTask(Task):
     def fit(self, params: dict, *, seed: int, epochs: int, full: bool, on_epoch: OnEpoch | None = None) -> FitResult:
         torch.manual_seed(seed)
         model = self.build(self.arch(params))
-        optimizer = torch.optim.SGD(model.parameters(), lr=float(params["lr"]),
-                                    weight_decay=float(params.get("weight_decay", 0.0)))
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=float(params["lr"]), weight_decay=float(params.get("weight_decay", 0.0))
+        )
         x, y = (self.all_x, self.all_y) if full else (self.train_x, self.train_y)
         vx, vy = (self.test_x, self.test_y) if full else (self.val_x, self.val_y)
         history: dict[str, list[float]] = {"train_loss": [], "val_acc": []}
