@@ -121,41 +121,6 @@ def test_postgres_outage_within_patience_is_ridden_out(pg_url, proxy, tmp_path):
 
 
 @pytest.mark.postgres
-def test_postgres_outage_past_patience_exits_75_then_resumes(pg_url, proxy, tmp_path):
-    """Cut for longer than the patience (3 s): both workers exit 75 with one line; the next run retries the
-    cut-off trials with their parameters and seeds and completes the study."""
-    name = "outage-past"
-    study_file = tiny_study(tmp_path, name, trials=5, epochs=3, subset=400)
-    url = proxy.route(pg_url)
-    procs = [worker(study_file, url, "--storage-patience", "3", heartbeat=1, workers=2) for _ in range(2)]
-    wait_mid_trial(name, pg_url, procs)
-    proxy.cut()
-    started = time.time()
-    outs = [p.communicate(timeout=60)[0] for p in procs]
-    took = time.time() - started
-    codes = [p.returncode for p in procs]
-    proxy.restore()
-    assert codes == [75, 75], outs
-    assert tracebacks(outs) == 0, outs
-    for o in outs:
-        last = [line for line in o.splitlines() if line.startswith("mnist-hpo:")][-1]
-        assert "retried with its parameters and seed" in last and "run the same command again" in last, o
-    before = outcome(name, pg_url)
-    assert before["running"] >= 1  # the cut-off trials, left for the next run's stale check
-    resumed = worker(study_file, url, heartbeat=1, workers=1)
-    out = resumed.communicate(timeout=HUNG)[0]
-    assert resumed.returncode == 0 and "Traceback" not in out, out
-    after = outcome(name, pg_url)
-    assert after["complete"] == 5 and after["running"] == 0 and after["fail"] == before["running"]
-    check_retries_same_draw(after["trials"])
-    print(
-        f"\nRELIABILITY outage backend=postgres fault=proxy-cut-past-patience patience=3 workers=2 "
-        f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
-        f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0"
-    )
-
-
-@pytest.mark.postgres
 def test_postgres_partition_within_patience_is_ridden_out(pg_url, proxy, tmp_path):
     """2 workers through a proxy that stops forwarding for 16 s mid-trial, every connection left open (no TCP
     error ever comes): each call without an answer is cut at its deadline (12 s at patience 40) and retried;
@@ -185,29 +150,40 @@ def test_postgres_partition_within_patience_is_ridden_out(pg_url, proxy, tmp_pat
     )
 
 
+# Past the patience, each fault: (study, patience, how the proxy breaks and mends, the longest a worker may take
+# to exit): a cut closes every connection (TCP errors at once); a partition leaves them open and silent, so
+# only the calls' own deadlines end the wait (the patience, a last connection attempt of 2 s, a loaded machine).
+PAST_PATIENCE = {
+    "cut": ("outage-past", 3, "cut", "restore", 60),
+    "partition": ("partition-past", 8, "partition", "heal", 48),
+}
+
+
 @pytest.mark.postgres
-def test_postgres_partition_past_patience_exits_75_then_resumes(pg_url, proxy, tmp_path):
-    """The proxy stops forwarding and never resumes while the workers run (patience 8 s): no call waits for
-    ever; both exit 75 with one line soon after the patience; once it forwards again the next run finishes."""
-    name = "partition-past"
+@pytest.mark.parametrize("fault", list(PAST_PATIENCE))
+def test_postgres_outage_past_patience_exits_75_then_resumes(fault, pg_url, proxy, tmp_path):
+    """Broken for longer than the patience: no call waits for ever; both workers exit 75 with one line soon
+    after the patience; once the proxy forwards again the next run retries the cut-off trials with their
+    parameters and seeds and completes the study."""
+    name, patience, breaks, mends, within = PAST_PATIENCE[fault]
     study_file = tiny_study(tmp_path, name, trials=5, epochs=3, subset=400)
     url = proxy.route(pg_url)
-    procs = [worker(study_file, url, "--storage-patience", "8", heartbeat=1, workers=2) for _ in range(2)]
+    procs = [worker(study_file, url, "--storage-patience", str(patience), heartbeat=1, workers=2) for _ in range(2)]
     wait_mid_trial(name, pg_url, procs)
-    proxy.partition()
+    getattr(proxy, breaks)()
     started = time.time()
-    outs = [p.communicate(timeout=90)[0] for p in procs]
+    outs = [p.communicate(timeout=within + 30)[0] for p in procs]
     took = time.time() - started
     codes = [p.returncode for p in procs]
-    proxy.heal()
+    getattr(proxy, mends)()
     assert codes == [75, 75], outs
     assert tracebacks(outs) == 0, outs
     for o in outs:
         last = [line for line in o.splitlines() if line.startswith("mnist-hpo:")][-1]
         assert "retried with its parameters and seed" in last and "run the same command again" in last, o
-    assert took < 8 + 40, took  # the patience, a last connection attempt (2 s), and exiting on a loaded machine
+    assert took < within, took
     before = outcome(name, pg_url)
-    assert before["running"] >= 1
+    assert before["running"] >= 1  # the cut-off trials, left for the next run's stale check
     resumed = worker(study_file, url, heartbeat=1, workers=1)
     out = resumed.communicate(timeout=HUNG)[0]
     assert resumed.returncode == 0 and "Traceback" not in out, out
@@ -215,7 +191,7 @@ def test_postgres_partition_past_patience_exits_75_then_resumes(pg_url, proxy, t
     assert after["complete"] == 5 and after["running"] == 0 and after["fail"] == before["running"]
     check_retries_same_draw(after["trials"])
     print(
-        f"\nRELIABILITY outage backend=postgres fault=proxy-partition-past-patience patience=8 workers=2 "
+        f"\nRELIABILITY outage backend=postgres fault=proxy-{fault}-past-patience patience={patience} workers=2 "
         f"exit_codes={codes} stopped_after_s={took:.0f} tracebacks=0 cut_off={before['running']} "
         f"then: complete={after['complete']} fail_retried={after['fail']} same_params_and_seed=True running=0"
     )
