@@ -73,7 +73,7 @@ def clean_registry():
     """Undo what a test trusts, loads or registers in the task registry (it is per process), and the
     plugin modules it imported (toyplug, tinyplug, my_package: the tests' own)."""
     from mnist_hpo.tasks import registry
-    from mnist_hpo.tasks.base import REGISTRY
+    from mnist_hpo.tasks.known import REGISTRY
 
     trusted, loaded, families = set(registry._trusted), dict(registry._loaded), dict(REGISTRY)
     modules = set(sys.modules)

@@ -219,7 +219,7 @@ def test_the_example_plugin_trains_as_a_population(tmp_path, mnist_hpo):
 def test_the_example_plugin_brings_its_own_dataset(tmp_path, installed):
     """The data hook: an entry point in group mnist_hpo.datasets, its arrays checked as the built-in ones are."""
     code = (
-        "from mnist_hpo.data.datasets import load_dataset, is_dataset\n"
+        "from mnist_hpo.data.datasets import load_dataset\nfrom mnist_hpo.data.names import is_dataset\n"
         "d = load_dataset('mnist-binarized')\n"
         "print(is_dataset('mnist-binarized'), d.train_images.dtype, tuple(d.train_images.shape), "
         "sorted(d.train_images.unique().tolist()), d.train_labels.dtype)\n"

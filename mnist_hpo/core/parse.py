@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import did_you_mean
 from .schema import (
@@ -77,13 +77,22 @@ def parse_study_head(doc: Mapping[str, Any], source: str = "<memory>") -> tuple[
     return values, m, c.get(m, "type", (str,), "model")
 
 
-def model_options(
-    c: Checker, m: Mapping[str, Any], schema: Mapping[str, tuple[tuple[type, ...], Any, Collection[Any] | None]]
-) -> dict[str, Any]:
-    """A ``[model]`` table's options against a family's ``option_schema`` (name -> (types, default, allowed))."""
+class Option(NamedTuple):
+    """One ``[model]`` option a family accepts (:attr:`mnist_hpo.tasks.Task.option_schema`): its TOML types,
+    its default, and the values allowed (None: any of those types)."""
+
+    types: tuple[type, ...]
+    default: Any
+    allowed: tuple[Any, ...] | None = None
+
+
+def model_options(c: Checker, m: Mapping[str, Any], schema: Mapping[str, Option]) -> dict[str, Any]:
+    """A ``[model]`` table's options against a family's ``option_schema`` (name -> :class:`Option`; a plugin
+    written before it may give the same three values as a plain tuple)."""
     c.unknown(m, {"type", *schema}, "model")
     options: dict[str, Any] = {}
-    for key, (types, default, allowed) in schema.items():
+    for key, spec in schema.items():
+        types, default, allowed = Option(*spec)
         value = c.get(m, key, types, "model", default)
         if allowed is not None and value not in allowed:
             c.fail(f"model.{key}", f"must be one of {', '.join(map(str, allowed))}, got {value!r}")

@@ -21,7 +21,7 @@ from ..core.schema import EXTRA_OBJECTIVES, StudyConfig
 from ..core.space import Resolved
 from ..errors import shielded
 from ..tasks import FitResult, Task
-from ..tasks.base import REGISTRY
+from ..tasks.known import REGISTRY
 from ..train.loops import NonFiniteLoss
 from .trials import Batch, start_trial, store_curves, store_history
 
@@ -131,8 +131,10 @@ def make_objective(
         store_history(trial, result.history)
         if not math.isfinite(result.value):
             # Optuna would store inf as a COMPLETE value (and NaN as FAIL without a reason); neither may be best.
-            trial.set_user_attr("fail_reason", f"objective became {result.value}")
-            raise optuna.TrialPruned(f"objective became {result.value}")
+            # The documented signal is NonFiniteLoss raised from fit; this catches a family that returns the value.
+            reason = f"objective became {result.value} (a family says so by raising NonFiniteLoss from fit)"
+            trial.set_user_attr("fail_reason", reason)
+            raise optuna.TrialPruned(reason)
         if after_fit is not None:
             after_fit(trial, result)
         if multi:

@@ -4,17 +4,19 @@ A family is its task class (``tasks/<family>.py``, implementing the protocol of
 :mod:`mnist_hpo.tasks.base`): defining it registers it, with its options and its
 search-space rules, so config.py reads them from here and names no family. A plugin's task
 class imports what it needs from this package, its public API (docs/plugins.md): ``Task``, ``FitResult``,
-``OnEpoch``, ``Rule`` and ``NonFiniteLoss``.
+``OnEpoch``, ``Rule``, ``Option`` and ``NonFiniteLoss``.
 """
 
 from __future__ import annotations
 
+from ..core.parse import Option
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..train.loops import NonFiniteLoss  # a plugin's fit raises it when its loss diverges
 from ..train.numerics import flush_denormals
-from .base import FitResult, OnEpoch, Task, Training, check_device, device_source, pick_device
+from .base import FitResult, OnEpoch, Task, Training
 from .checks import check_config
+from .devices import check_device, device_source, pick_device
 from .rules import Rule
 
 # Importing a family's module registers its task (Task.__init_subclass__); this order is the registry's,
@@ -39,6 +41,7 @@ __all__ = [
     "FitResult",
     "NonFiniteLoss",
     "OnEpoch",
+    "Option",
     "Rule",
     "Task",
     "Training",

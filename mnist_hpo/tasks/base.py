@@ -37,54 +37,18 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..core.parse import Option
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, split_indices
-from ..errors import UserError
 from ..train.state import TrainingState, capture, restore
+from .devices import pick_device
+from .known import register
 from .rules import Rule
 
 # on_epoch(epoch, train_loss, val_value): epoch is 0-based; val_value is the metric the study optimises.
 OnEpoch = Callable[[int, float, float], None]
 # fit_stacked's on_epoch(i, epoch, train_loss, val_loss) -> keep training trial i?
 OnStackedEpoch = Callable[[int, int, float, float], bool]
-
-
-# Every task class with its own model_type, by it, in the order they are defined (mnist_hpo.tasks imports them).
-REGISTRY: dict[str, type[Task]] = {}
-# The package's own families, as first defined: a plugin declaring one's model_type cannot replace it here.
-BUILTIN: dict[str, type[Task]] = {}
-
-
-def check_device(setting: str, what: str = "") -> None:
-    """Refuse a CUDA device this machine does not have, before anything is created.
-
-    ``what`` names where the setting came from (``--device cuda:1``, a study file's key).
-    """
-    if setting != "cuda" and not setting.startswith("cuda:"):
-        return
-    what = what or f"device {setting!r}"
-    if not torch.cuda.is_available():
-        raise UserError(
-            f"{what}: no CUDA device on this machine (torch.cuda.is_available() is False); use --device cpu or auto"
-        )
-    count = torch.cuda.device_count()
-    if setting.startswith("cuda:") and int(setting[5:]) >= count:
-        raise UserError(
-            f"{what}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
-            f"(cuda:0 to cuda:{count - 1}); use one of them, or --device cpu or auto"
-        )
-
-
-def device_source(cfg: StudyConfig, cli_value: str | None) -> str:
-    """How an error names the device setting: the command-line flag if given, else the study file's key."""
-    return f"--device {cli_value}" if cli_value else f"{cfg.source}: study.device {cfg.device!r}"
-
-
-def pick_device(setting: str) -> torch.device:
-    check_device(setting)
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
 
 
 @dataclass
@@ -122,8 +86,8 @@ class Task(ABC):
     # --- required: what the family accepts (checked when a study is loaded; mnist_hpo.tasks.check_config) ---
     # Its searchable parameters: name -> Rule (any other name in [space] is refused; a required one must be searched).
     space_rules: dict[str, Rule] = {}
-    # Its [model] options: name -> (accepted TOML types, default, allowed values or None).
-    option_schema: dict[str, tuple[tuple[type, ...], Any, tuple[Any, ...] | None]] = {}
+    # Its [model] options: name -> Option(accepted TOML types, default, allowed values or None).
+    option_schema: dict[str, Option] = {}
     # Ranges of those options' values: name -> Rule.
     option_rules: dict[str, Rule] = {}
 
@@ -133,9 +97,7 @@ class Task(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("model_type"):  # a subclass that only inherits a model_type is no new family
-            REGISTRY[cls.model_type] = cls
-            if cls.__module__.startswith("mnist_hpo.") and cls.model_type not in BUILTIN:
-                BUILTIN[cls.model_type] = cls
+            register(cls)
 
     def __init__(self, cfg: StudyConfig, data: Dataset) -> None:
         """Prepare the family's data once per process: ``self.data`` (the study's subset), the split, the device."""

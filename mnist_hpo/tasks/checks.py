@@ -15,7 +15,7 @@ from ..core.space import check_enqueue, draw_list
 from ..data.names import dataset_names, is_dataset
 from ..errors import did_you_mean
 from . import registry
-from .base import REGISTRY
+from .known import REGISTRY
 
 
 def check_config(cfg: StudyConfig, where: str | None = None) -> None:

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..core.parse import Option
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset
 from ..data.integrity import check_sha256
@@ -100,10 +101,10 @@ class ClassifierTask(Task):
     stackable = True
     # encoder_export "" = the latest export of encoder_study.
     option_schema = {
-        "encoder_export": ((str,), "", None),
-        "encoder_study": ((str,), "ae", None),
-        "encoder_sha256": ((str,), "", None),  # filled in when the study starts; checked afterwards
-        "finetune": ((bool,), False, None),
+        "encoder_export": Option((str,), "", None),
+        "encoder_study": Option((str,), "ae", None),
+        "encoder_sha256": Option((str,), "", None),  # filled in when the study starts; checked afterwards
+        "finetune": Option((bool,), False, None),
     }
     space_rules = {
         "nh1": Rule("int", low=1),

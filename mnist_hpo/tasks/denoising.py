@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from ..core.parse import Option
 from ..core.schema import StudyConfig
 from ..core.seeds import derive_seed
 from ..data.datasets import Dataset
@@ -51,11 +52,11 @@ class DenoisingTask(AutoencoderTask):
     stackable = False  # its trials corrupt their inputs one at a time
     # The noise the encoder's input gets (see mnist_hpo/data/noise.py).
     option_schema = {
-        "noise": ((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
-        "noise_mean": ((int, float), 0.0, None),
-        "noise_std": ((int, float), 0.1, None),
-        "noise_amount": ((int, float), 0.1, None),  # salt-and-pepper: fraction of pixels replaced
-        "clip": ((bool,), True, None),  # clip the noisy image to [0, 1]
+        "noise": Option((str,), "gaussian", ("gaussian", "salt_and_pepper", "mix")),
+        "noise_mean": Option((int, float), 0.0, None),
+        "noise_std": Option((int, float), 0.1, None),
+        "noise_amount": Option((int, float), 0.1, None),  # salt-and-pepper: fraction of pixels replaced
+        "clip": Option((bool,), True, None),  # clip the noisy image to [0, 1]
     }
     # The noise options' ranges, as mnist_hpo.data.noise.Noise checks them (their kinds: option_schema).
     option_rules = {

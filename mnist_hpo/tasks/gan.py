@@ -21,6 +21,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from ..core.parse import Option
 from ..core.schema import StudyConfig
 from ..core.space import resolve_space
 from ..data.datasets import Dataset
@@ -43,11 +44,11 @@ class GanTask(Task):
     metric = "val_fid"
     # Architecture, and how often / on how many samples the Fréchet distance is measured.
     option_schema = {
-        "arch": ((str,), "mlp", ("mlp", "dcgan")),
-        "latent_dim": ((int,), 100, None),
-        "eval_every": ((int,), 1, None),
-        "eval_samples": ((int,), 2000, None),
-        "final_samples": ((int,), 10000, None),
+        "arch": Option((str,), "mlp", ("mlp", "dcgan")),
+        "latent_dim": Option((int,), 100, None),
+        "eval_every": Option((int,), 1, None),
+        "eval_samples": Option((int,), 2000, None),
+        "final_samples": Option((int,), 10000, None),
     }
     # Every parameter is optional: one left out takes the report's value (REPORT_PARAMS).
     space_rules = {

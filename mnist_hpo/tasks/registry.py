@@ -30,7 +30,8 @@ from importlib import metadata
 from typing import Any
 
 from ..errors import UserError
-from .base import BUILTIN, REGISTRY, Task
+from .base import Task
+from .known import BUILTIN, REGISTRY
 
 GROUP = "mnist_hpo.tasks"
 _trusted: set[str] = set()  # modules (and packages) the user trusts, for this process

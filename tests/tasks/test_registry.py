@@ -5,7 +5,8 @@ import pytest
 from mnist_hpo.config import parse_study
 from mnist_hpo.errors import UserError
 from mnist_hpo.report.families import FAMILIES, Family, param_headers
-from mnist_hpo.tasks.base import REGISTRY, Task
+from mnist_hpo.tasks.base import Task
+from mnist_hpo.tasks.known import REGISTRY
 from mnist_hpo.tasks.rules import Rule
 
 

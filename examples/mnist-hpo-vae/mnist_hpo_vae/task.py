@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mnist_hpo.data.datasets import to_float
-from mnist_hpo.tasks import FitResult, OnEpoch, Rule, Task, Training
+from mnist_hpo.tasks import FitResult, NonFiniteLoss, OnEpoch, Rule, Task, Training
 
 from .model import Vae
 
@@ -92,8 +92,8 @@ class VaeTask(Task):
             train_loss, val_loss = total / len(train), self.negative_elbo(model, val, beta)
             history["train_loss"].append(train_loss)
             history["val_loss"].append(val_loss)
-            if not math.isfinite(val_loss):  # mnist-hpo prunes a trial whose value is not finite
-                break
+            if not math.isfinite(train_loss) or not math.isfinite(val_loss):  # the trial ends PRUNED, with this reason
+                raise NonFiniteLoss(f"-ELBO became {train_loss if not math.isfinite(train_loss) else val_loss}")
             if on_epoch is not None:
                 on_epoch(epoch, train_loss, val_loss)  # may raise to prune the trial
         return FitResult(model, history["val_loss"][-1], history)
