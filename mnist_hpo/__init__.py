@@ -38,7 +38,7 @@ _API = {
     "export_best": "mnist_hpo.artifacts.export",
     "export_study_trial": "mnist_hpo.artifacts.export",
     "latest_export": "mnist_hpo.artifacts.export",
-    "load_export": "mnist_hpo.artifacts.export",
+    "load_export": "mnist_hpo.artifacts.loading",
     "load_study_config": "mnist_hpo.config",
     "run_study": "mnist_hpo.hpo.run",
 }

@@ -25,7 +25,8 @@ EXAMPLES = [
     ("mnist_hpo.core.schema", ["StudyConfig", "StudyConfig.with_overrides"]),
     ("mnist_hpo.config", ["load_study_config"]),
     ("mnist_hpo.hpo.run", ["run_study"]),
-    ("mnist_hpo.artifacts.export", ["export_best", "export_study_trial", "latest_export", "load_export"]),
+    ("mnist_hpo.artifacts.export", ["export_best", "export_study_trial", "latest_export"]),
+    ("mnist_hpo.artifacts.loading", ["load_export"]),
 ]
 
 
@@ -108,7 +109,7 @@ def test_a_wrong_keyword_is_one_error_listing_the_accepted_ones():
 
 
 def test_export_best_returns_an_existing_export_after_checking_it(ae_cfg, tiny, storage, monkeypatch):
-    from mnist_hpo.artifacts import export
+    from mnist_hpo.artifacts import export, loading
     from mnist_hpo.hpo.run import run_study
 
     run_study(ae_cfg.with_overrides(trials=2), storage_url=storage, data=tiny, progress=False)
@@ -127,7 +128,7 @@ def test_export_best_returns_an_existing_export_after_checking_it(ae_cfg, tiny, 
         with pytest.raises(UserError, match="does not match the sha256 recorded at export time.*--redo"):
             export.export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False)
     assert export.export_best(ae_cfg.name, storage_url=storage, data=tiny, progress=False, redo=True) == folder
-    assert export.load_export(folder)[1]["study"] == ae_cfg.name  # written again, whole
+    assert loading.load_export(folder)[1]["study"] == ae_cfg.name  # written again, whole
 
 
 def test_run_study_keeps_optunas_info_lines_back_unless_asked(ae_cfg, tiny, storage):

@@ -14,7 +14,8 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.artifacts.export import export_best, load_export
+from mnist_hpo.artifacts.export import export_best
+from mnist_hpo.artifacts.loading import load_export
 from mnist_hpo.config import load_study_config
 from mnist_hpo.hpo.run import run_study
 

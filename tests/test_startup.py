@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from mnist_hpo.cli import COMMANDS, REPRODUCE_PARTS, build_parser, main
+from mnist_hpo.cli import COMMANDS, build_parser, main
+from mnist_hpo.commands.parsers import REPRODUCE_PARTS
 
 from .conftest import ROOT, STUDIES
 

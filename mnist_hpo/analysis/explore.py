@@ -21,7 +21,8 @@ from typing import Any, Protocol, TypeGuard, TypeVar
 import numpy as np
 from torch import nn
 
-from ..artifacts.export import latest_export, load_export
+from ..artifacts.export import latest_export
+from ..artifacts.loading import load_export
 from ..core.figures import image_grid_png, scatter_html, scatter_png
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts.export import load_export
+from ..artifacts.loading import load_export
 from ..core.figures import image_rows_png
 from ..core.seeds import derive_seed
 from ..data.datasets import to_float

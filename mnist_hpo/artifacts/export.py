@@ -14,29 +14,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.torch import save_file
 
 from ..core.names import file_stem, slug
 from ..core.schema import StudyConfig
 from ..data.datasets import Dataset, load_data
-from ..data.integrity import check_sha256, sha256_file, write_text_atomically
+from ..data.integrity import write_text_atomically
 from ..errors import NO_SPACE, UserError, write_error, write_failed, writing
 from ..hpo.objective import objective_names
 from ..hpo.pbt import is_segment, member_export
 from ..hpo.queries import best_trial, chosen_trial, is_multi_objective, study_config
 from ..storages import attach_files, exports_dir, is_journal_url, journal_path, load_existing_study, open_storage
-from ..tasks import make_task, registry, task_class
+from ..tasks import FitResult, Task, make_task, registry, task_class
 from .export_figures import write_export_figures
+from .export_meta import WEIGHTS, run_record
 from .folders import (
     EXPORT_FORMAT,
     LATEST,
@@ -47,7 +46,6 @@ from .folders import (
     home_of,
     homes_by_name,
     latest_in,
-    read_export_meta,
     release,
     study_record,
 )
@@ -55,18 +53,6 @@ from .retrain import retrain, say_outcome, trial_seed
 
 _UMASK = os.umask(0o022)  # read once, at import (reading it means setting it; see data.integrity)
 os.umask(_UMASK)
-
-WEIGHTS = "model.safetensors"
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("mnist-hpo", "torch", "optuna", "numpy", "safetensors"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "unknown"
-    return out
 
 
 def study_provider(study: optuna.Study) -> dict | None:
@@ -116,6 +102,39 @@ def export_trial(
         raise
 
 
+@dataclass
+class _Trained:
+    """The model an export holds: the trial it is of, how it was trained (``retrain`` or ``pbt``), its test metrics."""
+
+    trial: optuna.trial.FrozenTrial
+    result: FitResult
+    history: dict[str, Any]
+    trained: dict[str, Any]
+    seed: int
+    test_metrics: dict[str, Any] | None = None
+    extra: list[Path] = field(default_factory=list)
+
+
+def _train(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    cfg: StudyConfig,
+    data: Dataset,
+    task: Task,
+    folder: Path,
+    progress: bool,
+) -> _Trained:
+    """A population-based member's own weights and lineage (no retrain, docs/pbt.md), or ``trial`` retrained on
+    all training images (off the plateau where it can be: :mod:`.retrain`)."""
+    if is_segment(trial):
+        result, lineage, extra = member_export(study, trial, task, folder, cfg)
+        return _Trained(trial, result, result.history, {"pbt": lineage}, trial_seed(trial, cfg), extra=extra)
+    best = not is_multi_objective(study) and best_trial(study).number == trial.number
+    done = retrain(study, trial, cfg, data, task, progress=progress, best=best)
+    say_outcome(study, trial, done)
+    return _Trained(done.trial, done.result, done.history, {"retrain": done.record}, done.seed, done.test_metrics)
+
+
 def _write_export(
     study: optuna.Study,
     trial: optuna.trial.FrozenTrial,
@@ -128,74 +147,38 @@ def _write_export(
     """Retrain, test and write the export into the temporary ``folder``, then rename it to ``final``
     (``trial-<M>`` beside it when the retrain fell back to trial M: :mod:`.retrain`)."""
     task = make_task(cfg, data)
-    extra: list[Path] = []
-    if is_segment(trial):  # population-based training: the member's own weights and lineage, no retrain (docs/pbt.md)
-        result, lineage, extra = member_export(study, trial, task, folder, cfg)
-        history, trained, seed, test_metrics = result.history, {"pbt": lineage}, trial_seed(trial, cfg), None
-    else:
-        done = retrain(
-            study,
-            trial,
-            cfg,
-            data,
-            task,
-            progress=progress,
-            best=not is_multi_objective(study) and best_trial(study).number == trial.number,
-        )
-        say_outcome(study, trial, done)
-        trial, final = done.trial, final.parent / f"trial-{done.trial.number}"
-        result, history, trained, seed, test_metrics = (
-            done.result,
-            done.history,
-            {"retrain": done.record},
-            done.seed,
-            done.test_metrics,
-        )
+    t = _train(study, trial, cfg, data, task, folder, progress)
+    trial, final = t.trial, final.parent / f"trial-{t.trial.number}"
     # Test where the model trained (the data is resident there), then bring it to the CPU to save.
-    metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **(test_metrics or task.test(result.model))}
-    model = result.model.cpu()
-
-    arch = task.arch(trial.params)
-    model_info = {"type": cfg.model, "arch": arch, "options": cfg.model_options}
+    metrics = {**dict(zip(objective_names(cfg, task), trial.values)), **(t.test_metrics or task.test(t.result.model))}
+    model = t.result.model.cpu()
+    model_info = {"type": cfg.model, "arch": task.arch(trial.params), "options": cfg.model_options}
     with writing(final, "the export's weights"):
-        save_file(
-            {k: v.contiguous() for k, v in model.state_dict().items()},
-            folder / WEIGHTS,
-            metadata={"model": json.dumps(model_info)},
-        )
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, folder / WEIGHTS, metadata={"model": json.dumps(model_info)})
     meta = {
         "format": EXPORT_FORMAT,
         "study": study.study_name,
-        **study_record(study),  # which study of that name, in which storage
+        **study_record(study),
         "trial": trial.number,
         "params": trial.params,
         "model": model_info,
-        "provider": registry.provider(cfg.model).record(),  # the task class's import path, distribution, version
+        "provider": registry.provider(cfg.model).record(),
         "metrics": metrics,
         **task.provenance(),
-        "history": history,
-        **trained,
-        "seed": seed,
-        "dataset": {"name": data.name, "checksum": data.checksum},
-        "versions": package_versions(),
-        "config": json.loads(json.dumps(cfg.as_dict(), default=str)),
-        "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "history": t.history,
+        **t.trained,
+        "seed": t.seed,
+        **run_record(cfg, data, folder / WEIGHTS),
     }
     with writing(final, "the export's figures"):
+        title = f"{study.study_name} trial {trial.number}"
         files, fig_info = write_export_figures(
-            task,
-            trial.params,
-            seed,
-            result,
-            history,
-            folder,
-            title=f"{study.study_name} trial {trial.number}",
-            retrained="retrain" in meta,
+            task, trial.params, t.seed, t.result, t.history, folder, title=title, retrained="retrain" in meta
         )
         meta.update(fig_info)
-        meta["files"] = task.write_files(result.model, metrics, folder)
-    files = [final / Path(f).name for f in [*files, *extra]] + [final / f for f in meta["files"]]
+        meta["files"] = task.write_files(t.result.model, metrics, folder)
+    files = [final / Path(f).name for f in [*files, *t.extra]] + [final / f for f in meta["files"]]
     with writing(final, "the export's export.json"):
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
         _into_place(folder, final)
@@ -250,7 +233,7 @@ def export_best(
     """Public API: retrain, test and export the best complete trial of ``study_name``; returns the folder.
 
     The export is ``storage/exports/<study>/trial-<N>/`` (under ``out_root`` if given; see
-    :func:`load_export` for what it holds). ``trial=N`` exports trial N instead (it must have
+    :func:`~.loading.load_export` for what it holds). ``trial=N`` exports trial N instead (it must have
     completed), e.g. one of a multi-objective study's Pareto front, which has no single best trial.
     If that trial is already exported, its folder is returned as it is, after its weights are
     checked against their recorded sha256 (a mismatch is a :class:`UserError`); ``redo=True``
@@ -330,58 +313,3 @@ def resolve_config(cfg: StudyConfig, storage_url: str | None = None) -> StudyCon
         return latest_export(name, study=study)
 
     return task_class(cfg.model).resolve(cfg, latest_export=latest, pinned=pinned)
-
-
-def exported_provider(meta: dict) -> dict | None:
-    """What an export recorded of its plugin family's provider (None: a built-in, or exported before it was)."""
-    provider = meta.get("provider")
-    if not isinstance(provider, dict) or registry.is_builtin(str((meta.get("model") or {}).get("type"))):
-        return None
-    return provider
-
-
-def load_export(path: str | Path) -> tuple[nn.Module, dict]:
-    """Public API: the exported model as an ``nn.Module`` (eval mode, CPU) and its metadata (export.json).
-
-    The weights' sha256 is checked against the one recorded at export time first; nothing is
-    unpickled (safetensors). The metadata holds the study, trial, parameters, ``metrics``
-    (validation and test), the training ``history``, the seed, the dataset's checksum and the
-    study's whole config. A model takes float images in [0, 1] shaped N×1×28×28: the dataset's
-    uint8 N×28×28 images divided by 255 with a channel axis added. An autoencoder returns the
-    reconstructions (its ``encoder`` alone gives the codes), a classifier the class logits.
-
-        >>> import torch
-        >>> from mnist_hpo.data.datasets import load_dataset
-        >>> model, meta = load_export(latest_export("ae-quick"))
-        >>> meta["study"], meta["model"]["type"]
-        ('ae-quick', 'autoencoder')
-        >>> images = load_dataset("mnist").test_images[:8]          # uint8, 8×28×28
-        >>> x = images.unsqueeze(1).float() / 255                   # float in [0, 1], 8×1×28×28
-        >>> with torch.no_grad():
-        ...     out = model(x)
-        >>> out.shape
-        torch.Size([8, 1, 28, 28])
-    """
-    meta = read_export_meta(path)
-    folder = Path(meta["_folder"])
-    weights = folder / meta["weights"]["file"]
-    check_sha256(
-        weights,
-        meta["weights"]["sha256"],
-        where="the sha256 recorded at export time",
-        hint="it was changed — export again",
-        missing_hint="export the study again",
-    )
-    info = meta["model"]
-    try:
-        task = registry.resolve(str(info["type"]), recorded=exported_provider(meta))
-        model = task.build(info["arch"])
-    except KeyError as e:
-        raise UserError(f"{folder / META} records no model {e}; export the study again") from None
-    except UserError as e:
-        raise UserError(f"{folder}: {e}") from None
-    try:
-        model.load_state_dict(load_file(weights))
-    except (RuntimeError, OSError) as e:
-        raise UserError(f"{weights} does not fit a {info['type']} {info['arch']} ({str(e).splitlines()[0]})") from None
-    return model.eval(), meta

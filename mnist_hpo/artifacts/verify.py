@@ -44,8 +44,8 @@ from ..data.integrity import sha256_file, write_text_atomically
 from ..errors import UserError
 from ..storages import UUID_ATTR, open_storage, require_stored
 from ..tasks import make_task, registry
-from .export import exported_provider, load_export
 from .folders import META, read_export_meta
+from .loading import exported_provider, load_export
 
 # A recomputed metric may differ from the recorded one by 0.1 % of its value: the same
 # device gives identical numbers, another device (a GPU export verified on a CPU) or

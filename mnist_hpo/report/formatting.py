@@ -39,3 +39,8 @@ def fmt_list(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
     return str(v)
+
+
+def count_read(n: object, noun: str) -> str:
+    """``count`` for a value read from a file, which may be missing ("? epochs")."""
+    return count(n, noun) if isinstance(n, int) and not isinstance(n, bool) else f"? {noun}s"

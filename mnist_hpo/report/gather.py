@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,24 +9,20 @@ from typing import Any
 import optuna
 
 from ..analysis.anytime import busy_seconds
-from ..analysis.explore import EXPLORE_DIR, read_explore
+from ..analysis.explore import read_explore
 from ..artifacts.export import latest_export
 from ..artifacts.folders import LATEST, read_export_meta, read_owner
 from ..core.hardware import hardware
 from ..errors import UserError
 from ..storages import Studies, exports_dir, storage_dir
-from .document import Facts, Heading, Image, Pair, Para, Table
-from .formatting import count, fmt, fmt_list, fmt_seconds
+from .document import Facts, Heading, Pair, Para, Table
+from .export_blocks import explore_blocks, export_figures, gan_run_blocks, ref_table
+from .formatting import count_read, fmt, fmt_list, fmt_seconds
 from .pareto import is_multi, pareto_blocks, pareto_table
 from .references import (
     DEFAULT_STUDIES,
-    FIGURE_CAPTIONS,
-    GAN_RUN_FIGURES,
-    GAN_RUNS_DIR,
-    IMAGE_SUFFIXES,
     REFERENCES,
     SECTIONS,
-    TABLE5_REFERENCE,
     Reference,
 )
 from .studies import beyond_blocks
@@ -92,11 +87,6 @@ def top_table(study: optuna.Study, k: int = 5) -> Table | None:
     return Table(f"This project: the {len(rows)} best complete trials of study {study.study_name!r}", columns, rows)
 
 
-def _count(n: int, noun: str) -> str:
-    """``count`` for a value read from a file, which may be missing ("? epochs")."""
-    return count(n, noun) if isinstance(n, int) and not isinstance(n, bool) else f"? {noun}s"
-
-
 def export_protocol(meta: dict[str, Any]) -> Facts:
     r = meta.get("retrain", {})
     items = [
@@ -104,7 +94,7 @@ def export_protocol(meta: dict[str, Any]) -> Facts:
         ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in meta.get("params", {}).items())),
         (
             "retrain",
-            f"{_count(r.get('epochs'), 'epoch')} on {r.get('train_images', '?')} training images, seed "
+            f"{count_read(r.get('epochs'), 'epoch')} on {r.get('train_images', '?')} training images, seed "
             f"{meta.get('seed', '?')}, {fmt_seconds(r['seconds']) if 'seconds' in r else '?'}",
         ),
         ("dataset", f"{meta['dataset']['name']}, sha256 {meta['dataset']['checksum']}"),
@@ -148,150 +138,6 @@ def find_latest_export(study_name: str, root: Path, study: optuna.Study | None =
     return folder if (folder / "export.json").exists() else None
 
 
-def gan_run_blocks(ref: Reference) -> list[Any]:
-    """The runs of ``make gan`` (``storage/gan/<run>/result.json`` and its pictures), newest last."""
-    root = storage_dir() / GAN_RUNS_DIR
-    runs = sorted(root.glob("*/result.json"), key=lambda p: p.stat().st_mtime) if root.exists() else []
-    blocks: list[Any] = []
-    for path in runs:
-        run = path.parent
-        try:
-            result = json.loads(path.read_text())
-            final, settings, epochs = result["final"], result["settings"], result["epochs"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            blocks.append(Para(f"{path} is unreadable ({type(e).__name__}); run `make gan` again.", "missing"))
-            continue
-        blocks.append(Heading(3, f"make gan run {run.name!r}: {_count(epochs, 'epoch')}"))
-        rows = [
-            [what, "not recorded" if final.get(key) is None else fmt(final[key]), fmt(value)]
-            for key, (what, value) in ref.headline.items()
-        ]
-        blocks.append(
-            Table(
-                f"Headline numbers after {_count(epochs, 'epoch')} (the report trained 400)",
-                ["", "this project", "the report's"],
-                rows,
-            )
-        )
-        hist = final.get("test_class_histogram")
-        blocks.append(
-            Facts(
-                "Scores of the final generator (against the test images)",
-                [
-                    ("Fréchet distance", fmt(final.get("test_fid"))),
-                    ("class coverage TV (0 = every digit equally often)", fmt(final.get("test_coverage_tv"))),
-                    ("class histogram (digits 0-9)", fmt_list(hist) if hist else "not recorded"),
-                ],
-            )
-        )
-        seconds = result.get("median_seconds_per_epoch")
-        blocks.append(
-            Facts(
-                f"Protocol of run {run.name!r}",
-                [
-                    ("folder", str(run)),
-                    ("parameters", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("params", {}).items())),
-                    ("architecture", ", ".join(f"{k} = {fmt(v)}" for k, v in settings.get("arch", {}).items())),
-                    (
-                        "training",
-                        f"{_count(epochs, 'epoch')} on {settings.get('train_images', '?')} images, seed "
-                        f"{settings.get('seed', '?')}, {fmt_seconds(seconds) if seconds else '?'} per epoch "
-                        f"(median) on {result.get('device', '?')}",
-                    ),
-                    (
-                        "scores during training",
-                        f"every {settings.get('eval_every', '?')} epochs, on "
-                        f"{settings.get('eval_samples', '?')} generated images",
-                    ),
-                    ("dataset sha256", str(settings.get("dataset", "?"))),
-                ],
-            )
-        )
-        for name, caption in GAN_RUN_FIGURES.items():
-            if (run / name).exists():
-                blocks.append(Image(run / name, f"{caption} (run {run.name!r})"))
-        if (run / "progress.gif").exists():
-            blocks.append(Para(f"The samples of every saved epoch, animated: {run / 'progress.gif'}.", "note"))
-    return blocks
-
-
-def export_figures(folder: Path) -> list[Image]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    order = {name: i for i, name in enumerate(FIGURE_CAPTIONS)}
-    files.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
-    return [Image(p, FIGURE_CAPTIONS.get(p.name, p.stem.replace("_", " ").replace("-", " "))) for p in files]
-
-
-def explore_blocks(folder: Path, meta: dict[str, Any]) -> list[Any]:
-    ex = read_explore(folder)
-    if ex is None:
-        return [
-            Heading(3, "2 Latent space exploration"),
-            Para(
-                f"No latent-space exploration of this export yet: run `make explore` "
-                f"(or `mnist-hpo explore --export {folder}`).",
-                "missing",
-            ),
-        ]
-    blocks: list[Any] = [Heading(3, "2 Latent space exploration")]
-    if ex.get("weights_sha256") != meta["weights"]["sha256"]:
-        blocks.append(
-            Para(
-                "These latent-space results were computed from other weights than this export's; "
-                "run `make explore` again.",
-                "missing",
-            )
-        )
-    t5 = ex["table5"]
-    ours = Table(
-        f"This project: {TABLE5_REFERENCE.table} recomputed (first 5 test images, {ex['latent_dim']}-dimensional code)",
-        t5["columns"],
-        t5["rows"],
-    )
-    blocks.append(Pair([ours], [_ref_table(TABLE5_REFERENCE), Para(TABLE5_REFERENCE.note, "note")]))
-    s = ex["settings"]
-    rows = [
-        [name, m["points"], fmt(m["knn_accuracy"]), fmt(m["silhouette"])]
-        for name, m in (
-            ("latent code", ex["metrics"]["latent"]),
-            ("PCA 2-D", ex["metrics"].get("pca2")),
-            ("t-SNE 2-D", ex["metrics"].get("tsne2")),
-        )
-        if m
-    ]
-    blocks.append(
-        Table(
-            f"Clusters by digit ({s['knn_k']}-NN accuracy, 5-fold cross-validated; silhouette of the "
-            "digit classes). The report only says the t-SNE clusters look right.",
-            ["space", "test images", "k-NN accuracy", "silhouette"],
-            rows,
-        )
-    )
-    items = [
-        ("export explored", f"{ex['study']} trial {ex['trial']}"),
-        ("settings", ", ".join(f"{k} = {fmt_list(v) if isinstance(v, list) else fmt(v)}" for k, v in s.items())),
-        ("PCA explained variance", fmt_list(ex.get("pca_explained_variance", []))),
-        ("seconds", ", ".join(f"{k} {v:.1f}" for k, v in ex.get("seconds", {}).items())),
-        ("created", ex.get("created", "?")),
-    ]
-    blocks.append(Facts("Protocol of the exploration", items))
-    edir = folder / EXPLORE_DIR
-    captions = {"pca2": "the report's Figure 8", "pca3": "Figure 9", "tsne2": "Figure 2", "tsne3": "Figure 10"}
-    for key, fig in ex["figures"].items():
-        extra = (
-            f" ({captions[key]}; interactive version: {EXPLORE_DIR}/{fig['html']} in the export folder)"
-            if key in captions
-            else ""
-        )
-        if (edir / fig["png"]).exists():
-            blocks.append(Image(edir / fig["png"], fig["title"] + extra))
-    return blocks
-
-
-def _ref_table(ref: Reference) -> Table:
-    return Table(f"The report's {ref.table}: {ref.caption} (typed in from the report)", ref.columns, ref.rows, "ref")
-
-
 def section_blocks(key: str, title: str, study_name: str, studies: Studies, root: Path) -> list[Any]:
     ref = REFERENCES[key]
     blocks: list[Any] = [Heading(2, f"{title} (study {study_name!r})")]
@@ -299,33 +145,14 @@ def section_blocks(key: str, title: str, study_name: str, studies: Studies, root
     folder = find_latest_export(study_name, root, study)
     runs = gan_run_blocks(ref) if key == "gan" else []
     if study is None and folder is None:
-        if runs:
-            blocks.append(
-                Para(
-                    f"Study {study_name!r} (`make study-gan`) has not been run yet; the report's GAN "
-                    "as trained by `make gan`:",
-                    "missing",
-                )
-            )
-            return blocks + [_ref_table(ref)] + runs
-        blocks.append(
-            Para(
-                f"Study {study_name!r} has not been run yet (it is not in the database and has no "
-                f"export), so there is nothing to compare with the report's {ref.table}.",
-                "missing",
-            )
-        )
-        blocks.append(_ref_table(ref))
-        if key == "ae":
-            blocks.append(Para("Latent space (section 2, Table 5) needs this study's export.", "missing"))
-        return blocks
+        return blocks + _not_run_blocks(key, study_name, ref, runs)
     ours: list[Any] = []
     if study is not None:
         t = top_table(study)
         ours.append(t if t else Para(f"Study {study_name!r} has no complete trial yet.", "missing"))
     else:
         ours.append(Para(f"Study {study_name!r} is not in this database (only its export is here).", "missing"))
-    right = [_ref_table(ref)] + ([Para(ref.note, "note")] if ref.note else [])
+    right = [ref_table(ref)] + ([Para(ref.note, "note")] if ref.note else [])
     blocks.append(Pair(ours, right))
     if study is not None:
         blocks.append(study_protocol(study))
@@ -342,7 +169,43 @@ def section_blocks(key: str, title: str, study_name: str, studies: Studies, root
         )
         return blocks + runs
     assert folder is not None  # meta was read from it
-    if meta.get("retrain", {}).get("on_plateau"):
+    return blocks + _retrained_blocks(key, study_name, folder, meta) + runs
+
+
+def _not_run_blocks(key: str, study_name: str, ref: Reference, runs: list[Any]) -> list[Any]:
+    """A section whose study has neither trials here nor an export: the report's table, and the GAN run if any."""
+    if runs:
+        said = (
+            f"Study {study_name!r} (`make study-gan`) has not been run yet; the report's GAN as trained by `make gan`:"
+        )
+        return [Para(said, "missing"), ref_table(ref), *runs]
+    blocks: list[Any] = [
+        Para(
+            f"Study {study_name!r} has not been run yet (it is not in the database and has no "
+            f"export), so there is nothing to compare with the report's {ref.table}.",
+            "missing",
+        ),
+        ref_table(ref),
+    ]
+    if key == "ae":
+        blocks.append(Para("Latent space (section 2, Table 5) needs this study's export.", "missing"))
+    return blocks
+
+
+def _retrained_blocks(key: str, study_name: str, folder: Path, meta: dict[str, Any]) -> list[Any]:
+    """What an export says: how its retrain went (the plateau, a fallback), its metrics, protocol and figures."""
+    blocks: list[Any] = []
+    retrain = meta.get("retrain", {})
+    if fallback := retrain.get("fallback"):
+        blocks.append(
+            Para(
+                f"The retrain of trial {fallback['from_trial']} (seed {fallback['from_seed']}) stayed on the mean-image "
+                f"plateau; this export is trial {meta['trial']} with seed {meta['seed']}, the first of "
+                f"{len(retrain.get('attempts', []))} attempts to leave it (export.json's retrain.attempts).",
+                "note",
+            )
+        )
+    if retrain.get("on_plateau"):
         m = meta["metrics"]
         blocks.append(
             Para(
@@ -365,7 +228,7 @@ def section_blocks(key: str, title: str, study_name: str, studies: Studies, root
     blocks.extend(figures or [Para("This export holds no figures.", "missing")])
     if key == "ae":
         blocks.extend(explore_blocks(folder, meta))
-    return blocks + runs
+    return blocks
 
 
 def other_blocks(studies: Studies, root: Path, named: set[str]) -> list[Any]:

@@ -34,33 +34,7 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any
         return []
     blocks: list[Any] = [Heading(2, "Beyond the report: which settings matter, what each protocol buys")]
     for name, study in loaded:
-        blocks.append(Heading(3, f"Which settings matter in study {name!r}"))
-        imp = param_importance(study)
-        if imp is None:
-            line = too_few(study)
-            blocks.append(Para(line[0].upper() + line[1:] + ".", "missing"))
-        else:
-            path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}", study_headers(study))
-            blocks.append(
-                Image(
-                    path,
-                    f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "
-                    "fANOVA (share of the validation value's variance a parameter explains) and "
-                    f"PED-ANOVA (how differently a parameter is spread among the best "
-                    f"{imp.ped_quantile:.0%} of the trials than among all)",
-                )
-            )
-        blocks.extend(plateau_blocks(study))
-        rows = latent_rows(study)
-        if rows:
-            blocks.append(
-                Table(
-                    f"The latent size against the best validation value reached with it (study {name!r}; "
-                    "the report's Table 1 has latent sizes 8 and 9 only)",
-                    LATENT_COLUMNS,
-                    [["-" if v is None else v for v in r] for r in rows],
-                )
-            )
+        blocks.extend(settings_blocks(name, study, figures))
     curves = [
         study_curve(s)
         for _, s in loaded
@@ -91,6 +65,38 @@ def beyond_blocks(studies: Studies, first: list[str], figures: Path) -> list[Any
                 "as infinitely late)",
                 PROTOCOL_COLUMNS,
                 protocol_rows(curves, REPORT_TARGET),
+            )
+        )
+    return blocks
+
+
+def settings_blocks(name: str, study: optuna.Study, figures: Path) -> list[Any]:
+    """Which settings mattered in one study: its parameter importances, plateau table and latent sizes."""
+    blocks: list[Any] = [Heading(3, f"Which settings matter in study {name!r}")]
+    imp = param_importance(study)
+    if imp is None:
+        line = too_few(study)
+        blocks.append(Para(line[0].upper() + line[1:] + ".", "missing"))
+    else:
+        path = importance_figure(imp, figures / f"importance-{name}.png", f"study {name!r}", study_headers(study))
+        blocks.append(
+            Image(
+                path,
+                f"Parameter importance in study {name!r}, on its {imp.trials} complete trials: "
+                "fANOVA (share of the validation value's variance a parameter explains) and "
+                f"PED-ANOVA (how differently a parameter is spread among the best "
+                f"{imp.ped_quantile:.0%} of the trials than among all)",
+            )
+        )
+    blocks.extend(plateau_blocks(study))
+    rows = latent_rows(study)
+    if rows:
+        blocks.append(
+            Table(
+                f"The latent size against the best validation value reached with it (study {name!r}; "
+                "the report's Table 1 has latent sizes 8 and 9 only)",
+                LATENT_COLUMNS,
+                [["-" if v is None else v for v in r] for r in rows],
             )
         )
     return blocks

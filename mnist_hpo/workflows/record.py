@@ -16,7 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ..artifacts.export import latest_export, load_export, resolve_config
+from ..artifacts.export import latest_export, resolve_config
+from ..artifacts.loading import load_export
 from ..config import load_study_config
 from ..core.pbt import planned_trials
 from ..core.schema import StudyConfig

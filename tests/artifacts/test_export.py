@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.artifacts.export import export_best, latest_export, load_export
+from mnist_hpo.artifacts.export import export_best, latest_export
+from mnist_hpo.artifacts.loading import load_export
 from mnist_hpo.errors import UserError
 from mnist_hpo.hpo.run import run_study
 from mnist_hpo.tasks import make_task

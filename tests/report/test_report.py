@@ -4,8 +4,8 @@ import optuna
 
 from mnist_hpo.cli import main
 from mnist_hpo.report.build import build_report
+from mnist_hpo.report.export_blocks import export_figures
 from mnist_hpo.report.formatting import fmt
-from mnist_hpo.report.gather import export_figures
 
 
 def no_external_references(html: str) -> bool:

@@ -7,7 +7,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
+from mnist_hpo.artifacts.export import export_best, resolve_config
+from mnist_hpo.artifacts.loading import load_export
 from mnist_hpo.config import load_study_config
 from mnist_hpo.core.schema import ParamSpec
 from mnist_hpo.core.space import grid_space, resolve_space

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from mnist_hpo.artifacts.export import export_best, load_export, resolve_config
+from mnist_hpo.artifacts.export import export_best, resolve_config
+from mnist_hpo.artifacts.loading import load_export
 from mnist_hpo.config import load_study_config
 from mnist_hpo.data.datasets import to_float
 from mnist_hpo.errors import UserError

@@ -6,7 +6,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mnist_hpo.artifacts.export import export_trial, load_export
+from mnist_hpo.artifacts.export import export_trial
+from mnist_hpo.artifacts.loading import load_export
 from mnist_hpo.cli import main
 from mnist_hpo.config import load_study_config, parse_study
 from mnist_hpo.errors import UserError

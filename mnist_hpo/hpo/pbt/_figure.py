@@ -65,6 +65,39 @@ def _exploit_marks(jumps: list[FrozenTrial], name: str, metric: str) -> tuple[li
     return [t.user_attrs[PBT]["epochs"][0] + 0.5 for t in jumps], [t.params[name] for t in jumps]
 
 
+def _member_traces(go: Any, m: int, segments: list[FrozenTrial], name: str, metric: str, legend: bool) -> list[Any]:
+    """Member ``m``'s line for ``name`` (a hyperparameter, or the metric) and a mark at each of its exploits."""
+    colour = DIGIT_COLOURS[m % len(DIGIT_COLOURS)]
+    xs, ys = _curve(segments) if name == metric else _steps(segments, _param(name))
+    line = go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line={"width": 1, "color": colour},
+        opacity=0.6,
+        name=f"member {m}",
+        legendgroup=f"member {m}",
+        showlegend=legend,
+    )
+    jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
+    said = [
+        f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s weights (trial {t.user_attrs[PBT]['parent']}) "
+        f"after epoch {t.user_attrs[PBT]['epochs'][0]}"
+        for t in jumps
+    ]
+    xs, ys = _exploit_marks(jumps, name, metric)
+    marks = go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker={"symbol": "x", "size": 9, "color": colour},
+        legendgroup=f"member {m}",
+        showlegend=False,
+        hovertext=said,
+    )
+    return [line, marks]
+
+
 def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTrial, metric: str) -> Any:
     """The figure (see the module docstring) of a population whose best member's last segment is ``best``."""
     import plotly.graph_objects as go  # ~0.5 s: only an export draws it, not the workers that train
@@ -85,42 +118,8 @@ def schedule_figure(cfg: StudyConfig, trials: list[FrozenTrial], best: FrozenTri
     chain = lineage(trials, best)
     for row, name in enumerate(rows, start=1):
         for m, segments in members.items():
-            colour = DIGIT_COLOURS[m % len(DIGIT_COLOURS)]
-            xs, ys = _curve(segments) if name == metric else _steps(segments, _param(name))
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line={"width": 1, "color": colour},
-                    opacity=0.6,
-                    name=f"member {m}",
-                    legendgroup=f"member {m}",
-                    showlegend=row == 1,
-                ),
-                row,
-                1,
-            )
-            jumps = [t for t in segments if t.user_attrs[PBT].get("exploited")]
-            xs, ys = _exploit_marks(jumps, name, metric)
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="markers",
-                    marker={"symbol": "x", "size": 9, "color": colour},
-                    legendgroup=f"member {m}",
-                    showlegend=False,
-                    hovertext=[
-                        f"member {m} took member {t.user_attrs[PBT]['parent_member']}'s "
-                        f"weights (trial {t.user_attrs[PBT]['parent']}) after epoch "
-                        f"{t.user_attrs[PBT]['epochs'][0]}"
-                        for t in jumps
-                    ],
-                ),
-                row,
-                1,
-            )
+            for trace in _member_traces(go, m, segments, name, metric, legend=row == 1):
+                fig.add_trace(trace, row, 1)
         xs, ys = _curve(chain, lineage=True) if name == metric else _steps(chain, _param(name))
         fig.add_trace(
             go.Scatter(
