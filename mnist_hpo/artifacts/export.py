@@ -41,8 +41,7 @@ from .folders import (
     LATEST,
     META,
     claim_home,
-    fallback_export,
-    find_export,
+    existing_export,
     home_of,
     homes_by_name,
     latest_in,
@@ -209,12 +208,11 @@ def export_or_reuse(
     redo: bool = False,
     **options,
 ) -> tuple[Path, bool]:
-    """``trial``'s existing export (checked, see :func:`.folders.find_export`) or a new one (:func:`export_trial`,
+    """``trial``'s existing export (checked, see :func:`.folders.existing_export`) or a new one (:func:`export_trial`,
     given ``options``); and whether it was the existing one. ``redo=True`` always exports anew."""
     if not redo:
         root = options.get("out_root")
-        # An export that fell back from this trial exists only because this trial's own retrain was stuck.
-        folder = fallback_export(study, trial.number, root) or find_export(study, trial.number, root)
+        folder = existing_export(study, trial.number, root)
         if folder is not None:
             return folder, True
     return export_trial(study, trial, **options), False

@@ -250,6 +250,12 @@ def fallback_export(study: optuna.Study, number: int, root: Path | None = None) 
     return None
 
 
+def existing_export(study: optuna.Study, number: int, root: Path | None = None) -> Path | None:
+    """The export that stands for trial ``number``: one made in its place (its retrain stayed on the plateau,
+    which is why that one exists), else its own; weights checked; None when there is neither."""
+    return fallback_export(study, number, root) or find_export(study, number, root)
+
+
 def study_exports(study: optuna.Study, root: Path | None = None) -> list[Path]:
     """The export folders of this study's trials (in its home, recording its UUID, or adoptable legacy ones)."""
     home = home_of(study, root)

@@ -29,7 +29,8 @@ import optuna
 from optuna.trial import TrialState
 
 from ..analysis.explore import EXPLORE_DIR, ExploreSettings, run_explore
-from ..artifacts.export import export_trial, fallback_export, find_export, latest_export
+from ..artifacts.export import export_trial, latest_export
+from ..artifacts.folders import existing_export
 from ..config import load_study_config
 from ..core.space import resolve_space
 from ..core.study_files import study_path
@@ -83,7 +84,7 @@ def run_study_part(part: StudyPart, opts: Options, log: Log = print) -> None:
     study = open_study(cfg, open_storage(url))
     best = best_trial(study)
     # (one made before studies had UUIDs is adopted; one made in the best trial's place is the best's)
-    folder = fallback_export(study, best.number) or find_export(study, best.number)
+    folder = existing_export(study, best.number)
     if folder is not None:
         log(f"   export of trial {best.number}: in the record ({folder.name}), weights checked")
     else:
